@@ -1,0 +1,154 @@
+"""Hyperparameters: one preset per dataset. Edit a preset to change the experiment, or override any
+field on the command line:
+
+    python vae_gan.py --dataset=celeb_a --epochs=5 --kl_weight=sigmoid
+
+The values are the original TensorFlow 1 repo's (../shared/seed/ORIGINAL.md, "ORIGINAL.md" below).
+Importing this module does no work.
+"""
+import dataclasses
+import math
+import typing
+
+DATASET = 'mnist'  # the preset that `python vae_gan.py` trains; --dataset=... picks another
+
+
+class UsageError(Exception):
+    """Something the user can fix (a bad field, a missing folder, ...): the scripts print its one line
+    and exit non-zero, without a traceback."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    # data
+    dataset: str = 'mnist'  # the preset: mnist, fashion_mnist, cifar10 or celeb_a (tensorflow-datasets names)
+    data_dir: str = ''  # a folder of images to read instead of tfds (e.g. img_align_celeba/); '' = tfds
+    image_size: int = 28  # height = width of the images the networks see
+    channels: int = 1  # 1 = grayscale, 3 = RGB
+    crop_fraction: float = 1.0  # central square crop, as a fraction of the shorter side, before resize
+    cache: bool = True  # keep the decoded dataset in memory (MNIST: 47 MB); too big for CelebA
+    shuffle_buffer: int = 60000  # images shuffled together; the whole of MNIST
+    # model
+    arch: str = 'mnist'  # network family of models.py: 'mnist' (28x28) or 'celeb_a' (64x64, 32x32)
+    z_dim: int = 32  # latent size; ORIGINAL.md's MNIST script
+    init_stddev: float = 0.0  # truncated-normal stddev for kernels; 0 = Keras' Glorot (TF1's default)
+    # optimisation: three Adams, one per network (ORIGINAL.md)
+    epochs: int = 200
+    batch_size: int = 256
+    steps_per_epoch: typing.Optional[int] = None  # cap on steps per epoch; None = a full pass
+    lr_encoder: float = 1e-3
+    lr_decoder: float = 1e-3
+    lr_discriminator: float = 1e-3
+    beta1: float = 0.5  # Adam's beta1, as DCGAN: the default 0.9 destabilises GANs
+    gamma_enc: float = 100.0  # weight of the Dis_l term in the encoder's loss
+    gamma_dec: float = 100.0  # weight of the Dis_l term in the decoder's loss
+    kl_weight: str = '1/batch'  # '1/batch' (the README's advice), 'sigmoid' (sigmoid(epoch/3 - 5)) or a number
+    fresh_batches: bool = False  # True: D, E and G each get their own batch (the CelebA script); False: one batch
+    seed: int = 0  # weights, noise and shuffling all follow it
+    # output
+    out_dir: str = 'MNIST'  # checkpoints, logs, grids and config.json go here
+    sample_every: int = 5  # epochs between 5x5 grids in op-real/, op-recons/, op-gen/
+    checkpoint_every: int = 2  # epochs between checkpoints (also one at the end)
+    log_every: int = 20  # steps between TensorBoard scalars and progress-bar values (the original's 20)
+    histogram_every: int = 500  # steps between weight and gradient histograms (costly to write)
+
+
+# The original's MNIST script: batch 256, 200 epochs, z 32, lr 1e-3, gammas 100 (ORIGINAL.md).
+mnist = Config()
+
+# The MNIST preset unchanged on Fashion-MNIST (same 28x28x1 shape).
+fashion_mnist = dataclasses.replace(mnist, dataset='fashion_mnist', out_dir='Fashion-MNIST')
+
+# The original's CelebA script (ORIGINAL.md): 64x64 "closecrop" (the central 140x140 of the 178-wide
+# image), pixels in [-1, 1], batch 128, 100 epochs, z 128, lr 3e-4 (E, G) and 1e-4 (D), gammas 30/10,
+# truncated-normal(0.02) kernels, a fresh batch for each network, grids every 2 epochs, checkpoints every 5.
+celeb_a = dataclasses.replace(
+    mnist, dataset='celeb_a', image_size=64, channels=3, crop_fraction=140 / 178, cache=False,
+    shuffle_buffer=10000, arch='celeb_a', z_dim=128, init_stddev=0.02, epochs=100, batch_size=128,
+    lr_encoder=3e-4, lr_decoder=3e-4, lr_discriminator=1e-4, gamma_enc=10.0, gamma_dec=30.0,
+    fresh_batches=True, out_dir='Celeb-A', sample_every=2, checkpoint_every=5, histogram_every=100)
+
+# The original config's `config_cifar10` (32x32x3, batch 128, 50 epochs, z 100); it had no model code,
+# so this uses the CelebA family adapted to 32x32: the same layers, with a 4x4 (not 8x8) base grid.
+cifar10 = dataclasses.replace(
+    celeb_a, dataset='cifar10', image_size=32, crop_fraction=1.0, cache=True, shuffle_buffer=50000,
+    z_dim=100, epochs=50, fresh_batches=False, out_dir='CIFAR-10')
+
+PRESETS = {'mnist': mnist, 'fashion_mnist': fashion_mnist, 'celeb_a': celeb_a, 'cifar10': cifar10}
+ARCHS = ('mnist', 'celeb_a')
+FIELDS = [f.name for f in dataclasses.fields(Config)]
+
+
+def parse_kl_weight(value):
+    """'1/batch', 'sigmoid' or a non-negative number (returned as a float)."""
+    if value in ('1/batch', 'sigmoid'):
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not (math.isfinite(number) and number >= 0):
+        raise UsageError(f"kl_weight must be '1/batch', 'sigmoid' or a number >= 0, not {value!r}")
+    return number
+
+
+def validate(cfg):
+    """Raises UsageError naming the first bad field; returns cfg."""
+    if cfg.dataset not in PRESETS:
+        raise UsageError(f"unknown dataset {cfg.dataset!r}: pick one of {', '.join(PRESETS)}")
+    if cfg.arch not in ARCHS:
+        raise UsageError(f"unknown arch {cfg.arch!r}: pick one of {', '.join(ARCHS)}")
+    for name in ('epochs', 'batch_size', 'z_dim', 'image_size', 'shuffle_buffer', 'sample_every',
+                 'checkpoint_every', 'log_every', 'histogram_every'):
+        if getattr(cfg, name) < 1:
+            raise UsageError(f'{name} must be at least 1, not {getattr(cfg, name)}')
+    if cfg.steps_per_epoch is not None and cfg.steps_per_epoch < 1:
+        raise UsageError(f'steps_per_epoch must be at least 1 (or None), not {cfg.steps_per_epoch}')
+    if cfg.channels not in (1, 3):
+        raise UsageError(f'channels must be 1 or 3, not {cfg.channels}')
+    if cfg.arch == 'celeb_a' and cfg.image_size % 8:
+        raise UsageError(f'the celeb_a arch needs an image_size divisible by 8, not {cfg.image_size}')
+    for name in ('lr_encoder', 'lr_decoder', 'lr_discriminator'):
+        if not getattr(cfg, name) >= 0:
+            raise UsageError(f'{name} must be >= 0, not {getattr(cfg, name)}')
+    if not 0 < cfg.crop_fraction <= 1:
+        raise UsageError(f'crop_fraction must be in (0, 1], not {cfg.crop_fraction}')
+    if not 0 <= cfg.beta1 < 1:
+        raise UsageError(f'beta1 must be in [0, 1), not {cfg.beta1}')
+    if not cfg.out_dir:
+        raise UsageError('out_dir must not be empty')
+    parse_kl_weight(cfg.kl_weight)
+    return cfg
+
+
+def _parse_value(name, text):
+    """Parses text to the type of field `name`."""
+    kind = Config.__dataclass_fields__[name].type
+    if kind == typing.Optional[int]:
+        if text.lower() in ('none', ''):
+            return None
+        kind = int
+    try:
+        if kind is bool:
+            if text.lower() not in ('true', 'false', '1', '0'):
+                raise ValueError
+            return text.lower() in ('true', '1')
+        return kind(text)
+    except ValueError:
+        raise UsageError(f'--{name}={text}: expected {kind.__name__ if kind is not bool else "true or false"}')
+
+
+def from_args(args, dataset=None):
+    """The preset chosen by --dataset (default: `dataset`, else DATASET) with --field=value overrides."""
+    overrides = {}
+    for arg in args:
+        name, eq, text = arg[2:].partition('=')
+        if not arg.startswith('--') or not eq:
+            raise UsageError(f'bad argument {arg!r}: write --field=value')
+        if name not in FIELDS:
+            raise UsageError(f'unknown field {name!r}; valid fields: {", ".join(FIELDS)}')
+        overrides[name] = _parse_value(name, text)
+    name = overrides.get('dataset', dataset or DATASET)
+    if name not in PRESETS:
+        validate(dataclasses.replace(mnist, dataset=name))  # raises the unknown-dataset error
+    return validate(dataclasses.replace(PRESETS[name], **overrides))

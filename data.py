@@ -1,0 +1,137 @@
+"""Input pipelines: a preset's train and held-out images, from tensorflow-datasets or from a local
+folder of images (`--data_dir=...`, e.g. the img_align_celeba/ JPEGs), as float batches in the
+preset's pixel range: [0, 1] for the mnist family (sigmoid decoder), [-1, 1] for celeb_a (tanh).
+
+Images stay uint8 until they are batched (small to cache, cheap to shuffle), then become floats.
+"""
+import os
+
+import tensorflow as tf
+
+from config import UsageError
+
+AUTOTUNE = tf.data.AUTOTUNE
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif')
+HELD_OUT_SPLIT = {'celeb_a': 'validation'}  # the split the grids show; 'test' for the others
+CELEB_A_TRAIN_END, CELEB_A_VALIDATION_END = 162770, 182637  # the official partition's file numbers
+TFDS_RETRIES = 3  # tensorflow-datasets retries a failed download 10 times with back-off: minutes offline
+
+
+def preprocess(cfg, image):
+    """uint8 HxWxC -> uint8 image_size x image_size x channels: central square crop (the CelebA
+    "closecrop": 140x140 of a 178x218 image), then an antialiased resize if the size differs."""
+    if cfg.crop_fraction < 1 or image.shape[0] is None or image.shape[0] != image.shape[1]:
+        height, width = tf.shape(image)[0], tf.shape(image)[1]
+        side = tf.cast(tf.round(tf.cast(tf.minimum(height, width), tf.float32) * cfg.crop_fraction), tf.int32)
+        image = tf.image.crop_to_bounding_box(image, (height - side) // 2, (width - side) // 2, side, side)
+    if image.shape[0] != cfg.image_size:
+        image = tf.image.resize(image, [cfg.image_size, cfg.image_size], antialias=True)
+        image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+    return tf.ensure_shape(image, [cfg.image_size, cfg.image_size, cfg.channels])
+
+
+def to_float(cfg, images):
+    """uint8 -> float32 in the decoder's output range."""
+    images = tf.cast(images, tf.float32)
+    return images / 255.0 if cfg.arch == 'mnist' else images / 127.5 - 1.0
+
+
+def to_uint8(cfg, images):
+    """The inverse of to_float, for writing images."""
+    images = images if cfg.arch == 'mnist' else (images + 1.0) / 2.0
+    return tf.cast(tf.round(tf.clip_by_value(images, 0.0, 1.0) * 255.0), tf.uint8)
+
+
+def _tfds_images(cfg, split, shuffle, seed):
+    """(uint8 image dataset, number of images or None) for a tensorflow-datasets split."""
+    import tensorflow_datasets as tfds  # imported here: it is slow and only this path needs it
+    builder = tfds.builder(cfg.dataset)
+    if not builder.is_prepared():
+        print(f'{cfg.dataset} is not prepared in {builder.data_dir}: downloading it with tensorflow-datasets')
+        from tensorflow_datasets.core.download import downloader
+        downloader.MAX_RETRIES = min(downloader.MAX_RETRIES, TFDS_RETRIES)
+        try:
+            builder.download_and_prepare()
+        except Exception as e:  # any failure means the same to the user: no dataset
+            raise UsageError(
+                f'tensorflow-datasets could not download {cfg.dataset} ({type(e).__name__}): set '
+                f'TFDS_DATA_DIR to a folder holding a prepared copy, or --data_dir to a folder of images') from e
+    read_config = tfds.ReadConfig(shuffle_seed=seed)
+    ds = builder.as_dataset(split=split, shuffle_files=shuffle, read_config=read_config)
+    try:
+        count = builder.info.splits[split].num_examples
+    except KeyError:  # no split metadata (tfds.testing.mock_data)
+        count = None
+    return ds.map(lambda example: preprocess(cfg, example['image']), num_parallel_calls=AUTOTUNE), count
+
+
+def split_files(names):
+    """Sorted image file names -> (train, held_out). CelebA's numbered files (000001.jpg ...) follow
+    the official partition (train 1..162770, validation 162771..182637); otherwise the last 10% are
+    held out. Deterministic: it depends on the names only."""
+    names = sorted(names)
+    stems = [os.path.splitext(name)[0] for name in names]
+    if all(stem.isdigit() for stem in stems):
+        train = [n for n, s in zip(names, stems) if int(s) <= CELEB_A_TRAIN_END]
+        held_out = [n for n, s in zip(names, stems) if CELEB_A_TRAIN_END < int(s) <= CELEB_A_VALIDATION_END]
+        if train and held_out:
+            return train, held_out
+    cut = len(names) - max(1, len(names) // 10) if len(names) > 1 else 1
+    return names[:cut], names[cut:] or names
+
+
+def _folder_images(cfg, split, shuffle, seed):
+    """(uint8 image dataset, number of files) for the images in cfg.data_dir."""
+    folder = os.path.expanduser(cfg.data_dir)
+    if not os.path.isdir(folder):
+        raise UsageError(f'data_dir {cfg.data_dir!r} is not a folder: point --data_dir at a folder of images')
+    names = [n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS)]
+    if not names:
+        raise UsageError(f'data_dir {cfg.data_dir!r} holds no images ({", ".join(IMAGE_EXTENSIONS)})')
+    train, held_out = split_files(names)
+    files = [os.path.join(folder, n) for n in (train if split == 'train' else held_out)]
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if shuffle:  # file names are cheap to shuffle all at once, decoded images are not
+        ds = ds.shuffle(len(files), seed=seed)
+
+    def load(path):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=cfg.channels, expand_animations=False)
+        return preprocess(cfg, image)
+
+    # An unreadable file raises in decode_image: ignore_errors skips it with a logged warning.
+    return ds.map(load, num_parallel_calls=AUTOTUNE).ignore_errors(log_warning=True), len(files)
+
+
+def _images(cfg, split, shuffle, seed=None):
+    if cfg.data_dir:
+        return _folder_images(cfg, split, shuffle, seed)
+    split = split if split == 'train' else HELD_OUT_SPLIT.get(cfg.dataset, 'test')
+    return _tfds_images(cfg, split, shuffle, seed)
+
+
+def train_dataset(cfg, seed):
+    """An endless stream of shuffled float batches, reshuffled on every pass, and the number of steps
+    in an epoch (steps_per_epoch, else one pass). With fresh_batches each element stacks three batches,
+    [3, batch, H, W, C], one for each network."""
+    images, count = _images(cfg, 'train', shuffle=True, seed=seed)
+    if cfg.steps_per_epoch:
+        steps = cfg.steps_per_epoch
+    elif count is None:
+        raise UsageError(f'the size of the {cfg.dataset} train split is unknown: set --steps_per_epoch')
+    else:
+        steps = count // cfg.batch_size
+        if steps == 0:
+            raise UsageError(f'batch_size {cfg.batch_size} is larger than the {count} training images')
+    if cfg.cache:
+        images = images.cache()
+    ds = images.shuffle(cfg.shuffle_buffer, seed=seed).batch(cfg.batch_size, drop_remainder=True).repeat()
+    ds = ds.map(lambda batch: to_float(cfg, batch), num_parallel_calls=AUTOTUNE)
+    if cfg.fresh_batches:
+        ds = ds.batch(3)
+    return ds.prefetch(AUTOTUNE), steps
+
+
+def held_out_dataset(cfg, batch_size):
+    """The held-out images (test split; CelebA: validation) in a fixed order, as float batches."""
+    images, _ = _images(cfg, 'held_out', shuffle=False)
+    return images.batch(batch_size).map(lambda batch: to_float(cfg, batch)).prefetch(AUTOTUNE)

@@ -1,0 +1,96 @@
+"""The three networks of VAE/GAN, exactly as the original TensorFlow 1 repo builds them
+(../shared/seed/ORIGINAL.md): a strided-conv encoder E, a transposed-conv Gaussian decoder G and an
+encoder-shaped discriminator D. Two families: 'mnist' (28x28x1, pixels in [0, 1]) and 'celeb_a'
+(64x64x3 or any multiple of 8, pixels in [-1, 1]).
+
+    encoder(x)       -> [mean, sigma]   sigma > 0 (softplus), used directly as the standard deviation
+    decoder(z)       -> x               sigmoid (mnist) or tanh (celeb_a) output
+    discriminator(x) -> [dis_l, logit]  dis_l = the last conv features, flattened; D(x) = sigmoid(logit)
+
+D returns a logit, not the original's sigmoid probability, so the losses can use the stable
+sigmoid cross-entropy (vae_gan.py).
+"""
+import keras
+from keras import layers
+
+
+def _kernel_init(cfg):
+    # celeb_a: truncated normal, stddev 0.02 (ORIGINAL.md); mnist: TF1's default, Glorot uniform.
+    if cfg.init_stddev:
+        return keras.initializers.TruncatedNormal(stddev=cfg.init_stddev)
+    return 'glorot_uniform'
+
+
+def _leaky(x):
+    return layers.LeakyReLU(negative_slope=0.2)(x)  # tf.nn.leaky_relu's 0.2 (Keras' default is 0.3)
+
+
+def _conv_stack(cfg, x, batch_norm):
+    """The shared conv trunk of E and D. Returns the last feature map."""
+    init = _kernel_init(cfg)
+    if cfg.arch == 'mnist':
+        # 28x28x1 -> 14x14x16 -> 7x7x32 -> 4x4x64; E: leaky, leaky, ReLU, each *then* batch norm;
+        # D: leaky ReLU throughout, no batch norm.
+        for i, filters in enumerate((16, 32, 64)):
+            x = layers.Conv2D(filters, 3, strides=2, padding='same', kernel_initializer=init)(x)
+            x = layers.ReLU()(x) if (batch_norm and i == 2) else _leaky(x)
+            if batch_norm:
+                x = layers.BatchNormalization()(x)
+        return x
+    # celeb_a: 64x64x3 -> 32x32x64 -> 16x16x128 -> 8x8x256 -> 8x8x512 (5x5 kernels; the last conv has
+    # stride 1), each conv -> batch norm -> ReLU, in E and D alike.
+    for filters, stride in ((64, 2), (128, 2), (256, 2), (512, 1)):
+        x = layers.Conv2D(filters, 5, strides=stride, padding='same', kernel_initializer=init)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+    return x
+
+
+def build_encoder(cfg):
+    """E: x -> [mean, sigma] of q(z|x)."""
+    x = keras.Input((cfg.image_size, cfg.image_size, cfg.channels), name='x')
+    h = layers.Flatten()(_conv_stack(cfg, x, batch_norm=True))  # mnist 1024, celeb_a 32768 features
+    init = _kernel_init(cfg)
+    mean = layers.Dense(cfg.z_dim, kernel_initializer=init, name='mean')(h)
+    sigma = layers.Dense(cfg.z_dim, activation='softplus', kernel_initializer=init, name='sigma')(h)
+    return keras.Model(x, [mean, sigma], name='encoder')
+
+
+def build_decoder(cfg):
+    """G: z -> x, the mean of the Gaussian p(x|z)."""
+    z = keras.Input((cfg.z_dim,), name='z')
+    init = _kernel_init(cfg)
+    if cfg.arch == 'mnist':
+        # z -> 4x4x64 (tanh) -> 8x8x32 -> 16x16x16 -> 32x32x1 (each leaky ReLU, then batch norm)
+        # -> flatten -> dense 784, sigmoid -> 28x28x1.
+        h = layers.Dense(4 * 4 * 64, activation='tanh', kernel_initializer=init)(z)
+        h = layers.Reshape((4, 4, 64))(h)
+        for filters in (32, 16, 1):
+            h = layers.Conv2DTranspose(filters, 3, strides=2, padding='same', kernel_initializer=init)(h)
+            h = layers.BatchNormalization()(_leaky(h))
+        h = layers.Flatten()(h)
+        size = cfg.image_size * cfg.image_size * cfg.channels
+        h = layers.Dense(size, activation='sigmoid', kernel_initializer=init)(h)
+        x = layers.Reshape((cfg.image_size, cfg.image_size, cfg.channels))(h)
+    else:
+        # z -> 8x8x512 (dense, batch norm, ReLU) -> 16x16x256 -> 32x32x128 -> 64x64x64 (5x5 stride-2
+        # transposed convs, batch norm, ReLU) -> 64x64x3 (5x5 stride 1), tanh. The base grid is
+        # image_size / 8: 8x8 for 64x64 images, 4x4 for CIFAR's 32x32.
+        base = cfg.image_size // 8
+        h = layers.Dense(base * base * 512, kernel_initializer=init)(z)
+        h = layers.ReLU()(layers.BatchNormalization()(h))
+        h = layers.Reshape((base, base, 512))(h)
+        for filters in (256, 128, 64):
+            h = layers.Conv2DTranspose(filters, 5, strides=2, padding='same', kernel_initializer=init)(h)
+            h = layers.ReLU()(layers.BatchNormalization()(h))
+        x = layers.Conv2DTranspose(cfg.channels, 5, strides=1, padding='same', activation='tanh',
+                                   kernel_initializer=init)(h)
+    return keras.Model(z, x, name='decoder')
+
+
+def build_discriminator(cfg):
+    """D: x -> [dis_l, logit]. The encoder's conv trunk (for mnist without batch norm), then dense 1."""
+    x = keras.Input((cfg.image_size, cfg.image_size, cfg.channels), name='x')
+    dis_l = layers.Flatten(name='dis_l')(_conv_stack(cfg, x, batch_norm=cfg.arch != 'mnist'))
+    logit = layers.Dense(1, kernel_initializer=_kernel_init(cfg), name='logit')(dis_l)
+    return keras.Model(x, [dis_l, logit], name='discriminator')

@@ -1,0 +1,302 @@
+"""Train VAE/GAN (Larsen et al. 2016) as the original TensorFlow 1 repo does (../shared/seed/ORIGINAL.md):
+
+    python vae_gan.py                                 # the preset config.DATASET (mnist)
+    python vae_gan.py --dataset=celeb_a --epochs=5    # any config.py field as --field=value
+    TFDS_DATA_DIR=../shared/tfds python vae_gan.py    # offline, from a prepared tensorflow-datasets copy
+
+Writes to out_dir: checkpoints/, logs/ (TensorBoard), op-real/, op-recons/, op-gen/ and config.json.
+Run the same command again to resume from the latest checkpoint.
+"""
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import config
+import data
+import models
+from config import UsageError
+
+ARCH_FIELDS = ('arch', 'image_size', 'channels', 'z_dim')  # what a checkpoint's shapes depend on
+GRID = 25  # images in each 5x5 sample grid, as the original
+
+
+# ---- Losses: small pure functions on D's logits ---------------------------------------------------
+# The original takes log(D) of a sigmoid probability, which gives NaN/inf once D saturates. With
+# log(sigmoid(l)) = -softplus(-l) and log(1 - sigmoid(l)) = -softplus(l) the same losses stay finite.
+
+def discriminator_loss(logit_x, logit_x_tilde, logit_x_p):
+    """L_D = -mean(log D(x) + log(1 - D(x~)) + log(1 - D(x_p)))."""
+    return tf.reduce_mean(tf.nn.softplus(-logit_x) + tf.nn.softplus(logit_x_tilde) + tf.nn.softplus(logit_x_p))
+
+
+def decoder_gan_loss(logit_x_tilde, logit_x_p):
+    """G's GAN term, mean(-log D(x~) - log D(x_p))."""
+    return tf.reduce_mean(tf.nn.softplus(-logit_x_tilde) + tf.nn.softplus(-logit_x_p))
+
+
+def dis_l_loss(dis_l_x_tilde, dis_l_x):
+    """L_llike = mean((Dis_l(x~) - Dis_l(x))^2) over batch and features: the learned similarity."""
+    return tf.reduce_mean(tf.square(dis_l_x_tilde - dis_l_x))
+
+
+def kl_loss(mean, sigma):
+    """Batch mean of KL(N(mean, diag(sigma^2)) || N(0, I)), summed over latent dims, in closed form."""
+    kl = 0.5 * (tf.square(mean) + tf.square(sigma) - 1.0) - tf.math.log(sigma)
+    return tf.reduce_mean(tf.reduce_sum(kl, axis=1))
+
+
+def kl_weight(setting, epoch, batch_size):
+    """'1/batch' (the README: "almost always works"), 'sigmoid': sigmoid(epoch/3 - 5) with epoch
+    counted from 0 (the original's commented-out schedule: 0.007 at first, saturating at 1), or a number."""
+    setting = config.parse_kl_weight(setting)
+    if setting == '1/batch':
+        return 1.0 / tf.cast(batch_size, tf.float32)
+    if setting == 'sigmoid':
+        return tf.sigmoid(tf.cast(epoch, tf.float32) / 3.0 - 5.0)
+    return tf.constant(setting, tf.float32)
+
+
+# ---- The training step ----------------------------------------------------------------------------
+
+def make_optimizers(cfg, encoder, decoder, discriminator):
+    """One Adam (beta1 0.5) per network, keyed by the network's name, built so a checkpoint restores
+    their slots."""
+    optimizers = {}
+    for net, lr in ((encoder, cfg.lr_encoder), (decoder, cfg.lr_decoder), (discriminator, cfg.lr_discriminator)):
+        optimizers[net.name] = keras.optimizers.Adam(lr, beta_1=cfg.beta1)
+        optimizers[net.name].build(net.trainable_variables)
+    return optimizers
+
+
+def make_train_step(cfg, encoder, decoder, discriminator, optimizers, rng, nonfinite_step):
+    """train_step(x, epoch) -> dict of scalars: one D update, then one E update, then one G update, each
+    from a fresh forward pass that sees the weights just updated (ORIGINAL.md). x is a batch, or with
+    cfg.fresh_batches three stacked batches, one per network. The first step whose losses are not
+    finite is written to `nonfinite_step`."""
+
+    def encode_decode(x):
+        mean, sigma = encoder(x, training=True)
+        z = mean + sigma * rng.normal(tf.shape(sigma))  # the reparameterisation trick
+        return mean, sigma, decoder(z, training=True)
+
+    def update(tape, loss, net, step):
+        grads = tape.gradient(loss, net.trainable_variables)
+        optimizers[net.name].apply_gradients(zip(grads, net.trainable_variables))
+        with tf.summary.record_if(step % cfg.histogram_every == 0):  # as the original, less often
+            for var, grad in zip(net.trainable_variables, grads):
+                tf.summary.histogram(var.path, var, step=step)
+                tf.summary.histogram(var.path + '/gradient', grad, step=step)
+
+    @tf.function
+    def train_step(x, epoch):
+        if cfg.fresh_batches:  # CelebA: a fresh batch for each network
+            x_d, x_e, x_g = tf.unstack(x)
+        else:  # MNIST: the same batch for all three
+            x_d = x_e = x_g = x
+        batch = tf.shape(x_d)[0]
+        step = tf.identity(optimizers['discriminator'].iterations)  # steps done before this one
+        beta = kl_weight(cfg.kl_weight, epoch, batch)
+
+        # 1. D: tell real x from reconstructions x~ and prior samples x_p.
+        with tf.GradientTape() as tape:
+            _, _, x_tilde = encode_decode(x_d)
+            x_p = decoder(rng.normal([batch, cfg.z_dim]), training=True)
+            _, logit_x = discriminator(x_d, training=True)
+            _, logit_x_tilde = discriminator(x_tilde, training=True)
+            _, logit_x_p = discriminator(x_p, training=True)
+            loss_d = discriminator_loss(logit_x, logit_x_tilde, logit_x_p)
+        update(tape, loss_d, discriminator, step)
+
+        # 2. E: the prior (KL) plus the learned similarity in D's feature space.
+        with tf.GradientTape() as tape:
+            mean, sigma, x_tilde = encode_decode(x_e)
+            dis_l_x, _ = discriminator(x_e, training=True)
+            dis_l_x_tilde, _ = discriminator(x_tilde, training=True)
+            kl = kl_loss(mean, sigma)
+            loss_e = beta * kl + cfg.gamma_enc * dis_l_loss(dis_l_x_tilde, dis_l_x)
+        update(tape, loss_e, encoder, step)
+
+        # 3. G: the learned similarity plus fooling D with x~ and x_p.
+        with tf.GradientTape() as tape:
+            _, _, x_tilde = encode_decode(x_g)
+            x_p = decoder(rng.normal([batch, cfg.z_dim]), training=True)
+            dis_l_x, _ = discriminator(x_g, training=True)
+            dis_l_x_tilde, logit_x_tilde_g = discriminator(x_tilde, training=True)
+            _, logit_x_p_g = discriminator(x_p, training=True)
+            dis_l = dis_l_loss(dis_l_x_tilde, dis_l_x)
+            gan = decoder_gan_loss(logit_x_tilde_g, logit_x_p_g)
+            loss_g = cfg.gamma_dec * dis_l + gan
+        update(tape, loss_g, decoder, step)
+
+        finite = tf.reduce_all(tf.math.is_finite(tf.stack([loss_d, loss_e, loss_g])))
+        nonfinite_step.assign(tf.where(finite | (nonfinite_step >= 0), nonfinite_step, step + 1))
+        return {'discriminator_loss': loss_d, 'encoder_loss': loss_e, 'decoder_loss': loss_g,
+                'kl': kl, 'dis_l': dis_l, 'gan': gan, 'kl_weight': beta,
+                'd_x': tf.reduce_mean(tf.sigmoid(logit_x)),
+                'd_x_tilde': tf.reduce_mean(tf.sigmoid(logit_x_tilde)),
+                'd_x_p': tf.reduce_mean(tf.sigmoid(logit_x_p))}
+
+    return train_step
+
+
+# ---- Images ---------------------------------------------------------------------------------------
+
+def reconstruct(encoder, decoder, x):
+    """x -> G(mean of q(z|x)), batch norm in inference mode."""
+    mean, _ = encoder(x, training=False)
+    return decoder(mean, training=False)
+
+
+def save_grid(images, path, title=None):
+    """uint8 images [N, H, W, C] -> a square grid PNG at path, with an optional title above."""
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
+    images = np.asarray(images)
+    n, h, w, c = images.shape
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    grid = np.full((rows * (h + 2) + 2, cols * (w + 2) + 2, c), 255, np.uint8)
+    for i, image in enumerate(images):
+        r, k = divmod(i, cols)
+        grid[2 + r * (h + 2):2 + r * (h + 2) + h, 2 + k * (w + 2):2 + k * (w + 2) + w] = image
+    fig = Figure(figsize=(4, 4.3 if title else 4))
+    ax = fig.add_axes([0, 0, 1, 0.93 if title else 1])
+    ax.imshow(grid[..., 0] if c == 1 else grid, cmap='gray', vmin=0, vmax=255, interpolation='nearest')
+    ax.axis('off')
+    if title:
+        fig.suptitle(title, y=0.99)
+    fig.savefig(path, dpi=100)
+
+
+def save_samples(cfg, encoder, decoder, held_out, sample_z, epoch):
+    """The original's per-epoch grids: held-out originals, their reconstructions, prior samples."""
+    to_uint8 = lambda x: data.to_uint8(cfg, x).numpy()
+    name = f'epoch_{epoch:04d}.png'
+    save_grid(to_uint8(held_out), os.path.join(cfg.out_dir, 'op-real', name), f'originals, epoch {epoch}')
+    save_grid(to_uint8(reconstruct(encoder, decoder, held_out)), os.path.join(cfg.out_dir, 'op-recons', name),
+              f'reconstructions, epoch {epoch}')
+    generations = to_uint8(decoder(sample_z, training=False))
+    save_grid(generations, os.path.join(cfg.out_dir, 'op-gen', name), f'epoch {epoch}')
+    tf.summary.image('generations', generations[:9], step=epoch, max_outputs=9)
+
+
+# ---- Checkpoints ----------------------------------------------------------------------------------
+
+def check_same_architecture(cfg, ckpt_dir):
+    """Before anything is touched: a checkpoint in out_dir must be of this architecture."""
+    saved_path = os.path.join(cfg.out_dir, 'config.json')
+    if not (tf.train.latest_checkpoint(ckpt_dir) and os.path.exists(saved_path)):
+        return
+    with open(saved_path) as f:
+        saved = json.load(f)
+    for field in ARCH_FIELDS:
+        if saved.get(field) != getattr(cfg, field):
+            raise UsageError(
+                f'{cfg.out_dir} holds a checkpoint of another model ({field}={saved.get(field)!r} there, '
+                f'{getattr(cfg, field)!r} here): pass another --out_dir, or delete {ckpt_dir} to start over')
+
+
+def restore(checkpoint, path, cfg):
+    try:
+        checkpoint.restore(path).assert_existing_objects_matched()
+    except (ValueError, AssertionError, tf.errors.OpError) as e:
+        raise UsageError(f'{path} does not fit this model ({type(e).__name__}): pass another --out_dir, '
+                         f'or the config it was trained with') from e
+
+
+# ---- Training -------------------------------------------------------------------------------------
+
+def train(cfg):
+    keras.utils.set_random_seed(cfg.seed)
+    ckpt_dir = os.path.join(cfg.out_dir, 'checkpoints')
+    check_same_architecture(cfg, ckpt_dir)
+
+    # Build: the three networks, their optimizers, the noise generator, the checkpoint.
+    encoder, decoder, discriminator = (models.build_encoder(cfg), models.build_decoder(cfg),
+                                       models.build_discriminator(cfg))
+    optimizers = make_optimizers(cfg, encoder, decoder, discriminator)
+    rng = tf.random.Generator.from_seed(cfg.seed)
+    sample_z = tf.Variable(rng.normal([GRID, cfg.z_dim]), trainable=False)  # fixed for the whole run
+    epochs_done = tf.Variable(0, dtype=tf.int64, trainable=False)
+    checkpoint = tf.train.Checkpoint(
+        encoder=encoder, decoder=decoder, discriminator=discriminator,
+        encoder_optimizer=optimizers['encoder'], decoder_optimizer=optimizers['decoder'],
+        discriminator_optimizer=optimizers['discriminator'], epoch=epochs_done, rng=rng, sample_z=sample_z)
+    manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, max_to_keep=3)
+
+    # Restore: go on from the latest checkpoint, at the next epoch.
+    if manager.latest_checkpoint:
+        restore(checkpoint, manager.latest_checkpoint, cfg)
+        print(f'resuming from {manager.latest_checkpoint}: {int(epochs_done)} epochs done')
+    first = int(epochs_done) + 1
+    if first > cfg.epochs:
+        print(f'{cfg.out_dir} already holds {first - 1} epochs; nothing to do (raise --epochs to go on)')
+        return
+
+    # Data: a resumed run gets a shuffle order of its own, still fixed by the seed.
+    train_ds, steps = data.train_dataset(cfg, seed=cfg.seed + first - 1)
+    held_out = next(iter(data.held_out_dataset(cfg, GRID)))  # the same originals in every grid
+
+    # Outputs: only now, once nothing can fail on bad input, is out_dir touched.
+    for sub in ('op-real', 'op-recons', 'op-gen'):
+        os.makedirs(os.path.join(cfg.out_dir, sub), exist_ok=True)
+    with open(os.path.join(cfg.out_dir, 'config.json'), 'w') as f:
+        json.dump(dataclasses.asdict(cfg), f, indent=2)
+    writer = tf.summary.create_file_writer(os.path.join(cfg.out_dir, 'logs'))
+    nonfinite_step = tf.Variable(-1, dtype=tf.int64, trainable=False)
+    train_step = make_train_step(cfg, encoder, decoder, discriminator, optimizers, rng, nonfinite_step)
+    batches = iter(train_ds)
+    shown = ['discriminator_loss', 'encoder_loss', 'decoder_loss', 'kl_weight']
+    print(f'training {cfg.dataset} epochs {first}..{cfg.epochs}, {steps} steps of {cfg.batch_size} '
+          f'images each, into {cfg.out_dir}')
+
+    # Loop: step, log, sample, save.
+    with writer.as_default():
+        for epoch in range(first, cfg.epochs + 1):
+            # verbose 2 (one line at the end) when stdout is a log file, not a terminal
+            bar = keras.utils.Progbar(steps, stateful_metrics=shown, verbose=1 if sys.stdout.isatty() else 2)
+            epoch_index = tf.constant(epoch - 1, tf.float32)  # the sigmoid schedule counts from 0
+            for i in range(1, steps + 1):
+                metrics = train_step(next(batches), epoch_index)
+                if i == 1:  # time from here: the first step of a run also traces the graph
+                    start = time.perf_counter()
+                if i % cfg.log_every and i < steps:
+                    bar.update(i)
+                    continue
+                step = int(optimizers['discriminator'].iterations)
+                values = {name: float(value) for name, value in metrics.items()}
+                for name, value in values.items():
+                    tf.summary.scalar(name, value, step=step)
+                bad = int(nonfinite_step)
+                if bad >= 0:
+                    sys.exit(f'error: a loss became non-finite at step {bad} (epoch {epoch}): stopping; '
+                             f'the last good checkpoint stays in {ckpt_dir}. Try a lower learning rate.')
+                bar.update(i, [(name, values[name]) for name in shown])
+            seconds = time.perf_counter() - start
+            images_per_second = (steps - 1) * cfg.batch_size / seconds if steps > 1 else float('nan')
+            tf.summary.scalar('images_per_second', images_per_second, step=step)
+            print(f'epoch {epoch}/{cfg.epochs}: {seconds:.1f} s, {images_per_second:.0f} images/s, '
+                  + ', '.join(f'{name} {values[name]:.4g}' for name in shown))
+            epochs_done.assign(epoch)
+            if epoch == 1 or epoch % cfg.sample_every == 0 or epoch == cfg.epochs:
+                save_samples(cfg, encoder, decoder, held_out, sample_z, epoch)
+            if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
+                manager.save(checkpoint_number=epoch)
+            writer.flush()
+
+
+def main(argv):
+    try:
+        train(config.from_args(argv))
+    except UsageError as e:
+        sys.exit(f'error: {e}')
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])

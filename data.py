@@ -5,6 +5,7 @@ preset's pixel range: [0, 1] for the mnist family (sigmoid decoder), [-1, 1] for
 Images stay uint8 until they are batched (small to cache, cheap to shuffle), then become floats.
 """
 import os
+import sys
 
 import tensorflow as tf
 
@@ -12,6 +13,7 @@ from config import UsageError
 
 AUTOTUNE = tf.data.AUTOTUNE
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif')
+IMAGE_MAGIC = (b'\xff\xd8\xff', b'\x89PNG', b'GIF8', b'BM')  # the first bytes of each format
 HELD_OUT_SPLIT = {'celeb_a': 'validation'}  # the split the grids show; 'test' for the others
 CELEB_A_TRAIN_END, CELEB_A_VALIDATION_END = 162770, 182637  # the official partition's file numbers
 TFDS_RETRIES = 3  # tensorflow-datasets retries a failed download 10 times with back-off: minutes offline
@@ -94,12 +96,21 @@ def _folder_images(cfg, split, shuffle, seed):
     if shuffle:  # file names are cheap to shuffle all at once, decoded images are not
         ds = ds.shuffle(len(files), seed=seed)
 
-    def load(path):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=cfg.channels, expand_animations=False)
+    def read(path):
+        contents = tf.io.read_file(path)
+        is_image = tf.reduce_any([tf.strings.substr(contents, 0, len(m)) == m for m in IMAGE_MAGIC])
+        tf.cond(is_image, tf.no_op, lambda: tf.print(
+            'warning: skipping', path, '(not a readable JPEG, PNG, GIF or BMP image)', output_stream=sys.stderr))
+        return contents, is_image
+
+    def decode(contents, _):
+        image = tf.io.decode_image(contents, channels=cfg.channels, expand_animations=False)
         return preprocess(cfg, image)
 
-    # An unreadable file raises in decode_image: ignore_errors skips it with a logged warning.
-    return ds.map(load, num_parallel_calls=AUTOTUNE).ignore_errors(log_warning=True), len(files)
+    # Files that are no image are skipped with a warning naming them; a damaged image that still
+    # fails to decode is skipped by ignore_errors, which logs a warning of its own.
+    ds = ds.map(read, num_parallel_calls=AUTOTUNE).filter(lambda _, is_image: is_image)
+    return ds.map(decode, num_parallel_calls=AUTOTUNE).ignore_errors(log_warning=True), len(files)
 
 
 def _images(cfg, split, shuffle, seed=None):

@@ -89,10 +89,11 @@ def make_train_step(cfg, encoder, decoder, discriminator, optimizers, rng, nonfi
     def update(tape, loss, net, step):
         grads = tape.gradient(loss, net.trainable_variables)
         optimizers[net.name].apply_gradients(zip(grads, net.trainable_variables))
-        with tf.summary.record_if(step % cfg.histogram_every == 0):  # as the original, less often
-            for var, grad in zip(net.trainable_variables, grads):
-                tf.summary.histogram(var.path, var, step=step)
-                tf.summary.histogram(var.path + '/gradient', grad, step=step)
+        if cfg.histogram_every:  # as the original, but less often
+            with tf.summary.record_if(step % cfg.histogram_every == 0):
+                for var, grad in zip(net.trainable_variables, grads):
+                    tf.summary.histogram(f'{net.name}/{var.path}', var, step=step)
+                    tf.summary.histogram(f'{net.name}/{var.path}/gradient', grad, step=step)
 
     @tf.function
     def train_step(x, epoch):

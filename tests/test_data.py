@@ -1,0 +1,118 @@
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import config
+import data
+from conftest import tiny
+from config import UsageError
+
+
+@pytest.mark.parametrize('preset, shape, low', [
+    (config.mnist, (28, 28, 1), 0.0),
+    (config.fashion_mnist, (28, 28, 1), 0.0),
+    (config.cifar10, (32, 32, 3), -1.0),
+])
+def test_tfds_train_batches(mock_tfds, tmp_path, preset, shape, low):
+    cfg = tiny(preset, tmp_path)
+    ds, steps = data.train_dataset(cfg, seed=0)
+    batch = next(iter(ds)).numpy()
+    assert steps == 2 and batch.shape == (4,) + shape and batch.dtype == np.float32
+    assert batch.min() >= low and batch.max() <= 1.0 and batch.std() > 0.1
+
+
+def test_celeb_a_closecrop_gives_64x64x3_in_minus_one_one_and_a_batch_per_network(mock_tfds, tmp_path):
+    cfg = tiny(config.celeb_a, tmp_path)
+    ds, _ = data.train_dataset(cfg, seed=0)
+    batches = next(iter(ds)).numpy()
+    assert batches.shape == (3, 4, 64, 64, 3)  # fresh_batches: D, E and G each get their own
+    assert batches.min() >= -1.0 and batches.max() <= 1.0
+    assert not np.array_equal(batches[0], batches[1])
+    held_out = next(iter(data.held_out_dataset(cfg, 5))).numpy()
+    assert held_out.shape == (5, 64, 64, 3)
+
+
+def test_closecrop_takes_the_central_140_square():
+    cfg = config.celeb_a
+    image = np.zeros((218, 178, 3), np.uint8)
+    image[39:179, 19:159] = 255  # the central 140x140 in white
+    out = data.preprocess(cfg, tf.constant(image)).numpy()
+    assert out.shape == (64, 64, 3) and out.min() == 255  # nothing from outside the square
+
+
+def test_pixel_ranges_round_trip():
+    x = tf.constant(np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1))
+    for cfg in (config.mnist, config.celeb_a):
+        floats = data.to_float(cfg, x)
+        assert float(tf.reduce_min(floats)) == (0.0 if cfg.arch == 'mnist' else -1.0)
+        assert float(tf.reduce_max(floats)) == 1.0
+        assert np.array_equal(data.to_uint8(cfg, floats).numpy(), x.numpy())
+
+
+def test_mnist_train_split_size_gives_full_pass_steps(mock_tfds, tmp_path):
+    # without steps_per_epoch, an epoch is one pass, or a clear error when tfds knows no size
+    cfg = tiny(config.mnist, tmp_path, steps_per_epoch=None)
+    with pytest.raises(UsageError, match='set --steps_per_epoch'):
+        data.train_dataset(cfg, seed=0)
+
+
+def _write_images(folder, count, size=(30, 24), start=1):
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(start, start + count):
+        image = rng.integers(0, 256, size + (3,), dtype=np.uint8)
+        tf.io.write_file(str(folder / f'img{i:03d}.jpg'), tf.io.encode_jpeg(image))
+
+
+def test_folder_pipeline(tmp_path):
+    _write_images(tmp_path / 'faces', 20)
+    cfg = tiny(config.celeb_a, tmp_path, data_dir=str(tmp_path / 'faces'), image_size=32, steps_per_epoch=None)
+    ds, steps = data.train_dataset(cfg, seed=0)
+    assert steps == 18 // 4  # 18 train files (the last 10% are held out), batches of 4
+    batches = next(iter(ds)).numpy()
+    assert batches.shape == (3, 4, 32, 32, 3) and batches.min() >= -1 and batches.max() <= 1
+    held_out = [b.numpy() for b in data.held_out_dataset(cfg, 25)]
+    assert len(held_out) == 1 and held_out[0].shape == (2, 32, 32, 3)
+    again = [b.numpy() for b in data.held_out_dataset(cfg, 25)]
+    assert np.array_equal(held_out[0], again[0])  # a fixed order
+
+
+def test_unreadable_image_is_skipped_with_a_warning(tmp_path, capfd):
+    _write_images(tmp_path / 'faces', 5)
+    (tmp_path / 'faces' / 'img002.jpg').write_bytes(b'not an image')
+    cfg = tiny(config.mnist, tmp_path, data_dir=str(tmp_path / 'faces'), batch_size=1, cache=False)
+    images, count = data._images(cfg, 'train', shuffle=False)
+    decoded = list(images)
+    assert count == 4 and len(decoded) == 3  # 4 train files, one unreadable
+    assert decoded[0].shape == (28, 28, 1)
+    err = capfd.readouterr().err
+    assert 'warning: skipping' in err and 'img002.jpg' in err
+
+
+def test_split_files():
+    names = [f'{i:06d}.jpg' for i in (1, 2, 162770, 162771, 182637, 182638, 202599)]
+    assert data.split_files(names) == (names[:3], names[3:5])  # CelebA's official partition
+    other = [f'x{i}.png' for i in range(30)]
+    train, held_out = data.split_files(list(reversed(other)))
+    assert train == sorted(other)[:27] and held_out == sorted(other)[27:]
+
+
+@pytest.mark.parametrize('make, message', [
+    (lambda p: str(p / 'missing'), 'is not a folder'),
+    (lambda p: (p / 'empty').mkdir() or str(p / 'empty'), 'holds no images'),
+])
+def test_bad_folders(tmp_path, make, message):
+    cfg = tiny(config.mnist, tmp_path, data_dir=make(tmp_path))
+    with pytest.raises(UsageError, match=message):
+        data.train_dataset(cfg, seed=0)
+
+
+def test_no_network_gives_one_clear_message(tmp_path, monkeypatch):
+    import tensorflow_datasets as tfds
+    monkeypatch.setattr(tfds.core.DatasetBuilder, 'is_prepared', lambda self: False)
+    monkeypatch.setattr(tfds.core.DatasetBuilder, 'download_and_prepare',
+                        lambda self, **kwargs: (_ for _ in ()).throw(ConnectionError('no route to host')))
+    with pytest.raises(UsageError, match='could not download mnist .*TFDS_DATA_DIR.*--data_dir'):
+        data.train_dataset(tiny(config.mnist, tmp_path), seed=0)

@@ -1,0 +1,75 @@
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import vae_gan
+
+
+def _sigmoid(l):
+    return 1.0 / (1.0 + np.exp(-l))
+
+
+def test_discriminator_loss_by_hand():
+    logit_x, logit_x_tilde, logit_x_p = np.array([0.0, 2.0]), np.array([-1.0, 0.5]), np.array([3.0, -2.0])
+    # the original: -mean(log D(x) + log(1 - D(x~)) + log(1 - D(x_p))) on probabilities
+    expected = -np.mean(np.log(_sigmoid(logit_x)) + np.log(1 - _sigmoid(logit_x_tilde))
+                        + np.log(1 - _sigmoid(logit_x_p)))
+    got = vae_gan.discriminator_loss(*(tf.constant(v, tf.float32) for v in (logit_x, logit_x_tilde, logit_x_p)))
+    assert float(got) == pytest.approx(expected, rel=1e-6)
+    # at logit 0, D = 1/2 everywhere: three times log 2
+    zero = tf.zeros([4])
+    assert float(vae_gan.discriminator_loss(zero, zero, zero)) == pytest.approx(3 * math.log(2), rel=1e-6)
+
+
+def test_decoder_gan_loss_by_hand():
+    logit_x_tilde, logit_x_p = np.array([-1.0, 0.5, 4.0]), np.array([3.0, -2.0, 0.0])
+    expected = np.mean(-np.log(_sigmoid(logit_x_tilde)) - np.log(_sigmoid(logit_x_p)))
+    got = vae_gan.decoder_gan_loss(tf.constant(logit_x_tilde, tf.float32), tf.constant(logit_x_p, tf.float32))
+    assert float(got) == pytest.approx(expected, rel=1e-6)
+
+
+def test_stable_form_equals_the_log_form_and_stays_finite_where_it_does_not():
+    logits = tf.constant(np.linspace(-15, 15, 61), tf.float64)  # float64: the log form is exact there
+    original = -tf.reduce_mean(tf.math.log(tf.sigmoid(logits)) + 2 * tf.math.log(1 - tf.sigmoid(logits)))
+    stable = vae_gan.discriminator_loss(logits, logits, logits)
+    assert float(stable) == pytest.approx(float(original), rel=1e-9)
+    # a saturated D: the original's log(sigmoid) is inf, the stable form is finite and exact
+    saturated = tf.constant(200.0)
+    assert not np.isfinite(float(-tf.math.log(1 - tf.sigmoid(saturated))))
+    assert float(vae_gan.discriminator_loss(saturated, saturated, saturated)) == pytest.approx(400.0, rel=1e-6)
+    assert float(vae_gan.decoder_gan_loss(-saturated, -saturated)) == pytest.approx(400.0, rel=1e-6)
+
+
+def test_dis_l_loss_is_the_mean_over_batch_and_features():
+    a = tf.constant([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    b = tf.constant([[1.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    assert float(vae_gan.dis_l_loss(a, b)) == pytest.approx((0 + 4 + 9 + 1 + 1 + 1) / 6)
+
+
+def test_kl_closed_form():
+    mean = np.array([[0.5, -1.0], [0.0, 2.0]], np.float32)
+    sigma = np.array([[1.0, 0.5], [2.0, 0.1]], np.float32)
+    per_dim = np.log(1 / sigma) + (sigma ** 2 + mean ** 2) / 2 - 0.5  # KL(N(m, s^2) || N(0, 1))
+    assert float(vae_gan.kl_loss(mean, sigma)) == pytest.approx(per_dim.sum(1).mean(), rel=1e-6)
+    assert float(vae_gan.kl_loss(np.zeros((3, 4), np.float32), np.ones((3, 4), np.float32))) == 0.0
+
+
+def test_kl_matches_a_monte_carlo_estimate():
+    rng = np.random.default_rng(0)
+    mean, sigma = np.array([[0.3, -0.7]]), np.array([[0.6, 1.4]])
+    z = mean + sigma * rng.standard_normal((200000, 2))
+    log_q = -0.5 * ((z - mean) / sigma) ** 2 - np.log(sigma)
+    log_p = -0.5 * z ** 2
+    estimate = (log_q - log_p).sum(1).mean()
+    assert float(vae_gan.kl_loss(mean.astype(np.float32), sigma.astype(np.float32))) == pytest.approx(estimate, abs=0.01)
+
+
+def test_kl_weight_settings():
+    assert float(vae_gan.kl_weight('1/batch', tf.constant(7.0), tf.constant(256))) == pytest.approx(1 / 256)
+    assert float(vae_gan.kl_weight('0.25', tf.constant(7.0), 64)) == pytest.approx(0.25)
+    sigmoid = [float(vae_gan.kl_weight('sigmoid', tf.constant(float(e)), 64)) for e in range(0, 60)]
+    assert sigmoid[0] == pytest.approx(1 / (1 + math.exp(5)), rel=1e-5)  # about 0.0067 at the start
+    assert sigmoid[15] == pytest.approx(0.5, rel=1e-6)  # the midpoint, epoch 15
+    assert sigmoid[-1] > 0.9999 and all(a < b for a, b in zip(sigmoid, sigmoid[1:]))  # rises, saturates at 1

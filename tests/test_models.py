@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import config
+import models
+
+
+@pytest.mark.parametrize('preset, x_shape, dis_l', [
+    (config.mnist, (28, 28, 1), 4 * 4 * 64),
+    (config.fashion_mnist, (28, 28, 1), 4 * 4 * 64),
+    (config.celeb_a, (64, 64, 3), 8 * 8 * 512),
+    (config.cifar10, (32, 32, 3), 4 * 4 * 512),
+])
+def test_output_shapes(preset, x_shape, dis_l):
+    encoder, decoder, discriminator = (models.build_encoder(preset), models.build_decoder(preset),
+                                       models.build_discriminator(preset))
+    assert (encoder.name, decoder.name, discriminator.name) == ('encoder', 'decoder', 'discriminator')
+    x = tf.random.uniform((2,) + x_shape)
+    mean, sigma = encoder(x, training=False)
+    assert mean.shape == sigma.shape == (2, preset.z_dim)
+    assert np.all(sigma.numpy() > 0)  # softplus: a standard deviation
+    images = decoder(mean, training=False).numpy()
+    assert images.shape == (2,) + x_shape
+    low = 0.0 if preset.arch == 'mnist' else -1.0  # sigmoid or tanh
+    assert images.min() >= low and images.max() <= 1.0
+    features, logit = discriminator(x, training=False)
+    assert features.shape == (2, dis_l) and logit.shape == (2, 1)
+
+
+def _layer_types(model):
+    return [type(layer).__name__ for layer in model.layers]
+
+
+def test_mnist_architecture_as_the_original():
+    encoder = models.build_encoder(config.mnist)
+    convs = [l for l in encoder.layers if type(l).__name__ == 'Conv2D']
+    assert [(c.filters, c.kernel_size, c.strides) for c in convs] == [(16, (3, 3), (2, 2)), (32, (3, 3), (2, 2)),
+                                                                     (64, (3, 3), (2, 2))]
+    # activation, then batch norm; the third conv uses ReLU
+    assert _layer_types(encoder)[1:10] == ['Conv2D', 'LeakyReLU', 'BatchNormalization', 'Conv2D', 'LeakyReLU',
+                                           'BatchNormalization', 'Conv2D', 'ReLU', 'BatchNormalization']
+    leaky = [l for l in encoder.layers if type(l).__name__ == 'LeakyReLU']
+    assert all(abs(float(l.negative_slope) - 0.2) < 1e-7 for l in leaky)
+    discriminator = models.build_discriminator(config.mnist)
+    assert 'BatchNormalization' not in _layer_types(discriminator)
+    decoder = models.build_decoder(config.mnist)
+    transposed = [l for l in decoder.layers if type(l).__name__ == 'Conv2DTranspose']
+    assert [t.filters for t in transposed] == [32, 16, 1]
+    assert decoder.layers[1].activation.__name__ == 'tanh' and decoder.layers[-2].activation.__name__ == 'sigmoid'
+
+
+def test_celeb_a_architecture_as_the_original():
+    encoder = models.build_encoder(config.celeb_a)
+    convs = [l for l in encoder.layers if type(l).__name__ == 'Conv2D']
+    assert [(c.filters, c.kernel_size, c.strides) for c in convs] == [
+        (64, (5, 5), (2, 2)), (128, (5, 5), (2, 2)), (256, (5, 5), (2, 2)), (512, (5, 5), (1, 1))]
+    assert _layer_types(encoder)[1:4] == ['Conv2D', 'BatchNormalization', 'ReLU']  # conv -> BN -> ReLU
+    kernel = convs[0].kernel.numpy()
+    assert abs(kernel.std() - 0.02 * 0.88) < 0.002 and np.abs(kernel).max() <= 0.04 + 1e-6  # truncated normal
+    discriminator = models.build_discriminator(config.celeb_a)
+    assert _layer_types(discriminator).count('BatchNormalization') == 4
+    decoder = models.build_decoder(config.celeb_a)
+    assert _layer_types(decoder)[1:4] == ['Dense', 'BatchNormalization', 'ReLU']
+    assert decoder.layers[-1].activation.__name__ == 'tanh'

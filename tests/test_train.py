@@ -1,0 +1,193 @@
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import config
+import models
+import vae_gan
+from config import UsageError
+from conftest import ROOT, tiny
+
+
+def _nets(cfg):
+    return models.build_encoder(cfg), models.build_decoder(cfg), models.build_discriminator(cfg)
+
+
+def _step_for(cfg):
+    nets = _nets(cfg)
+    optimizers = vae_gan.make_optimizers(cfg, *nets)
+    rng = tf.random.Generator.from_seed(0)
+    step = vae_gan.make_train_step(cfg, *nets, optimizers, rng, tf.Variable(-1, dtype=tf.int64))
+    return nets, optimizers, rng, step
+
+
+def _weights(net):
+    return [v.numpy().copy() for v in net.trainable_variables]
+
+
+def _changed(before, net):
+    return any(not np.array_equal(a, b.numpy()) for a, b in zip(before, net.trainable_variables))
+
+
+@pytest.mark.parametrize('only', ['encoder', 'decoder', 'discriminator'])
+def test_each_optimizer_changes_only_its_own_network(tmp_path, only):
+    lrs = {f'lr_{name}': (1e-2 if name == only else 0.0) for name in ('encoder', 'decoder', 'discriminator')}
+    cfg = tiny(config.mnist, tmp_path, **lrs)
+    nets, _, _, step = _step_for(cfg)
+    before = [_weights(net) for net in nets]
+    step(tf.random.uniform([4, 28, 28, 1], seed=1), tf.constant(0.0))
+    assert [_changed(b, net) for b, net in zip(before, nets)] == [net.name == only for net in nets]
+
+
+def test_step_returns_finite_scalars_and_counts_steps(tmp_path):
+    cfg = tiny(config.celeb_a, tmp_path, image_size=32)  # the 64x64 family at 32x32, three fresh batches
+    _, optimizers, _, step = _step_for(cfg)
+    metrics = step(tf.random.uniform([3, 2, 32, 32, 3], -1, 1, seed=1), tf.constant(0.0))
+    assert set(metrics) == {'discriminator_loss', 'encoder_loss', 'decoder_loss', 'kl', 'dis_l', 'gan',
+                            'kl_weight', 'd_x', 'd_x_tilde', 'd_x_p'}
+    assert all(v.shape == () and np.isfinite(v.numpy()) for v in metrics.values())
+    assert float(metrics['kl_weight']) == pytest.approx(1 / 2)  # 1/batch from the tensor's shape
+    assert 0 < float(metrics['d_x']) < 1
+    assert [int(o.iterations) for o in optimizers.values()] == [1, 1, 1]
+
+
+def test_checkpoint_round_trip(tmp_path):
+    cfg = tiny(config.mnist, tmp_path)
+    nets, optimizers, rng, step = _step_for(cfg)
+    step(tf.random.uniform([4, 28, 28, 1], seed=1), tf.constant(0.0))
+    kwargs = lambda nets, optimizers, rng: dict(
+        encoder=nets[0], decoder=nets[1], discriminator=nets[2], rng=rng,
+        **{f'{name}_optimizer': opt for name, opt in optimizers.items()})
+    path = tf.train.Checkpoint(**kwargs(nets, optimizers, rng)).save(str(tmp_path / 'ckpt'))
+    nets2 = _nets(cfg)
+    optimizers2 = vae_gan.make_optimizers(cfg, *nets2)
+    rng2 = tf.random.Generator.from_seed(99)
+    vae_gan.restore(tf.train.Checkpoint(**kwargs(nets2, optimizers2, rng2)), path, cfg)
+    for a, b in zip(nets, nets2):
+        assert all(np.array_equal(x.numpy(), y.numpy()) for x, y in zip(a.weights, b.weights))  # incl. BN stats
+    for name in optimizers:
+        assert all(np.array_equal(x.numpy(), y.numpy())
+                   for x, y in zip(optimizers[name].variables, optimizers2[name].variables))
+    assert np.array_equal(rng.normal([3]).numpy(), rng2.normal([3]).numpy())
+
+
+def _epochs_in(path):
+    return int(tf.train.load_checkpoint(path).get_tensor('epoch/.ATTRIBUTES/VARIABLE_VALUE'))
+
+
+def _iterations_in(path):
+    reader = tf.train.load_checkpoint(path)
+    key = [k for k in reader.get_variable_to_shape_map() if k.startswith('discriminator_optimizer/_iterations')][0]
+    return int(reader.get_tensor(key))
+
+
+def test_train_writes_everything_and_resumes_at_the_next_epoch(mock_tfds, tmp_path, capsys):
+    cfg = tiny(config.mnist, tmp_path, epochs=1, sample_every=2, checkpoint_every=1)
+    vae_gan.train(cfg)
+    out = cfg.out_dir
+    assert sorted(os.listdir(os.path.join(out, 'op-gen'))) == ['epoch_0001.png']
+    for folder in ('op-real', 'op-recons'):
+        assert os.listdir(os.path.join(out, folder)) == ['epoch_0001.png']
+    assert json.load(open(os.path.join(out, 'config.json'))) == dataclasses.asdict(cfg)
+    assert os.listdir(os.path.join(out, 'logs'))
+    first = tf.train.latest_checkpoint(os.path.join(out, 'checkpoints'))
+    assert _epochs_in(first) == 1 and _iterations_in(first) == 2
+    assert 'epoch 1/1' in capsys.readouterr().out
+
+    vae_gan.train(dataclasses.replace(cfg, epochs=3))  # the same command with more epochs
+    printed = capsys.readouterr().out
+    assert 'resuming from' in printed and '1 epochs done' in printed
+    assert 'epoch 1/3' not in printed and 'epoch 2/3' in printed and 'epoch 3/3' in printed
+    latest = tf.train.latest_checkpoint(os.path.join(out, 'checkpoints'))
+    assert _epochs_in(latest) == 3 and _iterations_in(latest) == 6  # epochs 2 and 3 only
+    assert sorted(os.listdir(os.path.join(out, 'op-gen'))) == ['epoch_0001.png', 'epoch_0002.png', 'epoch_0003.png']
+
+    vae_gan.train(dataclasses.replace(cfg, epochs=3))
+    assert 'nothing to do' in capsys.readouterr().out
+
+
+def _snapshot(folder):
+    return {os.path.join(d, f): open(os.path.join(d, f), 'rb').read() for d, _, fs in os.walk(folder) for f in fs}
+
+
+def test_checkpoint_of_another_architecture_is_refused_untouched(mock_tfds, tmp_path):
+    cfg = tiny(config.mnist, tmp_path, z_dim=8)
+    vae_gan.train(cfg)
+    before = _snapshot(cfg.out_dir)
+    with pytest.raises(UsageError, match=r'holds a checkpoint of another model \(z_dim=8 there, 16 here\)'):
+        vae_gan.train(dataclasses.replace(cfg, z_dim=16, epochs=2))
+    os.remove(os.path.join(cfg.out_dir, 'config.json'))  # without config.json, restoring tells
+    before = _snapshot(cfg.out_dir)
+    with pytest.raises(UsageError, match='does not fit this model'):
+        vae_gan.train(dataclasses.replace(cfg, z_dim=16, epochs=2))
+    assert _snapshot(cfg.out_dir) == before
+
+
+def test_bad_data_touches_nothing(tmp_path):
+    cfg = tiny(config.mnist, tmp_path, data_dir=str(tmp_path / 'missing'))
+    with pytest.raises(UsageError, match='is not a folder'):
+        vae_gan.train(cfg)
+    assert not os.path.exists(cfg.out_dir)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(mock_tfds, tmp_path, monkeypatch):
+    cfg = tiny(config.mnist, tmp_path, steps_per_epoch=3, log_every=2)
+    vae_gan.train(cfg)
+    good = _snapshot(os.path.join(cfg.out_dir, 'checkpoints'))
+    monkeypatch.setattr(vae_gan, 'kl_loss', lambda mean, sigma: tf.constant(float('nan')))
+    with pytest.raises(SystemExit, match=r'non-finite at step 4 \(epoch 2\).*last good checkpoint stays'):
+        vae_gan.train(dataclasses.replace(cfg, epochs=2))
+    assert _snapshot(os.path.join(cfg.out_dir, 'checkpoints')) == good
+
+
+def _write_digits(folder, count):
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        tf.io.write_file(str(folder / f'{i:03d}.png'), tf.io.encode_png(rng.integers(0, 256, (28, 28, 1), np.uint8)))
+
+
+def test_same_seed_same_run(tmp_path):
+    _write_digits(tmp_path / 'digits', 20)
+    weights = []
+    for name in ('a', 'b', 'c'):
+        cfg = tiny(config.mnist, tmp_path, data_dir=str(tmp_path / 'digits'), out_dir=str(tmp_path / name),
+                   seed=7 if name != 'c' else 8)
+        vae_gan.train(cfg)
+        reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(os.path.join(cfg.out_dir, 'checkpoints')))
+        weights.append({k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map() if k.startswith('decoder/')})
+    assert all(np.allclose(weights[0][k], weights[1][k], atol=1e-6) for k in weights[0])
+    assert not all(np.allclose(weights[0][k], weights[2][k], atol=1e-6) for k in weights[0])
+
+
+def test_cli_prints_one_line_and_exits_non_zero(tmp_path):
+    result = subprocess.run([sys.executable, os.path.join(ROOT, 'vae_gan.py'), '--batch_size=0'],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == 'error: batch_size must be at least 1, not 0'
+    assert 'Traceback' not in result.stderr and os.listdir(tmp_path) == []
+
+
+def _tfds_has_mnist():
+    import tensorflow_datasets as tfds
+    return bool(os.environ.get('TFDS_DATA_DIR')) and tfds.builder('mnist').is_prepared()
+
+
+@pytest.mark.skipif(not _tfds_has_mnist(), reason='needs TFDS_DATA_DIR pointing at a prepared MNIST copy')
+def test_real_mnist_end_to_end(tmp_path):
+    cfg = tiny(config.mnist, tmp_path, batch_size=64, steps_per_epoch=30, log_every=10, histogram_every=20)
+    vae_gan.train(cfg)
+    real = next(iter(__import__('data').held_out_dataset(cfg, 25))).numpy()
+    assert real.shape == (25, 28, 28, 1) and 0.1 < real.mean() < 0.2  # MNIST's ink coverage
+    events = os.listdir(os.path.join(cfg.out_dir, 'logs'))
+    tags = set()
+    for record in tf.compat.v1.train.summary_iterator(os.path.join(cfg.out_dir, 'logs', events[0])):
+        tags |= {v.tag for v in record.summary.value}
+    assert {'discriminator_loss', 'encoder_loss', 'decoder_loss', 'kl_weight', 'd_x', 'generations'} <= tags
+    assert any(t.startswith('encoder/') and t.endswith('/gradient') for t in tags)  # histograms

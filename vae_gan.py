@@ -260,8 +260,8 @@ def train(cfg):
     # Loop: step, log, sample, save.
     with writer.as_default():
         for epoch in range(first, cfg.epochs + 1):
-            # verbose 2 (one line at the end) when stdout is a log file, not a terminal
-            bar = keras.utils.Progbar(steps, stateful_metrics=shown, verbose=1 if sys.stdout.isatty() else 2)
+            # a live bar on a terminal; in a log file the summary line below says it all
+            bar = keras.utils.Progbar(steps, stateful_metrics=shown, verbose=1 if sys.stdout.isatty() else 0)
             epoch_index = tf.constant(epoch - 1, tf.float32)  # the sigmoid schedule counts from 0
             for i in range(1, steps + 1):
                 metrics = train_step(next(batches), epoch_index)

@@ -203,7 +203,7 @@ def check_same_architecture(cfg, ckpt_dir):
                 f'{getattr(cfg, field)!r} here): pass another --out_dir, or delete {ckpt_dir} to start over')
 
 
-def restore(checkpoint, path, cfg):
+def restore(checkpoint, path):
     try:
         checkpoint.restore(path).assert_existing_objects_matched()
     except (ValueError, AssertionError, tf.errors.OpError) as e:
@@ -233,7 +233,7 @@ def train(cfg):
 
     # Restore: go on from the latest checkpoint, at the next epoch.
     if manager.latest_checkpoint:
-        restore(checkpoint, manager.latest_checkpoint, cfg)
+        restore(checkpoint, manager.latest_checkpoint)
         print(f'resuming from {manager.latest_checkpoint}: {int(epochs_done)} epochs done')
     first = int(epochs_done) + 1
     if first > cfg.epochs:

@@ -68,7 +68,7 @@ def test_checkpoint_round_trip(tmp_path):
     nets2 = _nets(cfg)
     optimizers2 = vae_gan.make_optimizers(cfg, *nets2)
     rng2 = tf.random.Generator.from_seed(99)
-    vae_gan.restore(tf.train.Checkpoint(**kwargs(nets2, optimizers2, rng2)), path, cfg)
+    vae_gan.restore(tf.train.Checkpoint(**kwargs(nets2, optimizers2, rng2)), path)
     for a, b in zip(nets, nets2):
         assert all(np.array_equal(x.numpy(), y.numpy()) for x, y in zip(a.weights, b.weights))  # incl. BN stats
     for name in optimizers:

@@ -140,8 +140,8 @@ def _parse_value(name, text):
         raise UsageError(f'--{name}={text}: expected {kind.__name__ if kind is not bool else "true or false"}')
 
 
-def from_args(args, dataset=None):
-    """The preset chosen by --dataset (default: `dataset`, else DATASET) with --field=value overrides."""
+def parse_overrides(args):
+    """['--field=value', ...] -> {field: value parsed to the field's type}."""
     overrides = {}
     for arg in args:
         name, eq, text = arg[2:].partition('=')
@@ -150,7 +150,13 @@ def from_args(args, dataset=None):
         if name not in FIELDS:
             raise UsageError(f'unknown field {name!r}; valid fields: {", ".join(FIELDS)}')
         overrides[name] = _parse_value(name, text)
-    name = overrides.get('dataset', dataset or DATASET)
+    return overrides
+
+
+def from_args(args):
+    """The preset chosen by --dataset (default: DATASET) with the other --field=value overrides."""
+    overrides = parse_overrides(args)
+    name = overrides.get('dataset', DATASET)
     if name not in PRESETS:
         validate(dataclasses.replace(mnist, dataset=name))  # raises the unknown-dataset error
     return validate(dataclasses.replace(PRESETS[name], **overrides))

@@ -155,24 +155,39 @@ def reconstruct(encoder, decoder, x):
     return decoder(mean, training=False)
 
 
-def save_grid(images, path, title=None):
-    """uint8 images [N, H, W, C] -> a square grid PNG at path, with an optional title above."""
-    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
+def tile(images, cols=None):
+    """uint8 images [N, H, W, C] -> one uint8 [rows*(H+2)+2, cols*(W+2)+2, C] grid, 2-pixel white borders.
+    cols defaults to a square grid."""
     images = np.asarray(images)
     n, h, w, c = images.shape
-    cols = math.ceil(math.sqrt(n))
+    cols = cols or math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
     grid = np.full((rows * (h + 2) + 2, cols * (w + 2) + 2, c), 255, np.uint8)
     for i, image in enumerate(images):
         r, k = divmod(i, cols)
         grid[2 + r * (h + 2):2 + r * (h + 2) + h, 2 + k * (w + 2):2 + k * (w + 2) + w] = image
-    fig = Figure(figsize=(4, 4.3 if title else 4))
-    ax = fig.add_axes([0, 0, 1, 0.93 if title else 1])
-    ax.imshow(grid[..., 0] if c == 1 else grid, cmap='gray', vmin=0, vmax=255, interpolation='nearest')
+    return grid
+
+
+def save_image(image, path, title=None, width=400):
+    """A uint8 [H, W, C] image to a PNG at path, scaled up to about `width` pixels (nearest), with an
+    optional title above it."""
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
+    h, w, c = image.shape
+    scale = max(1, round(width / w))
+    title_px = 30 if title else 0
+    fig = Figure(figsize=(w * scale / 100, (h * scale + title_px) / 100), dpi=100)
+    ax = fig.add_axes([0, 0, 1, h * scale / (h * scale + title_px)])
+    ax.imshow(image[..., 0] if c == 1 else image, cmap='gray', vmin=0, vmax=255, interpolation='nearest')
     ax.axis('off')
     if title:
-        fig.suptitle(title, y=0.99)
+        fig.suptitle(title, y=1 - 4 / (h * scale + title_px), va='top')
     fig.savefig(path, dpi=100)
+
+
+def save_grid(images, path, title=None, width=400):
+    """uint8 images [N, H, W, C] -> a square grid PNG at path."""
+    save_image(tile(images), path, title, width)
 
 
 def save_samples(cfg, encoder, decoder, held_out, sample_z, epoch):

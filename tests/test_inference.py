@@ -1,0 +1,99 @@
+import json
+import os
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import config
+import vae_gan
+import vae_gan_inference as inference
+from config import UsageError
+from conftest import ROOT, tiny
+
+
+@pytest.fixture(scope='module')
+def run(tmp_path_factory):
+    """A checkpoint trained for two tiny epochs on 40 random 'digits' (36 train, 4 held out)."""
+    root = tmp_path_factory.mktemp('inference')
+    (root / 'digits').mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        tf.io.write_file(str(root / 'digits' / f'{i:03d}.png'), tf.io.encode_png(rng.integers(0, 256, (28, 28, 1), np.uint8)))
+    cfg = tiny(config.mnist, root, data_dir=str(root / 'digits'), epochs=2, sample_every=1, z_dim=8)
+    vae_gan.train(cfg)
+    return cfg
+
+
+def _render(cfg, *args):
+    inference.render(*inference.load_config([f'--out_dir={cfg.out_dir}', *args]))
+    return os.path.join(cfg.out_dir, 'samples')
+
+
+def test_render_writes_every_file(run):
+    samples = _render(run, '--num_samples=7')
+    assert sorted(os.listdir(os.path.join(samples, 'generations'))) == [f'{i:06d}.png' for i in range(1, 8)]
+    assert len(os.listdir(os.path.join(samples, 'originals'))) == 4  # all the held-out images there are
+    assert len(os.listdir(os.path.join(samples, 'reconstructions'))) == 4
+    image = iio.imread(os.path.join(samples, 'generations', '000001.png'))
+    assert image.shape == (28, 28) and image.dtype == np.uint8 and image.max() > image.min()
+    original = iio.imread(os.path.join(samples, 'originals', '000001.png'))
+    first_held_out = iio.imread(os.path.join(run.data_dir, '036.png'))  # sorted names: the last 10% held out
+    assert np.array_equal(original, first_held_out[..., 0] if first_held_out.ndim == 3 else first_held_out)
+    for name in ('generations.png', 'reconstructions.png', 'interpolations.png'):
+        assert iio.imread(os.path.join(samples, name)).shape[0] > 100
+    gif = iio.imread(os.path.join(samples, 'generations.gif'), index=None)
+    assert gif.shape[0] == 2  # one frame per sampled epoch
+
+
+def test_same_seed_same_files_and_stale_files_go(run):
+    samples = _render(run, '--num_samples=5', '--seed=3')
+    first = [iio.imread(os.path.join(samples, 'generations', f'{i:06d}.png')) for i in range(1, 6)]
+    samples = _render(run, '--num_samples=3', '--seed=3')
+    assert len(os.listdir(os.path.join(samples, 'generations'))) == 3  # nothing left from the earlier 5
+    again = [iio.imread(os.path.join(samples, 'generations', f'{i:06d}.png')) for i in range(1, 4)]
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    _render(run, '--num_samples=3', '--seed=4')
+    other = iio.imread(os.path.join(samples, 'generations', '000001.png'))
+    assert not np.array_equal(other, first[0])
+
+
+def test_config_comes_from_out_dir(run):
+    cfg, checkpoint, n = inference.load_config([f'--out_dir={run.out_dir}', '--num_samples=12'])
+    assert (cfg.z_dim, cfg.data_dir, n) == (8, run.data_dir, 12)  # z_dim 8 from config.json, not the preset's 32
+    assert checkpoint.endswith('ckpt-2')
+    cfg, checkpoint, _ = inference.load_config([f'--checkpoint={run.out_dir}/checkpoints/ckpt-2'])
+    assert cfg.out_dir == os.path.abspath(run.out_dir) and checkpoint.endswith('ckpt-2')
+
+
+def test_no_checkpoint_names_the_folder_and_the_command(tmp_path):
+    with pytest.raises(UsageError, match=r'no checkpoint in .*empty/checkpoints: train one first with '
+                                         r'`python vae_gan.py --dataset=celeb_a --out_dir=.*empty`'):
+        inference.load_config(['--dataset=celeb_a', f'--out_dir={tmp_path / "empty"}'])
+    with pytest.raises(UsageError, match='no checkpoint at'):
+        inference.load_config([f'--checkpoint={tmp_path}/ckpt-9'])
+
+
+def test_another_preset_or_architecture_is_refused(run, tmp_path):
+    with pytest.raises(UsageError, match=r'checkpoint of another preset \(dataset=.mnist. there'):
+        inference.load_config([f'--out_dir={run.out_dir}', '--dataset=celeb_a'])
+    with pytest.raises(UsageError, match=r'checkpoint of another model \(z_dim=8 there, 16 asked for\)'):
+        inference.load_config([f'--out_dir={run.out_dir}', '--z_dim=16'])
+    # a config.json that does not describe its checkpoint
+    os.makedirs(tmp_path / 'other')
+    os.symlink(os.path.join(run.out_dir, 'checkpoints'), tmp_path / 'other' / 'checkpoints')
+    saved = json.load(open(os.path.join(run.out_dir, 'config.json')))
+    json.dump(dict(saved, z_dim=16), open(tmp_path / 'other' / 'config.json', 'w'))
+    with pytest.raises(UsageError, match='checkpoint of another architecture'):
+        inference.render(*inference.load_config([f'--out_dir={tmp_path / "other"}']))
+
+
+def test_cli_errors_exit_non_zero(tmp_path):
+    for args, message in ((['--num_samples=0'], 'num_samples must be a whole number >= 1'),
+                          ([f'--out_dir={tmp_path}'], 'error: no checkpoint in')):
+        result = subprocess.run([sys.executable, os.path.join(ROOT, 'vae_gan_inference.py'), *args],
+                                capture_output=True, text=True, cwd=tmp_path, timeout=120)
+        assert result.returncode != 0 and message in result.stderr and 'Traceback' not in result.stderr

@@ -1,0 +1,180 @@
+"""Render a trained VAE/GAN: generations, reconstructions, interpolations and the training GIF.
+
+    python vae_gan_inference.py                              # the latest checkpoint in MNIST/
+    python vae_gan_inference.py --dataset=celeb_a            # ... in Celeb-A/
+    python vae_gan_inference.py --out_dir=runs/z64 --num_samples=10000 --seed=1
+    python vae_gan_inference.py --checkpoint=MNIST/checkpoints/ckpt-10
+
+The model is rebuilt from <out_dir>/config.json, written by vae_gan.py; any other config field can be
+given as --field=value too (e.g. --data_dir for the originals). Writes to <out_dir>/samples/:
+generations/, originals/ and reconstructions/ (one PNG per image, 000001.png ...), and
+generations.png, reconstructions.png, interpolations.png and generations.gif.
+"""
+import dataclasses
+import glob
+import json
+import math
+import os
+import re
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import tensorflow as tf
+
+import config
+import data
+import models
+import vae_gan
+from config import UsageError
+
+BATCH = 500  # images decoded per call: 10,000 generations take seconds on a CPU
+GIF_SECONDS_PER_FRAME = 0.4  # the original's imagetogif.py
+INTERPOLATION_STEPS = 10  # images per interpolation row, both ends included
+
+
+def load_config(args):
+    """(training config rebuilt from out_dir/config.json with the command line's overrides, checkpoint
+    path, num_samples). The inference-only flags are --checkpoint=PATH and --num_samples=N."""
+    extra = {'checkpoint': '', 'num_samples': '100'}
+    rest = []
+    for arg in args:
+        name, eq, value = arg[2:].partition('=')
+        if arg.startswith('--') and eq and name in extra:
+            extra[name] = value
+        else:
+            rest.append(arg)
+    try:
+        num_samples = int(extra['num_samples'])
+    except ValueError:
+        num_samples = 0
+    if num_samples < 1:
+        raise UsageError(f"num_samples must be a whole number >= 1, not {extra['num_samples']!r}")
+    overrides = config.parse_overrides(rest)
+    checkpoint = extra['checkpoint']
+    if checkpoint and 'out_dir' not in overrides:  # .../<out_dir>/checkpoints/ckpt-N
+        overrides['out_dir'] = os.path.dirname(os.path.dirname(os.path.abspath(checkpoint.rstrip('/'))))
+    dataset = overrides.get('dataset', config.DATASET)
+    preset = config.from_args([f'--dataset={dataset}'])
+    out_dir = overrides.get('out_dir', preset.out_dir)
+    saved_path = os.path.join(out_dir, 'config.json')
+    if os.path.exists(saved_path):
+        with open(saved_path) as f:
+            saved = config.Config(**json.load(f))
+        for field in ('dataset',) + vae_gan.ARCH_FIELDS:
+            if field in overrides and overrides[field] != getattr(saved, field):
+                raise UsageError(
+                    f'{out_dir} holds a checkpoint of another {"preset" if field == "dataset" else "model"} '
+                    f'({field}={getattr(saved, field)!r} there, {overrides[field]!r} asked for): '
+                    f'drop --{field}, or pass the --out_dir of such a run')
+        preset = saved
+    cfg = config.validate(dataclasses.replace(preset, **overrides))
+    return cfg, find_checkpoint(cfg, checkpoint), num_samples
+
+
+def find_checkpoint(cfg, path):
+    """The checkpoint to render: `path` (a checkpoint or a folder of them), else the latest in out_dir."""
+    folder = os.path.join(cfg.out_dir, 'checkpoints')
+    if path:
+        found = tf.train.latest_checkpoint(path) if os.path.isdir(path) else (
+            path if tf.io.gfile.exists(path + '.index') else None)
+        if not found:
+            raise UsageError(f'no checkpoint at {path}: pass a path like {folder}/ckpt-10, or a folder of them')
+        return found
+    found = tf.train.latest_checkpoint(folder)
+    if not found:
+        command = 'python vae_gan.py' + (f' --dataset={cfg.dataset}' if cfg.dataset != config.DATASET else '')
+        command += f' --out_dir={cfg.out_dir}' if cfg.out_dir != config.PRESETS[cfg.dataset].out_dir else ''
+        raise UsageError(f'no checkpoint in {folder}: train one first with `{command}`')
+    return found
+
+
+def restore_models(cfg, path):
+    """The encoder and decoder of the checkpoint at path."""
+    encoder, decoder = models.build_encoder(cfg), models.build_decoder(cfg)
+    checkpoint = tf.train.Checkpoint(encoder=encoder, decoder=decoder)
+    try:
+        checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
+    except (ValueError, AssertionError, tf.errors.OpError) as e:
+        raise UsageError(f'{path} is a checkpoint of another architecture than {cfg.out_dir}/config.json '
+                         f'describes ({type(e).__name__}): pass the out_dir it was trained in') from e
+    return encoder, decoder
+
+
+def write_images(images, folder):
+    """uint8 images -> folder/000001.png ..., replacing what an earlier render left there."""
+    os.makedirs(folder, exist_ok=True)
+    for old in glob.glob(os.path.join(folder, '[0-9]' * 6 + '.png')):
+        os.remove(old)
+    for i, image in enumerate(images, 1):
+        iio.imwrite(os.path.join(folder, f'{i:06d}.png'), image[..., 0] if image.shape[-1] == 1 else image)
+
+
+def epoch_frames(cfg):
+    """The op-gen/ grids of the training run, in epoch order."""
+    paths = glob.glob(os.path.join(cfg.out_dir, 'op-gen', '*.png'))
+    number = lambda p: [int(t) if t.isdigit() else t for t in re.split(r'(\d+)', os.path.basename(p))]
+    return [iio.imread(p) for p in sorted(paths, key=number)]  # natural order: epoch 5 before epoch 10
+
+
+def render(cfg, checkpoint, num_samples):
+    encoder, decoder = restore_models(cfg, checkpoint)
+    samples = os.path.join(cfg.out_dir, 'samples')
+    print(f'rendering {checkpoint} into {samples}')
+
+    # Batch norm in inference mode; one traced graph for every batch size.
+    spec = [tf.TensorSpec([None, cfg.z_dim], tf.float32)]
+    decode = tf.function(lambda z: data.to_uint8(cfg, decoder(z, training=False)), input_signature=spec)
+    image_spec = [tf.TensorSpec([None, cfg.image_size, cfg.image_size, cfg.channels], tf.float32)]
+    encode = tf.function(lambda x: encoder(x, training=False)[0], input_signature=image_spec)  # the mean
+
+    def decode_all(z):
+        return np.concatenate([decode(z[i:i + BATCH]).numpy() for i in range(0, len(z), BATCH)])
+
+    # Generations: z ~ N(0, I), fixed by the seed.
+    z = tf.random.Generator.from_seed(cfg.seed).normal([num_samples, cfg.z_dim]).numpy()
+    generations = decode_all(z)
+    write_images(generations, os.path.join(samples, 'generations'))
+    vae_gan.save_grid(generations[:100], os.path.join(samples, 'generations.png'), width=800)
+
+    # Reconstructions of the first num_samples held-out images (CelebA: validation).
+    originals, codes = [], []
+    for x in data.held_out_dataset(cfg, BATCH).take(math.ceil(num_samples / BATCH)):
+        originals.append(data.to_uint8(cfg, x).numpy())
+        codes.append(encode(x).numpy())
+    originals, codes = np.concatenate(originals)[:num_samples], np.concatenate(codes)[:num_samples]
+    reconstructions = decode_all(codes)
+    write_images(originals, os.path.join(samples, 'originals'))
+    write_images(reconstructions, os.path.join(samples, 'reconstructions'))
+    pairs = min(len(originals), 25)
+    side_by_side = np.concatenate([vae_gan.tile(originals[:pairs]), vae_gan.tile(reconstructions[:pairs])], axis=1)
+    vae_gan.save_image(side_by_side, os.path.join(samples, 'reconstructions.png'),
+                       'originals (left), reconstructions (right)', width=800)
+
+    # Interpolations: each row walks linearly in z from one held-out image's code to the next one's.
+    rows = min(8, len(codes) // 2)
+    if rows:
+        t = np.linspace(0.0, 1.0, INTERPOLATION_STEPS, dtype=np.float32)[None, :, None]
+        walks = codes[0:2 * rows:2, None] * (1 - t) + codes[1:2 * rows:2, None] * t  # [rows, steps, z]
+        images = decode_all(walks.reshape(-1, cfg.z_dim))
+        vae_gan.save_image(vae_gan.tile(images, cols=INTERPOLATION_STEPS), os.path.join(samples, 'interpolations.png'),
+                           width=800)
+
+    # The training GIF: the run's op-gen/ grids, one frame per sampled epoch.
+    frames = epoch_frames(cfg)
+    if frames:
+        iio.imwrite(os.path.join(samples, 'generations.gif'), np.stack(frames),
+                    duration=int(GIF_SECONDS_PER_FRAME * 1000), loop=0)
+    print(f'wrote {len(generations)} generations, {len(originals)} reconstructions, '
+          f'{rows} interpolation rows and a GIF of {len(frames)} epochs')
+
+
+def main(argv):
+    try:
+        render(*load_config(argv))
+    except UsageError as e:
+        sys.exit(f'error: {e}')
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])

@@ -75,76 +75,110 @@ def make_optimizers(cfg, encoder, decoder, discriminator):
     return optimizers
 
 
-def make_train_step(cfg, encoder, decoder, discriminator, optimizers, rng, nonfinite_step):
-    """train_step(x, epoch) -> dict of scalars: one D update, then one E update, then one G update, each
-    from a fresh forward pass that sees the weights just updated (ORIGINAL.md). x is a batch, or with
-    cfg.fresh_batches three stacked batches, one per network. The first step whose losses are not
-    finite is written to `nonfinite_step`."""
+def make_gradients(cfg, encoder, decoder, discriminator, rng):
+    """The three phases of a step as functions of a batch: each runs a fresh forward pass and returns
+    (metrics, gradients of its network's loss with respect to that network's weights)."""
 
     def encode_decode(x):
         mean, sigma = encoder(x, training=True)
         z = mean + sigma * rng.normal(tf.shape(sigma))  # the reparameterisation trick
         return mean, sigma, decoder(z, training=True)
 
-    def update(tape, loss, net, step):
-        grads = tape.gradient(loss, net.trainable_variables)
+    def prior_sample(x):
+        return decoder(rng.normal([tf.shape(x)[0], cfg.z_dim]), training=True)
+
+    def discriminator_gradients(x):
+        # D: tell real x from reconstructions x~ and prior samples x_p.
+        with tf.GradientTape() as tape:
+            _, _, x_tilde = encode_decode(x)
+            x_p = prior_sample(x)
+            _, logit_x = discriminator(x, training=True)
+            _, logit_x_tilde = discriminator(x_tilde, training=True)
+            _, logit_x_p = discriminator(x_p, training=True)
+            loss = discriminator_loss(logit_x, logit_x_tilde, logit_x_p)
+        metrics = {'discriminator_loss': loss, 'd_x': tf.reduce_mean(tf.sigmoid(logit_x)),
+                   'd_x_tilde': tf.reduce_mean(tf.sigmoid(logit_x_tilde)),
+                   'd_x_p': tf.reduce_mean(tf.sigmoid(logit_x_p))}
+        return metrics, tape.gradient(loss, discriminator.trainable_variables)
+
+    def encoder_gradients(x, beta):
+        # E: the prior (KL, weighted by beta) plus the learned similarity in D's feature space.
+        with tf.GradientTape() as tape:
+            mean, sigma, x_tilde = encode_decode(x)
+            dis_l_x, _ = discriminator(x, training=True)
+            dis_l_x_tilde, _ = discriminator(x_tilde, training=True)
+            kl = kl_loss(mean, sigma)
+            loss = beta * kl + cfg.gamma_enc * dis_l_loss(dis_l_x_tilde, dis_l_x)
+        return {'encoder_loss': loss, 'kl': kl, 'kl_weight': beta}, tape.gradient(loss, encoder.trainable_variables)
+
+    def decoder_gradients(x):
+        # G: the learned similarity plus fooling D with x~ and x_p.
+        with tf.GradientTape() as tape:
+            _, _, x_tilde = encode_decode(x)
+            x_p = prior_sample(x)
+            dis_l_x, _ = discriminator(x, training=True)
+            dis_l_x_tilde, logit_x_tilde = discriminator(x_tilde, training=True)
+            _, logit_x_p = discriminator(x_p, training=True)
+            dis_l = dis_l_loss(dis_l_x_tilde, dis_l_x)
+            gan = decoder_gan_loss(logit_x_tilde, logit_x_p)
+            loss = cfg.gamma_dec * dis_l + gan
+        return {'decoder_loss': loss, 'dis_l': dis_l, 'gan': gan}, tape.gradient(loss, decoder.trainable_variables)
+
+    return discriminator_gradients, encoder_gradients, decoder_gradients
+
+
+def split_batches(cfg, x):
+    """(x_d, x_e, x_g): CelebA gives each network a fresh batch, MNIST the same one (ORIGINAL.md)."""
+    return tf.unstack(x) if cfg.fresh_batches else (x, x, x)
+
+
+def make_train_step(cfg, encoder, decoder, discriminator, optimizers, rng, nonfinite_step):
+    """train_step(x, epoch) -> dict of scalars: one D update, then one E update, then one G update, each
+    from a fresh forward pass that sees the weights just updated (ORIGINAL.md). x is a batch, or with
+    cfg.fresh_batches three stacked batches. The first step whose losses are not finite is written to
+    `nonfinite_step`."""
+    discriminator_gradients, encoder_gradients, decoder_gradients = make_gradients(
+        cfg, encoder, decoder, discriminator, rng)
+
+    def apply(net, grads):
         optimizers[net.name].apply_gradients(zip(grads, net.trainable_variables))
-        if cfg.histogram_every:  # as the original, but less often
-            with tf.summary.record_if(step % cfg.histogram_every == 0):
-                for var, grad in zip(net.trainable_variables, grads):
-                    tf.summary.histogram(f'{net.name}/{var.path}', var, step=step)
-                    tf.summary.histogram(f'{net.name}/{var.path}/gradient', grad, step=step)
 
     @tf.function
     def train_step(x, epoch):
-        if cfg.fresh_batches:  # CelebA: a fresh batch for each network
-            x_d, x_e, x_g = tf.unstack(x)
-        else:  # MNIST: the same batch for all three
-            x_d = x_e = x_g = x
-        batch = tf.shape(x_d)[0]
+        x_d, x_e, x_g = split_batches(cfg, x)
         step = tf.identity(optimizers['discriminator'].iterations)  # steps done before this one
-        beta = kl_weight(cfg.kl_weight, epoch, batch)
-
-        # 1. D: tell real x from reconstructions x~ and prior samples x_p.
-        with tf.GradientTape() as tape:
-            _, _, x_tilde = encode_decode(x_d)
-            x_p = decoder(rng.normal([batch, cfg.z_dim]), training=True)
-            _, logit_x = discriminator(x_d, training=True)
-            _, logit_x_tilde = discriminator(x_tilde, training=True)
-            _, logit_x_p = discriminator(x_p, training=True)
-            loss_d = discriminator_loss(logit_x, logit_x_tilde, logit_x_p)
-        update(tape, loss_d, discriminator, step)
-
-        # 2. E: the prior (KL) plus the learned similarity in D's feature space.
-        with tf.GradientTape() as tape:
-            mean, sigma, x_tilde = encode_decode(x_e)
-            dis_l_x, _ = discriminator(x_e, training=True)
-            dis_l_x_tilde, _ = discriminator(x_tilde, training=True)
-            kl = kl_loss(mean, sigma)
-            loss_e = beta * kl + cfg.gamma_enc * dis_l_loss(dis_l_x_tilde, dis_l_x)
-        update(tape, loss_e, encoder, step)
-
-        # 3. G: the learned similarity plus fooling D with x~ and x_p.
-        with tf.GradientTape() as tape:
-            _, _, x_tilde = encode_decode(x_g)
-            x_p = decoder(rng.normal([batch, cfg.z_dim]), training=True)
-            dis_l_x, _ = discriminator(x_g, training=True)
-            dis_l_x_tilde, logit_x_tilde_g = discriminator(x_tilde, training=True)
-            _, logit_x_p_g = discriminator(x_p, training=True)
-            dis_l = dis_l_loss(dis_l_x_tilde, dis_l_x)
-            gan = decoder_gan_loss(logit_x_tilde_g, logit_x_p_g)
-            loss_g = cfg.gamma_dec * dis_l + gan
-        update(tape, loss_g, decoder, step)
-
-        finite = tf.reduce_all(tf.math.is_finite(tf.stack([loss_d, loss_e, loss_g])))
+        beta = kl_weight(cfg.kl_weight, epoch, tf.shape(x_e)[0])
+        metrics_d, grads = discriminator_gradients(x_d)
+        apply(discriminator, grads)
+        metrics_e, grads = encoder_gradients(x_e, beta)
+        apply(encoder, grads)
+        metrics_g, grads = decoder_gradients(x_g)
+        apply(decoder, grads)
+        metrics = {**metrics_d, **metrics_e, **metrics_g}
+        losses = tf.stack([metrics['discriminator_loss'], metrics['encoder_loss'], metrics['decoder_loss']])
+        finite = tf.reduce_all(tf.math.is_finite(losses))
         nonfinite_step.assign(tf.where(finite | (nonfinite_step >= 0), nonfinite_step, step + 1))
-        return {'discriminator_loss': loss_d, 'encoder_loss': loss_e, 'decoder_loss': loss_g,
-                'kl': kl, 'dis_l': dis_l, 'gan': gan, 'kl_weight': beta,
-                'd_x': tf.reduce_mean(tf.sigmoid(logit_x)),
-                'd_x_tilde': tf.reduce_mean(tf.sigmoid(logit_x_tilde)),
-                'd_x_p': tf.reduce_mean(tf.sigmoid(logit_x_p))}
+        return metrics
 
     return train_step
+
+
+def make_histogram_writer(cfg, encoder, decoder, discriminator, rng):
+    """write_histograms(x, epoch, step): the original's weight and gradient histograms, for the current
+    weights and batch, kept out of the training step (summary ops slow its tracing and block XLA)."""
+    gradients = make_gradients(cfg, encoder, decoder, discriminator, rng)
+
+    @tf.function
+    def write_histograms(x, epoch, step):
+        x_d, x_e, x_g = split_batches(cfg, x)
+        beta = kl_weight(cfg.kl_weight, epoch, tf.shape(x_e)[0])
+        for net, (_, grads) in ((discriminator, gradients[0](x_d)), (encoder, gradients[1](x_e, beta)),
+                                (decoder, gradients[2](x_g))):
+            for var, grad in zip(net.trainable_variables, grads):
+                tf.summary.histogram(f'{net.name}/{var.path}', var, step=step)
+                tf.summary.histogram(f'{net.name}/{var.path}/gradient', grad, step=step)
+
+    return write_histograms
 
 
 # ---- Images ---------------------------------------------------------------------------------------
@@ -267,6 +301,10 @@ def train(cfg):
     writer = tf.summary.create_file_writer(os.path.join(cfg.out_dir, 'logs'))
     nonfinite_step = tf.Variable(-1, dtype=tf.int64, trainable=False)
     train_step = make_train_step(cfg, encoder, decoder, discriminator, optimizers, rng, nonfinite_step)
+    # histograms draw their noise from a generator of their own: training runs the same with or without
+    write_histograms = make_histogram_writer(cfg, encoder, decoder, discriminator,
+                                             tf.random.Generator.from_seed(cfg.seed + 1))
+    step = int(optimizers['discriminator'].iterations)  # steps done, over all runs of out_dir
     batches = iter(train_ds)
     shown = ['discriminator_loss', 'encoder_loss', 'decoder_loss', 'kl_weight']
     print(f'training {cfg.dataset} epochs {first}..{cfg.epochs}, {steps} steps of {cfg.batch_size} '
@@ -279,13 +317,16 @@ def train(cfg):
             bar = keras.utils.Progbar(steps, stateful_metrics=shown, verbose=1 if sys.stdout.isatty() else 0)
             epoch_index = tf.constant(epoch - 1, tf.float32)  # the sigmoid schedule counts from 0
             for i in range(1, steps + 1):
-                metrics = train_step(next(batches), epoch_index)
+                x = next(batches)
+                if cfg.histogram_every and step % cfg.histogram_every == 0:
+                    write_histograms(x, epoch_index, step)
+                metrics = train_step(x, epoch_index)
+                step += 1
                 if i == 1:  # time from here: the first step of a run also traces the graph
                     start = time.perf_counter()
                 if i % cfg.log_every and i < steps:
                     bar.update(i)
                     continue
-                step = int(optimizers['discriminator'].iterations)
                 values = {name: float(value) for name, value in metrics.items()}
                 for name, value in values.items():
                     tf.summary.scalar(name, value, step=step)

@@ -44,12 +44,17 @@ class Config:
     gamma_dec: float = 100.0  # weight of the Dis_l term in the decoder's loss
     kl_weight: str = '1/batch'  # '1/batch' (the README's advice), 'sigmoid' (sigmoid(epoch/3 - 5)) or a number
     fresh_batches: bool = False  # True: D, E and G each get their own batch (the CelebA script); False: one batch
+    update: str = 'sequential'  # D, then E, then G, each on a fresh forward pass (the original); or 'simultaneous':
+    #                             one shared forward pass and all three updates from it, as the PyTorch ports do
+    jit_compile: bool = False  # XLA for the step (see the README's benchmark table for where it is faster)
+    mixed_precision: bool = False  # float16 compute on GPU; float32 weights, losses and batch-norm statistics
     seed: int = 0  # weights, noise and shuffling all follow it
     # output
     out_dir: str = 'MNIST'  # checkpoints, logs, grids and config.json go here
     sample_every: int = 5  # epochs between 5x5 grids in op-real/, op-recons/, op-gen/
     checkpoint_every: int = 2  # epochs between checkpoints (also one at the end)
     log_every: int = 20  # steps between TensorBoard scalars and progress-bar values (the original's 20)
+    benchmark_steps: int = 0  # > 0: time this many steps (after a warm-up) on the real pipeline, print, exit
     histogram_every: int = 500  # steps between weight and gradient histograms; 0 = none (they add ~15 s of tracing)
 
 
@@ -102,6 +107,12 @@ def validate(cfg):
                  'checkpoint_every', 'log_every'):
         if getattr(cfg, name) < 1:
             raise UsageError(f'{name} must be at least 1, not {getattr(cfg, name)}')
+    if cfg.update not in ('sequential', 'simultaneous'):
+        raise UsageError(f"update must be 'sequential' or 'simultaneous', not {cfg.update!r}")
+    if cfg.update == 'simultaneous' and cfg.fresh_batches:
+        raise UsageError("update='simultaneous' shares one forward pass, so one batch: add --fresh_batches=false")
+    if cfg.benchmark_steps < 0:
+        raise UsageError(f'benchmark_steps must be >= 0 (0 = train), not {cfg.benchmark_steps}')
     if cfg.histogram_every < 0:
         raise UsageError(f'histogram_every must be >= 0 (0 = no histograms), not {cfg.histogram_every}')
     if cfg.steps_per_epoch is not None and cfg.steps_per_epoch < 1:

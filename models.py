@@ -51,8 +51,9 @@ def build_encoder(cfg):
     x = keras.Input((cfg.image_size, cfg.image_size, cfg.channels), name='x')
     h = layers.Flatten()(_conv_stack(cfg, x, batch_norm=True))  # mnist 1024, celeb_a 32768 features
     init = _kernel_init(cfg)
-    mean = layers.Dense(cfg.z_dim, kernel_initializer=init, name='mean')(h)
-    sigma = layers.Dense(cfg.z_dim, activation='softplus', kernel_initializer=init, name='sigma')(h)
+    # float32 heads, also under mixed precision: the KL needs their precision
+    mean = layers.Dense(cfg.z_dim, kernel_initializer=init, name='mean', dtype='float32')(h)
+    sigma = layers.Dense(cfg.z_dim, activation='softplus', kernel_initializer=init, name='sigma', dtype='float32')(h)
     return keras.Model(x, [mean, sigma], name='encoder')
 
 
@@ -92,5 +93,5 @@ def build_discriminator(cfg):
     """D: x -> [dis_l, logit]. The encoder's conv trunk (for mnist without batch norm), then dense 1."""
     x = keras.Input((cfg.image_size, cfg.image_size, cfg.channels), name='x')
     dis_l = layers.Flatten(name='dis_l')(_conv_stack(cfg, x, batch_norm=cfg.arch != 'mnist'))
-    logit = layers.Dense(1, kernel_initializer=_kernel_init(cfg), name='logit')(dis_l)
+    logit = layers.Dense(1, kernel_initializer=_kernel_init(cfg), name='logit', dtype='float32')(dis_l)
     return keras.Model(x, [dis_l, logit], name='discriminator')

@@ -67,17 +67,27 @@ def kl_weight(setting, epoch, batch_size):
 
 def make_optimizers(cfg, encoder, decoder, discriminator):
     """One Adam (beta1 0.5) per network, keyed by the network's name, built so a checkpoint restores
-    their slots."""
+    their slots. With mixed precision each is wrapped in a LossScaleOptimizer."""
     optimizers = {}
     for net, lr in ((encoder, cfg.lr_encoder), (decoder, cfg.lr_decoder), (discriminator, cfg.lr_discriminator)):
-        optimizers[net.name] = keras.optimizers.Adam(lr, beta_1=cfg.beta1)
-        optimizers[net.name].build(net.trainable_variables)
+        optimizer = keras.optimizers.Adam(lr, beta_1=cfg.beta1)
+        if cfg.mixed_precision:
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer.build(net.trainable_variables)
+        optimizers[net.name] = optimizer
     return optimizers
 
 
-def make_gradients(cfg, encoder, decoder, discriminator, rng):
-    """The three phases of a step as functions of a batch: each runs a fresh forward pass and returns
-    (metrics, gradients of its network's loss with respect to that network's weights)."""
+def checkpointed(optimizer):
+    """The Adam a checkpoint holds: the same with or without loss scaling, so runs can switch."""
+    return getattr(optimizer, 'inner_optimizer', optimizer)
+
+
+def make_gradients(cfg, encoder, decoder, discriminator, optimizers, rng):
+    """The phases of a step as functions of a batch. Each runs a fresh forward pass and returns
+    (metrics, gradients of its network's loss with respect to that network's weights); 'simultaneous'
+    returns all three networks' from one shared pass. Losses are float32, also under mixed precision;
+    the gradients are of the loss scaled by its optimizer (a no-op without loss scaling)."""
 
     def encode_decode(x):
         mean, sigma = encoder(x, training=True)
@@ -87,19 +97,30 @@ def make_gradients(cfg, encoder, decoder, discriminator, rng):
     def prior_sample(x):
         return decoder(rng.normal([tf.shape(x)[0], cfg.z_dim]), training=True)
 
+    def gradients(tape, loss, net):
+        return tape.gradient(optimizers[net.name].scale_loss(loss), net.trainable_variables)
+
+    def discriminate(x, x_tilde, x_p):
+        """D's losses and metrics on real x, reconstructions x~ and prior samples x_p."""
+        dis_l_x, logit_x = discriminator(x, training=True)
+        dis_l_x_tilde, logit_x_tilde = discriminator(x_tilde, training=True)
+        _, logit_x_p = discriminator(x_p, training=True)
+        dis_l = dis_l_loss(tf.cast(dis_l_x_tilde, tf.float32), tf.cast(dis_l_x, tf.float32))
+        metrics = {'discriminator_loss': discriminator_loss(logit_x, logit_x_tilde, logit_x_p),
+                   'dis_l': dis_l, 'gan': decoder_gan_loss(logit_x_tilde, logit_x_p),
+                   'd_x': tf.reduce_mean(tf.sigmoid(logit_x)),
+                   'd_x_tilde': tf.reduce_mean(tf.sigmoid(logit_x_tilde)),
+                   'd_x_p': tf.reduce_mean(tf.sigmoid(logit_x_p))}
+        metrics['decoder_loss'] = cfg.gamma_dec * dis_l + metrics['gan']
+        return metrics
+
     def discriminator_gradients(x):
         # D: tell real x from reconstructions x~ and prior samples x_p.
         with tf.GradientTape() as tape:
             _, _, x_tilde = encode_decode(x)
-            x_p = prior_sample(x)
-            _, logit_x = discriminator(x, training=True)
-            _, logit_x_tilde = discriminator(x_tilde, training=True)
-            _, logit_x_p = discriminator(x_p, training=True)
-            loss = discriminator_loss(logit_x, logit_x_tilde, logit_x_p)
-        metrics = {'discriminator_loss': loss, 'd_x': tf.reduce_mean(tf.sigmoid(logit_x)),
-                   'd_x_tilde': tf.reduce_mean(tf.sigmoid(logit_x_tilde)),
-                   'd_x_p': tf.reduce_mean(tf.sigmoid(logit_x_p))}
-        return metrics, tape.gradient(loss, discriminator.trainable_variables)
+            metrics = discriminate(x, x_tilde, prior_sample(x))
+        metrics = {k: metrics[k] for k in ('discriminator_loss', 'd_x', 'd_x_tilde', 'd_x_p')}
+        return metrics, gradients(tape, metrics['discriminator_loss'], discriminator)
 
     def encoder_gradients(x, beta):
         # E: the prior (KL, weighted by beta) plus the learned similarity in D's feature space.
@@ -108,23 +129,32 @@ def make_gradients(cfg, encoder, decoder, discriminator, rng):
             dis_l_x, _ = discriminator(x, training=True)
             dis_l_x_tilde, _ = discriminator(x_tilde, training=True)
             kl = kl_loss(mean, sigma)
-            loss = beta * kl + cfg.gamma_enc * dis_l_loss(dis_l_x_tilde, dis_l_x)
-        return {'encoder_loss': loss, 'kl': kl, 'kl_weight': beta}, tape.gradient(loss, encoder.trainable_variables)
+            dis_l = dis_l_loss(tf.cast(dis_l_x_tilde, tf.float32), tf.cast(dis_l_x, tf.float32))
+            loss = beta * kl + cfg.gamma_enc * dis_l
+        return {'encoder_loss': loss, 'kl': kl, 'kl_weight': beta}, gradients(tape, loss, encoder)
 
     def decoder_gradients(x):
         # G: the learned similarity plus fooling D with x~ and x_p.
         with tf.GradientTape() as tape:
             _, _, x_tilde = encode_decode(x)
-            x_p = prior_sample(x)
-            dis_l_x, _ = discriminator(x, training=True)
-            dis_l_x_tilde, logit_x_tilde = discriminator(x_tilde, training=True)
-            _, logit_x_p = discriminator(x_p, training=True)
-            dis_l = dis_l_loss(dis_l_x_tilde, dis_l_x)
-            gan = decoder_gan_loss(logit_x_tilde, logit_x_p)
-            loss = cfg.gamma_dec * dis_l + gan
-        return {'decoder_loss': loss, 'dis_l': dis_l, 'gan': gan}, tape.gradient(loss, decoder.trainable_variables)
+            metrics = discriminate(x, x_tilde, prior_sample(x))
+        metrics = {k: metrics[k] for k in ('decoder_loss', 'dis_l', 'gan')}
+        return metrics, gradients(tape, metrics['decoder_loss'], decoder)
 
-    return discriminator_gradients, encoder_gradients, decoder_gradients
+    def simultaneous_gradients(x, beta):
+        # All three losses from one forward pass; E and G see the D of before this step's update.
+        with tf.GradientTape(persistent=True) as tape:
+            mean, sigma, x_tilde = encode_decode(x)
+            metrics = discriminate(x, x_tilde, prior_sample(x))
+            kl = kl_loss(mean, sigma)
+            metrics.update(kl=kl, kl_weight=beta, encoder_loss=beta * kl + cfg.gamma_enc * metrics['dis_l'])
+        grads = {'discriminator': gradients(tape, metrics['discriminator_loss'], discriminator),
+                 'encoder': gradients(tape, metrics['encoder_loss'], encoder),
+                 'decoder': gradients(tape, metrics['decoder_loss'], decoder)}
+        return metrics, grads
+
+    return {'discriminator': discriminator_gradients, 'encoder': encoder_gradients,
+            'decoder': decoder_gradients, 'simultaneous': simultaneous_gradients}
 
 
 def split_batches(cfg, x):
@@ -133,28 +163,33 @@ def split_batches(cfg, x):
 
 
 def make_train_step(cfg, encoder, decoder, discriminator, optimizers, rng, nonfinite_step):
-    """train_step(x, epoch) -> dict of scalars: one D update, then one E update, then one G update, each
-    from a fresh forward pass that sees the weights just updated (ORIGINAL.md). x is a batch, or with
-    cfg.fresh_batches three stacked batches. The first step whose losses are not finite is written to
-    `nonfinite_step`."""
-    discriminator_gradients, encoder_gradients, decoder_gradients = make_gradients(
-        cfg, encoder, decoder, discriminator, rng)
+    """train_step(x, epoch) -> dict of scalars. update='sequential': one D update, then one E update,
+    then one G update, each from a fresh forward pass that sees the weights just updated (ORIGINAL.md);
+    'simultaneous': all three from one pass. x is a batch, or with cfg.fresh_batches three stacked
+    batches. The first step whose losses are not finite is written to `nonfinite_step`."""
+    phases = make_gradients(cfg, encoder, decoder, discriminator, optimizers, rng)
+    nets = {'encoder': encoder, 'decoder': decoder, 'discriminator': discriminator}
 
-    def apply(net, grads):
-        optimizers[net.name].apply_gradients(zip(grads, net.trainable_variables))
+    def apply(name, grads):
+        optimizers[name].apply_gradients(zip(grads, nets[name].trainable_variables))
 
-    @tf.function
+    @tf.function(jit_compile=cfg.jit_compile)
     def train_step(x, epoch):
         x_d, x_e, x_g = split_batches(cfg, x)
         step = tf.identity(optimizers['discriminator'].iterations)  # steps done before this one
         beta = kl_weight(cfg.kl_weight, epoch, tf.shape(x_e)[0])
-        metrics_d, grads = discriminator_gradients(x_d)
-        apply(discriminator, grads)
-        metrics_e, grads = encoder_gradients(x_e, beta)
-        apply(encoder, grads)
-        metrics_g, grads = decoder_gradients(x_g)
-        apply(decoder, grads)
-        metrics = {**metrics_d, **metrics_e, **metrics_g}
+        if cfg.update == 'simultaneous':
+            metrics, grads = phases['simultaneous'](x_d, beta)
+            for name in ('discriminator', 'encoder', 'decoder'):
+                apply(name, grads[name])
+        else:
+            metrics_d, grads = phases['discriminator'](x_d)
+            apply('discriminator', grads)
+            metrics_e, grads = phases['encoder'](x_e, beta)
+            apply('encoder', grads)
+            metrics_g, grads = phases['decoder'](x_g)
+            apply('decoder', grads)
+            metrics = {**metrics_d, **metrics_e, **metrics_g}
         losses = tf.stack([metrics['discriminator_loss'], metrics['encoder_loss'], metrics['decoder_loss']])
         finite = tf.reduce_all(tf.math.is_finite(losses))
         nonfinite_step.assign(tf.where(finite | (nonfinite_step >= 0), nonfinite_step, step + 1))
@@ -163,17 +198,17 @@ def make_train_step(cfg, encoder, decoder, discriminator, optimizers, rng, nonfi
     return train_step
 
 
-def make_histogram_writer(cfg, encoder, decoder, discriminator, rng):
+def make_histogram_writer(cfg, encoder, decoder, discriminator, optimizers, rng):
     """write_histograms(x, epoch, step): the original's weight and gradient histograms, for the current
     weights and batch, kept out of the training step (summary ops slow its tracing and block XLA)."""
-    gradients = make_gradients(cfg, encoder, decoder, discriminator, rng)
+    phases = make_gradients(cfg, encoder, decoder, discriminator, optimizers, rng)
 
     @tf.function
     def write_histograms(x, epoch, step):
         x_d, x_e, x_g = split_batches(cfg, x)
         beta = kl_weight(cfg.kl_weight, epoch, tf.shape(x_e)[0])
-        for net, (_, grads) in ((discriminator, gradients[0](x_d)), (encoder, gradients[1](x_e, beta)),
-                                (decoder, gradients[2](x_g))):
+        for net, (_, grads) in ((discriminator, phases['discriminator'](x_d)),
+                                (encoder, phases['encoder'](x_e, beta)), (decoder, phases['decoder'](x_g))):
             for var, grad in zip(net.trainable_variables, grads):
                 tf.summary.histogram(f'{net.name}/{var.path}', var, step=step)
                 tf.summary.histogram(f'{net.name}/{var.path}/gradient', grad, step=step)
@@ -264,8 +299,10 @@ def restore(checkpoint, path):
 
 def train(cfg):
     keras.utils.set_random_seed(cfg.seed)
+    keras.mixed_precision.set_global_policy('mixed_float16' if cfg.mixed_precision else 'float32')
     ckpt_dir = os.path.join(cfg.out_dir, 'checkpoints')
-    check_same_architecture(cfg, ckpt_dir)
+    if not cfg.benchmark_steps:
+        check_same_architecture(cfg, ckpt_dir)
 
     # Build: the three networks, their optimizers, the noise generator, the checkpoint.
     encoder, decoder, discriminator = (models.build_encoder(cfg), models.build_decoder(cfg),
@@ -276,9 +313,14 @@ def train(cfg):
     epochs_done = tf.Variable(0, dtype=tf.int64, trainable=False)
     checkpoint = tf.train.Checkpoint(
         encoder=encoder, decoder=decoder, discriminator=discriminator,
-        encoder_optimizer=optimizers['encoder'], decoder_optimizer=optimizers['decoder'],
-        discriminator_optimizer=optimizers['discriminator'], epoch=epochs_done, rng=rng, sample_z=sample_z)
+        encoder_optimizer=checkpointed(optimizers['encoder']), decoder_optimizer=checkpointed(optimizers['decoder']),
+        discriminator_optimizer=checkpointed(optimizers['discriminator']), epoch=epochs_done, rng=rng,
+        sample_z=sample_z)
     manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, max_to_keep=3)
+
+    if cfg.benchmark_steps:  # time the step on fresh weights; out_dir is neither read nor written
+        train_ds, _ = data.train_dataset(cfg, seed=cfg.seed)
+        return benchmark(cfg, train_ds, encoder, decoder, discriminator, optimizers, rng)
 
     # Restore: go on from the latest checkpoint, at the next epoch.
     if manager.latest_checkpoint:
@@ -302,7 +344,7 @@ def train(cfg):
     nonfinite_step = tf.Variable(-1, dtype=tf.int64, trainable=False)
     train_step = make_train_step(cfg, encoder, decoder, discriminator, optimizers, rng, nonfinite_step)
     # histograms draw their noise from a generator of their own: training runs the same with or without
-    write_histograms = make_histogram_writer(cfg, encoder, decoder, discriminator,
+    write_histograms = make_histogram_writer(cfg, encoder, decoder, discriminator, optimizers,
                                              tf.random.Generator.from_seed(cfg.seed + 1))
     step = int(optimizers['discriminator'].iterations)  # steps done, over all runs of out_dir
     batches = iter(train_ds)
@@ -346,6 +388,46 @@ def train(cfg):
             if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
                 manager.save(checkpoint_number=epoch)
             writer.flush()
+
+
+def benchmark(cfg, train_ds, encoder, decoder, discriminator, optimizers, rng, warmup=3):
+    """Prints images/s of the whole step on the real pipeline, of the pipeline alone, and the step's
+    split between D, E and G. Writes nothing."""
+    n = cfg.benchmark_steps
+    per_element = cfg.batch_size * (3 if cfg.fresh_batches else 1)  # images the pipeline makes per step
+    epoch = tf.constant(0.0)
+    batches = iter(train_ds)
+
+    def timed(fn):
+        for _ in range(warmup):
+            result = fn()
+        start = time.perf_counter()
+        for _ in range(n):
+            result = fn()
+        tf.nest.map_structure(lambda t: t.numpy(), result)  # wait for the last step
+        return (time.perf_counter() - start) / n
+
+    pipeline = timed(lambda: next(batches))
+    train_step = make_train_step(cfg, encoder, decoder, discriminator, optimizers, rng,
+                                 tf.Variable(-1, dtype=tf.int64))
+    step = timed(lambda: train_step(next(batches), epoch))
+    x_d, x_e, x_g = split_batches(cfg, next(batches))
+    gradients = make_gradients(cfg, encoder, decoder, discriminator, optimizers, rng)
+    beta = kl_weight(cfg.kl_weight, epoch, cfg.batch_size)
+    phases = {}
+    for net, args in ((discriminator, (x_d,)), (encoder, (x_e, beta)), (decoder, (x_g,))):
+        @tf.function(jit_compile=cfg.jit_compile)
+        def update(*args, net=net):
+            metrics, grads = gradients[net.name](*args)
+            optimizers[net.name].apply_gradients(zip(grads, net.trainable_variables))
+            return metrics
+        phases[net.name] = timed(lambda: update(*args))
+    total = sum(phases.values())
+    print(f'benchmark {cfg.dataset}, batch {cfg.batch_size}, {n} steps after {warmup} of warm-up:')
+    print(f'  step:     {cfg.batch_size / step:9.1f} images/s ({step * 1000:.1f} ms/step)')
+    print(f'  pipeline: {per_element / pipeline:9.1f} images/s ({step / pipeline:.1f}x what the step consumes)')
+    print('  split:    ' + ', '.join(f'{name} {t / total:.0%}' for name, t in phases.items()))
+    return {'step_seconds': step, 'pipeline_seconds': pipeline, **{f'{k}_seconds': v for k, v in phases.items()}}
 
 
 def main(argv):

@@ -98,7 +98,9 @@ def make_gradients(cfg, encoder, decoder, discriminator, optimizers, rng):
         return decoder(rng.normal([tf.shape(x)[0], cfg.z_dim]), training=True)
 
     def gradients(tape, loss, net):
-        return tape.gradient(optimizers[net.name].scale_loss(loss), net.trainable_variables)
+        with tape:  # the tape records the loss scaling too
+            scaled = optimizers[net.name].scale_loss(loss)
+        return tape.gradient(scaled, net.trainable_variables)
 
     def discriminate(x, x_tilde, x_p):
         """D's losses and metrics on real x, reconstructions x~ and prior samples x_p."""
@@ -162,11 +164,12 @@ def split_batches(cfg, x):
     return tf.unstack(x) if cfg.fresh_batches else (x, x, x)
 
 
-def make_train_step(cfg, encoder, decoder, discriminator, optimizers, rng, nonfinite_step):
+def make_train_step(cfg, encoder, decoder, discriminator, optimizers, rng, steps_done, nonfinite_step):
     """train_step(x, epoch) -> dict of scalars. update='sequential': one D update, then one E update,
     then one G update, each from a fresh forward pass that sees the weights just updated (ORIGINAL.md);
     'simultaneous': all three from one pass. x is a batch, or with cfg.fresh_batches three stacked
-    batches. The first step whose losses are not finite is written to `nonfinite_step`."""
+    batches. Each call adds 1 to `steps_done`; the number of the first step whose losses are not finite
+    goes to `nonfinite_step`."""
     phases = make_gradients(cfg, encoder, decoder, discriminator, optimizers, rng)
     nets = {'encoder': encoder, 'decoder': decoder, 'discriminator': discriminator}
 
@@ -176,7 +179,7 @@ def make_train_step(cfg, encoder, decoder, discriminator, optimizers, rng, nonfi
     @tf.function(jit_compile=cfg.jit_compile)
     def train_step(x, epoch):
         x_d, x_e, x_g = split_batches(cfg, x)
-        step = tf.identity(optimizers['discriminator'].iterations)  # steps done before this one
+        step = steps_done.assign_add(1)  # this step's number, counted from 1 (optimizers may skip steps)
         beta = kl_weight(cfg.kl_weight, epoch, tf.shape(x_e)[0])
         if cfg.update == 'simultaneous':
             metrics, grads = phases['simultaneous'](x_d, beta)
@@ -192,7 +195,7 @@ def make_train_step(cfg, encoder, decoder, discriminator, optimizers, rng, nonfi
             metrics = {**metrics_d, **metrics_e, **metrics_g}
         losses = tf.stack([metrics['discriminator_loss'], metrics['encoder_loss'], metrics['decoder_loss']])
         finite = tf.reduce_all(tf.math.is_finite(losses))
-        nonfinite_step.assign(tf.where(finite | (nonfinite_step >= 0), nonfinite_step, step + 1))
+        nonfinite_step.assign(tf.where(finite | (nonfinite_step >= 0), nonfinite_step, step))
         return metrics
 
     return train_step
@@ -311,10 +314,11 @@ def train(cfg):
     rng = tf.random.Generator.from_seed(cfg.seed)
     sample_z = tf.Variable(rng.normal([GRID, cfg.z_dim]), trainable=False)  # fixed for the whole run
     epochs_done = tf.Variable(0, dtype=tf.int64, trainable=False)
+    steps_done = tf.Variable(0, dtype=tf.int64, trainable=False)
     checkpoint = tf.train.Checkpoint(
         encoder=encoder, decoder=decoder, discriminator=discriminator,
         encoder_optimizer=checkpointed(optimizers['encoder']), decoder_optimizer=checkpointed(optimizers['decoder']),
-        discriminator_optimizer=checkpointed(optimizers['discriminator']), epoch=epochs_done, rng=rng,
+        discriminator_optimizer=checkpointed(optimizers['discriminator']), epoch=epochs_done, step=steps_done, rng=rng,
         sample_z=sample_z)
     manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, max_to_keep=3)
 
@@ -342,11 +346,11 @@ def train(cfg):
         json.dump(dataclasses.asdict(cfg), f, indent=2)
     writer = tf.summary.create_file_writer(os.path.join(cfg.out_dir, 'logs'))
     nonfinite_step = tf.Variable(-1, dtype=tf.int64, trainable=False)
-    train_step = make_train_step(cfg, encoder, decoder, discriminator, optimizers, rng, nonfinite_step)
+    train_step = make_train_step(cfg, encoder, decoder, discriminator, optimizers, rng, steps_done, nonfinite_step)
     # histograms draw their noise from a generator of their own: training runs the same with or without
     write_histograms = make_histogram_writer(cfg, encoder, decoder, discriminator, optimizers,
                                              tf.random.Generator.from_seed(cfg.seed + 1))
-    step = int(optimizers['discriminator'].iterations)  # steps done, over all runs of out_dir
+    step = int(steps_done)  # over all runs of out_dir
     batches = iter(train_ds)
     shown = ['discriminator_loss', 'encoder_loss', 'decoder_loss', 'kl_weight']
     print(f'training {cfg.dataset} epochs {first}..{cfg.epochs}, {steps} steps of {cfg.batch_size} '
@@ -409,7 +413,7 @@ def benchmark(cfg, train_ds, encoder, decoder, discriminator, optimizers, rng, w
 
     pipeline = timed(lambda: next(batches))
     train_step = make_train_step(cfg, encoder, decoder, discriminator, optimizers, rng,
-                                 tf.Variable(-1, dtype=tf.int64))
+                                 tf.Variable(0, dtype=tf.int64), tf.Variable(-1, dtype=tf.int64))
     step = timed(lambda: train_step(next(batches), epoch))
     x_d, x_e, x_g = split_batches(cfg, next(batches))
     gradients = make_gradients(cfg, encoder, decoder, discriminator, optimizers, rng)

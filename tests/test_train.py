@@ -23,7 +23,8 @@ def _step_for(cfg):
     nets = _nets(cfg)
     optimizers = vae_gan.make_optimizers(cfg, *nets)
     rng = tf.random.Generator.from_seed(0)
-    step = vae_gan.make_train_step(cfg, *nets, optimizers, rng, tf.Variable(-1, dtype=tf.int64))
+    step = vae_gan.make_train_step(cfg, *nets, optimizers, rng, tf.Variable(0, dtype=tf.int64),
+                                   tf.Variable(-1, dtype=tf.int64))
     return nets, optimizers, rng, step
 
 
@@ -81,10 +82,8 @@ def _epochs_in(path):
     return int(tf.train.load_checkpoint(path).get_tensor('epoch/.ATTRIBUTES/VARIABLE_VALUE'))
 
 
-def _iterations_in(path):
-    reader = tf.train.load_checkpoint(path)
-    key = [k for k in reader.get_variable_to_shape_map() if k.startswith('discriminator_optimizer/_iterations')][0]
-    return int(reader.get_tensor(key))
+def _steps_in(path):
+    return int(tf.train.load_checkpoint(path).get_tensor('step/.ATTRIBUTES/VARIABLE_VALUE'))
 
 
 def test_train_writes_everything_and_resumes_at_the_next_epoch(mock_tfds, tmp_path, capsys):
@@ -97,7 +96,7 @@ def test_train_writes_everything_and_resumes_at_the_next_epoch(mock_tfds, tmp_pa
     assert json.load(open(os.path.join(out, 'config.json'))) == dataclasses.asdict(cfg)
     assert os.listdir(os.path.join(out, 'logs'))
     first = tf.train.latest_checkpoint(os.path.join(out, 'checkpoints'))
-    assert _epochs_in(first) == 1 and _iterations_in(first) == 2
+    assert _epochs_in(first) == 1 and _steps_in(first) == 2
     assert 'epoch 1/1' in capsys.readouterr().out
 
     vae_gan.train(dataclasses.replace(cfg, epochs=3))  # the same command with more epochs
@@ -105,7 +104,7 @@ def test_train_writes_everything_and_resumes_at_the_next_epoch(mock_tfds, tmp_pa
     assert 'resuming from' in printed and '1 epochs done' in printed
     assert 'epoch 1/3' not in printed and 'epoch 2/3' in printed and 'epoch 3/3' in printed
     latest = tf.train.latest_checkpoint(os.path.join(out, 'checkpoints'))
-    assert _epochs_in(latest) == 3 and _iterations_in(latest) == 6  # epochs 2 and 3 only
+    assert _epochs_in(latest) == 3 and _steps_in(latest) == 6  # epochs 2 and 3 only
     assert sorted(os.listdir(os.path.join(out, 'op-gen'))) == ['epoch_0001.png', 'epoch_0002.png', 'epoch_0003.png']
 
     vae_gan.train(dataclasses.replace(cfg, epochs=3))

@@ -1,0 +1,124 @@
+"""The issue-4 options: XLA, mixed precision, the simultaneous update, the benchmark mode."""
+import dataclasses
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import config
+import models
+import vae_gan
+from conftest import tiny
+
+
+class FixedNoise:
+    """Stands in for tf.random.Generator: the same numbers with and without XLA (random ops may differ)."""
+    def __init__(self):
+        self.calls = tf.Variable(0.0)
+
+    def normal(self, shape):
+        self.calls.assign_add(1.0)
+        n = tf.cast(tf.reduce_prod(shape), tf.float32)
+        return tf.reshape(tf.sin(tf.range(n) * 12.9898 + self.calls * 78.233), shape)
+
+
+def _setup(cfg, seed=0, rng=None):
+    keras.utils.set_random_seed(seed)
+    keras.mixed_precision.set_global_policy('mixed_float16' if cfg.mixed_precision else 'float32')
+    nets = models.build_encoder(cfg), models.build_decoder(cfg), models.build_discriminator(cfg)
+    optimizers = vae_gan.make_optimizers(cfg, *nets)
+    step = vae_gan.make_train_step(cfg, *nets, optimizers, rng or tf.random.Generator.from_seed(seed),
+                                   tf.Variable(0, dtype=tf.int64), tf.Variable(-1, dtype=tf.int64))
+    return nets, optimizers, step
+
+
+def _batch(shape=(4, 28, 28, 1)):
+    return tf.random.stateless_uniform(shape, seed=[1, 2])
+
+
+def _weights(net):
+    return [v.numpy() for v in net.trainable_variables]
+
+
+def test_xla_step_equals_the_plain_step(tmp_path):
+    """Three steps with and without XLA give the same losses (the weights after Adam's sign-like first
+    updates are compared through them)."""
+    losses = []
+    for jit in (False, True):
+        cfg = tiny(config.mnist, tmp_path, jit_compile=jit)
+        _, _, step = _setup(cfg, rng=FixedNoise())
+        losses.append([{k: float(v) for k, v in step(_batch(), tf.constant(0.0)).items()} for _ in range(3)])
+    plain, xla = losses
+    for plain_step, xla_step in zip(plain, xla):
+        assert plain_step.keys() == xla_step.keys()
+        for name in plain_step:
+            assert xla_step[name] == pytest.approx(plain_step[name], rel=1e-3, abs=1e-5), name
+
+
+def test_mixed_precision_step_runs_and_stays_finite(tmp_path):
+    cfg = tiny(config.mnist, tmp_path, mixed_precision=True)
+    try:
+        (encoder, decoder, discriminator), optimizers, step = _setup(cfg)
+        assert decoder.layers[2].compute_dtype == 'float16' and decoder.layers[2].variable_dtype == 'float32'
+        assert all(v.dtype == 'float32' for v in encoder.weights)  # incl. batch-norm statistics
+        assert all(isinstance(o, keras.optimizers.LossScaleOptimizer) for o in optimizers.values())
+        for _ in range(3):
+            metrics = step(_batch(), tf.constant(0.0))
+        assert all(v.dtype == tf.float32 and np.isfinite(v.numpy()) for v in metrics.values())
+        # loss scaling skips the updates whose float16 gradients overflow while it finds its scale
+        assert all(1 <= int(vae_gan.checkpointed(o).iterations) <= 3 for o in optimizers.values())
+    finally:
+        keras.mixed_precision.set_global_policy('float32')
+
+
+def test_checkpoint_moves_between_mixed_precision_and_float32(mock_tfds, tmp_path, capsys):
+    cfg = tiny(config.mnist, tmp_path, mixed_precision=True)
+    vae_gan.train(cfg)
+    vae_gan.train(dataclasses.replace(cfg, mixed_precision=False, jit_compile=True, epochs=2))
+    assert 'epoch 2/2' in capsys.readouterr().out
+
+
+def test_simultaneous_differs_only_in_the_intended_way(tmp_path):
+    """'simultaneous' takes D's, E's and G's gradients from one forward pass: each equals the gradient
+    the sequential phase would take against the weights of before the step, with the same noise. The
+    sequential step differs because E and G see the D (and G the E) just updated."""
+    cfg = tiny(config.mnist, tmp_path)
+    keras.utils.set_random_seed(0)
+    nets = models.build_encoder(cfg), models.build_decoder(cfg), models.build_discriminator(cfg)
+    x, beta = _batch(), tf.constant(0.25)
+    _, together = vae_gan.make_gradients(cfg, *nets, vae_gan.make_optimizers(cfg, *nets),
+                                         tf.random.Generator.from_seed(5))['simultaneous'](x, beta)
+    close = lambda a, b: all(np.allclose(u.numpy(), v.numpy(), rtol=1e-4, atol=1e-6) for u, v in zip(a, b))
+    for name, args in (('discriminator', (x,)), ('encoder', (x, beta)), ('decoder', (x,))):
+        # each phase from a generator in the same state as the shared pass's: the same noise
+        _, alone = vae_gan.make_gradients(cfg, *nets, vae_gan.make_optimizers(cfg, *nets),
+                                          tf.random.Generator.from_seed(5))[name](*args)
+        assert close(alone, together[name]), name
+
+    def step_weights(update):
+        nets, _, step = _setup(tiny(config.mnist, tmp_path, update=update))
+        step(x, tf.constant(0.0))
+        return [_weights(n) for n in nets]  # encoder, decoder, discriminator
+    same = lambda a, b: all(np.allclose(u, v, rtol=1e-5, atol=1e-7) for u, v in zip(a, b))
+    sequential, simultaneous = step_weights('sequential'), step_weights('simultaneous')
+    assert not same(sequential[0], simultaneous[0]) and not same(sequential[1], simultaneous[1])
+
+
+def test_simultaneous_needs_one_batch():
+    with pytest.raises(config.UsageError, match='--fresh_batches=false'):
+        config.from_args(['--dataset=celeb_a', '--update=simultaneous'])
+    with pytest.raises(config.UsageError, match="update must be 'sequential' or 'simultaneous'"):
+        config.from_args(['--update=together'])
+
+
+def test_benchmark_prints_and_writes_nothing(mock_tfds, tmp_path, capsys):
+    cfg = tiny(config.mnist, tmp_path, benchmark_steps=2)
+    timings = vae_gan.train(cfg)
+    printed = capsys.readouterr().out
+    assert 'images/s' in printed and 'pipeline' in printed and 'discriminator' in printed
+    assert set(timings) == {'step_seconds', 'pipeline_seconds', 'discriminator_seconds', 'encoder_seconds',
+                            'decoder_seconds'}
+    assert all(t > 0 for t in timings.values())
+    assert not os.path.exists(cfg.out_dir)

@@ -48,6 +48,7 @@ class Config:
     #                             one shared forward pass and all three updates from it, as the PyTorch ports do
     jit_compile: bool = False  # XLA for the step (see the README's benchmark table for where it is faster)
     mixed_precision: bool = False  # float16 compute on GPU; float32 weights, losses and batch-norm statistics
+    strategy: str = 'default'  # 'default' (one device), 'mirrored' (all local GPUs) or 'multi_worker' (TF_CONFIG)
     seed: int = 0  # weights, noise and shuffling all follow it
     # output
     out_dir: str = 'MNIST'  # checkpoints, logs, grids and config.json go here
@@ -111,6 +112,8 @@ def validate(cfg):
         raise UsageError(f"update must be 'sequential' or 'simultaneous', not {cfg.update!r}")
     if cfg.update == 'simultaneous' and cfg.fresh_batches:
         raise UsageError("update='simultaneous' shares one forward pass, so one batch: add --fresh_batches=false")
+    if cfg.strategy not in ('default', 'mirrored', 'multi_worker'):
+        raise UsageError(f"strategy must be 'default', 'mirrored' or 'multi_worker', not {cfg.strategy!r}")
     if cfg.benchmark_steps < 0:
         raise UsageError(f'benchmark_steps must be >= 0 (0 = train), not {cfg.benchmark_steps}')
     if cfg.histogram_every < 0:

@@ -122,8 +122,8 @@ def _images(cfg, split, shuffle, seed=None):
 
 def train_dataset(cfg, seed):
     """An endless stream of shuffled float batches, reshuffled on every pass, and the number of steps
-    in an epoch (steps_per_epoch, else one pass). With fresh_batches each element stacks three batches,
-    [3, batch, H, W, C], one for each network."""
+    in an epoch (steps_per_epoch, else one pass). With fresh_batches each element is a tuple of three
+    batches, one for each network."""
     images, count = _images(cfg, 'train', shuffle=True, seed=seed)
     if cfg.steps_per_epoch:
         steps = cfg.steps_per_epoch
@@ -138,8 +138,11 @@ def train_dataset(cfg, seed):
     ds = images.shuffle(cfg.shuffle_buffer, seed=seed).batch(cfg.batch_size, drop_remainder=True).repeat()
     ds = ds.map(lambda batch: to_float(cfg, batch), num_parallel_calls=AUTOTUNE)
     if cfg.fresh_batches:
-        ds = ds.batch(3)
-    return ds.prefetch(AUTOTUNE), steps
+        ds = ds.batch(3).map(lambda batches: (batches[0], batches[1], batches[2]))
+    # Under tf.distribute each worker takes its share of every batch, not of the files.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.prefetch(AUTOTUNE).with_options(options), steps
 
 
 def held_out_dataset(cfg, batch_size):

@@ -21,6 +21,11 @@ def _kernel_init(cfg):
     return 'glorot_uniform'
 
 
+def _batch_norm(cfg):
+    # Under tf.distribute, statistics over the global batch, as on one device.
+    return layers.BatchNormalization(synchronized=cfg.strategy != 'default')
+
+
 def _leaky(x):
     return layers.LeakyReLU(negative_slope=0.2)(x)  # tf.nn.leaky_relu's 0.2 (Keras' default is 0.3)
 
@@ -35,13 +40,13 @@ def _conv_stack(cfg, x, batch_norm):
             x = layers.Conv2D(filters, 3, strides=2, padding='same', kernel_initializer=init)(x)
             x = layers.ReLU()(x) if (batch_norm and i == 2) else _leaky(x)
             if batch_norm:
-                x = layers.BatchNormalization()(x)
+                x = _batch_norm(cfg)(x)
         return x
     # celeb_a: 64x64x3 -> 32x32x64 -> 16x16x128 -> 8x8x256 -> 8x8x512 (5x5 kernels; the last conv has
     # stride 1), each conv -> batch norm -> ReLU, in E and D alike.
     for filters, stride in ((64, 2), (128, 2), (256, 2), (512, 1)):
         x = layers.Conv2D(filters, 5, strides=stride, padding='same', kernel_initializer=init)(x)
-        x = layers.BatchNormalization()(x)
+        x = _batch_norm(cfg)(x)
         x = layers.ReLU()(x)
     return x
 
@@ -68,7 +73,7 @@ def build_decoder(cfg):
         h = layers.Reshape((4, 4, 64))(h)
         for filters in (32, 16, 1):
             h = layers.Conv2DTranspose(filters, 3, strides=2, padding='same', kernel_initializer=init)(h)
-            h = layers.BatchNormalization()(_leaky(h))
+            h = _batch_norm(cfg)(_leaky(h))
         h = layers.Flatten()(h)
         size = cfg.image_size * cfg.image_size * cfg.channels
         h = layers.Dense(size, activation='sigmoid', kernel_initializer=init)(h)
@@ -79,11 +84,11 @@ def build_decoder(cfg):
         # image_size / 8: 8x8 for 64x64 images, 4x4 for CIFAR's 32x32.
         base = cfg.image_size // 8
         h = layers.Dense(base * base * 512, kernel_initializer=init)(z)
-        h = layers.ReLU()(layers.BatchNormalization()(h))
+        h = layers.ReLU()(_batch_norm(cfg)(h))
         h = layers.Reshape((base, base, 512))(h)
         for filters in (256, 128, 64):
             h = layers.Conv2DTranspose(filters, 5, strides=2, padding='same', kernel_initializer=init)(h)
-            h = layers.ReLU()(layers.BatchNormalization()(h))
+            h = layers.ReLU()(_batch_norm(cfg)(h))
         x = layers.Conv2DTranspose(cfg.channels, 5, strides=1, padding='same', activation='tanh',
                                    kernel_initializer=init)(h)
     return keras.Model(z, x, name='decoder')

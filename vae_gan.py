@@ -11,7 +11,9 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 import keras
@@ -83,23 +85,42 @@ def checkpointed(optimizer):
     return getattr(optimizer, 'inner_optimizer', optimizer)
 
 
-def make_gradients(cfg, encoder, decoder, discriminator, optimizers, rng):
+def make_noise(seed, steps_done):
+    """noise(shape, stream) -> N(0, I) rows for this replica's share of the global batch. The numbers
+    depend only on (seed, step, stream, row of the global batch): the same on one device or several,
+    with or without XLA, and a resumed run draws what an uninterrupted one would."""
+
+    def noise(shape, stream):
+        context = tf.distribute.get_replica_context()  # None outside the replicas: one device
+        replicas, replica = (context.num_replicas_in_sync, context.replica_id_in_sync_group) if context else (1, 0)
+        rows = shape[0]
+        key = tf.stack([tf.constant(seed, tf.int64), tf.cast(steps_done, tf.int64) * 8 + stream])
+        z = tf.random.stateless_normal(tf.stack([rows * replicas, shape[1]]), seed=key)
+        return z[replica * rows:(replica + 1) * rows]
+
+    return noise
+
+
+def make_gradients(cfg, encoder, decoder, discriminator, optimizers, noise):
     """The phases of a step as functions of a batch. Each runs a fresh forward pass and returns
     (metrics, gradients of its network's loss with respect to that network's weights); 'simultaneous'
-    returns all three networks' from one shared pass. Losses are float32, also under mixed precision;
-    the gradients are of the loss scaled by its optimizer (a no-op without loss scaling)."""
+    returns all three networks' from one shared pass. Losses are float32, also under mixed precision.
+    The gradients are of the loss divided by the number of replicas (their sum over replicas is the
+    gradient of the global batch's mean) and scaled by the optimizer's loss scale (1 without)."""
 
-    def encode_decode(x):
+    def encode_decode(x, stream):
         mean, sigma = encoder(x, training=True)
-        z = mean + sigma * rng.normal(tf.shape(sigma))  # the reparameterisation trick
+        z = mean + sigma * noise(tf.shape(sigma), stream)  # the reparameterisation trick
         return mean, sigma, decoder(z, training=True)
 
-    def prior_sample(x):
-        return decoder(rng.normal([tf.shape(x)[0], cfg.z_dim]), training=True)
+    def prior_sample(x, stream):
+        return decoder(noise([tf.shape(x)[0], cfg.z_dim], stream), training=True)
 
     def gradients(tape, loss, net):
-        with tape:  # the tape records the loss scaling too
-            scaled = optimizers[net.name].scale_loss(loss)
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync if context else 1
+        with tape:  # the tape records the scaling too
+            scaled = optimizers[net.name].scale_loss(loss / replicas)
         return tape.gradient(scaled, net.trainable_variables)
 
     def discriminate(x, x_tilde, x_p):
@@ -119,15 +140,15 @@ def make_gradients(cfg, encoder, decoder, discriminator, optimizers, rng):
     def discriminator_gradients(x):
         # D: tell real x from reconstructions x~ and prior samples x_p.
         with tf.GradientTape() as tape:
-            _, _, x_tilde = encode_decode(x)
-            metrics = discriminate(x, x_tilde, prior_sample(x))
+            _, _, x_tilde = encode_decode(x, stream=0)
+            metrics = discriminate(x, x_tilde, prior_sample(x, stream=1))
         metrics = {k: metrics[k] for k in ('discriminator_loss', 'd_x', 'd_x_tilde', 'd_x_p')}
         return metrics, gradients(tape, metrics['discriminator_loss'], discriminator)
 
     def encoder_gradients(x, beta):
         # E: the prior (KL, weighted by beta) plus the learned similarity in D's feature space.
         with tf.GradientTape() as tape:
-            mean, sigma, x_tilde = encode_decode(x)
+            mean, sigma, x_tilde = encode_decode(x, stream=2)
             dis_l_x, _ = discriminator(x, training=True)
             dis_l_x_tilde, _ = discriminator(x_tilde, training=True)
             kl = kl_loss(mean, sigma)
@@ -138,16 +159,16 @@ def make_gradients(cfg, encoder, decoder, discriminator, optimizers, rng):
     def decoder_gradients(x):
         # G: the learned similarity plus fooling D with x~ and x_p.
         with tf.GradientTape() as tape:
-            _, _, x_tilde = encode_decode(x)
-            metrics = discriminate(x, x_tilde, prior_sample(x))
+            _, _, x_tilde = encode_decode(x, stream=3)
+            metrics = discriminate(x, x_tilde, prior_sample(x, stream=4))
         metrics = {k: metrics[k] for k in ('decoder_loss', 'dis_l', 'gan')}
         return metrics, gradients(tape, metrics['decoder_loss'], decoder)
 
     def simultaneous_gradients(x, beta):
         # All three losses from one forward pass; E and G see the D of before this step's update.
         with tf.GradientTape(persistent=True) as tape:
-            mean, sigma, x_tilde = encode_decode(x)
-            metrics = discriminate(x, x_tilde, prior_sample(x))
+            mean, sigma, x_tilde = encode_decode(x, stream=0)
+            metrics = discriminate(x, x_tilde, prior_sample(x, stream=1))
             kl = kl_loss(mean, sigma)
             metrics.update(kl=kl, kl_weight=beta, encoder_loss=beta * kl + cfg.gamma_enc * metrics['dis_l'])
         grads = {'discriminator': gradients(tape, metrics['discriminator_loss'], discriminator),
@@ -161,38 +182,47 @@ def make_gradients(cfg, encoder, decoder, discriminator, optimizers, rng):
 
 def split_batches(cfg, x):
     """(x_d, x_e, x_g): CelebA gives each network a fresh batch, MNIST the same one (ORIGINAL.md)."""
-    return tf.unstack(x) if cfg.fresh_batches else (x, x, x)
+    return tuple(x) if cfg.fresh_batches else (x, x, x)
 
 
-def make_train_step(cfg, encoder, decoder, discriminator, optimizers, rng, steps_done, nonfinite_step):
+def make_train_step(cfg, encoder, decoder, discriminator, optimizers, steps_done, nonfinite_step):
     """train_step(x, epoch) -> dict of scalars. update='sequential': one D update, then one E update,
     then one G update, each from a fresh forward pass that sees the weights just updated (ORIGINAL.md);
-    'simultaneous': all three from one pass. x is a batch, or with cfg.fresh_batches three stacked
-    batches. Each call adds 1 to `steps_done`; the number of the first step whose losses are not finite
-    goes to `nonfinite_step`."""
-    phases = make_gradients(cfg, encoder, decoder, discriminator, optimizers, rng)
+    'simultaneous': all three from one pass. x is a batch, or with cfg.fresh_batches a tuple of three
+    (per replica under a tf.distribute strategy). Each call adds 1 to `steps_done`; the number of the
+    first step whose losses are not finite goes to `nonfinite_step`."""
+    strategy = tf.distribute.get_strategy()
+    phases = make_gradients(cfg, encoder, decoder, discriminator, optimizers, make_noise(cfg.seed, steps_done))
+    # XLA compiles the forward and backward passes; the updates stay outside, where tf.distribute
+    # sums the replicas' gradients.
+    phases = {name: tf.function(fn, jit_compile=cfg.jit_compile) for name, fn in phases.items()}
     nets = {'encoder': encoder, 'decoder': decoder, 'discriminator': discriminator}
 
     def apply(name, grads):
         optimizers[name].apply_gradients(zip(grads, nets[name].trainable_variables))
 
-    @tf.function(jit_compile=cfg.jit_compile)
-    def train_step(x, epoch):
+    def replica_step(x, epoch):
         x_d, x_e, x_g = split_batches(cfg, x)
-        step = steps_done.assign_add(1)  # this step's number, counted from 1 (optimizers may skip steps)
-        beta = kl_weight(cfg.kl_weight, epoch, tf.shape(x_e)[0])
+        global_batch = tf.shape(x_e)[0] * strategy.num_replicas_in_sync
+        beta = kl_weight(cfg.kl_weight, epoch, global_batch)
         if cfg.update == 'simultaneous':
             metrics, grads = phases['simultaneous'](x_d, beta)
             for name in ('discriminator', 'encoder', 'decoder'):
                 apply(name, grads[name])
-        else:
-            metrics_d, grads = phases['discriminator'](x_d)
-            apply('discriminator', grads)
-            metrics_e, grads = phases['encoder'](x_e, beta)
-            apply('encoder', grads)
-            metrics_g, grads = phases['decoder'](x_g)
-            apply('decoder', grads)
-            metrics = {**metrics_d, **metrics_e, **metrics_g}
+            return metrics
+        metrics_d, grads = phases['discriminator'](x_d)
+        apply('discriminator', grads)
+        metrics_e, grads = phases['encoder'](x_e, beta)
+        apply('encoder', grads)
+        metrics_g, grads = phases['decoder'](x_g)
+        apply('decoder', grads)
+        return {**metrics_d, **metrics_e, **metrics_g}
+
+    @tf.function
+    def train_step(x, epoch):
+        step = steps_done.assign_add(1)  # this step's number, counted from 1 (optimizers may skip steps)
+        per_replica = strategy.run(replica_step, args=(x, epoch))
+        metrics = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in per_replica.items()}
         losses = tf.stack([metrics['discriminator_loss'], metrics['encoder_loss'], metrics['decoder_loss']])
         finite = tf.reduce_all(tf.math.is_finite(losses))
         nonfinite_step.assign(tf.where(finite | (nonfinite_step >= 0), nonfinite_step, step))
@@ -201,10 +231,12 @@ def make_train_step(cfg, encoder, decoder, discriminator, optimizers, rng, steps
     return train_step
 
 
-def make_histogram_writer(cfg, encoder, decoder, discriminator, optimizers, rng):
+def make_histogram_writer(cfg, encoder, decoder, discriminator, optimizers, steps_done):
     """write_histograms(x, epoch, step): the original's weight and gradient histograms, for the current
-    weights and batch, kept out of the training step (summary ops slow its tracing and block XLA)."""
-    phases = make_gradients(cfg, encoder, decoder, discriminator, optimizers, rng)
+    weights and one replica's batch, kept out of the training step (summary ops slow its tracing and
+    block XLA). Their noise has a seed of its own: training runs the same with or without them."""
+    noise = make_noise(cfg.seed + 1, steps_done)
+    phases = make_gradients(cfg, encoder, decoder, discriminator, optimizers, noise)
 
     @tf.function
     def write_histograms(x, epoch, step):
@@ -300,36 +332,61 @@ def restore(checkpoint, path):
 
 # ---- Training -------------------------------------------------------------------------------------
 
+def make_strategy(cfg):
+    """'default': one device; 'mirrored': all local GPUs (else all logical CPUs); 'multi_worker': the
+    cluster in TF_CONFIG. Returns (strategy, is_chief): only the chief writes grids, logs and config."""
+    if cfg.strategy == 'mirrored':
+        devices = tf.config.list_logical_devices('GPU') or tf.config.list_logical_devices('CPU')
+        return tf.distribute.MirroredStrategy([d.name for d in devices]), True
+    if cfg.strategy == 'multi_worker':
+        if 'TF_CONFIG' not in os.environ:
+            raise UsageError("strategy='multi_worker' needs TF_CONFIG describing the cluster and this worker")
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        resolver = strategy.cluster_resolver
+        return strategy, resolver.task_type in (None, 'chief') or (
+            resolver.task_type == 'worker' and resolver.task_id == 0 and 'chief' not in resolver.cluster_spec().jobs)
+    return tf.distribute.get_strategy(), True
+
+
 def train(cfg):
+    strategy, is_chief = make_strategy(cfg)  # first: MultiWorkerMirroredStrategy must precede other ops
     keras.utils.set_random_seed(cfg.seed)
     keras.mixed_precision.set_global_policy('mixed_float16' if cfg.mixed_precision else 'float32')
     ckpt_dir = os.path.join(cfg.out_dir, 'checkpoints')
     if not cfg.benchmark_steps:
         check_same_architecture(cfg, ckpt_dir)
 
-    # Build: the three networks, their optimizers, the noise generator, the checkpoint.
-    encoder, decoder, discriminator = (models.build_encoder(cfg), models.build_decoder(cfg),
-                                       models.build_discriminator(cfg))
-    optimizers = make_optimizers(cfg, encoder, decoder, discriminator)
-    rng = tf.random.Generator.from_seed(cfg.seed)
-    sample_z = tf.Variable(rng.normal([GRID, cfg.z_dim]), trainable=False)  # fixed for the whole run
-    epochs_done = tf.Variable(0, dtype=tf.int64, trainable=False)
-    steps_done = tf.Variable(0, dtype=tf.int64, trainable=False)
+    # Build: the three networks, their optimizers, the counters, the checkpoint.
+    with strategy.scope():
+        encoder, decoder, discriminator = (models.build_encoder(cfg), models.build_decoder(cfg),
+                                           models.build_discriminator(cfg))
+        optimizers = make_optimizers(cfg, encoder, decoder, discriminator)
+        sample_z = tf.Variable(tf.random.stateless_normal([GRID, cfg.z_dim], seed=[cfg.seed, -1]),
+                               trainable=False)  # the generations' latent, fixed for the whole run
+        epochs_done = tf.Variable(0, dtype=tf.int64, trainable=False)
+        steps_done = tf.Variable(0, dtype=tf.int64, trainable=False)
+        nonfinite_step = tf.Variable(-1, dtype=tf.int64, trainable=False)
     checkpoint = tf.train.Checkpoint(
         encoder=encoder, decoder=decoder, discriminator=discriminator,
         encoder_optimizer=checkpointed(optimizers['encoder']), decoder_optimizer=checkpointed(optimizers['decoder']),
-        discriminator_optimizer=checkpointed(optimizers['discriminator']), epoch=epochs_done, step=steps_done, rng=rng,
+        discriminator_optimizer=checkpointed(optimizers['discriminator']), epoch=epochs_done, step=steps_done,
         sample_z=sample_z)
-    manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, max_to_keep=3)
+    # Every worker saves (saving is collective); all but the chief into a folder deleted afterwards.
+    save_dir = ckpt_dir if is_chief else tempfile.mkdtemp(prefix='vae_gan_worker_')
+    manager = tf.train.CheckpointManager(checkpoint, save_dir, max_to_keep=3)
 
+    with strategy.scope():
+        train_step = make_train_step(cfg, encoder, decoder, discriminator, optimizers, steps_done, nonfinite_step)
     if cfg.benchmark_steps:  # time the step on fresh weights; out_dir is neither read nor written
         train_ds, _ = data.train_dataset(cfg, seed=cfg.seed)
-        return benchmark(cfg, train_ds, encoder, decoder, discriminator, optimizers, rng)
+        return benchmark(cfg, strategy, train_ds, train_step, encoder, decoder, discriminator, optimizers,
+                         steps_done)
 
     # Restore: go on from the latest checkpoint, at the next epoch.
-    if manager.latest_checkpoint:
-        restore(checkpoint, manager.latest_checkpoint)
-        print(f'resuming from {manager.latest_checkpoint}: {int(epochs_done)} epochs done')
+    latest = tf.train.latest_checkpoint(ckpt_dir)
+    if latest:
+        restore(checkpoint, latest)
+        print(f'resuming from {latest}: {int(epochs_done)} epochs done')
     first = int(epochs_done) + 1
     if first > cfg.epochs:
         print(f'{cfg.out_dir} already holds {first - 1} epochs; nothing to do (raise --epochs to go on)')
@@ -339,19 +396,19 @@ def train(cfg):
     train_ds, steps = data.train_dataset(cfg, seed=cfg.seed + first - 1)
     held_out = next(iter(data.held_out_dataset(cfg, GRID)))  # the same originals in every grid
 
-    # Outputs: only now, once nothing can fail on bad input, is out_dir touched.
-    for sub in ('op-real', 'op-recons', 'op-gen'):
-        os.makedirs(os.path.join(cfg.out_dir, sub), exist_ok=True)
-    with open(os.path.join(cfg.out_dir, 'config.json'), 'w') as f:
-        json.dump(dataclasses.asdict(cfg), f, indent=2)
-    writer = tf.summary.create_file_writer(os.path.join(cfg.out_dir, 'logs'))
-    nonfinite_step = tf.Variable(-1, dtype=tf.int64, trainable=False)
-    train_step = make_train_step(cfg, encoder, decoder, discriminator, optimizers, rng, steps_done, nonfinite_step)
-    # histograms draw their noise from a generator of their own: training runs the same with or without
-    write_histograms = make_histogram_writer(cfg, encoder, decoder, discriminator, optimizers,
-                                             tf.random.Generator.from_seed(cfg.seed + 1))
+    # Outputs: only now, once nothing can fail on bad input, is out_dir touched (by the chief only).
+    if is_chief:
+        for sub in ('op-real', 'op-recons', 'op-gen'):
+            os.makedirs(os.path.join(cfg.out_dir, sub), exist_ok=True)
+        with open(os.path.join(cfg.out_dir, 'config.json'), 'w') as f:
+            json.dump(dataclasses.asdict(cfg), f, indent=2)
+    writer = (tf.summary.create_file_writer(os.path.join(cfg.out_dir, 'logs')) if is_chief
+              else tf.summary.create_noop_writer())
+    # Histograms on one device only: their gradients are computed outside tf.distribute's replicas.
+    histogram_every = cfg.histogram_every if strategy.num_replicas_in_sync == 1 and is_chief else 0
+    write_histograms = make_histogram_writer(cfg, encoder, decoder, discriminator, optimizers, steps_done)
     step = int(steps_done)  # over all runs of out_dir
-    batches = iter(train_ds)
+    batches = iter(strategy.experimental_distribute_dataset(train_ds))
     shown = ['discriminator_loss', 'encoder_loss', 'decoder_loss', 'kl_weight']
     print(f'training {cfg.dataset} epochs {first}..{cfg.epochs}, {steps} steps of {cfg.batch_size} '
           f'images each, into {cfg.out_dir}')
@@ -364,8 +421,8 @@ def train(cfg):
             epoch_index = tf.constant(epoch - 1, tf.float32)  # the sigmoid schedule counts from 0
             for i in range(1, steps + 1):
                 x = next(batches)
-                if cfg.histogram_every and step % cfg.histogram_every == 0:
-                    write_histograms(x, epoch_index, step)
+                if histogram_every and step % histogram_every == 0:
+                    write_histograms(x, epoch_index, tf.constant(step, tf.int64))
                 metrics = train_step(x, epoch_index)
                 step += 1
                 if i == 1:  # time from here: the first step of a run also traces the graph
@@ -387,20 +444,23 @@ def train(cfg):
             print(f'epoch {epoch}/{cfg.epochs}: {seconds:.1f} s, {images_per_second:.0f} images/s, '
                   + ', '.join(f'{name} {values[name]:.4g}' for name in shown))
             epochs_done.assign(epoch)
-            if epoch == 1 or epoch % cfg.sample_every == 0 or epoch == cfg.epochs:
+            if is_chief and (epoch == 1 or epoch % cfg.sample_every == 0 or epoch == cfg.epochs):
                 save_samples(cfg, encoder, decoder, held_out, sample_z, epoch)
             if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
                 manager.save(checkpoint_number=epoch)
             writer.flush()
+    if not is_chief:
+        shutil.rmtree(save_dir, ignore_errors=True)
 
 
-def benchmark(cfg, train_ds, encoder, decoder, discriminator, optimizers, rng, warmup=3):
+def benchmark(cfg, strategy, train_ds, train_step, encoder, decoder, discriminator, optimizers, steps_done,
+              warmup=3):
     """Prints images/s of the whole step on the real pipeline, of the pipeline alone, and the step's
-    split between D, E and G. Writes nothing."""
+    split between D, E and G (each phase compiled and timed alone, on one device). Writes nothing."""
     n = cfg.benchmark_steps
     per_element = cfg.batch_size * (3 if cfg.fresh_batches else 1)  # images the pipeline makes per step
     epoch = tf.constant(0.0)
-    batches = iter(train_ds)
+    batches = iter(strategy.experimental_distribute_dataset(train_ds))
 
     def timed(fn):
         for _ in range(warmup):
@@ -408,15 +468,13 @@ def benchmark(cfg, train_ds, encoder, decoder, discriminator, optimizers, rng, w
         start = time.perf_counter()
         for _ in range(n):
             result = fn()
-        tf.nest.map_structure(lambda t: t.numpy(), result)  # wait for the last step
+        tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, 'numpy') else t, result)  # wait for the last
         return (time.perf_counter() - start) / n
 
     pipeline = timed(lambda: next(batches))
-    train_step = make_train_step(cfg, encoder, decoder, discriminator, optimizers, rng,
-                                 tf.Variable(0, dtype=tf.int64), tf.Variable(-1, dtype=tf.int64))
     step = timed(lambda: train_step(next(batches), epoch))
-    x_d, x_e, x_g = split_batches(cfg, next(batches))
-    gradients = make_gradients(cfg, encoder, decoder, discriminator, optimizers, rng)
+    x_d, x_e, x_g = split_batches(cfg, next(iter(train_ds)))
+    gradients = make_gradients(cfg, encoder, decoder, discriminator, optimizers, make_noise(cfg.seed, steps_done))
     beta = kl_weight(cfg.kl_weight, epoch, cfg.batch_size)
     phases = {}
     for net, args in ((discriminator, (x_d,)), (encoder, (x_e, beta)), (decoder, (x_g,))):

@@ -26,7 +26,7 @@ def test_tfds_train_batches(mock_tfds, tmp_path, preset, shape, low):
 def test_celeb_a_closecrop_gives_64x64x3_in_minus_one_one_and_a_batch_per_network(mock_tfds, tmp_path):
     cfg = tiny(config.celeb_a, tmp_path)
     ds, _ = data.train_dataset(cfg, seed=0)
-    batches = next(iter(ds)).numpy()
+    batches = np.stack(next(iter(ds)))
     assert batches.shape == (3, 4, 64, 64, 3)  # fresh_batches: D, E and G each get their own
     assert batches.min() >= -1.0 and batches.max() <= 1.0
     assert not np.array_equal(batches[0], batches[1])
@@ -71,7 +71,7 @@ def test_folder_pipeline(tmp_path):
     cfg = tiny(config.celeb_a, tmp_path, data_dir=str(tmp_path / 'faces'), image_size=32, steps_per_epoch=None)
     ds, steps = data.train_dataset(cfg, seed=0)
     assert steps == 18 // 4  # 18 train files (the last 10% are held out), batches of 4
-    batches = next(iter(ds)).numpy()
+    batches = np.stack(next(iter(ds)))
     assert batches.shape == (3, 4, 32, 32, 3) and batches.min() >= -1 and batches.max() <= 1
     held_out = [b.numpy() for b in data.held_out_dataset(cfg, 25)]
     assert len(held_out) == 1 and held_out[0].shape == (2, 32, 32, 3)

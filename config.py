@@ -114,6 +114,8 @@ def validate(cfg):
         raise UsageError("update='simultaneous' shares one forward pass, so one batch: add --fresh_batches=false")
     if cfg.strategy not in ('default', 'mirrored', 'multi_worker'):
         raise UsageError(f"strategy must be 'default', 'mirrored' or 'multi_worker', not {cfg.strategy!r}")
+    if cfg.jit_compile and cfg.strategy != 'default':
+        raise UsageError('jit_compile works on one device: drop --jit_compile or use --strategy=default')
     if cfg.benchmark_steps < 0:
         raise UsageError(f'benchmark_steps must be >= 0 (0 = train), not {cfg.benchmark_steps}')
     if cfg.histogram_every < 0:

@@ -193,9 +193,8 @@ def make_train_step(cfg, encoder, decoder, discriminator, optimizers, steps_done
     first step whose losses are not finite goes to `nonfinite_step`."""
     strategy = tf.distribute.get_strategy()
     phases = make_gradients(cfg, encoder, decoder, discriminator, optimizers, make_noise(cfg.seed, steps_done))
-    # XLA compiles the forward and backward passes; the updates stay outside, where tf.distribute
-    # sums the replicas' gradients.
-    phases = {name: tf.function(fn, jit_compile=cfg.jit_compile) for name, fn in phases.items()}
+    if cfg.jit_compile:  # XLA compiles the forward and backward passes; the updates stay outside
+        phases = {name: tf.function(fn, jit_compile=True) for name, fn in phases.items()}
     nets = {'encoder': encoder, 'decoder': decoder, 'discriminator': discriminator}
 
     def apply(name, grads):
@@ -386,8 +385,8 @@ def train(cfg):
     latest = tf.train.latest_checkpoint(ckpt_dir)
     if latest:
         restore(checkpoint, latest)
-        print(f'resuming from {latest}: {int(epochs_done)} epochs done')
-    first = int(epochs_done) + 1
+        print(f'resuming from {latest}: {int(epochs_done.numpy())} epochs done')
+    first = int(epochs_done.numpy()) + 1
     if first > cfg.epochs:
         print(f'{cfg.out_dir} already holds {first - 1} epochs; nothing to do (raise --epochs to go on)')
         return
@@ -407,7 +406,7 @@ def train(cfg):
     # Histograms on one device only: their gradients are computed outside tf.distribute's replicas.
     histogram_every = cfg.histogram_every if strategy.num_replicas_in_sync == 1 and is_chief else 0
     write_histograms = make_histogram_writer(cfg, encoder, decoder, discriminator, optimizers, steps_done)
-    step = int(steps_done)  # over all runs of out_dir
+    step = int(steps_done.numpy())  # over all runs of out_dir
     batches = iter(strategy.experimental_distribute_dataset(train_ds))
     shown = ['discriminator_loss', 'encoder_loss', 'decoder_loss', 'kl_weight']
     print(f'training {cfg.dataset} epochs {first}..{cfg.epochs}, {steps} steps of {cfg.batch_size} '
@@ -433,7 +432,7 @@ def train(cfg):
                 values = {name: float(value) for name, value in metrics.items()}
                 for name, value in values.items():
                     tf.summary.scalar(name, value, step=step)
-                bad = int(nonfinite_step)
+                bad = int(nonfinite_step.numpy())
                 if bad >= 0:
                     sys.exit(f'error: a loss became non-finite at step {bad} (epoch {epoch}): stopping; '
                              f'the last good checkpoint stays in {ckpt_dir}. Try a lower learning rate.')

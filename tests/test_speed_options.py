@@ -70,11 +70,17 @@ def test_mixed_precision_step_runs_and_stays_finite(tmp_path):
         keras.mixed_precision.set_global_policy('float32')
 
 
-def test_checkpoint_moves_between_mixed_precision_and_float32(mock_tfds, tmp_path, capsys):
+def test_checkpoints_move_between_options(mock_tfds, tmp_path, capsys):
+    """Train with mixed precision, resume in float32 with XLA, then with the simultaneous update, and render."""
+    import vae_gan_inference
     cfg = tiny(config.mnist, tmp_path, mixed_precision=True)
     vae_gan.train(cfg)
     vae_gan.train(dataclasses.replace(cfg, mixed_precision=False, jit_compile=True, epochs=2))
-    assert 'epoch 2/2' in capsys.readouterr().out
+    vae_gan.train(dataclasses.replace(cfg, mixed_precision=False, update='simultaneous', epochs=3))
+    printed = capsys.readouterr().out
+    assert 'epoch 2/2' in printed and 'epoch 3/3' in printed and '2 epochs done' in printed
+    vae_gan_inference.render(*vae_gan_inference.load_config([f'--out_dir={cfg.out_dir}', '--num_samples=3']))
+    assert len(os.listdir(os.path.join(cfg.out_dir, 'samples', 'generations'))) == 3
 
 
 def test_simultaneous_differs_only_in_the_intended_way(tmp_path):

@@ -487,7 +487,8 @@ def benchmark(cfg, strategy, train_ds, train_step, encoder, decoder, discriminat
     print(f'benchmark {cfg.dataset}, batch {cfg.batch_size}, {n} steps after {warmup} of warm-up:')
     print(f'  step:     {cfg.batch_size / step:9.1f} images/s ({step * 1000:.1f} ms/step)')
     print(f'  pipeline: {per_element / pipeline:9.1f} images/s ({step / pipeline:.1f}x what the step consumes)')
-    print('  split:    ' + ', '.join(f'{name} {t / total:.0%}' for name, t in phases.items()))
+    print('  split:    ' + ', '.join(f'{name} {t / total:.0%}' for name, t in phases.items())
+          + (' (of the sequential step; this one shares one pass)' if cfg.update == 'simultaneous' else ''))
     return {'step_seconds': step, 'pipeline_seconds': pipeline, **{f'{k}_seconds': v for k, v in phases.items()}}
 
 

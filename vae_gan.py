@@ -233,7 +233,8 @@ def make_train_step(cfg, encoder, decoder, discriminator, optimizers, steps_done
 def make_histogram_writer(cfg, encoder, decoder, discriminator, optimizers, steps_done):
     """write_histograms(x, epoch, step): the original's weight and gradient histograms, for the current
     weights and one replica's batch, kept out of the training step (summary ops slow its tracing and
-    block XLA). Their noise has a seed of its own: training runs the same with or without them."""
+    block XLA). Their noise has a seed of its own, so the weights train the same with or without them
+    (batch norm's moving averages, used only for images, see one batch more)."""
     noise = make_noise(cfg.seed + 1, steps_done)
     phases = make_gradients(cfg, encoder, decoder, discriminator, optimizers, noise)
 

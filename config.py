@@ -44,6 +44,9 @@ class Config:
     gamma_dec: float = 100.0  # weight of the Dis_l term in the decoder's loss
     kl_weight: str = '1/batch'  # '1/batch' (the README's advice), 'sigmoid' (sigmoid(epoch/3 - 5)) or a number
     fresh_batches: bool = False  # True: D, E and G each get their own batch (the CelebA script); False: one batch
+    balance_margin: typing.Optional[float] = None  # the official code's equilibrium rule (not in the paper):
+    #   skip D's update while it wins by more than this, G's while it loses by more; None = off (the original)
+    equilibrium: float = 0.68  # the cost -log D the rule balances around: about ln 2, D undecided
     update: str = 'sequential'  # D, then E, then G, each on a fresh forward pass (the original); or 'simultaneous':
     #                             one shared forward pass and all three updates from it, as the PyTorch ports do
     jit_compile: bool = False  # XLA for the step (see the README's benchmark table for where it is faster)
@@ -114,6 +117,10 @@ def validate(cfg):
         raise UsageError("update='simultaneous' shares one forward pass, so one batch: add --fresh_batches=false")
     if cfg.strategy not in ('default', 'mirrored', 'multi_worker'):
         raise UsageError(f"strategy must be 'default', 'mirrored' or 'multi_worker', not {cfg.strategy!r}")
+    if cfg.balance_margin is not None and not cfg.balance_margin >= 0:
+        raise UsageError(f'balance_margin must be >= 0 (or None = off), not {cfg.balance_margin}')
+    if cfg.balance_margin is not None and (cfg.strategy != 'default' or cfg.update != 'sequential'):
+        raise UsageError('balance_margin works with the sequential update on one device: drop --balance_margin')
     if cfg.jit_compile and cfg.strategy != 'default':
         raise UsageError('jit_compile works on one device: drop --jit_compile or use --strategy=default')
     if cfg.benchmark_steps < 0:
@@ -142,10 +149,10 @@ def validate(cfg):
 def _parse_value(name, text):
     """Parses text to the type of field `name`."""
     kind = Config.__dataclass_fields__[name].type
-    if kind == typing.Optional[int]:
+    if kind in (typing.Optional[int], typing.Optional[float]):
         if text.lower() in ('none', ''):
             return None
-        kind = int
+        kind = typing.get_args(kind)[0]
     try:
         if kind is bool:
             if text.lower() not in ('true', 'false', '1', '0'):

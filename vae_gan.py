@@ -65,6 +65,17 @@ def kl_weight(setting, epoch, batch_size):
     return tf.constant(setting, tf.float32)
 
 
+def balance(real_cost, fake_cost, equilibrium, margin):
+    """The official code's equilibrium rule (model/aegan.py, not in the paper): (update D, update G).
+    real_cost = mean(-log D(x)), fake_cost = mean(-log(1 - D(x_p))). D is skipped while it wins
+    (either cost below equilibrium - margin), G while it loses (either above equilibrium + margin);
+    both update if both would be skipped."""
+    update_d = tf.logical_not((real_cost < equilibrium - margin) | (fake_cost < equilibrium - margin))
+    update_g = tf.logical_not((real_cost > equilibrium + margin) | (fake_cost > equilibrium + margin))
+    neither = tf.logical_not(update_d | update_g)
+    return update_d | neither, update_g | neither
+
+
 # ---- The training step ----------------------------------------------------------------------------
 
 def make_optimizers(cfg, encoder, decoder, discriminator):
@@ -131,6 +142,8 @@ def make_gradients(cfg, encoder, decoder, discriminator, optimizers, noise):
         dis_l = dis_l_loss(tf.cast(dis_l_x_tilde, tf.float32), tf.cast(dis_l_x, tf.float32))
         metrics = {'discriminator_loss': discriminator_loss(logit_x, logit_x_tilde, logit_x_p),
                    'dis_l': dis_l, 'gan': decoder_gan_loss(logit_x_tilde, logit_x_p),
+                   'real_cost': tf.reduce_mean(tf.nn.softplus(-logit_x)),  # -log D(x)
+                   'fake_cost': tf.reduce_mean(tf.nn.softplus(logit_x_p)),  # -log(1 - D(x_p))
                    'd_x': tf.reduce_mean(tf.sigmoid(logit_x)),
                    'd_x_tilde': tf.reduce_mean(tf.sigmoid(logit_x_tilde)),
                    'd_x_p': tf.reduce_mean(tf.sigmoid(logit_x_p))}
@@ -142,7 +155,7 @@ def make_gradients(cfg, encoder, decoder, discriminator, optimizers, noise):
         with tf.GradientTape() as tape:
             _, _, x_tilde = encode_decode(x, stream=0)
             metrics = discriminate(x, x_tilde, prior_sample(x, stream=1))
-        metrics = {k: metrics[k] for k in ('discriminator_loss', 'd_x', 'd_x_tilde', 'd_x_p')}
+        metrics = {k: metrics[k] for k in ('discriminator_loss', 'real_cost', 'fake_cost', 'd_x', 'd_x_tilde', 'd_x_p')}
         return metrics, gradients(tape, metrics['discriminator_loss'], discriminator)
 
     def encoder_gradients(x, beta):
@@ -197,8 +210,17 @@ def make_train_step(cfg, encoder, decoder, discriminator, optimizers, steps_done
         phases = {name: tf.function(fn, jit_compile=True) for name, fn in phases.items()}
     nets = {'encoder': encoder, 'decoder': decoder, 'discriminator': discriminator}
 
-    def apply(name, grads):
-        optimizers[name].apply_gradients(zip(grads, nets[name].trainable_variables))
+    skipped = {name: tf.Variable(0, dtype=tf.int64, trainable=False) for name in ('discriminator', 'decoder')}
+
+    def apply(name, grads, update=None):
+        """Applies grads; with the balance rule only where `update` holds, else counts a skip."""
+        def step():
+            optimizers[name].apply_gradients(zip(grads, nets[name].trainable_variables))
+
+        def skip():
+            skipped[name].assign_add(1)
+
+        step() if update is None else tf.cond(update, step, skip)
 
     def replica_step(x, epoch):
         x_d, x_e, x_g = split_batches(cfg, x)
@@ -210,12 +232,17 @@ def make_train_step(cfg, encoder, decoder, discriminator, optimizers, steps_done
                 apply(name, grads[name])
             return metrics
         metrics_d, grads = phases['discriminator'](x_d)
-        apply('discriminator', grads)
+        update_d = update_g = None
+        if cfg.balance_margin is not None:  # decided on D's pass, before any update of this step
+            update_d, update_g = balance(metrics_d['real_cost'], metrics_d['fake_cost'], cfg.equilibrium,
+                                         cfg.balance_margin)
+        apply('discriminator', grads, update_d)
         metrics_e, grads = phases['encoder'](x_e, beta)
-        apply('encoder', grads)
+        apply('encoder', grads)  # the encoder always updates
         metrics_g, grads = phases['decoder'](x_g)
-        apply('decoder', grads)
-        return {**metrics_d, **metrics_e, **metrics_g}
+        apply('decoder', grads, update_g)
+        return {**metrics_d, **metrics_e, **metrics_g,
+                **{f'{name}_skips': tf.cast(count, tf.float32) for name, count in skipped.items()}}
 
     @tf.function
     def train_step(x, epoch):
@@ -410,6 +437,7 @@ def train(cfg):
     step = int(steps_done.numpy())  # over all runs of out_dir
     batches = iter(strategy.experimental_distribute_dataset(train_ds))
     shown = ['discriminator_loss', 'encoder_loss', 'decoder_loss', 'kl_weight']
+    skips_before = {}
     print(f'training {cfg.dataset} epochs {first}..{cfg.epochs}, {steps} steps of {cfg.batch_size} '
           f'images each, into {cfg.out_dir}')
 
@@ -443,6 +471,11 @@ def train(cfg):
             tf.summary.scalar('images_per_second', images_per_second, step=step)
             print(f'epoch {epoch}/{cfg.epochs}: {seconds:.1f} s, {images_per_second:.0f} images/s, '
                   + ', '.join(f'{name} {values[name]:.4g}' for name in shown))
+            if cfg.balance_margin is not None:  # the *_skips metrics count this run's skipped updates
+                skips = {name: values[f'{name}_skips'] - skips_before.get(name, 0) for name in ('discriminator', 'decoder')}
+                skips_before = {name: values[f'{name}_skips'] for name in skips}
+                print('  balance: skipped ' + ', '.join(f'{name} {n / steps:.0%}' for name, n in skips.items())
+                      + f' of {steps} steps')
             epochs_done.assign(epoch)
             if is_chief and (epoch == 1 or epoch % cfg.sample_every == 0 or epoch == cfg.epochs):
                 save_samples(cfg, encoder, decoder, held_out, sample_z, epoch)

@@ -73,3 +73,16 @@ def test_kl_weight_settings():
     assert sigmoid[0] == pytest.approx(1 / (1 + math.exp(5)), rel=1e-5)  # about 0.0067 at the start
     assert sigmoid[15] == pytest.approx(0.5, rel=1e-6)  # the midpoint, epoch 15
     assert sigmoid[-1] > 0.9999 and all(a < b for a, b in zip(sigmoid, sigmoid[1:]))  # rises, saturates at 1
+
+
+@pytest.mark.parametrize('real_cost, fake_cost, expected', [
+    (0.70, 0.66, (True, True)),   # both near ln 2: both update
+    (0.20, 0.70, (False, True)),  # D wins on real images: skip D
+    (0.70, 0.10, (False, True)),  # D wins on fakes: skip D
+    (1.20, 0.70, (True, False)),  # D loses: skip the decoder
+    (0.70, 1.50, (True, False)),
+    (0.20, 1.50, (True, True)),   # both would be skipped: do both
+])
+def test_balance_rule(real_cost, fake_cost, expected):
+    update_d, update_g = vae_gan.balance(tf.constant(real_cost), tf.constant(fake_cost), 0.68, 0.35)
+    assert (bool(update_d), bool(update_g)) == expected

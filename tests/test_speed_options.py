@@ -123,3 +123,16 @@ def test_benchmark_prints_and_writes_nothing(mock_tfds, tmp_path, capsys):
                             'decoder_seconds'}
     assert all(t > 0 for t in timings.values())
     assert not os.path.exists(cfg.out_dir)
+
+
+def test_balance_rule_skips_inside_the_step(tmp_path):
+    """An equilibrium of 100 makes D 'win' by far: its update is skipped, the others run."""
+    cfg = tiny(config.mnist, tmp_path, balance_margin=0.35, equilibrium=100.0)
+    (encoder, decoder, discriminator), optimizers, step = _setup(cfg)
+    before = _weights(discriminator)
+    for _ in range(2):
+        metrics = step(_batch(), tf.constant(0.0))
+    assert all(np.array_equal(a, b) for a, b in zip(before, _weights(discriminator)))
+    assert float(metrics['discriminator_skips']) == 2 and float(metrics['decoder_skips']) == 0
+    assert int(optimizers['discriminator'].iterations) == 0 and int(optimizers['decoder'].iterations) == 2
+    assert step.experimental_get_tracing_count() == 1  # decided in the graph: no retracing

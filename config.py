@@ -26,10 +26,16 @@ class Config:
     image_size: int = 28  # height = width of the images the networks see
     channels: int = 1  # 1 = grayscale, 3 = RGB
     crop_fraction: float = 1.0  # central square crop, as a fraction of the shorter side, before resize
+    crop_box: str = ''  # 'top,left,height,width' in pixels instead of the central crop; '' = none
+    blur_sigma: float = 0.0  # Gaussian blur before the resize (against moire); 0 = an antialiased resize instead
+    resize_method: str = 'bilinear'  # tf.image.resize's method
+    flip: bool = False  # a random horizontal flip of each training image
+    train_split: str = 'train'  # tensorflow-datasets split(s) to train on, e.g. 'train+validation'
+    held_out_split: str = 'test'  # the split of the sample grids and of inference's originals
     cache: bool = True  # keep the decoded dataset in memory (MNIST: 47 MB); too big for CelebA
     shuffle_buffer: int = 60000  # images shuffled together; the whole of MNIST
     # model
-    arch: str = 'mnist'  # network family of models.py: 'mnist' (28x28) or 'celeb_a' (64x64, 32x32)
+    arch: str = 'mnist'  # network family of models.py: 'mnist' (28x28), 'celeb_a' (64x64, 32x32) or 'paper'
     z_dim: int = 32  # latent size; ORIGINAL.md's MNIST script
     init_stddev: float = 0.0  # truncated-normal stddev for kernels; 0 = Keras' Glorot (TF1's default)
     # optimisation: three Adams, one per network (ORIGINAL.md)
@@ -40,8 +46,20 @@ class Config:
     lr_decoder: float = 1e-3
     lr_discriminator: float = 1e-3
     beta1: float = 0.5  # Adam's beta1, as DCGAN: the default 0.9 destabilises GANs
+    optimizer: str = 'adam'  # or 'rmsprop' (rho 0.9, epsilon 1e-8, the official code's)
+    weight_decay: float = 0.0  # decoupled weight decay on every weight
+    lr_schedule: str = 'constant'  # or 'annealed': lr - (epoch/epochs)^0.75 * (lr - lr_end), the official GammaAnnealer
+    lr_end: float = 0.0  # the annealed learning rates' last value
     gamma_enc: float = 100.0  # weight of the Dis_l term in the encoder's loss
     gamma_dec: float = 100.0  # weight of the Dis_l term in the decoder's loss
+    dis_l_likelihood: str = 'mean'  # 'mean': the original's mean squared error; 'gaussian': the official
+    #                                 -log N(Dis_l(x~); Dis_l(x), 1) = 0.5 * squared error summed over features
+    recon_vs_gan_weight: typing.Optional[float] = None  # decoder: w * Dis_l + (1 - w) * GAN (official);
+    #                                                     None = gamma_dec * Dis_l + GAN (the original)
+    real_vs_gen_weight: typing.Optional[float] = None  # D: w * real term + (1 - w) * fake terms (official 0.5);
+    #                                                    None = their plain sum (the original)
+    discriminate_recon: bool = True  # D (and G's GAN term) also sees reconstructions x~, as the original
+    gan_loss: str = 'non_saturating'  # G minimises -log D(G(z)) (the original); 'saturating': log(1 - D(G(z)))
     kl_weight: str = '1/batch'  # '1/batch' (the README's advice), 'sigmoid' (sigmoid(epoch/3 - 5)) or a number
     fresh_batches: bool = False  # True: D, E and G each get their own batch (the CelebA script); False: one batch
     balance_margin: typing.Optional[float] = None  # the official code's equilibrium rule (not in the paper):
@@ -75,7 +93,8 @@ celeb_a = dataclasses.replace(
     mnist, dataset='celeb_a', image_size=64, channels=3, crop_fraction=140 / 178, cache=False,
     shuffle_buffer=10000, arch='celeb_a', z_dim=128, init_stddev=0.02, epochs=100, batch_size=128,
     lr_encoder=3e-4, lr_decoder=3e-4, lr_discriminator=1e-4, gamma_enc=10.0, gamma_dec=30.0,
-    fresh_batches=True, out_dir='Celeb-A', sample_every=2, checkpoint_every=5, histogram_every=100)
+    fresh_batches=True, held_out_split='validation', out_dir='Celeb-A', sample_every=2, checkpoint_every=5,
+    histogram_every=100)
 
 # The original config's `config_cifar10` (32x32x3, batch 128, 50 epochs, z 100); it had no model code,
 # so this uses the CelebA family adapted to 32x32: the same layers, with a 4x4 (not 8x8) base grid.
@@ -83,8 +102,32 @@ cifar10 = dataclasses.replace(
     celeb_a, dataset='cifar10', image_size=32, crop_fraction=1.0, cache=True, shuffle_buffer=50000,
     z_dim=100, epochs=50, fresh_batches=False, out_dir='CIFAR-10')
 
-PRESETS = {'mnist': mnist, 'fashion_mnist': fashion_mnist, 'celeb_a': celeb_a, 'cifar10': cifar10}
-ARCHS = ('mnist', 'celeb_a')
+# The paper's own recipe, from its official code (andersbll/autoencoding_beyond_pixels; PAPER.md lists
+# each fact with its file there). Code-only choices, not in the paper: the crop box, blur and flip,
+# the saturating GAN form, D not seeing reconstructions, the 0.5/0.5 real/fake weights, weight decay,
+# the annealed learning rate and the equilibrium rule (balance_margin).
+celeb_a_paper = dataclasses.replace(
+    celeb_a,
+    crop_fraction=1.0, crop_box='40,15,148,148',  # rows 40:188, cols 15:163 [dataset/celeba.py]
+    blur_sigma=math.sqrt(148 / 64) / 2, resize_method='bicubic',  # against moire [dataset/celeba.py]
+    flip=True,  # a random horizontal flip [augment.py]; its 600k pre-augmented images are not reproduced
+    train_split='train+validation', held_out_split='test',  # [dataset/celeba.py]
+    arch='paper', init_stddev=0.0, z_dim=128,  # [architectures.py]
+    batch_size=64, epochs=250, steps_per_epoch=250,  # 62,500 steps [celeba_aegan.py]
+    # RMSProp, weight decay 1e-5 [aegan.py]; lr 0.025 annealed to 1e-5 with gamma 0.75, divided by the
+    # batch size [celeba_aegan.py]: the official losses are sums over the batch with lr/batch, the same
+    # step as our batch means with lr.
+    optimizer='rmsprop', weight_decay=1e-5, lr_schedule='annealed',
+    lr_encoder=0.025 / 64, lr_decoder=0.025 / 64, lr_discriminator=0.025 / 64, lr_end=1e-5 / 64,
+    kl_weight='1', gamma_enc=1.0, dis_l_likelihood='gaussian',  # E: KL + Dis_l, no GAN term [aegan.py]
+    recon_vs_gan_weight=1e-6, gan_loss='saturating',  # G: 1e-6 Dis_l + (1 - 1e-6) GAN [aegan.py]
+    real_vs_gen_weight=0.5, discriminate_recon=False,  # D: real and prior samples, 0.5 each [aegan.py]
+    balance_margin=0.35, equilibrium=0.68,  # [model/aegan.py]
+    fresh_batches=False, out_dir='Celeb-A-paper', sample_every=5, checkpoint_every=5)
+
+PRESETS = {'mnist': mnist, 'fashion_mnist': fashion_mnist, 'celeb_a': celeb_a, 'cifar10': cifar10,
+           'celeb_a_paper': celeb_a_paper}
+ARCHS = ('mnist', 'celeb_a', 'paper')
 FIELDS = [f.name for f in dataclasses.fields(Config)]
 
 
@@ -105,6 +148,19 @@ def validate(cfg):
     """Raises UsageError naming the first bad field; returns cfg."""
     if cfg.dataset not in PRESETS:
         raise UsageError(f"unknown dataset {cfg.dataset!r}: pick one of {', '.join(PRESETS)}")
+    for name, allowed in (('optimizer', ('adam', 'rmsprop')), ('lr_schedule', ('constant', 'annealed')),
+                          ('dis_l_likelihood', ('mean', 'gaussian')), ('gan_loss', ('non_saturating', 'saturating')),
+                          ('resize_method', ('bilinear', 'bicubic', 'area', 'nearest', 'lanczos3'))):
+        if getattr(cfg, name) not in allowed:
+            raise UsageError(f"{name} must be one of {', '.join(allowed)}, not {getattr(cfg, name)!r}")
+    for name in ('recon_vs_gan_weight', 'real_vs_gen_weight'):
+        if getattr(cfg, name) is not None and not 0 <= getattr(cfg, name) <= 1:
+            raise UsageError(f'{name} must be in [0, 1] (or None), not {getattr(cfg, name)}')
+    if cfg.crop_box and not (len(cfg.crop_box.split(',')) == 4 and all(
+            v.strip().isdigit() for v in cfg.crop_box.split(','))):
+        raise UsageError(f"crop_box must be 'top,left,height,width' in pixels, not {cfg.crop_box!r}")
+    if cfg.blur_sigma < 0 or cfg.weight_decay < 0 or cfg.lr_end < 0:
+        raise UsageError('blur_sigma, weight_decay and lr_end must be >= 0')
     if cfg.arch not in ARCHS:
         raise UsageError(f"unknown arch {cfg.arch!r}: pick one of {', '.join(ARCHS)}")
     for name in ('epochs', 'batch_size', 'z_dim', 'image_size', 'shuffle_buffer', 'sample_every',
@@ -131,8 +187,8 @@ def validate(cfg):
         raise UsageError(f'steps_per_epoch must be at least 1 (or None), not {cfg.steps_per_epoch}')
     if cfg.channels not in (1, 3):
         raise UsageError(f'channels must be 1 or 3, not {cfg.channels}')
-    if cfg.arch == 'celeb_a' and cfg.image_size % 8:
-        raise UsageError(f'the celeb_a arch needs an image_size divisible by 8, not {cfg.image_size}')
+    if cfg.arch != 'mnist' and cfg.image_size % 8:
+        raise UsageError(f'the {cfg.arch} arch needs an image_size divisible by 8, not {cfg.image_size}')
     for name in ('lr_encoder', 'lr_decoder', 'lr_discriminator'):
         if not getattr(cfg, name) >= 0:
             raise UsageError(f'{name} must be >= 0, not {getattr(cfg, name)}')

@@ -4,6 +4,7 @@ preset's pixel range: [0, 1] for the mnist family (sigmoid decoder), [-1, 1] for
 
 Images stay uint8 until they are batched (small to cache, cheap to shuffle), then become floats.
 """
+import math
 import os
 import sys
 
@@ -14,20 +15,39 @@ from config import UsageError
 AUTOTUNE = tf.data.AUTOTUNE
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif')
 IMAGE_MAGIC = (b'\xff\xd8\xff', b'\x89PNG', b'GIF8', b'BM')  # the first bytes of each format
-HELD_OUT_SPLIT = {'celeb_a': 'validation'}  # the split the grids show; 'test' for the others
+TFDS_NAMES = {'celeb_a_paper': 'celeb_a'}  # presets that read another preset's dataset
 CELEB_A_TRAIN_END, CELEB_A_VALIDATION_END = 162770, 182637  # the official partition's file numbers
 TFDS_RETRIES = 3  # tensorflow-datasets retries a failed download 10 times with back-off: minutes offline
 
 
+def _gaussian_blur(image, sigma):
+    """A separable Gaussian blur of a float HxWxC image, radius 3 sigma, edges reflected."""
+    radius = max(1, int(math.ceil(3 * sigma)))
+    taps = tf.exp(-0.5 * (tf.range(-radius, radius + 1, dtype=tf.float32) / sigma) ** 2)
+    taps /= tf.reduce_sum(taps)
+    channels = image.shape[-1]
+    image = tf.pad(image[None], [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode='REFLECT')
+    for kernel in (tf.reshape(taps, [-1, 1, 1, 1]), tf.reshape(taps, [1, -1, 1, 1])):
+        image = tf.nn.depthwise_conv2d(image, tf.tile(kernel, [1, 1, channels, 1]), [1, 1, 1, 1], 'VALID')
+    return image[0]
+
+
 def preprocess(cfg, image):
-    """uint8 HxWxC -> uint8 image_size x image_size x channels: central square crop (the CelebA
-    "closecrop": 140x140 of a 178x218 image), then an antialiased resize if the size differs."""
-    if cfg.crop_fraction < 1 or image.shape[0] is None or image.shape[0] != image.shape[1]:
+    """uint8 HxWxC -> uint8 image_size x image_size x channels: a crop (crop_box, else the central
+    square, e.g. the CelebA "closecrop": 140x140 of a 178x218 image), an optional Gaussian blur, then
+    a resize if the size differs (antialiased unless the blur already did that job)."""
+    if cfg.crop_box:
+        top, left, height, width = (int(v) for v in cfg.crop_box.split(','))
+        image = tf.image.crop_to_bounding_box(image, top, left, height, width)
+    elif cfg.crop_fraction < 1 or image.shape[0] is None or image.shape[0] != image.shape[1]:
         height, width = tf.shape(image)[0], tf.shape(image)[1]
         side = tf.cast(tf.round(tf.cast(tf.minimum(height, width), tf.float32) * cfg.crop_fraction), tf.int32)
         image = tf.image.crop_to_bounding_box(image, (height - side) // 2, (width - side) // 2, side, side)
-    if image.shape[0] != cfg.image_size:
-        image = tf.image.resize(image, [cfg.image_size, cfg.image_size], antialias=True)
+    if cfg.blur_sigma:
+        image = _gaussian_blur(tf.cast(image, tf.float32), cfg.blur_sigma)
+    if image.shape[0] != cfg.image_size or cfg.blur_sigma:
+        image = tf.image.resize(image, [cfg.image_size, cfg.image_size], method=cfg.resize_method,
+                                antialias=not cfg.blur_sigma)
         image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
     return tf.ensure_shape(image, [cfg.image_size, cfg.image_size, cfg.channels])
 
@@ -47,16 +67,17 @@ def to_uint8(cfg, images):
 def _tfds_images(cfg, split, shuffle, seed):
     """(uint8 image dataset, number of images or None) for a tensorflow-datasets split."""
     import tensorflow_datasets as tfds  # imported here: it is slow and only this path needs it
-    builder = tfds.builder(cfg.dataset)
+    name = TFDS_NAMES.get(cfg.dataset, cfg.dataset)
+    builder = tfds.builder(name)
     if not builder.is_prepared():
-        print(f'{cfg.dataset} is not prepared in {builder.data_dir}: downloading it with tensorflow-datasets')
+        print(f'{name} is not prepared in {builder.data_dir}: downloading it with tensorflow-datasets')
         from tensorflow_datasets.core.download import downloader
         downloader.MAX_RETRIES = min(downloader.MAX_RETRIES, TFDS_RETRIES)
         try:
             builder.download_and_prepare()
         except Exception as e:  # any failure means the same to the user: no dataset
             raise UsageError(
-                f'tensorflow-datasets could not download {cfg.dataset} ({type(e).__name__}): set '
+                f'tensorflow-datasets could not download {name} ({type(e).__name__}): set '
                 f'TFDS_DATA_DIR to a folder holding a prepared copy, or --data_dir to a folder of images') from e
     read_config = tfds.ReadConfig(shuffle_seed=seed)
     ds = builder.as_dataset(split=split, shuffle_files=shuffle, read_config=read_config)
@@ -67,19 +88,24 @@ def _tfds_images(cfg, split, shuffle, seed):
     return ds.map(lambda example: preprocess(cfg, example['image']), num_parallel_calls=AUTOTUNE), count
 
 
-def split_files(names):
-    """Sorted image file names -> (train, held_out). CelebA's numbered files (000001.jpg ...) follow
-    the official partition (train 1..162770, validation 162771..182637); otherwise the last 10% are
-    held out. Deterministic: it depends on the names only."""
+def split_files(names, split):
+    """The sorted image file names of `split` ('train', 'validation', 'test' or a '+' of them).
+    CelebA's numbered files (000001.jpg ...) follow the official partition (train 1..162770,
+    validation 162771..182637, test the rest) when all three parts have files; in any other folder
+    the last 10% are held out and serve as validation and test alike. Deterministic: it depends on
+    the names only."""
     names = sorted(names)
     stems = [os.path.splitext(name)[0] for name in names]
+    parts = {'train': [], 'validation': [], 'test': []}
     if all(stem.isdigit() for stem in stems):
-        train = [n for n, s in zip(names, stems) if int(s) <= CELEB_A_TRAIN_END]
-        held_out = [n for n, s in zip(names, stems) if CELEB_A_TRAIN_END < int(s) <= CELEB_A_VALIDATION_END]
-        if train and held_out:
-            return train, held_out
-    cut = len(names) - max(1, len(names) // 10) if len(names) > 1 else 1
-    return names[:cut], names[cut:] or names
+        for name, stem in zip(names, stems):
+            number = int(stem)
+            parts['train' if number <= CELEB_A_TRAIN_END else
+                  'validation' if number <= CELEB_A_VALIDATION_END else 'test'].append(name)
+    if not all(parts.values()):  # not CelebA's numbering, or not all of it
+        cut = len(names) - max(1, len(names) // 10) if len(names) > 1 else 1
+        parts = {'train': names[:cut], 'validation': names[cut:] or names, 'test': names[cut:] or names}
+    return sorted(set(n for p in split.split('+') for n in parts[p]))
 
 
 def _folder_images(cfg, split, shuffle, seed):
@@ -90,8 +116,7 @@ def _folder_images(cfg, split, shuffle, seed):
     names = [n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS)]
     if not names:
         raise UsageError(f'data_dir {cfg.data_dir!r} holds no images ({", ".join(IMAGE_EXTENSIONS)})')
-    train, held_out = split_files(names)
-    files = [os.path.join(folder, n) for n in (train if split == 'train' else held_out)]
+    files = [os.path.join(folder, n) for n in split_files(names, split)]
     ds = tf.data.Dataset.from_tensor_slices(files)
     if shuffle:  # file names are cheap to shuffle all at once, decoded images are not
         ds = ds.shuffle(len(files), seed=seed)
@@ -114,9 +139,10 @@ def _folder_images(cfg, split, shuffle, seed):
 
 
 def _images(cfg, split, shuffle, seed=None):
+    """split: 'train' or 'held_out', read as the config's train_split and held_out_split."""
+    split = cfg.train_split if split == 'train' else cfg.held_out_split
     if cfg.data_dir:
         return _folder_images(cfg, split, shuffle, seed)
-    split = split if split == 'train' else HELD_OUT_SPLIT.get(cfg.dataset, 'test')
     return _tfds_images(cfg, split, shuffle, seed)
 
 
@@ -137,6 +163,8 @@ def train_dataset(cfg, seed):
         images = images.cache()
     ds = images.shuffle(cfg.shuffle_buffer, seed=seed).batch(cfg.batch_size, drop_remainder=True).repeat()
     ds = ds.map(lambda batch: to_float(cfg, batch), num_parallel_calls=AUTOTUNE)
+    if cfg.flip:  # each image flipped left-right with probability 1/2 [the official augment.py]
+        ds = ds.map(lambda batch: tf.image.random_flip_left_right(batch, seed=seed), num_parallel_calls=AUTOTUNE)
     if cfg.fresh_batches:
         ds = ds.batch(3).map(lambda batches: (batches[0], batches[1], batches[2]))
     # Under tf.distribute each worker takes its share of every batch, not of the files.
@@ -146,6 +174,6 @@ def train_dataset(cfg, seed):
 
 
 def held_out_dataset(cfg, batch_size):
-    """The held-out images (test split; CelebA: validation) in a fixed order, as float batches."""
+    """The held-out images (held_out_split: test, CelebA validation) in a fixed order, as float batches."""
     images, _ = _images(cfg, 'held_out', shuffle=False)
     return images.batch(batch_size).map(lambda batch: to_float(cfg, batch)).prefetch(AUTOTUNE)

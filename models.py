@@ -1,7 +1,8 @@
 """The three networks of VAE/GAN, exactly as the original TensorFlow 1 repo builds them
 (../shared/seed/ORIGINAL.md): a strided-conv encoder E, a transposed-conv Gaussian decoder G and an
 encoder-shaped discriminator D. Two families: 'mnist' (28x28x1, pixels in [0, 1]) and 'celeb_a'
-(64x64x3 or any multiple of 8, pixels in [-1, 1]).
+(64x64x3 or any multiple of 8, pixels in [-1, 1]); and 'paper', the networks of the paper's official
+code (andersbll/autoencoding_beyond_pixels, ../shared/seed/PAPER.md; its files in brackets).
 
     encoder(x)       -> [mean, sigma]   sigma > 0 (softplus), used directly as the standard deviation
     decoder(z)       -> x               sigmoid (mnist) or tanh (celeb_a) output
@@ -51,9 +52,36 @@ def _conv_stack(cfg, x, batch_norm):
     return x
 
 
+def _paper_conv(cfg, x, filters, stride, transpose=False):
+    """The official code's conv: 5x5 'same', no bias (batch norm follows) [architectures.py]."""
+    conv = layers.Conv2DTranspose if transpose else layers.Conv2D
+    return conv(filters, 5, strides=stride, padding='same', use_bias=False, kernel_initializer=_kernel_init(cfg))(x)
+
+
+def _paper_bn_relu(cfg, x):
+    # batch norm with the official momentum 0.9 and epsilon 1e-6, then ReLU
+    return layers.ReLU()(layers.BatchNormalization(momentum=0.9, epsilon=1e-6,
+                                                   synchronized=cfg.strategy != 'default')(x))
+
+
+def _paper_encoder(cfg, x):
+    # 64x64x3 -> 32x32x64 -> 16x16x128 -> 8x8x256 -> dense 1024 -> mean and log-variance;
+    # sigma = exp(logvar / 2) [architectures.py, model/ae.py]
+    for filters in (64, 128, 256):
+        x = _paper_bn_relu(cfg, _paper_conv(cfg, x, filters, 2))
+    h = layers.Flatten()(x)
+    h = _paper_bn_relu(cfg, layers.Dense(1024, use_bias=False, kernel_initializer=_kernel_init(cfg))(h))
+    mean = layers.Dense(cfg.z_dim, kernel_initializer=_kernel_init(cfg), name='mean', dtype='float32')(h)
+    logvar = layers.Dense(cfg.z_dim, kernel_initializer=_kernel_init(cfg), name='logvar', dtype='float32')(h)
+    sigma = layers.Activation('exponential', name='sigma', dtype='float32')(layers.Rescaling(0.5, dtype='float32')(logvar))
+    return mean, sigma
+
+
 def build_encoder(cfg):
     """E: x -> [mean, sigma] of q(z|x)."""
     x = keras.Input((cfg.image_size, cfg.image_size, cfg.channels), name='x')
+    if cfg.arch == 'paper':
+        return keras.Model(x, list(_paper_encoder(cfg, x)), name='encoder')
     h = layers.Flatten()(_conv_stack(cfg, x, batch_norm=True))  # mnist 1024, celeb_a 32768 features
     init = _kernel_init(cfg)
     # float32 heads, also under mixed precision: the KL needs their precision
@@ -66,6 +94,16 @@ def build_decoder(cfg):
     """G: z -> x, the mean of the Gaussian p(x|z)."""
     z = keras.Input((cfg.z_dim,), name='z')
     init = _kernel_init(cfg)
+    if cfg.arch == 'paper':
+        # z -> 8x8x256 -> 16x16x256 -> 32x32x128 -> 64x64x32 (5x5 stride-2 transposed convs, batch
+        # norm, ReLU) -> 64x64x3 (a 5x5 stride-1 conv), tanh [architectures.py]
+        base = cfg.image_size // 8
+        h = _paper_bn_relu(cfg, layers.Dense(base * base * 256, use_bias=False, kernel_initializer=init)(z))
+        h = layers.Reshape((base, base, 256))(h)
+        for filters in (256, 128, 32):
+            h = _paper_bn_relu(cfg, _paper_conv(cfg, h, filters, 2, transpose=True))
+        x = layers.Conv2D(cfg.channels, 5, padding='same', activation='tanh', kernel_initializer=init)(h)
+        return keras.Model(z, x, name='decoder')
     if cfg.arch == 'mnist':
         # z -> 4x4x64 (tanh) -> 8x8x32 -> 16x16x16 -> 32x32x1 (each leaky ReLU, then batch norm)
         # -> flatten -> dense 784, sigmoid -> 28x28x1.
@@ -97,6 +135,19 @@ def build_decoder(cfg):
 def build_discriminator(cfg):
     """D: x -> [dis_l, logit]. The encoder's conv trunk (for mnist without batch norm), then dense 1."""
     x = keras.Input((cfg.image_size, cfg.image_size, cfg.channels), name='x')
+    if cfg.arch == 'paper':
+        # 64x64x3 -> 64x64x32 (stride 1, ReLU, no batch norm) -> 32x32x128 -> 16x16x256 -> 8x8x256;
+        # Dis_l is the fourth conv's output before its batch norm (recon_depth=9) [model/aegan.py];
+        # then batch norm, ReLU -> dense 512, batch norm, ReLU -> logit [architectures.py]
+        h = layers.ReLU()(layers.Conv2D(32, 5, padding='same', kernel_initializer=_kernel_init(cfg))(x))
+        for filters in (128, 256):
+            h = _paper_bn_relu(cfg, _paper_conv(cfg, h, filters, 2))
+        features = _paper_conv(cfg, h, 256, 2)
+        dis_l = layers.Flatten(name='dis_l')(features)
+        h = layers.Flatten()(_paper_bn_relu(cfg, features))
+        h = _paper_bn_relu(cfg, layers.Dense(512, use_bias=False, kernel_initializer=_kernel_init(cfg))(h))
+        logit = layers.Dense(1, kernel_initializer=_kernel_init(cfg), name='logit', dtype='float32')(h)
+        return keras.Model(x, [dis_l, logit], name='discriminator')
     dis_l = layers.Flatten(name='dis_l')(_conv_stack(cfg, x, batch_norm=cfg.arch != 'mnist'))
     logit = layers.Dense(1, kernel_initializer=_kernel_init(cfg), name='logit', dtype='float32')(dis_l)
     return keras.Model(x, [dis_l, logit], name='discriminator')

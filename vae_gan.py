@@ -33,19 +33,31 @@ GRID = 25  # images in each 5x5 sample grid, as the original
 # The original takes log(D) of a sigmoid probability, which gives NaN/inf once D saturates. With
 # log(sigmoid(l)) = -softplus(-l) and log(1 - sigmoid(l)) = -softplus(l) the same losses stay finite.
 
-def discriminator_loss(logit_x, logit_x_tilde, logit_x_p):
-    """L_D = -mean(log D(x) + log(1 - D(x~)) + log(1 - D(x_p)))."""
-    return tf.reduce_mean(tf.nn.softplus(-logit_x) + tf.nn.softplus(logit_x_tilde) + tf.nn.softplus(logit_x_p))
+def discriminator_loss(logit_x, logit_fakes, real_weight=None):
+    """L_D = -mean(log D(x)) - sum over the fakes of mean(log(1 - D(fake))): the original's
+    -mean(log D(x) + log(1 - D(x~)) + log(1 - D(x_p))). With real_weight w (the official code's
+    real_vs_gen_weight): w * real term + (1 - w) * fake terms."""
+    real = tf.reduce_mean(tf.nn.softplus(-logit_x))
+    fake = tf.add_n([tf.reduce_mean(tf.nn.softplus(logit)) for logit in logit_fakes])
+    return real + fake if real_weight is None else real_weight * real + (1 - real_weight) * fake
 
 
-def decoder_gan_loss(logit_x_tilde, logit_x_p):
-    """G's GAN term, mean(-log D(x~) - log D(x_p))."""
-    return tf.reduce_mean(tf.nn.softplus(-logit_x_tilde) + tf.nn.softplus(-logit_x_p))
+def decoder_gan_loss(logit_fakes, form='non_saturating'):
+    """G's GAN term over its fakes: 'non_saturating' sum of mean(-log D(fake)) (the original);
+    'saturating' sum of mean(log(1 - D(fake))) (the official code: G minimises what D maximises)."""
+    if form == 'saturating':
+        return -tf.add_n([tf.reduce_mean(tf.nn.softplus(logit)) for logit in logit_fakes])
+    return tf.add_n([tf.reduce_mean(tf.nn.softplus(-logit)) for logit in logit_fakes])
 
 
-def dis_l_loss(dis_l_x_tilde, dis_l_x):
-    """L_llike = mean((Dis_l(x~) - Dis_l(x))^2) over batch and features: the learned similarity."""
-    return tf.reduce_mean(tf.square(dis_l_x_tilde - dis_l_x))
+def dis_l_loss(dis_l_x_tilde, dis_l_x, likelihood='mean'):
+    """The learned similarity. 'mean': mean((Dis_l(x~) - Dis_l(x))^2) over batch and features (the
+    original's L_llike); 'gaussian': -log N(Dis_l(x~); Dis_l(x), I) up to a constant, i.e. half the
+    squared error summed over features, averaged over the batch (the official code)."""
+    squared = tf.square(tf.cast(dis_l_x_tilde, tf.float32) - tf.cast(dis_l_x, tf.float32))
+    if likelihood == 'gaussian':
+        return tf.reduce_mean(0.5 * tf.reduce_sum(tf.reshape(squared, [tf.shape(squared)[0], -1]), axis=1))
+    return tf.reduce_mean(squared)
 
 
 def kl_loss(mean, sigma):
@@ -79,16 +91,30 @@ def balance(real_cost, fake_cost, equilibrium, margin):
 # ---- The training step ----------------------------------------------------------------------------
 
 def make_optimizers(cfg, encoder, decoder, discriminator):
-    """One Adam (beta1 0.5) per network, keyed by the network's name, built so a checkpoint restores
-    their slots. With mixed precision each is wrapped in a LossScaleOptimizer."""
+    """One optimizer per network, keyed by the network's name, built so a checkpoint restores their
+    slots: Adam with beta1 0.5 (the original) or RMSProp (the official code). With mixed precision each
+    is wrapped in a LossScaleOptimizer."""
     optimizers = {}
     for net, lr in ((encoder, cfg.lr_encoder), (decoder, cfg.lr_decoder), (discriminator, cfg.lr_discriminator)):
-        optimizer = keras.optimizers.Adam(lr, beta_1=cfg.beta1)
+        decay = cfg.weight_decay or None
+        if cfg.optimizer == 'rmsprop':
+            optimizer = keras.optimizers.RMSprop(lr, rho=0.9, epsilon=1e-8, weight_decay=decay)
+        else:
+            optimizer = keras.optimizers.Adam(lr, beta_1=cfg.beta1, weight_decay=decay)
         if cfg.mixed_precision:
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(net.trainable_variables)
         optimizers[net.name] = optimizer
     return optimizers
+
+
+def learning_rates(cfg, epoch):
+    """{network: learning rate} in the epoch counted from 0: constant, or 'annealed' as the official
+    GammaAnnealer: lr - (epoch / epochs)^0.75 * (lr - lr_end), from lr down to lr_end."""
+    rates = {'encoder': cfg.lr_encoder, 'decoder': cfg.lr_decoder, 'discriminator': cfg.lr_discriminator}
+    if cfg.lr_schedule == 'annealed':
+        rates = {name: lr - (epoch / cfg.epochs) ** 0.75 * (lr - cfg.lr_end) for name, lr in rates.items()}
+    return rates
 
 
 def checkpointed(optimizer):
@@ -139,16 +165,21 @@ def make_gradients(cfg, encoder, decoder, discriminator, optimizers, noise):
         dis_l_x, logit_x = discriminator(x, training=True)
         dis_l_x_tilde, logit_x_tilde = discriminator(x_tilde, training=True)
         _, logit_x_p = discriminator(x_p, training=True)
-        dis_l = dis_l_loss(tf.cast(dis_l_x_tilde, tf.float32), tf.cast(dis_l_x, tf.float32))
-        metrics = {'discriminator_loss': discriminator_loss(logit_x, logit_x_tilde, logit_x_p),
-                   'dis_l': dis_l, 'gan': decoder_gan_loss(logit_x_tilde, logit_x_p),
-                   'real_cost': tf.reduce_mean(tf.nn.softplus(-logit_x)),  # -log D(x)
-                   'fake_cost': tf.reduce_mean(tf.nn.softplus(logit_x_p)),  # -log(1 - D(x_p))
-                   'd_x': tf.reduce_mean(tf.sigmoid(logit_x)),
-                   'd_x_tilde': tf.reduce_mean(tf.sigmoid(logit_x_tilde)),
-                   'd_x_p': tf.reduce_mean(tf.sigmoid(logit_x_p))}
-        metrics['decoder_loss'] = cfg.gamma_dec * dis_l + metrics['gan']
-        return metrics
+        # The fakes D judges: x~ and x_p (the original), or x_p alone (the official code's CelebA).
+        fakes = [logit_x_tilde, logit_x_p] if cfg.discriminate_recon else [logit_x_p]
+        dis_l = dis_l_loss(dis_l_x_tilde, dis_l_x, cfg.dis_l_likelihood)
+        gan = decoder_gan_loss(fakes, cfg.gan_loss)
+        if cfg.recon_vs_gan_weight is None:
+            decoder_loss = cfg.gamma_dec * dis_l + gan
+        else:
+            decoder_loss = cfg.recon_vs_gan_weight * dis_l + (1 - cfg.recon_vs_gan_weight) * gan
+        return {'discriminator_loss': discriminator_loss(logit_x, fakes, cfg.real_vs_gen_weight),
+                'decoder_loss': decoder_loss, 'dis_l': dis_l, 'gan': gan,
+                'real_cost': tf.reduce_mean(tf.nn.softplus(-logit_x)),  # -log D(x)
+                'fake_cost': tf.reduce_mean(tf.nn.softplus(logit_x_p)),  # -log(1 - D(x_p))
+                'd_x': tf.reduce_mean(tf.sigmoid(logit_x)),
+                'd_x_tilde': tf.reduce_mean(tf.sigmoid(logit_x_tilde)),
+                'd_x_p': tf.reduce_mean(tf.sigmoid(logit_x_p))}
 
     def discriminator_gradients(x):
         # D: tell real x from reconstructions x~ and prior samples x_p.
@@ -165,8 +196,7 @@ def make_gradients(cfg, encoder, decoder, discriminator, optimizers, noise):
             dis_l_x, _ = discriminator(x, training=True)
             dis_l_x_tilde, _ = discriminator(x_tilde, training=True)
             kl = kl_loss(mean, sigma)
-            dis_l = dis_l_loss(tf.cast(dis_l_x_tilde, tf.float32), tf.cast(dis_l_x, tf.float32))
-            loss = beta * kl + cfg.gamma_enc * dis_l
+            loss = beta * kl + cfg.gamma_enc * dis_l_loss(dis_l_x_tilde, dis_l_x, cfg.dis_l_likelihood)
         return {'encoder_loss': loss, 'kl': kl, 'kl_weight': beta}, gradients(tape, loss, encoder)
 
     def decoder_gradients(x):
@@ -447,6 +477,8 @@ def train(cfg):
             # a live bar on a terminal; in a log file the summary line below says it all
             bar = keras.utils.Progbar(steps, stateful_metrics=shown, verbose=1 if sys.stdout.isatty() else 0)
             epoch_index = tf.constant(epoch - 1, tf.float32)  # the sigmoid schedule counts from 0
+            for name, lr in learning_rates(cfg, epoch - 1).items():
+                checkpointed(optimizers[name]).learning_rate = lr
             for i in range(1, steps + 1):
                 x = next(batches)
                 if histogram_every and step % histogram_every == 0:

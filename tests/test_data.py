@@ -93,10 +93,15 @@ def test_unreadable_image_is_skipped_with_a_warning(tmp_path, capfd):
 
 def test_split_files():
     names = [f'{i:06d}.jpg' for i in (1, 2, 162770, 162771, 182637, 182638, 202599)]
-    assert data.split_files(names) == (names[:3], names[3:5])  # CelebA's official partition
+    assert data.split_files(names, 'train') == names[:3]  # CelebA's official partition
+    assert data.split_files(names, 'validation') == names[3:5]
+    assert data.split_files(names, 'test') == names[5:]
+    assert data.split_files(names, 'train+validation') == names[:5]
     other = [f'x{i}.png' for i in range(30)]
-    train, held_out = data.split_files(list(reversed(other)))
-    assert train == sorted(other)[:27] and held_out == sorted(other)[27:]
+    assert data.split_files(list(reversed(other)), 'train') == sorted(other)[:27]
+    assert data.split_files(other, 'validation') == data.split_files(other, 'test') == sorted(other)[27:]
+    toy = [f'{i:06d}.jpg' for i in range(1, 21)]  # numbered, but no validation or test part
+    assert data.split_files(toy, 'train') == toy[:18] and data.split_files(toy, 'test') == toy[18:]
 
 
 @pytest.mark.parametrize('make, message', [
@@ -116,3 +121,23 @@ def test_no_network_gives_one_clear_message(tmp_path, monkeypatch):
                         lambda self, **kwargs: (_ for _ in ()).throw(ConnectionError('no route to host')))
     with pytest.raises(UsageError, match='could not download mnist .*TFDS_DATA_DIR.*--data_dir'):
         data.train_dataset(tiny(config.mnist, tmp_path), seed=0)
+
+
+def test_paper_crop_box_and_blur():
+    cfg = config.celeb_a_paper
+    image = np.zeros((218, 178, 3), np.uint8)
+    image[40:188, 15:163] = 200  # the 148x148 box in grey
+    image[40:188, 89:163] = 100  # its right half darker: an edge down the middle
+    out = data.preprocess(cfg, tf.constant(image)).numpy().astype(int)
+    assert out.shape == (64, 64, 3)
+    assert np.all(out[:, :20] == 200) and np.all(out[:, 44:] == 100)  # nothing from outside the box
+    edge = out[32, 28:36, 0]
+    assert 100 < edge[3] < 200 or 100 < edge[4] < 200  # the blur softens the edge
+    assert np.all(np.diff(edge) <= 0)
+
+
+def test_celeb_a_paper_reads_celeb_a_train_and_validation(mock_tfds, tmp_path):
+    cfg = tiny(config.celeb_a_paper, tmp_path)
+    batch = next(iter(data.train_dataset(cfg, seed=0)[0])).numpy()
+    assert batch.shape == (4, 64, 64, 3) and batch.min() >= -1 and batch.max() <= 1
+    assert next(iter(data.held_out_dataset(cfg, 3))).shape == (3, 64, 64, 3)

@@ -16,36 +16,46 @@ def test_discriminator_loss_by_hand():
     # the original: -mean(log D(x) + log(1 - D(x~)) + log(1 - D(x_p))) on probabilities
     expected = -np.mean(np.log(_sigmoid(logit_x)) + np.log(1 - _sigmoid(logit_x_tilde))
                         + np.log(1 - _sigmoid(logit_x_p)))
-    got = vae_gan.discriminator_loss(*(tf.constant(v, tf.float32) for v in (logit_x, logit_x_tilde, logit_x_p)))
+    lx, lt, lp = (tf.constant(v, tf.float32) for v in (logit_x, logit_x_tilde, logit_x_p))
+    got = vae_gan.discriminator_loss(lx, [lt, lp])
     assert float(got) == pytest.approx(expected, rel=1e-6)
     # at logit 0, D = 1/2 everywhere: three times log 2
     zero = tf.zeros([4])
-    assert float(vae_gan.discriminator_loss(zero, zero, zero)) == pytest.approx(3 * math.log(2), rel=1e-6)
+    assert float(vae_gan.discriminator_loss(zero, [zero, zero])) == pytest.approx(3 * math.log(2), rel=1e-6)
+    # the official weighting: 0.5 * real + 0.5 * fake, on prior samples alone
+    expected = -0.5 * np.mean(np.log(_sigmoid(logit_x))) - 0.5 * np.mean(np.log(1 - _sigmoid(logit_x_p)))
+    assert float(vae_gan.discriminator_loss(lx, [lp], real_weight=0.5)) == pytest.approx(expected, rel=1e-6)
 
 
 def test_decoder_gan_loss_by_hand():
     logit_x_tilde, logit_x_p = np.array([-1.0, 0.5, 4.0]), np.array([3.0, -2.0, 0.0])
     expected = np.mean(-np.log(_sigmoid(logit_x_tilde)) - np.log(_sigmoid(logit_x_p)))
-    got = vae_gan.decoder_gan_loss(tf.constant(logit_x_tilde, tf.float32), tf.constant(logit_x_p, tf.float32))
-    assert float(got) == pytest.approx(expected, rel=1e-6)
+    lt, lp = tf.constant(logit_x_tilde, tf.float32), tf.constant(logit_x_p, tf.float32)
+    assert float(vae_gan.decoder_gan_loss([lt, lp])) == pytest.approx(expected, rel=1e-6)
+    # the official saturating form: G minimises log(1 - D(G(z)))
+    saturating = np.mean(np.log(1 - _sigmoid(logit_x_tilde))) + np.mean(np.log(1 - _sigmoid(logit_x_p)))
+    assert float(vae_gan.decoder_gan_loss([lt, lp], 'saturating')) == pytest.approx(saturating, rel=1e-6)
 
 
 def test_stable_form_equals_the_log_form_and_stays_finite_where_it_does_not():
     logits = tf.constant(np.linspace(-15, 15, 61), tf.float64)  # float64: the log form is exact there
     original = -tf.reduce_mean(tf.math.log(tf.sigmoid(logits)) + 2 * tf.math.log(1 - tf.sigmoid(logits)))
-    stable = vae_gan.discriminator_loss(logits, logits, logits)
+    stable = vae_gan.discriminator_loss(logits, [logits, logits])
     assert float(stable) == pytest.approx(float(original), rel=1e-9)
     # a saturated D: the original's log(sigmoid) is inf, the stable form is finite and exact
     saturated = tf.constant(200.0)
     assert not np.isfinite(float(-tf.math.log(1 - tf.sigmoid(saturated))))
-    assert float(vae_gan.discriminator_loss(saturated, saturated, saturated)) == pytest.approx(400.0, rel=1e-6)
-    assert float(vae_gan.decoder_gan_loss(-saturated, -saturated)) == pytest.approx(400.0, rel=1e-6)
+    assert float(vae_gan.discriminator_loss(saturated, [saturated, saturated])) == pytest.approx(400.0, rel=1e-6)
+    assert float(vae_gan.decoder_gan_loss([-saturated, -saturated])) == pytest.approx(400.0, rel=1e-6)
+    assert float(vae_gan.decoder_gan_loss([saturated], 'saturating')) == pytest.approx(-200.0, rel=1e-6)
 
 
 def test_dis_l_loss_is_the_mean_over_batch_and_features():
     a = tf.constant([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
     b = tf.constant([[1.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
     assert float(vae_gan.dis_l_loss(a, b)) == pytest.approx((0 + 4 + 9 + 1 + 1 + 1) / 6)
+    # the official Gaussian likelihood: half the squared error summed over features, batch mean
+    assert float(vae_gan.dis_l_loss(a, b, 'gaussian')) == pytest.approx(0.5 * ((0 + 4 + 9) + (1 + 1 + 1)) / 2)
 
 
 def test_kl_closed_form():

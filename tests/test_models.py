@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -63,3 +64,29 @@ def test_celeb_a_architecture_as_the_original():
     decoder = models.build_decoder(config.celeb_a)
     assert _layer_types(decoder)[1:4] == ['Dense', 'BatchNormalization', 'ReLU']
     assert decoder.layers[-1].activation.__name__ == 'tanh'
+
+
+def test_paper_architecture():
+    cfg = config.celeb_a_paper
+    encoder, decoder, discriminator = (models.build_encoder(cfg), models.build_decoder(cfg),
+                                       models.build_discriminator(cfg))
+    x = tf.random.uniform((2, 64, 64, 3), -1, 1)
+    mean, sigma = encoder(x, training=False)
+    assert mean.shape == sigma.shape == (2, 128)
+    convs = [l for l in encoder.layers if type(l).__name__ == 'Conv2D']
+    assert [(c.filters, c.strides, c.use_bias) for c in convs] == [(64, (2, 2), False), (128, (2, 2), False),
+                                                                  (256, (2, 2), False)]
+    bn = [l for l in encoder.layers if type(l).__name__ == 'BatchNormalization']
+    assert all(abs(b.momentum - 0.9) < 1e-9 and abs(b.epsilon - 1e-6) < 1e-12 for b in bn)
+    assert [l.units for l in encoder.layers if type(l).__name__ == 'Dense'] == [1024, 128, 128]
+    assert decoder(mean, training=False).shape == (2, 64, 64, 3)
+    assert [l.filters for l in decoder.layers if type(l).__name__ == 'Conv2DTranspose'] == [256, 128, 32]
+    assert type(decoder.layers[-1]).__name__ == 'Conv2D' and decoder.layers[-1].activation.__name__ == 'tanh'
+    dis_l, logit = discriminator(x, training=False)
+    assert dis_l.shape == (2, 8 * 8 * 256) and logit.shape == (2, 1)
+    d_convs = [l for l in discriminator.layers if type(l).__name__ == 'Conv2D']
+    assert [(c.filters, c.strides) for c in d_convs] == [(32, (1, 1)), (128, (2, 2)), (256, (2, 2)), (256, (2, 2))]
+    # Dis_l is the fourth conv's output itself, before its batch norm
+    probe = keras.Model(discriminator.input, [discriminator.get_layer('dis_l').output, d_convs[3].output])
+    features, conv_out = probe(x, training=False)
+    assert np.allclose(features.numpy(), tf.reshape(conv_out, [2, -1]).numpy())

@@ -50,7 +50,8 @@ def test_step_returns_finite_scalars_and_counts_steps(tmp_path):
     _, optimizers, steps_done, step = _step_for(cfg)
     metrics = step(tuple(tf.random.uniform([3, 2, 32, 32, 3], -1, 1, seed=1)), tf.constant(0.0))
     assert set(metrics) == {'discriminator_loss', 'encoder_loss', 'decoder_loss', 'kl', 'dis_l', 'gan',
-                            'kl_weight', 'd_x', 'd_x_tilde', 'd_x_p'}
+                            'kl_weight', 'd_x', 'd_x_tilde', 'd_x_p', 'real_cost', 'fake_cost',
+                            'discriminator_skips', 'decoder_skips'}
     assert all(v.shape == () and np.isfinite(v.numpy()) for v in metrics.values())
     assert float(metrics['kl_weight']) == pytest.approx(1 / 2)  # 1/batch from the tensor's shape
     assert 0 < float(metrics['d_x']) < 1
@@ -189,3 +190,22 @@ def test_real_mnist_end_to_end(tmp_path):
         tags |= {v.tag for v in record.summary.value}
     assert {'discriminator_loss', 'encoder_loss', 'decoder_loss', 'kl_weight', 'd_x', 'generations'} <= tags
     assert any(t.startswith('encoder/') and t.endswith('/gradient') for t in tags)  # histograms
+
+
+def test_annealed_learning_rate_at_its_ends():
+    cfg = config.celeb_a_paper
+    start, end = vae_gan.learning_rates(cfg, 0), vae_gan.learning_rates(cfg, cfg.epochs)
+    assert start['encoder'] == pytest.approx(0.025 / 64) and end['encoder'] == pytest.approx(1e-5 / 64)
+    middle = vae_gan.learning_rates(cfg, cfg.epochs // 2)['decoder']
+    assert middle == pytest.approx(0.025 / 64 - 0.5 ** 0.75 * (0.025 - 1e-5) / 64)
+    assert vae_gan.learning_rates(config.mnist, 150) == {'encoder': 1e-3, 'decoder': 1e-3, 'discriminator': 1e-3}
+
+
+def test_celeb_a_paper_trains_and_renders(mock_tfds, tmp_path, capsys):
+    import vae_gan_inference
+    cfg = tiny(config.celeb_a_paper, tmp_path, steps_per_epoch=3, equilibrium=0.68)
+    vae_gan.train(cfg)
+    printed = capsys.readouterr().out
+    assert 'epoch 1/1' in printed and 'balance: skipped' in printed
+    vae_gan_inference.render(*vae_gan_inference.load_config([f'--out_dir={cfg.out_dir}', '--num_samples=2']))
+    assert len(os.listdir(os.path.join(cfg.out_dir, 'samples', 'generations'))) == 2

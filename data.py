@@ -15,6 +15,14 @@ from config import UsageError
 AUTOTUNE = tf.data.AUTOTUNE
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif')
 IMAGE_MAGIC = (b'\xff\xd8\xff', b'\x89PNG', b'GIF8', b'BM')  # the first bytes of each format
+CELEB_A_ATTRIBUTES = (  # the 40 binary attributes, in list_attr_celeba.txt's order
+    '5_o_Clock_Shadow', 'Arched_Eyebrows', 'Attractive', 'Bags_Under_Eyes', 'Bald', 'Bangs', 'Big_Lips',
+    'Big_Nose', 'Black_Hair', 'Blond_Hair', 'Blurry', 'Brown_Hair', 'Bushy_Eyebrows', 'Chubby', 'Double_Chin',
+    'Eyeglasses', 'Goatee', 'Gray_Hair', 'Heavy_Makeup', 'High_Cheekbones', 'Male', 'Mouth_Slightly_Open',
+    'Mustache', 'Narrow_Eyes', 'No_Beard', 'Oval_Face', 'Pale_Skin', 'Pointy_Nose', 'Receding_Hairline',
+    'Rosy_Cheeks', 'Sideburns', 'Smiling', 'Straight_Hair', 'Wavy_Hair', 'Wearing_Earrings', 'Wearing_Hat',
+    'Wearing_Lipstick', 'Wearing_Necklace', 'Wearing_Necktie', 'Young')
+ATTRIBUTE_FILE = 'list_attr_celeba.txt'  # beside the images in a CelebA download: 1 / -1 per attribute
 TFDS_NAMES = {'celeb_a_paper': 'celeb_a'}  # presets that read another preset's dataset
 CELEB_A_TRAIN_END, CELEB_A_VALIDATION_END = 162770, 182637  # the official partition's file numbers
 TFDS_RETRIES = 3  # tensorflow-datasets retries a failed download 10 times with back-off: minutes offline
@@ -64,8 +72,9 @@ def to_uint8(cfg, images):
     return tf.cast(tf.round(tf.clip_by_value(images, 0.0, 1.0) * 255.0), tf.uint8)
 
 
-def _tfds_images(cfg, split, shuffle, seed):
-    """(uint8 image dataset, number of images or None) for a tensorflow-datasets split."""
+def _tfds_images(cfg, split, shuffle, seed, with_attributes=False):
+    """(uint8 image dataset, number of images or None) for a tensorflow-datasets split; with
+    attributes, (image, 40 attributes as 0/1 floats) elements."""
     import tensorflow_datasets as tfds  # imported here: it is slow and only this path needs it
     name = TFDS_NAMES.get(cfg.dataset, cfg.dataset)
     builder = tfds.builder(name)
@@ -85,6 +94,12 @@ def _tfds_images(cfg, split, shuffle, seed):
         count = builder.info.splits[split].num_examples
     except KeyError:  # no split metadata (tfds.testing.mock_data)
         count = None
+    if with_attributes:
+        if 'attributes' not in builder.info.features:
+            raise UsageError(f'{name} has no attributes: attribute vectors need CelebA')
+        return ds.map(lambda example: (preprocess(cfg, example['image']), tf.stack(
+            [tf.cast(example['attributes'][a], tf.float32) for a in CELEB_A_ATTRIBUTES])),
+            num_parallel_calls=AUTOTUNE), count
     return ds.map(lambda example: preprocess(cfg, example['image']), num_parallel_calls=AUTOTUNE), count
 
 
@@ -108,42 +123,68 @@ def split_files(names, split):
     return sorted(set(n for p in split.split('+') for n in parts[p]))
 
 
-def _folder_images(cfg, split, shuffle, seed):
-    """(uint8 image dataset, number of files) for the images in cfg.data_dir."""
+def read_attributes(folder, names):
+    """{file name: 40 attributes as 0/1} from the folder's list_attr_celeba.txt, for `names`."""
+    path = os.path.join(folder, ATTRIBUTE_FILE)
+    if not os.path.exists(path):
+        raise UsageError(f'{folder} has no {ATTRIBUTE_FILE}: attribute vectors need the CelebA attribute '
+                         f'file beside the images')
+    with open(path) as f:
+        lines = f.read().split('\n')
+    columns = [CELEB_A_ATTRIBUTES.index(a) for a in lines[1].split()]
+    table = {}
+    for line in lines[2:]:
+        fields = line.split()
+        if fields:
+            values = [0.0] * len(CELEB_A_ATTRIBUTES)
+            for column, value in zip(columns, fields[1:]):
+                values[column] = float(value == '1')
+            table[fields[0]] = values
+    missing = [n for n in names if n not in table]
+    if missing:
+        raise UsageError(f'{path} lists no attributes for {missing[0]} (and {len(missing) - 1} more)')
+    return [table[n] for n in names]
+
+
+def _folder_images(cfg, split, shuffle, seed, with_attributes=False):
+    """(uint8 image dataset, number of files) for the images in cfg.data_dir; with attributes,
+    (image, 40 attributes as 0/1 floats) elements from list_attr_celeba.txt."""
     folder = os.path.expanduser(cfg.data_dir)
     if not os.path.isdir(folder):
         raise UsageError(f'data_dir {cfg.data_dir!r} is not a folder: point --data_dir at a folder of images')
     names = [n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS)]
     if not names:
         raise UsageError(f'data_dir {cfg.data_dir!r} holds no images ({", ".join(IMAGE_EXTENSIONS)})')
-    files = [os.path.join(folder, n) for n in split_files(names, split)]
-    ds = tf.data.Dataset.from_tensor_slices(files)
+    names = split_files(names, split)
+    files = [os.path.join(folder, n) for n in names]
+    attributes = read_attributes(folder, names) if with_attributes else [[]] * len(files)
+    ds = tf.data.Dataset.from_tensor_slices((files, tf.constant(attributes, tf.float32, [len(files), 40 if with_attributes else 0])))
     if shuffle:  # file names are cheap to shuffle all at once, decoded images are not
         ds = ds.shuffle(len(files), seed=seed)
 
-    def read(path):
+    def read(path, attributes):
         contents = tf.io.read_file(path)
         is_image = tf.reduce_any([tf.strings.substr(contents, 0, len(m)) == m for m in IMAGE_MAGIC])
         tf.cond(is_image, tf.no_op, lambda: tf.print(
             'warning: skipping', path, '(not a readable JPEG, PNG, GIF or BMP image)', output_stream=sys.stderr))
-        return contents, is_image
+        return contents, is_image, attributes
 
-    def decode(contents, _):
-        image = tf.io.decode_image(contents, channels=cfg.channels, expand_animations=False)
-        return preprocess(cfg, image)
+    def decode(contents, _, attributes):
+        image = preprocess(cfg, tf.io.decode_image(contents, channels=cfg.channels, expand_animations=False))
+        return (image, attributes) if with_attributes else image
 
     # Files that are no image are skipped with a warning naming them; a damaged image that still
     # fails to decode is skipped by ignore_errors, which logs a warning of its own.
-    ds = ds.map(read, num_parallel_calls=AUTOTUNE).filter(lambda _, is_image: is_image)
+    ds = ds.map(read, num_parallel_calls=AUTOTUNE).filter(lambda _, is_image, __: is_image)
     return ds.map(decode, num_parallel_calls=AUTOTUNE).ignore_errors(log_warning=True), len(files)
 
 
-def _images(cfg, split, shuffle, seed=None):
+def _images(cfg, split, shuffle, seed=None, with_attributes=False):
     """split: 'train' or 'held_out', read as the config's train_split and held_out_split."""
     split = cfg.train_split if split == 'train' else cfg.held_out_split
     if cfg.data_dir:
-        return _folder_images(cfg, split, shuffle, seed)
-    return _tfds_images(cfg, split, shuffle, seed)
+        return _folder_images(cfg, split, shuffle, seed, with_attributes)
+    return _tfds_images(cfg, split, shuffle, seed, with_attributes)
 
 
 def train_dataset(cfg, seed):
@@ -177,3 +218,9 @@ def held_out_dataset(cfg, batch_size):
     """The held-out images (held_out_split: test, CelebA validation) in a fixed order, as float batches."""
     images, _ = _images(cfg, 'held_out', shuffle=False)
     return images.batch(batch_size).map(lambda batch: to_float(cfg, batch)).prefetch(AUTOTUNE)
+
+
+def attribute_dataset(cfg, batch_size):
+    """Training images in a fixed order with CelebA's 40 attributes: (float batch, [batch, 40] of 0/1)."""
+    images, _ = _images(cfg, 'train', shuffle=False, with_attributes=True)
+    return images.batch(batch_size).map(lambda x, a: (to_float(cfg, x), a)).prefetch(AUTOTUNE)

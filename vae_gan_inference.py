@@ -29,14 +29,20 @@ import vae_gan
 from config import UsageError
 
 BATCH = 500  # images decoded per call: 10,000 generations take seconds on a CPU
+PAPER_ATTRIBUTES = ('Bald', 'Bangs', 'Black_Hair', 'Blond_Hair', 'Bushy_Eyebrows', 'Eyeglasses', 'Gray_Hair',
+                    'Heavy_Makeup', 'High_Cheekbones', 'Male', 'Mustache', 'Pale_Skin', 'Rosy_Cheeks', 'Smiling',
+                    'Straight_Hair', 'Wavy_Hair', 'Wearing_Lipstick', 'Young')  # the paper's section 4.1
+ATTRIBUTE_ROWS = 8  # test faces in attributes.png
 GIF_SECONDS_PER_FRAME = 0.4  # the original's imagetogif.py
 INTERPOLATION_STEPS = 10  # images per interpolation row, both ends included
 
 
 def load_config(args):
     """(training config rebuilt from out_dir/config.json with the command line's overrides, checkpoint
-    path, num_samples). The inference-only flags are --checkpoint=PATH and --num_samples=N."""
-    extra = {'checkpoint': '', 'num_samples': '100'}
+    path, options). The inference-only flags: --checkpoint=PATH, --num_samples=N, --attributes=A,B,...
+    (or 'none'), --attribute_images=N and --attribute_scale=S."""
+    extra = {'checkpoint': '', 'num_samples': '100', 'attributes': '', 'attribute_images': '10000',
+             'attribute_scale': '1.0'}
     rest = []
     for arg in args:
         name, eq, value = arg[2:].partition('=')
@@ -44,12 +50,19 @@ def load_config(args):
             extra[name] = value
         else:
             rest.append(arg)
-    try:
-        num_samples = int(extra['num_samples'])
-    except ValueError:
-        num_samples = 0
-    if num_samples < 1:
-        raise UsageError(f"num_samples must be a whole number >= 1, not {extra['num_samples']!r}")
+    options = {'attributes': extra['attributes']}
+    for name, kind in (('num_samples', int), ('attribute_images', int), ('attribute_scale', float)):
+        try:
+            options[name] = kind(extra[name])
+        except ValueError:
+            options[name] = -1
+        if options[name] < (1 if kind is int else 0):
+            raise UsageError(f'{name} must be a {"whole " if kind is int else ""}number >= {1 if kind is int else 0}, '
+                             f'not {extra[name]!r}')
+    if options['attributes'] not in ('', 'none'):
+        unknown = [a for a in options['attributes'].split(',') if a not in data.CELEB_A_ATTRIBUTES]
+        if unknown:
+            raise UsageError(f'unknown attribute {unknown[0]!r}; the 40 are: {", ".join(data.CELEB_A_ATTRIBUTES)}')
     overrides = config.parse_overrides(rest)
     checkpoint = extra['checkpoint']
     if checkpoint and 'out_dir' not in overrides:  # .../<out_dir>/checkpoints/ckpt-N
@@ -69,7 +82,9 @@ def load_config(args):
                     f'drop --{field}, or pass the --out_dir of such a run')
         preset = saved
     cfg = config.validate(dataclasses.replace(preset, **overrides))
-    return cfg, find_checkpoint(cfg, checkpoint), num_samples
+    if options['attributes'] not in ('', 'none') and not cfg.dataset.startswith('celeb_a'):
+        raise UsageError(f'{cfg.dataset} has no attributes: attribute vectors need CelebA')
+    return cfg, find_checkpoint(cfg, checkpoint), options
 
 
 def find_checkpoint(cfg, path):
@@ -117,8 +132,9 @@ def epoch_frames(cfg):
     return [iio.imread(p) for p in sorted(paths, key=number)]  # natural order: epoch 5 before epoch 10
 
 
-def render(cfg, checkpoint, num_samples):
+def render(cfg, checkpoint, options):
     encoder, decoder = restore_models(cfg, checkpoint)
+    num_samples = options['num_samples']
     samples = os.path.join(cfg.out_dir, 'samples')
     print(f'rendering {checkpoint} into {samples}')
 
@@ -167,6 +183,76 @@ def render(cfg, checkpoint, num_samples):
                     duration=int(GIF_SECONDS_PER_FRAME * 1000), loop=0)
     print(f'wrote {len(generations)} generations, {len(originals)} reconstructions, '
           f'{rows} interpolation rows and a GIF of {len(frames)} epochs')
+
+    # Attribute vectors (CelebA): mean code with an attribute minus mean code without it, added to the
+    # codes of test faces (the paper's section 4.1).
+    names = options['attributes']
+    if names == 'none' or (not names and not cfg.dataset.startswith('celeb_a')):
+        return
+    try:
+        vectors = load_attribute_vectors(cfg, checkpoint, encoder, options['attribute_images'], samples)
+    except UsageError as e:
+        if names:  # asked for: an error; by default: a note
+            raise
+        print(f'no attribute vectors: {e}')
+        return
+    names = names.split(',') if names else list(PAPER_ATTRIBUTES)
+    faces = min(ATTRIBUTE_ROWS, len(codes))
+    columns = [originals[:faces], reconstructions[:faces]] + [
+        decode_all(codes[:faces] + options['attribute_scale'] * vectors[data.CELEB_A_ATTRIBUTES.index(n)])
+        for n in names]
+    grid = np.stack(columns, axis=1).reshape((-1,) + originals.shape[1:])  # row by row
+    save_columns(vae_gan.tile(grid, cols=len(columns)), ['original', 'reconstruction'] + names,
+                 os.path.join(samples, 'attributes.png'))
+    print(f'wrote attributes.png: {faces} test faces, {len(names)} attributes')
+
+
+def attribute_vectors(codes, attributes):
+    """codes [n, z] and attributes [n, 40] of 0/1 -> [40, z]: for each attribute, the mean code of the
+    images that have it minus the mean code of those that don't (NaN where either side is empty)."""
+    codes, attributes = np.asarray(codes, np.float64), np.asarray(attributes, np.float64)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        having = attributes.T @ codes / attributes.sum(0)[:, None]
+        lacking = (1 - attributes).T @ codes / (1 - attributes).sum(0)[:, None]
+    return (having - lacking).astype(np.float32)
+
+
+def load_attribute_vectors(cfg, checkpoint, encoder, count, samples):
+    """The 40 attribute vectors of this checkpoint: from samples/attribute_vectors.npz when it was
+    made from the same checkpoint and number of images, else from `count` encoded training images
+    (z sampled from q(z|x), as the paper's code) and saved there."""
+    path = os.path.join(samples, 'attribute_vectors.npz')
+    if os.path.exists(path):
+        saved = np.load(path)
+        if str(saved['checkpoint']) == checkpoint and int(saved['images']) == count:
+            return saved['vectors']
+    codes, attributes = [], []
+    for i, (x, a) in enumerate(data.attribute_dataset(cfg, BATCH).take(math.ceil(count / BATCH))):
+        mean, sigma = encoder(x, training=False)
+        eps = tf.random.stateless_normal(tf.shape(mean), seed=[cfg.seed, i])
+        codes.append((mean + sigma * eps).numpy())
+        attributes.append(a.numpy())
+    codes, attributes = np.concatenate(codes)[:count], np.concatenate(attributes)[:count]
+    vectors = attribute_vectors(codes, attributes)
+    np.savez(path, vectors=vectors, names=np.array(data.CELEB_A_ATTRIBUTES), checkpoint=checkpoint, images=count)
+    return vectors
+
+
+def save_columns(grid, labels, path):
+    """A uint8 grid to a PNG with a label above each of its columns."""
+    from matplotlib.figure import Figure
+    h, w, c = grid.shape
+    scale, top = 3, 110
+    fig = Figure(figsize=(w * scale / 100, (h * scale + top) / 100), dpi=100)
+    ax = fig.add_axes([0, 0, 1, h * scale / (h * scale + top)])
+    ax.imshow(grid[..., 0] if c == 1 else grid, cmap='gray', interpolation='nearest')
+    cell = (w - 2) / len(labels)
+    ax.set_xticks([2 + cell * (i + 0.5) for i in range(len(labels))], labels, rotation=60, ha='left', fontsize=8)
+    ax.xaxis.tick_top()
+    ax.set_yticks([])
+    for side in ax.spines.values():
+        side.set_visible(False)
+    fig.savefig(path, dpi=100)
 
 
 def main(argv):

@@ -62,8 +62,8 @@ def test_same_seed_same_files_and_stale_files_go(run):
 
 
 def test_config_comes_from_out_dir(run):
-    cfg, checkpoint, n = inference.load_config([f'--out_dir={run.out_dir}', '--num_samples=12'])
-    assert (cfg.z_dim, cfg.data_dir, n) == (8, run.data_dir, 12)  # z_dim 8 from config.json, not the preset's 32
+    cfg, checkpoint, options = inference.load_config([f'--out_dir={run.out_dir}', '--num_samples=12'])
+    assert (cfg.z_dim, cfg.data_dir, options['num_samples']) == (8, run.data_dir, 12)  # z_dim 8 from config.json, not the preset's 32
     assert checkpoint.endswith('ckpt-2')
     cfg, checkpoint, _ = inference.load_config([f'--checkpoint={run.out_dir}/checkpoints/ckpt-2'])
     assert cfg.out_dir == os.path.abspath(run.out_dir) and checkpoint.endswith('ckpt-2')

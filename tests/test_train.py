@@ -207,5 +207,10 @@ def test_celeb_a_paper_trains_and_renders(mock_tfds, tmp_path, capsys):
     vae_gan.train(cfg)
     printed = capsys.readouterr().out
     assert 'epoch 1/1' in printed and 'balance: skipped' in printed
-    vae_gan_inference.render(*vae_gan_inference.load_config([f'--out_dir={cfg.out_dir}', '--num_samples=2']))
-    assert len(os.listdir(os.path.join(cfg.out_dir, 'samples', 'generations'))) == 2
+    vae_gan_inference.render(*vae_gan_inference.load_config([f'--out_dir={cfg.out_dir}', '--num_samples=2',
+                                                             '--attribute_images=8']))
+    samples = os.path.join(cfg.out_dir, 'samples')
+    assert len(os.listdir(os.path.join(samples, 'generations'))) == 2
+    # the attributes come from tensorflow-datasets (mocked): the paper's 18 by default
+    assert os.path.exists(os.path.join(samples, 'attributes.png'))
+    assert np.load(os.path.join(samples, 'attribute_vectors.npz'))['vectors'].shape == (40, 128)

@@ -197,6 +197,11 @@ def render(cfg, checkpoint, options):
         print(f'no attribute vectors: {e}')
         return
     names = names.split(',') if names else list(PAPER_ATTRIBUTES)
+    undefined = [n for n in names if not np.all(np.isfinite(vectors[data.CELEB_A_ATTRIBUTES.index(n)]))]
+    if undefined:  # every encoded image has it, or none has
+        print(f'no attribute vector for {", ".join(undefined)}: all or none of the '
+              f'{options["attribute_images"]} encoded images have it')
+        names = [n for n in names if n not in undefined]
     faces = min(ATTRIBUTE_ROWS, len(codes))
     columns = [originals[:faces], reconstructions[:faces]] + [
         decode_all(codes[:faces] + options['attribute_scale'] * vectors[data.CELEB_A_ATTRIBUTES.index(n)])

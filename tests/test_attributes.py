@@ -45,13 +45,14 @@ def faces(tmp_path_factory):
     return cfg
 
 
-def test_attributes_png_and_saved_vectors(faces):
+def test_attributes_png_and_saved_vectors(faces, capsys):
     args = [f'--out_dir={faces.out_dir}', '--num_samples=3', '--attributes=Smiling,Young,Male',
             '--attribute_images=20']
     inference.render(*inference.load_config(args))
     samples = os.path.join(faces.out_dir, 'samples')
     image = iio.imread(os.path.join(samples, 'attributes.png'))
-    assert image.shape[1] > image.shape[0]  # 3 faces (rows) by 5 columns
+    assert image.shape[1] == 3 * (3 * (32 + 2) + 2)  # columns: original, reconstruction, Smiling; scaled 3x
+    assert 'no attribute vector for Young, Male' in capsys.readouterr().out  # all are young, none male
     saved = np.load(os.path.join(samples, 'attribute_vectors.npz'))
     smiling = list(data.CELEB_A_ATTRIBUTES).index('Smiling')
     assert saved['vectors'].shape == (40, 8) and np.all(np.isfinite(saved['vectors'][smiling]))

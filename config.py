@@ -76,6 +76,9 @@ class Config:
     sample_every: int = 5  # epochs between 5x5 grids in op-real/, op-recons/, op-gen/
     checkpoint_every: int = 2  # epochs between checkpoints (also one at the end)
     log_every: int = 20  # steps between TensorBoard scalars and progress-bar values (the original's 20)
+    metric_features: str = 'classifier'  # FID/KID features: 'classifier' (small, offline) or 'inception' (standard)
+    eval_every: int = 0  # epochs between FID, KID, MSE and SSIM in TensorBoard; 0 = never
+    eval_samples: int = 2000  # images each of those scores uses
     benchmark_steps: int = 0  # > 0: time this many steps (after a warm-up) on the real pipeline, print, exit
     histogram_every: int = 500  # steps between weight and gradient histograms; 0 = none (they add ~15 s of tracing)
 
@@ -93,7 +96,7 @@ celeb_a = dataclasses.replace(
     mnist, dataset='celeb_a', image_size=64, channels=3, crop_fraction=140 / 178, cache=False,
     shuffle_buffer=10000, arch='celeb_a', z_dim=128, init_stddev=0.02, epochs=100, batch_size=128,
     lr_encoder=3e-4, lr_decoder=3e-4, lr_discriminator=1e-4, gamma_enc=10.0, gamma_dec=30.0,
-    fresh_batches=True, held_out_split='validation', out_dir='Celeb-A', sample_every=2, checkpoint_every=5,
+    fresh_batches=True, held_out_split='validation', metric_features='inception', out_dir='Celeb-A', sample_every=2, checkpoint_every=5,
     histogram_every=100)
 
 # The original config's `config_cifar10` (32x32x3, batch 128, 50 epochs, z 100); it had no model code,
@@ -179,6 +182,10 @@ def validate(cfg):
         raise UsageError('balance_margin works with the sequential update on one device: drop --balance_margin')
     if cfg.jit_compile and cfg.strategy != 'default':
         raise UsageError('jit_compile works on one device: drop --jit_compile or use --strategy=default')
+    if cfg.metric_features not in ('classifier', 'inception'):
+        raise UsageError(f"metric_features must be 'classifier' or 'inception', not {cfg.metric_features!r}")
+    if cfg.eval_every < 0 or cfg.eval_samples < 2:
+        raise UsageError('eval_every must be >= 0 and eval_samples >= 2')
     if cfg.benchmark_steps < 0:
         raise UsageError(f'benchmark_steps must be >= 0 (0 = train), not {cfg.benchmark_steps}')
     if cfg.histogram_every < 0:

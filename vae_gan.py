@@ -511,6 +511,11 @@ def train(cfg):
             epochs_done.assign(epoch)
             if is_chief and (epoch == 1 or epoch % cfg.sample_every == 0 or epoch == cfg.epochs):
                 save_samples(cfg, encoder, decoder, held_out, sample_z, epoch)
+            if is_chief and cfg.eval_every and epoch % cfg.eval_every == 0:
+                import metrics
+                for name, value in metrics.evaluate(cfg, encoder, decoder, cfg.eval_samples, seed=cfg.seed).items():
+                    if not isinstance(value, str):
+                        tf.summary.scalar(f'eval/{name}', value, step=step)
             if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
                 manager.save(checkpoint_number=epoch)
             writer.flush()

@@ -4,6 +4,7 @@
     python vae_gan_inference.py --dataset=celeb_a            # ... in Celeb-A/
     python vae_gan_inference.py --out_dir=runs/z64 --num_samples=10000 --seed=1
     python vae_gan_inference.py --checkpoint=MNIST/checkpoints/ckpt-10
+    python vae_gan_inference.py --metrics --num_samples=10000   # also FID, KID, MSE, SSIM -> metrics.json
 
 The model is rebuilt from <out_dir>/config.json, written by vae_gan.py; any other config field can be
 given as --field=value too (e.g. --data_dir for the originals). Writes to <out_dir>/samples/:
@@ -40,17 +41,19 @@ INTERPOLATION_STEPS = 10  # images per interpolation row, both ends included
 def load_config(args):
     """(training config rebuilt from out_dir/config.json with the command line's overrides, checkpoint
     path, options). The inference-only flags: --checkpoint=PATH, --num_samples=N, --attributes=A,B,...
-    (or 'none'), --attribute_images=N and --attribute_scale=S."""
+    (or 'none'), --attribute_images=N, --attribute_scale=S and --metrics."""
     extra = {'checkpoint': '', 'num_samples': '100', 'attributes': '', 'attribute_images': '10000',
              'attribute_scale': '1.0'}
     rest = []
+    metrics_flag = '--metrics' in args
+    args = [a for a in args if a != '--metrics']
     for arg in args:
         name, eq, value = arg[2:].partition('=')
         if arg.startswith('--') and eq and name in extra:
             extra[name] = value
         else:
             rest.append(arg)
-    options = {'attributes': extra['attributes']}
+    options = {'attributes': extra['attributes'], 'metrics': metrics_flag}
     for name, kind in (('num_samples', int), ('attribute_images', int), ('attribute_scale', float)):
         try:
             options[name] = kind(extra[name])
@@ -183,6 +186,16 @@ def render(cfg, checkpoint, options):
                     duration=int(GIF_SECONDS_PER_FRAME * 1000), loop=0)
     print(f'wrote {len(generations)} generations, {len(originals)} reconstructions, '
           f'{rows} interpolation rows and a GIF of {len(frames)} epochs')
+
+    if options['metrics']:  # FID and KID of num_samples generations, MSE and SSIM of as many reconstructions
+        import metrics
+        scores = metrics.evaluate(cfg, encoder, decoder, num_samples, seed=cfg.seed)
+        scores.update(checkpoint=checkpoint, epoch=int(tf.train.load_checkpoint(checkpoint).get_tensor(
+            'epoch/.ATTRIBUTES/VARIABLE_VALUE')))
+        with open(os.path.join(samples, 'metrics.json'), 'w') as f:
+            json.dump(scores, f, indent=2)
+        print(f"epoch {scores['epoch']}: FID {scores['fid']:.3f}, KID {scores['kid']:.4f} ({scores['features']} "
+              f"features, {scores['images']} images), reconstruction MSE {scores['mse']:.4f}, SSIM {scores['ssim']:.3f}")
 
     # Attribute vectors (CelebA): mean code with an attribute minus mean code without it, added to the
     # codes of test faces (the paper's section 4.1).

@@ -97,3 +97,11 @@ def test_cli_errors_exit_non_zero(tmp_path):
         result = subprocess.run([sys.executable, os.path.join(ROOT, 'vae_gan_inference.py'), *args],
                                 capture_output=True, text=True, cwd=tmp_path, timeout=120)
         assert result.returncode != 0 and message in result.stderr and 'Traceback' not in result.stderr
+
+
+def test_metrics_json(run):
+    samples = _render(run, '--num_samples=4', '--metrics')
+    scores = json.load(open(os.path.join(samples, 'metrics.json')))
+    assert set(scores) == {'fid', 'kid', 'mse', 'ssim', 'images', 'features', 'checkpoint', 'epoch'}
+    assert scores['images'] == 4 and scores['epoch'] == 2 and scores['features'] == 'classifier'
+    assert scores['fid'] > 0 and 0 < scores['mse'] < 1 and -1 <= scores['ssim'] <= 1

@@ -180,7 +180,8 @@ def _tfds_has_mnist():
 
 @pytest.mark.skipif(not _tfds_has_mnist(), reason='needs TFDS_DATA_DIR pointing at a prepared MNIST copy')
 def test_real_mnist_end_to_end(tmp_path):
-    cfg = tiny(config.mnist, tmp_path, batch_size=64, steps_per_epoch=30, log_every=10, histogram_every=20)
+    cfg = tiny(config.mnist, tmp_path, batch_size=64, steps_per_epoch=30, log_every=10, histogram_every=20,
+               eval_every=1, eval_samples=200)
     vae_gan.train(cfg)
     real = next(iter(__import__('data').held_out_dataset(cfg, 25))).numpy()
     assert real.shape == (25, 28, 28, 1) and 0.1 < real.mean() < 0.2  # MNIST's ink coverage
@@ -190,6 +191,7 @@ def test_real_mnist_end_to_end(tmp_path):
         tags |= {v.tag for v in record.summary.value}
     assert {'discriminator_loss', 'encoder_loss', 'decoder_loss', 'kl_weight', 'd_x', 'generations'} <= tags
     assert any(t.startswith('encoder/') and t.endswith('/gradient') for t in tags)  # histograms
+    assert {'eval/fid', 'eval/kid', 'eval/mse', 'eval/ssim'} <= tags
 
 
 def test_annealed_learning_rate_at_its_ends():

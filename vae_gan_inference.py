@@ -5,6 +5,7 @@
     python vae_gan_inference.py --out_dir=runs/z64 --num_samples=10000 --seed=1
     python vae_gan_inference.py --checkpoint=MNIST/checkpoints/ckpt-10
     python vae_gan_inference.py --metrics --num_samples=10000   # also FID, KID, MSE, SSIM -> metrics.json
+    python vae_gan_inference.py --export=MNIST/pretrained       # the encoder and decoder alone, to share
 
 The model is rebuilt from <out_dir>/config.json, written by vae_gan.py; any other config field can be
 given as --field=value too (e.g. --data_dir for the originals). Writes to <out_dir>/samples/:
@@ -41,9 +42,9 @@ INTERPOLATION_STEPS = 10  # images per interpolation row, both ends included
 def load_config(args):
     """(training config rebuilt from out_dir/config.json with the command line's overrides, checkpoint
     path, options). The inference-only flags: --checkpoint=PATH, --num_samples=N, --attributes=A,B,...
-    (or 'none'), --attribute_images=N, --attribute_scale=S and --metrics."""
+    (or 'none'), --attribute_images=N, --attribute_scale=S, --metrics and --export=FOLDER."""
     extra = {'checkpoint': '', 'num_samples': '100', 'attributes': '', 'attribute_images': '10000',
-             'attribute_scale': '1.0'}
+             'attribute_scale': '1.0', 'export': ''}
     rest = []
     metrics_flag = '--metrics' in args
     args = [a for a in args if a != '--metrics']
@@ -53,7 +54,7 @@ def load_config(args):
             extra[name] = value
         else:
             rest.append(arg)
-    options = {'attributes': extra['attributes'], 'metrics': metrics_flag}
+    options = {'attributes': extra['attributes'], 'metrics': metrics_flag, 'export': extra['export']}
     for name, kind in (('num_samples', int), ('attribute_images', int), ('attribute_scale', float)):
         try:
             options[name] = kind(extra[name])
@@ -68,8 +69,11 @@ def load_config(args):
             raise UsageError(f'unknown attribute {unknown[0]!r}; the 40 are: {", ".join(data.CELEB_A_ATTRIBUTES)}')
     overrides = config.parse_overrides(rest)
     checkpoint = extra['checkpoint']
-    if checkpoint and 'out_dir' not in overrides:  # .../<out_dir>/checkpoints/ckpt-N
-        overrides['out_dir'] = os.path.dirname(os.path.dirname(os.path.abspath(checkpoint.rstrip('/'))))
+    if checkpoint and 'out_dir' not in overrides:
+        if os.path.exists(os.path.join(checkpoint, 'config.json')):  # an exported model: all in one folder
+            overrides['out_dir'] = checkpoint.rstrip('/')
+        else:  # .../<out_dir>/checkpoints/ckpt-N
+            overrides['out_dir'] = os.path.dirname(os.path.dirname(os.path.abspath(checkpoint.rstrip('/'))))
     dataset = overrides.get('dataset', config.DATASET)
     preset = config.from_args([f'--dataset={dataset}'])
     out_dir = overrides.get('out_dir', preset.out_dir)
@@ -135,8 +139,23 @@ def epoch_frames(cfg):
     return [iio.imread(p) for p in sorted(paths, key=number)]  # natural order: epoch 5 before epoch 10
 
 
+def export(cfg, checkpoint, encoder, decoder, folder):
+    """The encoder's and decoder's weights alone (no discriminator, no optimizer state) and config.json
+    in `folder`: a small model to share, rendered with --checkpoint=folder."""
+    os.makedirs(folder, exist_ok=True)
+    epoch = tf.Variable(tf.train.load_checkpoint(checkpoint).get_tensor('epoch/.ATTRIBUTES/VARIABLE_VALUE'))
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(encoder=encoder, decoder=decoder, epoch=epoch),
+                                         folder, max_to_keep=1)
+    path = manager.save(checkpoint_number=int(epoch.numpy()))
+    with open(os.path.join(folder, 'config.json'), 'w') as f:
+        json.dump(dataclasses.asdict(dataclasses.replace(cfg, out_dir=folder)), f, indent=2)
+    print(f'exported {checkpoint} to {path}')
+
+
 def render(cfg, checkpoint, options):
     encoder, decoder = restore_models(cfg, checkpoint)
+    if options['export']:
+        return export(cfg, checkpoint, encoder, decoder, options['export'])
     num_samples = options['num_samples']
     samples = os.path.join(cfg.out_dir, 'samples')
     print(f'rendering {checkpoint} into {samples}')

@@ -105,3 +105,15 @@ def test_metrics_json(run):
     assert set(scores) == {'fid', 'kid', 'mse', 'ssim', 'images', 'features', 'checkpoint', 'epoch'}
     assert scores['images'] == 4 and scores['epoch'] == 2 and scores['features'] == 'classifier'
     assert scores['fid'] > 0 and 0 < scores['mse'] < 1 and -1 <= scores['ssim'] <= 1
+
+
+def test_export_renders_the_same_generations(run, tmp_path):
+    folder = str(tmp_path / 'pretrained')
+    inference.render(*inference.load_config([f'--out_dir={run.out_dir}', f'--export={folder}']))
+    assert sorted(os.listdir(folder)) == ['checkpoint', 'ckpt-2.data-00000-of-00001', 'ckpt-2.index', 'config.json']
+    exported = _render(run, '--num_samples=2', '--seed=5')
+    original = iio.imread(os.path.join(exported, 'generations', '000001.png'))
+    cfg, checkpoint, options = inference.load_config([f'--checkpoint={folder}', '--num_samples=2', '--seed=5'])
+    assert cfg.out_dir == folder and checkpoint.endswith('ckpt-2')
+    inference.render(cfg, checkpoint, options)
+    assert np.array_equal(iio.imread(os.path.join(folder, 'samples', 'generations', '000001.png')), original)

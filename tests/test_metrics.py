@@ -72,3 +72,21 @@ def test_missing_classifier_says_how_to_train_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UsageError, match='python metrics.py --train_classifier --dataset=fashion_mnist'):
         metrics.feature_extractor(config.fashion_mnist)
+
+
+PRETRAINED = os.path.join(ROOT, 'MNIST', 'pretrained')
+
+
+def _real_mnist():
+    import tensorflow_datasets as tfds
+    return bool(os.environ.get('TFDS_DATA_DIR')) and tfds.builder('mnist').is_prepared()
+
+
+@pytest.mark.skipif(not (os.path.isdir(PRETRAINED) and _real_mnist()),
+                    reason='needs MNIST/pretrained and TFDS_DATA_DIR pointing at a prepared MNIST copy')
+def test_pretrained_mnist_generations_score_well(tmp_path):
+    import vae_gan_inference as inference
+    cfg, checkpoint, _ = inference.load_config([f'--checkpoint={PRETRAINED}', f'--out_dir={tmp_path}'])
+    encoder, decoder = inference.restore_models(cfg, checkpoint)
+    scores = metrics.evaluate(cfg, encoder, decoder, 2000)
+    assert scores['fid'] < 25 and scores['ssim'] > 0.7  # the README's table: about 15 and 0.8 on 2,000 images

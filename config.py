@@ -86,6 +86,13 @@ class Config:
 # The original's MNIST script: batch 256, 200 epochs, z 32, lr 1e-3, gammas 100 (ORIGINAL.md).
 mnist = Config()
 
+# The better of the two MNIST recipes in the README's results table (30 epochs each): the original's
+# sigmoid KL schedule, sigmoid(epoch/3 - 5), in place of 1/batch. The KL weight climbs to 1 by epoch
+# 30, pulling the codes onto the prior, so samples from the prior look like the data: FID 11.7
+# against 13.4 (KID 0.35 against 0.48). The price is the reconstructions: SSIM 0.57 against 0.80,
+# and some digits come back as another digit. MNIST/pretrained holds this run's weights.
+mnist_best = dataclasses.replace(Config(), dataset='mnist_best', kl_weight='sigmoid', epochs=30, out_dir='MNIST-best')
+
 # The MNIST preset unchanged on Fashion-MNIST (same 28x28x1 shape).
 fashion_mnist = dataclasses.replace(mnist, dataset='fashion_mnist', out_dir='Fashion-MNIST')
 
@@ -128,7 +135,7 @@ celeb_a_paper = dataclasses.replace(
     balance_margin=0.35, equilibrium=0.68,  # [model/aegan.py]
     fresh_batches=False, out_dir='Celeb-A-paper', sample_every=5, checkpoint_every=5)
 
-PRESETS = {'mnist': mnist, 'fashion_mnist': fashion_mnist, 'celeb_a': celeb_a, 'cifar10': cifar10,
+PRESETS = {'mnist': mnist, 'mnist_best': mnist_best, 'fashion_mnist': fashion_mnist, 'celeb_a': celeb_a, 'cifar10': cifar10,
            'celeb_a_paper': celeb_a_paper}
 ARCHS = ('mnist', 'celeb_a', 'paper')
 FIELDS = [f.name for f in dataclasses.fields(Config)]

@@ -23,7 +23,7 @@ CELEB_A_ATTRIBUTES = (  # the 40 binary attributes, in list_attr_celeba.txt's or
     'Rosy_Cheeks', 'Sideburns', 'Smiling', 'Straight_Hair', 'Wavy_Hair', 'Wearing_Earrings', 'Wearing_Hat',
     'Wearing_Lipstick', 'Wearing_Necklace', 'Wearing_Necktie', 'Young')
 ATTRIBUTE_FILE = 'list_attr_celeba.txt'  # beside the images in a CelebA download: 1 / -1 per attribute
-TFDS_NAMES = {'celeb_a_paper': 'celeb_a'}  # presets that read another preset's dataset
+TFDS_NAMES = {'celeb_a_paper': 'celeb_a', 'mnist_best': 'mnist'}  # presets that read another preset's dataset
 CELEB_A_TRAIN_END, CELEB_A_VALIDATION_END = 162770, 182637  # the official partition's file numbers
 TFDS_RETRIES = 3  # tensorflow-datasets retries a failed download 10 times with back-off: minutes offline
 

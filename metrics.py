@@ -64,7 +64,8 @@ def reconstruction_errors(originals, reconstructions):
 def classifier_path(cfg):
     """<repo>/<dataset folder>/classifier.weights.h5, wherever the scripts run from."""
     root = os.path.dirname(os.path.abspath(__file__))
-    return os.path.join(root, config.PRESETS[cfg.dataset].out_dir, 'classifier.weights.h5')
+    dataset = data.TFDS_NAMES.get(cfg.dataset, cfg.dataset)  # mnist_best uses MNIST's
+    return os.path.join(root, config.PRESETS[dataset].out_dir, 'classifier.weights.h5')
 
 
 def build_classifier(cfg):

@@ -89,4 +89,4 @@ def test_pretrained_mnist_generations_score_well(tmp_path):
     cfg, checkpoint, _ = inference.load_config([f'--checkpoint={PRETRAINED}', f'--out_dir={tmp_path}'])
     encoder, decoder = inference.restore_models(cfg, checkpoint)
     scores = metrics.evaluate(cfg, encoder, decoder, 2000)
-    assert scores['fid'] < 25 and scores['ssim'] > 0.7  # the README's table: about 15 and 0.8 on 2,000 images
+    assert scores['fid'] < 20 and scores['ssim'] > 0.45  # the README's table: 11.7 and 0.57 on 10,000 images

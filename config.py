@@ -21,7 +21,7 @@ class UsageError(Exception):
 @dataclasses.dataclass(frozen=True)
 class Config:
     # data
-    dataset: str = 'mnist'  # the preset: mnist, fashion_mnist, cifar10 or celeb_a (tensorflow-datasets names)
+    dataset: str = 'mnist'  # the preset (PRESETS below); mnist, fashion_mnist, cifar10, celeb_a are tfds names
     data_dir: str = ''  # a folder of images to read instead of tfds (e.g. img_align_celeba/); '' = tfds
     image_size: int = 28  # height = width of the images the networks see
     channels: int = 1  # 1 = grayscale, 3 = RGB
@@ -38,7 +38,7 @@ class Config:
     arch: str = 'mnist'  # network family of models.py: 'mnist' (28x28), 'celeb_a' (64x64, 32x32) or 'paper'
     z_dim: int = 32  # latent size; ORIGINAL.md's MNIST script
     init_stddev: float = 0.0  # truncated-normal stddev for kernels; 0 = Keras' Glorot (TF1's default)
-    # optimisation: three Adams, one per network (ORIGINAL.md)
+    # optimisation: one optimizer per network (ORIGINAL.md)
     epochs: int = 200
     batch_size: int = 256
     steps_per_epoch: typing.Optional[int] = None  # cap on steps per epoch; None = a full pass

@@ -3,6 +3,7 @@
     python vae_gan.py                                 # the preset config.DATASET (mnist)
     python vae_gan.py --dataset=celeb_a --epochs=5    # any config.py field as --field=value
     TFDS_DATA_DIR=../shared/tfds python vae_gan.py    # offline, from a prepared tensorflow-datasets copy
+    python vae_gan.py --benchmark_steps=40            # time the step and the input pipeline, write nothing
 
 Writes to out_dir: checkpoints/, logs/ (TensorBoard), op-real/, op-recons/, op-gen/ and config.json.
 Run the same command again to resume from the latest checkpoint.

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 import config
 import data
+import vae_gan
 from config import UsageError
 
 BATCH = 500
@@ -145,7 +146,7 @@ def evaluate(cfg, encoder, decoder, count, seed=0, extract=None):
     real_features, originals = held_out_features(cfg, extract, count)
     n = len(originals)
     generate = tf.function(lambda z: decoder(z, training=False))
-    reconstruct = tf.function(lambda x: decoder(encoder(x, training=False)[0], training=False))
+    reconstruct = tf.function(lambda x: vae_gan.reconstruct(encoder, decoder, x))
     z = tf.random.stateless_normal([n, cfg.z_dim], seed=[seed, 7])
     fake_features, reconstructions = [], []
     for i in range(0, n, BATCH):

@@ -119,7 +119,7 @@ def learning_rates(cfg, epoch):
 
 
 def checkpointed(optimizer):
-    """The Adam a checkpoint holds: the same with or without loss scaling, so runs can switch."""
+    """The optimizer a checkpoint holds: the same with or without loss scaling, so runs can switch."""
     return getattr(optimizer, 'inner_optimizer', optimizer)
 
 
@@ -162,32 +162,36 @@ def make_gradients(cfg, encoder, decoder, discriminator, optimizers, noise):
         return tape.gradient(scaled, net.trainable_variables)
 
     def discriminate(x, x_tilde, x_p):
-        """D's losses and metrics on real x, reconstructions x~ and prior samples x_p."""
+        """D's losses and metrics on real x, reconstructions x~ (None: D's loss alone needs none) and
+        prior samples x_p."""
         dis_l_x, logit_x = discriminator(x, training=True)
-        dis_l_x_tilde, logit_x_tilde = discriminator(x_tilde, training=True)
         _, logit_x_p = discriminator(x_p, training=True)
-        # The fakes D judges: x~ and x_p (the original), or x_p alone (the official code's CelebA).
-        fakes = [logit_x_tilde, logit_x_p] if cfg.discriminate_recon else [logit_x_p]
-        dis_l = dis_l_loss(dis_l_x_tilde, dis_l_x, cfg.dis_l_likelihood)
-        gan = decoder_gan_loss(fakes, cfg.gan_loss)
-        if cfg.recon_vs_gan_weight is None:
-            decoder_loss = cfg.gamma_dec * dis_l + gan
-        else:
-            decoder_loss = cfg.recon_vs_gan_weight * dis_l + (1 - cfg.recon_vs_gan_weight) * gan
-        return {'discriminator_loss': discriminator_loss(logit_x, fakes, cfg.real_vs_gen_weight),
-                'decoder_loss': decoder_loss, 'dis_l': dis_l, 'gan': gan,
-                'real_cost': tf.reduce_mean(tf.nn.softplus(-logit_x)),  # -log D(x)
-                'fake_cost': tf.reduce_mean(tf.nn.softplus(logit_x_p)),  # -log(1 - D(x_p))
-                'd_x': tf.reduce_mean(tf.sigmoid(logit_x)),
-                'd_x_tilde': tf.reduce_mean(tf.sigmoid(logit_x_tilde)),
-                'd_x_p': tf.reduce_mean(tf.sigmoid(logit_x_p))}
+        metrics = {'real_cost': tf.reduce_mean(tf.nn.softplus(-logit_x)),  # -log D(x)
+                   'fake_cost': tf.reduce_mean(tf.nn.softplus(logit_x_p)),  # -log(1 - D(x_p))
+                   'd_x': tf.reduce_mean(tf.sigmoid(logit_x)), 'd_x_p': tf.reduce_mean(tf.sigmoid(logit_x_p))}
+        fakes = [logit_x_p]
+        if x_tilde is not None:
+            dis_l_x_tilde, logit_x_tilde = discriminator(x_tilde, training=True)
+            metrics['d_x_tilde'] = tf.reduce_mean(tf.sigmoid(logit_x_tilde))
+            # The fakes D judges: x~ and x_p (the original), or x_p alone (the official code's CelebA).
+            fakes = [logit_x_tilde, logit_x_p] if cfg.discriminate_recon else [logit_x_p]
+            metrics['dis_l'] = dis_l = dis_l_loss(dis_l_x_tilde, dis_l_x, cfg.dis_l_likelihood)
+            metrics['gan'] = gan = decoder_gan_loss(fakes, cfg.gan_loss)
+            if cfg.recon_vs_gan_weight is None:
+                metrics['decoder_loss'] = cfg.gamma_dec * dis_l + gan
+            else:
+                metrics['decoder_loss'] = cfg.recon_vs_gan_weight * dis_l + (1 - cfg.recon_vs_gan_weight) * gan
+        metrics['discriminator_loss'] = discriminator_loss(logit_x, fakes, cfg.real_vs_gen_weight)
+        return metrics
 
     def discriminator_gradients(x):
-        # D: tell real x from reconstructions x~ and prior samples x_p.
+        # D: tell real x from reconstructions x~ (unless discriminate_recon is off: then no x~ is made)
+        # and prior samples x_p.
         with tf.GradientTape() as tape:
-            _, _, x_tilde = encode_decode(x, stream=0)
+            x_tilde = encode_decode(x, stream=0)[2] if cfg.discriminate_recon else None
             metrics = discriminate(x, x_tilde, prior_sample(x, stream=1))
-        metrics = {k: metrics[k] for k in ('discriminator_loss', 'real_cost', 'fake_cost', 'd_x', 'd_x_tilde', 'd_x_p')}
+        keep = ('discriminator_loss', 'real_cost', 'fake_cost', 'd_x', 'd_x_tilde', 'd_x_p')
+        metrics = {k: v for k, v in metrics.items() if k in keep}
         return metrics, gradients(tape, metrics['discriminator_loss'], discriminator)
 
     def encoder_gradients(x, beta):

@@ -216,3 +216,11 @@ def test_celeb_a_paper_trains_and_renders(mock_tfds, tmp_path, capsys):
     # the attributes come from tensorflow-datasets (mocked): the paper's 18 by default
     assert os.path.exists(os.path.join(samples, 'attributes.png'))
     assert np.load(os.path.join(samples, 'attribute_vectors.npz'))['vectors'].shape == (40, 128)
+
+
+def test_without_discriminate_recon_d_makes_no_reconstruction(tmp_path):
+    cfg = tiny(config.mnist, tmp_path, discriminate_recon=False)
+    nets, _, _, step = _step_for(cfg)
+    metrics = step(tf.random.uniform([4, 28, 28, 1], seed=1), tf.constant(0.0))
+    assert 'd_x_tilde' not in metrics and np.isfinite(float(metrics['discriminator_loss']))
+    assert {'dis_l', 'gan', 'decoder_loss'} <= set(metrics)  # G still compares x~ with x

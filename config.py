@@ -1,16 +1,18 @@
 """Hyperparameters: one preset per dataset. Edit a preset to change the experiment, or override any
 field on the command line:
 
-    python vae_gan.py --dataset=celeb_a --epochs=5 --kl_weight=sigmoid
+    python vae_gan.py --preset=celeb_a --epochs=5 --kl_weight=sigmoid
 
-The values are the original TensorFlow 1 repo's (../shared/seed/ORIGINAL.md, "ORIGINAL.md" below).
-Importing this module does no work.
+The values are the original TensorFlow 1 repo's (PrateekMunjal/VAE_GAN: its MNIST/vae-gan.py and
+Celeb-A/vae-gan.py, "the original" below) unless a comment names the paper's official code
+(andersbll/autoencoding_beyond_pixels). Importing this module does no work.
 """
 import dataclasses
+import json
 import math
 import typing
 
-DATASET = 'mnist'  # the preset that `python vae_gan.py` trains; --dataset=... picks another
+PRESET = 'mnist'  # the preset that `python vae_gan.py` trains; --preset=... picks another
 
 
 class UsageError(Exception):
@@ -20,8 +22,9 @@ class UsageError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Config:
+    preset: str = 'mnist'  # the name of this preset (PRESETS below), chosen by --preset
     # data
-    dataset: str = 'mnist'  # the preset (PRESETS below); mnist, fashion_mnist, cifar10, celeb_a are tfds names
+    dataset: str = 'mnist'  # the tensorflow-datasets name (mnist, fashion_mnist, cifar10, celeb_a, ...)
     data_dir: str = ''  # a folder of images to read instead of tfds (e.g. img_align_celeba/); '' = tfds
     image_size: int = 28  # height = width of the images the networks see
     channels: int = 1  # 1 = grayscale, 3 = RGB
@@ -36,9 +39,9 @@ class Config:
     shuffle_buffer: int = 60000  # images shuffled together; the whole of MNIST
     # model
     arch: str = 'mnist'  # network family of models.py: 'mnist' (28x28), 'celeb_a' (64x64, 32x32) or 'paper'
-    z_dim: int = 32  # latent size; ORIGINAL.md's MNIST script
+    z_dim: int = 32  # latent size; the original's MNIST/vae-gan.py
     init_stddev: float = 0.0  # truncated-normal stddev for kernels; 0 = Keras' Glorot (TF1's default)
-    # optimisation: one optimizer per network (ORIGINAL.md)
+    # optimisation: one optimizer per network (the original's vae-gan.py scripts)
     epochs: int = 200
     batch_size: int = 256
     steps_per_epoch: typing.Optional[int] = None  # cap on steps per epoch; None = a full pass
@@ -83,7 +86,7 @@ class Config:
     histogram_every: int = 500  # steps between weight and gradient histograms; 0 = none (they add ~15 s of tracing)
 
 
-# The original's MNIST script: batch 256, 200 epochs, z 32, lr 1e-3, gammas 100 (ORIGINAL.md).
+# The original's MNIST script (MNIST/vae-gan.py): batch 256, 200 epochs, z 32, lr 1e-3, gammas 100.
 mnist = Config()
 
 # The better of the two MNIST recipes in the README's results table (30 epochs each): the original's
@@ -91,16 +94,16 @@ mnist = Config()
 # 30, pulling the codes onto the prior, so samples from the prior look like the data: FID 11.7
 # against 13.4 (KID 0.35 against 0.48). The price is the reconstructions: SSIM 0.57 against 0.80,
 # and some digits come back as another digit. MNIST/pretrained holds this run's weights.
-mnist_best = dataclasses.replace(Config(), dataset='mnist_best', kl_weight='sigmoid', epochs=30, out_dir='MNIST-best')
+mnist_best = dataclasses.replace(Config(), preset='mnist_best', kl_weight='sigmoid', epochs=30, out_dir='MNIST-best')
 
 # The MNIST preset unchanged on Fashion-MNIST (same 28x28x1 shape).
-fashion_mnist = dataclasses.replace(mnist, dataset='fashion_mnist', out_dir='Fashion-MNIST')
+fashion_mnist = dataclasses.replace(mnist, preset='fashion_mnist', dataset='fashion_mnist', out_dir='Fashion-MNIST')
 
-# The original's CelebA script (ORIGINAL.md): 64x64 "closecrop" (the central 140x140 of the 178-wide
+# The original's CelebA script (Celeb-A/vae-gan.py): 64x64 "closecrop" (the central 140x140 of the 178-wide
 # image), pixels in [-1, 1], batch 128, 100 epochs, z 128, lr 3e-4 (E, G) and 1e-4 (D), gammas 30/10,
 # truncated-normal(0.02) kernels, a fresh batch for each network, grids every 2 epochs, checkpoints every 5.
 celeb_a = dataclasses.replace(
-    mnist, dataset='celeb_a', image_size=64, channels=3, crop_fraction=140 / 178, cache=False,
+    mnist, preset='celeb_a', dataset='celeb_a', image_size=64, channels=3, crop_fraction=140 / 178, cache=False,
     shuffle_buffer=10000, arch='celeb_a', z_dim=128, init_stddev=0.02, epochs=100, batch_size=128,
     lr_encoder=3e-4, lr_decoder=3e-4, lr_discriminator=1e-4, gamma_enc=10.0, gamma_dec=30.0,
     fresh_batches=True, held_out_split='validation', metric_features='inception', out_dir='Celeb-A', sample_every=2, checkpoint_every=5,
@@ -109,15 +112,15 @@ celeb_a = dataclasses.replace(
 # The original config's `config_cifar10` (32x32x3, batch 128, 50 epochs, z 100); it had no model code,
 # so this uses the CelebA family adapted to 32x32: the same layers, with a 4x4 (not 8x8) base grid.
 cifar10 = dataclasses.replace(
-    celeb_a, dataset='cifar10', image_size=32, crop_fraction=1.0, cache=True, shuffle_buffer=50000,
+    celeb_a, preset='cifar10', dataset='cifar10', image_size=32, crop_fraction=1.0, cache=True, shuffle_buffer=50000,
     z_dim=100, epochs=50, fresh_batches=False, out_dir='CIFAR-10')
 
-# The paper's own recipe, from its official code (andersbll/autoencoding_beyond_pixels; PAPER.md lists
-# each fact with its file there). Code-only choices, not in the paper: the crop box, blur and flip,
+# The paper's own recipe, from its official code (andersbll/autoencoding_beyond_pixels; each fact
+# below names its file there). Code-only choices, not in the paper: the crop box, blur and flip,
 # the saturating GAN form, D not seeing reconstructions, the 0.5/0.5 real/fake weights, weight decay,
 # the annealed learning rate and the equilibrium rule (balance_margin).
 celeb_a_paper = dataclasses.replace(
-    celeb_a,
+    celeb_a, preset='celeb_a_paper',
     crop_fraction=1.0, crop_box='40,15,148,148',  # rows 40:188, cols 15:163 [dataset/celeba.py]
     blur_sigma=math.sqrt(148 / 64) / 2, resize_method='bicubic',  # against moire [dataset/celeba.py]
     flip=True,  # a random horizontal flip [augment.py]; its 600k pre-augmented images are not reproduced
@@ -135,9 +138,10 @@ celeb_a_paper = dataclasses.replace(
     balance_margin=0.35, equilibrium=0.68,  # [model/aegan.py]
     fresh_batches=False, out_dir='Celeb-A-paper', sample_every=5, checkpoint_every=5)
 
-PRESETS = {'mnist': mnist, 'mnist_best': mnist_best, 'fashion_mnist': fashion_mnist, 'celeb_a': celeb_a, 'cifar10': cifar10,
-           'celeb_a_paper': celeb_a_paper}
+PRESETS = {'mnist': mnist, 'mnist_best': mnist_best, 'fashion_mnist': fashion_mnist, 'celeb_a': celeb_a,
+           'cifar10': cifar10, 'celeb_a_paper': celeb_a_paper}
 ARCHS = ('mnist', 'celeb_a', 'paper')
+ARCH_FIELDS = ('arch', 'image_size', 'channels', 'z_dim')  # what a checkpoint's shapes depend on
 FIELDS = [f.name for f in dataclasses.fields(Config)]
 
 
@@ -156,8 +160,10 @@ def parse_kl_weight(value):
 
 def validate(cfg):
     """Raises UsageError naming the first bad field; returns cfg."""
-    if cfg.dataset not in PRESETS:
-        raise UsageError(f"unknown dataset {cfg.dataset!r}: pick one of {', '.join(PRESETS)}")
+    if cfg.preset not in PRESETS:
+        raise UsageError(f"unknown preset {cfg.preset!r}: pick one of {', '.join(PRESETS)}")
+    if not cfg.dataset and not cfg.data_dir:
+        raise UsageError('dataset must name a tensorflow-datasets dataset, or --data_dir a folder of images')
     for name, allowed in (('optimizer', ('adam', 'rmsprop')), ('lr_schedule', ('constant', 'annealed')),
                           ('dis_l_likelihood', ('mean', 'gaussian')), ('gan_loss', ('non_saturating', 'saturating')),
                           ('resize_method', ('bilinear', 'bicubic', 'area', 'nearest', 'lanczos3'))):
@@ -216,9 +222,9 @@ def validate(cfg):
     return cfg
 
 
-def _parse_value(name, text):
-    """Parses text to the type of field `name`."""
-    kind = Config.__dataclass_fields__[name].type
+def _parse_value(kind, name, text):
+    """Parses text to the type of field `name` of the dataclass `kind`."""
+    kind = kind.__dataclass_fields__[name].type
     if kind in (typing.Optional[int], typing.Optional[float]):
         if text.lower() in ('none', ''):
             return None
@@ -233,23 +239,63 @@ def _parse_value(name, text):
         raise UsageError(f'--{name}={text}: expected {kind.__name__ if kind is not bool else "true or false"}')
 
 
-def parse_overrides(args):
-    """['--field=value', ...] -> {field: value parsed to the field's type}."""
-    overrides = {}
+def parse_flags(args, *kinds):
+    """['--field=value', ...] -> one dict per dataclass in `kinds`: {field: value parsed to its type}.
+    A bool field may stand alone: --metrics is --metrics=true. Both scripts parse with this."""
+    known = {f.name: kind for kind in kinds for f in dataclasses.fields(kind)}
+    flags = [{} for _ in kinds]
     for arg in args:
         name, eq, text = arg[2:].partition('=')
+        if arg.startswith('--') and not eq and known.get(name) and known[name].__dataclass_fields__[name].type is bool:
+            eq, text = '=', 'true'
         if not arg.startswith('--') or not eq:
             raise UsageError(f'bad argument {arg!r}: write --field=value')
-        if name not in FIELDS:
-            raise UsageError(f'unknown field {name!r}; valid fields: {", ".join(FIELDS)}')
-        overrides[name] = _parse_value(name, text)
-    return overrides
+        if name not in known:
+            raise UsageError(f'unknown field {name!r}; valid fields: {", ".join(known)}')
+        flags[kinds.index(known[name])][name] = _parse_value(known[name], name, text)
+    return flags
+
+
+def parse_overrides(args):
+    """['--field=value', ...] -> {config field: value parsed to the field's type}."""
+    return parse_flags(args, Config)[0]
+
+
+def preset_of(overrides):
+    """The preset that --preset names (default: PRESET). A --dataset that names another preset's data
+    without --preset is refused: --dataset is the tensorflow-datasets name, --preset picks networks."""
+    name = overrides.get('preset', PRESET)
+    if name not in PRESETS:
+        validate(dataclasses.replace(mnist, preset=name))  # raises the unknown-preset error
+    asked = overrides.get('dataset')
+    if 'preset' not in overrides and asked in PRESETS and asked != PRESETS[name].dataset:
+        raise UsageError(f'--dataset={asked} would feed {asked} to the {name} preset\'s networks: write '
+                         f'--preset={asked} for the {asked} preset (or add --preset={name} if you mean it)')
+    return PRESETS[name]
 
 
 def from_args(args):
-    """The preset chosen by --dataset (default: DATASET) with the other --field=value overrides."""
+    """The preset chosen by --preset (default: PRESET) with the other --field=value overrides."""
     overrides = parse_overrides(args)
-    name = overrides.get('dataset', DATASET)
-    if name not in PRESETS:
-        validate(dataclasses.replace(mnist, dataset=name))  # raises the unknown-dataset error
-    return validate(dataclasses.replace(PRESETS[name], **overrides))
+    return validate(dataclasses.replace(preset_of(overrides), **overrides))
+
+
+def from_saved(path):
+    """The Config a run saved as config.json. Fields it lacks (written by an older version) take its
+    preset's values; a file from before the preset field names the preset in 'dataset'."""
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+        if not isinstance(saved, dict):
+            raise ValueError('not a JSON object')
+    except (OSError, ValueError) as e:
+        raise UsageError(f'{path} cannot be read as a config ({e}): restore it from a copy, or delete it '
+                         f'and pass the run\'s settings as --field=value') from e
+    if 'preset' not in saved and saved.get('dataset') in PRESETS:
+        saved['preset'] = saved['dataset']
+        saved['dataset'] = PRESETS[saved['preset']].dataset
+    unknown = sorted(set(saved) - set(FIELDS))
+    if unknown or saved.get('preset') not in PRESETS:
+        raise UsageError(f'{path} is not a config this version wrote ({"unknown field " + unknown[0] if unknown else "no known preset"}): '
+                         f'update the code, or pass the run\'s settings as --field=value')
+    return validate(dataclasses.replace(PRESETS[saved['preset']], **saved))

@@ -1,6 +1,6 @@
-"""Input pipelines: a preset's train and held-out images, from tensorflow-datasets or from a local
-folder of images (`--data_dir=...`, e.g. the img_align_celeba/ JPEGs), as float batches in the
-preset's pixel range: [0, 1] for the mnist family (sigmoid decoder), [-1, 1] for celeb_a (tanh).
+"""Input pipelines: a preset's train and held-out images, from tensorflow-datasets (`cfg.dataset`) or
+from a local folder of images (`--data_dir=...`, e.g. the img_align_celeba/ JPEGs), as float batches
+in the decoder's pixel range (to_unit below says which).
 
 Images stay uint8 until they are batched (small to cache, cheap to shuffle), then become floats.
 """
@@ -23,7 +23,6 @@ CELEB_A_ATTRIBUTES = (  # the 40 binary attributes, in list_attr_celeba.txt's or
     'Rosy_Cheeks', 'Sideburns', 'Smiling', 'Straight_Hair', 'Wavy_Hair', 'Wearing_Earrings', 'Wearing_Hat',
     'Wearing_Lipstick', 'Wearing_Necklace', 'Wearing_Necktie', 'Young')
 ATTRIBUTE_FILE = 'list_attr_celeba.txt'  # beside the images in a CelebA download: 1 / -1 per attribute
-TFDS_NAMES = {'celeb_a_paper': 'celeb_a', 'mnist_best': 'mnist'}  # presets that read another preset's dataset
 CELEB_A_TRAIN_END, CELEB_A_VALIDATION_END = 162770, 182637  # the official partition's file numbers
 TFDS_RETRIES = 3  # tensorflow-datasets retries a failed download 10 times with back-off: minutes offline
 
@@ -60,24 +59,37 @@ def preprocess(cfg, image):
     return tf.ensure_shape(image, [cfg.image_size, cfg.image_size, cfg.channels])
 
 
+def to_unit(cfg, images):
+    """Images in the decoder's range -> [0, 1]; numpy arrays or tensors. The one place that knows the
+    range: [0, 1] for the mnist family (sigmoid output), [-1, 1] for the others (tanh)."""
+    return images if cfg.arch == 'mnist' else (images + 1.0) / 2.0
+
+
+def from_unit(cfg, images):
+    """The inverse of to_unit: [0, 1] -> the decoder's range."""
+    return images if cfg.arch == 'mnist' else images * 2.0 - 1.0
+
+
 def to_float(cfg, images):
     """uint8 -> float32 in the decoder's output range."""
-    images = tf.cast(images, tf.float32)
-    return images / 255.0 if cfg.arch == 'mnist' else images / 127.5 - 1.0
+    return from_unit(cfg, tf.cast(images, tf.float32) / 255.0)
 
 
 def to_uint8(cfg, images):
     """The inverse of to_float, for writing images."""
-    images = images if cfg.arch == 'mnist' else (images + 1.0) / 2.0
-    return tf.cast(tf.round(tf.clip_by_value(images, 0.0, 1.0) * 255.0), tf.uint8)
+    return tf.cast(tf.round(tf.clip_by_value(to_unit(cfg, images), 0.0, 1.0) * 255.0), tf.uint8)
 
 
 def _tfds_images(cfg, split, shuffle, seed, with_attributes=False):
     """(uint8 image dataset, number of images or None) for a tensorflow-datasets split; with
     attributes, (image, 40 attributes as 0/1 floats) elements."""
     import tensorflow_datasets as tfds  # imported here: it is slow and only this path needs it
-    name = TFDS_NAMES.get(cfg.dataset, cfg.dataset)
-    builder = tfds.builder(name)
+    name = cfg.dataset
+    try:
+        builder = tfds.builder(name)
+    except tfds.core.registered.DatasetNotFoundError as e:
+        raise UsageError(f'tensorflow-datasets has no dataset {name!r}: pass a tfds name with --dataset, '
+                         f'or --data_dir for a folder of images') from e
     if not builder.is_prepared():
         print(f'{name} is not prepared in {builder.data_dir}: downloading it with tensorflow-datasets')
         from tensorflow_datasets.core.download import downloader
@@ -189,8 +201,9 @@ def _images(cfg, split, shuffle, seed=None, with_attributes=False):
 
 def train_dataset(cfg, seed):
     """An endless stream of shuffled float batches, reshuffled on every pass, and the number of steps
-    in an epoch (steps_per_epoch, else one pass). With fresh_batches each element is a tuple of three
-    batches, one for each network."""
+    in an epoch: steps_per_epoch, else train images // batch_size. With fresh_batches each element is a
+    tuple of three batches, one for each network, so an epoch of steps reads the data three times (as
+    the original's CelebA script, whose every network draws its own batch)."""
     images, count = _images(cfg, 'train', shuffle=True, seed=seed)
     if cfg.steps_per_epoch:
         steps = cfg.steps_per_epoch

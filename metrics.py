@@ -1,7 +1,7 @@
 """Numbers for a trained VAE/GAN: FID and KID of its generations against the held-out split, and the
 reconstruction MSE and SSIM of the held-out images.
 
-    python metrics.py --train_classifier --dataset=mnist   # the MNIST feature classifier (~1 min on a CPU)
+    python metrics.py --train_classifier --preset=mnist    # the MNIST feature classifier (~1 min on a CPU)
     python vae_gan_inference.py --metrics                  # scores a checkpoint, writes samples/metrics.json
 
 Features (`metric_features`): 'inception', the standard FID (Keras' InceptionV3 with ImageNet weights,
@@ -17,10 +17,10 @@ import tensorflow as tf
 
 import config
 import data
-import vae_gan
+import models
 from config import UsageError
 
-BATCH = 500
+BATCH = models.INFERENCE_BATCH
 KID_SUBSETS, KID_SUBSET_SIZE = 10, 1000  # as Binkowski et al. 2018
 
 
@@ -65,8 +65,8 @@ def reconstruction_errors(originals, reconstructions):
 def classifier_path(cfg):
     """<repo>/<dataset folder>/classifier.weights.h5, wherever the scripts run from."""
     root = os.path.dirname(os.path.abspath(__file__))
-    dataset = data.TFDS_NAMES.get(cfg.dataset, cfg.dataset)  # mnist_best uses MNIST's
-    return os.path.join(root, config.PRESETS[dataset].out_dir, 'classifier.weights.h5')
+    folder = {p.dataset: p.out_dir for p in reversed(config.PRESETS.values())}.get(cfg.dataset, cfg.dataset)
+    return os.path.join(root, folder, 'classifier.weights.h5')  # mnist_best uses MNIST's
 
 
 def build_classifier(cfg):
@@ -85,7 +85,7 @@ def train_classifier(cfg, epochs=5):
     import keras
     import tensorflow_datasets as tfds
     keras.utils.set_random_seed(0)
-    name = data.TFDS_NAMES.get(cfg.dataset, cfg.dataset)
+    name = cfg.dataset
     if cfg.data_dir or name not in ('mnist', 'fashion_mnist', 'cifar10'):
         raise UsageError(f'the feature classifier needs labels: mnist, fashion_mnist or cifar10, not {cfg.dataset}')
     labelled = lambda split: tfds.load(name, split=split, as_supervised=True).map(
@@ -106,7 +106,7 @@ def feature_extractor(cfg):
         path = classifier_path(cfg)
         if not os.path.exists(path):
             raise UsageError(f'no feature classifier at {path}: train one with '
-                             f'`python metrics.py --train_classifier --dataset={cfg.dataset}`')
+                             f'`python metrics.py --train_classifier --preset={cfg.preset}`')
         model = build_classifier(cfg)
         model.load_weights(path)
         features = keras.Model(model.input, model.get_layer('features').output)
@@ -119,7 +119,7 @@ def feature_extractor(cfg):
 
     @tf.function
     def extract(x):
-        x = x if cfg.arch == 'mnist' else (x + 1.0) / 2.0  # -> [0, 1]
+        x = data.to_unit(cfg, x)
         x = tf.image.resize(tf.image.grayscale_to_rgb(x) if x.shape[-1] == 1 else x, [299, 299])
         return inception(x * 2.0 - 1.0, training=False)  # Inception's own [-1, 1]
     return extract
@@ -146,14 +146,14 @@ def evaluate(cfg, encoder, decoder, count, seed=0, extract=None):
     real_features, originals = held_out_features(cfg, extract, count)
     n = len(originals)
     generate = tf.function(lambda z: decoder(z, training=False))
-    reconstruct = tf.function(lambda x: vae_gan.reconstruct(encoder, decoder, x))
-    z = tf.random.stateless_normal([n, cfg.z_dim], seed=[seed, 7])
+    reconstruct = tf.function(lambda x: models.reconstruct(encoder, decoder, x))
+    z = models.prior_z(n, cfg.z_dim, seed)  # the generations vae_gan_inference.py writes with this seed
     fake_features, reconstructions = [], []
     for i in range(0, n, BATCH):
         fake_features.append(extract(generate(z[i:i + BATCH])).numpy())
         reconstructions.append(reconstruct(originals[i:i + BATCH]).numpy())
-    to_unit = (lambda x: x) if cfg.arch == 'mnist' else (lambda x: (x + 1.0) / 2.0)
-    mse, ssim = reconstruction_errors(to_unit(originals), np.clip(to_unit(np.concatenate(reconstructions)), 0, 1))
+    mse, ssim = reconstruction_errors(data.to_unit(cfg, originals),
+                                      np.clip(data.to_unit(cfg, np.concatenate(reconstructions)), 0, 1))
     fake_features = np.concatenate(fake_features)
     return {'fid': fid(real_features, fake_features), 'kid': kid(real_features, fake_features),
             'mse': mse, 'ssim': ssim, 'images': n, 'features': cfg.metric_features}
@@ -162,7 +162,7 @@ def evaluate(cfg, encoder, decoder, count, seed=0, extract=None):
 def main(argv):
     try:
         if '--train_classifier' not in argv:
-            raise UsageError('usage: python metrics.py --train_classifier --dataset=mnist '
+            raise UsageError('usage: python metrics.py --train_classifier --preset=mnist '
                              '(scores come from `python vae_gan_inference.py --metrics`)')
         cfg = config.from_args([a for a in argv if a != '--train_classifier'])
         accuracy = train_classifier(cfg)

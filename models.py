@@ -1,22 +1,27 @@
-"""The three networks of VAE/GAN, exactly as the original TensorFlow 1 repo builds them
-(../shared/seed/ORIGINAL.md): a strided-conv encoder E, a transposed-conv Gaussian decoder G and an
-encoder-shaped discriminator D. Two families: 'mnist' (28x28x1, pixels in [0, 1]) and 'celeb_a'
-(64x64x3 or any multiple of 8, pixels in [-1, 1]); and 'paper', the networks of the paper's official
-code (andersbll/autoencoding_beyond_pixels, ../shared/seed/PAPER.md; its files in brackets).
+"""The three networks of VAE/GAN, as the original TensorFlow 1 repo (PrateekMunjal/VAE_GAN) builds
+them in MNIST/vae-gan.py and Celeb-A/vae-gan.py: a strided-conv encoder E, a transposed-conv Gaussian
+decoder G and an encoder-shaped discriminator D. Two families: 'mnist' (28x28x1, pixels in [0, 1]) and
+'celeb_a' (64x64x3 or any multiple of 8, pixels in [-1, 1]); and 'paper', the networks of the paper's
+official code (andersbll/autoencoding_beyond_pixels; its files in brackets).
 
-    encoder(x)       -> [mean, sigma]   sigma > 0 (softplus), used directly as the standard deviation
-    decoder(z)       -> x               sigmoid (mnist) or tanh (celeb_a) output
-    discriminator(x) -> [dis_l, logit]  dis_l = the last conv features, flattened; D(x) = sigmoid(logit)
+    encoder(x)       -> [mean, sigma]   sigma > 0, used directly as the standard deviation: a softplus
+                                        (mnist, celeb_a) or exp(logvar / 2) (paper)
+    decoder(z)       -> x               sigmoid (mnist) or tanh (celeb_a, paper) output
+    discriminator(x) -> [dis_l, logit]  dis_l = the learned similarity's features; D(x) = sigmoid(logit)
 
 D returns a logit, not the original's sigmoid probability, so the losses can use the stable
-sigmoid cross-entropy (vae_gan.py).
+sigmoid cross-entropy (vae_gan.py). Below the builders: drawing z from the prior and reconstructing,
+the two ways training grids, inference and metrics use a trained model.
 """
 import keras
+import tensorflow as tf
 from keras import layers
+
+INFERENCE_BATCH = 500  # images per call when rendering or scoring: 10,000 generations take seconds on a CPU
 
 
 def _kernel_init(cfg):
-    # celeb_a: truncated normal, stddev 0.02 (ORIGINAL.md); mnist: TF1's default, Glorot uniform.
+    # celeb_a: truncated normal, stddev 0.02 (the original's Celeb-A/vae-gan.py); mnist: TF1's default, Glorot uniform.
     if cfg.init_stddev:
         return keras.initializers.TruncatedNormal(stddev=cfg.init_stddev)
     return 'glorot_uniform'
@@ -151,3 +156,17 @@ def build_discriminator(cfg):
     dis_l = layers.Flatten(name='dis_l')(_conv_stack(cfg, x, batch_norm=cfg.arch != 'mnist'))
     logit = layers.Dense(1, kernel_initializer=_kernel_init(cfg), name='logit', dtype='float32')(dis_l)
     return keras.Model(x, [dis_l, logit], name='discriminator')
+
+
+# ---- Using a trained model ------------------------------------------------------------------------
+
+def prior_z(count, z_dim, seed):
+    """`count` codes z ~ N(0, I), fixed by `seed`: the one way training grids, inference and metrics
+    draw from the prior (the first n of a larger draw are the same n)."""
+    return tf.random.Generator.from_seed(seed).normal([count, z_dim])
+
+
+def reconstruct(encoder, decoder, x):
+    """x -> G(mean of q(z|x)), batch norm in inference mode."""
+    mean, _ = encoder(x, training=False)
+    return decoder(mean, training=False)

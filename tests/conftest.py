@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny presets and the repository root on sys.path."""
+"""Shared fixtures: tiny presets, the training step on fresh weights, mocked tensorflow-datasets, and
+the repository root on sys.path."""
 import dataclasses
 import os
 import sys
@@ -18,6 +19,27 @@ def tiny(preset, tmp_path, **overrides):
                   log_every=1, shuffle_buffer=16)
     fields.update(overrides)
     return config.validate(dataclasses.replace(preset, **fields))
+
+
+def build_step(cfg, seed=0):
+    """(networks, steps_done, train_step) on fresh weights fixed by `seed`, as vae_gan.build makes them
+    (under a tf.distribute strategy when called in its scope)."""
+    import keras
+    import tensorflow as tf
+    import vae_gan
+    keras.utils.set_random_seed(seed)
+    keras.mixed_precision.set_global_policy('mixed_float16' if cfg.mixed_precision else 'float32')
+    nets = vae_gan.build_networks(cfg)
+    steps_done = tf.Variable(0, dtype=tf.int64)
+    return nets, steps_done, vae_gan.make_train_step(cfg, nets, steps_done, tf.Variable(-1, dtype=tf.int64))
+
+
+@pytest.fixture
+def step_for():
+    """build_step, with the float32 policy restored afterwards."""
+    import keras
+    yield build_step
+    keras.mixed_precision.set_global_policy('float32')
 
 
 @pytest.fixture

@@ -66,7 +66,7 @@ def test_attribute_errors(faces, tmp_path):
     with pytest.raises(UsageError, match=r"unknown attribute 'Smile'; the 40 are: 5_o_Clock_Shadow"):
         inference.load_config([f'--out_dir={faces.out_dir}', '--attributes=Smile'])
     with pytest.raises(UsageError, match='mnist has no attributes'):
-        inference.load_config(['--dataset=mnist', '--attributes=Smiling', f'--out_dir={tmp_path}'])
+        inference.load_config(['--preset=mnist', '--attributes=Smiling', f'--out_dir={tmp_path}'])
     os.rename(os.path.join(faces.data_dir, data.ATTRIBUTE_FILE), os.path.join(faces.data_dir, 'moved.txt'))
     try:
         with pytest.raises(UsageError, match='has no list_attr_celeba.txt'):

@@ -17,19 +17,67 @@ def test_presets_have_the_originals_hyperparameters():
     assert round(c.crop_fraction * 178) == 140
     cifar = config.cifar10
     assert (cifar.image_size, cifar.channels, cifar.z_dim, cifar.batch_size, cifar.epochs) == (32, 3, 100, 128, 50)
-    assert config.fashion_mnist == dataclasses.replace(m, dataset='fashion_mnist', out_dir='Fashion-MNIST')
+    assert config.fashion_mnist == dataclasses.replace(m, preset='fashion_mnist', dataset='fashion_mnist',
+                                                       out_dir='Fashion-MNIST')
     assert (m.out_dir, c.out_dir) == ('MNIST', 'Celeb-A')
 
 
 def test_default_is_the_mnist_preset():
-    assert config.DATASET == 'mnist'
+    assert config.PRESET == 'mnist'
     assert config.from_args([]) == config.mnist
 
 
+def test_each_preset_names_itself_and_its_tensorflow_datasets_name():
+    assert all(preset.preset == name for name, preset in config.PRESETS.items())
+    assert {name: preset.dataset for name, preset in config.PRESETS.items()} == {
+        'mnist': 'mnist', 'mnist_best': 'mnist', 'fashion_mnist': 'fashion_mnist', 'celeb_a': 'celeb_a',
+        'cifar10': 'cifar10', 'celeb_a_paper': 'celeb_a'}
+
+
+def test_dataset_naming_another_presets_data_asks_for_the_preset():
+    with pytest.raises(UsageError, match='--dataset=celeb_a would feed celeb_a to the mnist preset.s networks: '
+                                         'write --preset=celeb_a'):
+        config.from_args(['--dataset=celeb_a'])
+    cfg = config.from_args(['--preset=mnist', '--dataset=fashion_mnist'])  # said twice: meant
+    assert (cfg.preset, cfg.dataset, cfg.arch) == ('mnist', 'fashion_mnist', 'mnist')
+    assert config.from_args(['--preset=celeb_a_paper', '--dataset=celeb_a']).dataset == 'celeb_a'
+
+
+def test_saved_config_round_trip_and_older_files(tmp_path):
+    import json
+    cfg = config.from_args(['--preset=celeb_a_paper', '--z_dim=64'])
+    path = tmp_path / 'config.json'
+    path.write_text(json.dumps(dataclasses.asdict(cfg)))
+    assert config.from_saved(str(path)) == cfg
+    old = dataclasses.asdict(cfg)  # before the preset field: 'dataset' named the preset
+    del old['preset'], old['flip']
+    old['dataset'] = 'celeb_a_paper'
+    path.write_text(json.dumps(old))
+    assert config.from_saved(str(path)) == cfg  # the missing field from the preset
+    for text, message in (('{"dataset": "mnist", "wings": 2}', 'unknown field wings'), ('[1]', 'not a JSON object'),
+                          ('{"z_dim": ', 'cannot be read as a config')):
+        path.write_text(text)
+        with pytest.raises(UsageError, match=message):
+            config.from_saved(str(path))
+
+
+def test_a_script_s_own_flags_parse_with_the_config_fields():
+    @dataclasses.dataclass(frozen=True)
+    class Flags:
+        count: int = 1
+        verbose: bool = False
+    fields, flags = config.parse_flags(['--z_dim=4', '--count=3', '--verbose'], config.Config, Flags)
+    assert fields == {'z_dim': 4} and flags == {'count': 3, 'verbose': True}
+    with pytest.raises(UsageError, match="unknown field 'counts'; valid fields: preset, dataset.*, count, verbose"):
+        config.parse_flags(['--counts=3'], config.Config, Flags)
+    with pytest.raises(UsageError, match='--count=x: expected int'):
+        config.parse_flags(['--count=x'], config.Config, Flags)
+
+
 def test_overrides_are_parsed_to_the_fields_types():
-    cfg = config.from_args(['--dataset=celeb_a', '--epochs=3', '--lr_decoder=2e-4', '--cache=true',
+    cfg = config.from_args(['--preset=celeb_a', '--epochs=3', '--lr_decoder=2e-4', '--cache=true',
                             '--steps_per_epoch=7', '--kl_weight=sigmoid', '--out_dir=/tmp/x'])
-    assert cfg.dataset == 'celeb_a' and cfg.z_dim == 128  # the preset, then the overrides
+    assert cfg.preset == cfg.dataset == 'celeb_a' and cfg.z_dim == 128  # the preset, then the overrides
     assert cfg.epochs == 3 and isinstance(cfg.epochs, int)
     assert cfg.lr_decoder == 2e-4 and cfg.cache is True and cfg.steps_per_epoch == 7
     assert cfg.kl_weight == 'sigmoid' and cfg.out_dir == '/tmp/x'
@@ -38,8 +86,8 @@ def test_overrides_are_parsed_to_the_fields_types():
 
 
 @pytest.mark.parametrize('args, message', [
-    (['--dataset=svhn'], "unknown dataset 'svhn'"),
-    (['--batchsize=3'], "unknown field 'batchsize'; valid fields: dataset"),
+    (['--preset=svhn'], "unknown preset 'svhn'"),
+    (['--batchsize=3'], "unknown field 'batchsize'; valid fields: preset, dataset"),
     (['--epochs=three'], '--epochs=three: expected int'),
     (['--cache=maybe'], 'expected true or false'),
     (['--batch_size=0'], 'batch_size must be at least 1'),
@@ -47,18 +95,18 @@ def test_overrides_are_parsed_to_the_fields_types():
     (['--kl_weight=big'], "kl_weight must be '1/batch', 'sigmoid' or a number"),
     (['--kl_weight=-1'], 'kl_weight must be'),
     (['--lr_encoder=-0.1'], 'lr_encoder must be >= 0'),
-    (['--dataset=celeb_a', '--image_size=30'], 'divisible by 8'),
+    (['--preset=celeb_a', '--image_size=30'], 'divisible by 8'),
     (['epochs=3'], "write --field=value"),
-    (['--epochs'], "write --field=value"),
+    (['--epochs'], "write --field=value"),  # only a bool field may stand alone
 ])
 def test_bad_overrides_name_the_problem(args, message):
-    with pytest.raises(UsageError, match=message.replace('(', r'\(').replace("'", "'")):
+    with pytest.raises(UsageError, match=message.replace('(', r'\(')):
         config.from_args(args)
 
 
 def test_unknown_field_error_lists_every_field():
     with pytest.raises(UsageError) as error:
         config.from_args(['--nope=1'])
-    for name in ('dataset', 'epochs', 'batch_size', 'z_dim', 'out_dir', 'steps_per_epoch', 'kl_weight',
+    for name in ('preset', 'dataset', 'epochs', 'batch_size', 'z_dim', 'out_dir', 'steps_per_epoch', 'kl_weight',
                  'seed', 'sample_every', 'checkpoint_every', 'data_dir'):
         assert name in str(error.value)

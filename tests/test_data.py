@@ -49,11 +49,25 @@ def test_pixel_ranges_round_trip():
         assert np.array_equal(data.to_uint8(cfg, floats).numpy(), x.numpy())
 
 
-def test_mnist_train_split_size_gives_full_pass_steps(mock_tfds, tmp_path):
-    # without steps_per_epoch, an epoch is one pass, or a clear error when tfds knows no size
-    cfg = tiny(config.mnist, tmp_path, steps_per_epoch=None)
+def test_without_a_known_split_size_an_epoch_needs_steps_per_epoch(mock_tfds, tmp_path):
+    cfg = tiny(config.mnist, tmp_path, steps_per_epoch=None)  # mock_data has no split metadata
     with pytest.raises(UsageError, match='set --steps_per_epoch'):
         data.train_dataset(cfg, seed=0)
+
+
+def _real_mnist():
+    import os
+    import tensorflow_datasets as tfds
+    return bool(os.environ.get('TFDS_DATA_DIR')) and tfds.builder('mnist').is_prepared()
+
+
+@pytest.mark.skipif(not _real_mnist(), reason='needs TFDS_DATA_DIR pointing at a prepared MNIST copy')
+def test_an_epoch_is_the_train_split_over_the_batch_size(tmp_path):
+    cfg = tiny(config.mnist, tmp_path, steps_per_epoch=None, batch_size=256)
+    assert data.train_dataset(cfg, seed=0)[1] == 60000 // 256  # 234 steps of one batch
+    cfg = tiny(config.mnist, tmp_path, steps_per_epoch=None, batch_size=256, fresh_batches=True)
+    ds, steps = data.train_dataset(cfg, seed=0)
+    assert steps == 234 and len(next(iter(ds))) == 3  # as many steps, each of three batches: three passes
 
 
 def _write_images(folder, count, size=(30, 24), start=1):

@@ -18,18 +18,15 @@ import dataclasses, json, sys
 import tensorflow as tf
 cpu = tf.config.list_physical_devices('CPU')[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-sys.path.insert(0, sys.argv[1])
-import keras, config, models, vae_gan
+sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tests']
+import config, vae_gan
+from conftest import build_step
 
 def losses(strategy_name):
     cfg = dataclasses.replace(config.mnist, strategy=strategy_name, batch_size=8)
     strategy, _ = vae_gan.make_strategy(cfg)
-    keras.utils.set_random_seed(0)
     with strategy.scope():
-        nets = models.build_encoder(cfg), models.build_decoder(cfg), models.build_discriminator(cfg)
-        optimizers = vae_gan.make_optimizers(cfg, *nets)
-        step = vae_gan.make_train_step(cfg, *nets, optimizers, tf.Variable(0, dtype=tf.int64),
-                                       tf.Variable(-1, dtype=tf.int64))
+        _, _, step = build_step(cfg)
     batch = tf.random.stateless_uniform([8, 28, 28, 1], seed=[1, 2])
     batches = iter(strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch).repeat()))
     return strategy.num_replicas_in_sync, [{k: float(v) for k, v in step(next(batches), tf.constant(0.0)).items()}

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 import config
+import models
 import vae_gan
 import vae_gan_inference as inference
 from config import UsageError
@@ -63,7 +64,7 @@ def test_same_seed_same_files_and_stale_files_go(run):
 
 def test_config_comes_from_out_dir(run):
     cfg, checkpoint, options = inference.load_config([f'--out_dir={run.out_dir}', '--num_samples=12'])
-    assert (cfg.z_dim, cfg.data_dir, options['num_samples']) == (8, run.data_dir, 12)  # z_dim 8 from config.json, not the preset's 32
+    assert (cfg.z_dim, cfg.data_dir, options.num_samples) == (8, run.data_dir, 12)  # z_dim 8 from config.json, not the preset's 32
     assert checkpoint.endswith('ckpt-2')
     cfg, checkpoint, _ = inference.load_config([f'--checkpoint={run.out_dir}/checkpoints/ckpt-2'])
     assert cfg.out_dir == os.path.abspath(run.out_dir) and checkpoint.endswith('ckpt-2')
@@ -71,15 +72,16 @@ def test_config_comes_from_out_dir(run):
 
 def test_no_checkpoint_names_the_folder_and_the_command(tmp_path):
     with pytest.raises(UsageError, match=r'no checkpoint in .*empty/checkpoints: train one first with '
-                                         r'`python vae_gan.py --dataset=celeb_a --out_dir=.*empty`'):
-        inference.load_config(['--dataset=celeb_a', f'--out_dir={tmp_path / "empty"}'])
+                                         r'`python vae_gan.py --preset=celeb_a --out_dir=.*empty`'):
+        inference.load_config(['--preset=celeb_a', f'--out_dir={tmp_path / "empty"}'])
     with pytest.raises(UsageError, match='no checkpoint at'):
         inference.load_config([f'--checkpoint={tmp_path}/ckpt-9'])
 
 
 def test_another_preset_or_architecture_is_refused(run, tmp_path):
-    with pytest.raises(UsageError, match=r'checkpoint of another preset \(dataset=.mnist. there'):
-        inference.load_config([f'--out_dir={run.out_dir}', '--dataset=celeb_a'])
+    with pytest.raises(UsageError, match=r'checkpoint of another preset \(preset=.mnist. there, .celeb_a. asked '
+                                         r'for\): drop --preset'):
+        inference.load_config([f'--out_dir={run.out_dir}', '--preset=celeb_a'])
     with pytest.raises(UsageError, match=r'checkpoint of another model \(z_dim=8 there, 16 asked for\)'):
         inference.load_config([f'--out_dir={run.out_dir}', '--z_dim=16'])
     # a config.json that does not describe its checkpoint
@@ -87,12 +89,14 @@ def test_another_preset_or_architecture_is_refused(run, tmp_path):
     os.symlink(os.path.join(run.out_dir, 'checkpoints'), tmp_path / 'other' / 'checkpoints')
     saved = json.load(open(os.path.join(run.out_dir, 'config.json')))
     json.dump(dict(saved, z_dim=16), open(tmp_path / 'other' / 'config.json', 'w'))
-    with pytest.raises(UsageError, match='checkpoint of another architecture'):
+    with pytest.raises(UsageError, match=r'ckpt-2 is a checkpoint of another architecture .*config.json describes another'):
         inference.render(*inference.load_config([f'--out_dir={tmp_path / "other"}']))
 
 
 def test_cli_errors_exit_non_zero(tmp_path):
     for args, message in ((['--num_samples=0'], 'num_samples must be a whole number >= 1'),
+                          (['--num_samples=many'], '--num_samples=many: expected int'),
+                          (['--attribute_scale=-1'], 'attribute_scale must be a number >= 0'),
                           ([f'--out_dir={tmp_path}'], 'error: no checkpoint in')):
         result = subprocess.run([sys.executable, os.path.join(ROOT, 'vae_gan_inference.py'), *args],
                                 capture_output=True, text=True, cwd=tmp_path, timeout=120)
@@ -109,7 +113,7 @@ def test_metrics_json(run):
 
 def test_export_renders_the_same_generations(run, tmp_path):
     folder = str(tmp_path / 'pretrained')
-    inference.render(*inference.load_config([f'--out_dir={run.out_dir}', f'--export={folder}']))
+    inference.main([f'--out_dir={run.out_dir}', f'--export={folder}'])
     assert sorted(os.listdir(folder)) == ['checkpoint', 'ckpt-2.data-00000-of-00001', 'ckpt-2.index', 'config.json']
     exported = _render(run, '--num_samples=2', '--seed=5')
     original = iio.imread(os.path.join(exported, 'generations', '000001.png'))
@@ -117,3 +121,11 @@ def test_export_renders_the_same_generations(run, tmp_path):
     assert cfg.out_dir == folder and checkpoint.endswith('ckpt-2')
     inference.render(cfg, checkpoint, options)
     assert np.array_equal(iio.imread(os.path.join(folder, 'samples', 'generations', '000001.png')), original)
+
+
+def test_the_first_training_grid_is_the_first_render(run):
+    """One prior draw: the op-gen/ grids' 25 codes are the first 25 generations of a render with the
+    same seed (models.prior_z), so training grids and renders show the same faces/digits."""
+    sample_z = tf.train.load_checkpoint(os.path.join(run.out_dir, 'checkpoints', 'ckpt-2')).get_tensor(
+        'sample_z/.ATTRIBUTES/VARIABLE_VALUE')
+    assert np.array_equal(sample_z, models.prior_z(100, run.z_dim, run.seed).numpy()[:25])

@@ -77,7 +77,7 @@ def test_inception_offline_error(monkeypatch):
 
 def test_missing_classifier_says_how_to_train_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(UsageError, match='python metrics.py --train_classifier --dataset=fashion_mnist'):
+    with pytest.raises(UsageError, match='python metrics.py --train_classifier --preset=fashion_mnist'):
         metrics.feature_extractor(config.fashion_mnist)
 
 

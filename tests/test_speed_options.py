@@ -8,9 +8,8 @@ import pytest
 import tensorflow as tf
 
 import config
-import models
 import vae_gan
-from conftest import tiny
+from conftest import build_step, tiny
 
 
 def fixed_noise(shape, stream):
@@ -18,16 +17,6 @@ def fixed_noise(shape, stream):
     there) and in every phase."""
     n = tf.cast(tf.reduce_prod(shape), tf.float32)
     return tf.reshape(tf.sin(tf.range(n) * 12.9898), shape)
-
-
-def _setup(cfg, seed=0):
-    keras.utils.set_random_seed(seed)
-    keras.mixed_precision.set_global_policy('mixed_float16' if cfg.mixed_precision else 'float32')
-    nets = models.build_encoder(cfg), models.build_decoder(cfg), models.build_discriminator(cfg)
-    optimizers = vae_gan.make_optimizers(cfg, *nets)
-    step = vae_gan.make_train_step(cfg, *nets, optimizers, tf.Variable(0, dtype=tf.int64),
-                                   tf.Variable(-1, dtype=tf.int64))
-    return nets, optimizers, step
 
 
 def _batch(shape=(4, 28, 28, 1)):
@@ -38,14 +27,14 @@ def _weights(net):
     return [v.numpy() for v in net.trainable_variables]
 
 
-def test_xla_step_equals_the_plain_step(tmp_path, monkeypatch):
+def test_xla_step_equals_the_plain_step(tmp_path, monkeypatch, step_for):
     """Three steps with and without XLA give the same losses (the weights after Adam's sign-like first
     updates are compared through them)."""
     monkeypatch.setattr(vae_gan, 'make_noise', lambda seed, steps_done: fixed_noise)
     losses = []
     for jit in (False, True):
         cfg = tiny(config.mnist, tmp_path, jit_compile=jit)
-        _, _, step = _setup(cfg)
+        _, _, step = step_for(cfg)
         losses.append([{k: float(v) for k, v in step(_batch(), tf.constant(0.0)).items()} for _ in range(3)])
     plain, xla = losses
     for plain_step, xla_step in zip(plain, xla):
@@ -54,20 +43,17 @@ def test_xla_step_equals_the_plain_step(tmp_path, monkeypatch):
             assert xla_step[name] == pytest.approx(plain_step[name], rel=1e-3, abs=1e-5), name
 
 
-def test_mixed_precision_step_runs_and_stays_finite(tmp_path):
+def test_mixed_precision_step_runs_and_stays_finite(tmp_path, step_for):
     cfg = tiny(config.mnist, tmp_path, mixed_precision=True)
-    try:
-        (encoder, decoder, discriminator), optimizers, step = _setup(cfg)
-        assert decoder.layers[2].compute_dtype == 'float16' and decoder.layers[2].variable_dtype == 'float32'
-        assert all(v.dtype == 'float32' for v in encoder.weights)  # incl. batch-norm statistics
-        assert all(isinstance(o, keras.optimizers.LossScaleOptimizer) for o in optimizers.values())
-        for _ in range(3):
-            metrics = step(_batch(), tf.constant(0.0))
-        assert all(v.dtype == tf.float32 and np.isfinite(v.numpy()) for v in metrics.values())
-        # loss scaling skips the updates whose float16 gradients overflow while it finds its scale
-        assert all(1 <= int(vae_gan.checkpointed(o).iterations) <= 3 for o in optimizers.values())
-    finally:
-        keras.mixed_precision.set_global_policy('float32')
+    nets, _, step = step_for(cfg)
+    assert nets.decoder.layers[2].compute_dtype == 'float16' and nets.decoder.layers[2].variable_dtype == 'float32'
+    assert all(v.dtype == 'float32' for v in nets.encoder.weights)  # incl. batch-norm statistics
+    assert all(isinstance(o, keras.optimizers.LossScaleOptimizer) for o in nets.optimizers.values())
+    for _ in range(3):
+        metrics = step(_batch(), tf.constant(0.0))
+    assert all(v.dtype == tf.float32 and np.isfinite(v.numpy()) for v in metrics.values())
+    # loss scaling skips the updates whose float16 gradients overflow while it finds its scale
+    assert all(1 <= int(vae_gan.unscaled(o).iterations) <= 3 for o in nets.optimizers.values())
 
 
 def test_checkpoints_move_between_options(mock_tfds, tmp_path, capsys):
@@ -88,20 +74,19 @@ def test_simultaneous_differs_only_in_the_intended_way(tmp_path):
     the sequential phase would take against the weights of before the step, given the same noise. The
     sequential step differs because E and G see the D (and G the E) just updated."""
     cfg = tiny(config.mnist, tmp_path)
-    keras.utils.set_random_seed(0)
-    nets = models.build_encoder(cfg), models.build_decoder(cfg), models.build_discriminator(cfg)
+    nets, _, _ = build_step(cfg)
     x, beta = _batch(), tf.constant(0.25)
-    optimizers = vae_gan.make_optimizers(cfg, *nets)
-    _, together = vae_gan.make_gradients(cfg, *nets, optimizers, fixed_noise)['simultaneous'](x, beta)
+    _, together = vae_gan.one_pass(cfg, nets, x, beta, fixed_noise)
     close = lambda a, b: all(np.allclose(u.numpy(), v.numpy(), rtol=1e-4, atol=1e-6) for u, v in zip(a, b))
-    for name, args in (('discriminator', (x,)), ('encoder', (x, beta)), ('decoder', (x,))):
-        _, alone = vae_gan.make_gradients(cfg, *nets, optimizers, fixed_noise)[name](*args)  # the same noise
+    for name, phase, args in (('discriminator', vae_gan.discriminator_phase, (x,)),
+                              ('encoder', vae_gan.encoder_phase, (x, beta)), ('decoder', vae_gan.decoder_phase, (x,))):
+        _, alone = phase(cfg, nets, *args, noise=fixed_noise)  # the same noise
         assert close(alone, together[name]), name
 
     def step_weights(update):
-        nets, _, step = _setup(tiny(config.mnist, tmp_path, update=update))
+        nets, _, step = build_step(tiny(config.mnist, tmp_path, update=update))
         step(x, tf.constant(0.0))
-        return [_weights(n) for n in nets]  # encoder, decoder, discriminator
+        return [_weights(nets[name]) for name in ('encoder', 'decoder', 'discriminator')]
     same = lambda a, b: all(np.allclose(u, v, rtol=1e-5, atol=1e-7) for u, v in zip(a, b))
     sequential, simultaneous = step_weights('sequential'), step_weights('simultaneous')
     assert not same(sequential[0], simultaneous[0]) and not same(sequential[1], simultaneous[1])
@@ -109,14 +94,14 @@ def test_simultaneous_differs_only_in_the_intended_way(tmp_path):
 
 def test_simultaneous_needs_one_batch():
     with pytest.raises(config.UsageError, match='--fresh_batches=false'):
-        config.from_args(['--dataset=celeb_a', '--update=simultaneous'])
+        config.from_args(['--preset=celeb_a', '--update=simultaneous'])
     with pytest.raises(config.UsageError, match="update must be 'sequential' or 'simultaneous'"):
         config.from_args(['--update=together'])
 
 
 def test_benchmark_prints_and_writes_nothing(mock_tfds, tmp_path, capsys):
     cfg = tiny(config.mnist, tmp_path, benchmark_steps=2)
-    timings = vae_gan.train(cfg)
+    timings = vae_gan.benchmark(cfg)
     printed = capsys.readouterr().out
     assert 'images/s' in printed and 'pipeline' in printed and 'discriminator' in printed
     assert set(timings) == {'step_seconds', 'pipeline_seconds', 'discriminator_seconds', 'encoder_seconds',
@@ -125,14 +110,14 @@ def test_benchmark_prints_and_writes_nothing(mock_tfds, tmp_path, capsys):
     assert not os.path.exists(cfg.out_dir)
 
 
-def test_balance_rule_skips_inside_the_step(tmp_path):
+def test_balance_rule_skips_inside_the_step(tmp_path, step_for):
     """An equilibrium of 100 makes D 'win' by far: its update is skipped, the others run."""
     cfg = tiny(config.mnist, tmp_path, balance_margin=0.35, equilibrium=100.0)
-    (encoder, decoder, discriminator), optimizers, step = _setup(cfg)
-    before = _weights(discriminator)
+    nets, _, step = step_for(cfg)
+    before = _weights(nets.discriminator)
     for _ in range(2):
         metrics = step(_batch(), tf.constant(0.0))
-    assert all(np.array_equal(a, b) for a, b in zip(before, _weights(discriminator)))
+    assert all(np.array_equal(a, b) for a, b in zip(before, _weights(nets.discriminator)))
     assert float(metrics['discriminator_skips']) == 2 and float(metrics['decoder_skips']) == 0
-    assert int(optimizers['discriminator'].iterations) == 0 and int(optimizers['decoder'].iterations) == 2
+    assert int(nets.optimizers['discriminator'].iterations) == 0 and int(nets.optimizers['decoder'].iterations) == 2
     assert step.experimental_get_tracing_count() == 1  # decided in the graph: no retracing

@@ -8,23 +8,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import checkpoints
 import config
-import models
 import vae_gan
 from config import UsageError
 from conftest import ROOT, tiny
 
-
-def _nets(cfg):
-    return models.build_encoder(cfg), models.build_decoder(cfg), models.build_discriminator(cfg)
-
-
-def _step_for(cfg):
-    nets = _nets(cfg)
-    optimizers = vae_gan.make_optimizers(cfg, *nets)
-    steps_done = tf.Variable(0, dtype=tf.int64)
-    step = vae_gan.make_train_step(cfg, *nets, optimizers, steps_done, tf.Variable(-1, dtype=tf.int64))
-    return nets, optimizers, steps_done, step
+NAMES = ('encoder', 'decoder', 'discriminator')
 
 
 def _weights(net):
@@ -36,18 +26,18 @@ def _changed(before, net):
 
 
 @pytest.mark.parametrize('only', ['encoder', 'decoder', 'discriminator'])
-def test_each_optimizer_changes_only_its_own_network(tmp_path, only):
-    lrs = {f'lr_{name}': (1e-2 if name == only else 0.0) for name in ('encoder', 'decoder', 'discriminator')}
+def test_each_optimizer_changes_only_its_own_network(tmp_path, only, step_for):
+    lrs = {f'lr_{name}': (1e-2 if name == only else 0.0) for name in NAMES}
     cfg = tiny(config.mnist, tmp_path, **lrs)
-    nets, _, _, step = _step_for(cfg)
-    before = [_weights(net) for net in nets]
+    nets, _, step = step_for(cfg)
+    before = [_weights(nets[name]) for name in NAMES]
     step(tf.random.uniform([4, 28, 28, 1], seed=1), tf.constant(0.0))
-    assert [_changed(b, net) for b, net in zip(before, nets)] == [net.name == only for net in nets]
+    assert [_changed(b, nets[name]) for b, name in zip(before, NAMES)] == [name == only for name in NAMES]
 
 
-def test_step_returns_finite_scalars_and_counts_steps(tmp_path):
+def test_step_returns_finite_scalars_and_counts_steps(tmp_path, step_for):
     cfg = tiny(config.celeb_a, tmp_path, image_size=32)  # the 64x64 family at 32x32, three fresh batches
-    _, optimizers, steps_done, step = _step_for(cfg)
+    nets, steps_done, step = step_for(cfg)
     metrics = step(tuple(tf.random.uniform([3, 2, 32, 32, 3], -1, 1, seed=1)), tf.constant(0.0))
     assert set(metrics) == {'discriminator_loss', 'encoder_loss', 'decoder_loss', 'kl', 'dis_l', 'gan',
                             'kl_weight', 'd_x', 'd_x_tilde', 'd_x_p', 'real_cost', 'fake_cost',
@@ -55,27 +45,23 @@ def test_step_returns_finite_scalars_and_counts_steps(tmp_path):
     assert all(v.shape == () and np.isfinite(v.numpy()) for v in metrics.values())
     assert float(metrics['kl_weight']) == pytest.approx(1 / 2)  # 1/batch from the tensor's shape
     assert 0 < float(metrics['d_x']) < 1
-    assert [int(o.iterations) for o in optimizers.values()] == [1, 1, 1] and int(steps_done) == 1
+    assert [int(o.iterations) for o in nets.optimizers.values()] == [1, 1, 1] and int(steps_done) == 1
 
 
 def test_checkpoint_round_trip(tmp_path):
+    """What build() checkpoints comes back whole: weights, batch-norm statistics, optimizer slots, step."""
     cfg = tiny(config.mnist, tmp_path)
-    nets, optimizers, steps_done, step = _step_for(cfg)
-    step(tf.random.uniform([4, 28, 28, 1], seed=1), tf.constant(0.0))
-    kwargs = lambda nets, optimizers, steps_done: dict(
-        encoder=nets[0], decoder=nets[1], discriminator=nets[2], step=steps_done,
-        **{f'{name}_optimizer': opt for name, opt in optimizers.items()})
-    path = tf.train.Checkpoint(**kwargs(nets, optimizers, steps_done)).save(str(tmp_path / 'ckpt'))
-    nets2 = _nets(cfg)
-    optimizers2 = vae_gan.make_optimizers(cfg, *nets2)
-    steps_done2 = tf.Variable(0, dtype=tf.int64)
-    vae_gan.restore(tf.train.Checkpoint(**kwargs(nets2, optimizers2, steps_done2)), path)
-    for a, b in zip(nets, nets2):
-        assert all(np.array_equal(x.numpy(), y.numpy()) for x, y in zip(a.weights, b.weights))  # incl. BN stats
-    for name in optimizers:
+    trained = vae_gan.build(cfg)
+    trained.train_step(tf.random.uniform([4, 28, 28, 1], seed=1), tf.constant(0.0))
+    path = trained.checkpoint.save(str(tmp_path / 'ckpt'))
+    run = vae_gan.build(cfg)  # fresh weights
+    assert not np.array_equal(run.nets.decoder.weights[0].numpy(), trained.nets.decoder.weights[0].numpy())
+    checkpoints.restore(run.checkpoint, path, 'unused')
+    for name in NAMES:
+        assert all(np.array_equal(x.numpy(), y.numpy()) for x, y in zip(trained.nets[name].weights, run.nets[name].weights))
         assert all(np.array_equal(x.numpy(), y.numpy())
-                   for x, y in zip(optimizers[name].variables, optimizers2[name].variables))
-    assert int(steps_done2) == 1
+                   for x, y in zip(trained.nets.optimizers[name].variables, run.nets.optimizers[name].variables))
+    assert int(run.steps_done) == 1
 
 
 def _epochs_in(path):
@@ -119,11 +105,12 @@ def test_checkpoint_of_another_architecture_is_refused_untouched(mock_tfds, tmp_
     cfg = tiny(config.mnist, tmp_path, z_dim=8)
     vae_gan.train(cfg)
     before = _snapshot(cfg.out_dir)
-    with pytest.raises(UsageError, match=r'holds a checkpoint of another model \(z_dim=8 there, 16 here\)'):
+    with pytest.raises(UsageError, match=r'holds a checkpoint of another model \(z_dim=8 there, 16 asked for\)'):
         vae_gan.train(dataclasses.replace(cfg, z_dim=16, epochs=2))
+    assert _snapshot(cfg.out_dir) == before
     os.remove(os.path.join(cfg.out_dir, 'config.json'))  # without config.json, restoring tells
     before = _snapshot(cfg.out_dir)
-    with pytest.raises(UsageError, match='does not fit this model'):
+    with pytest.raises(UsageError, match='ckpt-1 is a checkpoint of another architecture'):
         vae_gan.train(dataclasses.replace(cfg, z_dim=16, epochs=2))
     assert _snapshot(cfg.out_dir) == before
 
@@ -218,9 +205,9 @@ def test_celeb_a_paper_trains_and_renders(mock_tfds, tmp_path, capsys):
     assert np.load(os.path.join(samples, 'attribute_vectors.npz'))['vectors'].shape == (40, 128)
 
 
-def test_without_discriminate_recon_d_makes_no_reconstruction(tmp_path):
+def test_without_discriminate_recon_d_makes_no_reconstruction(tmp_path, step_for):
     cfg = tiny(config.mnist, tmp_path, discriminate_recon=False)
-    nets, _, _, step = _step_for(cfg)
+    _, _, step = step_for(cfg)
     metrics = step(tf.random.uniform([4, 28, 28, 1], seed=1), tf.constant(0.0))
     assert 'd_x_tilde' not in metrics and np.isfinite(float(metrics['discriminator_loss']))
     assert {'dis_l', 'gan', 'decoder_loss'} <= set(metrics)  # G still compares x~ with x

@@ -1,0 +1,77 @@
+"""Writing images: grids, labelled PNGs, numbered files and the training GIF. No model code here.
+
+Images are uint8 arrays [N, H, W, C] (data.to_uint8 makes them from a batch).
+"""
+import glob
+import math
+import os
+import re
+
+import imageio.v3 as iio
+import numpy as np
+
+GRID = 25  # images in each 5x5 sample grid, as the original
+GIF_SECONDS_PER_FRAME = 0.4  # the original's imagetogif.py
+
+
+def tile(images, cols=None):
+    """uint8 images [N, H, W, C] -> one uint8 [rows*(H+2)+2, cols*(W+2)+2, C] grid, 2-pixel white borders.
+    cols defaults to a square grid."""
+    images = np.asarray(images)
+    n, h, w, c = images.shape
+    cols = cols or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    grid = np.full((rows * (h + 2) + 2, cols * (w + 2) + 2, c), 255, np.uint8)
+    for i, image in enumerate(images):
+        r, k = divmod(i, cols)
+        grid[2 + r * (h + 2):2 + r * (h + 2) + h, 2 + k * (w + 2):2 + k * (w + 2) + w] = image
+    return grid
+
+
+def save_image(image, path, title=None, width=400, column_labels=None):
+    """A uint8 [H, W, C] image to a PNG at path, scaled up to about `width` pixels (nearest), with an
+    optional title above it, or a label above each of its columns of tiles."""
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
+    h, w, c = image.shape
+    scale = max(1, round(width / w))
+    top = 110 if column_labels else 30 if title else 0  # pixels above the image
+    fig = Figure(figsize=(w * scale / 100, (h * scale + top) / 100), dpi=100)
+    ax = fig.add_axes([0, 0, 1, h * scale / (h * scale + top)])
+    ax.imshow(image[..., 0] if c == 1 else image, cmap='gray', vmin=0, vmax=255, interpolation='nearest')
+    if column_labels:
+        cell = (w - 2) / len(column_labels)
+        ax.set_xticks([2 + cell * (i + 0.5) for i in range(len(column_labels))], column_labels, rotation=60,
+                      ha='left', fontsize=8)
+        ax.xaxis.tick_top()
+        ax.set_yticks([])
+        for side in ax.spines.values():
+            side.set_visible(False)
+    else:
+        ax.axis('off')
+    if title:
+        fig.suptitle(title, y=1 - 4 / (h * scale + top), va='top')
+    fig.savefig(path, dpi=100)
+
+
+def save_grid(images, path, title=None, width=400):
+    """uint8 images [N, H, W, C] -> a square grid PNG at path."""
+    save_image(tile(images), path, title, width)
+
+
+def write_numbered(images, folder):
+    """uint8 images -> folder/000001.png ..., replacing what an earlier call left there."""
+    os.makedirs(folder, exist_ok=True)
+    for old in glob.glob(os.path.join(folder, '[0-9]' * 6 + '.png')):
+        os.remove(old)
+    for i, image in enumerate(images, 1):
+        iio.imwrite(os.path.join(folder, f'{i:06d}.png'), image[..., 0] if image.shape[-1] == 1 else image)
+
+
+def write_gif(folder, path):
+    """The PNGs in folder (op-gen/'s epoch grids) as a GIF at path, in natural order (epoch 5 before
+    epoch 10), GIF_SECONDS_PER_FRAME each, looping. Returns the number of frames (0: no file)."""
+    number = lambda p: [int(t) if t.isdigit() else t for t in re.split(r'(\d+)', os.path.basename(p))]
+    frames = [iio.imread(p) for p in sorted(glob.glob(os.path.join(folder, '*.png')), key=number)]
+    if frames:
+        iio.imwrite(path, np.stack(frames), duration=int(GIF_SECONDS_PER_FRAME * 1000), loop=0)
+    return len(frames)

@@ -473,14 +473,14 @@ def train_epoch(cfg, run, batches, steps, epoch):
         x = next(batches)
         if histogram_every and step % histogram_every == 0:
             run.write_histograms(x, epoch_index, tf.constant(step, tf.int64))
-        metrics = run.train_step(x, epoch_index)
+        scalars = run.train_step(x, epoch_index)
         step += 1
         if i == 1:  # time from here: the first step of a run also traces the graph
             start = time.perf_counter()
         if i % cfg.log_every and i < steps:
             bar.update(i)
             continue
-        values = {name: float(value) for name, value in metrics.items()}
+        values = {name: float(value) for name, value in scalars.items()}
         for name, value in values.items():
             tf.summary.scalar(name, value, step=step)
         bad = int(run.nonfinite_step.numpy())

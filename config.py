@@ -10,6 +10,7 @@ Celeb-A/vae-gan.py, "the original" below) unless a comment names the paper's off
 import dataclasses
 import json
 import math
+import os
 import typing
 
 PRESET = 'mnist'  # the preset that `python vae_gan.py` trains; --preset=... picks another
@@ -162,6 +163,15 @@ def validate(cfg):
     """Raises UsageError naming the first bad field; returns cfg."""
     if cfg.preset not in PRESETS:
         raise UsageError(f"unknown preset {cfg.preset!r}: pick one of {', '.join(PRESETS)}")
+    for field in dataclasses.fields(Config):  # every number finite: inf and nan fail later and obscurely
+        value = getattr(cfg, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f'{field.name} must be a finite number, not {value}')
+    for name in ('gamma_enc', 'gamma_dec', 'init_stddev', 'equilibrium'):
+        if getattr(cfg, name) < 0:
+            raise UsageError(f'{name} must be >= 0, not {getattr(cfg, name)}')
+    if not 0 <= cfg.seed < 2 ** 31:
+        raise UsageError(f'seed must be a whole number from 0 to {2 ** 31 - 1}, not {cfg.seed}')
     if not cfg.dataset and not cfg.data_dir:
         raise UsageError('dataset must name a tensorflow-datasets dataset, or --data_dir a folder of images')
     for name, allowed in (('optimizer', ('adam', 'rmsprop')), ('lr_schedule', ('constant', 'annealed')),
@@ -222,6 +232,16 @@ def validate(cfg):
     return cfg
 
 
+def check_same_model(out_dir, saved, asked):
+    """Refuses, before anything is touched, to use out_dir's run (its config `saved`) as another preset
+    or architecture than `asked` ({field: value}) names: the checkpoint would not fit."""
+    for field in ('preset',) + ARCH_FIELDS:
+        if field in asked and asked[field] != getattr(saved, field):
+            kind = 'preset' if field == 'preset' else 'model'
+            raise UsageError(f'{out_dir} holds a checkpoint of another {kind} ({field}={getattr(saved, field)!r} '
+                             f'there, {asked[field]!r} asked for): drop --{field}, or pass another --out_dir')
+
+
 def _parse_value(kind, name, text):
     """Parses text to the type of field `name` of the dataclass `kind`."""
     kind = kind.__dataclass_fields__[name].type
@@ -278,6 +298,29 @@ def from_args(args):
     """The preset chosen by --preset (default: PRESET) with the other --field=value overrides."""
     overrides = parse_overrides(args)
     return validate(dataclasses.replace(preset_of(overrides), **overrides))
+
+
+def for_run(overrides):
+    """(cfg, changes): the preset that --preset names with the command line's overrides; or, where
+    out_dir holds a run's config.json, that run's settings with the overrides on top, so a resumed run
+    goes on as it was trained. changes: a line naming every setting that differs from the saved one
+    (from the command line), and where the saved settings differ from config.py's preset; '' if none."""
+    preset = preset_of(overrides)
+    out_dir = overrides.get('out_dir', preset.out_dir)
+    path = os.path.join(out_dir, 'config.json')
+    if not os.path.isfile(path):
+        return validate(dataclasses.replace(preset, **overrides)), ''
+    saved = from_saved(path)
+    check_same_model(out_dir, saved, overrides)
+    cfg = validate(dataclasses.replace(saved, **dict(overrides, out_dir=out_dir)))
+    given = [f'{f} {getattr(saved, f)!r} -> {v!r}' for f, v in overrides.items()
+             if f != 'out_dir' and v != getattr(saved, f)]
+    current = PRESETS[saved.preset]
+    kept = [f'{f} {getattr(saved, f)!r} (config.py: {getattr(current, f)!r})' for f in FIELDS
+            if f not in overrides and f != 'out_dir' and getattr(saved, f) != getattr(current, f)]
+    parts = ([f'changed on the command line: {", ".join(given)}'] if given else []) + (
+        [f'kept from the run, unlike the {saved.preset} preset: {", ".join(kept)}'] if kept else [])
+    return cfg, f'settings from {path}; ' + '; '.join(parts) if parts else ''
 
 
 def from_saved(path):

@@ -6,6 +6,7 @@ Images stay uint8 until they are batched (small to cache, cheap to shuffle), the
 """
 import math
 import os
+import shutil
 import sys
 
 import tensorflow as tf
@@ -14,7 +15,9 @@ from config import UsageError
 
 AUTOTUNE = tf.data.AUTOTUNE
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif')
-IMAGE_MAGIC = (b'\xff\xd8\xff', b'\x89PNG', b'GIF8', b'BM')  # the first bytes of each format
+# Each format's first bytes and last bytes (a truncated download lacks the end): JPEG's EOI marker,
+# PNG's IEND chunk, GIF's trailer; a BMP has no end marker.
+IMAGE_ENDS = ((b'\xff\xd8\xff', b'\xff\xd9'), (b'\x89PNG', b'IEND\xaeB`\x82'), (b'GIF8', b';'), (b'BM', b''))
 CELEB_A_ATTRIBUTES = (  # the 40 binary attributes, in list_attr_celeba.txt's order
     '5_o_Clock_Shadow', 'Arched_Eyebrows', 'Attractive', 'Bags_Under_Eyes', 'Bald', 'Bangs', 'Big_Lips',
     'Big_Nose', 'Black_Hair', 'Blond_Hair', 'Blurry', 'Brown_Hair', 'Bushy_Eyebrows', 'Chubby', 'Double_Chin',
@@ -80,6 +83,32 @@ def to_uint8(cfg, images):
     return tf.cast(tf.round(tf.clip_by_value(to_unit(cfg, images), 0.0, 1.0) * 255.0), tf.uint8)
 
 
+def _download(builder, name):
+    """Downloads and prepares a tensorflow-datasets dataset. On failure (offline, a quota), one
+    UsageError: urllib3's retry warnings are silenced, and the folders the attempt made are removed."""
+    import logging
+    from tensorflow_datasets.core.download import downloader
+    print(f'{name} is not prepared in {builder.data_dir}: downloading it with tensorflow-datasets')
+    downloader.MAX_RETRIES = min(downloader.MAX_RETRIES, TFDS_RETRIES)
+    root = os.path.dirname(os.path.dirname(builder.data_dir))  # .../tensorflow_datasets
+    watched = [root, os.path.join(root, 'downloads'), os.path.join(root, 'downloads', name),
+               os.path.join(root, 'downloads', 'extracted'), os.path.join(root, name), builder.data_dir]
+    new = [path for path in watched if not os.path.exists(path)]
+    urllib3 = logging.getLogger('urllib3')
+    level = urllib3.level
+    urllib3.setLevel(logging.ERROR)
+    try:
+        builder.download_and_prepare()
+    except Exception as e:  # any failure means the same to the user: no dataset
+        for path in new:  # outermost first: what the attempt made, with its partial files
+            shutil.rmtree(path, ignore_errors=True)
+        raise UsageError(
+            f'tensorflow-datasets could not download {name} ({type(e).__name__}): set TFDS_DATA_DIR to a folder '
+            f'holding a prepared copy, or --data_dir to a folder of images') from e
+    finally:
+        urllib3.setLevel(level)
+
+
 def _tfds_images(cfg, split, shuffle, seed, with_attributes=False):
     """(uint8 image dataset, number of images or None) for a tensorflow-datasets split; with
     attributes, (image, 40 attributes as 0/1 floats) elements."""
@@ -91,15 +120,7 @@ def _tfds_images(cfg, split, shuffle, seed, with_attributes=False):
         raise UsageError(f'tensorflow-datasets has no dataset {name!r}: pass a tfds name with --dataset, '
                          f'or --data_dir for a folder of images') from e
     if not builder.is_prepared():
-        print(f'{name} is not prepared in {builder.data_dir}: downloading it with tensorflow-datasets')
-        from tensorflow_datasets.core.download import downloader
-        downloader.MAX_RETRIES = min(downloader.MAX_RETRIES, TFDS_RETRIES)
-        try:
-            builder.download_and_prepare()
-        except Exception as e:  # any failure means the same to the user: no dataset
-            raise UsageError(
-                f'tensorflow-datasets could not download {name} ({type(e).__name__}): set '
-                f'TFDS_DATA_DIR to a folder holding a prepared copy, or --data_dir to a folder of images') from e
+        _download(builder, name)
     read_config = tfds.ReadConfig(shuffle_seed=seed)
     ds = builder.as_dataset(split=split, shuffle_files=shuffle, read_config=read_config)
     try:
@@ -158,6 +179,16 @@ def read_attributes(folder, names):
     return [table[n] for n in names]
 
 
+def _to_channels(image, channels):
+    """A decoded image of its own channels (grey, grey + alpha, RGB, RGBA; a GIF's first frame is RGB)
+    as `channels` (1 or 3): alpha dropped, colour made grey or grey repeated."""
+    colour = tf.shape(image)[-1] >= 3
+    rgb = lambda: tf.ensure_shape(image[..., :3], [None, None, 3])
+    if channels == 1:
+        return tf.cond(colour, lambda: tf.image.rgb_to_grayscale(rgb()), lambda: image[..., :1])
+    return tf.cond(colour, rgb, lambda: tf.image.grayscale_to_rgb(image[..., :1]))
+
+
 def _folder_images(cfg, split, shuffle, seed, with_attributes=False):
     """(uint8 image dataset, number of files) for the images in cfg.data_dir; with attributes,
     (image, 40 attributes as 0/1 floats) elements from list_attr_celeba.txt."""
@@ -176,17 +207,20 @@ def _folder_images(cfg, split, shuffle, seed, with_attributes=False):
 
     def read(path, attributes):
         contents = tf.io.read_file(path)
-        is_image = tf.reduce_any([tf.strings.substr(contents, 0, len(m)) == m for m in IMAGE_MAGIC])
+        size = tf.strings.length(contents)
+        is_image = tf.reduce_any([(tf.strings.substr(contents, 0, len(head)) == head) &
+                                  (tf.strings.substr(contents, tf.maximum(size - len(end), 0), len(end)) == end)
+                                  for head, end in IMAGE_ENDS])
         tf.cond(is_image, tf.no_op, lambda: tf.print(
-            'warning: skipping', path, '(not a readable JPEG, PNG, GIF or BMP image)', output_stream=sys.stderr))
+            'warning: skipping', path, '(not a complete JPEG, PNG, GIF or BMP image)', output_stream=sys.stderr))
         return contents, is_image, attributes
 
     def decode(contents, _, attributes):
-        image = preprocess(cfg, tf.io.decode_image(contents, channels=cfg.channels, expand_animations=False))
+        image = preprocess(cfg, _to_channels(tf.io.decode_image(contents, expand_animations=False), cfg.channels))
         return (image, attributes) if with_attributes else image
 
-    # Files that are no image are skipped with a warning naming them; a damaged image that still
-    # fails to decode is skipped by ignore_errors, which logs a warning of its own.
+    # Files that are no image, or cut short, are skipped with a warning naming them; one damaged
+    # inside that still fails to decode is skipped by ignore_errors.
     ds = ds.map(read, num_parallel_calls=AUTOTUNE).filter(lambda _, is_image, __: is_image)
     return ds.map(decode, num_parallel_calls=AUTOTUNE).ignore_errors(log_warning=True), len(files)
 
@@ -205,14 +239,15 @@ def train_dataset(cfg, seed):
     tuple of three batches, one for each network, so an epoch of steps reads the data three times (as
     the original's CelebA script, whose every network draws its own batch)."""
     images, count = _images(cfg, 'train', shuffle=True, seed=seed)
+    if count is not None and count < cfg.batch_size:  # a batch never fills: the stream would be empty
+        raise UsageError(f'batch_size {cfg.batch_size} is larger than the {count} training images: '
+                         f'pass a smaller --batch_size')
     if cfg.steps_per_epoch:
         steps = cfg.steps_per_epoch
     elif count is None:
         raise UsageError(f'the size of the {cfg.dataset} train split is unknown: set --steps_per_epoch')
     else:
         steps = count // cfg.batch_size
-        if steps == 0:
-            raise UsageError(f'batch_size {cfg.batch_size} is larger than the {count} training images')
     if cfg.cache:
         images = images.cache()
     ds = images.shuffle(cfg.shuffle_buffer, seed=seed).batch(cfg.batch_size, drop_remainder=True).repeat()

@@ -12,6 +12,8 @@ MNIST/classifier.weights.h5, so MNIST metrics work offline). Figures from differ
 import os
 import sys
 
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # before TensorFlow loads: no cuInit / grappler error lines
+
 import numpy as np
 import tensorflow as tf
 

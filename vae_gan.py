@@ -11,14 +11,20 @@ training: build, restore, one epoch, end of epoch; and the benchmark. Writes to 
 checkpoints/, logs/ (TensorBoard), op-real/, op-recons/, op-gen/ and config.json. Run the same command
 again to resume from the latest checkpoint.
 """
+import contextlib
 import dataclasses
 import functools
+import itertools
 import json
 import os
+import shlex
 import shutil
+import signal
 import sys
 import tempfile
 import time
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # before TensorFlow loads: no cuInit / grappler error lines
 
 import keras
 import tensorflow as tf
@@ -374,8 +380,9 @@ class Run:
     nets: Networks
     train_step: object  # make_train_step's tf.function
     write_histograms: object  # make_histogram_writer's tf.function
+    resumable: object  # make_resumable_check's tf.function
     checkpoint: tf.train.Checkpoint
-    manager: tf.train.CheckpointManager
+    save_dir: str  # the chief's out_dir/checkpoints; a worker's temporary folder
     epochs_done: tf.Variable
     steps_done: tf.Variable
     nonfinite_step: tf.Variable  # -1 while every loss is finite
@@ -402,21 +409,79 @@ def build(cfg):
         epoch=epochs_done, step=steps_done, sample_z=sample_z)
     # Every worker saves (saving is collective); all but the chief into a folder deleted afterwards.
     save_dir = checkpoints.folder(cfg.out_dir) if is_chief else tempfile.mkdtemp(prefix='vae_gan_worker_')
-    manager = tf.train.CheckpointManager(checkpoint, save_dir, max_to_keep=3)
-    return Run(strategy, is_chief, nets, train_step, make_histogram_writer(cfg, nets, steps_done), checkpoint,
-               manager, epochs_done, steps_done, nonfinite_step, sample_z)
+    return Run(strategy, is_chief, nets, train_step, make_histogram_writer(cfg, nets, steps_done),
+               make_resumable_check(nets, sample_z), checkpoint, save_dir, epochs_done, steps_done, nonfinite_step,
+               sample_z)
+
+
+def make_resumable_check(nets, sample_z):
+    """resumable(x) -> whether the current state is worth saving: every weight finite, and finite losses
+    on a forward pass of x and of as many grid codes (batch norm in inference mode, nothing updated).
+    Weights of 1e30 after a learning rate exploded are finite, but their losses are not."""
+    @tf.function
+    def resumable(x):
+        finite = [tf.reduce_all(tf.math.is_finite(tf.cast(v, tf.float32)))
+                  for name in UPDATE_ORDER for v in nets[name].weights]
+        mean, sigma = nets.encoder(x, training=False)
+        dis_l_x, logit_x = nets.discriminator(x, training=False)
+        dis_l_x_tilde, logit_x_tilde = nets.discriminator(nets.decoder(mean, training=False), training=False)
+        _, logit_x_p = nets.discriminator(nets.decoder(sample_z[:tf.shape(x)[0]], training=False), training=False)
+        losses = [discriminator_loss(logit_x, [logit_x_tilde, logit_x_p]), kl_loss(mean, sigma),
+                  dis_l_loss(dis_l_x_tilde, dis_l_x), decoder_gan_loss([logit_x_tilde, logit_x_p])]
+        return tf.reduce_all(finite + [tf.math.is_finite(loss) for loss in losses])
+
+    return resumable
+
+
+@contextlib.contextmanager
+def hold(cfg, run):
+    """The chief holds out_dir's lock while training (one run per out_dir) and clears what interrupted
+    saves left. Whatever ends the run, the lock is released; an out_dir this run made and left empty
+    (it failed before writing anything) is removed, as are a worker's temporary checkpoints."""
+    if os.path.exists(cfg.out_dir) and not os.path.isdir(cfg.out_dir):
+        raise UsageError(f'out_dir {cfg.out_dir} is a file: pass a folder, new or of an earlier run')
+    made = []  # the folders this run creates, innermost first
+    path = os.path.abspath(cfg.out_dir)
+    while not os.path.exists(path):
+        made.append(path)
+        path = os.path.dirname(path)
+    lock = checkpoints.Lock(cfg.out_dir)
+    try:
+        if run.is_chief:
+            try:
+                os.makedirs(cfg.out_dir, exist_ok=True)
+                lock.acquire()
+            except OSError as e:
+                raise UsageError(f'cannot write to {cfg.out_dir} ({e.strerror or e}): pass a writable --out_dir') from e
+            for name in checkpoints.clean_interrupted_saves(checkpoints.folder(cfg.out_dir)):
+                print(f'note: removed {name}, left by an interrupted save')
+        yield
+    finally:
+        lock.release()
+        for folder in made:
+            if os.path.isdir(folder) and not os.listdir(folder):
+                os.rmdir(folder)
+        if not run.is_chief:
+            shutil.rmtree(run.save_dir, ignore_errors=True)
 
 
 def restore(cfg, run):
-    """Goes on from the latest checkpoint in out_dir, if any; returns the first epoch to train."""
-    latest = checkpoints.latest(checkpoints.folder(cfg.out_dir))
-    if not latest:
-        return 1
+    """Goes on from the newest intact checkpoint in out_dir, if any; returns the first epoch to train.
+    Newer damaged ones are renamed ckpt-N-damaged.* and named; if every one is damaged, it refuses."""
     saved_path = os.path.join(cfg.out_dir, 'config.json')
     if os.path.exists(saved_path):
-        checkpoints.check_same_model(cfg.out_dir, config.from_saved(saved_path),
-                                     {field: getattr(cfg, field) for field in config.ARCH_FIELDS},
-                                     f'pass another --out_dir, or delete {checkpoints.folder(cfg.out_dir)} to start over')
+        config.check_same_model(cfg.out_dir, config.from_saved(saved_path),
+                                {field: getattr(cfg, field) for field in config.ARCH_FIELDS})
+    latest, damaged = checkpoints.newest_intact(checkpoints.folder(cfg.out_dir))
+    if damaged and not latest:
+        raise UsageError(f'no intact checkpoint in {checkpoints.folder(cfg.out_dir)}: '
+                         + ', '.join(f'{os.path.basename(p)} ({why})' for p, why in damaged)
+                         + '; move that folder away to start over')
+    for prefix, why in damaged:
+        kept = checkpoints.set_aside(prefix) if run.is_chief else prefix
+        print(f'{os.path.basename(prefix)} is damaged ({why}): kept as {kept}.*, resuming from {latest}')
+    if not latest:
+        return 1
     checkpoints.restore(run.checkpoint, latest, 'pass another --out_dir, or the config it was trained with')
     print(f'resuming from {latest}: {int(run.epochs_done.numpy())} epochs done')
     return int(run.epochs_done.numpy()) + 1
@@ -424,35 +489,40 @@ def restore(cfg, run):
 
 def train(cfg):
     run = build(cfg)
-    first = restore(cfg, run)
-    if first > cfg.epochs:
-        print(f'{cfg.out_dir} already holds {first - 1} epochs; nothing to do (raise --epochs to go on)')
-        return
+    with hold(cfg, run):
+        first = restore(cfg, run)
+        if first > cfg.epochs:
+            print(f'{cfg.out_dir} already holds {first - 1} epochs; nothing to do (raise --epochs to go on)')
+            return
 
-    # Data: a resumed run gets a shuffle order of its own, still fixed by the seed.
-    train_ds, steps = data.train_dataset(cfg, seed=cfg.seed + first - 1)
-    held_out = next(iter(data.held_out_dataset(cfg, images.GRID)))  # the same originals in every grid
+        # Data: a resumed run gets a shuffle order of its own, still fixed by the seed.
+        train_ds, steps = data.train_dataset(cfg, seed=cfg.seed + first - 1)
+        held_out = next(iter(data.held_out_dataset(cfg, images.GRID)), None)  # the same originals in every grid
+        if held_out is None:
+            raise UsageError(f'no readable held-out images ({cfg.held_out_split} split): the grids need some')
+        batches = iter(run.strategy.experimental_distribute_dataset(train_ds))
+        first_batch = next(batches, None)
+        if first_batch is None:  # every image was skipped, each named in a warning above
+            raise UsageError(f'no usable training images in {cfg.data_dir or cfg.dataset}: see the warnings above')
+        batches = itertools.chain([first_batch], batches)
 
-    # Outputs: only now, once nothing can fail on bad input, is out_dir touched (by the chief only).
-    if run.is_chief:
-        for sub in ('op-real', 'op-recons', 'op-gen'):
-            os.makedirs(os.path.join(cfg.out_dir, sub), exist_ok=True)
-        with open(os.path.join(cfg.out_dir, 'config.json'), 'w') as f:
-            json.dump(dataclasses.asdict(cfg), f, indent=2)
-    writer = (tf.summary.create_file_writer(os.path.join(cfg.out_dir, 'logs')) if run.is_chief
-              else tf.summary.create_noop_writer())
-    batches = iter(run.strategy.experimental_distribute_dataset(train_ds))
-    print(f'training {cfg.preset} epochs {first}..{cfg.epochs}, {steps} steps of {cfg.batch_size} images'
-          f'{" per network" if cfg.fresh_batches else ""} each, into {cfg.out_dir}')
+        # Outputs: only now, once nothing can fail on bad input, is out_dir written (by the chief only).
+        if run.is_chief:
+            for sub in ('op-real', 'op-recons', 'op-gen'):
+                os.makedirs(os.path.join(cfg.out_dir, sub), exist_ok=True)
+            with open(os.path.join(cfg.out_dir, 'config.json'), 'w') as f:
+                json.dump(dataclasses.asdict(cfg), f, indent=2)
+        writer = (tf.summary.create_file_writer(os.path.join(cfg.out_dir, 'logs')) if run.is_chief
+                  else tf.summary.create_noop_writer())
+        print(f'training {cfg.preset} epochs {first}..{cfg.epochs}, {steps} steps of {cfg.batch_size} images'
+              f'{" per network" if cfg.fresh_batches else ""} each, into {cfg.out_dir}')
 
-    # Loop: an epoch of steps (logging as it goes), then samples, scores and a checkpoint.
-    with writer.as_default():
-        for epoch in range(first, cfg.epochs + 1):
-            values, seconds = train_epoch(cfg, run, batches, steps, epoch)
-            end_epoch(cfg, run, epoch, values, seconds, steps, held_out)
-            writer.flush()
-    if not run.is_chief:
-        shutil.rmtree(run.manager.directory, ignore_errors=True)
+        # Loop: an epoch of steps (logging as it goes), then samples, scores and a checkpoint.
+        with writer.as_default():
+            for epoch in range(first, cfg.epochs + 1):
+                values, seconds = train_epoch(cfg, run, batches, steps, epoch)
+                end_epoch(cfg, run, epoch, values, seconds, steps, held_out)
+                writer.flush()
 
 
 SHOWN = ('discriminator_loss', 'encoder_loss', 'decoder_loss', 'kl_weight')  # on the progress bar
@@ -514,7 +584,15 @@ def end_epoch(cfg, run, epoch, values, seconds, steps, held_out):
             if not isinstance(value, str):
                 tf.summary.scalar(f'eval/{name}', value, step=int(run.steps_done.numpy()))
     if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
-        run.manager.save(checkpoint_number=epoch)
+        if not bool(run.resumable(held_out)):  # never save a state that cannot go on
+            kept = checkpoints.latest(run.save_dir) if run.is_chief else None
+            sys.exit(f'error: after epoch {epoch} (step {int(run.steps_done.numpy())}) the weights, or the losses '
+                     f'they give, are not finite: not saved; the run stays at {kept or "its start (no checkpoint)"}. '
+                     f'Try a lower learning rate.')
+        if run.is_chief:
+            checkpoints.save(run.checkpoint, run.save_dir, epoch)
+        else:
+            run.checkpoint.write(os.path.join(run.save_dir, f'ckpt-{epoch}'))
 
 
 def save_samples(cfg, nets, held_out, sample_z, epoch):
@@ -575,12 +653,34 @@ def benchmark(cfg, warmup=3):
     return {'step_seconds': step, 'pipeline_seconds': pipeline, **{f'{k}_seconds': v for k, v in phases.items()}}
 
 
+def interrupt(signum, frame):
+    raise KeyboardInterrupt(signum)
+
+
 def main(argv):
+    for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, kill: one line, the lock released
+        signal.signal(signum, interrupt)
+    cfg = None
     try:
-        cfg = config.from_args(argv)
-        benchmark(cfg) if cfg.benchmark_steps else train(cfg)
+        overrides = config.parse_overrides(argv)
+        if overrides.get('benchmark_steps'):
+            return benchmark(config.from_args(argv))
+        cfg, changes = config.for_run(overrides)  # a run in out_dir goes on with its own settings
+        if changes:
+            print(changes)
+        train(cfg)
     except UsageError as e:
         sys.exit(f'error: {e}')
+    except OSError as e:  # a full disk, a folder gone
+        folder = checkpoints.folder(cfg.out_dir) if cfg else 'out_dir'
+        sys.exit(f'error: writing failed ({e}): the checkpoints saved before stay in {folder}; '
+                 f'fix that and run the same command again')
+    except KeyboardInterrupt as e:
+        held = checkpoints.latest(checkpoints.folder(cfg.out_dir)) if cfg else None
+        where = (f'{held} holds the run ({checkpoints.epoch_of(held)} epochs)' if held
+                 else 'no checkpoint was saved yet')
+        print(f'\nstopped: {where}; go on with: python vae_gan.py {shlex.join(argv)}'.rstrip(), file=sys.stderr)
+        sys.exit(128 + (e.args[0] if e.args else signal.SIGINT))
 
 
 if __name__ == '__main__':

@@ -18,6 +18,8 @@ import math
 import os
 import sys
 
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # before TensorFlow loads: no cuInit / grappler error lines
+
 import numpy as np
 import tensorflow as tf
 
@@ -61,34 +63,46 @@ def load_config(args):
         unknown = [a for a in options.attributes.split(',') if a not in data.CELEB_A_ATTRIBUTES]
         if unknown:
             raise UsageError(f'unknown attribute {unknown[0]!r}; the 40 are: {", ".join(data.CELEB_A_ATTRIBUTES)}')
+    if options.metrics and options.num_samples < 2:
+        raise UsageError(f'--metrics compares sets of images: pass --num_samples=2 or more, not {options.num_samples}')
     if options.checkpoint and 'out_dir' not in overrides:
-        if os.path.exists(os.path.join(options.checkpoint, 'config.json')):  # an exported model: all in one folder
-            overrides['out_dir'] = options.checkpoint.rstrip('/')
-        else:  # .../<out_dir>/checkpoints/ckpt-N
-            overrides['out_dir'] = os.path.dirname(os.path.dirname(os.path.abspath(options.checkpoint.rstrip('/'))))
-    preset = config.preset_of(overrides)
-    out_dir = overrides.get('out_dir', preset.out_dir)
-    saved_path = os.path.join(out_dir, 'config.json')
-    if os.path.exists(saved_path):
-        preset = config.from_saved(saved_path)
-        checkpoints.check_same_model(out_dir, preset, overrides, 'drop --{field}, or pass the --out_dir of such a run')
-    cfg = config.validate(dataclasses.replace(preset, **overrides))
+        overrides['out_dir'] = run_folder(options.checkpoint)
+    cfg, changes = config.for_run(overrides)
+    if changes:
+        print(changes)
     if options.attributes not in ('', 'none') and cfg.dataset != 'celeb_a':
         raise UsageError(f'{cfg.dataset} has no attributes: attribute vectors need CelebA')
     return cfg, find_checkpoint(cfg, options.checkpoint), options
 
 
+def run_folder(path):
+    """The out_dir a --checkpoint belongs to: an exported model's own folder (it holds config.json),
+    the run above a checkpoints/ folder, or the run above .../checkpoints/ckpt-N."""
+    path = os.path.abspath(path.rstrip('/'))
+    if os.path.isdir(path):
+        return path if os.path.exists(os.path.join(path, 'config.json')) else os.path.dirname(path)
+    return os.path.dirname(os.path.dirname(path))
+
+
 def find_checkpoint(cfg, path):
-    """The checkpoint to render: `path` (a checkpoint or a folder of them), else the latest in out_dir."""
+    """The checkpoint to render: `path` (a checkpoint or a folder of them), else the newest intact one
+    in out_dir. Damaged ones are named and passed over."""
     folder = checkpoints.folder(cfg.out_dir)
-    if path:
-        found = checkpoints.latest(path) if os.path.isdir(path) else (
-            path if tf.io.gfile.exists(path + '.index') else None)
-        if not found:
+    if path and not os.path.isdir(path):
+        if not os.path.exists(path + '.index'):
             raise UsageError(f'no checkpoint at {path}: pass a path like {folder}/ckpt-10, or a folder of them')
-        return found
-    found = checkpoints.latest(folder)
+        why = checkpoints.damage(path)
+        if why:
+            raise UsageError(f'{path} is damaged ({why}): pass another checkpoint of {os.path.dirname(path)}')
+        return path
+    found, damaged = checkpoints.newest_intact(path or folder)
+    for prefix, why in damaged:
+        print(f'{os.path.basename(prefix)} is damaged ({why}): passed over')
+    if path and not found:
+        raise UsageError(f'no intact checkpoint in {path}: pass a path like {folder}/ckpt-10, or a folder of them')
     if not found:
+        if damaged:
+            raise UsageError(f'no intact checkpoint in {folder}: every one is damaged')
         command = 'python vae_gan.py' + (f' --preset={cfg.preset}' if cfg.preset != config.PRESET else '')
         command += f' --out_dir={cfg.out_dir}' if cfg.out_dir != config.PRESETS[cfg.preset].out_dir else ''
         raise UsageError(f'no checkpoint in {folder}: train one first with `{command}`')
@@ -99,19 +113,23 @@ def restore_models(cfg, path):
     """The encoder and decoder of the checkpoint at path."""
     encoder, decoder = models.build_encoder(cfg), models.build_decoder(cfg)
     checkpoints.restore(tf.train.Checkpoint(encoder=encoder, decoder=decoder), path,
-                        f'{cfg.out_dir}/config.json describes another; pass the out_dir it was trained in', partial=True)
+                        f'{cfg.out_dir}/config.json describes another; pass the out_dir it was trained in')
     return encoder, decoder
 
 
 def export(cfg, checkpoint, folder):
     """The encoder's and decoder's weights alone (no discriminator, no optimizer state) and config.json
     in `folder`: a small model to share, rendered with --checkpoint=folder."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise UsageError(f'--export={folder} is a file: pass a folder to write the model into')
+    if os.path.isdir(folder) and set(os.listdir(folder)) - {'checkpoint', 'config.json', 'samples'} - {
+            n for n in os.listdir(folder) if n.startswith('ckpt-')}:
+        raise UsageError(f'--export={folder} holds other files: pass an empty or new folder, or an earlier export')
     encoder, decoder = restore_models(cfg, checkpoint)
     os.makedirs(folder, exist_ok=True)
     epoch = tf.Variable(checkpoints.epoch_of(checkpoint), dtype=tf.int64)
-    manager = tf.train.CheckpointManager(tf.train.Checkpoint(encoder=encoder, decoder=decoder, epoch=epoch),
-                                         folder, max_to_keep=1)
-    path = manager.save(checkpoint_number=int(epoch.numpy()))
+    path = checkpoints.save(tf.train.Checkpoint(encoder=encoder, decoder=decoder, epoch=epoch), folder,
+                            int(epoch.numpy()), keep=1)
     with open(os.path.join(folder, 'config.json'), 'w') as f:
         json.dump(dataclasses.asdict(dataclasses.replace(cfg, out_dir=folder)), f, indent=2)
     print(f'exported {checkpoint} to {path}')

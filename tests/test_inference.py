@@ -70,6 +70,16 @@ def test_config_comes_from_out_dir(run):
     assert cfg.out_dir == os.path.abspath(run.out_dir) and checkpoint.endswith('ckpt-2')
 
 
+@pytest.mark.parametrize('args, message', [
+    (['--num_samples=many'], '--num_samples=many: expected int'),
+    (['--attribute_scale=-1'], 'attribute_scale must be a number >= 0'),
+    (['--attributes=Smile'], "unknown attribute 'Smile'"),
+])
+def test_bad_flags(args, message):
+    with pytest.raises(UsageError, match=message):
+        inference.load_config(args)
+
+
 def test_no_checkpoint_names_the_folder_and_the_command(tmp_path):
     with pytest.raises(UsageError, match=r'no checkpoint in .*empty/checkpoints: train one first with '
                                          r'`python vae_gan.py --preset=celeb_a --out_dir=.*empty`'):
@@ -95,8 +105,6 @@ def test_another_preset_or_architecture_is_refused(run, tmp_path):
 
 def test_cli_errors_exit_non_zero(tmp_path):
     for args, message in ((['--num_samples=0'], 'num_samples must be a whole number >= 1'),
-                          (['--num_samples=many'], '--num_samples=many: expected int'),
-                          (['--attribute_scale=-1'], 'attribute_scale must be a number >= 0'),
                           ([f'--out_dir={tmp_path}'], 'error: no checkpoint in')):
         result = subprocess.run([sys.executable, os.path.join(ROOT, 'vae_gan_inference.py'), *args],
                                 capture_output=True, text=True, cwd=tmp_path, timeout=120)

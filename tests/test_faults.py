@@ -1,0 +1,292 @@
+"""Faults a tired user, a crash or a full disk cause: each ends in one line (`error: ...`, no traceback)
+and a non-zero exit, or goes on from the newest intact checkpoint, and no checkpoint file that existed
+before changes. The scripts' main() runs in this process (no TensorFlow start-up per case); the lock
+and Ctrl-C cases run real processes."""
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import checkpoints
+import vae_gan
+import vae_gan_inference as inference
+from conftest import ROOT
+
+TINY = ['--batch_size=4', '--steps_per_epoch=2', '--log_every=1', '--histogram_every=0', '--shuffle_buffer=16',
+        '--checkpoint_every=1', '--z_dim=8']
+
+
+@pytest.fixture(autouse=True)
+def keep_signal_handlers():
+    """main() installs its Ctrl-C / kill handlers; the test process gets its own back."""
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for s, handler in handlers.items():
+        signal.signal(s, handler)
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    """A run of two epochs with a checkpoint each, on 40 random 'digits' (36 train, 4 held out)."""
+    root = tmp_path_factory.mktemp('faults')
+    digits = root / 'digits'
+    digits.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        tf.io.write_file(str(digits / f'{i:03d}.png'), tf.io.encode_png(rng.integers(0, 256, (28, 28, 1), np.uint8)))
+    out = root / 'run'
+    vae_gan.main(TINY + [f'--data_dir={digits}', f'--out_dir={out}', '--epochs=2'])
+    return out
+
+
+@pytest.fixture
+def run(trained, tmp_path):
+    """A copy of the trained run to damage."""
+    shutil.copytree(trained, tmp_path / 'run')
+    return tmp_path / 'run'
+
+
+def _hashes(folder):
+    return {n: hashlib.sha256(open(os.path.join(folder, n), 'rb').read()).hexdigest() for n in os.listdir(folder)
+            if n.startswith('ckpt-') and os.path.isfile(os.path.join(folder, n))}
+
+
+def _fails(main, args, capsys, message):
+    """main(args) exits non-zero with the one line `error: ...message...`."""
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    line = str(stop.value.code)
+    assert line.startswith('error: ') and '\n' not in line and message in line, line
+    assert 'Traceback' not in capsys.readouterr().err
+    return line
+
+
+def _epochs_in(folder):
+    return checkpoints.epoch_of(checkpoints.latest(folder))
+
+
+# ---- Damaged checkpoints ---------------------------------------------------------------------------
+
+def test_a_damaged_index_file_is_not_trusted_and_a_cut_off_save_is_cleared(run, capsys):
+    ckpts = run / 'checkpoints'
+    (ckpts / 'checkpoint').write_text('model_checkpoint_path: "ck\x00\x01')  # garbled
+    (ckpts / 'ckpt-3_temp').mkdir()  # what a save cut off leaves
+    (ckpts / 'ckpt-3_temp' / 'part-00000-of-00001.data-00000-of-00001').write_bytes(b'half')
+    before = _hashes(ckpts)
+    vae_gan.main([f'--out_dir={run}', '--epochs=3'])
+    printed = capsys.readouterr().out
+    assert 'resuming from' in printed and _epochs_in(ckpts) == 3
+    assert 'removed ckpt-3_temp' in printed and not os.path.exists(ckpts / 'ckpt-3_temp')
+    assert all(_hashes(ckpts)[n] == h for n, h in before.items())  # ckpt-1, ckpt-2 as they were
+    assert tf.train.latest_checkpoint(str(ckpts)).endswith('ckpt-3')  # the index file rewritten whole
+    (ckpts / 'checkpoint').write_text('')  # empty
+    vae_gan.main([f'--out_dir={run}', '--epochs=4'])
+    assert _epochs_in(ckpts) == 4
+
+
+def _truncate_data(prefix):
+    data = prefix + '.data-00000-of-00001'
+    open(data, 'r+b').truncate(os.path.getsize(data) // 2)
+
+
+def _flip_bytes(prefix):
+    data = prefix + '.data-00000-of-00001'
+    contents = bytearray(open(data, 'rb').read())
+    contents[len(contents) // 2] ^= 0xFF
+    open(data, 'wb').write(bytes(contents))
+
+
+def _truncate_index(prefix):
+    open(prefix + '.index', 'r+b').truncate(40)
+
+
+@pytest.mark.parametrize('damage', [_truncate_data, _flip_bytes, _truncate_index])
+def test_a_damaged_checkpoint_does_not_count(run, damage):
+    ckpts = run / 'checkpoints'
+    damage(str(ckpts / 'ckpt-2'))
+    latest, damaged = checkpoints.newest_intact(str(ckpts))
+    assert latest == str(ckpts / 'ckpt-1') and [p for p, _ in damaged] == [str(ckpts / 'ckpt-2')]
+
+
+def test_a_damaged_latest_checkpoint_is_kept_aside_and_the_one_before_resumes(run, capsys):
+    ckpts = run / 'checkpoints'
+    _truncate_data(str(ckpts / 'ckpt-2'))
+    before = _hashes(ckpts)
+    # inference passes over it with a note; naming it is one line
+    cfg, checkpoint, _ = inference.load_config([f'--out_dir={run}'])
+    assert checkpoint.endswith('ckpt-1') and 'ckpt-2 is damaged' in capsys.readouterr().out
+    _fails(inference.main, [f'--checkpoint={ckpts / "ckpt-2"}'], capsys, 'ckpt-2 is damaged')
+    assert _hashes(ckpts) == before
+    # training keeps it as ckpt-2-damaged.* and goes on from ckpt-1
+    vae_gan.main([f'--out_dir={run}', '--epochs=3'])
+    assert 'ckpt-2 is damaged' in capsys.readouterr().out
+    names = os.listdir(ckpts)
+    assert 'ckpt-2-damaged.index' in names and _hashes(ckpts)['ckpt-1.index'] == before['ckpt-1.index']
+    assert _epochs_in(ckpts) == 3 and checkpoints.newest_intact(str(ckpts))[1] == []
+
+
+def test_every_checkpoint_damaged_is_one_line_and_nothing_moves(run, capsys):
+    ckpts = run / 'checkpoints'
+    for n in (1, 2):
+        _truncate_data(str(ckpts / f'ckpt-{n}'))
+    before = _hashes(ckpts)
+    _fails(vae_gan.main, [f'--out_dir={run}', '--epochs=3'], capsys, 'no intact checkpoint in')
+    _fails(inference.main, [f'--out_dir={run}'], capsys, 'no intact checkpoint in')
+    assert _hashes(ckpts) == before and not os.path.exists(run / 'lock')
+
+
+# ---- A state that cannot go on is never saved ------------------------------------------------------
+
+def test_an_exploding_learning_rate_in_the_last_step_is_not_saved(run, capsys):
+    ckpts = run / 'checkpoints'
+    before = _hashes(ckpts)
+    # one step, whose last update (the decoder's) explodes: every loss of the step came from the weights
+    # before it, so only the check before saving sees it
+    line = _fails(vae_gan.main, [f'--out_dir={run}', '--epochs=3', '--steps_per_epoch=1', '--lr_decoder=1e30'],
+                  capsys, 'are not finite: not saved')
+    assert 'the run stays at' in line and 'ckpt-2' in line
+    assert _hashes(ckpts) == before
+    vae_gan.main([f'--out_dir={run}', '--epochs=3', '--lr_decoder=1e-3'])  # a sane rerun goes on from ckpt-2
+    assert 'resuming from' in capsys.readouterr().out and _epochs_in(ckpts) == 3
+
+
+# ---- One run per out_dir ---------------------------------------------------------------------------
+
+def test_a_second_run_refuses_and_a_dead_run_s_lock_is_taken_over(run, capsys):
+    holder = checkpoints.Lock(str(run)).acquire()  # another open file: the same as another process
+    try:
+        line = _fails(vae_gan.main, [f'--out_dir={run}', '--epochs=3'], capsys, 'is in use by process')
+        assert f'process {os.getpid()} on ' in line and 'pass another --out_dir' in line
+    finally:
+        holder.release()
+    (run / 'lock').write_text('process 999999 on elsewhere since yesterday\n')  # left by a killed run
+    vae_gan.main([f'--out_dir={run}', '--epochs=3'])  # no --batch_size=4, --z_dim=8 ...: from config.json
+    printed = capsys.readouterr().out
+    assert 'taking over the lock of process 999999' in printed and not os.path.exists(run / 'lock')
+    # resuming goes on with the run's own settings and names what differs
+    assert 'changed on the command line: epochs 2 -> 3' in printed
+    assert 'kept from the run, unlike the mnist preset: ' in printed and 'batch_size 4 (config.py: 256)' in printed
+    saved = json.load(open(run / 'config.json'))
+    assert (saved['batch_size'], saved['z_dim'], saved['epochs']) == (4, 8, 3)
+    vae_gan.main([f'--out_dir={run}', '--epochs=4', '--batch_size=2'])
+    assert 'batch_size 4 -> 2' in capsys.readouterr().out and json.load(open(run / 'config.json'))['batch_size'] == 2
+
+
+def test_ctrl_c_says_where_the_run_is_and_how_to_go_on(run):
+    args = [sys.executable, os.path.join(ROOT, 'vae_gan.py'), f'--out_dir={run}', '--epochs=3',
+            '--steps_per_epoch=100000', '--log_every=1000']
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=run.parent,
+                               env=dict(os.environ, PYTHONUNBUFFERED='1'))
+    for line in process.stdout:  # wait until it trains
+        if line.startswith('training'):
+            break
+    before = _hashes(run / 'checkpoints')
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr.strip().splitlines()[-1] == (f'stopped: {run}/checkpoints/ckpt-2 holds the run (2 epochs); go on '
+                                               f'with: python vae_gan.py --out_dir={run} --epochs=3 '
+                                               f'--steps_per_epoch=100000 --log_every=1000')
+    assert 'Traceback' not in stderr and not os.path.exists(run / 'lock') and _hashes(run / 'checkpoints') == before
+
+
+# ---- A user's faults: one line, nothing written ----------------------------------------------------
+
+@pytest.mark.parametrize('args, message', [
+    (['--seed=-1'], 'seed must be a whole number from 0'),
+    (['--lr_encoder=inf'], 'lr_encoder must be a finite number, not inf'),
+    (['--gamma_enc=nan'], 'gamma_enc must be a finite number, not nan'),
+    (['--gamma_dec=-1'], 'gamma_dec must be >= 0'),
+])
+def test_bad_numbers_are_refused_before_anything_is_written(tmp_path, capsys, args, message):
+    _fails(vae_gan.main, args + [f'--out_dir={tmp_path / "new"}'], capsys, message)
+    assert os.listdir(tmp_path) == []
+
+
+def test_out_dir_that_is_a_file_or_cannot_be_written(tmp_path, capsys, trained):
+    (tmp_path / 'file').write_text('x')
+    digits = f'--data_dir={trained.parent / "digits"}'
+    _fails(vae_gan.main, TINY + [digits, f'--out_dir={tmp_path / "file"}'], capsys, 'is a file')
+    try:  # a place even root cannot write, where the system has one
+        os.mkdir('/sys/vae_gan_run')
+        os.rmdir('/sys/vae_gan_run')
+    except OSError:
+        _fails(vae_gan.main, TINY + [digits, '--out_dir=/sys/vae_gan_run'], capsys, 'cannot write to /sys/vae_gan_run')
+
+
+def test_a_full_disk_while_saving_keeps_the_checkpoints(run, capsys, monkeypatch):
+    def full(self, prefix, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, f'{prefix}: No space left on device')
+    monkeypatch.setattr(tf.train.Checkpoint, 'write', full)
+    before = _hashes(run / 'checkpoints')
+    line = _fails(vae_gan.main, [f'--out_dir={run}', '--epochs=3'], capsys, 'No space left on device')
+    assert 'checkpoints saved before stay in' in line and 'run the same command again' in line
+    assert _hashes(run / 'checkpoints') == before and not os.path.exists(run / 'lock')
+
+
+def test_a_garbage_config_json(run, capsys):
+    (run / 'config.json').write_text('{"z_dim": 8, ')
+    before = _hashes(run / 'checkpoints')
+    _fails(vae_gan.main, [f'--out_dir={run}'], capsys, 'config.json cannot be read as a config')
+    _fails(inference.main, [f'--out_dir={run}'], capsys, 'config.json cannot be read as a config')
+    assert _hashes(run / 'checkpoints') == before
+
+
+def test_inference_faults(run, tmp_path, capsys):
+    (tmp_path / 'taken').write_text('x')
+    _fails(inference.main, [f'--out_dir={run}', f'--export={tmp_path / "taken"}'], capsys, 'is a file')
+    _fails(inference.main, [f'--out_dir={run}', '--metrics', '--num_samples=1'], capsys, '--num_samples=2 or more')
+    # the folder of checkpoints, as an error message suggests: rendered with the run's own config, into the run
+    cfg, checkpoint, _ = inference.load_config([f'--checkpoint={run / "checkpoints"}'])
+    assert cfg.out_dir == str(run) and cfg.z_dim == 8 and checkpoint.endswith('ckpt-2')
+
+
+def _images(folder, count, write):
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        write(folder, i, rng.integers(0, 256, (28, 28, 3), np.uint8))
+    return folder
+
+
+def test_batch_larger_than_the_data_even_with_steps_per_epoch(tmp_path, capsys, trained):
+    _fails(vae_gan.main, [f'--data_dir={trained.parent / "digits"}', f'--out_dir={tmp_path / "new"}',
+                          '--batch_size=64', '--steps_per_epoch=3'], capsys, 'batch_size 64 is larger than the 36')
+    assert not os.path.exists(tmp_path / 'new')
+
+
+def test_gif_frames_are_converted_for_a_grey_preset(tmp_path, capsys):
+    gifs = _images(tmp_path / 'gifs', 20, lambda f, i, image: iio.imwrite(f / f'{i:03d}.gif', image))
+    vae_gan.main(TINY + [f'--data_dir={gifs}', f'--out_dir={tmp_path / "run"}', '--epochs=1'])
+    assert 'epoch 1/1' in capsys.readouterr().out
+
+
+def test_nothing_usable_is_one_line(tmp_path, capsys):
+    def broken(folder, i, image):
+        (folder / f'{i:03d}.png').write_bytes(b'\x89PNG half a file')
+    bad = _images(tmp_path / 'bad', 20, broken)
+    _fails(vae_gan.main, TINY + [f'--data_dir={bad}', f'--out_dir={tmp_path / "run"}'], capsys, 'no readable held-out')
+    # readable training images, an unreadable held-out part (the last 10% by name)
+    good = _images(tmp_path / 'good', 20, lambda f, i, image: tf.io.write_file(
+        str(f / f'{i:03d}.png'), tf.io.encode_png(image[..., :1])))
+    for i in (18, 19):
+        (good / f'{i:03d}.png').write_bytes(b'\x89PNG half a file')
+    _fails(vae_gan.main, TINY + [f'--data_dir={good}', f'--out_dir={tmp_path / "run"}'], capsys,
+           'no readable held-out images')
+    # and the other way round
+    for i in range(20):
+        if i < 18:
+            (good / f'{i:03d}.png').write_bytes(b'\x89PNG half a file')
+        else:
+            tf.io.write_file(str(good / f'{i:03d}.png'), tf.io.encode_png(np.zeros((28, 28, 1), np.uint8)))
+    _fails(vae_gan.main, TINY + [f'--data_dir={good}', f'--out_dir={tmp_path / "run"}', '--batch_size=1'], capsys,
+           'no usable training images')
+    assert not os.path.exists(tmp_path / 'run')

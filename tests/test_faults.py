@@ -184,7 +184,8 @@ def test_ctrl_c_says_where_the_run_is_and_how_to_go_on(run):
     args = [sys.executable, os.path.join(ROOT, 'vae_gan.py'), f'--out_dir={run}', '--epochs=3',
             '--steps_per_epoch=100000', '--log_every=1000']
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=run.parent,
-                               env=dict(os.environ, PYTHONUNBUFFERED='1'))
+                               env={**{k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'},
+                                    'PYTHONUNBUFFERED': '1'})  # the scripts' own default log level
     for line in process.stdout:  # wait until it trains
         if line.startswith('training'):
             break
@@ -196,6 +197,7 @@ def test_ctrl_c_says_where_the_run_is_and_how_to_go_on(run):
                                                f'with: python vae_gan.py --out_dir={run} --epochs=3 '
                                                f'--steps_per_epoch=100000 --log_every=1000')
     assert 'Traceback' not in stderr and not os.path.exists(run / 'lock') and _hashes(run / 'checkpoints') == before
+    assert 'cuInit' not in stderr and 'remapper failed' not in stderr  # TensorFlow's C++ error lines hidden
 
 
 # ---- A user's faults: one line, nothing written ----------------------------------------------------
@@ -290,3 +292,24 @@ def test_nothing_usable_is_one_line(tmp_path, capsys):
     _fails(vae_gan.main, TINY + [f'--data_dir={good}', f'--out_dir={tmp_path / "run"}', '--batch_size=1'], capsys,
            'no usable training images')
     assert not os.path.exists(tmp_path / 'run')
+
+
+def test_offline_the_failure_is_one_line_and_leaves_no_folders(tmp_path, capsys, monkeypatch):
+    import tensorflow_datasets as tfds
+    root = tmp_path / 'tensorflow_datasets'
+    (root / 'cifar10').mkdir(parents=True)  # another dataset, there before: it stays
+
+    class Offline:  # a builder whose download makes its folders and partial files, then fails
+        data_dir = str(root / 'mnist' / '3.0.1')
+
+        def is_prepared(self):
+            return False
+
+        def download_and_prepare(self):
+            os.makedirs(self.data_dir)
+            os.makedirs(root / 'downloads' / 'mnist')
+            (root / 'downloads' / 'mnist' / 'train.gz.tmp.1').write_bytes(b'')
+            raise ConnectionError('no route to host')
+    monkeypatch.setattr(tfds, 'builder', lambda name, **kwargs: Offline())
+    _fails(vae_gan.main, [f'--out_dir={tmp_path / "run"}'], capsys, 'could not download mnist (ConnectionError)')
+    assert os.listdir(root) == ['cifar10'] and not os.path.exists(tmp_path / 'run')

@@ -34,7 +34,10 @@ class Config:
     blur_sigma: float = 0.0  # Gaussian blur before the resize (against moire); 0 = an antialiased resize instead
     resize_method: str = 'bilinear'  # tf.image.resize's method
     flip: bool = False  # a random horizontal flip of each training image
-    train_split: str = 'train'  # tensorflow-datasets split(s) to train on, e.g. 'train+validation'
+    flip_batch: bool = False  # with flip: flip whole batches, each with probability 1/2, not single images
+    train_split: str = 'train[5000:]'  # tfds split(s) to train on: MNIST/vae-gan.py's TF1 read_data_sets keeps
+    #   55,000 of the 60,000 (its first 5,000 are validation; tfds orders them otherwise, so another 5,000).
+    #   A folder (--data_dir) ignores the [slice]: it has its own split (data.split_files)
     held_out_split: str = 'test'  # the split of the sample grids and of inference's originals
     cache: bool = True  # keep the decoded dataset in memory (MNIST: 47 MB); too big for CelebA
     shuffle_buffer: int = 60000  # images shuffled together; the whole of MNIST
@@ -42,6 +45,7 @@ class Config:
     arch: str = 'mnist'  # network family of models.py: 'mnist' (28x28), 'celeb_a' (64x64, 32x32) or 'paper'
     z_dim: int = 32  # latent size; the original's MNIST/vae-gan.py
     init_stddev: float = 0.0  # truncated-normal stddev for kernels; 0 = Keras' Glorot (TF1's default)
+    kernel_init: str = 'default'  # 'default' (init_stddev above) or 'autofiller' (DeepPy's: uniform +-1/sqrt(3 fan_in))
     # optimisation: one optimizer per network (the original's vae-gan.py scripts)
     epochs: int = 200
     batch_size: int = 256
@@ -50,8 +54,12 @@ class Config:
     lr_decoder: float = 1e-3
     lr_discriminator: float = 1e-3
     beta1: float = 0.5  # Adam's beta1, as DCGAN: the default 0.9 destabilises GANs
-    optimizer: str = 'adam'  # or 'rmsprop' (rho 0.9, epsilon 1e-8, the official code's)
-    weight_decay: float = 0.0  # decoupled weight decay on every weight
+    epsilon: float = 1e-8  # Adam's (and RMSProp's) epsilon: TF1's default, as the original (Keras' is 1e-7)
+    optimizer: str = 'adam'  # or 'rmsprop' (Keras': lr g / sqrt(v + epsilon), rho 0.9), or 'deeppy_rmsprop'
+    #                          (the official code's: lr g / (sqrt(v) + epsilon), rho 0.9)
+    weight_decay: float = 0.0  # decoupled weight decay on every weight (Keras')
+    kernel_l2: float = 0.0  # an L2 penalty kernel_l2 * |w|^2 on conv and dense kernels, i.e. 2 kernel_l2 w
+    #                         added to their gradients (DeepPy's weight decay, deeppy/parameter.py:70-74)
     lr_schedule: str = 'constant'  # or 'annealed': lr - (epoch/epochs)^0.75 * (lr - lr_end), the official GammaAnnealer
     lr_end: float = 0.0  # the annealed learning rates' last value
     gamma_enc: float = 100.0  # weight of the Dis_l term in the encoder's loss
@@ -63,12 +71,17 @@ class Config:
     real_vs_gen_weight: typing.Optional[float] = None  # D: w * real term + (1 - w) * fake terms (official 0.5);
     #                                                    None = their plain sum (the original)
     discriminate_recon: bool = True  # D (and G's GAN term) also sees reconstructions x~, as the original
+    gan_log_offset: float = 0.0  # the GAN terms as log(D + c) and log(1 - D + c); 0 = the exact, stable
+    #                              log-sigmoid forms (the original's log D without an offset)
     gan_loss: str = 'non_saturating'  # G minimises -log D(G(z)) (the original); 'saturating': log(1 - D(G(z)))
-    kl_weight: str = '1/batch'  # '1/batch' (the README's advice), 'sigmoid' (sigmoid(epoch/3 - 5)) or a number
+    kl_weight: str = '1/z_dim'  # MNIST/vae-gan.py line 189: 1/z_dim; '1/batch' (the original README's advice,
+    #                             Celeb-A/vae-gan.py's), 'sigmoid' (sigmoid(epoch/3 - 5)) or a number
     fresh_batches: bool = False  # True: D, E and G each get their own batch (the CelebA script); False: one batch
     balance_margin: typing.Optional[float] = None  # the official code's equilibrium rule (not in the paper):
     #   skip D's update while it wins by more than this, G's while it loses by more; None = off (the original)
     equilibrium: float = 0.68  # the cost -log D the rule balances around: about ln 2, D undecided
+    concat_batches: bool = False  # with update='simultaneous': D runs once on [x, x_p] and Dis_l once on
+    #   [x~, x], so reals and fakes share batch-norm statistics (the official one-pass step); else apart
     update: str = 'sequential'  # D, then E, then G, each on a fresh forward pass (the original); or 'simultaneous':
     #                             one shared forward pass and all three updates from it, as the PyTorch ports do
     jit_compile: bool = False  # XLA for the step (see the README's benchmark table for where it is faster)
@@ -101,10 +114,13 @@ mnist_best = dataclasses.replace(Config(), preset='mnist_best', kl_weight='sigmo
 fashion_mnist = dataclasses.replace(mnist, preset='fashion_mnist', dataset='fashion_mnist', out_dir='Fashion-MNIST')
 
 # The original's CelebA script (Celeb-A/vae-gan.py): 64x64 "closecrop" (the central 140x140 of the 178-wide
-# image), pixels in [-1, 1], batch 128, 100 epochs, z 128, lr 3e-4 (E, G) and 1e-4 (D), gammas 30/10,
-# truncated-normal(0.02) kernels, a fresh batch for each network, grids every 2 epochs, checkpoints every 5.
+# image, resized with PIL's ANTIALIAS), pixels in [-1, 1], batch 128, 100 epochs, z 128, KL weight 1/batch,
+# lr 3e-4 (E, G) and 1e-4 (D), gammas 30/10, truncated-normal(0.02) kernels (but models.py's two
+# exceptions), a fresh batch for each network, grids every 2 epochs, checkpoints every 5.
 celeb_a = dataclasses.replace(
     mnist, preset='celeb_a', dataset='celeb_a', image_size=64, channels=3, crop_fraction=140 / 178, cache=False,
+    resize_method='lanczos3',  # PIL's ANTIALIAS (Lanczos), lines 79-95
+    train_split='train', kl_weight='1/batch',  # the official train split; 1/batch_size
     shuffle_buffer=10000, arch='celeb_a', z_dim=128, init_stddev=0.02, epochs=100, batch_size=128,
     lr_encoder=3e-4, lr_decoder=3e-4, lr_discriminator=1e-4, gamma_enc=10.0, gamma_dec=30.0,
     fresh_batches=True, held_out_split='validation', metric_features='inception', out_dir='Celeb-A', sample_every=2, checkpoint_every=5,
@@ -116,26 +132,35 @@ cifar10 = dataclasses.replace(
     celeb_a, preset='cifar10', dataset='cifar10', image_size=32, crop_fraction=1.0, cache=True, shuffle_buffer=50000,
     z_dim=100, epochs=50, fresh_batches=False, out_dir='CIFAR-10')
 
-# The paper's own recipe, from its official code (andersbll/autoencoding_beyond_pixels; each fact
-# below names its file there). Code-only choices, not in the paper: the crop box, blur and flip,
-# the saturating GAN form, D not seeing reconstructions, the 0.5/0.5 real/fake weights, weight decay,
-# the annealed learning rate and the equilibrium rule (balance_margin).
+# The paper's own recipe, from its official code (andersbll/autoencoding_beyond_pixels and its DeepPy;
+# each fact below names its file there). Code-only choices, not in the paper: the crop box, blur and
+# flip, the saturating GAN form, D not seeing reconstructions, the 0.5/0.5 real/fake weights, the
+# +1e-3 in the GAN logs, weight decay, the annealed learning rate and the equilibrium rule.
+# The official losses are sums over the batch; ours are means, so the two batch-size-dependent values
+# below are divided by 64 to give the same steps: RMSProp's epsilon (it is added to sqrt(v), which a
+# sum makes 64x larger) and the L2 penalty (its gradient is added to a 64x larger data gradient).
 celeb_a_paper = dataclasses.replace(
     celeb_a, preset='celeb_a_paper',
     crop_fraction=1.0, crop_box='40,15,148,148',  # rows 40:188, cols 15:163 [dataset/celeba.py]
     blur_sigma=math.sqrt(148 / 64) / 2, resize_method='bicubic',  # against moire [dataset/celeba.py]
-    flip=True,  # a random horizontal flip [augment.py]; its 600k pre-augmented images are not reproduced
+    flip=True, flip_batch=True,  # a random flip of each batch [dataset/augment.py:66]; its 600k
+    #                              pre-augmented images are not reproduced
     train_split='train+validation', held_out_split='test',  # [dataset/celeba.py]
-    arch='paper', init_stddev=0.0, z_dim=128,  # [architectures.py]
+    arch='paper', init_stddev=0.0, kernel_init='autofiller', z_dim=128,  # [architectures.py, deeppy/filler.py]
     batch_size=64, epochs=250, steps_per_epoch=250,  # 62,500 steps [celeba_aegan.py]
-    # RMSProp, weight decay 1e-5 [aegan.py]; lr 0.025 annealed to 1e-5 with gamma 0.75, divided by the
-    # batch size [celeba_aegan.py]: the official losses are sums over the batch with lr/batch, the same
-    # step as our batch means with lr.
-    optimizer='rmsprop', weight_decay=1e-5, lr_schedule='annealed',
+    # One forward and one backward pass, then each network steps (the rule below decides D's and G's)
+    # [model/aegan.py:57-119, 181-205]; D on [x, x_p], Dis_l on [x~, x] [aegan.py:69-72, 93-104].
+    update='simultaneous', concat_batches=True,
+    # DeepPy's RMSProp, rho 0.9, eps 1e-8 [deeppy/train/learn_rules.py:32-54], and weight decay 1e-5 as
+    # an L2 penalty on kernels [architectures.py, deeppy/parameter.py:70-74]; lr 0.025 annealed to
+    # 1e-5 with gamma 0.75, divided by the batch size 64 [celeba_aegan.py:17-36]: the official value,
+    # taken as it is (RMSProp divides the gradient by its RMS, so the step is about lr, sum or mean).
+    optimizer='deeppy_rmsprop', epsilon=1e-8 / 64, weight_decay=0.0, kernel_l2=1e-5 / 64, lr_schedule='annealed',
     lr_encoder=0.025 / 64, lr_decoder=0.025 / 64, lr_discriminator=0.025 / 64, lr_end=1e-5 / 64,
     kl_weight='1', gamma_enc=1.0, dis_l_likelihood='gaussian',  # E: KL + Dis_l, no GAN term [aegan.py]
     recon_vs_gan_weight=1e-6, gan_loss='saturating',  # G: 1e-6 Dis_l + (1 - 1e-6) GAN [aegan.py]
     real_vs_gen_weight=0.5, discriminate_recon=False,  # D: real and prior samples, 0.5 each [aegan.py]
+    gan_log_offset=1e-3,  # log(D + 1e-3), log(1 - D + 1e-3) [model/aegan.py:111-116]
     balance_margin=0.35, equilibrium=0.68,  # [model/aegan.py]
     fresh_batches=False, out_dir='Celeb-A-paper', sample_every=5, checkpoint_every=5)
 
@@ -147,15 +172,15 @@ FIELDS = [f.name for f in dataclasses.fields(Config)]
 
 
 def parse_kl_weight(value):
-    """'1/batch', 'sigmoid' or a non-negative number (returned as a float)."""
-    if value in ('1/batch', 'sigmoid'):
+    """'1/batch', '1/z_dim', 'sigmoid' or a non-negative number (returned as a float)."""
+    if value in ('1/batch', '1/z_dim', 'sigmoid'):
         return value
     try:
         number = float(value)
     except ValueError:
         number = -1.0
     if not (math.isfinite(number) and number >= 0):
-        raise UsageError(f"kl_weight must be '1/batch', 'sigmoid' or a number >= 0, not {value!r}")
+        raise UsageError(f"kl_weight must be '1/batch', '1/z_dim', 'sigmoid' or a number >= 0, not {value!r}")
     return number
 
 
@@ -167,14 +192,14 @@ def validate(cfg):
         value = getattr(cfg, field.name)
         if isinstance(value, float) and not math.isfinite(value):
             raise UsageError(f'{field.name} must be a finite number, not {value}')
-    for name in ('gamma_enc', 'gamma_dec', 'init_stddev', 'equilibrium'):
+    for name in ('gamma_enc', 'gamma_dec', 'init_stddev', 'equilibrium', 'gan_log_offset', 'kernel_l2', 'epsilon'):
         if getattr(cfg, name) < 0:
             raise UsageError(f'{name} must be >= 0, not {getattr(cfg, name)}')
     if not 0 <= cfg.seed < 2 ** 31:
         raise UsageError(f'seed must be a whole number from 0 to {2 ** 31 - 1}, not {cfg.seed}')
     if not cfg.dataset and not cfg.data_dir:
         raise UsageError('dataset must name a tensorflow-datasets dataset, or --data_dir a folder of images')
-    for name, allowed in (('optimizer', ('adam', 'rmsprop')), ('lr_schedule', ('constant', 'annealed')),
+    for name, allowed in (('optimizer', ('adam', 'rmsprop', 'deeppy_rmsprop')), ('kernel_init', ('default', 'autofiller')), ('lr_schedule', ('constant', 'annealed')),
                           ('dis_l_likelihood', ('mean', 'gaussian')), ('gan_loss', ('non_saturating', 'saturating')),
                           ('resize_method', ('bilinear', 'bicubic', 'area', 'nearest', 'lanczos3'))):
         if getattr(cfg, name) not in allowed:
@@ -201,8 +226,11 @@ def validate(cfg):
         raise UsageError(f"strategy must be 'default', 'mirrored' or 'multi_worker', not {cfg.strategy!r}")
     if cfg.balance_margin is not None and not cfg.balance_margin >= 0:
         raise UsageError(f'balance_margin must be >= 0 (or None = off), not {cfg.balance_margin}')
-    if cfg.balance_margin is not None and (cfg.strategy != 'default' or cfg.update != 'sequential'):
-        raise UsageError('balance_margin works with the sequential update on one device: drop --balance_margin')
+    if cfg.balance_margin is not None and cfg.strategy != 'default':  # tf.cond around cross-replica updates
+        raise UsageError('balance_margin (the equilibrium rule) works on one device: drop --balance_margin, '
+                         'or use --strategy=default')
+    if cfg.concat_batches and cfg.update != 'simultaneous':
+        raise UsageError('concat_batches joins the batches of one forward pass: add --update=simultaneous')
     if cfg.jit_compile and cfg.strategy != 'default':
         raise UsageError('jit_compile works on one device: drop --jit_compile or use --strategy=default')
     if cfg.metric_features not in ('classifier', 'inception'):

@@ -137,7 +137,8 @@ def _tfds_images(cfg, split, shuffle, seed, with_attributes=False):
 
 
 def split_files(names, split):
-    """The sorted image file names of `split` ('train', 'validation', 'test' or a '+' of them).
+    """The sorted image file names of `split` ('train', 'validation', 'test' or a '+' of them; a
+    tensorflow-datasets [slice] after a name is ignored).
     CelebA's numbered files (000001.jpg ...) follow the official partition (train 1..162770,
     validation 162771..182637, test the rest) when all three parts have files; in any other folder
     the last 10% are held out and serve as validation and test alike. Deterministic: it depends on
@@ -153,7 +154,11 @@ def split_files(names, split):
     if not all(parts.values()):  # not CelebA's numbering, or not all of it
         cut = len(names) - max(1, len(names) // 10) if len(names) > 1 else 1
         parts = {'train': names[:cut], 'validation': names[cut:] or names, 'test': names[cut:] or names}
-    return sorted(set(n for p in split.split('+') for n in parts[p]))
+    wanted = [p.split('[')[0].strip() for p in split.split('+')]  # a tfds [slice] does not apply here
+    unknown = [p for p in wanted if p not in parts]
+    if unknown:
+        raise UsageError(f'a folder has the splits train, validation and test, not {unknown[0]!r}')
+    return sorted(set(n for p in wanted for n in parts[p]))
 
 
 def read_attributes(folder, names):
@@ -252,7 +257,10 @@ def train_dataset(cfg, seed):
         images = images.cache()
     ds = images.shuffle(cfg.shuffle_buffer, seed=seed).batch(cfg.batch_size, drop_remainder=True).repeat()
     ds = ds.map(lambda batch: to_float(cfg, batch), num_parallel_calls=AUTOTUNE)
-    if cfg.flip:  # each image flipped left-right with probability 1/2 [the official augment.py]
+    if cfg.flip and cfg.flip_batch:  # the whole batch flipped with probability 1/2 [the official augment.py:66]
+        ds = ds.map(lambda batch: tf.cond(tf.random.uniform([], seed=seed) < 0.5, lambda: tf.reverse(batch, [2]),
+                                          lambda: batch), num_parallel_calls=AUTOTUNE)
+    elif cfg.flip:  # each image flipped left-right with probability 1/2
         ds = ds.map(lambda batch: tf.image.random_flip_left_right(batch, seed=seed), num_parallel_calls=AUTOTUNE)
     if cfg.fresh_batches:
         ds = ds.batch(3).map(lambda batches: (batches[0], batches[1], batches[2]))

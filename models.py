@@ -21,7 +21,11 @@ INFERENCE_BATCH = 500  # images per call when rendering or scoring: 10,000 gener
 
 
 def _kernel_init(cfg):
-    # celeb_a: truncated normal, stddev 0.02 (the original's Celeb-A/vae-gan.py); mnist: TF1's default, Glorot uniform.
+    # celeb_a: truncated normal, stddev 0.02 (the original's Celeb-A/vae-gan.py); mnist: TF1's default, Glorot
+    # uniform; paper: DeepPy's AutoFiller, uniform in +-1/sqrt(3 fan_in) [deeppy/filler.py:70-86], which is
+    # Keras' fan-in variance scaling with scale 1/9 (a transposed conv's fan-in: its output channels, as DeepPy's).
+    if cfg.kernel_init == 'autofiller':
+        return keras.initializers.VarianceScaling(scale=1 / 9, mode='fan_in', distribution='uniform')
     if cfg.init_stddev:
         return keras.initializers.TruncatedNormal(stddev=cfg.init_stddev)
     return 'glorot_uniform'
@@ -63,9 +67,10 @@ def _paper_conv(cfg, x, filters, stride, transpose=False):
     return conv(filters, 5, strides=stride, padding='same', use_bias=False, kernel_initializer=_kernel_init(cfg))(x)
 
 
-def _paper_bn_relu(cfg, x):
-    # batch norm with the official momentum 0.9 and epsilon 1e-6, then ReLU
-    return layers.ReLU()(layers.BatchNormalization(momentum=0.9, epsilon=1e-6,
+def _paper_bn_relu(cfg, x, epsilon=1e-6):
+    # batch norm with the official momentum 0.9 and epsilon 1e-6 after convs [architectures.py:174-241];
+    # after dense layers DeepPy's default, 1e-5 [deeppy/expr/nnet/batch_normalization.py:14]; then ReLU
+    return layers.ReLU()(layers.BatchNormalization(momentum=0.9, epsilon=epsilon,
                                                    synchronized=cfg.strategy != 'default')(x))
 
 
@@ -75,7 +80,7 @@ def _paper_encoder(cfg, x):
     for filters in (64, 128, 256):
         x = _paper_bn_relu(cfg, _paper_conv(cfg, x, filters, 2))
     h = layers.Flatten()(x)
-    h = _paper_bn_relu(cfg, layers.Dense(1024, use_bias=False, kernel_initializer=_kernel_init(cfg))(h))
+    h = _paper_bn_relu(cfg, layers.Dense(1024, use_bias=False, kernel_initializer=_kernel_init(cfg))(h), 1e-5)
     mean = layers.Dense(cfg.z_dim, kernel_initializer=_kernel_init(cfg), name='mean', dtype='float32')(h)
     logvar = layers.Dense(cfg.z_dim, kernel_initializer=_kernel_init(cfg), name='logvar', dtype='float32')(h)
     sigma = layers.Activation('exponential', name='sigma', dtype='float32')(layers.Rescaling(0.5, dtype='float32')(logvar))
@@ -103,7 +108,7 @@ def build_decoder(cfg):
         # z -> 8x8x256 -> 16x16x256 -> 32x32x128 -> 64x64x32 (5x5 stride-2 transposed convs, batch
         # norm, ReLU) -> 64x64x3 (a 5x5 stride-1 conv), tanh [architectures.py]
         base = cfg.image_size // 8
-        h = _paper_bn_relu(cfg, layers.Dense(base * base * 256, use_bias=False, kernel_initializer=init)(z))
+        h = _paper_bn_relu(cfg, layers.Dense(base * base * 256, use_bias=False, kernel_initializer=init)(z), 1e-5)
         h = layers.Reshape((base, base, 256))(h)
         for filters in (256, 128, 32):
             h = _paper_bn_relu(cfg, _paper_conv(cfg, h, filters, 2, transpose=True))
@@ -130,7 +135,10 @@ def build_decoder(cfg):
         h = layers.ReLU()(_batch_norm(cfg)(h))
         h = layers.Reshape((base, base, 512))(h)
         for filters in (256, 128, 64):
-            h = layers.Conv2DTranspose(filters, 5, strides=2, padding='same', kernel_initializer=init)(h)
+            # the first: a plain normal(0.02), not truncated (Celeb-A/vae-gan.py line 195)
+            first = filters == 256 and cfg.init_stddev
+            conv_init = keras.initializers.RandomNormal(stddev=cfg.init_stddev) if first else init
+            h = layers.Conv2DTranspose(filters, 5, strides=2, padding='same', kernel_initializer=conv_init)(h)
             h = layers.ReLU()(_batch_norm(cfg)(h))
         x = layers.Conv2DTranspose(cfg.channels, 5, strides=1, padding='same', activation='tanh',
                                    kernel_initializer=init)(h)
@@ -150,11 +158,12 @@ def build_discriminator(cfg):
         features = _paper_conv(cfg, h, 256, 2)
         dis_l = layers.Flatten(name='dis_l')(features)
         h = layers.Flatten()(_paper_bn_relu(cfg, features))
-        h = _paper_bn_relu(cfg, layers.Dense(512, use_bias=False, kernel_initializer=_kernel_init(cfg))(h))
+        h = _paper_bn_relu(cfg, layers.Dense(512, use_bias=False, kernel_initializer=_kernel_init(cfg))(h), 1e-5)
         logit = layers.Dense(1, kernel_initializer=_kernel_init(cfg), name='logit', dtype='float32')(h)
         return keras.Model(x, [dis_l, logit], name='discriminator')
     dis_l = layers.Flatten(name='dis_l')(_conv_stack(cfg, x, batch_norm=cfg.arch != 'mnist'))
-    logit = layers.Dense(1, kernel_initializer=_kernel_init(cfg), name='logit', dtype='float32')(dis_l)
+    # its output layer passes no initializer in the original: TF1's default, Glorot uniform (both scripts)
+    logit = layers.Dense(1, kernel_initializer='glorot_uniform', name='logit', dtype='float32')(dis_l)
     return keras.Model(x, [dis_l, logit], name='discriminator')
 
 

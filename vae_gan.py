@@ -43,21 +43,31 @@ UPDATE_ORDER = ('discriminator', 'encoder', 'decoder')  # the original's order w
 # The original takes log(D) of a sigmoid probability, which gives NaN/inf once D saturates. With
 # log(sigmoid(l)) = -softplus(-l) and log(1 - sigmoid(l)) = -softplus(l) the same losses stay finite.
 
-def discriminator_loss(logit_x, logit_fakes, real_weight=None):
+def neg_log_d(logit, offset=0.0):
+    """-log(D + offset) per example; offset 0: softplus(-logit), exact and finite where D saturates."""
+    return tf.nn.softplus(-logit) if not offset else -tf.math.log(tf.sigmoid(logit) + offset)
+
+
+def neg_log_not_d(logit, offset=0.0):
+    """-log(1 - D + offset) per example; offset 0: softplus(logit)."""
+    return tf.nn.softplus(logit) if not offset else -tf.math.log(tf.sigmoid(-logit) + offset)
+
+
+def discriminator_loss(logit_x, logit_fakes, real_weight=None, offset=0.0):
     """L_D = -mean(log D(x)) - sum over the fakes of mean(log(1 - D(fake))): the original's
     -mean(log D(x) + log(1 - D(x~)) + log(1 - D(x_p))). With real_weight w (the official code's
-    real_vs_gen_weight): w * real term + (1 - w) * fake terms."""
-    real = tf.reduce_mean(tf.nn.softplus(-logit_x))
-    fake = tf.add_n([tf.reduce_mean(tf.nn.softplus(logit)) for logit in logit_fakes])
+    real_vs_gen_weight): w * real term + (1 - w) * fake terms; offset: the official log(D + 1e-3)."""
+    real = tf.reduce_mean(neg_log_d(logit_x, offset))
+    fake = tf.add_n([tf.reduce_mean(neg_log_not_d(logit, offset)) for logit in logit_fakes])
     return real + fake if real_weight is None else real_weight * real + (1 - real_weight) * fake
 
 
-def decoder_gan_loss(logit_fakes, form='non_saturating'):
+def decoder_gan_loss(logit_fakes, form='non_saturating', offset=0.0):
     """G's GAN term over its fakes: 'non_saturating' sum of mean(-log D(fake)) (the original);
     'saturating' sum of mean(log(1 - D(fake))) (the official code: G minimises what D maximises)."""
     if form == 'saturating':
-        return -tf.add_n([tf.reduce_mean(tf.nn.softplus(logit)) for logit in logit_fakes])
-    return tf.add_n([tf.reduce_mean(tf.nn.softplus(-logit)) for logit in logit_fakes])
+        return -tf.add_n([tf.reduce_mean(neg_log_not_d(logit, offset)) for logit in logit_fakes])
+    return tf.add_n([tf.reduce_mean(neg_log_d(logit, offset)) for logit in logit_fakes])
 
 
 def dis_l_loss(dis_l_x_tilde, dis_l_x, likelihood='mean'):
@@ -76,13 +86,15 @@ def kl_loss(mean, sigma):
     return tf.reduce_mean(tf.reduce_sum(kl, axis=1))
 
 
-def kl_weight(setting, epoch, batch_size):
-    """'1/batch' (the original README: "almost always works"), 'sigmoid': sigmoid(epoch/3 - 5) with
-    epoch counted from 0 (the original's commented-out schedule: 0.007 at first, saturating at 1), or
-    a number."""
+def kl_weight(setting, epoch, batch_size, z_dim):
+    """'1/z_dim' (MNIST/vae-gan.py line 189), '1/batch' (Celeb-A/vae-gan.py, and the original README:
+    "almost always works"), 'sigmoid': sigmoid(epoch/3 - 5) with epoch counted from 0 (the original's
+    commented-out schedule: 0.007 at first, saturating at 1), or a number."""
     setting = config.parse_kl_weight(setting)
     if setting == '1/batch':
         return 1.0 / tf.cast(batch_size, tf.float32)
+    if setting == '1/z_dim':
+        return tf.constant(1.0 / z_dim, tf.float32)
     if setting == 'sigmoid':
         return tf.sigmoid(tf.cast(epoch, tf.float32) / 3.0 - 5.0)
     return tf.constant(setting, tf.float32)
@@ -105,9 +117,10 @@ def discriminator_objective(cfg, logit_x, logit_x_p, logit_x_tilde=None):
     """{'discriminator_loss': L_D, ...metrics}. The fakes D judges: reconstructions x~ and prior
     samples x_p (the original), or x_p alone with discriminate_recon off (the official code)."""
     fakes = [logit_x_tilde, logit_x_p] if cfg.discriminate_recon else [logit_x_p]
-    metrics = {'discriminator_loss': discriminator_loss(logit_x, fakes, cfg.real_vs_gen_weight),
-               'real_cost': tf.reduce_mean(tf.nn.softplus(-logit_x)),  # -log D(x), the balance rule's input
-               'fake_cost': tf.reduce_mean(tf.nn.softplus(logit_x_p)),  # -log(1 - D(x_p))
+    offset = cfg.gan_log_offset
+    metrics = {'discriminator_loss': discriminator_loss(logit_x, fakes, cfg.real_vs_gen_weight, offset),
+               'real_cost': tf.reduce_mean(neg_log_d(logit_x, offset)),  # -log D(x), the balance rule's input
+               'fake_cost': tf.reduce_mean(neg_log_not_d(logit_x_p, offset)),  # -log(1 - D(x_p))
                'd_x': tf.reduce_mean(tf.sigmoid(logit_x)), 'd_x_p': tf.reduce_mean(tf.sigmoid(logit_x_p))}
     if logit_x_tilde is not None:
         metrics['d_x_tilde'] = tf.reduce_mean(tf.sigmoid(logit_x_tilde))
@@ -126,7 +139,8 @@ def decoder_objective(cfg, dis_l_x, dis_l_x_tilde, logit_x_tilde, logit_x_p):
     discriminate_recon is off) and x_p. gamma_dec * Dis_l + GAN (the original), or with
     recon_vs_gan_weight w: w * Dis_l + (1 - w) * GAN (the official code)."""
     dis_l = dis_l_loss(dis_l_x_tilde, dis_l_x, cfg.dis_l_likelihood)
-    gan = decoder_gan_loss([logit_x_tilde, logit_x_p] if cfg.discriminate_recon else [logit_x_p], cfg.gan_loss)
+    gan = decoder_gan_loss([logit_x_tilde, logit_x_p] if cfg.discriminate_recon else [logit_x_p], cfg.gan_loss,
+                           cfg.gan_log_offset)
     w = cfg.recon_vs_gan_weight
     loss = cfg.gamma_dec * dis_l + gan if w is None else w * dis_l + (1 - w) * gan
     return {'decoder_loss': loss, 'dis_l': dis_l, 'gan': gan}
@@ -158,7 +172,7 @@ def discriminator_phase(cfg, nets, x, noise):
         _, logit_x_p = nets.discriminator(x_p, training=True)
         logit_x_tilde = None if x_tilde is None else nets.discriminator(x_tilde, training=True)[1]
         metrics = discriminator_objective(cfg, logit_x, logit_x_p, logit_x_tilde)
-    return metrics, scaled_gradients(tape, metrics['discriminator_loss'], nets, 'discriminator')
+    return metrics, scaled_gradients(tape, metrics['discriminator_loss'], nets, 'discriminator', cfg.kernel_l2)
 
 
 def encoder_phase(cfg, nets, x, beta, noise):
@@ -168,7 +182,7 @@ def encoder_phase(cfg, nets, x, beta, noise):
         dis_l_x, _ = nets.discriminator(x, training=True)
         dis_l_x_tilde, _ = nets.discriminator(x_tilde, training=True)
         metrics = encoder_objective(cfg, mean, sigma, dis_l_x, dis_l_x_tilde, beta)
-    return metrics, scaled_gradients(tape, metrics['encoder_loss'], nets, 'encoder')
+    return metrics, scaled_gradients(tape, metrics['encoder_loss'], nets, 'encoder', cfg.kernel_l2)
 
 
 def decoder_phase(cfg, nets, x, noise):
@@ -180,22 +194,32 @@ def decoder_phase(cfg, nets, x, noise):
         _, logit_x_p = nets.discriminator(x_p, training=True)
         dis_l_x_tilde, logit_x_tilde = nets.discriminator(x_tilde, training=True)
         metrics = decoder_objective(cfg, dis_l_x, dis_l_x_tilde, logit_x_tilde, logit_x_p)
-    return metrics, scaled_gradients(tape, metrics['decoder_loss'], nets, 'decoder')
+    return metrics, scaled_gradients(tape, metrics['decoder_loss'], nets, 'decoder', cfg.kernel_l2)
 
 
 def one_pass(cfg, nets, x, beta, noise):
     """update='simultaneous': all three objectives from one forward pass, so E and G see the D of
-    before this step's update (as the PyTorch ports). Returns (metrics, {network: gradients})."""
+    before this step's update (as the PyTorch ports, and the official code). With concat_batches, as
+    the official step: D runs once on [x, x_p] and Dis_l once on [x~, x], reals and fakes sharing
+    batch-norm statistics. Returns (metrics, {network: gradients})."""
     with tf.GradientTape(persistent=True) as tape:
         mean, sigma, x_tilde = encode_decode(nets, x, noise, stream=0)
         x_p = prior_sample(cfg, nets, x, noise, stream=1)
-        dis_l_x, logit_x = nets.discriminator(x, training=True)
-        _, logit_x_p = nets.discriminator(x_p, training=True)
-        dis_l_x_tilde, logit_x_tilde = nets.discriminator(x_tilde, training=True)
+        if cfg.concat_batches:
+            n = tf.shape(x)[0]
+            _, logits = nets.discriminator(tf.concat([x, x_p], 0), training=True)  # D's judgement
+            features, logits_tilde = nets.discriminator(tf.concat([x_tilde, x], 0), training=True)  # Dis_l
+            logit_x, logit_x_p, logit_x_tilde = logits[:n], logits[n:], logits_tilde[:n]
+            dis_l_x_tilde, dis_l_x = features[:n], features[n:]
+        else:
+            dis_l_x, logit_x = nets.discriminator(x, training=True)
+            _, logit_x_p = nets.discriminator(x_p, training=True)
+            dis_l_x_tilde, logit_x_tilde = nets.discriminator(x_tilde, training=True)
         metrics = {**discriminator_objective(cfg, logit_x, logit_x_p, logit_x_tilde),
                    **encoder_objective(cfg, mean, sigma, dis_l_x, dis_l_x_tilde, beta),
                    **decoder_objective(cfg, dis_l_x, dis_l_x_tilde, logit_x_tilde, logit_x_p)}
-    return metrics, {name: scaled_gradients(tape, metrics[f'{name}_loss'], nets, name) for name in UPDATE_ORDER}
+    return metrics, {name: scaled_gradients(tape, metrics[f'{name}_loss'], nets, name, cfg.kernel_l2)
+                     for name in UPDATE_ORDER}
 
 
 def make_train_step(cfg, nets, steps_done, nonfinite_step):
@@ -217,26 +241,32 @@ def make_train_step(cfg, nets, steps_done, nonfinite_step):
         step = lambda: nets.optimizers[name].apply_gradients(zip(grads, nets[name].trainable_variables))
         step() if update is None else tf.cond(update, step, lambda: skipped[name].assign_add(1))
 
+    def skip_counts():  # read after this step's updates
+        return {f'{name}_skips': tf.cast(count, tf.float32) for name, count in skipped.items()}
+
+    def decide(metrics):
+        """(update D, update G): the balance rule's, or (None, None): both always update."""
+        if cfg.balance_margin is None:
+            return None, None
+        return balance(metrics['real_cost'], metrics['fake_cost'], cfg.equilibrium, cfg.balance_margin)
+
     def replica_step(x, epoch):
         x_d, x_e, x_g = split_batches(cfg, x)
-        beta = kl_weight(cfg.kl_weight, epoch, tf.shape(x_e)[0] * strategy.num_replicas_in_sync)
+        beta = kl_weight(cfg.kl_weight, epoch, tf.shape(x_e)[0] * strategy.num_replicas_in_sync, cfg.z_dim)
         if cfg.update == 'simultaneous':
             metrics, grads = together(x_d, beta)
-            for name in UPDATE_ORDER:
-                apply(name, grads[name])
-            return metrics
+            update_d, update_g = decide(metrics)
+            for name, update in zip(UPDATE_ORDER, (update_d, None, update_g)):
+                apply(name, grads[name], update)
+            return {**metrics, **skip_counts()}
         metrics_d, grads = d_phase(x_d)
-        update_d = update_g = None
-        if cfg.balance_margin is not None:  # decided on D's pass, before any update of this step
-            update_d, update_g = balance(metrics_d['real_cost'], metrics_d['fake_cost'], cfg.equilibrium,
-                                         cfg.balance_margin)
+        update_d, update_g = decide(metrics_d)  # on D's pass, before any update of this step
         apply('discriminator', grads, update_d)
         metrics_e, grads = e_phase(x_e, beta)
         apply('encoder', grads)  # the encoder always updates
         metrics_g, grads = g_phase(x_g)
         apply('decoder', grads, update_g)
-        return {**metrics_d, **metrics_e, **metrics_g,
-                **{f'{name}_skips': tf.cast(count, tf.float32) for name, count in skipped.items()}}
+        return {**metrics_d, **metrics_e, **metrics_g, **skip_counts()}
 
     @tf.function
     def train_step(x, epoch):
@@ -275,15 +305,30 @@ def build_networks(cfg):
     optimizers = {}
     for net, lr in ((encoder, cfg.lr_encoder), (decoder, cfg.lr_decoder), (discriminator, cfg.lr_discriminator)):
         decay = cfg.weight_decay or None
-        if cfg.optimizer == 'rmsprop':
-            optimizer = keras.optimizers.RMSprop(lr, rho=0.9, epsilon=1e-8, weight_decay=decay)
+        if cfg.optimizer == 'deeppy_rmsprop':
+            optimizer = DeepPyRMSprop(lr, rho=0.9, epsilon=cfg.epsilon, weight_decay=decay)
+        elif cfg.optimizer == 'rmsprop':
+            optimizer = keras.optimizers.RMSprop(lr, rho=0.9, epsilon=cfg.epsilon, weight_decay=decay)
         else:
-            optimizer = keras.optimizers.Adam(lr, beta_1=cfg.beta1, weight_decay=decay)
+            optimizer = keras.optimizers.Adam(lr, beta_1=cfg.beta1, epsilon=cfg.epsilon, weight_decay=decay)
         if cfg.mixed_precision:
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(net.trainable_variables)
         optimizers[net.name] = optimizer
     return Networks(encoder, decoder, discriminator, optimizers)
+
+
+class DeepPyRMSprop(keras.optimizers.RMSprop):
+    """RMSProp as DeepPy computes it [deeppy/train/learn_rules.py:42-54]: v = rho v + (1 - rho) g^2,
+    w -= lr g / (sqrt(v) + epsilon), epsilon outside the root (Keras puts it inside). The same slots
+    as Keras' RMSprop, so checkpoints move between the two."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = keras.ops.cast(learning_rate, variable.dtype)
+        gradient = keras.ops.cast(gradient, variable.dtype)
+        velocity = self._velocities[self._get_variable_index(variable)]
+        self.assign(velocity, self.rho * velocity + (1 - self.rho) * keras.ops.square(gradient))
+        self.assign_sub(variable, lr * gradient / (keras.ops.sqrt(velocity) + self.epsilon))
 
 
 def unscaled(optimizer):
@@ -317,13 +362,16 @@ def make_noise(seed, steps_done):
     return noise
 
 
-def scaled_gradients(tape, loss, nets, name):
-    """Gradients of `loss` with respect to network `name`'s weights, of the loss divided by the number
-    of replicas (their sum over replicas is the gradient of the global batch's mean) and scaled by
-    the optimizer's loss scale (1 without mixed precision)."""
+def scaled_gradients(tape, loss, nets, name, kernel_l2=0.0):
+    """Gradients of `loss` (plus kernel_l2 * the kernels' squared norm) with respect to network `name`'s
+    weights, of the loss divided by the number of replicas (their sum over replicas is the gradient
+    of the global batch's mean) and scaled by the optimizer's loss scale (1 without mixed precision)."""
     context = tf.distribute.get_replica_context()
     replicas = context.num_replicas_in_sync if context else 1
-    with tape:  # the tape records the scaling too
+    with tape:  # the tape records the penalty and the scaling too
+        if kernel_l2:
+            loss += kernel_l2 * tf.add_n([tf.reduce_sum(tf.square(v)) for v in nets[name].trainable_variables
+                                          if v.path.endswith('kernel')])
         scaled = nets.optimizers[name].scale_loss(loss / replicas)
     return tape.gradient(scaled, nets[name].trainable_variables)
 
@@ -343,7 +391,7 @@ def make_histogram_writer(cfg, nets, steps_done):
     @tf.function
     def write_histograms(x, epoch, step):
         x_d, x_e, x_g = split_batches(cfg, x)
-        beta = kl_weight(cfg.kl_weight, epoch, tf.shape(x_e)[0])
+        beta = kl_weight(cfg.kl_weight, epoch, tf.shape(x_e)[0], cfg.z_dim)
         for name, (_, grads) in (('discriminator', discriminator_phase(cfg, nets, x_d, noise)),
                                  ('encoder', encoder_phase(cfg, nets, x_e, beta, noise)),
                                  ('decoder', decoder_phase(cfg, nets, x_g, noise))):
@@ -632,7 +680,7 @@ def benchmark(cfg, warmup=3):
     pipeline = timed(lambda: next(batches))
     step = timed(lambda: run.train_step(next(batches), epoch))
     x_d, x_e, x_g = split_batches(cfg, next(iter(train_ds)))
-    beta = kl_weight(cfg.kl_weight, epoch, cfg.batch_size)
+    beta = kl_weight(cfg.kl_weight, epoch, cfg.batch_size, cfg.z_dim)
     noise = make_noise(cfg.seed, run.steps_done)
     phases = {}
     for name, phase, args in (('discriminator', discriminator_phase, (x_d,)), ('encoder', encoder_phase, (x_e, beta)),

@@ -92,7 +92,7 @@ def test_overrides_are_parsed_to_the_fields_types():
     (['--cache=maybe'], 'expected true or false'),
     (['--batch_size=0'], 'batch_size must be at least 1'),
     (['--epochs=-1'], 'epochs must be at least 1'),
-    (['--kl_weight=big'], "kl_weight must be '1/batch', 'sigmoid' or a number"),
+    (['--kl_weight=big'], "kl_weight must be '1/batch', '1/z_dim', 'sigmoid' or a number"),
     (['--kl_weight=-1'], 'kl_weight must be'),
     (['--lr_encoder=-0.1'], 'lr_encoder must be >= 0'),
     (['--preset=celeb_a', '--image_size=30'], 'divisible by 8'),

@@ -64,10 +64,10 @@ def _real_mnist():
 @pytest.mark.skipif(not _real_mnist(), reason='needs TFDS_DATA_DIR pointing at a prepared MNIST copy')
 def test_an_epoch_is_the_train_split_over_the_batch_size(tmp_path):
     cfg = tiny(config.mnist, tmp_path, steps_per_epoch=None, batch_size=256)
-    assert data.train_dataset(cfg, seed=0)[1] == 60000 // 256  # 234 steps of one batch
-    cfg = tiny(config.mnist, tmp_path, steps_per_epoch=None, batch_size=256, fresh_batches=True)
+    assert data.train_dataset(cfg, seed=0)[1] == 55000 // 256 == 214  # the original's int(55000 / 256), line 261
+    cfg = tiny(config.mnist, tmp_path, steps_per_epoch=None, batch_size=256, fresh_batches=True, train_split='train')
     ds, steps = data.train_dataset(cfg, seed=0)
-    assert steps == 234 and len(next(iter(ds))) == 3  # as many steps, each of three batches: three passes
+    assert steps == 60000 // 256 and len(next(iter(ds))) == 3  # as many steps, each of three batches: three passes
 
 
 def _write_images(folder, count, size=(30, 24), start=1):

@@ -77,9 +77,10 @@ def test_kl_matches_a_monte_carlo_estimate():
 
 
 def test_kl_weight_settings():
-    assert float(vae_gan.kl_weight('1/batch', tf.constant(7.0), tf.constant(256))) == pytest.approx(1 / 256)
-    assert float(vae_gan.kl_weight('0.25', tf.constant(7.0), 64)) == pytest.approx(0.25)
-    sigmoid = [float(vae_gan.kl_weight('sigmoid', tf.constant(float(e)), 64)) for e in range(0, 60)]
+    assert float(vae_gan.kl_weight('1/batch', tf.constant(7.0), tf.constant(256), 32)) == pytest.approx(1 / 256)
+    assert float(vae_gan.kl_weight('1/z_dim', tf.constant(7.0), tf.constant(256), 32)) == pytest.approx(1 / 32)
+    assert float(vae_gan.kl_weight('0.25', tf.constant(7.0), 64, 32)) == pytest.approx(0.25)
+    sigmoid = [float(vae_gan.kl_weight('sigmoid', tf.constant(float(e)), 64, 32)) for e in range(0, 60)]
     assert sigmoid[0] == pytest.approx(1 / (1 + math.exp(5)), rel=1e-5)  # about 0.0067 at the start
     assert sigmoid[15] == pytest.approx(0.5, rel=1e-6)  # the midpoint, epoch 15
     assert sigmoid[-1] > 0.9999 and all(a < b for a, b in zip(sigmoid, sigmoid[1:]))  # rises, saturates at 1

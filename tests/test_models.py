@@ -90,3 +90,28 @@ def test_paper_architecture():
     probe = keras.Model(discriminator.input, [discriminator.get_layer('dis_l').output, d_convs[3].output])
     features, conv_out = probe(x, training=False)
     assert np.allclose(features.numpy(), tf.reshape(conv_out, [2, -1]).numpy())
+
+
+def test_celeb_a_initialisers_as_the_original():
+    """Truncated normal(0.02) everywhere but the decoder's first transposed conv, a plain normal(0.02)
+    (Celeb-A/vae-gan.py line 195), and D's output layer, TF1's default Glorot uniform."""
+    import keras
+    keras.utils.set_random_seed(0)
+    decoder, discriminator = models.build_decoder(config.celeb_a), models.build_discriminator(config.celeb_a)
+    transposed = [l.kernel.numpy() for l in decoder.layers if type(l).__name__ == 'Conv2DTranspose']
+    first, second = transposed[0], transposed[1]
+    assert abs(first.std() - 0.02) < 0.001 and np.abs(first).max() > 0.06  # untruncated: tails past 2 sigma
+    assert abs(second.std() - 0.0176) < 0.001 and np.abs(second).max() <= 0.04  # truncated at 2 sigma
+    logit = discriminator.get_layer('logit').kernel.numpy()
+    limit = np.sqrt(6 / (logit.shape[0] + 1))
+    assert np.abs(logit).max() <= limit and abs(logit.std() - limit / np.sqrt(3)) < 0.001  # uniform, Glorot's
+
+
+def test_mnist_and_celeb_a_optimizers_and_kl_weights_as_the_original():
+    import vae_gan
+    for cfg in (config.mnist, config.celeb_a):
+        nets = vae_gan.build_networks(cfg)
+        assert all(float(o.epsilon) == 1e-8 and float(o.beta_1) == 0.5 for o in nets.optimizers.values())  # TF1 Adam
+    assert (config.mnist.kl_weight, config.celeb_a.kl_weight) == ('1/z_dim', '1/batch')
+    assert config.mnist.train_split == 'train[5000:]' and config.celeb_a.train_split == 'train'
+    assert config.celeb_a.resize_method == 'lanczos3'  # PIL's ANTIALIAS

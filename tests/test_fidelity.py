@@ -1,0 +1,128 @@
+"""The facts of the original's scripts and of the official code that the presets claim, each pinned:
+the one-pass step's shared batches, DeepPy's RMSProp and L2 penalty, AutoFiller, the batch-norm
+epsilons, the GAN logs' offset, the per-batch flip, the equilibrium rule with the one-pass step."""
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import config
+import data
+import models
+import vae_gan
+from conftest import build_step, tiny
+
+
+def test_the_official_step_runs_d_once_on_2n_for_its_judgement_and_once_on_2n_for_dis_l(tmp_path):
+    cfg = tiny(config.celeb_a_paper, tmp_path, image_size=32)
+    nets, _, _ = build_step(cfg)
+    seen = []
+    discriminator = nets.discriminator
+
+    class Recording:  # D, noting the batch of each call
+        def __call__(self, x, training):
+            seen.append(int(x.shape[0]))
+            return discriminator(x, training=training)
+
+        def __getattr__(self, name):
+            return getattr(discriminator, name)
+    nets.discriminator = Recording()
+    x = tf.random.stateless_uniform([4, 32, 32, 3], seed=[1, 2], minval=-1, maxval=1)
+    noise = lambda shape, stream: tf.random.stateless_normal(shape, seed=[3, stream])
+    metrics, grads = vae_gan.one_pass(cfg, nets, x, tf.constant(1.0), noise)
+    assert seen == [8, 8]  # [x, x_p] and [x~, x]: reals and fakes share batch-norm statistics
+    # D's loss is the official 0.5 * -log(D(x) + 1e-3) + 0.5 * -log(1 - D(x_p) + 1e-3) on that pass
+    _, logits = discriminator(tf.concat([x, nets.decoder(noise([4, 128], 1), training=True)], 0), training=True)
+    d = tf.sigmoid(logits).numpy()[:, 0]
+    expected = 0.5 * -np.log(d[:4] + 1e-3).mean() + 0.5 * -np.log(1 - d[4:] + 1e-3).mean()
+    assert float(metrics['discriminator_loss']) == pytest.approx(expected, rel=1e-4)
+    assert all(g is not None for name in grads for g in grads[name])
+
+
+def test_gan_log_offset_forms():
+    logits = tf.constant([-30.0, -1.0, 0.0, 2.0, 30.0])
+    d = tf.sigmoid(logits).numpy().astype(np.float64)
+    assert float(vae_gan.discriminator_loss(logits, [logits], offset=1e-3)) == pytest.approx(
+        -np.log(d + 1e-3).mean() - np.log(1 - d + 1e-3).mean(), rel=1e-5)
+    assert float(vae_gan.decoder_gan_loss([logits], 'saturating', offset=1e-3)) == pytest.approx(
+        np.log(1 - d + 1e-3).mean(), rel=1e-5)
+
+
+def test_deeppy_rmsprop_puts_epsilon_outside_the_root():
+    w = tf.Variable([1.0, -2.0, 3.0])
+    g = tf.constant([1e-6, 0.5, -2.0])
+    optimizer = vae_gan.DeepPyRMSprop(0.1, rho=0.9, epsilon=1e-4)
+    optimizer.apply_gradients([(g, w)])
+    v = 0.1 * g.numpy() ** 2  # rho * 0 + (1 - rho) g^2
+    expected = np.array([1.0, -2.0, 3.0]) - 0.1 * g.numpy() / (np.sqrt(v) + 1e-4)
+    assert np.allclose(w.numpy(), expected, rtol=1e-6)
+    # Keras' form, lr g / sqrt(v + eps), would move the first weight by 0.1 * 1e-6 / sqrt(1e-4) = 1e-5, not 1e-3
+    assert abs(1.0 - w.numpy()[0]) > 5e-4
+
+
+def test_kernel_l2_adds_2_l2_w_to_kernels_only():
+    cfg = dataclasses_replace(config.celeb_a_paper, image_size=32)
+    nets = vae_gan.build_networks(cfg)
+    with tf.GradientTape() as tape:
+        loss = tf.constant(0.0) * tf.reduce_sum(nets.encoder(tf.zeros([2, 32, 32, 3]), training=True)[0])
+    grads = vae_gan.scaled_gradients(tape, loss, nets, 'encoder', kernel_l2=0.5)
+    for var, grad in zip(nets.encoder.trainable_variables, grads):
+        expected = var.numpy() if var.path.endswith('kernel') else np.zeros(var.shape)  # 2 * 0.5 * w
+        grad = np.zeros(var.shape) if grad is None else tf.convert_to_tensor(grad).numpy()
+        assert np.allclose(grad, expected, atol=1e-7), var.path
+
+
+def dataclasses_replace(cfg, **fields):
+    import dataclasses
+    return dataclasses.replace(cfg, **fields)
+
+
+def test_paper_initialiser_and_batch_norm_epsilons():
+    keras.utils.set_random_seed(0)
+    encoder = models.build_encoder(config.celeb_a_paper)
+    conv = [l for l in encoder.layers if type(l).__name__ == 'Conv2D'][1]  # 5x5x64 -> 128
+    kernel = conv.kernel.numpy()
+    limit = 1 / math.sqrt(3 * 5 * 5 * 64)  # DeepPy's AutoFiller: uniform in +-1/sqrt(3 fan_in)
+    assert np.abs(kernel).max() <= limit and abs(kernel.std() - limit / math.sqrt(3)) < 0.05 * limit
+    norms = [l for l in encoder.layers if type(l).__name__ == 'BatchNormalization']
+    assert [float(n.epsilon) for n in norms] == [1e-6, 1e-6, 1e-6, 1e-5]  # convs, then the dense 1024
+    decoder = models.build_decoder(config.celeb_a_paper)
+    transposed = [l for l in decoder.layers if type(l).__name__ == 'Conv2DTranspose'][0]  # 256 -> 256
+    assert np.abs(transposed.kernel.numpy()).max() <= 1 / math.sqrt(3 * 5 * 5 * 256)  # fan-in: its outputs
+
+
+def test_the_flip_takes_whole_batches(tmp_path):
+    cfg = tiny(config.mnist, tmp_path, flip=True, flip_batch=True, batch_size=8, data_dir=str(_asymmetric(tmp_path)),
+               train_split='train')
+    ds, _ = data.train_dataset(cfg, seed=0)
+    kinds = set()
+    for batch in ds.take(12):
+        left = batch.numpy()[:, :, :14].sum(axis=(1, 2, 3)) > batch.numpy()[:, :, 14:].sum(axis=(1, 2, 3))
+        assert left.all() or not left.any()  # all flipped or none
+        kinds.add(bool(left.all()))
+    assert kinds == {True, False}
+
+
+def _asymmetric(tmp_path):
+    folder = tmp_path / 'half'
+    folder.mkdir()
+    image = np.zeros((28, 28, 1), np.uint8)
+    image[:, :14] = 255  # the left half lit
+    for i in range(20):
+        tf.io.write_file(str(folder / f'{i:03d}.png'), tf.io.encode_png(image))
+    return folder
+
+
+def test_the_equilibrium_rule_with_the_one_pass_step(tmp_path):
+    cfg = tiny(config.mnist, tmp_path, update='simultaneous', balance_margin=0.35, equilibrium=100.0)
+    nets, _, step = build_step(cfg)
+    before = [v.numpy() for v in nets.discriminator.trainable_variables]
+    metrics = step(tf.random.stateless_uniform([4, 28, 28, 1], seed=[1, 2]), tf.constant(0.0))
+    assert all(np.array_equal(a, b.numpy()) for a, b in zip(before, nets.discriminator.trainable_variables))
+    assert float(metrics['discriminator_skips']) == 1 and int(nets.optimizers['decoder'].iterations) == 1
+    with pytest.raises(config.UsageError, match='equilibrium rule.*works on one device'):
+        config.from_args(['--balance_margin=0.3', '--strategy=mirrored'])
+    with pytest.raises(config.UsageError, match='add --update=simultaneous'):
+        config.from_args(['--concat_batches=true'])

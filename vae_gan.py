@@ -227,7 +227,7 @@ def make_train_step(cfg, nets, steps_done, nonfinite_step):
     (update='sequential', the original), or all three from one pass ('simultaneous'). x is a batch,
     or with cfg.fresh_batches a tuple of three, one per network (per replica under a strategy). Each
     call adds 1 to `steps_done`; the first step whose losses are not finite goes to `nonfinite_step`.
-    The balance rule, when on, decides from D's pass whether D and G update."""
+    The balance rule, when on, decides from the pass of D's loss whether D and G update."""
     strategy = tf.distribute.get_strategy()
     noise = make_noise(cfg.seed, steps_done)
     # XLA compiles the forward and backward passes; the updates stay outside.

@@ -93,7 +93,8 @@ class Config:
     sample_every: int = 5  # epochs between 5x5 grids in op-real/, op-recons/, op-gen/
     checkpoint_every: int = 2  # epochs between checkpoints (also one at the end)
     log_every: int = 20  # steps between TensorBoard scalars and progress-bar values (the original's 20)
-    metric_features: str = 'classifier'  # FID/KID features: 'classifier' (small, offline) or 'inception' (standard)
+    metric_features: str = 'classifier,mlp'  # feature spaces of the scores, a comma list: 'classifier' and 'mlp'
+    #   (two small MNIST networks built apart, offline) or 'inception' (Keras' InceptionV3, ImageNet weights)
     eval_every: int = 0  # epochs between FID, KID, MSE and SSIM in TensorBoard; 0 = never
     eval_samples: int = 2000  # images each of those scores uses
     benchmark_steps: int = 0  # > 0: time this many steps (after a warm-up) on the real pipeline, print, exit
@@ -233,8 +234,9 @@ def validate(cfg):
         raise UsageError('concat_batches joins the batches of one forward pass: add --update=simultaneous')
     if cfg.jit_compile and cfg.strategy != 'default':
         raise UsageError('jit_compile works on one device: drop --jit_compile or use --strategy=default')
-    if cfg.metric_features not in ('classifier', 'inception'):
-        raise UsageError(f"metric_features must be 'classifier' or 'inception', not {cfg.metric_features!r}")
+    if not cfg.metric_features or any(f not in ('classifier', 'mlp', 'inception') for f in cfg.metric_features.split(',')):
+        raise UsageError(f"metric_features must be a comma list of classifier, mlp and inception, "
+                         f"not {cfg.metric_features!r}")
     if cfg.eval_every < 0 or cfg.eval_samples < 2:
         raise UsageError('eval_every must be >= 0 and eval_samples >= 2')
     if cfg.benchmark_steps < 0:

@@ -1,14 +1,22 @@
-"""Numbers for a trained VAE/GAN: FID and KID of its generations against the held-out split, and the
-reconstruction MSE and SSIM of the held-out images.
+"""Numbers for a trained VAE/GAN: FID, KID, precision and recall of its generations against the
+held-out split, in one or more feature spaces, and the reconstruction MSE and SSIM of the held-out
+images.
 
-    python metrics.py --train_classifier --preset=mnist    # the MNIST feature classifier (~1 min on a CPU)
+    python metrics.py --train_classifier --preset=mnist    # MNIST's two feature networks (~2 min on a CPU)
     python vae_gan_inference.py --metrics                  # scores a checkpoint, writes samples/metrics.json
+    python metrics.py --table runs/*/samples/metrics.json  # mean +- std over seeds, one row per recipe
 
-Features (`metric_features`): 'inception', the standard FID (Keras' InceptionV3 with ImageNet weights,
-2048 pooled features of 299x299 images; Keras downloads the weights once), or 'classifier', the
-128-feature penultimate layer of a small conv classifier trained on the dataset (MNIST's ships in
-MNIST/classifier.weights.h5, so MNIST metrics work offline). Figures from different features do not compare.
+Feature spaces (`metric_features`, a comma list; a recipe is better only where it wins in each):
+'classifier', the 128-feature penultimate layer of a small conv classifier trained on the dataset;
+'mlp', the same from a differently built network (two dense layers on the raw pixels), trained on
+its own (MNIST ships both: MNIST/classifier.weights.h5, MNIST/classifier_mlp.weights.h5, so MNIST
+metrics work offline); 'inception', Keras' InceptionV3 with ImageNet weights (2048 pooled features of
+299x299 images; Keras downloads the weights once). Keras' InceptionV3 is not the network of the
+TTUR / pytorch-fid FID, so its figures do not compare with papers'. Figures from different feature
+spaces do not compare either.
 """
+import hashlib
+import json
 import os
 import sys
 
@@ -24,6 +32,8 @@ from config import UsageError
 
 BATCH = models.INFERENCE_BATCH
 KID_SUBSETS, KID_SUBSET_SIZE = 10, 1000  # as Binkowski et al. 2018
+PR_NEIGHBOURS = 3  # k of improved precision and recall (Kynkaanniemi et al. 2019)
+FEATURES = ('classifier', 'mlp', 'inception')
 
 
 # ---- The figures: pure functions of features or images --------------------------------------------
@@ -39,11 +49,18 @@ def fid(features_a, features_b):
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(s_a) + np.trace(s_b) - 2 * root_trace)
 
 
-def kid(features_a, features_b, subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE, seed=0):
+def kid_plan(n):
+    """(subsets, subset size) of KID for n images a side: 10 subsets of 1,000 (Binkowski et al.);
+    with n <= 1,000 one 'subset', the whole set (ten would be ten copies of it)."""
+    return (KID_SUBSETS, KID_SUBSET_SIZE) if n > KID_SUBSET_SIZE else (1, n)
+
+
+def kid(features_a, features_b, seed=0):
     """Kernel Inception Distance: the unbiased MMD^2 estimate with the cubic polynomial kernel
-    k(x, y) = (x.y / d + 1)^3, averaged over random subsets (Binkowski et al. 2018)."""
+    k(x, y) = (x.y / d + 1)^3, averaged over random subsets (kid_plan)."""
     a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
-    d, m = a.shape[1], min(subset_size, len(a), len(b))
+    subsets, m = kid_plan(min(len(a), len(b)))
+    d = a.shape[1]
     rng = np.random.default_rng(seed)
     estimates = []
     for _ in range(subsets):
@@ -52,6 +69,28 @@ def kid(features_a, features_b, subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE
         off_diagonal = lambda k: (k.sum() - np.trace(k)) / (m * (m - 1))
         estimates.append(off_diagonal(k_xx) + off_diagonal(k_yy) - 2 * k_xy.mean())
     return float(np.mean(estimates))
+
+
+def _squared_distances(a, b):
+    return np.maximum((a ** 2).sum(1)[:, None] + (b ** 2).sum(1)[None, :] - 2 * a @ b.T, 0)
+
+
+def _coverage(support, queries, k, chunk=1000):
+    """The share of `queries` inside at least one ball around a `support` point whose radius is the
+    distance to that point's k-th nearest other support point."""
+    radii = np.concatenate([np.partition(_squared_distances(support[i:i + chunk], support), k, axis=1)[:, k]
+                            for i in range(0, len(support), chunk)])  # index 0 is the point itself
+    inside = [(_squared_distances(queries[i:i + chunk], support) <= radii[None, :]).any(1)
+              for i in range(0, len(queries), chunk)]
+    return float(np.concatenate(inside).mean())
+
+
+def precision_recall(real, fake, k=PR_NEIGHBOURS):
+    """Improved precision and recall (Kynkaanniemi et al. 2019): precision, the share of generations
+    inside the real data's manifold (the union of k-NN balls around the real features); recall, the
+    share of real images inside the generations' manifold."""
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    return _coverage(real, fake, k), _coverage(fake, real, k)
 
 
 def reconstruction_errors(originals, reconstructions):
@@ -64,111 +103,172 @@ def reconstruction_errors(originals, reconstructions):
 
 # ---- Feature extractors ---------------------------------------------------------------------------
 
-def classifier_path(cfg):
-    """<repo>/<dataset folder>/classifier.weights.h5, wherever the scripts run from."""
+def classifier_path(cfg, kind='classifier'):
+    """<repo>/<dataset folder>/classifier.weights.h5 (or classifier_mlp.weights.h5), wherever the
+    scripts run from: mnist_best uses MNIST's."""
     root = os.path.dirname(os.path.abspath(__file__))
     folder = {p.dataset: p.out_dir for p in reversed(config.PRESETS.values())}.get(cfg.dataset, cfg.dataset)
-    return os.path.join(root, folder, 'classifier.weights.h5')  # mnist_best uses MNIST's
+    return os.path.join(root, folder, 'classifier.weights.h5' if kind == 'classifier' else f'classifier_{kind}.weights.h5')
 
 
-def build_classifier(cfg):
-    """A small conv classifier; its 'features' layer (128) is what FID and KID compare."""
+def build_classifier(cfg, kind='classifier'):
+    """A small classifier whose 'features' layer (128) is what the figures compare: 'classifier',
+    two convs and max pooling; 'mlp', two dense layers on the raw pixels (another view of the images)."""
     import keras
     from keras import layers
     x = keras.Input((cfg.image_size, cfg.image_size, cfg.channels))
+    if kind == 'mlp':
+        h = layers.Dropout(0.2)(layers.Dense(512, activation='relu')(layers.Flatten()(x)))
+        h = layers.Dense(128, activation='relu', name='features')(h)
+        return keras.Model(x, layers.Dense(10)(layers.Dropout(0.2)(h)), name='classifier_mlp')
     h = layers.MaxPooling2D()(layers.Conv2D(32, 3, activation='relu')(x))
     h = layers.MaxPooling2D()(layers.Conv2D(64, 3, activation='relu')(h))
     h = layers.Dense(128, activation='relu', name='features')(layers.Dropout(0.25)(layers.Flatten()(h)))
     return keras.Model(x, layers.Dense(10)(layers.Dropout(0.5)(h)), name='classifier')
 
 
-def train_classifier(cfg, epochs=5):
-    """Trains the feature classifier on the train split's labels; returns the test accuracy."""
+def train_classifier(cfg, kind='classifier', epochs=5):
+    """Trains a feature network on the train split's labels (its own seed per kind); returns the test
+    accuracy."""
     import keras
     import tensorflow_datasets as tfds
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(FEATURES.index(kind))
     name = cfg.dataset
     if cfg.data_dir or name not in ('mnist', 'fashion_mnist', 'cifar10'):
         raise UsageError(f'the feature classifier needs labels: mnist, fashion_mnist or cifar10, not {cfg.dataset}')
     labelled = lambda split: tfds.load(name, split=split, as_supervised=True).map(
         lambda x, y: (data.to_float(cfg, x), y)).batch(128).prefetch(data.AUTOTUNE)
-    model = build_classifier(cfg)
+    model = build_classifier(cfg, kind)
     model.compile('adam', keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=['accuracy'])
     model.fit(labelled('train').unbatch().shuffle(60000, seed=0).batch(128), epochs=epochs, verbose=2)
     _, accuracy = model.evaluate(labelled('test'), verbose=0)
-    os.makedirs(os.path.dirname(classifier_path(cfg)), exist_ok=True)
-    model.save_weights(classifier_path(cfg))
+    os.makedirs(os.path.dirname(classifier_path(cfg, kind)), exist_ok=True)
+    weights_only = build_classifier(cfg, kind)  # uncompiled: the file holds no optimizer state
+    weights_only.set_weights(model.get_weights())
+    weights_only.save_weights(classifier_path(cfg, kind))
     return accuracy
 
 
-def feature_extractor(cfg):
-    """images (float, the preset's range) -> features, under tf.function, for cfg.metric_features."""
+def feature_extractors(cfg):
+    """{name: images (float, the preset's range) -> features, under tf.function} for each feature
+    space in cfg.metric_features, with a fingerprint of its weights (for the held-out cache). Loaded
+    before anything is rendered: a missing network is one UsageError."""
     import keras
-    if cfg.metric_features == 'classifier':
-        path = classifier_path(cfg)
+    extractors = {}
+    for kind in cfg.metric_features.split(','):
+        if kind == 'inception':
+            try:
+                inception = keras.applications.InceptionV3(include_top=False, pooling='avg', weights='imagenet')
+            except Exception as e:  # no network and no cached weights
+                raise UsageError(f'could not load the InceptionV3 ImageNet weights ({type(e).__name__}): connect '
+                                 f'once to let Keras download them, or use --metric_features=classifier') from e
+
+            @tf.function
+            def extract(x, inception=inception):
+                x = data.to_unit(cfg, x)
+                x = tf.image.resize(tf.image.grayscale_to_rgb(x) if x.shape[-1] == 1 else x, [299, 299])
+                return inception(x * 2.0 - 1.0, training=False)  # Inception's own [-1, 1]
+            extractors[kind] = (extract, 'keras-inception_v3-imagenet')
+            continue
+        path = classifier_path(cfg, kind)
         if not os.path.exists(path):
-            raise UsageError(f'no feature classifier at {path}: train one with '
-                             f'`python metrics.py --train_classifier --preset={cfg.preset}`')
-        model = build_classifier(cfg)
+            raise UsageError(f'no {kind} feature network at {path}: train it with `python metrics.py '
+                             f'--train_classifier --preset={cfg.preset} --metric_features={kind}`')
+        model = build_classifier(cfg, kind)
         model.load_weights(path)
         features = keras.Model(model.input, model.get_layer('features').output)
-        return tf.function(lambda x: features(x, training=False))
-    try:
-        inception = keras.applications.InceptionV3(include_top=False, pooling='avg', weights='imagenet')
-    except Exception as e:  # no network and no cached weights
-        raise UsageError(f'could not load the InceptionV3 ImageNet weights ({type(e).__name__}): connect once to '
-                         f"let Keras download them, or use --metric_features=classifier") from e
-
-    @tf.function
-    def extract(x):
-        x = data.to_unit(cfg, x)
-        x = tf.image.resize(tf.image.grayscale_to_rgb(x) if x.shape[-1] == 1 else x, [299, 299])
-        return inception(x * 2.0 - 1.0, training=False)  # Inception's own [-1, 1]
-    return extract
+        fingerprint = hashlib.sha256(open(path, 'rb').read()).hexdigest()[:16]
+        extractors[kind] = (tf.function(lambda x, features=features: features(x, training=False)), fingerprint)
+    return extractors
 
 
 # ---- Scoring a model ------------------------------------------------------------------------------
 
-def held_out_features(cfg, extract, count):
-    """(features, images) of the first `count` held-out images; the features cached in out_dir."""
-    images = np.concatenate([x.numpy() for x in data.held_out_dataset(cfg, BATCH).take(-(-count // BATCH))])[:count]
-    path = os.path.join(cfg.out_dir, 'metrics_cache', f'{cfg.metric_features}_{len(images)}.npy')
+def held_out_features(cfg, extract, fingerprint, images):
+    """The features of the held-out `images`, cached in out_dir/metrics_cache under a key of all that
+    defines them: the split, the folder, the preprocessing, the count and the extractor's weights."""
+    defining = {field: getattr(cfg, field) for field in ('dataset', 'data_dir', 'held_out_split', 'image_size',
+                                                         'channels', 'crop_fraction', 'crop_box', 'blur_sigma',
+                                                         'resize_method', 'arch')}
+    key = hashlib.sha256(json.dumps([defining, len(images), fingerprint], sort_keys=True).encode()).hexdigest()[:16]
+    path = os.path.join(cfg.out_dir, 'metrics_cache', f'{len(images)}_{key}.npy')
     if os.path.exists(path):
-        return np.load(path), images
+        return np.load(path)
     features = np.concatenate([extract(images[i:i + BATCH]).numpy() for i in range(0, len(images), BATCH)])
     os.makedirs(os.path.dirname(path), exist_ok=True)
     np.save(path, features)
-    return features, images
+    return features
 
 
-def evaluate(cfg, encoder, decoder, count, seed=0, extract=None):
-    """{'fid', 'kid', 'mse', 'ssim', 'images', 'features'}: `count` generations against as many
-    held-out images (fewer if the split is smaller), and those images' reconstructions."""
-    extract = extract or feature_extractor(cfg)
-    real_features, originals = held_out_features(cfg, extract, count)
+def evaluate(cfg, encoder, decoder, count, seed=0, extractors=None):
+    """{'features': {space: {'fid', 'kid', 'precision', 'recall'}}, 'mse', 'ssim', 'images',
+    'kid_subsets', 'kid_subset_size'}: `count` generations (models.prior_z with this seed: the ones
+    vae_gan_inference.py writes) against as many held-out images (fewer if the split is smaller), and
+    those images' reconstructions."""
+    extractors = extractors or feature_extractors(cfg)
+    originals = np.concatenate([x.numpy() for x in data.held_out_dataset(cfg, BATCH).take(-(-count // BATCH))])[:count]
     n = len(originals)
+    if n < 2:
+        raise UsageError(f'the scores compare sets of images: {n} held-out image(s) is too few (at least 2)')
     generate = tf.function(lambda z: decoder(z, training=False))
     reconstruct = tf.function(lambda x: models.reconstruct(encoder, decoder, x))
-    z = models.prior_z(n, cfg.z_dim, seed)  # the generations vae_gan_inference.py writes with this seed
-    fake_features, reconstructions = [], []
-    for i in range(0, n, BATCH):
-        fake_features.append(extract(generate(z[i:i + BATCH])).numpy())
-        reconstructions.append(reconstruct(originals[i:i + BATCH]).numpy())
-    mse, ssim = reconstruction_errors(data.to_unit(cfg, originals),
-                                      np.clip(data.to_unit(cfg, np.concatenate(reconstructions)), 0, 1))
-    fake_features = np.concatenate(fake_features)
-    return {'fid': fid(real_features, fake_features), 'kid': kid(real_features, fake_features),
-            'mse': mse, 'ssim': ssim, 'images': n, 'features': cfg.metric_features}
+    z = models.prior_z(n, cfg.z_dim, seed)
+    generations = np.concatenate([generate(z[i:i + BATCH]).numpy() for i in range(0, n, BATCH)])
+    reconstructions = np.concatenate([reconstruct(originals[i:i + BATCH]).numpy() for i in range(0, n, BATCH)])
+    mse, ssim = reconstruction_errors(data.to_unit(cfg, originals), np.clip(data.to_unit(cfg, reconstructions), 0, 1))
+    scores = {}
+    for name, (extract, fingerprint) in extractors.items():
+        real = held_out_features(cfg, extract, fingerprint, originals)
+        fake = np.concatenate([extract(generations[i:i + BATCH]).numpy() for i in range(0, n, BATCH)])
+        precision, recall = precision_recall(real, fake)
+        scores[name] = {'fid': fid(real, fake), 'kid': kid(real, fake), 'precision': precision, 'recall': recall}
+    subsets, size = kid_plan(n)
+    return {'features': scores, 'mse': mse, 'ssim': ssim, 'images': n, 'kid_subsets': subsets,
+            'kid_subset_size': size}
+
+
+def summary(scores):
+    """One line: each feature space's FID, KID, precision and recall, then MSE and SSIM."""
+    spaces = '; '.join(f"{name}: FID {s['fid']:.3f}, KID {s['kid']:.4f}, precision {s['precision']:.3f}, "
+                       f"recall {s['recall']:.3f}" for name, s in scores['features'].items())
+    return (f"{spaces} ({scores['images']} images); reconstruction MSE {scores['mse']:.4f}, "
+            f"SSIM {scores['ssim']:.3f}")
+
+
+def table(paths):
+    """Markdown rows, one per recipe (the preset, and the fields its runs changed), of mean +- std over
+    the runs' samples/metrics.json files (their out_dir's config.json says the recipe), with wall time."""
+    groups = {}
+    for path in paths:
+        run = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+        cfg = config.from_saved(os.path.join(run, 'config.json'))
+        preset = config.PRESETS[cfg.preset]
+        changed = ', '.join(f'{f}={getattr(cfg, f)}' for f in config.FIELDS if getattr(cfg, f) != getattr(preset, f)
+                            and f not in ('out_dir', 'seed', 'data_dir', 'metric_features'))
+        groups.setdefault(f'`{cfg.preset}`' + (f' ({changed})' if changed else ''), []).append(json.load(open(path)))
+    spaces = sorted({space for runs in groups.values() for r in runs for space in r['features']})
+    columns = [(space, figure) for space in spaces for figure in ('fid', 'kid', 'precision', 'recall')]
+    rows = ['| recipe | runs | ' + ' | '.join(f'{figure} ({space})' for space, figure in columns) + ' | MSE | SSIM |',
+            '| --- ' * (len(columns) + 4) + '|']
+    cell = lambda values: f'{np.mean(values):.3f} ± {np.std(values, ddof=1) if len(values) > 1 else 0:.3f}'
+    for recipe, runs in groups.items():
+        rows.append(f'| {recipe} | {len(runs)} | ' + ' | '.join(
+            cell([r['features'][space][figure] for r in runs if space in r['features']]) for space, figure in columns)
+            + f" | {cell([r['mse'] for r in runs])} | {cell([r['ssim'] for r in runs])} |")
+    return '\n'.join(rows)
 
 
 def main(argv):
     try:
+        if argv and argv[0] == '--table':
+            return print(table(argv[1:]))
         if '--train_classifier' not in argv:
-            raise UsageError('usage: python metrics.py --train_classifier --preset=mnist '
-                             '(scores come from `python vae_gan_inference.py --metrics`)')
+            raise UsageError('usage: python metrics.py --train_classifier --preset=mnist, or python metrics.py '
+                             '--table RUN/samples/metrics.json ... (scores come from `vae_gan_inference.py --metrics`)')
         cfg = config.from_args([a for a in argv if a != '--train_classifier'])
-        accuracy = train_classifier(cfg)
-        print(f'wrote {classifier_path(cfg)}: test accuracy {accuracy:.4f}')
+        for kind in cfg.metric_features.split(','):
+            accuracy = train_classifier(cfg, kind)
+            print(f'wrote {classifier_path(cfg, kind)}: test accuracy {accuracy:.4f}')
     except UsageError as e:
         sys.exit(f'error: {e}')
 

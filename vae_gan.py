@@ -627,10 +627,13 @@ def end_epoch(cfg, run, epoch, values, seconds, steps, held_out):
         save_samples(cfg, run.nets, held_out, run.sample_z, epoch)
     if run.is_chief and cfg.eval_every and epoch % cfg.eval_every == 0:
         import metrics  # imported when used: it loads a feature network
-        for name, value in metrics.evaluate(cfg, run.nets.encoder, run.nets.decoder, cfg.eval_samples,
-                                            seed=cfg.seed).items():
-            if not isinstance(value, str):
-                tf.summary.scalar(f'eval/{name}', value, step=int(run.steps_done.numpy()))
+        scores = metrics.evaluate(cfg, run.nets.encoder, run.nets.decoder, cfg.eval_samples, seed=cfg.seed)
+        step = int(run.steps_done.numpy())
+        for name in ('mse', 'ssim'):
+            tf.summary.scalar(f'eval/{name}', scores[name], step=step)
+        for space, figures in scores['features'].items():  # eval/classifier/fid, ...
+            for name, value in figures.items():
+                tf.summary.scalar(f'eval/{space}/{name}', value, step=step)
     if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
         if not bool(run.resumable(held_out)):  # never save a state that cannot go on
             kept = checkpoints.latest(run.save_dir) if run.is_chief else None

@@ -138,6 +138,10 @@ def export(cfg, checkpoint, folder):
 def render(cfg, checkpoint, options):
     """Every output below, from the checkpoint, into out_dir/samples/."""
     encoder, decoder = restore_models(cfg, checkpoint)
+    extractors = None
+    if options.metrics:  # the feature networks first: one that cannot load stops before any rendering
+        import metrics  # imported when used: it loads feature networks
+        extractors = metrics.feature_extractors(cfg)
     samples = os.path.join(cfg.out_dir, 'samples')
     print(f'rendering {checkpoint} into {samples}')
     # Batch norm in inference mode; one traced graph for every batch size.
@@ -152,7 +156,7 @@ def render(cfg, checkpoint, options):
     print(f'wrote {len(generations)} generations, {len(originals)} reconstructions, '
           f'{rows} interpolation rows and a GIF of {frames} epochs')
     if options.metrics:
-        write_metrics(cfg, checkpoint, encoder, decoder, options.num_samples, samples)
+        write_metrics(cfg, checkpoint, encoder, decoder, options.num_samples, samples, extractors)
     if options.attributes == 'none' or (not options.attributes and cfg.dataset != 'celeb_a'):
         return
     write_attributes(cfg, checkpoint, encoder, decode, options, originals, codes, reconstructions, samples)
@@ -199,16 +203,15 @@ def write_interpolations(cfg, decode, codes, samples):
     return rows
 
 
-def write_metrics(cfg, checkpoint, encoder, decoder, count, samples):
-    """metrics.json and a summary line: FID and KID of `count` generations, MSE and SSIM of as many
-    reconstructions."""
-    import metrics  # imported when used: it loads a feature network
-    scores = metrics.evaluate(cfg, encoder, decoder, count, seed=cfg.seed)
+def write_metrics(cfg, checkpoint, encoder, decoder, count, samples, extractors):
+    """metrics.json and a summary line: FID, KID, precision and recall of `count` generations in each
+    feature space, MSE and SSIM of as many reconstructions."""
+    import metrics
+    scores = metrics.evaluate(cfg, encoder, decoder, count, seed=cfg.seed, extractors=extractors)
     scores.update(checkpoint=checkpoint, epoch=checkpoints.epoch_of(checkpoint))
     with open(os.path.join(samples, 'metrics.json'), 'w') as f:
         json.dump(scores, f, indent=2)
-    print(f"epoch {scores['epoch']}: FID {scores['fid']:.3f}, KID {scores['kid']:.4f} ({scores['features']} "
-          f"features, {scores['images']} images), reconstruction MSE {scores['mse']:.4f}, SSIM {scores['ssim']:.3f}")
+    print(f"epoch {scores['epoch']}: {metrics.summary(scores)}")
 
 
 def write_attributes(cfg, checkpoint, encoder, decode, options, originals, codes, reconstructions, samples):

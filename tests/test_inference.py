@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -111,12 +112,23 @@ def test_cli_errors_exit_non_zero(tmp_path):
         assert result.returncode != 0 and message in result.stderr and 'Traceback' not in result.stderr
 
 
-def test_metrics_json(run):
+def test_metrics_json(run, monkeypatch):
     samples = _render(run, '--num_samples=4', '--metrics')
     scores = json.load(open(os.path.join(samples, 'metrics.json')))
-    assert set(scores) == {'fid', 'kid', 'mse', 'ssim', 'images', 'features', 'checkpoint', 'epoch'}
-    assert scores['images'] == 4 and scores['epoch'] == 2 and scores['features'] == 'classifier'
-    assert scores['fid'] > 0 and 0 < scores['mse'] < 1 and -1 <= scores['ssim'] <= 1
+    assert set(scores) == {'features', 'mse', 'ssim', 'images', 'kid_subsets', 'kid_subset_size', 'checkpoint', 'epoch'}
+    assert set(scores['features']) == {'classifier', 'mlp'}  # two feature spaces
+    for figures in scores['features'].values():
+        assert set(figures) == {'fid', 'kid', 'precision', 'recall'} and figures['fid'] > 0
+        assert 0 <= figures['precision'] <= 1 and 0 <= figures['recall'] <= 1
+    assert scores['images'] == 4 and scores['epoch'] == 2 and (scores['kid_subsets'], scores['kid_subset_size']) == (1, 4)
+    assert 0 < scores['mse'] < 1 and -1 <= scores['ssim'] <= 1
+    # Inception's weights are loaded before anything is rendered: offline, one line and no samples
+    import keras
+    monkeypatch.setattr(keras.applications, 'InceptionV3', lambda **kwargs: (_ for _ in ()).throw(OSError('offline')))
+    shutil.rmtree(samples)
+    with pytest.raises(UsageError, match='InceptionV3 ImageNet weights'):
+        _render(run, '--num_samples=4', '--metrics', '--metric_features=inception')
+    assert not os.path.exists(samples)
 
 
 def test_export_renders_the_same_generations(run, tmp_path):

@@ -1,3 +1,4 @@
+import dataclasses
 import os
 
 import numpy as np
@@ -42,18 +43,51 @@ def test_kid_is_unbiased():
     assert metrics.kid(features[:2000], features[2000:] + 0.5) > 0.1
 
 
+def test_kid_equals_a_hand_computed_unbiased_mmd():
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((6, 4)), rng.standard_normal((5, 4)) + 0.3
+    k = lambda a, b: (a @ b / 4 + 1) ** 3  # the cubic polynomial kernel, d = 4
+    m = 5  # one subset: the smaller set's size, the larger set sampled down to it
+    rows = np.random.default_rng(0).choice(6, m, replace=False)  # kid's own first draw with seed 0
+    xs = x[rows]
+    xx = sum(k(xs[i], xs[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    xy = sum(k(xs[i], y[j]) for i in range(m) for j in range(m)) / (m * m)
+    assert metrics.kid_plan(5) == (1, 5) and metrics.kid_plan(5000) == (10, 1000)
+    assert metrics.kid(x, y, seed=0) == pytest.approx(xx + yy - 2 * xy, rel=1e-10)  # a degree-2 kernel would differ
+
+
+def test_precision_and_recall_on_sets_of_known_overlap():
+    rng = np.random.default_rng(4)
+    real = rng.uniform(0, 1, (2000, 2))  # the unit square
+    inside = rng.uniform(0.25, 0.75, (2000, 2))  # all within the real data, covering a quarter of it
+    precision, recall = metrics.precision_recall(real, inside)
+    assert precision > 0.97 and 0.2 < recall < 0.35
+    far = rng.uniform(5, 6, (2000, 2))  # nowhere near
+    assert metrics.precision_recall(real, far) == (0.0, 0.0)
+    half = np.concatenate([rng.uniform(0, 1, (1000, 2)), rng.uniform(5, 6, (1000, 2))])  # half on, half off
+    precision, recall = metrics.precision_recall(real, half)
+    assert 0.45 < precision < 0.55 and recall > 0.9
+
+
 def test_ssim_and_mse():
     image = tf.random.stateless_uniform([2, 28, 28, 1], seed=[0, 1])
     assert metrics.reconstruction_errors(image, image) == pytest.approx((0.0, 1.0))
     mse, ssim = metrics.reconstruction_errors(image, tf.clip_by_value(image + 0.1, 0, 1))
     assert 0 < mse < 0.011 and ssim < 1
+    # SSIM's range is [0, 1] images: the same images at 255 scale would score another value
+    dark = image * 0.2
+    assert metrics.reconstruction_errors(image, dark)[1] == pytest.approx(
+        float(tf.reduce_mean(tf.image.ssim(image, dark, max_val=1.0))), rel=1e-6)
+    assert float(tf.reduce_mean(tf.image.ssim(image * 255, dark * 255, max_val=1.0))) != pytest.approx(
+        metrics.reconstruction_errors(image, dark)[1], rel=1e-3)
 
 
 @pytest.mark.skipif(not os.path.exists(os.path.join(ROOT, 'MNIST', 'classifier.weights.h5')),
                     reason='the committed MNIST classifier is missing')
 def test_classifier_features_separate_blurred_digits(mock_tfds):
     """On the committed classifier: FID grows as images are blurred."""
-    extract = metrics.feature_extractor(config.mnist)
+    extract, _ = metrics.feature_extractors(dataclasses.replace(config.mnist, metric_features='classifier'))['classifier']
     rng = np.random.default_rng(0)
     images = np.zeros((400, 28, 28, 1), np.float32)
     for i, image in enumerate(images):  # strokes: random bright bars
@@ -72,13 +106,13 @@ def test_inception_offline_error(monkeypatch):
         raise OSError('no network')
     monkeypatch.setattr(keras.applications, 'InceptionV3', offline)
     with pytest.raises(UsageError, match="InceptionV3 ImageNet weights.*--metric_features=classifier"):
-        metrics.feature_extractor(config.celeb_a)
+        metrics.feature_extractors(config.celeb_a)
 
 
 def test_missing_classifier_says_how_to_train_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UsageError, match='python metrics.py --train_classifier --preset=fashion_mnist'):
-        metrics.feature_extractor(config.fashion_mnist)
+        metrics.feature_extractors(config.fashion_mnist)
 
 
 PRETRAINED = os.path.join(ROOT, 'MNIST', 'pretrained')
@@ -96,4 +130,48 @@ def test_pretrained_mnist_generations_score_well(tmp_path):
     cfg, checkpoint, _ = inference.load_config([f'--checkpoint={PRETRAINED}', f'--out_dir={tmp_path}'])
     encoder, decoder = inference.restore_models(cfg, checkpoint)
     scores = metrics.evaluate(cfg, encoder, decoder, 2000)
-    assert scores['fid'] < 20 and scores['ssim'] > 0.45  # the README's table: 11.7 and 0.57 on 10,000 images
+    conv, mlp = scores['features']['classifier'], scores['features']['mlp']
+    # a band: a broken model scores far above, a comparison of the data with itself near 0
+    assert 5 < conv['fid'] < 20 and 0.45 < scores['ssim'] < 0.7  # 11.5 and 0.57 measured
+    assert mlp['fid'] > 1 and 0.5 < conv['precision'] <= 1 and 0.3 < conv['recall'] <= 1
+    # the reference set is the held-out data, the other the generations: not the data twice
+    ones = metrics.evaluate(cfg, encoder, lambda z, training: tf.ones([tf.shape(z)[0], 28, 28, 1]), 500)
+    assert ones['features']['classifier']['fid'] > 100 and ones['features']['classifier']['recall'] < 0.05  # one point covers nothing
+
+
+def test_too_few_images_is_one_line(tmp_path, monkeypatch):
+    import data
+    cfg = dataclasses.replace(config.mnist, out_dir=str(tmp_path))
+    monkeypatch.setattr(data, 'held_out_dataset', lambda cfg, batch: tf.data.Dataset.from_tensors(tf.zeros([1, 28, 28, 1])))
+    with pytest.raises(UsageError, match='1 held-out image.s. is too few'):
+        metrics.evaluate(cfg, None, None, 1, extractors={'x': (lambda x: x, 'f')})
+
+
+def test_the_cache_key_changes_with_what_defines_the_reference_set(tmp_path):
+    images = np.zeros((3, 28, 28, 1), np.float32)
+    calls = []
+    extract = lambda x: calls.append(1) or tf.reshape(tf.constant(x), [len(x), -1])[:, :4]
+    cfg = dataclasses.replace(config.mnist, out_dir=str(tmp_path))
+    metrics.held_out_features(cfg, extract, 'weights-a', images)
+    metrics.held_out_features(cfg, extract, 'weights-a', images)  # cached
+    assert len(calls) == 1
+    for changed, fingerprint in ((dataclasses.replace(cfg, data_dir='/elsewhere'), 'weights-a'),
+                                 (dataclasses.replace(cfg, held_out_split='train'), 'weights-a'),
+                                 (dataclasses.replace(cfg, resize_method='bicubic'), 'weights-a'),
+                                 (cfg, 'weights-b')):
+        metrics.held_out_features(changed, extract, fingerprint, images)
+    assert len(calls) == 5  # each change recomputed, none reused stale features
+
+
+def test_table_of_runs_over_seeds(tmp_path):
+    import json
+    for name, preset, fid_value in (('a', 'mnist', 10.0), ('b', 'mnist', 14.0), ('c', 'mnist_best', 8.0)):
+        (tmp_path / name / 'samples').mkdir(parents=True)
+        cfg = dataclasses.replace(config.PRESETS[preset], seed=ord(name), out_dir=str(tmp_path / name))
+        (tmp_path / name / 'config.json').write_text(json.dumps(dataclasses.asdict(cfg)))
+        figures = {'fid': fid_value, 'kid': 0.1, 'precision': 0.5, 'recall': 0.5}
+        (tmp_path / name / 'samples' / 'metrics.json').write_text(json.dumps(
+            {'features': {'classifier': figures, 'mlp': figures}, 'mse': 0.02, 'ssim': 0.8}))
+    rows = metrics.table([str(tmp_path / n / 'samples' / 'metrics.json') for n in 'abc']).splitlines()
+    assert rows[2].startswith('| `mnist` | 2 | 12.000 ± 2.828 |')  # seeds apart: one row, the sample std
+    assert rows[3].startswith('| `mnist_best` | 1 | 8.000 ± 0.000 |') and len(rows) == 4

@@ -178,7 +178,8 @@ def test_real_mnist_end_to_end(tmp_path):
         tags |= {v.tag for v in record.summary.value}
     assert {'discriminator_loss', 'encoder_loss', 'decoder_loss', 'kl_weight', 'd_x', 'generations'} <= tags
     assert any(t.startswith('encoder/') and t.endswith('/gradient') for t in tags)  # histograms
-    assert {'eval/fid', 'eval/kid', 'eval/mse', 'eval/ssim'} <= tags
+    assert {'eval/classifier/fid', 'eval/classifier/kid', 'eval/classifier/precision', 'eval/mlp/recall',
+            'eval/mse', 'eval/ssim'} <= tags
 
 
 def test_annealed_learning_rate_at_its_ends():

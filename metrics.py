@@ -237,10 +237,12 @@ def summary(scores):
 
 def table(paths):
     """Markdown rows, one per recipe (the preset, and the fields its runs changed), of mean +- std over
-    the runs' samples/metrics.json files (their out_dir's config.json says the recipe), with wall time."""
+    the runs' metrics.json files (RUN/samples/metrics.json, whose RUN/config.json says the recipe, or
+    a copy of both in one folder, as MNIST/results/ keeps them)."""
     groups = {}
     for path in paths:
-        run = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+        folder = os.path.dirname(os.path.abspath(path))  # RUN/samples/metrics.json, or a kept copy beside config.json
+        run = folder if os.path.exists(os.path.join(folder, 'config.json')) else os.path.dirname(folder)
         cfg = config.from_saved(os.path.join(run, 'config.json'))
         preset = config.PRESETS[cfg.preset]
         changed = ', '.join(f'{f}={getattr(cfg, f)}' for f in config.FIELDS if getattr(cfg, f) != getattr(preset, f)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Results over seeds for the README's table: each MNIST recipe trained for 30 epochs with each seed,
-# scored on 10,000 images in both feature spaces, then one row per recipe (mean ± std over seeds).
+# scored on 10,000 images in both feature spaces; each run's config.json and metrics.json are kept in
+# MNIST/results/<recipe>-seed<N>/ (small, committed), then one row per recipe (mean ± std over seeds)
+# from every run kept there.
 # From the repository root:   bash MNIST/results.sh 0 1 2      (about 16 min a run on a 2-core CPU)
 set -euo pipefail
 seeds=${*:-0 1 2}
@@ -9,6 +11,8 @@ for seed in $seeds; do
     out=runs/$preset-seed$seed
     python vae_gan.py --preset=$preset --epochs=30 --seed=$seed --out_dir=$out
     python vae_gan_inference.py --out_dir=$out --metrics --num_samples=10000 --metric_features=classifier,mlp
+    mkdir -p MNIST/results/$preset-seed$seed
+    cp $out/config.json $out/samples/metrics.json MNIST/results/$preset-seed$seed/
   done
 done
-python metrics.py --table runs/mnist*-seed*/samples/metrics.json
+python metrics.py --table MNIST/results/*/metrics.json

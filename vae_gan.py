@@ -536,6 +536,7 @@ def restore(cfg, run):
 
 
 def train(cfg):
+    """Trains cfg's run into out_dir, going on from its newest intact checkpoint."""
     run = build(cfg)
     with hold(cfg, run):
         first = restore(cfg, run)

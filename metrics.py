@@ -105,7 +105,7 @@ def reconstruction_errors(originals, reconstructions):
 
 def classifier_path(cfg, kind='classifier'):
     """<repo>/<dataset folder>/classifier.weights.h5 (or classifier_mlp.weights.h5), wherever the
-    scripts run from: mnist_best uses MNIST's."""
+    scripts run from: mnist_sigmoid uses MNIST's."""
     root = os.path.dirname(os.path.abspath(__file__))
     folder = {p.dataset: p.out_dir for p in reversed(config.PRESETS.values())}.get(cfg.dataset, cfg.dataset)
     return os.path.join(root, folder, 'classifier.weights.h5' if kind == 'classifier' else f'classifier_{kind}.weights.h5')

@@ -7,7 +7,7 @@
 set -euo pipefail
 seeds=${*:-0 1 2}
 for seed in $seeds; do
-  for preset in mnist mnist_best; do
+  for preset in mnist mnist_sigmoid; do
     out=runs/$preset-seed$seed
     python vae_gan.py --preset=$preset --epochs=30 --seed=$seed --out_dir=$out
     python vae_gan_inference.py --out_dir=$out --metrics --num_samples=10000 --metric_features=classifier,mlp

@@ -30,7 +30,7 @@ def test_default_is_the_mnist_preset():
 def test_each_preset_names_itself_and_its_tensorflow_datasets_name():
     assert all(preset.preset == name for name, preset in config.PRESETS.items())
     assert {name: preset.dataset for name, preset in config.PRESETS.items()} == {
-        'mnist': 'mnist', 'mnist_best': 'mnist', 'fashion_mnist': 'fashion_mnist', 'celeb_a': 'celeb_a',
+        'mnist': 'mnist', 'mnist_sigmoid': 'mnist', 'fashion_mnist': 'fashion_mnist', 'celeb_a': 'celeb_a',
         'cifar10': 'cifar10', 'celeb_a_paper': 'celeb_a'}
 
 
@@ -54,6 +54,9 @@ def test_saved_config_round_trip_and_older_files(tmp_path):
     old['dataset'] = 'celeb_a_paper'
     path.write_text(json.dumps(old))
     assert config.from_saved(str(path)) == cfg  # the missing field from the preset
+    renamed = dict(dataclasses.asdict(config.mnist_sigmoid), preset='mnist_best')  # its name until issue 14
+    path.write_text(json.dumps(renamed))
+    assert config.from_saved(str(path)) == config.mnist_sigmoid
     for text, message in (('{"dataset": "mnist", "wings": 2}', 'unknown field wings'), ('[1]', 'not a JSON object'),
                           ('{"z_dim": ', 'cannot be read as a config')):
         path.write_text(text)
@@ -87,6 +90,7 @@ def test_overrides_are_parsed_to_the_fields_types():
 
 @pytest.mark.parametrize('args, message', [
     (['--preset=svhn'], "unknown preset 'svhn'"),
+    (['--preset=mnist_best'], 'the mnist_best preset is now called mnist_sigmoid: pass --preset=mnist_sigmoid'),
     (['--batchsize=3'], "unknown field 'batchsize'; valid fields: preset, dataset"),
     (['--epochs=three'], '--epochs=three: expected int'),
     (['--cache=maybe'], 'expected true or false'),

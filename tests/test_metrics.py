@@ -165,7 +165,7 @@ def test_the_cache_key_changes_with_what_defines_the_reference_set(tmp_path):
 
 def test_table_of_runs_over_seeds(tmp_path):
     import json
-    for name, preset, fid_value in (('a', 'mnist', 10.0), ('b', 'mnist', 14.0), ('c', 'mnist_best', 8.0)):
+    for name, preset, fid_value in (('a', 'mnist', 10.0), ('b', 'mnist', 14.0), ('c', 'mnist_sigmoid', 8.0)):
         (tmp_path / name / 'samples').mkdir(parents=True)
         cfg = dataclasses.replace(config.PRESETS[preset], seed=ord(name), out_dir=str(tmp_path / name))
         (tmp_path / name / 'config.json').write_text(json.dumps(dataclasses.asdict(cfg)))
@@ -174,7 +174,7 @@ def test_table_of_runs_over_seeds(tmp_path):
             {'features': {'classifier': figures, 'mlp': figures}, 'mse': 0.02, 'ssim': 0.8}))
     rows = metrics.table([str(tmp_path / n / 'samples' / 'metrics.json') for n in 'abc']).splitlines()
     assert rows[2].startswith('| `mnist` | 2 | 12.000 ± 2.828 |')  # seeds apart: one row, the sample std
-    assert rows[3].startswith('| `mnist_best` | 1 | 8.000 ± 0.000 |') and len(rows) == 4
+    assert rows[3].startswith('| `mnist_sigmoid` | 1 | 8.000 ± 0.000 |') and len(rows) == 4
     kept = tmp_path / 'kept'  # a run's two files kept side by side, as MNIST/results/ holds them
     kept.mkdir()
     for name in ('config.json', 'samples/metrics.json'):

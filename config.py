@@ -85,7 +85,9 @@ class Config:
     update: str = 'sequential'  # D, then E, then G, each on a fresh forward pass (the original); or 'simultaneous':
     #                             one shared forward pass and all three updates from it, as the PyTorch ports do
     jit_compile: bool = False  # XLA for the step (see the README's benchmark table for where it is faster)
-    mixed_precision: bool = False  # float16 compute on GPU; float32 weights, losses and batch-norm statistics
+    mixed_precision: str = 'false'  # 'float16' (GPUs with tensor cores; loss scaling), 'bfloat16' (CPUs with
+    #   AVX512-BF16 or AMX, TPUs, A100/H100-class GPUs; float32's range, no loss scaling) or 'false'; 'true'
+    #   = 'float16'. Weights, the encoder's heads, D's logit, losses and batch-norm statistics stay float32
     strategy: str = 'default'  # 'default' (one device), 'mirrored' (all local GPUs) or 'multi_worker' (TF_CONFIG)
     seed: int = 0  # weights, noise and shuffling all follow it
     # output
@@ -188,8 +190,17 @@ def parse_kl_weight(value):
     return number
 
 
+PRECISIONS = {'false': 'float32', 'float16': 'mixed_float16', 'bfloat16': 'mixed_bfloat16'}  # -> Keras policy
+
+
 def validate(cfg):
-    """Raises UsageError naming the first bad field; returns cfg."""
+    """Raises UsageError naming the first bad field; returns cfg, with mixed_precision's aliases
+    ('true', or a config.json's true/false from before bfloat16) spelled out."""
+    aliases = {True: 'float16', False: 'false', 'true': 'float16', '1': 'float16', '0': 'false'}
+    asked = cfg.mixed_precision.lower() if isinstance(cfg.mixed_precision, str) else cfg.mixed_precision
+    cfg = dataclasses.replace(cfg, mixed_precision=aliases.get(asked, asked))
+    if cfg.mixed_precision not in PRECISIONS:
+        raise UsageError(f"mixed_precision must be false, float16 or bfloat16, not {cfg.mixed_precision!r}")
     if cfg.preset not in PRESETS:
         raise UsageError(f"unknown preset {cfg.preset!r}: pick one of {', '.join(PRESETS)}")
     for field in dataclasses.fields(Config):  # every number finite: inf and nan fail later and obscurely

@@ -298,8 +298,8 @@ class Networks:
 
 def build_networks(cfg):
     """E, G and D with an optimizer each, built so a checkpoint restores their slots: Adam with beta1
-    0.5 (the original) or RMSProp (the official code). With mixed precision each optimizer is wrapped
-    in a LossScaleOptimizer."""
+    0.5 (the original) or RMSProp (the official code). With float16 each optimizer is wrapped in a
+    LossScaleOptimizer."""
     encoder, decoder, discriminator = (models.build_encoder(cfg), models.build_decoder(cfg),
                                        models.build_discriminator(cfg))
     optimizers = {}
@@ -311,7 +311,7 @@ def build_networks(cfg):
             optimizer = keras.optimizers.RMSprop(lr, rho=0.9, epsilon=cfg.epsilon, weight_decay=decay)
         else:
             optimizer = keras.optimizers.Adam(lr, beta_1=cfg.beta1, epsilon=cfg.epsilon, weight_decay=decay)
-        if cfg.mixed_precision:
+        if cfg.mixed_precision == 'float16':  # bfloat16 has float32's exponent range: no scaling
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(net.trainable_variables)
         optimizers[net.name] = optimizer
@@ -443,7 +443,7 @@ def build(cfg):
     and writes nothing in out_dir."""
     strategy, is_chief = make_strategy(cfg)  # first: MultiWorkerMirroredStrategy must precede other ops
     keras.utils.set_random_seed(cfg.seed)
-    keras.mixed_precision.set_global_policy('mixed_float16' if cfg.mixed_precision else 'float32')
+    keras.mixed_precision.set_global_policy(config.PRECISIONS[cfg.mixed_precision])
     grid_z = models.prior_z(images.GRID, cfg.z_dim, cfg.seed).numpy()  # drawn outside the scope: no mirroring
     with strategy.scope():
         nets = build_networks(cfg)

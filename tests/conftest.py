@@ -28,7 +28,7 @@ def build_step(cfg, seed=0):
     import tensorflow as tf
     import vae_gan
     keras.utils.set_random_seed(seed)
-    keras.mixed_precision.set_global_policy('mixed_float16' if cfg.mixed_precision else 'float32')
+    keras.mixed_precision.set_global_policy(config.PRECISIONS[cfg.mixed_precision])
     nets = vae_gan.build_networks(cfg)
     steps_done = tf.Variable(0, dtype=tf.int64)
     return nets, steps_done, vae_gan.make_train_step(cfg, nets, steps_done, tf.Variable(-1, dtype=tf.int64))

@@ -1,5 +1,6 @@
 """The issue-4 options: XLA, mixed precision, the simultaneous update, the benchmark mode."""
 import dataclasses
+import json
 import os
 
 import keras
@@ -44,7 +45,7 @@ def test_xla_step_equals_the_plain_step(tmp_path, monkeypatch, step_for):
 
 
 def test_mixed_precision_step_runs_and_stays_finite(tmp_path, step_for):
-    cfg = tiny(config.mnist, tmp_path, mixed_precision=True)
+    cfg = tiny(config.mnist, tmp_path, mixed_precision='float16')
     nets, _, step = step_for(cfg)
     assert nets.decoder.layers[2].compute_dtype == 'float16' and nets.decoder.layers[2].variable_dtype == 'float32'
     assert all(v.dtype == 'float32' for v in nets.encoder.weights)  # incl. batch-norm statistics
@@ -56,17 +57,58 @@ def test_mixed_precision_step_runs_and_stays_finite(tmp_path, step_for):
     assert all(1 <= int(vae_gan.unscaled(o).iterations) <= 3 for o in nets.optimizers.values())
 
 
+def test_bfloat16_step_has_float32_weights_heads_and_losses_and_no_loss_scaling(tmp_path, step_for):
+    cfg = tiny(config.mnist, tmp_path, mixed_precision='bfloat16')
+    nets, _, step = step_for(cfg)
+    assert nets.decoder.layers[2].compute_dtype == 'bfloat16' and nets.decoder.layers[2].variable_dtype == 'float32'
+    assert all(v.dtype == 'float32' for net in (nets.encoder, nets.decoder, nets.discriminator) for v in net.weights)
+    assert not any(isinstance(o, keras.optimizers.LossScaleOptimizer) for o in nets.optimizers.values())
+    x = _batch()
+    mean, sigma = nets.encoder(x, training=False)[:2]
+    dis_l, logit = nets.discriminator(x, training=False)
+    assert (mean.dtype, sigma.dtype, logit.dtype, dis_l.dtype) == (tf.float32, tf.float32, tf.float32, tf.bfloat16)
+    for _ in range(3):
+        metrics = step(x, tf.constant(0.0))
+    assert all(v.dtype == tf.float32 and np.isfinite(v.numpy()) for v in metrics.values())
+    assert all(int(o.iterations) == 3 for o in nets.optimizers.values())  # no step skipped: nothing overflows
+
+
+def test_bfloat16_losses_are_the_float32_losses_within_its_precision(tmp_path, step_for):
+    """The first step's losses (same weights, batch and noise) under bfloat16 and float32: within the
+    ~3 significant digits bfloat16 keeps, so the step computes the same thing."""
+    losses = {}
+    for precision in ('false', 'bfloat16'):
+        _, _, step = step_for(tiny(config.mnist, tmp_path, mixed_precision=precision))
+        losses[precision] = {k: float(v) for k, v in step(_batch(), tf.constant(0.0)).items()}
+    for name, value in losses['false'].items():
+        assert losses['bfloat16'][name] == pytest.approx(value, rel=0.03, abs=1e-3), name
+
+
 def test_checkpoints_move_between_options(mock_tfds, tmp_path, capsys):
-    """Train with mixed precision, resume in float32 with XLA, then with the simultaneous update, and render."""
+    """Train with float16, resume with bfloat16, then in float32 with XLA, then with the simultaneous
+    update, and render: the checkpoint is the same whatever the precision."""
     import vae_gan_inference
-    cfg = tiny(config.mnist, tmp_path, mixed_precision=True)
+    cfg = tiny(config.mnist, tmp_path, mixed_precision='float16')
     vae_gan.train(cfg)
-    vae_gan.train(dataclasses.replace(cfg, mixed_precision=False, jit_compile=True, epochs=2))
-    vae_gan.train(dataclasses.replace(cfg, mixed_precision=False, update='simultaneous', epochs=3))
+    vae_gan.train(dataclasses.replace(cfg, mixed_precision='bfloat16', epochs=2))
+    vae_gan.train(dataclasses.replace(cfg, mixed_precision='false', jit_compile=True, epochs=3))
+    vae_gan.train(dataclasses.replace(cfg, mixed_precision='false', update='simultaneous', epochs=4))
     printed = capsys.readouterr().out
-    assert 'epoch 2/2' in printed and 'epoch 3/3' in printed and '2 epochs done' in printed
+    assert all(f'epoch {n}/{n}' in printed for n in (2, 3, 4)) and '3 epochs done' in printed
     vae_gan_inference.render(*vae_gan_inference.load_config([f'--out_dir={cfg.out_dir}', '--num_samples=3']))
     assert len(os.listdir(os.path.join(cfg.out_dir, 'samples', 'generations'))) == 3
+
+
+def test_mixed_precision_spellings(tmp_path):
+    assert config.from_args(['--mixed_precision=true']).mixed_precision == 'float16'  # the old spelling
+    assert config.from_args(['--mixed_precision=bfloat16']).mixed_precision == 'bfloat16'
+    assert config.from_args(['--mixed_precision=False']).mixed_precision == 'false'
+    with pytest.raises(config.UsageError, match="mixed_precision must be false, float16 or bfloat16, not 'bf16'"):
+        config.from_args(['--mixed_precision=bf16'])
+    path = tmp_path / 'config.json'  # a run from before bfloat16 saved a bool
+    for saved, read in ((True, 'float16'), (False, 'false')):
+        path.write_text(json.dumps(dict(dataclasses.asdict(config.mnist), mixed_precision=saved)))
+        assert config.from_saved(str(path)).mixed_precision == read
 
 
 def test_simultaneous_differs_only_in_the_intended_way(tmp_path):

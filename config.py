@@ -193,14 +193,20 @@ def parse_kl_weight(value):
 PRECISIONS = {'false': 'float32', 'float16': 'mixed_float16', 'bfloat16': 'mixed_bfloat16'}  # -> Keras policy
 
 
+def parse_mixed_precision(value):
+    """'false', 'float16' or 'bfloat16' (a key of PRECISIONS), from those, 'true' (= float16), or the
+    true/false a config.json held before bfloat16."""
+    aliases = {True: 'float16', False: 'false', 'true': 'float16', '1': 'float16', '0': 'false'}
+    asked = value.lower() if isinstance(value, str) else value
+    if aliases.get(asked, asked) not in PRECISIONS:
+        raise UsageError(f"mixed_precision must be false, float16 or bfloat16, not {value!r}")
+    return aliases.get(asked, asked)
+
+
 def validate(cfg):
     """Raises UsageError naming the first bad field; returns cfg, with mixed_precision's aliases
     ('true', or a config.json's true/false from before bfloat16) spelled out."""
-    aliases = {True: 'float16', False: 'false', 'true': 'float16', '1': 'float16', '0': 'false'}
-    asked = cfg.mixed_precision.lower() if isinstance(cfg.mixed_precision, str) else cfg.mixed_precision
-    cfg = dataclasses.replace(cfg, mixed_precision=aliases.get(asked, asked))
-    if cfg.mixed_precision not in PRECISIONS:
-        raise UsageError(f"mixed_precision must be false, float16 or bfloat16, not {cfg.mixed_precision!r}")
+    cfg = dataclasses.replace(cfg, mixed_precision=parse_mixed_precision(cfg.mixed_precision))
     if cfg.preset not in PRESETS:
         raise UsageError(f"unknown preset {cfg.preset!r}: pick one of {', '.join(PRESETS)}")
     for field in dataclasses.fields(Config):  # every number finite: inf and nan fail later and obscurely

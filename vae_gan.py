@@ -697,7 +697,8 @@ def benchmark(cfg, warmup=3):
         phases[name] = timed(lambda: update(*args))
     total = sum(phases.values())
     per_element = cfg.batch_size * (3 if cfg.fresh_batches else 1)  # images the pipeline makes per step
-    print(f'benchmark {cfg.preset}, batch {cfg.batch_size}, {n} steps after {warmup} of warm-up:')
+    print(f'benchmark {cfg.preset}, batch {cfg.batch_size}, {config.PRECISIONS[cfg.mixed_precision]}, '
+          f'{n} steps after {warmup} of warm-up:')
     print(f'  step:     {cfg.batch_size / step:9.1f} images/s ({step * 1000:.1f} ms/step)')
     print(f'  pipeline: {per_element / pipeline:9.1f} images/s ({step / pipeline:.1f}x what the step consumes)')
     print('  split:    ' + ', '.join(f'{name} {t / total:.0%}' for name, t in phases.items())

@@ -20,6 +20,7 @@ import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # before TensorFlow loads: no cuInit / grappler error lines
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -110,7 +111,9 @@ def find_checkpoint(cfg, path):
 
 
 def restore_models(cfg, path):
-    """The encoder and decoder of the checkpoint at path."""
+    """The encoder and decoder of the checkpoint at path, in float32 whatever precision the run
+    trained with (its weights are float32 either way)."""
+    keras.mixed_precision.set_global_policy('float32')
     encoder, decoder = models.build_encoder(cfg), models.build_decoder(cfg)
     checkpoints.restore(tf.train.Checkpoint(encoder=encoder, decoder=decoder), path,
                         f'{cfg.out_dir}/config.json describes another; pass the out_dir it was trained in')

@@ -95,8 +95,10 @@ def test_checkpoints_move_between_options(mock_tfds, tmp_path, capsys):
     vae_gan.train(dataclasses.replace(cfg, mixed_precision='false', update='simultaneous', epochs=4))
     printed = capsys.readouterr().out
     assert all(f'epoch {n}/{n}' in printed for n in (2, 3, 4)) and '3 epochs done' in printed
+    vae_gan.train(dataclasses.replace(cfg, mixed_precision='bfloat16', epochs=5))  # render after a bfloat16 run:
     vae_gan_inference.render(*vae_gan_inference.load_config([f'--out_dir={cfg.out_dir}', '--num_samples=3']))
     assert len(os.listdir(os.path.join(cfg.out_dir, 'samples', 'generations'))) == 3
+    assert keras.mixed_precision.global_policy().name == 'float32'  # rendered in float32
 
 
 def test_mixed_precision_spellings(tmp_path):
@@ -142,10 +144,14 @@ def test_simultaneous_needs_one_batch():
 
 
 def test_benchmark_prints_and_writes_nothing(mock_tfds, tmp_path, capsys):
-    cfg = tiny(config.mnist, tmp_path, benchmark_steps=2)
-    timings = vae_gan.benchmark(cfg)
+    cfg = tiny(config.mnist, tmp_path, benchmark_steps=2, mixed_precision='bfloat16')
+    try:
+        timings = vae_gan.benchmark(cfg)
+    finally:
+        keras.mixed_precision.set_global_policy('float32')
     printed = capsys.readouterr().out
     assert 'images/s' in printed and 'pipeline' in printed and 'discriminator' in printed
+    assert 'batch 4, mixed_bfloat16, 2 steps' in printed
     assert set(timings) == {'step_seconds', 'pipeline_seconds', 'discriminator_seconds', 'encoder_seconds',
                             'decoder_seconds'}
     assert all(t > 0 for t in timings.values())

@@ -252,7 +252,8 @@ def table(paths):
     columns = [(space, figure) for space in spaces for figure in ('fid', 'kid', 'precision', 'recall')]
     rows = ['| recipe | runs | ' + ' | '.join(f'{figure} ({space})' for space, figure in columns) + ' | MSE | SSIM |',
             '| --- ' * (len(columns) + 4) + '|']
-    cell = lambda values: f'{np.mean(values):.3f} ± {np.std(values, ddof=1) if len(values) > 1 else 0:.3f}'
+    cell = lambda values: (f'{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}' if len(values) > 1
+                           else f'{values[0]:.3f}')  # one run has no spread to show
     for recipe, runs in groups.items():
         rows.append(f'| {recipe} | {len(runs)} | ' + ' | '.join(
             cell([r['features'][space][figure] for r in runs if space in r['features']]) for space, figure in columns)

@@ -85,17 +85,15 @@ def test_bfloat16_losses_are_the_float32_losses_within_its_precision(tmp_path, s
 
 
 def test_checkpoints_move_between_options(mock_tfds, tmp_path, capsys):
-    """Train with float16, resume with bfloat16, then in float32 with XLA, then with the simultaneous
-    update, and render: the checkpoint is the same whatever the precision."""
+    """Train with bfloat16, resume in float32 with XLA and the simultaneous update, then with float16,
+    and render (in float32): the checkpoint is the same whatever the precision."""
     import vae_gan_inference
-    cfg = tiny(config.mnist, tmp_path, mixed_precision='float16')
+    cfg = tiny(config.mnist, tmp_path, mixed_precision='bfloat16')
     vae_gan.train(cfg)
-    vae_gan.train(dataclasses.replace(cfg, mixed_precision='bfloat16', epochs=2))
-    vae_gan.train(dataclasses.replace(cfg, mixed_precision='false', jit_compile=True, epochs=3))
-    vae_gan.train(dataclasses.replace(cfg, mixed_precision='false', update='simultaneous', epochs=4))
+    vae_gan.train(dataclasses.replace(cfg, mixed_precision='false', jit_compile=True, update='simultaneous', epochs=2))
+    vae_gan.train(dataclasses.replace(cfg, mixed_precision='float16', epochs=3))
     printed = capsys.readouterr().out
-    assert all(f'epoch {n}/{n}' in printed for n in (2, 3, 4)) and '3 epochs done' in printed
-    vae_gan.train(dataclasses.replace(cfg, mixed_precision='bfloat16', epochs=5))  # render after a bfloat16 run:
+    assert all(f'epoch {n}/{n}' in printed for n in (2, 3)) and '2 epochs done' in printed
     vae_gan_inference.render(*vae_gan_inference.load_config([f'--out_dir={cfg.out_dir}', '--num_samples=3']))
     assert len(os.listdir(os.path.join(cfg.out_dir, 'samples', 'generations'))) == 3
     assert keras.mixed_precision.global_policy().name == 'float32'  # rendered in float32
@@ -144,14 +142,14 @@ def test_simultaneous_needs_one_batch():
 
 
 def test_benchmark_prints_and_writes_nothing(mock_tfds, tmp_path, capsys):
-    cfg = tiny(config.mnist, tmp_path, benchmark_steps=2, mixed_precision='bfloat16')
+    cfg = tiny(config.mnist, tmp_path, benchmark_steps=1, mixed_precision='bfloat16')
     try:
         timings = vae_gan.benchmark(cfg)
     finally:
         keras.mixed_precision.set_global_policy('float32')
     printed = capsys.readouterr().out
     assert 'images/s' in printed and 'pipeline' in printed and 'discriminator' in printed
-    assert 'batch 4, mixed_bfloat16, 2 steps' in printed
+    assert 'batch 4, mixed_bfloat16, 1 steps' in printed
     assert set(timings) == {'step_seconds', 'pipeline_seconds', 'discriminator_seconds', 'encoder_seconds',
                             'decoder_seconds'}
     assert all(t > 0 for t in timings.values())

@@ -198,9 +198,10 @@ def parse_mixed_precision(value):
     true/false a config.json held before bfloat16."""
     aliases = {True: 'float16', False: 'false', 'true': 'float16', '1': 'float16', '0': 'false'}
     asked = value.lower() if isinstance(value, str) else value
-    if aliases.get(asked, asked) not in PRECISIONS:
+    precision = aliases.get(asked, asked)
+    if precision not in PRECISIONS:
         raise UsageError(f"mixed_precision must be false, float16 or bfloat16, not {value!r}")
-    return aliases.get(asked, asked)
+    return precision
 
 
 def validate(cfg):

@@ -1,4 +1,5 @@
-"""A run's files that must survive anything: its checkpoints and its lock. Both scripts use these.
+"""A run's checkpoints, which must survive anything: found, checked, saved and restored. Both scripts
+use these (run_folder.py keeps the folder they live in).
 
 A training checkpoint (vae_gan.py) holds the encoder, decoder and discriminator, their optimizers
 (without loss scaling, so runs can switch precision), the epoch and step counters and the sample
@@ -9,17 +10,15 @@ tensor in it reads back with a matching checksum; TensorFlow's `checkpoint` inde
 for other tools but never trusted. A save writes a new ckpt-N, reads it back, and only then deletes
 the oldest beyond `keep`; a damaged checkpoint is renamed ckpt-N-damaged.*, never deleted.
 """
-import fcntl
 import glob
 import os
 import re
 import shutil
-import socket
-import time
 
 import tensorflow as tf
 
-from config import UsageError
+import models
+from configurator import UsageError
 
 KEEP = 3  # checkpoints kept per run (the newest)
 NAME = re.compile(r'^ckpt-(\d+)\.index$')
@@ -118,6 +117,23 @@ def write_index(path, names):
     os.replace(temporary, os.path.join(path, 'checkpoint'))
 
 
+def restore_newest(checkpoint, path, rename_damaged=True):
+    """Restores the newest intact checkpoint in the folder `path` into `checkpoint` and returns its
+    prefix, or None when there is none. Newer damaged ones are named and renamed ckpt-N-damaged.*
+    (with rename_damaged; a worker only reads); if every one is damaged, it refuses and moves nothing."""
+    latest, damaged = newest_intact(path)
+    if damaged and not latest:
+        raise UsageError(f'no intact checkpoint in {path}: '
+                         + ', '.join(f'{os.path.basename(p)} ({why})' for p, why in damaged)
+                         + '; move that folder away to start over')
+    for prefix, why in damaged:
+        kept = set_aside(prefix) if rename_damaged else prefix
+        print(f'{os.path.basename(prefix)} is damaged ({why}): kept as {kept}.*, resuming from {latest}')
+    if latest:
+        restore(checkpoint, latest, 'pass another --out_dir, or the config it was trained with')
+    return latest
+
+
 def epoch_of(path):
     """The number of epochs the checkpoint at path had trained."""
     return int(tf.train.load_checkpoint(path).get_tensor('epoch/.ATTRIBUTES/VARIABLE_VALUE'))
@@ -132,44 +148,20 @@ def restore(checkpoint, path, fix):
         raise UsageError(f'{path} is a checkpoint of another architecture ({type(e).__name__}): {fix}') from e
 
 
-# ---- The lock: one training run per out_dir -------------------------------------------------------
+def make_finite_check(nets, sample_z):
+    """all_finite(x) -> whether every weight is finite, and so are the losses of a forward pass on x and
+    on as many grid codes (batch norm in inference mode, nothing updated): a state worth saving. Weights
+    of 1e30 after a learning rate exploded are finite, but their losses are not."""
+    @tf.function
+    def all_finite(x):
+        finite = [tf.reduce_all(tf.math.is_finite(tf.cast(v, tf.float32)))
+                  for name in ('discriminator', 'encoder', 'decoder') for v in nets[name].weights]
+        mean, sigma = nets.encoder(x, training=False)
+        dis_l_x, logit_x = nets.discriminator(x, training=False)
+        dis_l_x_tilde, logit_x_tilde = nets.discriminator(nets.decoder(mean, training=False), training=False)
+        _, logit_x_p = nets.discriminator(nets.decoder(sample_z[:tf.shape(x)[0]], training=False), training=False)
+        losses = [models.discriminator_loss(logit_x, [logit_x_tilde, logit_x_p]), models.kl_loss(mean, sigma),
+                  models.dis_l_loss(dis_l_x_tilde, dis_l_x), models.decoder_gan_loss([logit_x_tilde, logit_x_p])]
+        return tf.reduce_all(finite + [tf.math.is_finite(loss) for loss in losses])
 
-class Lock:
-    """An exclusive lock on out_dir for one training run: out_dir/lock holds the holder's process id
-    and host. The operating system releases it when the process ends, however it ends, so a lock left
-    by a killed run is taken over (with a note); a live holder makes a second run refuse in one line."""
-
-    def __init__(self, out_dir):
-        self.path = os.path.join(out_dir, 'lock')
-        self.file = None
-
-    def acquire(self):
-        while True:
-            file = open(self.path, 'a+')
-            try:
-                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                file.seek(0)
-                holder = file.read().strip() or 'another process'
-                file.close()
-                raise UsageError(f'{os.path.dirname(self.path)} is in use by {holder}: wait for that run to end, '
-                                 f'or pass another --out_dir')
-            if os.path.exists(self.path) and os.path.samefile(self.path, file.fileno()):
-                break  # else the holder deleted the file as we opened it: try again
-            file.close()
-        file.seek(0)
-        before = file.read().strip()
-        if before:
-            print(f'note: taking over the lock of {before}, which has ended')
-        file.seek(0)
-        file.truncate()
-        file.write(f'process {os.getpid()} on {socket.gethostname()} since {time.strftime("%Y-%m-%d %H:%M:%S")}\n')
-        file.flush()
-        self.file = file
-        return self
-
-    def release(self):
-        if self.file:
-            os.remove(self.path)  # before the unlock: a waiting run then opens a new file
-            self.file.close()
-            self.file = None
+    return all_finite

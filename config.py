@@ -1,5 +1,5 @@
-"""Hyperparameters: one preset per dataset. Edit a preset to change the experiment, or override any
-field on the command line:
+"""The experiment: one preset per recipe. Edit a preset (or PRESET) to change what `python vae_gan.py`
+trains, or override any field on the command line (configurator.py parses and checks it):
 
     python vae_gan.py --preset=celeb_a --epochs=5 --kl_weight=sigmoid
 
@@ -8,17 +8,10 @@ Celeb-A/vae-gan.py, "the original" below) unless a comment names the paper's off
 (andersbll/autoencoding_beyond_pixels). Importing this module does no work.
 """
 import dataclasses
-import json
 import math
-import os
 import typing
 
 PRESET = 'mnist'  # the preset that `python vae_gan.py` trains; --preset=... picks another
-
-
-class UsageError(Exception):
-    """Something the user can fix (a bad field, a missing folder, ...): the scripts print its one line
-    and exit non-zero, without a traceback."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,9 +48,7 @@ class Config:
     lr_discriminator: float = 1e-3
     beta1: float = 0.5  # Adam's beta1, as DCGAN: the default 0.9 destabilises GANs
     epsilon: float = 1e-8  # Adam's (and RMSProp's) epsilon: TF1's default, as the original (Keras' is 1e-7)
-    optimizer: str = 'adam'  # or 'rmsprop' (Keras': lr g / sqrt(v + epsilon), rho 0.9), or 'deeppy_rmsprop'
-    #                          (the official code's: lr g / (sqrt(v) + epsilon), rho 0.9)
-    weight_decay: float = 0.0  # decoupled weight decay on every weight (Keras')
+    optimizer: str = 'adam'  # or 'deeppy_rmsprop', the official code's: lr g / (sqrt(v) + epsilon), rho 0.9
     kernel_l2: float = 0.0  # an L2 penalty kernel_l2 * |w|^2 on conv and dense kernels, i.e. 2 kernel_l2 w
     #                         added to their gradients (DeepPy's weight decay, deeppy/parameter.py:70-74)
     lr_schedule: str = 'constant'  # or 'annealed': lr - (epoch/epochs)^0.75 * (lr - lr_end), the official GammaAnnealer
@@ -86,8 +77,8 @@ class Config:
     #                             one shared forward pass and all three updates from it, as the PyTorch ports do
     jit_compile: bool = False  # XLA for the step (see the README's benchmark table for where it is faster)
     mixed_precision: str = 'false'  # 'float16' (GPUs with tensor cores; loss scaling), 'bfloat16' (CPUs with
-    #   AVX512-BF16 or AMX, TPUs, A100/H100-class GPUs; float32's range, no loss scaling) or 'false'; 'true'
-    #   = 'float16'. Weights, the encoder's heads, D's logit, losses and batch-norm statistics stay float32
+    #   AVX512-BF16 or AMX, TPUs, A100/H100-class GPUs; float32's range, no loss scaling) or 'false'.
+    #   Weights, the encoder's heads, D's logit, losses and batch-norm statistics stay float32
     strategy: str = 'default'  # 'default' (one device), 'mirrored' (all local GPUs) or 'multi_worker' (TF_CONFIG)
     seed: int = 0  # weights, noise and shuffling all follow it
     # output
@@ -99,7 +90,6 @@ class Config:
     #   (two small MNIST networks built apart, offline) or 'inception' (Keras' InceptionV3, ImageNet weights)
     eval_every: int = 0  # epochs between FID, KID, MSE and SSIM in TensorBoard; 0 = never
     eval_samples: int = 2000  # images each of those scores uses
-    benchmark_steps: int = 0  # > 0: time this many steps (after a warm-up) on the real pipeline, print, exit
     histogram_every: int = 500  # steps between weight and gradient histograms; 0 = none (they add ~15 s of tracing)
 
 
@@ -111,8 +101,7 @@ mnist = Config()
 # 30 epochs, 3 seeds each: more precise generations (precision 0.81 against 0.73) from fewer of the
 # data's modes (recall 0.29 against 0.67), an FID lower by more than the seed spread in one feature
 # space but not the other, and worse reconstructions (SSIM 0.51 against 0.76): not better than the
-# original's recipe, another trade. (Its first name, mnist_best, came from one run; config.json files
-# that say mnist_best load as mnist_sigmoid.)
+# original's recipe, another trade.
 mnist_sigmoid = dataclasses.replace(Config(), preset='mnist_sigmoid', kl_weight='sigmoid', epochs=30, out_dir='MNIST-sigmoid')
 
 # The MNIST preset unchanged on Fashion-MNIST (same 28x28x1 shape).
@@ -160,7 +149,7 @@ celeb_a_paper = dataclasses.replace(
     # an L2 penalty on kernels [architectures.py, deeppy/parameter.py:70-74]; lr 0.025 annealed to
     # 1e-5 with gamma 0.75, divided by the batch size 64 [celeba_aegan.py:17-36]: the official value,
     # taken as it is (RMSProp divides the gradient by its RMS, so the step is about lr, sum or mean).
-    optimizer='deeppy_rmsprop', epsilon=1e-8 / 64, weight_decay=0.0, kernel_l2=1e-5 / 64, lr_schedule='annealed',
+    optimizer='deeppy_rmsprop', epsilon=1e-8 / 64, kernel_l2=1e-5 / 64, lr_schedule='annealed',
     lr_encoder=0.025 / 64, lr_decoder=0.025 / 64, lr_discriminator=0.025 / 64, lr_end=1e-5 / 64,
     kl_weight='1', gamma_enc=1.0, dis_l_likelihood='gaussian',  # E: KL + Dis_l, no GAN term [aegan.py]
     recon_vs_gan_weight=1e-6, gan_loss='saturating',  # G: 1e-6 Dis_l + (1 - 1e-6) GAN [aegan.py]
@@ -171,229 +160,3 @@ celeb_a_paper = dataclasses.replace(
 
 PRESETS = {'mnist': mnist, 'mnist_sigmoid': mnist_sigmoid, 'fashion_mnist': fashion_mnist, 'celeb_a': celeb_a,
            'cifar10': cifar10, 'celeb_a_paper': celeb_a_paper}
-RENAMED = {'mnist_best': 'mnist_sigmoid'}  # a preset's former name -> its name now
-ARCHS = ('mnist', 'celeb_a', 'paper')
-ARCH_FIELDS = ('arch', 'image_size', 'channels', 'z_dim')  # what a checkpoint's shapes depend on
-FIELDS = [f.name for f in dataclasses.fields(Config)]
-
-
-def parse_kl_weight(value):
-    """'1/batch', '1/z_dim', 'sigmoid' or a non-negative number (returned as a float)."""
-    if value in ('1/batch', '1/z_dim', 'sigmoid'):
-        return value
-    try:
-        number = float(value)
-    except ValueError:
-        number = -1.0
-    if not (math.isfinite(number) and number >= 0):
-        raise UsageError(f"kl_weight must be '1/batch', '1/z_dim', 'sigmoid' or a number >= 0, not {value!r}")
-    return number
-
-
-PRECISIONS = {'false': 'float32', 'float16': 'mixed_float16', 'bfloat16': 'mixed_bfloat16'}  # -> Keras policy
-
-
-def parse_mixed_precision(value):
-    """'false', 'float16' or 'bfloat16' (a key of PRECISIONS), from those, 'true' (= float16), or the
-    true/false a config.json held before bfloat16."""
-    aliases = {True: 'float16', False: 'false', 'true': 'float16', '1': 'float16', '0': 'false'}
-    asked = value.lower() if isinstance(value, str) else value
-    precision = aliases.get(asked, asked)
-    if precision not in PRECISIONS:
-        raise UsageError(f"mixed_precision must be false, float16 or bfloat16, not {value!r}")
-    return precision
-
-
-def validate(cfg):
-    """Raises UsageError naming the first bad field; returns cfg, with mixed_precision's aliases
-    ('true', or a config.json's true/false from before bfloat16) spelled out."""
-    cfg = dataclasses.replace(cfg, mixed_precision=parse_mixed_precision(cfg.mixed_precision))
-    if cfg.preset not in PRESETS:
-        raise UsageError(f"unknown preset {cfg.preset!r}: pick one of {', '.join(PRESETS)}")
-    for field in dataclasses.fields(Config):  # every number finite: inf and nan fail later and obscurely
-        value = getattr(cfg, field.name)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise UsageError(f'{field.name} must be a finite number, not {value}')
-    for name in ('gamma_enc', 'gamma_dec', 'init_stddev', 'equilibrium', 'gan_log_offset', 'kernel_l2', 'epsilon'):
-        if getattr(cfg, name) < 0:
-            raise UsageError(f'{name} must be >= 0, not {getattr(cfg, name)}')
-    if not 0 <= cfg.seed < 2 ** 31:
-        raise UsageError(f'seed must be a whole number from 0 to {2 ** 31 - 1}, not {cfg.seed}')
-    if not cfg.dataset and not cfg.data_dir:
-        raise UsageError('dataset must name a tensorflow-datasets dataset, or --data_dir a folder of images')
-    for name, allowed in (('optimizer', ('adam', 'rmsprop', 'deeppy_rmsprop')), ('kernel_init', ('default', 'autofiller')), ('lr_schedule', ('constant', 'annealed')),
-                          ('dis_l_likelihood', ('mean', 'gaussian')), ('gan_loss', ('non_saturating', 'saturating')),
-                          ('resize_method', ('bilinear', 'bicubic', 'area', 'nearest', 'lanczos3'))):
-        if getattr(cfg, name) not in allowed:
-            raise UsageError(f"{name} must be one of {', '.join(allowed)}, not {getattr(cfg, name)!r}")
-    for name in ('recon_vs_gan_weight', 'real_vs_gen_weight'):
-        if getattr(cfg, name) is not None and not 0 <= getattr(cfg, name) <= 1:
-            raise UsageError(f'{name} must be in [0, 1] (or None), not {getattr(cfg, name)}')
-    if cfg.crop_box and not (len(cfg.crop_box.split(',')) == 4 and all(
-            v.strip().isdigit() for v in cfg.crop_box.split(','))):
-        raise UsageError(f"crop_box must be 'top,left,height,width' in pixels, not {cfg.crop_box!r}")
-    if cfg.blur_sigma < 0 or cfg.weight_decay < 0 or cfg.lr_end < 0:
-        raise UsageError('blur_sigma, weight_decay and lr_end must be >= 0')
-    if cfg.arch not in ARCHS:
-        raise UsageError(f"unknown arch {cfg.arch!r}: pick one of {', '.join(ARCHS)}")
-    for name in ('epochs', 'batch_size', 'z_dim', 'image_size', 'shuffle_buffer', 'sample_every',
-                 'checkpoint_every', 'log_every'):
-        if getattr(cfg, name) < 1:
-            raise UsageError(f'{name} must be at least 1, not {getattr(cfg, name)}')
-    if cfg.update not in ('sequential', 'simultaneous'):
-        raise UsageError(f"update must be 'sequential' or 'simultaneous', not {cfg.update!r}")
-    if cfg.update == 'simultaneous' and cfg.fresh_batches:
-        raise UsageError("update='simultaneous' shares one forward pass, so one batch: add --fresh_batches=false")
-    if cfg.strategy not in ('default', 'mirrored', 'multi_worker'):
-        raise UsageError(f"strategy must be 'default', 'mirrored' or 'multi_worker', not {cfg.strategy!r}")
-    if cfg.balance_margin is not None and not cfg.balance_margin >= 0:
-        raise UsageError(f'balance_margin must be >= 0 (or None = off), not {cfg.balance_margin}')
-    if cfg.balance_margin is not None and cfg.strategy != 'default':  # tf.cond around cross-replica updates
-        raise UsageError('balance_margin (the equilibrium rule) works on one device: drop --balance_margin, '
-                         'or use --strategy=default')
-    if cfg.concat_batches and cfg.update != 'simultaneous':
-        raise UsageError('concat_batches joins the batches of one forward pass: add --update=simultaneous')
-    if cfg.jit_compile and cfg.strategy != 'default':
-        raise UsageError('jit_compile works on one device: drop --jit_compile or use --strategy=default')
-    if not cfg.metric_features or any(f not in ('classifier', 'mlp', 'inception') for f in cfg.metric_features.split(',')):
-        raise UsageError(f"metric_features must be a comma list of classifier, mlp and inception, "
-                         f"not {cfg.metric_features!r}")
-    if cfg.eval_every < 0 or cfg.eval_samples < 2:
-        raise UsageError('eval_every must be >= 0 and eval_samples >= 2')
-    if cfg.benchmark_steps < 0:
-        raise UsageError(f'benchmark_steps must be >= 0 (0 = train), not {cfg.benchmark_steps}')
-    if cfg.histogram_every < 0:
-        raise UsageError(f'histogram_every must be >= 0 (0 = no histograms), not {cfg.histogram_every}')
-    if cfg.steps_per_epoch is not None and cfg.steps_per_epoch < 1:
-        raise UsageError(f'steps_per_epoch must be at least 1 (or None), not {cfg.steps_per_epoch}')
-    if cfg.channels not in (1, 3):
-        raise UsageError(f'channels must be 1 or 3, not {cfg.channels}')
-    if cfg.arch != 'mnist' and cfg.image_size % 8:
-        raise UsageError(f'the {cfg.arch} arch needs an image_size divisible by 8, not {cfg.image_size}')
-    for name in ('lr_encoder', 'lr_decoder', 'lr_discriminator'):
-        if not getattr(cfg, name) >= 0:
-            raise UsageError(f'{name} must be >= 0, not {getattr(cfg, name)}')
-    if not 0 < cfg.crop_fraction <= 1:
-        raise UsageError(f'crop_fraction must be in (0, 1], not {cfg.crop_fraction}')
-    if not 0 <= cfg.beta1 < 1:
-        raise UsageError(f'beta1 must be in [0, 1), not {cfg.beta1}')
-    if not cfg.out_dir:
-        raise UsageError('out_dir must not be empty')
-    parse_kl_weight(cfg.kl_weight)
-    return cfg
-
-
-def check_same_model(out_dir, saved, asked):
-    """Refuses, before anything is touched, to use out_dir's run (its config `saved`) as another preset
-    or architecture than `asked` ({field: value}) names: the checkpoint would not fit."""
-    for field in ('preset',) + ARCH_FIELDS:
-        if field in asked and asked[field] != getattr(saved, field):
-            kind = 'preset' if field == 'preset' else 'model'
-            raise UsageError(f'{out_dir} holds a checkpoint of another {kind} ({field}={getattr(saved, field)!r} '
-                             f'there, {asked[field]!r} asked for): drop --{field}, or pass another --out_dir')
-
-
-def _parse_value(kind, name, text):
-    """Parses text to the type of field `name` of the dataclass `kind`."""
-    kind = kind.__dataclass_fields__[name].type
-    if kind in (typing.Optional[int], typing.Optional[float]):
-        if text.lower() in ('none', ''):
-            return None
-        kind = typing.get_args(kind)[0]
-    try:
-        if kind is bool:
-            if text.lower() not in ('true', 'false', '1', '0'):
-                raise ValueError
-            return text.lower() in ('true', '1')
-        return kind(text)
-    except ValueError:
-        raise UsageError(f'--{name}={text}: expected {kind.__name__ if kind is not bool else "true or false"}')
-
-
-def parse_flags(args, *kinds):
-    """['--field=value', ...] -> one dict per dataclass in `kinds`: {field: value parsed to its type}.
-    A bool field may stand alone: --metrics is --metrics=true. Both scripts parse with this."""
-    known = {f.name: kind for kind in kinds for f in dataclasses.fields(kind)}
-    flags = [{} for _ in kinds]
-    for arg in args:
-        name, eq, text = arg[2:].partition('=')
-        if arg.startswith('--') and not eq and known.get(name) and known[name].__dataclass_fields__[name].type is bool:
-            eq, text = '=', 'true'
-        if not arg.startswith('--') or not eq:
-            raise UsageError(f'bad argument {arg!r}: write --field=value')
-        if name not in known:
-            raise UsageError(f'unknown field {name!r}; valid fields: {", ".join(known)}')
-        flags[kinds.index(known[name])][name] = _parse_value(known[name], name, text)
-    return flags
-
-
-def parse_overrides(args):
-    """['--field=value', ...] -> {config field: value parsed to the field's type}."""
-    return parse_flags(args, Config)[0]
-
-
-def preset_of(overrides):
-    """The preset that --preset names (default: PRESET). A --dataset that names another preset's data
-    without --preset is refused: --dataset is the tensorflow-datasets name, --preset picks networks."""
-    name = overrides.get('preset', PRESET)
-    if name in RENAMED:
-        raise UsageError(f'the {name} preset is now called {RENAMED[name]}: pass --preset={RENAMED[name]}')
-    if name not in PRESETS:
-        validate(dataclasses.replace(mnist, preset=name))  # raises the unknown-preset error
-    asked = overrides.get('dataset')
-    if 'preset' not in overrides and asked in PRESETS and asked != PRESETS[name].dataset:
-        raise UsageError(f'--dataset={asked} would feed {asked} to the {name} preset\'s networks: write '
-                         f'--preset={asked} for the {asked} preset (or add --preset={name} if you mean it)')
-    return PRESETS[name]
-
-
-def from_args(args):
-    """The preset chosen by --preset (default: PRESET) with the other --field=value overrides."""
-    overrides = parse_overrides(args)
-    return validate(dataclasses.replace(preset_of(overrides), **overrides))
-
-
-def for_run(overrides):
-    """(cfg, changes): the preset that --preset names with the command line's overrides; or, where
-    out_dir holds a run's config.json, that run's settings with the overrides on top, so a resumed run
-    goes on as it was trained. changes: a line naming every setting that differs from the saved one
-    (from the command line), and where the saved settings differ from config.py's preset; '' if none."""
-    preset = preset_of(overrides)
-    out_dir = overrides.get('out_dir', preset.out_dir)
-    path = os.path.join(out_dir, 'config.json')
-    if not os.path.isfile(path):
-        return validate(dataclasses.replace(preset, **overrides)), ''
-    saved = from_saved(path)
-    check_same_model(out_dir, saved, overrides)
-    cfg = validate(dataclasses.replace(saved, **dict(overrides, out_dir=out_dir)))
-    given = [f'{f} {getattr(saved, f)!r} -> {v!r}' for f, v in overrides.items()
-             if f != 'out_dir' and v != getattr(saved, f)]
-    current = PRESETS[saved.preset]
-    kept = [f'{f} {getattr(saved, f)!r} (config.py: {getattr(current, f)!r})' for f in FIELDS
-            if f not in overrides and f != 'out_dir' and getattr(saved, f) != getattr(current, f)]
-    parts = ([f'changed on the command line: {", ".join(given)}'] if given else []) + (
-        [f'kept from the run, unlike the {saved.preset} preset: {", ".join(kept)}'] if kept else [])
-    return cfg, f'settings from {path}; ' + '; '.join(parts) if parts else ''
-
-
-def from_saved(path):
-    """The Config a run saved as config.json. Fields it lacks (written by an older version) take its
-    preset's values; a file from before the preset field names the preset in 'dataset'; a preset's
-    former name (RENAMED) reads as its name now."""
-    try:
-        with open(path) as f:
-            saved = json.load(f)
-        if not isinstance(saved, dict):
-            raise ValueError('not a JSON object')
-    except (OSError, ValueError) as e:
-        raise UsageError(f'{path} cannot be read as a config ({e}): restore it from a copy, or delete it '
-                         f'and pass the run\'s settings as --field=value') from e
-    if 'preset' not in saved and saved.get('dataset') in PRESETS:
-        saved['preset'] = saved['dataset']
-        saved['dataset'] = PRESETS[saved['preset']].dataset
-    saved['preset'] = RENAMED.get(saved.get('preset'), saved.get('preset'))
-    unknown = sorted(set(saved) - set(FIELDS))
-    if unknown or saved.get('preset') not in PRESETS:
-        raise UsageError(f'{path} is not a config this version wrote ({"unknown field " + unknown[0] if unknown else "no known preset"}): '
-                         f'update the code, or pass the run\'s settings as --field=value')
-    return validate(dataclasses.replace(PRESETS[saved['preset']], **saved))

@@ -11,7 +11,7 @@ import sys
 
 import tensorflow as tf
 
-from config import UsageError
+from configurator import UsageError
 
 AUTOTUNE = tf.data.AUTOTUNE
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif')

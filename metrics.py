@@ -26,9 +26,10 @@ import numpy as np
 import tensorflow as tf
 
 import config
+import configurator
 import data
 import models
-from config import UsageError
+from configurator import UsageError
 
 BATCH = models.INFERENCE_BATCH
 KID_SUBSETS, KID_SUBSET_SIZE = 10, 1000  # as Binkowski et al. 2018
@@ -243,9 +244,9 @@ def table(paths):
     for path in paths:
         folder = os.path.dirname(os.path.abspath(path))  # RUN/samples/metrics.json, or a kept copy beside config.json
         run = folder if os.path.exists(os.path.join(folder, 'config.json')) else os.path.dirname(folder)
-        cfg = config.from_saved(os.path.join(run, 'config.json'))
+        cfg = configurator.from_saved(os.path.join(run, 'config.json'))
         preset = config.PRESETS[cfg.preset]
-        changed = ', '.join(f'{f}={getattr(cfg, f)}' for f in config.FIELDS if getattr(cfg, f) != getattr(preset, f)
+        changed = ', '.join(f'{f}={getattr(cfg, f)}' for f in configurator.FIELDS if getattr(cfg, f) != getattr(preset, f)
                             and f not in ('out_dir', 'seed', 'data_dir', 'metric_features'))
         groups.setdefault(f'`{cfg.preset}`' + (f' ({changed})' if changed else ''), []).append(json.load(open(path)))
     spaces = sorted({space for runs in groups.values() for r in runs for space in r['features']})
@@ -268,7 +269,7 @@ def main(argv):
         if '--train_classifier' not in argv:
             raise UsageError('usage: python metrics.py --train_classifier --preset=mnist, or python metrics.py '
                              '--table RUN/samples/metrics.json ... (scores come from `vae_gan_inference.py --metrics`)')
-        cfg = config.from_args([a for a in argv if a != '--train_classifier'])
+        cfg = configurator.from_args([a for a in argv if a != '--train_classifier'])
         for kind in cfg.metric_features.split(','):
             accuracy = train_classifier(cfg, kind)
             print(f'wrote {classifier_path(cfg, kind)}: test accuracy {accuracy:.4f}')

@@ -17,6 +17,8 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+import configurator
+
 INFERENCE_BATCH = 500  # images per call when rendering or scoring: 10,000 generations take seconds on a CPU
 
 
@@ -179,3 +181,79 @@ def reconstruct(encoder, decoder, x):
     """x -> G(mean of q(z|x)), batch norm in inference mode."""
     mean, _ = encoder(x, training=False)
     return decoder(mean, training=False)
+
+
+# ---- Losses: small pure functions on D's logits ---------------------------------------------------
+# The original takes log(D) of a sigmoid probability, which gives NaN/inf once D saturates. With
+# log(sigmoid(l)) = -softplus(-l) and log(1 - sigmoid(l)) = -softplus(l) the same losses stay finite.
+
+def neg_log_d(logit, offset=0.0):
+    """-log(D + offset) per example; offset 0: softplus(-logit), exact and finite where D saturates."""
+    return tf.nn.softplus(-logit) if not offset else -tf.math.log(tf.sigmoid(logit) + offset)
+
+
+def neg_log_not_d(logit, offset=0.0):
+    """-log(1 - D + offset) per example; offset 0: softplus(logit)."""
+    return tf.nn.softplus(logit) if not offset else -tf.math.log(tf.sigmoid(-logit) + offset)
+
+
+def discriminator_loss(logit_x, logit_fakes, real_weight=None, offset=0.0):
+    """L_D = -mean(log D(x)) - sum over the fakes of mean(log(1 - D(fake))): the original's
+    -mean(log D(x) + log(1 - D(x~)) + log(1 - D(x_p))). With real_weight w (the official code's
+    real_vs_gen_weight): w * real term + (1 - w) * fake terms; offset: the official log(D + 1e-3)."""
+    real = tf.reduce_mean(neg_log_d(logit_x, offset))
+    fake = tf.add_n([tf.reduce_mean(neg_log_not_d(logit, offset)) for logit in logit_fakes])
+    return real + fake if real_weight is None else real_weight * real + (1 - real_weight) * fake
+
+
+def decoder_gan_loss(logit_fakes, form='non_saturating', offset=0.0):
+    """G's GAN term over its fakes: 'non_saturating' sum of mean(-log D(fake)) (the original);
+    'saturating' sum of mean(log(1 - D(fake))) (the official code: G minimises what D maximises)."""
+    if form == 'saturating':
+        return -tf.add_n([tf.reduce_mean(neg_log_not_d(logit, offset)) for logit in logit_fakes])
+    return tf.add_n([tf.reduce_mean(neg_log_d(logit, offset)) for logit in logit_fakes])
+
+
+def dis_l_loss(dis_l_x_tilde, dis_l_x, likelihood='mean'):
+    """The learned similarity. 'mean': mean((Dis_l(x~) - Dis_l(x))^2) over batch and features (the
+    original's L_llike); 'gaussian': -log N(Dis_l(x~); Dis_l(x), I) up to a constant, i.e. half the
+    squared error summed over features, averaged over the batch (the official code)."""
+    squared = tf.square(tf.cast(dis_l_x_tilde, tf.float32) - tf.cast(dis_l_x, tf.float32))
+    if likelihood == 'gaussian':
+        return tf.reduce_mean(0.5 * tf.reduce_sum(tf.reshape(squared, [tf.shape(squared)[0], -1]), axis=1))
+    return tf.reduce_mean(squared)
+
+
+def kl_loss(mean, sigma):
+    """Batch mean of KL(N(mean, diag(sigma^2)) || N(0, I)), summed over latent dims, in closed form."""
+    kl = 0.5 * (tf.square(mean) + tf.square(sigma) - 1.0) - tf.math.log(sigma)
+    return tf.reduce_mean(tf.reduce_sum(kl, axis=1))
+
+
+def kl_weight(setting, epoch, batch_size, z_dim):
+    """'1/z_dim' (MNIST/vae-gan.py line 189), '1/batch' (Celeb-A/vae-gan.py, and the original README:
+    "almost always works"), 'sigmoid': sigmoid((epoch - 1)/3 - 5) in the epoch counted from 1 (the
+    original's commented-out schedule, fed the epoch from 0 (line 294): 0.007 at first, then 1), or a number."""
+    setting = configurator.parse_kl_weight(setting)
+    if setting == '1/batch':
+        return 1.0 / tf.cast(batch_size, tf.float32)
+    if setting == '1/z_dim':
+        return tf.constant(1.0 / z_dim, tf.float32)
+    if setting == 'sigmoid':
+        return tf.sigmoid((tf.cast(epoch, tf.float32) - 1.0) / 3.0 - 5.0)
+    return tf.constant(setting, tf.float32)
+
+
+def balance(scalars, equilibrium, margin):
+    """The official code's equilibrium rule (model/aegan.py, not in the paper): (update D, update G)
+    from D's pass's real_cost = mean(-log D(x)) and fake_cost = mean(-log(1 - D(x_p))). D is skipped
+    while it wins (either cost below equilibrium - margin), G while it loses (either above equilibrium
+    + margin); both update if both would be skipped. margin None (the rule off): (None, None), both
+    always update."""
+    if margin is None:
+        return None, None
+    real_cost, fake_cost = scalars['real_cost'], scalars['fake_cost']
+    update_d = tf.logical_not((real_cost < equilibrium - margin) | (fake_cost < equilibrium - margin))
+    update_g = tf.logical_not((real_cost > equilibrium + margin) | (fake_cost > equilibrium + margin))
+    neither = tf.logical_not(update_d | update_g)
+    return update_d | neither, update_g | neither

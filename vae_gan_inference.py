@@ -26,10 +26,12 @@ import tensorflow as tf
 
 import checkpoints
 import config
+import configurator
 import data
 import images
+import metrics
 import models
-from config import UsageError
+from configurator import UsageError
 
 PAPER_ATTRIBUTES = ('Bald', 'Bangs', 'Black_Hair', 'Blond_Hair', 'Bushy_Eyebrows', 'Eyeglasses', 'Gray_Hair',
                     'Heavy_Makeup', 'High_Cheekbones', 'Male', 'Mustache', 'Pale_Skin', 'Rosy_Cheeks', 'Smiling',
@@ -40,7 +42,7 @@ INTERPOLATION_STEPS = 10  # images per interpolation row, both ends included
 
 @dataclasses.dataclass(frozen=True)
 class Options:
-    """This script's own flags, parsed with the config fields (config.parse_flags)."""
+    """This script's own flags, parsed with the config fields (configurator.parse_flags)."""
     checkpoint: str = ''  # a checkpoint (.../checkpoints/ckpt-10), a folder of them or an exported model; '' = latest
     num_samples: int = 100  # generations and reconstructions written (and scored, with --metrics)
     metrics: bool = False  # also FID, KID, reconstruction MSE and SSIM into samples/metrics.json
@@ -53,7 +55,7 @@ class Options:
 def load_config(args):
     """(training config rebuilt from out_dir/config.json with the command line's overrides, checkpoint
     path, Options)."""
-    overrides, flags = config.parse_flags(args, config.Config, Options)
+    overrides, flags = configurator.parse_flags(args, config.Config, Options)
     options = Options(**flags)
     for name in ('num_samples', 'attribute_images'):
         if getattr(options, name) < 1:
@@ -68,7 +70,7 @@ def load_config(args):
         raise UsageError(f'--metrics compares sets of images: pass --num_samples=2 or more, not {options.num_samples}')
     if options.checkpoint and 'out_dir' not in overrides:
         overrides['out_dir'] = run_folder(options.checkpoint)
-    cfg, changes = config.for_run(overrides)
+    cfg, changes = configurator.for_run(overrides)
     if changes:
         print(changes)
     if options.attributes not in ('', 'none') and cfg.dataset != 'celeb_a':
@@ -143,7 +145,6 @@ def render(cfg, checkpoint, options):
     encoder, decoder = restore_models(cfg, checkpoint)
     extractors = None
     if options.metrics:  # the feature networks first: one that cannot load stops before any rendering
-        import metrics  # imported when used: it loads feature networks
         extractors = metrics.feature_extractors(cfg)
     samples = os.path.join(cfg.out_dir, 'samples')
     print(f'rendering {checkpoint} into {samples}')
@@ -209,7 +210,6 @@ def write_interpolations(cfg, decode, codes, samples):
 def write_metrics(cfg, checkpoint, encoder, decoder, count, samples, extractors):
     """metrics.json and a summary line: FID, KID, precision and recall of `count` generations in each
     feature space, MSE and SSIM of as many reconstructions."""
-    import metrics
     scores = metrics.evaluate(cfg, encoder, decoder, count, seed=cfg.seed, extractors=extractors)
     scores.update(checkpoint=checkpoint, epoch=checkpoints.epoch_of(checkpoint))
     with open(os.path.join(samples, 'metrics.json'), 'w') as f:

@@ -1,0 +1,92 @@
+"""Time the training step and the input pipeline (as nanoGPT's bench.py beside its train.py):
+
+    python bench.py --benchmark_steps=40                                        # the mnist preset
+    python bench.py --preset=celeb_a --data_dir=... --benchmark_steps=3         # any config.py field too
+    python bench.py --mixed_precision=bfloat16 --benchmark_steps=40
+
+Prints images/s of vae_gan.py's whole step on the preset's real input pipeline, of the pipeline
+alone, and the step's split between D, E and G, on fresh weights. Reads and writes nothing in out_dir.
+"""
+import dataclasses
+import os
+import sys
+import time
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # before TensorFlow loads: no cuInit / grappler error lines
+
+import tensorflow as tf
+
+import config
+import configurator
+import data
+import models
+import optim
+import vae_gan
+from configurator import UsageError
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """This script's own flag, parsed with the config fields (configurator.parse_flags)."""
+    benchmark_steps: int = 40  # steps timed, after 3 of warm-up (a few for CelebA on a CPU: about 10 s each)
+
+
+def benchmark(cfg, n, warmup=3):
+    """Prints images/s of the whole step on the real pipeline (batch_size images per step, as the
+    PyTorch peer counts), of the pipeline alone, and the step's split between D, E and G (each phase
+    compiled and timed alone, on one device), on fresh weights. Reads and writes nothing in out_dir.
+    Returns the seconds per step of each."""
+    run = vae_gan.build(cfg)
+    train_ds, _ = data.train_dataset(cfg, seed=cfg.seed)
+    epoch = tf.constant(1.0)
+    batches = iter(run.strategy.experimental_distribute_dataset(train_ds))
+
+    def timed(fn):
+        for _ in range(warmup):
+            result = fn()
+        start = time.perf_counter()
+        for _ in range(n):
+            result = fn()
+        tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, 'numpy') else t, result)  # wait for the last
+        return (time.perf_counter() - start) / n
+
+    pipeline = timed(lambda: next(batches))
+    step = timed(lambda: run.train_step(next(batches), epoch))
+    x_d, x_e, x_g = vae_gan.split_batches(cfg, next(iter(train_ds)))
+    beta = models.kl_weight(cfg.kl_weight, epoch, cfg.batch_size, cfg.z_dim)
+    noise = optim.make_noise(cfg.seed, run.steps_done)
+    phases = {}
+    for name, phase, args in (('discriminator', vae_gan.discriminator_phase, (x_d,)),
+                              ('encoder', vae_gan.encoder_phase, (x_e, beta)), ('decoder', vae_gan.decoder_phase, (x_g,))):
+        @tf.function(jit_compile=cfg.jit_compile)
+        def update(*args, name=name, phase=phase):
+            metrics, grads = phase(cfg, run.nets, *args, noise=noise)
+            run.nets.optimizers[name].apply_gradients(zip(grads, run.nets[name].trainable_variables))
+            return metrics
+        phases[name] = timed(lambda: update(*args))
+    total = sum(phases.values())
+    per_element = cfg.batch_size * (3 if cfg.fresh_batches else 1)  # images the pipeline makes per step
+    print(f'benchmark {cfg.preset}, batch {cfg.batch_size}, {configurator.PRECISIONS[cfg.mixed_precision]}, '
+          f'{n} steps after {warmup} of warm-up:')
+    print(f'  step:     {cfg.batch_size / step:9.1f} images/s ({step * 1000:.1f} ms/step)')
+    print(f'  pipeline: {per_element / pipeline:9.1f} images/s ({step / pipeline:.1f}x what the step consumes)')
+    print('  split:    ' + ', '.join(f'{name} {t / total:.0%}' for name, t in phases.items())
+          + (' (of the sequential step; this one shares one pass)' if cfg.update == 'simultaneous' else ''))
+    return {'step_seconds': step, 'pipeline_seconds': pipeline, **{f'{k}_seconds': v for k, v in phases.items()}}
+
+
+def main(argv):
+    try:
+        fields, flags = configurator.parse_flags(argv, config.Config, Options)
+        options = Options(**flags)
+        if options.benchmark_steps < 1:
+            raise UsageError(f'benchmark_steps must be at least 1, not {options.benchmark_steps}')
+        benchmark(configurator.from_overrides(fields), options.benchmark_steps)
+    except UsageError as e:
+        sys.exit(f'error: {e}')
+    except KeyboardInterrupt:
+        sys.exit('stopped')
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])

@@ -1,0 +1,226 @@
+"""Reading an experiment: `--field=value` flags parsed to each field's type (nanoGPT's configurator.py
+beside its train.py), every field checked, and a run's saved config.json loaded. Every fault is one
+UsageError line. config.py holds the values; this module holds what reads and checks them.
+"""
+import dataclasses
+import json
+import math
+import os
+import typing
+
+import config
+from config import Config, PRESETS
+
+
+class UsageError(Exception):
+    """Something the user can fix (a bad field, a missing folder, ...): the scripts print its one line
+    and exit non-zero, without a traceback."""
+
+
+ARCHS = ('mnist', 'celeb_a', 'paper')
+ARCH_FIELDS = ('arch', 'image_size', 'channels', 'z_dim')  # what a checkpoint's shapes depend on
+FIELDS = [f.name for f in dataclasses.fields(Config)]
+PRECISIONS = {'false': 'float32', 'float16': 'mixed_float16', 'bfloat16': 'mixed_bfloat16'}  # -> Keras policy
+
+
+def parse_kl_weight(value):
+    """'1/batch', '1/z_dim', 'sigmoid' or a non-negative number (returned as a float)."""
+    if value in ('1/batch', '1/z_dim', 'sigmoid'):
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not (math.isfinite(number) and number >= 0):
+        raise UsageError(f"kl_weight must be '1/batch', '1/z_dim', 'sigmoid' or a number >= 0, not {value!r}")
+    return number
+
+
+def validate(cfg):
+    """Raises UsageError naming the first bad field; returns cfg."""
+    if cfg.preset not in PRESETS:
+        raise UsageError(f"unknown preset {cfg.preset!r}: pick one of {', '.join(PRESETS)}")
+    for field in dataclasses.fields(Config):  # every number finite: inf and nan fail later and obscurely
+        value = getattr(cfg, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f'{field.name} must be a finite number, not {value}')
+    for name in ('gamma_enc', 'gamma_dec', 'init_stddev', 'equilibrium', 'gan_log_offset', 'kernel_l2', 'epsilon'):
+        if getattr(cfg, name) < 0:
+            raise UsageError(f'{name} must be >= 0, not {getattr(cfg, name)}')
+    if not 0 <= cfg.seed < 2 ** 31:
+        raise UsageError(f'seed must be a whole number from 0 to {2 ** 31 - 1}, not {cfg.seed}')
+    if not cfg.dataset and not cfg.data_dir:
+        raise UsageError('dataset must name a tensorflow-datasets dataset, or --data_dir a folder of images')
+    for name, allowed in (('optimizer', ('adam', 'deeppy_rmsprop')), ('kernel_init', ('default', 'autofiller')),
+                          ('lr_schedule', ('constant', 'annealed')), ('dis_l_likelihood', ('mean', 'gaussian')),
+                          ('gan_loss', ('non_saturating', 'saturating')), ('mixed_precision', tuple(PRECISIONS)),
+                          ('resize_method', ('bilinear', 'bicubic', 'area', 'nearest', 'lanczos3'))):
+        if getattr(cfg, name) not in allowed:
+            raise UsageError(f"{name} must be one of {', '.join(allowed)}, not {getattr(cfg, name)!r}")
+    for name in ('recon_vs_gan_weight', 'real_vs_gen_weight'):
+        if getattr(cfg, name) is not None and not 0 <= getattr(cfg, name) <= 1:
+            raise UsageError(f'{name} must be in [0, 1] (or None), not {getattr(cfg, name)}')
+    if cfg.crop_box and not (len(cfg.crop_box.split(',')) == 4 and all(
+            v.strip().isdigit() for v in cfg.crop_box.split(','))):
+        raise UsageError(f"crop_box must be 'top,left,height,width' in pixels, not {cfg.crop_box!r}")
+    if cfg.blur_sigma < 0 or cfg.lr_end < 0:
+        raise UsageError('blur_sigma and lr_end must be >= 0')
+    if cfg.arch not in ARCHS:
+        raise UsageError(f"unknown arch {cfg.arch!r}: pick one of {', '.join(ARCHS)}")
+    for name in ('epochs', 'batch_size', 'z_dim', 'image_size', 'shuffle_buffer', 'sample_every',
+                 'checkpoint_every', 'log_every'):
+        if getattr(cfg, name) < 1:
+            raise UsageError(f'{name} must be at least 1, not {getattr(cfg, name)}')
+    if cfg.update not in ('sequential', 'simultaneous'):
+        raise UsageError(f"update must be 'sequential' or 'simultaneous', not {cfg.update!r}")
+    if cfg.update == 'simultaneous' and cfg.fresh_batches:
+        raise UsageError("update='simultaneous' shares one forward pass, so one batch: add --fresh_batches=false")
+    if cfg.strategy not in ('default', 'mirrored', 'multi_worker'):
+        raise UsageError(f"strategy must be 'default', 'mirrored' or 'multi_worker', not {cfg.strategy!r}")
+    if cfg.balance_margin is not None and not cfg.balance_margin >= 0:
+        raise UsageError(f'balance_margin must be >= 0 (or None = off), not {cfg.balance_margin}')
+    if cfg.balance_margin is not None and cfg.strategy != 'default':  # tf.cond around cross-replica updates
+        raise UsageError('balance_margin (the equilibrium rule) works on one device: drop --balance_margin, '
+                         'or use --strategy=default')
+    if cfg.concat_batches and cfg.update != 'simultaneous':
+        raise UsageError('concat_batches joins the batches of one forward pass: add --update=simultaneous')
+    if cfg.jit_compile and cfg.strategy != 'default':
+        raise UsageError('jit_compile works on one device: drop --jit_compile or use --strategy=default')
+    if not cfg.metric_features or any(f not in ('classifier', 'mlp', 'inception') for f in cfg.metric_features.split(',')):
+        raise UsageError(f"metric_features must be a comma list of classifier, mlp and inception, "
+                         f"not {cfg.metric_features!r}")
+    if cfg.eval_every < 0 or cfg.eval_samples < 2:
+        raise UsageError('eval_every must be >= 0 and eval_samples >= 2')
+    if cfg.histogram_every < 0:
+        raise UsageError(f'histogram_every must be >= 0 (0 = no histograms), not {cfg.histogram_every}')
+    if cfg.steps_per_epoch is not None and cfg.steps_per_epoch < 1:
+        raise UsageError(f'steps_per_epoch must be at least 1 (or None), not {cfg.steps_per_epoch}')
+    if cfg.channels not in (1, 3):
+        raise UsageError(f'channels must be 1 or 3, not {cfg.channels}')
+    if cfg.arch != 'mnist' and cfg.image_size % 8:
+        raise UsageError(f'the {cfg.arch} arch needs an image_size divisible by 8, not {cfg.image_size}')
+    for name in ('lr_encoder', 'lr_decoder', 'lr_discriminator'):
+        if not getattr(cfg, name) >= 0:
+            raise UsageError(f'{name} must be >= 0, not {getattr(cfg, name)}')
+    if not 0 < cfg.crop_fraction <= 1:
+        raise UsageError(f'crop_fraction must be in (0, 1], not {cfg.crop_fraction}')
+    if not 0 <= cfg.beta1 < 1:
+        raise UsageError(f'beta1 must be in [0, 1), not {cfg.beta1}')
+    if not cfg.out_dir:
+        raise UsageError('out_dir must not be empty')
+    parse_kl_weight(cfg.kl_weight)
+    return cfg
+
+
+def check_same_model(out_dir, saved, asked):
+    """Refuses, before anything is touched, to use out_dir's run (its config `saved`) as another preset
+    or architecture than `asked` ({field: value}) names: the checkpoint would not fit."""
+    for field in ('preset',) + ARCH_FIELDS:
+        if field in asked and asked[field] != getattr(saved, field):
+            kind = 'preset' if field == 'preset' else 'model'
+            raise UsageError(f'{out_dir} holds a checkpoint of another {kind} ({field}={getattr(saved, field)!r} '
+                             f'there, {asked[field]!r} asked for): drop --{field}, or pass another --out_dir')
+
+
+def _parse_value(kind, name, text):
+    """Parses text to the type of field `name` of the dataclass `kind`."""
+    kind = kind.__dataclass_fields__[name].type
+    if kind in (typing.Optional[int], typing.Optional[float]):
+        if text.lower() in ('none', ''):
+            return None
+        kind = typing.get_args(kind)[0]
+    try:
+        if kind is bool:
+            if text.lower() not in ('true', 'false', '1', '0'):
+                raise ValueError
+            return text.lower() in ('true', '1')
+        return kind(text)
+    except ValueError:
+        raise UsageError(f'--{name}={text}: expected {kind.__name__ if kind is not bool else "true or false"}')
+
+
+def parse_flags(args, *kinds):
+    """['--field=value', ...] -> one dict per dataclass in `kinds`: {field: value parsed to its type}.
+    A bool field may stand alone: --metrics is --metrics=true. Both scripts parse with this."""
+    known = {f.name: kind for kind in kinds for f in dataclasses.fields(kind)}
+    flags = [{} for _ in kinds]
+    for arg in args:
+        name, eq, text = arg[2:].partition('=')
+        if arg.startswith('--') and not eq and known.get(name) and known[name].__dataclass_fields__[name].type is bool:
+            eq, text = '=', 'true'
+        if not arg.startswith('--') or not eq:
+            raise UsageError(f'bad argument {arg!r}: write --field=value')
+        if name not in known:
+            raise UsageError(f'unknown field {name!r}; valid fields: {", ".join(known)}')
+        flags[kinds.index(known[name])][name] = _parse_value(known[name], name, text)
+    return flags
+
+
+def parse_overrides(args):
+    """['--field=value', ...] -> {config field: value parsed to the field's type}."""
+    return parse_flags(args, Config)[0]
+
+
+def preset_of(overrides):
+    """The preset that --preset names (default: PRESET). A --dataset that names another preset's data
+    without --preset is refused: --dataset is the tensorflow-datasets name, --preset picks networks."""
+    name = overrides.get('preset', config.PRESET)
+    if name not in PRESETS:
+        raise UsageError(f"unknown preset {name!r}: pick one of {', '.join(PRESETS)}")
+    asked = overrides.get('dataset')
+    if 'preset' not in overrides and asked in PRESETS and asked != PRESETS[name].dataset:
+        raise UsageError(f'--dataset={asked} would feed {asked} to the {name} preset\'s networks: write '
+                         f'--preset={asked} for the {asked} preset (or add --preset={name} if you mean it)')
+    return PRESETS[name]
+
+
+def from_args(args):
+    """The preset chosen by --preset (default: PRESET) with the other --field=value overrides."""
+    return from_overrides(parse_overrides(args))
+
+
+def from_overrides(overrides):
+    """The preset that overrides['preset'] names (default: PRESET) with the other overrides on top."""
+    return validate(dataclasses.replace(preset_of(overrides), **overrides))
+
+
+def for_run(overrides):
+    """(cfg, changes): the preset that --preset names with the command line's overrides; or, where
+    out_dir holds a run's config.json, that run's settings with the overrides on top, so a resumed run
+    goes on as it was trained. changes: a line naming every setting that differs from the saved one
+    (from the command line), and where the saved settings differ from config.py's preset; '' if none."""
+    preset = preset_of(overrides)
+    out_dir = overrides.get('out_dir', preset.out_dir)
+    path = os.path.join(out_dir, 'config.json')
+    if not os.path.isfile(path):
+        return validate(dataclasses.replace(preset, **overrides)), ''
+    saved = from_saved(path)
+    check_same_model(out_dir, saved, overrides)
+    cfg = validate(dataclasses.replace(saved, **dict(overrides, out_dir=out_dir)))
+    given = [f'{f} {getattr(saved, f)!r} -> {v!r}' for f, v in overrides.items()
+             if f != 'out_dir' and v != getattr(saved, f)]
+    current = PRESETS[saved.preset]
+    kept = [f'{f} {getattr(saved, f)!r} (config.py: {getattr(current, f)!r})' for f in FIELDS
+            if f not in overrides and f != 'out_dir' and getattr(saved, f) != getattr(current, f)]
+    parts = ([f'changed on the command line: {", ".join(given)}'] if given else []) + (
+        [f'kept from the run, unlike the {saved.preset} preset: {", ".join(kept)}'] if kept else [])
+    return cfg, f'settings from {path}; ' + '; '.join(parts) if parts else ''
+
+
+def from_saved(path):
+    """The Config a run saved as config.json (every field, as vae_gan.py writes it)."""
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+        if not isinstance(saved, dict):
+            raise ValueError('not a JSON object')
+    except (OSError, ValueError) as e:
+        raise UsageError(f'{path} cannot be read as a config ({e}): restore it from a copy, or delete it '
+                         f'and pass the run\'s settings as --field=value') from e
+    unknown, missing = sorted(set(saved) - set(FIELDS)), [f for f in FIELDS if f not in saved]
+    if unknown or missing or saved['preset'] not in PRESETS:
+        why = (f'unknown field {unknown[0]}' if unknown else f'no field {missing[0]}' if missing
+               else f'unknown preset {saved["preset"]!r}')
+        raise UsageError(f'{path} is not a config this version wrote ({why}): update the code, or pass the '
+                         f'run\'s settings as --field=value')
+    return validate(Config(**saved))

@@ -1,0 +1,140 @@
+"""The machinery under vae_gan.py's step: the three networks with an optimizer each (Adam as the
+original, or DeepPy's RMSProp as the official code), each network's learning rate per epoch, the
+gradients it gets (an L2 penalty, the replicas' share, the loss scale), the update that applies them
+or skips it under the balance rule, and the tf.distribute strategy the steps run under, with their noise.
+"""
+import dataclasses
+import os
+
+import keras
+import tensorflow as tf
+
+import models
+from configurator import UsageError
+
+
+@dataclasses.dataclass
+class Networks:
+    """The three networks and one optimizer each, keyed by network name: nets['decoder'],
+    nets.optimizers['decoder']."""
+    encoder: keras.Model
+    decoder: keras.Model
+    discriminator: keras.Model
+    optimizers: dict
+
+    def __getitem__(self, name):
+        return getattr(self, name)
+
+
+def build_networks(cfg):
+    """E, G and D (models.py) with an optimizer each."""
+    encoder, decoder, discriminator = (models.build_encoder(cfg), models.build_decoder(cfg),
+                                       models.build_discriminator(cfg))
+    return Networks(encoder, decoder, discriminator, build_optimizers(cfg, (encoder, decoder, discriminator)))
+
+
+def build_optimizers(cfg, networks):
+    """{network name: optimizer}, built so a checkpoint restores their slots: Adam with beta1 0.5 (the
+    original) or DeepPy's RMSProp (the official code). With float16 each optimizer is wrapped in a
+    LossScaleOptimizer."""
+    optimizers = {}
+    for net, lr in zip(networks, (cfg.lr_encoder, cfg.lr_decoder, cfg.lr_discriminator)):
+        if cfg.optimizer == 'deeppy_rmsprop':
+            optimizer = DeepPyRMSprop(lr, rho=0.9, epsilon=cfg.epsilon)
+        else:
+            optimizer = keras.optimizers.Adam(lr, beta_1=cfg.beta1, epsilon=cfg.epsilon)
+        if cfg.mixed_precision == 'float16':  # bfloat16 has float32's exponent range: no scaling
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer.build(net.trainable_variables)
+        optimizers[net.name] = optimizer
+    return optimizers
+
+
+class DeepPyRMSprop(keras.optimizers.RMSprop):
+    """RMSProp as DeepPy computes it [deeppy/train/learn_rules.py:42-54]: v = rho v + (1 - rho) g^2,
+    w -= lr g / (sqrt(v) + epsilon), epsilon outside the root (Keras puts it inside). The same slots
+    as Keras' RMSprop, so checkpoints move between the two."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = keras.ops.cast(learning_rate, variable.dtype)
+        gradient = keras.ops.cast(gradient, variable.dtype)
+        velocity = self._velocities[self._get_variable_index(variable)]
+        self.assign(velocity, self.rho * velocity + (1 - self.rho) * keras.ops.square(gradient))
+        self.assign_sub(variable, lr * gradient / (keras.ops.sqrt(velocity) + self.epsilon))
+
+
+def unscaled(optimizer):
+    """The optimizer under any loss scaling: the one a checkpoint holds (so runs can switch precision)
+    and whose learning rate is set."""
+    return getattr(optimizer, 'inner_optimizer', optimizer)
+
+
+
+def learning_rates(cfg, epoch):
+    """{network: learning rate} in epoch (from 1): constant, or 'annealed' as the official GammaAnnealer:
+    lr - ((epoch - 1) / epochs)^0.75 * (lr - lr_end), from lr in the first epoch towards lr_end."""
+    rates = {'encoder': cfg.lr_encoder, 'decoder': cfg.lr_decoder, 'discriminator': cfg.lr_discriminator}
+    if cfg.lr_schedule == 'annealed':
+        rates = {name: lr - ((epoch - 1) / cfg.epochs) ** 0.75 * (lr - cfg.lr_end) for name, lr in rates.items()}
+    return rates
+
+
+def gradients(tape, loss, nets, name, kernel_l2=0.0):
+    """Gradients of `loss` (plus kernel_l2 * the kernels' squared norm) with respect to network `name`'s
+    weights, of the loss divided by the number of replicas (their sum over replicas is the gradient
+    of the global batch's mean) and scaled by the optimizer's loss scale (1 without mixed precision)."""
+    context = tf.distribute.get_replica_context()
+    replicas = context.num_replicas_in_sync if context else 1
+    with tape:  # the tape records the penalty and the scaling too
+        if kernel_l2:
+            loss += kernel_l2 * tf.add_n([tf.reduce_sum(tf.square(v)) for v in nets[name].trainable_variables
+                                          if v.path.endswith('kernel')])
+        scaled = nets.optimizers[name].scale_loss(loss / replicas)
+    return tape.gradient(scaled, nets[name].trainable_variables)
+
+
+def make_updates(nets):
+    """(update, skip_counts): update(name, grads, allowed=None) applies one network's gradients, or
+    where `allowed` (the balance rule's tensor) is false counts a skip; skip_counts() reads the counts."""
+    skipped = {name: tf.Variable(0, dtype=tf.int64, trainable=False) for name in ('discriminator', 'decoder')}
+
+    def update(name, grads, allowed=None):
+        step = lambda: nets.optimizers[name].apply_gradients(zip(grads, nets[name].trainable_variables))
+        step() if allowed is None else tf.cond(allowed, step, lambda: skipped[name].assign_add(1))
+
+    def skip_counts():
+        return {f'{name}_skips': tf.cast(count, tf.float32) for name, count in skipped.items()}
+
+    return update, skip_counts
+
+
+def make_strategy(cfg):
+    """'default': one device; 'mirrored': all local GPUs (else all logical CPUs); 'multi_worker': the
+    cluster in TF_CONFIG. Returns (strategy, is_chief): only the chief writes grids, logs and config."""
+    if cfg.strategy == 'mirrored':
+        devices = tf.config.list_logical_devices('GPU') or tf.config.list_logical_devices('CPU')
+        return tf.distribute.MirroredStrategy([d.name for d in devices]), True
+    if cfg.strategy == 'multi_worker':
+        if 'TF_CONFIG' not in os.environ:
+            raise UsageError("strategy='multi_worker' needs TF_CONFIG describing the cluster and this worker")
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        resolver = strategy.cluster_resolver
+        return strategy, resolver.task_type in (None, 'chief') or (
+            resolver.task_type == 'worker' and resolver.task_id == 0 and 'chief' not in resolver.cluster_spec().jobs)
+    return tf.distribute.get_strategy(), True
+
+
+def make_noise(seed, steps_done):
+    """noise(shape, stream) -> N(0, I) rows for this replica's share of the global batch. The numbers
+    depend only on (seed, step, stream, row of the global batch): the same on one device or several,
+    with or without XLA, and a resumed run draws what an uninterrupted one would."""
+
+    def noise(shape, stream):
+        context = tf.distribute.get_replica_context()  # None outside the replicas: one device
+        replicas, replica = (context.num_replicas_in_sync, context.replica_id_in_sync_group) if context else (1, 0)
+        rows = shape[0]
+        key = tf.stack([tf.constant(seed, tf.int64), tf.cast(steps_done, tf.int64) * 8 + stream])
+        z = tf.random.stateless_normal(tf.stack([rows * replicas, shape[1]]), seed=key)
+        return z[replica * rows:(replica + 1) * rows]
+
+    return noise

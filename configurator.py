@@ -38,47 +38,80 @@ def parse_kl_weight(value):
 
 def validate(cfg):
     """Raises UsageError naming the first bad field; returns cfg."""
-    if cfg.preset not in PRESETS:
-        raise UsageError(f"unknown preset {cfg.preset!r}: pick one of {', '.join(PRESETS)}")
+    _check_choices(cfg)
+    _check_values(cfg)
+    _check_combinations(cfg)
+    parse_kl_weight(cfg.kl_weight)
+    return cfg
+
+
+def _check_values(cfg):
+    """Numbers in their ranges, every float finite."""
     for field in dataclasses.fields(Config):  # every number finite: inf and nan fail later and obscurely
         value = getattr(cfg, field.name)
         if isinstance(value, float) and not math.isfinite(value):
             raise UsageError(f'{field.name} must be a finite number, not {value}')
-    for name in ('gamma_enc', 'gamma_dec', 'init_stddev', 'equilibrium', 'gan_log_offset', 'kernel_l2', 'epsilon'):
+    for name in ('gamma_enc', 'gamma_dec', 'init_stddev', 'equilibrium', 'gan_log_offset', 'kernel_l2', 'epsilon',
+                 'blur_sigma', 'lr_end', 'lr_encoder', 'lr_decoder', 'lr_discriminator'):
         if getattr(cfg, name) < 0:
             raise UsageError(f'{name} must be >= 0, not {getattr(cfg, name)}')
+    for name in ('epochs', 'batch_size', 'z_dim', 'image_size', 'shuffle_buffer', 'sample_every',
+                 'checkpoint_every', 'log_every'):
+        if getattr(cfg, name) < 1:
+            raise UsageError(f'{name} must be at least 1, not {getattr(cfg, name)}')
     if not 0 <= cfg.seed < 2 ** 31:
         raise UsageError(f'seed must be a whole number from 0 to {2 ** 31 - 1}, not {cfg.seed}')
-    if not cfg.dataset and not cfg.data_dir:
-        raise UsageError('dataset must name a tensorflow-datasets dataset, or --data_dir a folder of images')
+    for name in ('recon_vs_gan_weight', 'real_vs_gen_weight'):
+        if getattr(cfg, name) is not None and not 0 <= getattr(cfg, name) <= 1:
+            raise UsageError(f'{name} must be in [0, 1] (or None), not {getattr(cfg, name)}')
+    if cfg.balance_margin is not None and not cfg.balance_margin >= 0:
+        raise UsageError(f'balance_margin must be >= 0 (or None = off), not {cfg.balance_margin}')
+    if cfg.eval_every < 0 or cfg.eval_samples < 2:
+        raise UsageError('eval_every must be >= 0 and eval_samples >= 2')
+    if cfg.histogram_every < 0:
+        raise UsageError(f'histogram_every must be >= 0 (0 = no histograms), not {cfg.histogram_every}')
+    if cfg.steps_per_epoch is not None and cfg.steps_per_epoch < 1:
+        raise UsageError(f'steps_per_epoch must be at least 1 (or None), not {cfg.steps_per_epoch}')
+    if not 0 < cfg.crop_fraction <= 1:
+        raise UsageError(f'crop_fraction must be in (0, 1], not {cfg.crop_fraction}')
+    if not 0 <= cfg.beta1 < 1:
+        raise UsageError(f'beta1 must be in [0, 1), not {cfg.beta1}')
+
+
+def _check_choices(cfg):
+    """Fields that name one of a few settings, or a folder, a box or a list."""
+    if cfg.preset not in PRESETS:
+        raise UsageError(f"unknown preset {cfg.preset!r}: pick one of {', '.join(PRESETS)}")
+    if cfg.arch not in ARCHS:
+        raise UsageError(f"unknown arch {cfg.arch!r}: pick one of {', '.join(ARCHS)}")
     for name, allowed in (('optimizer', ('adam', 'deeppy_rmsprop')), ('kernel_init', ('default', 'autofiller')),
                           ('lr_schedule', ('constant', 'annealed')), ('dis_l_likelihood', ('mean', 'gaussian')),
                           ('gan_loss', ('non_saturating', 'saturating')), ('mixed_precision', tuple(PRECISIONS)),
                           ('resize_method', ('bilinear', 'bicubic', 'area', 'nearest', 'lanczos3'))):
         if getattr(cfg, name) not in allowed:
             raise UsageError(f"{name} must be one of {', '.join(allowed)}, not {getattr(cfg, name)!r}")
-    for name in ('recon_vs_gan_weight', 'real_vs_gen_weight'):
-        if getattr(cfg, name) is not None and not 0 <= getattr(cfg, name) <= 1:
-            raise UsageError(f'{name} must be in [0, 1] (or None), not {getattr(cfg, name)}')
+    if cfg.update not in ('sequential', 'simultaneous'):
+        raise UsageError(f"update must be 'sequential' or 'simultaneous', not {cfg.update!r}")
+    if cfg.strategy not in ('default', 'mirrored', 'multi_worker'):
+        raise UsageError(f"strategy must be 'default', 'mirrored' or 'multi_worker', not {cfg.strategy!r}")
+    if cfg.channels not in (1, 3):
+        raise UsageError(f'channels must be 1 or 3, not {cfg.channels}')
+    if not cfg.dataset and not cfg.data_dir:
+        raise UsageError('dataset must name a tensorflow-datasets dataset, or --data_dir a folder of images')
     if cfg.crop_box and not (len(cfg.crop_box.split(',')) == 4 and all(
             v.strip().isdigit() for v in cfg.crop_box.split(','))):
         raise UsageError(f"crop_box must be 'top,left,height,width' in pixels, not {cfg.crop_box!r}")
-    if cfg.blur_sigma < 0 or cfg.lr_end < 0:
-        raise UsageError('blur_sigma and lr_end must be >= 0')
-    if cfg.arch not in ARCHS:
-        raise UsageError(f"unknown arch {cfg.arch!r}: pick one of {', '.join(ARCHS)}")
-    for name in ('epochs', 'batch_size', 'z_dim', 'image_size', 'shuffle_buffer', 'sample_every',
-                 'checkpoint_every', 'log_every'):
-        if getattr(cfg, name) < 1:
-            raise UsageError(f'{name} must be at least 1, not {getattr(cfg, name)}')
-    if cfg.update not in ('sequential', 'simultaneous'):
-        raise UsageError(f"update must be 'sequential' or 'simultaneous', not {cfg.update!r}")
+    if not cfg.metric_features or any(f not in ('classifier', 'mlp', 'inception') for f in cfg.metric_features.split(',')):
+        raise UsageError(f"metric_features must be a comma list of classifier, mlp and inception, "
+                         f"not {cfg.metric_features!r}")
+    if not cfg.out_dir:
+        raise UsageError('out_dir must not be empty')
+
+
+def _check_combinations(cfg):
+    """Settings that need or exclude others."""
     if cfg.update == 'simultaneous' and cfg.fresh_batches:
         raise UsageError("update='simultaneous' shares one forward pass, so one batch: add --fresh_batches=false")
-    if cfg.strategy not in ('default', 'mirrored', 'multi_worker'):
-        raise UsageError(f"strategy must be 'default', 'mirrored' or 'multi_worker', not {cfg.strategy!r}")
-    if cfg.balance_margin is not None and not cfg.balance_margin >= 0:
-        raise UsageError(f'balance_margin must be >= 0 (or None = off), not {cfg.balance_margin}')
     if cfg.balance_margin is not None and cfg.strategy != 'default':  # tf.cond around cross-replica updates
         raise UsageError('balance_margin (the equilibrium rule) works on one device: drop --balance_margin, '
                          'or use --strategy=default')
@@ -86,30 +119,8 @@ def validate(cfg):
         raise UsageError('concat_batches joins the batches of one forward pass: add --update=simultaneous')
     if cfg.jit_compile and cfg.strategy != 'default':
         raise UsageError('jit_compile works on one device: drop --jit_compile or use --strategy=default')
-    if not cfg.metric_features or any(f not in ('classifier', 'mlp', 'inception') for f in cfg.metric_features.split(',')):
-        raise UsageError(f"metric_features must be a comma list of classifier, mlp and inception, "
-                         f"not {cfg.metric_features!r}")
-    if cfg.eval_every < 0 or cfg.eval_samples < 2:
-        raise UsageError('eval_every must be >= 0 and eval_samples >= 2')
-    if cfg.histogram_every < 0:
-        raise UsageError(f'histogram_every must be >= 0 (0 = no histograms), not {cfg.histogram_every}')
-    if cfg.steps_per_epoch is not None and cfg.steps_per_epoch < 1:
-        raise UsageError(f'steps_per_epoch must be at least 1 (or None), not {cfg.steps_per_epoch}')
-    if cfg.channels not in (1, 3):
-        raise UsageError(f'channels must be 1 or 3, not {cfg.channels}')
     if cfg.arch != 'mnist' and cfg.image_size % 8:
         raise UsageError(f'the {cfg.arch} arch needs an image_size divisible by 8, not {cfg.image_size}')
-    for name in ('lr_encoder', 'lr_decoder', 'lr_discriminator'):
-        if not getattr(cfg, name) >= 0:
-            raise UsageError(f'{name} must be >= 0, not {getattr(cfg, name)}')
-    if not 0 < cfg.crop_fraction <= 1:
-        raise UsageError(f'crop_fraction must be in (0, 1], not {cfg.crop_fraction}')
-    if not 0 <= cfg.beta1 < 1:
-        raise UsageError(f'beta1 must be in [0, 1), not {cfg.beta1}')
-    if not cfg.out_dir:
-        raise UsageError('out_dir must not be empty')
-    parse_kl_weight(cfg.kl_weight)
-    return cfg
 
 
 def check_same_model(out_dir, saved, asked):

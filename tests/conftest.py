@@ -1,7 +1,10 @@
-"""Shared fixtures: tiny presets, the training step on fresh weights, mocked tensorflow-datasets, and
+"""Shared fixtures: tiny presets, the training step on fresh weights, mocked tensorflow-datasets, one
+folder of random 'digits' and one tiny trained run (each made once per test run and shared), and
 the repository root on sys.path."""
 import dataclasses
 import os
+import shutil
+import signal
 import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -10,7 +13,11 @@ sys.path.insert(0, ROOT)
 
 import pytest  # noqa: E402
 
-import config  # noqa: E402
+import configurator  # noqa: E402
+
+# The shared run's settings: 2 steps of 4 images an epoch, a checkpoint and grids every epoch.
+TINY = ['--batch_size=4', '--steps_per_epoch=2', '--log_every=1', '--histogram_every=0', '--shuffle_buffer=16',
+        '--checkpoint_every=1', '--sample_every=1', '--z_dim=8']
 
 
 def tiny(preset, tmp_path, **overrides):
@@ -18,7 +25,7 @@ def tiny(preset, tmp_path, **overrides):
     fields = dict(batch_size=4, steps_per_epoch=2, epochs=1, out_dir=str(tmp_path / 'run'), histogram_every=0,
                   log_every=1, shuffle_buffer=16)
     fields.update(overrides)
-    return config.validate(dataclasses.replace(preset, **fields))
+    return configurator.validate(dataclasses.replace(preset, **fields))
 
 
 def build_step(cfg, seed=0):
@@ -26,12 +33,26 @@ def build_step(cfg, seed=0):
     (under a tf.distribute strategy when called in its scope)."""
     import keras
     import tensorflow as tf
+    import optim
     import vae_gan
     keras.utils.set_random_seed(seed)
-    keras.mixed_precision.set_global_policy(config.PRECISIONS[cfg.mixed_precision])
-    nets = vae_gan.build_networks(cfg)
+    keras.mixed_precision.set_global_policy(configurator.PRECISIONS[cfg.mixed_precision])
+    nets = optim.build_networks(cfg)
     steps_done = tf.Variable(0, dtype=tf.int64)
     return nets, steps_done, vae_gan.make_train_step(cfg, nets, steps_done, tf.Variable(-1, dtype=tf.int64))
+
+
+def write_digits(folder, count=40, seed=0):
+    """`count` random 28x28 grey PNGs 000.png ... in `folder`; of 40, a folder run trains on the first
+    36 and holds out the last 4 (10% by name)."""
+    import numpy as np
+    import tensorflow as tf
+    os.makedirs(folder)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        tf.io.write_file(os.path.join(folder, f'{i:03d}.png'),
+                         tf.io.encode_png(rng.integers(0, 256, (28, 28, 1), np.uint8)))
+    return folder
 
 
 @pytest.fixture
@@ -48,3 +69,30 @@ def mock_tfds():
     import tensorflow_datasets as tfds
     with tfds.testing.mock_data(num_examples=12):
         yield
+
+
+@pytest.fixture(scope='session')
+def digits(tmp_path_factory):
+    """40 random 'digits' (36 train, 4 held out), written once per test run; tests only read them."""
+    return write_digits(tmp_path_factory.mktemp('shared') / 'digits')
+
+
+@pytest.fixture(scope='session')
+def trained_run(digits, tmp_path_factory):
+    """The one tiny trained run the tests share: `python vae_gan.py` with TINY on `digits`, 2 epochs,
+    so out_dir holds ckpt-1, ckpt-2, two frames of grids, logs and config.json. Read it only: a test
+    that writes or damages a run takes `run_copy`."""
+    import vae_gan
+    out = tmp_path_factory.mktemp('shared') / 'run'
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    vae_gan.main(TINY + [f'--data_dir={digits}', f'--out_dir={out}', '--epochs=2'])
+    for s, handler in handlers.items():  # main() installs its own Ctrl-C / kill handlers
+        signal.signal(s, handler)
+    return out
+
+
+@pytest.fixture
+def run_copy(trained_run, tmp_path):
+    """A copy of the shared trained run, to write into or damage."""
+    shutil.copytree(trained_run, tmp_path / 'run')
+    return tmp_path / 'run'

@@ -10,7 +10,7 @@ import config
 import data
 import vae_gan
 import vae_gan_inference as inference
-from config import UsageError
+from configurator import UsageError
 from conftest import tiny
 
 

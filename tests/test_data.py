@@ -5,7 +5,7 @@ import tensorflow as tf
 import config
 import data
 from conftest import tiny
-from config import UsageError
+from configurator import UsageError
 
 
 @pytest.mark.parametrize('preset, shape, low', [

@@ -5,7 +5,6 @@ and Ctrl-C cases run real processes."""
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,13 +15,10 @@ import pytest
 import tensorflow as tf
 
 import checkpoints
+import run_folder
 import vae_gan
 import vae_gan_inference as inference
-from conftest import ROOT
-
-TINY = ['--batch_size=4', '--steps_per_epoch=2', '--log_every=1', '--histogram_every=0', '--shuffle_buffer=16',
-        '--checkpoint_every=1', '--z_dim=8']
-
+from conftest import ROOT, TINY
 
 @pytest.fixture(autouse=True)
 def keep_signal_handlers():
@@ -33,25 +29,10 @@ def keep_signal_handlers():
         signal.signal(s, handler)
 
 
-@pytest.fixture(scope='module')
-def trained(tmp_path_factory):
-    """A run of two epochs with a checkpoint each, on 40 random 'digits' (36 train, 4 held out)."""
-    root = tmp_path_factory.mktemp('faults')
-    digits = root / 'digits'
-    digits.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(40):
-        tf.io.write_file(str(digits / f'{i:03d}.png'), tf.io.encode_png(rng.integers(0, 256, (28, 28, 1), np.uint8)))
-    out = root / 'run'
-    vae_gan.main(TINY + [f'--data_dir={digits}', f'--out_dir={out}', '--epochs=2'])
-    return out
-
-
 @pytest.fixture
-def run(trained, tmp_path):
-    """A copy of the trained run to damage."""
-    shutil.copytree(trained, tmp_path / 'run')
-    return tmp_path / 'run'
+def run(run_copy):
+    """A copy of the shared trained run (conftest.trained_run: ckpt-1, ckpt-2), to damage."""
+    return run_copy
 
 
 def _hashes(folder):
@@ -161,7 +142,7 @@ def test_an_exploding_learning_rate_in_the_last_step_is_not_saved(run, capsys):
 # ---- One run per out_dir ---------------------------------------------------------------------------
 
 def test_a_second_run_refuses_and_a_dead_run_s_lock_is_taken_over(run, capsys):
-    holder = checkpoints.Lock(str(run)).acquire()  # another open file: the same as another process
+    holder = run_folder.Lock(str(run)).acquire()  # another open file: the same as another process
     try:
         line = _fails(vae_gan.main, [f'--out_dir={run}', '--epochs=3'], capsys, 'is in use by process')
         assert f'process {os.getpid()} on ' in line and 'pass another --out_dir' in line
@@ -213,15 +194,15 @@ def test_bad_numbers_are_refused_before_anything_is_written(tmp_path, capsys, ar
     assert os.listdir(tmp_path) == []
 
 
-def test_out_dir_that_is_a_file_or_cannot_be_written(tmp_path, capsys, trained):
+def test_out_dir_that_is_a_file_or_cannot_be_written(tmp_path, capsys, digits):
     (tmp_path / 'file').write_text('x')
-    digits = f'--data_dir={trained.parent / "digits"}'
-    _fails(vae_gan.main, TINY + [digits, f'--out_dir={tmp_path / "file"}'], capsys, 'is a file')
+    _fails(vae_gan.main, TINY + [f'--data_dir={digits}', f'--out_dir={tmp_path / "file"}'], capsys, 'is a file')
     try:  # a place even root cannot write, where the system has one
         os.mkdir('/sys/vae_gan_run')
         os.rmdir('/sys/vae_gan_run')
     except OSError:
-        _fails(vae_gan.main, TINY + [digits, '--out_dir=/sys/vae_gan_run'], capsys, 'cannot write to /sys/vae_gan_run')
+        _fails(vae_gan.main, TINY + [f'--data_dir={digits}', '--out_dir=/sys/vae_gan_run'], capsys,
+               'cannot write to /sys/vae_gan_run')
 
 
 def test_a_full_disk_while_saving_keeps_the_checkpoints(run, capsys, monkeypatch):
@@ -259,8 +240,8 @@ def _images(folder, count, write):
     return folder
 
 
-def test_batch_larger_than_the_data_even_with_steps_per_epoch(tmp_path, capsys, trained):
-    _fails(vae_gan.main, [f'--data_dir={trained.parent / "digits"}', f'--out_dir={tmp_path / "new"}',
+def test_batch_larger_than_the_data_even_with_steps_per_epoch(tmp_path, capsys, digits):
+    _fails(vae_gan.main, [f'--data_dir={digits}', f'--out_dir={tmp_path / "new"}',
                           '--batch_size=64', '--steps_per_epoch=3'], capsys, 'batch_size 64 is larger than the 36')
     assert not os.path.exists(tmp_path / 'new')
 

@@ -9,8 +9,10 @@ import pytest
 import tensorflow as tf
 
 import config
+import configurator
 import data
 import models
+import optim
 import vae_gan
 from conftest import build_step, tiny
 
@@ -44,16 +46,16 @@ def test_the_official_step_runs_d_once_on_2n_for_its_judgement_and_once_on_2n_fo
 def test_gan_log_offset_forms():
     logits = tf.constant([-30.0, -1.0, 0.0, 2.0, 30.0])
     d = tf.sigmoid(logits).numpy().astype(np.float64)
-    assert float(vae_gan.discriminator_loss(logits, [logits], offset=1e-3)) == pytest.approx(
+    assert float(models.discriminator_loss(logits, [logits], offset=1e-3)) == pytest.approx(
         -np.log(d + 1e-3).mean() - np.log(1 - d + 1e-3).mean(), rel=1e-5)
-    assert float(vae_gan.decoder_gan_loss([logits], 'saturating', offset=1e-3)) == pytest.approx(
+    assert float(models.decoder_gan_loss([logits], 'saturating', offset=1e-3)) == pytest.approx(
         np.log(1 - d + 1e-3).mean(), rel=1e-5)
 
 
 def test_deeppy_rmsprop_puts_epsilon_outside_the_root():
     w = tf.Variable([1.0, -2.0, 3.0])
     g = tf.constant([1e-6, 0.5, -2.0])
-    optimizer = vae_gan.DeepPyRMSprop(0.1, rho=0.9, epsilon=1e-4)
+    optimizer = optim.DeepPyRMSprop(0.1, rho=0.9, epsilon=1e-4)
     optimizer.apply_gradients([(g, w)])
     v = 0.1 * g.numpy() ** 2  # rho * 0 + (1 - rho) g^2
     expected = np.array([1.0, -2.0, 3.0]) - 0.1 * g.numpy() / (np.sqrt(v) + 1e-4)
@@ -64,10 +66,10 @@ def test_deeppy_rmsprop_puts_epsilon_outside_the_root():
 
 def test_kernel_l2_adds_2_l2_w_to_kernels_only():
     cfg = dataclasses_replace(config.celeb_a_paper, image_size=32)
-    nets = vae_gan.build_networks(cfg)
+    nets = optim.build_networks(cfg)
     with tf.GradientTape() as tape:
         loss = tf.constant(0.0) * tf.reduce_sum(nets.encoder(tf.zeros([2, 32, 32, 3]), training=True)[0])
-    grads = vae_gan.scaled_gradients(tape, loss, nets, 'encoder', kernel_l2=0.5)
+    grads = optim.gradients(tape, loss, nets, 'encoder', kernel_l2=0.5)
     for var, grad in zip(nets.encoder.trainable_variables, grads):
         expected = var.numpy() if var.path.endswith('kernel') else np.zeros(var.shape)  # 2 * 0.5 * w
         grad = np.zeros(var.shape) if grad is None else tf.convert_to_tensor(grad).numpy()
@@ -119,13 +121,13 @@ def test_the_equilibrium_rule_with_the_one_pass_step(tmp_path):
     cfg = tiny(config.mnist, tmp_path, update='simultaneous', balance_margin=0.35, equilibrium=100.0)
     nets, _, step = build_step(cfg)
     before = [v.numpy() for v in nets.discriminator.trainable_variables]
-    metrics = step(tf.random.stateless_uniform([4, 28, 28, 1], seed=[1, 2]), tf.constant(0.0))
+    metrics = step(tf.random.stateless_uniform([4, 28, 28, 1], seed=[1, 2]), tf.constant(1.0))
     assert all(np.array_equal(a, b.numpy()) for a, b in zip(before, nets.discriminator.trainable_variables))
     assert float(metrics['discriminator_skips']) == 1 and int(nets.optimizers['decoder'].iterations) == 1
-    with pytest.raises(config.UsageError, match='equilibrium rule.*works on one device'):
-        config.from_args(['--balance_margin=0.3', '--strategy=mirrored'])
-    with pytest.raises(config.UsageError, match='add --update=simultaneous'):
-        config.from_args(['--concat_batches=true'])
+    with pytest.raises(configurator.UsageError, match='equilibrium rule.*works on one device'):
+        configurator.from_args(['--balance_margin=0.3', '--strategy=mirrored'])
+    with pytest.raises(configurator.UsageError, match='add --update=simultaneous'):
+        configurator.from_args(['--concat_batches=true'])
 
 
 @pytest.mark.parametrize('preset, shape', [(config.mnist, (4, 28, 28, 1)), (config.celeb_a, (4, 32, 32, 3))])
@@ -138,7 +140,7 @@ def test_each_phase_s_loss_is_the_original_formula(tmp_path, preset, shape):
     nets, _, _ = build_step(cfg)
     x = tf.random.stateless_uniform(shape, seed=[1, 2], minval=0 if cfg.arch == 'mnist' else -1, maxval=1)
     noise = lambda shape, stream: tf.random.stateless_normal(shape, seed=[5, stream])
-    beta = vae_gan.kl_weight(cfg.kl_weight, 0.0, shape[0], cfg.z_dim)
+    beta = models.kl_weight(cfg.kl_weight, 1.0, shape[0], cfg.z_dim)
     assert float(beta) == pytest.approx(1 / 32 if preset is config.mnist else 1 / 4)
 
     def forward(stream_e, stream_p):  # the original's graph, in float64 from here on

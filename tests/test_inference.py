@@ -9,25 +9,20 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import config
+import configurator
 import models
-import vae_gan
 import vae_gan_inference as inference
-from config import UsageError
-from conftest import ROOT, tiny
+from configurator import UsageError
+from conftest import ROOT
 
 
 @pytest.fixture(scope='module')
-def run(tmp_path_factory):
-    """A checkpoint trained for two tiny epochs on 40 random 'digits' (36 train, 4 held out)."""
-    root = tmp_path_factory.mktemp('inference')
-    (root / 'digits').mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(40):
-        tf.io.write_file(str(root / 'digits' / f'{i:03d}.png'), tf.io.encode_png(rng.integers(0, 256, (28, 28, 1), np.uint8)))
-    cfg = tiny(config.mnist, root, data_dir=str(root / 'digits'), epochs=2, sample_every=1, z_dim=8)
-    vae_gan.train(cfg)
-    return cfg
+def run(trained_run, tmp_path_factory):
+    """The shared trained run (conftest.trained_run: two tiny epochs on 40 random 'digits', 36 train and
+    4 held out, z_dim 8), copied once for these tests to render into; its config."""
+    out = tmp_path_factory.mktemp('inference') / 'run'
+    shutil.copytree(trained_run, out)
+    return configurator.from_saved(str(out / 'config.json'))
 
 
 def _render(cfg, *args):

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import config
 import metrics
-from config import UsageError
+from configurator import UsageError
 from conftest import ROOT
 
 

@@ -1,4 +1,4 @@
-"""The issue-4 options: XLA, mixed precision, the simultaneous update, the benchmark mode."""
+"""The speed options: XLA, mixed precision, the simultaneous update, and bench.py."""
 import dataclasses
 import json
 import os
@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import bench
 import config
+import configurator
+import optim
 import vae_gan
 from conftest import build_step, tiny
 
@@ -31,12 +34,12 @@ def _weights(net):
 def test_xla_step_equals_the_plain_step(tmp_path, monkeypatch, step_for):
     """Three steps with and without XLA give the same losses (the weights after Adam's sign-like first
     updates are compared through them)."""
-    monkeypatch.setattr(vae_gan, 'make_noise', lambda seed, steps_done: fixed_noise)
+    monkeypatch.setattr(optim, 'make_noise', lambda seed, steps_done: fixed_noise)
     losses = []
     for jit in (False, True):
         cfg = tiny(config.mnist, tmp_path, jit_compile=jit)
         _, _, step = step_for(cfg)
-        losses.append([{k: float(v) for k, v in step(_batch(), tf.constant(0.0)).items()} for _ in range(3)])
+        losses.append([{k: float(v) for k, v in step(_batch(), tf.constant(1.0)).items()} for _ in range(3)])
     plain, xla = losses
     for plain_step, xla_step in zip(plain, xla):
         assert plain_step.keys() == xla_step.keys()
@@ -51,10 +54,10 @@ def test_mixed_precision_step_runs_and_stays_finite(tmp_path, step_for):
     assert all(v.dtype == 'float32' for v in nets.encoder.weights)  # incl. batch-norm statistics
     assert all(isinstance(o, keras.optimizers.LossScaleOptimizer) for o in nets.optimizers.values())
     for _ in range(3):
-        metrics = step(_batch(), tf.constant(0.0))
+        metrics = step(_batch(), tf.constant(1.0))
     assert all(v.dtype == tf.float32 and np.isfinite(v.numpy()) for v in metrics.values())
     # loss scaling skips the updates whose float16 gradients overflow while it finds its scale
-    assert all(1 <= int(vae_gan.unscaled(o).iterations) <= 3 for o in nets.optimizers.values())
+    assert all(1 <= int(optim.unscaled(o).iterations) <= 3 for o in nets.optimizers.values())
 
 
 def test_bfloat16_step_has_float32_weights_heads_and_losses_and_no_loss_scaling(tmp_path, step_for):
@@ -68,7 +71,7 @@ def test_bfloat16_step_has_float32_weights_heads_and_losses_and_no_loss_scaling(
     dis_l, logit = nets.discriminator(x, training=False)
     assert (mean.dtype, sigma.dtype, logit.dtype, dis_l.dtype) == (tf.float32, tf.float32, tf.float32, tf.bfloat16)
     for _ in range(3):
-        metrics = step(x, tf.constant(0.0))
+        metrics = step(x, tf.constant(1.0))
     assert all(v.dtype == tf.float32 and np.isfinite(v.numpy()) for v in metrics.values())
     assert all(int(o.iterations) == 3 for o in nets.optimizers.values())  # no step skipped: nothing overflows
 
@@ -79,7 +82,7 @@ def test_bfloat16_losses_are_the_float32_losses_within_its_precision(tmp_path, s
     losses = {}
     for precision in ('false', 'bfloat16'):
         _, _, step = step_for(tiny(config.mnist, tmp_path, mixed_precision=precision))
-        losses[precision] = {k: float(v) for k, v in step(_batch(), tf.constant(0.0)).items()}
+        losses[precision] = {k: float(v) for k, v in step(_batch(), tf.constant(1.0)).items()}
     for name, value in losses['false'].items():
         assert losses['bfloat16'][name] == pytest.approx(value, rel=0.03, abs=1e-3), name
 
@@ -100,15 +103,16 @@ def test_checkpoints_move_between_options(mock_tfds, tmp_path, capsys):
 
 
 def test_mixed_precision_spellings(tmp_path):
-    assert config.from_args(['--mixed_precision=true']).mixed_precision == 'float16'  # the old spelling
-    assert config.from_args(['--mixed_precision=bfloat16']).mixed_precision == 'bfloat16'
-    assert config.from_args(['--mixed_precision=False']).mixed_precision == 'false'
-    with pytest.raises(config.UsageError, match="mixed_precision must be false, float16 or bfloat16, not 'bf16'"):
-        config.from_args(['--mixed_precision=bf16'])
-    path = tmp_path / 'config.json'  # a run from before bfloat16 saved a bool
-    for saved, read in ((True, 'float16'), (False, 'false')):
-        path.write_text(json.dumps(dict(dataclasses.asdict(config.mnist), mixed_precision=saved)))
-        assert config.from_saved(str(path)).mixed_precision == read
+    assert configurator.from_args(['--mixed_precision=bfloat16']).mixed_precision == 'bfloat16'
+    assert configurator.from_args(['--mixed_precision=float16']).mixed_precision == 'float16'
+    for value in ('bf16', 'true'):
+        with pytest.raises(configurator.UsageError,
+                           match=f"mixed_precision must be one of false, float16, bfloat16, not '{value}'"):
+            configurator.from_args([f'--mixed_precision={value}'])
+    path = tmp_path / 'config.json'  # a hand-edited bool
+    path.write_text(json.dumps(dict(dataclasses.asdict(config.mnist), mixed_precision=True)))
+    with pytest.raises(configurator.UsageError, match='mixed_precision must be one of false, float16, bfloat16'):
+        configurator.from_saved(str(path))
 
 
 def test_simultaneous_differs_only_in_the_intended_way(tmp_path):
@@ -127,7 +131,7 @@ def test_simultaneous_differs_only_in_the_intended_way(tmp_path):
 
     def step_weights(update):
         nets, _, step = build_step(tiny(config.mnist, tmp_path, update=update))
-        step(x, tf.constant(0.0))
+        step(x, tf.constant(1.0))
         return [_weights(nets[name]) for name in ('encoder', 'decoder', 'discriminator')]
     same = lambda a, b: all(np.allclose(u, v, rtol=1e-5, atol=1e-7) for u, v in zip(a, b))
     sequential, simultaneous = step_weights('sequential'), step_weights('simultaneous')
@@ -135,16 +139,16 @@ def test_simultaneous_differs_only_in_the_intended_way(tmp_path):
 
 
 def test_simultaneous_needs_one_batch():
-    with pytest.raises(config.UsageError, match='--fresh_batches=false'):
-        config.from_args(['--preset=celeb_a', '--update=simultaneous'])
-    with pytest.raises(config.UsageError, match="update must be 'sequential' or 'simultaneous'"):
-        config.from_args(['--update=together'])
+    with pytest.raises(configurator.UsageError, match='--fresh_batches=false'):
+        configurator.from_args(['--preset=celeb_a', '--update=simultaneous'])
+    with pytest.raises(configurator.UsageError, match="update must be 'sequential' or 'simultaneous'"):
+        configurator.from_args(['--update=together'])
 
 
 def test_benchmark_prints_and_writes_nothing(mock_tfds, tmp_path, capsys):
-    cfg = tiny(config.mnist, tmp_path, benchmark_steps=1, mixed_precision='bfloat16')
+    cfg = tiny(config.mnist, tmp_path, mixed_precision='bfloat16')
     try:
-        timings = vae_gan.benchmark(cfg)
+        timings = bench.benchmark(cfg, 1)
     finally:
         keras.mixed_precision.set_global_policy('float32')
     printed = capsys.readouterr().out
@@ -156,13 +160,24 @@ def test_benchmark_prints_and_writes_nothing(mock_tfds, tmp_path, capsys):
     assert not os.path.exists(cfg.out_dir)
 
 
+@pytest.mark.parametrize('args, message', [
+    (['--benchmark_steps=0'], 'error: benchmark_steps must be at least 1, not 0'),
+    (['--benchmark_steps=x'], 'error: --benchmark_steps=x: expected int'),
+    (['--batch_size=0'], 'error: batch_size must be at least 1, not 0'),
+])
+def test_benchmark_flags_are_one_line(args, message):
+    with pytest.raises(SystemExit) as stop:
+        bench.main(args)
+    assert str(stop.value.code) == message
+
+
 def test_balance_rule_skips_inside_the_step(tmp_path, step_for):
     """An equilibrium of 100 makes D 'win' by far: its update is skipped, the others run."""
     cfg = tiny(config.mnist, tmp_path, balance_margin=0.35, equilibrium=100.0)
     nets, _, step = step_for(cfg)
     before = _weights(nets.discriminator)
     for _ in range(2):
-        metrics = step(_batch(), tf.constant(0.0))
+        metrics = step(_batch(), tf.constant(1.0))
     assert all(np.array_equal(a, b) for a, b in zip(before, _weights(nets.discriminator)))
     assert float(metrics['discriminator_skips']) == 2 and float(metrics['decoder_skips']) == 0
     assert int(nets.optimizers['discriminator'].iterations) == 0 and int(nets.optimizers['decoder'].iterations) == 2

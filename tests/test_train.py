@@ -10,9 +10,11 @@ import tensorflow as tf
 
 import checkpoints
 import config
+import models
+import optim
 import vae_gan
-from config import UsageError
-from conftest import ROOT, tiny
+from configurator import UsageError
+from conftest import ROOT, TINY, tiny
 
 NAMES = ('encoder', 'decoder', 'discriminator')
 
@@ -31,14 +33,14 @@ def test_each_optimizer_changes_only_its_own_network(tmp_path, only, step_for):
     cfg = tiny(config.mnist, tmp_path, **lrs)
     nets, _, step = step_for(cfg)
     before = [_weights(nets[name]) for name in NAMES]
-    step(tf.random.uniform([4, 28, 28, 1], seed=1), tf.constant(0.0))
+    step(tf.random.uniform([4, 28, 28, 1], seed=1), tf.constant(1.0))
     assert [_changed(b, nets[name]) for b, name in zip(before, NAMES)] == [name == only for name in NAMES]
 
 
 def test_step_returns_finite_scalars_and_counts_steps(tmp_path, step_for):
     cfg = tiny(config.celeb_a, tmp_path, image_size=32)  # the 64x64 family at 32x32, three fresh batches
     nets, steps_done, step = step_for(cfg)
-    metrics = step(tuple(tf.random.uniform([3, 2, 32, 32, 3], -1, 1, seed=1)), tf.constant(0.0))
+    metrics = step(tuple(tf.random.uniform([3, 2, 32, 32, 3], -1, 1, seed=1)), tf.constant(1.0))
     assert set(metrics) == {'discriminator_loss', 'encoder_loss', 'decoder_loss', 'kl', 'dis_l', 'gan',
                             'kl_weight', 'd_x', 'd_x_tilde', 'd_x_p', 'real_cost', 'fake_cost',
                             'discriminator_skips', 'decoder_skips'}
@@ -52,7 +54,7 @@ def test_checkpoint_round_trip(tmp_path):
     """What build() checkpoints comes back whole: weights, batch-norm statistics, optimizer slots, step."""
     cfg = tiny(config.mnist, tmp_path)
     trained = vae_gan.build(cfg)
-    trained.train_step(tf.random.uniform([4, 28, 28, 1], seed=1), tf.constant(0.0))
+    trained.train_step(tf.random.uniform([4, 28, 28, 1], seed=1), tf.constant(1.0))
     path = trained.checkpoint.save(str(tmp_path / 'ckpt'))
     run = vae_gan.build(cfg)  # fresh weights
     assert not np.array_equal(run.nets.decoder.weights[0].numpy(), trained.nets.decoder.weights[0].numpy())
@@ -126,30 +128,28 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(mock_tfds, tmp
     cfg = tiny(config.mnist, tmp_path, steps_per_epoch=3, log_every=2)
     vae_gan.train(cfg)
     good = _snapshot(os.path.join(cfg.out_dir, 'checkpoints'))
-    monkeypatch.setattr(vae_gan, 'kl_loss', lambda mean, sigma: tf.constant(float('nan')))
+    monkeypatch.setattr(models, 'kl_loss', lambda mean, sigma: tf.constant(float('nan')))
     with pytest.raises(SystemExit, match=r'non-finite at step 4 \(epoch 2\).*last good checkpoint stays'):
         vae_gan.train(dataclasses.replace(cfg, epochs=2))
     assert _snapshot(os.path.join(cfg.out_dir, 'checkpoints')) == good
 
 
-def _write_digits(folder, count):
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(count):
-        tf.io.write_file(str(folder / f'{i:03d}.png'), tf.io.encode_png(rng.integers(0, 256, (28, 28, 1), np.uint8)))
+def _decoder_weights(path):
+    reader = tf.train.load_checkpoint(path)
+    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map() if k.startswith('decoder/')}
 
 
-def test_same_seed_same_run(tmp_path):
-    _write_digits(tmp_path / 'digits', 20)
+def test_same_seed_same_run(trained_run, digits, tmp_path):
+    """A run of one epoch with the shared run's settings and seed trains that run's first epoch again,
+    to the bit; another seed does not."""
     weights = []
-    for name in ('a', 'b', 'c'):
-        cfg = tiny(config.mnist, tmp_path, data_dir=str(tmp_path / 'digits'), out_dir=str(tmp_path / name),
-                   seed=7 if name != 'c' else 8)
-        vae_gan.train(cfg)
-        reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(os.path.join(cfg.out_dir, 'checkpoints')))
-        weights.append({k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map() if k.startswith('decoder/')})
-    assert all(np.allclose(weights[0][k], weights[1][k], atol=1e-6) for k in weights[0])
-    assert not all(np.allclose(weights[0][k], weights[2][k], atol=1e-6) for k in weights[0])
+    for seed in (0, 8):
+        out = tmp_path / f'seed{seed}'
+        vae_gan.main(TINY + [f'--data_dir={digits}', f'--out_dir={out}', '--epochs=1', f'--seed={seed}'])
+        weights.append(_decoder_weights(str(out / 'checkpoints' / 'ckpt-1')))
+    shared = _decoder_weights(str(trained_run / 'checkpoints' / 'ckpt-1'))
+    assert shared.keys() == weights[0].keys() and all(np.array_equal(shared[k], weights[0][k]) for k in shared)
+    assert not all(np.allclose(shared[k], weights[1][k], atol=1e-6) for k in shared)
 
 
 def test_cli_prints_one_line_and_exits_non_zero(tmp_path):
@@ -184,11 +184,12 @@ def test_real_mnist_end_to_end(tmp_path):
 
 def test_annealed_learning_rate_at_its_ends():
     cfg = config.celeb_a_paper
-    start, end = vae_gan.learning_rates(cfg, 0), vae_gan.learning_rates(cfg, cfg.epochs)
+    # epochs count from 1: the first trains at lr; lr_end is reached just after the last
+    start, end = optim.learning_rates(cfg, 1), optim.learning_rates(cfg, cfg.epochs + 1)
     assert start['encoder'] == pytest.approx(0.025 / 64) and end['encoder'] == pytest.approx(1e-5 / 64)
-    middle = vae_gan.learning_rates(cfg, cfg.epochs // 2)['decoder']
+    middle = optim.learning_rates(cfg, cfg.epochs // 2 + 1)['decoder']
     assert middle == pytest.approx(0.025 / 64 - 0.5 ** 0.75 * (0.025 - 1e-5) / 64)
-    assert vae_gan.learning_rates(config.mnist, 150) == {'encoder': 1e-3, 'decoder': 1e-3, 'discriminator': 1e-3}
+    assert optim.learning_rates(config.mnist, 150) == {'encoder': 1e-3, 'decoder': 1e-3, 'discriminator': 1e-3}
 
 
 def test_celeb_a_paper_trains_and_renders(mock_tfds, tmp_path, capsys):
@@ -209,6 +210,6 @@ def test_celeb_a_paper_trains_and_renders(mock_tfds, tmp_path, capsys):
 def test_without_discriminate_recon_d_makes_no_reconstruction(tmp_path, step_for):
     cfg = tiny(config.mnist, tmp_path, discriminate_recon=False)
     _, _, step = step_for(cfg)
-    metrics = step(tf.random.uniform([4, 28, 28, 1], seed=1), tf.constant(0.0))
+    metrics = step(tf.random.uniform([4, 28, 28, 1], seed=1), tf.constant(1.0))
     assert 'd_x_tilde' not in metrics and np.isfinite(float(metrics['discriminator_loss']))
     assert {'dis_l', 'gan', 'decoder_loss'} <= set(metrics)  # G still compares x~ with x

@@ -2,7 +2,7 @@
 # Results over seeds for the README's table: each MNIST recipe trained for 30 epochs with each seed,
 # scored on 10,000 images in both feature spaces; each run's config.json and metrics.json are kept in
 # MNIST/results/<recipe>-seed<N>/ (small, committed), then one row per recipe (mean ± std over seeds)
-# from every run kept there. The bfloat16 row (issue 15) has seed 0 only: `bash MNIST/results.sh 0`
+# from every run kept there. The bfloat16 row has seed 0 only: `bash MNIST/results.sh 0`
 # with RECIPES=mnist-bfloat16 adds it.
 # From the repository root:   bash MNIST/results.sh 0 1 2      (about 16 min a run on a 2-core CPU)
 set -euo pipefail

@@ -32,10 +32,10 @@ class Options:
 
 
 def benchmark(cfg, n, warmup=3):
-    """Prints images/s of the whole step on the real pipeline (batch_size images per step, as the
-    PyTorch peer counts), of the pipeline alone, and the step's split between D, E and G (each phase
-    compiled and timed alone, on one device), on fresh weights. Reads and writes nothing in out_dir.
-    Returns the seconds per step of each."""
+    """Prints images/s of `n` whole steps on the real pipeline (batch_size images per step, also with
+    fresh_batches), of the pipeline alone, and the step's split between D, E and G (each phase compiled
+    and timed alone, on one device), on fresh weights. Reads and writes nothing in out_dir. Returns the
+    seconds per step of each."""
     run = vae_gan.build(cfg)
     train_ds, _ = data.train_dataset(cfg, seed=cfg.seed)
     epoch = tf.constant(1.0)

@@ -75,7 +75,7 @@ class Config:
     #   [x~, x], so reals and fakes share batch-norm statistics (the official one-pass step); else apart
     update: str = 'sequential'  # D, then E, then G, each on a fresh forward pass (the original); or 'simultaneous':
     #                             one shared forward pass and all three updates from it, as the PyTorch ports do
-    jit_compile: bool = False  # XLA for the step (see the README's benchmark table for where it is faster)
+    jit_compile: bool = False  # XLA for the step (`python bench.py` tells where it is faster: not on CPUs here)
     mixed_precision: str = 'false'  # 'float16' (GPUs with tensor cores; loss scaling), 'bfloat16' (CPUs with
     #   AVX512-BF16 or AMX, TPUs, A100/H100-class GPUs; float32's range, no loss scaling) or 'false'.
     #   Weights, the encoder's heads, D's logit, losses and batch-norm statistics stay float32

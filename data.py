@@ -238,6 +238,14 @@ def _images(cfg, split, shuffle, seed=None, with_attributes=False):
     return _tfds_images(cfg, split, shuffle, seed, with_attributes)
 
 
+def flip(cfg, batch, key):
+    """A left-right flip of the whole batch with probability 1/2 (flip_batch, the official
+    dataset/augment.py:66), else of each image with probability 1/2; key: a stateless random seed."""
+    if cfg.flip_batch:
+        return tf.cond(tf.random.stateless_uniform([], seed=key) < 0.5, lambda: tf.reverse(batch, [2]), lambda: batch)
+    return tf.image.stateless_random_flip_left_right(batch, seed=key)
+
+
 def train_dataset(cfg, seed):
     """An endless stream of shuffled float batches, reshuffled on every pass, and the number of steps
     in an epoch: steps_per_epoch, else train images // batch_size. With fresh_batches each element is a
@@ -257,11 +265,9 @@ def train_dataset(cfg, seed):
         images = images.cache()
     ds = images.shuffle(cfg.shuffle_buffer, seed=seed).batch(cfg.batch_size, drop_remainder=True).repeat()
     ds = ds.map(lambda batch: to_float(cfg, batch), num_parallel_calls=AUTOTUNE)
-    if cfg.flip and cfg.flip_batch:  # the whole batch flipped with probability 1/2 [the official augment.py:66]
-        ds = ds.map(lambda batch: tf.cond(tf.random.uniform([], seed=seed) < 0.5, lambda: tf.reverse(batch, [2]),
-                                          lambda: batch), num_parallel_calls=AUTOTUNE)
-    elif cfg.flip:  # each image flipped left-right with probability 1/2
-        ds = ds.map(lambda batch: tf.image.random_flip_left_right(batch, seed=seed), num_parallel_calls=AUTOTUNE)
+    if cfg.flip:  # drawn from (seed, the batch's number): the same flips in every run with this seed
+        ds = ds.enumerate().map(lambda i, batch: flip(cfg, batch, tf.stack([tf.constant(seed, tf.int64), i])),
+                                num_parallel_calls=AUTOTUNE)
     if cfg.fresh_batches:
         ds = ds.batch(3).map(lambda batches: (batches[0], batches[1], batches[2]))
     # Under tf.distribute each worker takes its share of every batch, not of the files.

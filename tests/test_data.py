@@ -153,3 +153,25 @@ def test_celeb_a_paper_reads_celeb_a_train_and_validation(mock_tfds, tmp_path):
     batch = next(iter(data.train_dataset(cfg, seed=0)[0])).numpy()
     assert batch.shape == (4, 64, 64, 3) and batch.min() >= -1 and batch.max() <= 1
     assert next(iter(data.held_out_dataset(cfg, 3))).shape == (3, 64, 64, 3)
+
+
+def _flipped_batches(folder, flip_batch):
+    """A hash of 16 batches of the paper preset's flipped pipeline on `folder`, seed 3."""
+    import hashlib
+    cfg = tiny(config.celeb_a_paper, folder, data_dir=str(folder), image_size=32, crop_box='', blur_sigma=0.5,
+               batch_size=2, shuffle_buffer=2, flip_batch=flip_batch)
+    ds, _ = data.train_dataset(cfg, seed=3)
+    return hashlib.sha256(b''.join(b.numpy().tobytes() for b in ds.take(16))).hexdigest()
+
+
+def test_the_flips_follow_the_seed_in_every_process(tmp_path):
+    """The same seed flips the same batches (flip_batch) or images in another process: a run repeats."""
+    import subprocess
+    import sys
+    from conftest import ROOT
+    _write_images(tmp_path, 20, size=(40, 36))
+    script = (f'import sys; sys.path[:0] = [{ROOT!r}, {ROOT + "/tests"!r}]; import test_data, pathlib; '
+              f'print(*(test_data._flipped_batches(pathlib.Path({str(tmp_path)!r}), b) for b in (True, False)))')
+    other = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.PIPE, text=True)
+    here = [_flipped_batches(tmp_path, flip_batch) for flip_batch in (True, False)]
+    assert other.communicate(timeout=120)[0].split() == here and here[0] != here[1]

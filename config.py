@@ -66,7 +66,8 @@ class Config:
     #                              log-sigmoid forms (the original's log D without an offset)
     gan_loss: str = 'non_saturating'  # G minimises -log D(G(z)) (the original); 'saturating': log(1 - D(G(z)))
     kl_weight: str = '1/z_dim'  # MNIST/vae-gan.py line 189: 1/z_dim; '1/batch' (the original README's advice,
-    #                             Celeb-A/vae-gan.py's), 'sigmoid' (sigmoid(epoch/3 - 5)) or a number
+    #   Celeb-A/vae-gan.py's), 'sigmoid' (sigmoid((epoch - 1)/3 - 5): epochs count from 1 here, the
+    #   original's from 0) or a number
     fresh_batches: bool = False  # True: D, E and G each get their own batch (the CelebA script); False: one batch
     balance_margin: typing.Optional[float] = None  # the official code's equilibrium rule (not in the paper):
     #   skip D's update while it wins by more than this, G's while it loses by more; None = off (the original)

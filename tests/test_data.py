@@ -156,12 +156,14 @@ def test_celeb_a_paper_reads_celeb_a_train_and_validation(mock_tfds, tmp_path):
 
 
 def _flipped_batches(folder, flip_batch):
-    """A hash of 16 batches of the paper preset's flipped pipeline on `folder`, seed 3."""
+    """A hash of 64 batches of the paper preset's flipped pipeline on `folder`, seed 3, after the global
+    seed is set as vae_gan.build sets it (the shuffles' op seeds combine with it)."""
     import hashlib
+    tf.keras.utils.set_random_seed(3)
     cfg = tiny(config.celeb_a_paper, folder, data_dir=str(folder), image_size=32, crop_box='', blur_sigma=0.5,
                batch_size=2, shuffle_buffer=2, flip_batch=flip_batch)
     ds, _ = data.train_dataset(cfg, seed=3)
-    return hashlib.sha256(b''.join(b.numpy().tobytes() for b in ds.take(16))).hexdigest()
+    return hashlib.sha256(b''.join(b.numpy().tobytes() for b in ds.take(64))).hexdigest()
 
 
 def test_the_flips_follow_the_seed_in_every_process(tmp_path):

@@ -80,15 +80,24 @@ def digits(tmp_path_factory):
 @pytest.fixture(scope='session')
 def trained_run(digits, tmp_path_factory):
     """The one tiny trained run the tests share: `python vae_gan.py` with TINY on `digits`, 2 epochs,
-    so out_dir holds ckpt-1, ckpt-2, two frames of grids, logs and config.json. Read it only: a test
-    that writes or damages a run takes `run_copy`."""
+    so out_dir holds ckpt-1, ckpt-2, two frames of grids, logs and config.json. Read it only (a test
+    that writes or damages a run takes `run_copy`): at the end of the test run, a change fails."""
     import vae_gan
     out = tmp_path_factory.mktemp('shared') / 'run'
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     vae_gan.main(TINY + [f'--data_dir={digits}', f'--out_dir={out}', '--epochs=2'])
     for s, handler in handlers.items():  # main() installs its own Ctrl-C / kill handlers
         signal.signal(s, handler)
-    return out
+    before = _contents(out)
+    yield out
+    assert _contents(out) == before, 'a test changed the shared trained run: take run_copy instead'
+
+
+def _contents(folder):
+    """{path: sha256} of every file under folder."""
+    import hashlib
+    return {os.path.relpath(os.path.join(d, f), folder): hashlib.sha256(open(os.path.join(d, f), 'rb').read()).hexdigest()
+            for d, _, files in os.walk(folder) for f in files}
 
 
 @pytest.fixture

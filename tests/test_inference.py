@@ -22,7 +22,7 @@ def run(trained_run, tmp_path_factory):
     4 held out, z_dim 8), copied once for these tests to render into; its config."""
     out = tmp_path_factory.mktemp('inference') / 'run'
     shutil.copytree(trained_run, out)
-    return configurator.from_saved(str(out / 'config.json'))
+    return configurator.for_run({'out_dir': str(out)})[0]
 
 
 def _render(cfg, *args):
@@ -100,11 +100,13 @@ def test_another_preset_or_architecture_is_refused(run, tmp_path):
 
 
 def test_cli_errors_exit_non_zero(tmp_path):
-    for args, message in ((['--num_samples=0'], 'num_samples must be a whole number >= 1'),
-                          ([f'--out_dir={tmp_path}'], 'error: no checkpoint in')):
-        result = subprocess.run([sys.executable, os.path.join(ROOT, 'vae_gan_inference.py'), *args],
-                                capture_output=True, text=True, cwd=tmp_path, timeout=120)
-        assert result.returncode != 0 and message in result.stderr and 'Traceback' not in result.stderr
+    cases = ((['--num_samples=0'], 'num_samples must be a whole number >= 1'),
+             ([f'--out_dir={tmp_path}'], 'error: no checkpoint in'))
+    processes = [subprocess.Popen([sys.executable, os.path.join(ROOT, 'vae_gan_inference.py'), *args], text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path) for args, _ in cases]
+    for process, (_, message) in zip(processes, cases):  # both at once: each start loads TensorFlow
+        stderr = process.communicate(timeout=120)[1]
+        assert process.returncode != 0 and message in stderr and 'Traceback' not in stderr
 
 
 def test_metrics_json(run, monkeypatch):

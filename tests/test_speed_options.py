@@ -87,18 +87,20 @@ def test_bfloat16_losses_are_the_float32_losses_within_its_precision(tmp_path, s
         assert losses['bfloat16'][name] == pytest.approx(value, rel=0.03, abs=1e-3), name
 
 
-def test_checkpoints_move_between_options(mock_tfds, tmp_path, capsys):
-    """Train with bfloat16, resume in float32 with XLA and the simultaneous update, then with float16,
-    and render (in float32): the checkpoint is the same whatever the precision."""
+def test_checkpoints_move_between_options(run_copy, capsys):
+    """The shared float32 run resumed with bfloat16, then with float16, XLA and the simultaneous update,
+    then rendered (in float32): the checkpoint is the same whatever the precision."""
     import vae_gan_inference
-    cfg = tiny(config.mnist, tmp_path, mixed_precision='bfloat16')
-    vae_gan.train(cfg)
-    vae_gan.train(dataclasses.replace(cfg, mixed_precision='false', jit_compile=True, update='simultaneous', epochs=2))
-    vae_gan.train(dataclasses.replace(cfg, mixed_precision='float16', epochs=3))
+    try:
+        vae_gan.main([f'--out_dir={run_copy}', '--epochs=3', '--mixed_precision=bfloat16'])
+        vae_gan.main([f'--out_dir={run_copy}', '--epochs=4', '--mixed_precision=float16', '--jit_compile=true',
+                      '--update=simultaneous'])
+    finally:
+        keras.mixed_precision.set_global_policy('float32')
     printed = capsys.readouterr().out
-    assert all(f'epoch {n}/{n}' in printed for n in (2, 3)) and '2 epochs done' in printed
-    vae_gan_inference.render(*vae_gan_inference.load_config([f'--out_dir={cfg.out_dir}', '--num_samples=3']))
-    assert len(os.listdir(os.path.join(cfg.out_dir, 'samples', 'generations'))) == 3
+    assert all(f'epoch {n}/{n}' in printed for n in (3, 4)) and '3 epochs done' in printed
+    vae_gan_inference.render(*vae_gan_inference.load_config([f'--out_dir={run_copy}', '--num_samples=3']))
+    assert len(os.listdir(os.path.join(run_copy, 'samples', 'generations'))) == 3
     assert keras.mixed_precision.global_policy().name == 'float32'  # rendered in float32
 
 

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 import checkpoints
 import config
+import configurator
 import models
 import optim
 import vae_gan
@@ -103,17 +104,16 @@ def _snapshot(folder):
     return {os.path.join(d, f): open(os.path.join(d, f), 'rb').read() for d, _, fs in os.walk(folder) for f in fs}
 
 
-def test_checkpoint_of_another_architecture_is_refused_untouched(mock_tfds, tmp_path):
-    cfg = tiny(config.mnist, tmp_path, z_dim=8)
-    vae_gan.train(cfg)
+def test_checkpoint_of_another_architecture_is_refused_untouched(run_copy):
+    cfg, _ = configurator.for_run({'out_dir': str(run_copy)})  # the shared run's settings: z_dim 8
     before = _snapshot(cfg.out_dir)
     with pytest.raises(UsageError, match=r'holds a checkpoint of another model \(z_dim=8 there, 16 asked for\)'):
-        vae_gan.train(dataclasses.replace(cfg, z_dim=16, epochs=2))
+        vae_gan.train(dataclasses.replace(cfg, z_dim=16, epochs=3))
     assert _snapshot(cfg.out_dir) == before
     os.remove(os.path.join(cfg.out_dir, 'config.json'))  # without config.json, restoring tells
     before = _snapshot(cfg.out_dir)
-    with pytest.raises(UsageError, match='ckpt-1 is a checkpoint of another architecture'):
-        vae_gan.train(dataclasses.replace(cfg, z_dim=16, epochs=2))
+    with pytest.raises(UsageError, match='ckpt-2 is a checkpoint of another architecture'):
+        vae_gan.train(dataclasses.replace(cfg, z_dim=16, epochs=3))
     assert _snapshot(cfg.out_dir) == before
 
 
@@ -124,13 +124,12 @@ def test_bad_data_touches_nothing(tmp_path):
     assert not os.path.exists(cfg.out_dir)
 
 
-def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(mock_tfds, tmp_path, monkeypatch):
-    cfg = tiny(config.mnist, tmp_path, steps_per_epoch=3, log_every=2)
-    vae_gan.train(cfg)
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(run_copy, monkeypatch):
+    cfg, _ = configurator.for_run({'out_dir': str(run_copy)})  # the shared run's: 2 epochs of 2 steps
     good = _snapshot(os.path.join(cfg.out_dir, 'checkpoints'))
     monkeypatch.setattr(models, 'kl_loss', lambda mean, sigma: tf.constant(float('nan')))
-    with pytest.raises(SystemExit, match=r'non-finite at step 4 \(epoch 2\).*last good checkpoint stays'):
-        vae_gan.train(dataclasses.replace(cfg, epochs=2))
+    with pytest.raises(SystemExit, match=r'non-finite at step 5 \(epoch 3\).*last good checkpoint stays'):
+        vae_gan.train(dataclasses.replace(cfg, epochs=3))
     assert _snapshot(os.path.join(cfg.out_dir, 'checkpoints')) == good
 
 
@@ -167,8 +166,8 @@ def _tfds_has_mnist():
 
 @pytest.mark.skipif(not _tfds_has_mnist(), reason='needs TFDS_DATA_DIR pointing at a prepared MNIST copy')
 def test_real_mnist_end_to_end(tmp_path):
-    cfg = tiny(config.mnist, tmp_path, batch_size=64, steps_per_epoch=30, log_every=10, histogram_every=20,
-               eval_every=1, eval_samples=200)
+    cfg = tiny(config.mnist, tmp_path, batch_size=64, steps_per_epoch=10, log_every=5, histogram_every=20,
+               eval_every=1, eval_samples=100)
     vae_gan.train(cfg)
     real = next(iter(__import__('data').held_out_dataset(cfg, 25))).numpy()
     assert real.shape == (25, 28, 28, 1) and 0.1 < real.mean() < 0.2  # MNIST's ink coverage

@@ -41,21 +41,23 @@ UPDATE_ORDER = ('discriminator', 'encoder', 'decoder')  # the original's order w
 # ---- Each network's objective, from one forward pass's outputs ------------------------------------
 
 def discriminator_objective(cfg, logit_x, logit_x_p, logit_x_tilde=None):
-    """{'discriminator_loss': L_D, ...metrics}. The fakes D judges: reconstructions x~ and prior
-    samples x_p (the original), or x_p alone with discriminate_recon off (the official code)."""
+    """{'discriminator_loss': L_D (MNIST/vae-gan.py lines 166-168), ...}. The fakes D judges:
+    reconstructions x~ and prior samples x_p (the original), or x_p alone with discriminate_recon off
+    (the official code)."""
     fakes = [logit_x_tilde, logit_x_p] if cfg.discriminate_recon else [logit_x_p]
     offset = cfg.gan_log_offset
-    metrics = {'discriminator_loss': models.discriminator_loss(logit_x, fakes, cfg.real_vs_gen_weight, offset),
+    scalars = {'discriminator_loss': models.discriminator_loss(logit_x, fakes, cfg.real_vs_gen_weight, offset),
                'real_cost': tf.reduce_mean(models.neg_log_d(logit_x, offset)),  # -log D(x), the balance rule's input
                'fake_cost': tf.reduce_mean(models.neg_log_not_d(logit_x_p, offset)),  # -log(1 - D(x_p))
                'd_x': tf.reduce_mean(tf.sigmoid(logit_x)), 'd_x_p': tf.reduce_mean(tf.sigmoid(logit_x_p))}
     if logit_x_tilde is not None:
-        metrics['d_x_tilde'] = tf.reduce_mean(tf.sigmoid(logit_x_tilde))
-    return metrics
+        scalars['d_x_tilde'] = tf.reduce_mean(tf.sigmoid(logit_x_tilde))
+    return scalars
 
 
 def encoder_objective(cfg, mean, sigma, dis_l_x, dis_l_x_tilde, beta):
-    """{'encoder_loss': beta * KL + gamma_enc * Dis_l, ...}: the prior plus the learned similarity."""
+    """{'encoder_loss': beta * KL + gamma_enc * Dis_l (MNIST/vae-gan.py line 193), ...}: the prior plus
+    the learned similarity."""
     kl = models.kl_loss(mean, sigma)
     loss = beta * kl + cfg.gamma_enc * models.dis_l_loss(dis_l_x_tilde, dis_l_x, cfg.dis_l_likelihood)
     return {'encoder_loss': loss, 'kl': kl, 'kl_weight': beta}
@@ -63,11 +65,11 @@ def encoder_objective(cfg, mean, sigma, dis_l_x, dis_l_x_tilde, beta):
 
 def decoder_objective(cfg, dis_l_x, dis_l_x_tilde, logit_x_tilde, logit_x_p):
     """{'decoder_loss': ..., 'dis_l', 'gan'}: the learned similarity plus fooling D with x~ (unless
-    discriminate_recon is off) and x_p. gamma_dec * Dis_l + GAN (the original), or with
-    recon_vs_gan_weight w: w * Dis_l + (1 - w) * GAN (the official code)."""
+    discriminate_recon is off) and x_p. gamma_dec * Dis_l + GAN (the original, MNIST/vae-gan.py line
+    181), or with recon_vs_gan_weight w: w * Dis_l + (1 - w) * GAN (the official code)."""
     dis_l = models.dis_l_loss(dis_l_x_tilde, dis_l_x, cfg.dis_l_likelihood)
-    gan = models.decoder_gan_loss([logit_x_tilde, logit_x_p] if cfg.discriminate_recon else [logit_x_p], cfg.gan_loss,
-                           cfg.gan_log_offset)
+    fakes = [logit_x_tilde, logit_x_p] if cfg.discriminate_recon else [logit_x_p]
+    gan = models.decoder_gan_loss(fakes, cfg.gan_loss, cfg.gan_log_offset)
     w = cfg.recon_vs_gan_weight
     loss = cfg.gamma_dec * dis_l + gan if w is None else w * dis_l + (1 - w) * gan
     return {'decoder_loss': loss, 'dis_l': dis_l, 'gan': gan}
@@ -131,7 +133,7 @@ def original_step(cfg, x, beta, phase, update):
     phase: the three phases above; update(network, gradients, allowed=None) steps one network."""
     x_d, x_e, x_g = split_batches(cfg, x)
     scalars_d, grads = phase['discriminator'](x_d)  # 1. D: real x against x~ and x_p
-    update_d, update_g = models.balance(scalars_d, cfg.equilibrium, cfg.balance_margin)  # None: no rule
+    update_d, update_g = models.balance(scalars_d, cfg.equilibrium, cfg.balance_margin)  # None: always
     update('discriminator', grads, update_d)
     scalars_e, grads = phase['encoder'](x_e, beta)  # 2. E: beta KL + gamma_enc Dis_l, against the new D
     update('encoder', grads)
@@ -275,8 +277,8 @@ def build(cfg):
     # Every worker saves (saving is collective); all but the chief into a folder deleted afterwards.
     save_dir = checkpoints.folder(cfg.out_dir) if is_chief else tempfile.mkdtemp(prefix='vae_gan_worker_')
     return Run(strategy, is_chief, nets, train_step, make_histogram_writer(cfg, nets, steps_done),
-               checkpoints.make_finite_check(nets, sample_z), checkpoint, save_dir, epochs_done, steps_done, nonfinite_step,
-               sample_z)
+               checkpoints.make_finite_check(nets, sample_z), checkpoint, save_dir, epochs_done, steps_done,
+               nonfinite_step, sample_z)
 
 
 # ---- The run: build, resume, then for each epoch the steps, the log, the samples and a checkpoint ----

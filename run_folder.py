@@ -4,7 +4,7 @@ vanished disk, Ctrl-C, kill) turned into one line and an exit code, with the loc
 
     with run_folder.guarded('vae_gan.py', argv, lambda: cfg and cfg.out_dir):   # how it ends
         ...
-        with run_folder.held(cfg.out_dir, is_chief):                           # while it writes
+        with run_folder.locked(cfg.out_dir, is_chief):                         # while it writes
             ...
 """
 import contextlib
@@ -50,7 +50,7 @@ def _interrupt(signum, frame):
 
 
 @contextlib.contextmanager
-def held(out_dir, is_chief=True, scratch=None):
+def locked(out_dir, is_chief=True, scratch=None):
     """The chief holds out_dir's lock (one run per out_dir) while the body runs, and first clears what
     interrupted saves left. However the body ends, the lock is released, an out_dir this call made and
     left empty (the run failed before writing anything) is removed, and so is `scratch` (a worker's

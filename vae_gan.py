@@ -286,7 +286,7 @@ def build(cfg):
 def train(cfg):
     """Trains cfg's run into out_dir, going on from its newest intact checkpoint."""
     run = build(cfg)
-    with run_folder.held(cfg.out_dir, run.is_chief, scratch=None if run.is_chief else run.save_dir):
+    with run_folder.locked(cfg.out_dir, run.is_chief, scratch=None if run.is_chief else run.save_dir):
         done = resume(cfg, run)
         if done >= cfg.epochs:
             print(f'{cfg.out_dir} already holds {done} epochs; nothing to do (raise --epochs to go on)')

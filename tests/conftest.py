@@ -55,6 +55,16 @@ def write_digits(folder, count=40, seed=0):
     return folder
 
 
+def _real_mnist():
+    """Whether TFDS_DATA_DIR holds a prepared MNIST (no network here: tensorflow-datasets cannot download)."""
+    import tensorflow_datasets as tfds
+    return bool(os.environ.get('TFDS_DATA_DIR')) and tfds.builder('mnist').is_prepared()
+
+
+REAL_MNIST = _real_mnist()
+needs_real_mnist = pytest.mark.skipif(not REAL_MNIST, reason='needs TFDS_DATA_DIR pointing at a prepared MNIST copy')
+
+
 @pytest.fixture
 def step_for():
     """build_step, with the float32 policy restored afterwards."""

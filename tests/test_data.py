@@ -4,7 +4,7 @@ import tensorflow as tf
 
 import config
 import data
-from conftest import tiny
+from conftest import needs_real_mnist, tiny
 from configurator import UsageError
 
 
@@ -55,13 +55,7 @@ def test_without_a_known_split_size_an_epoch_needs_steps_per_epoch(mock_tfds, tm
         data.train_dataset(cfg, seed=0)
 
 
-def _real_mnist():
-    import os
-    import tensorflow_datasets as tfds
-    return bool(os.environ.get('TFDS_DATA_DIR')) and tfds.builder('mnist').is_prepared()
-
-
-@pytest.mark.skipif(not _real_mnist(), reason='needs TFDS_DATA_DIR pointing at a prepared MNIST copy')
+@needs_real_mnist
 def test_an_epoch_is_the_train_split_over_the_batch_size(tmp_path):
     cfg = tiny(config.mnist, tmp_path, steps_per_epoch=None, batch_size=256)
     assert data.train_dataset(cfg, seed=0)[1] == 55000 // 256 == 214  # the original's int(55000 / 256), line 261

@@ -8,7 +8,7 @@ import tensorflow as tf
 import config
 import metrics
 from configurator import UsageError
-from conftest import ROOT
+from conftest import REAL_MNIST, ROOT
 
 
 def _sqrtm_psd(m):
@@ -118,12 +118,7 @@ def test_missing_classifier_says_how_to_train_it(tmp_path, monkeypatch):
 PRETRAINED = os.path.join(ROOT, 'MNIST', 'pretrained')
 
 
-def _real_mnist():
-    import tensorflow_datasets as tfds
-    return bool(os.environ.get('TFDS_DATA_DIR')) and tfds.builder('mnist').is_prepared()
-
-
-@pytest.mark.skipif(not (os.path.isdir(PRETRAINED) and _real_mnist()),
+@pytest.mark.skipif(not (os.path.isdir(PRETRAINED) and REAL_MNIST),
                     reason='needs MNIST/pretrained and TFDS_DATA_DIR pointing at a prepared MNIST copy')
 def test_pretrained_mnist_generations_score_well(tmp_path):
     import vae_gan_inference as inference

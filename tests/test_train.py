@@ -15,7 +15,7 @@ import models
 import optim
 import vae_gan
 from configurator import UsageError
-from conftest import ROOT, TINY, tiny
+from conftest import ROOT, TINY, needs_real_mnist, tiny
 
 NAMES = ('encoder', 'decoder', 'discriminator')
 
@@ -159,12 +159,7 @@ def test_cli_prints_one_line_and_exits_non_zero(tmp_path):
     assert 'Traceback' not in result.stderr and os.listdir(tmp_path) == []
 
 
-def _tfds_has_mnist():
-    import tensorflow_datasets as tfds
-    return bool(os.environ.get('TFDS_DATA_DIR')) and tfds.builder('mnist').is_prepared()
-
-
-@pytest.mark.skipif(not _tfds_has_mnist(), reason='needs TFDS_DATA_DIR pointing at a prepared MNIST copy')
+@needs_real_mnist
 def test_real_mnist_end_to_end(tmp_path):
     cfg = tiny(config.mnist, tmp_path, batch_size=64, steps_per_epoch=10, log_every=5, histogram_every=20,
                eval_every=1, eval_samples=100)

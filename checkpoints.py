@@ -17,6 +17,7 @@ import shutil
 
 import tensorflow as tf
 
+import files
 import models
 from configurator import UsageError
 
@@ -111,10 +112,8 @@ def write_index(path, names):
     """TensorFlow's `checkpoint` file (for tf.train.latest_checkpoint and other tools), written to a
     temporary file and renamed: never half-written. names: newest first."""
     lines = [f'model_checkpoint_path: "{names[0]}"'] + [f'all_model_checkpoint_paths: "{n}"' for n in reversed(names)]
-    temporary = os.path.join(path, 'checkpoint.tmp')
-    with open(temporary, 'w') as f:
+    with files.written(os.path.join(path, 'checkpoint')) as temporary, open(temporary, 'w') as f:
         f.write('\n'.join(lines) + '\n')
-    os.replace(temporary, os.path.join(path, 'checkpoint'))
 
 
 def restore_newest(checkpoint, path, rename_damaged=True):

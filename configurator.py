@@ -234,4 +234,29 @@ def from_saved(path):
                else f'unknown preset {saved["preset"]!r}')
         raise UsageError(f'{path} is not a config this version wrote ({why}): update the code, or pass the '
                          f'run\'s settings as --field=value')
+    for field in dataclasses.fields(Config):  # as strict as the flags: "3" is not an epoch count
+        value = saved[field.name]
+        if not _is_of(field.type, value):
+            raise UsageError(f'{path}: {field.name} must be {_type_name(field.type)}, not {value!r}: fix that '
+                             f'value, or delete the file and pass the run\'s settings as --field=value')
+        if field.type in (float, typing.Optional[float]) and value is not None:
+            saved[field.name] = float(value)  # JSON's 1 for 1.0
     return validate(Config(**saved))
+
+
+def _is_of(kind, value):
+    """Whether a JSON value has the field type `kind` (an int counts as a float; a bool as neither)."""
+    if kind in (typing.Optional[int], typing.Optional[float]):
+        return value is None or _is_of(typing.get_args(kind)[0], value)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _type_name(kind):
+    optional = kind in (typing.Optional[int], typing.Optional[float])
+    name = {int: 'a whole number', float: 'a number', bool: 'true or false', str: 'a string'}[
+        typing.get_args(kind)[0] if optional else kind]
+    return f'{name} or null' if optional else name

@@ -1,6 +1,7 @@
 """Writing images: grids, labelled PNGs, numbered files and the training GIF. No model code here.
 
-Images are uint8 arrays [N, H, W, C] (data.to_uint8 makes them from a batch).
+Images are uint8 arrays [N, H, W, C] (data.to_uint8 makes them from a batch). Every file is written
+to a temporary name and renamed into place (files.written): a full disk or a kill leaves no half image.
 """
 import glob
 import math
@@ -9,6 +10,8 @@ import re
 
 import imageio.v3 as iio
 import numpy as np
+
+import files
 
 GRID = 25  # images in each 5x5 sample grid, as the original
 GIF_SECONDS_PER_FRAME = 0.4  # the original's imagetogif.py
@@ -50,7 +53,8 @@ def save_image(image, path, title=None, width=400, column_labels=None):
         ax.axis('off')
     if title:
         fig.suptitle(title, y=1 - 4 / (h * scale + top), va='top')
-    fig.savefig(path, dpi=100)
+    with files.written(path) as temporary:
+        fig.savefig(temporary, dpi=100, format='png')
 
 
 def save_grid(images, path, title=None, width=400):
@@ -64,14 +68,23 @@ def write_numbered(images, folder):
     for old in glob.glob(os.path.join(folder, '[0-9]' * 6 + '.png')):
         os.remove(old)
     for i, image in enumerate(images, 1):
-        iio.imwrite(os.path.join(folder, f'{i:06d}.png'), image[..., 0] if image.shape[-1] == 1 else image)
+        with files.written(os.path.join(folder, f'{i:06d}.png')) as temporary:
+            iio.imwrite(temporary, image[..., 0] if image.shape[-1] == 1 else image, extension='.png')
 
 
 def write_gif(folder, path):
     """The PNGs in folder (op-gen/'s epoch grids) as a GIF at path, in natural order (epoch 5 before
-    epoch 10), GIF_SECONDS_PER_FRAME each, looping. Returns the number of frames (0: no file)."""
+    epoch 10), GIF_SECONDS_PER_FRAME each, looping. A frame that does not read (cut short by a full
+    disk, say) is left out with a note. Returns the number of frames (0: no file)."""
     number = lambda p: [int(t) if t.isdigit() else t for t in re.split(r'(\d+)', os.path.basename(p))]
-    frames = [iio.imread(p) for p in sorted(glob.glob(os.path.join(folder, '*.png')), key=number)]
+    frames = []
+    for frame in sorted(glob.glob(os.path.join(folder, '*.png')), key=number):
+        try:
+            frames.append(iio.imread(frame))
+        except Exception as e:  # imageio raises many kinds for a damaged file
+            print(f'note: {frame} does not read as an image ({type(e).__name__}): left out of the GIF')
     if frames:
-        iio.imwrite(path, np.stack(frames), duration=int(GIF_SECONDS_PER_FRAME * 1000), loop=0)
+        with files.written(path) as temporary:
+            iio.imwrite(temporary, np.stack(frames), duration=int(GIF_SECONDS_PER_FRAME * 1000), loop=0,
+                        extension='.gif')
     return len(frames)

@@ -28,6 +28,7 @@ import tensorflow as tf
 import config
 import configurator
 import data
+import files
 import models
 from configurator import UsageError
 
@@ -146,7 +147,8 @@ def train_classifier(cfg, kind='classifier', epochs=5):
     os.makedirs(os.path.dirname(classifier_path(cfg, kind)), exist_ok=True)
     weights_only = build_classifier(cfg, kind)  # uncompiled: the file holds no optimizer state
     weights_only.set_weights(model.get_weights())
-    weights_only.save_weights(classifier_path(cfg, kind))
+    with files.written(classifier_path(cfg, kind)) as temporary:
+        weights_only.save_weights(temporary)
     return accuracy
 
 
@@ -176,7 +178,12 @@ def feature_extractors(cfg):
             raise UsageError(f'no {kind} feature network at {path}: train it with `python metrics.py '
                              f'--train_classifier --preset={cfg.preset} --metric_features={kind}`')
         model = build_classifier(cfg, kind)
-        model.load_weights(path)
+        try:
+            model.load_weights(path)
+        except Exception as e:  # h5py and Keras raise many kinds for a damaged file
+            raise UsageError(f'{path} does not read as the {kind} feature network ({type(e).__name__}): restore it '
+                             f'(git checkout {path}), or train it again with `python metrics.py --train_classifier '
+                             f'--preset={cfg.preset} --metric_features={kind}`') from e
         features = keras.Model(model.input, model.get_layer('features').output)
         fingerprint = hashlib.sha256(open(path, 'rb').read()).hexdigest()[:16]
         extractors[kind] = (tf.function(lambda x, features=features: features(x, training=False)), fingerprint)
@@ -193,11 +200,19 @@ def held_out_features(cfg, extract, fingerprint, images):
                                                          'resize_method', 'arch')}
     key = hashlib.sha256(json.dumps([defining, len(images), fingerprint], sort_keys=True).encode()).hexdigest()[:16]
     path = os.path.join(cfg.out_dir, 'metrics_cache', f'{len(images)}_{key}.npy')
-    if os.path.exists(path):
-        return np.load(path)
+    if os.path.exists(path):  # trusted only when whole: one finite row per image
+        try:
+            cached = np.load(path)
+            if cached.ndim == 2 and len(cached) == len(images) and np.all(np.isfinite(cached)):
+                return cached
+            why = f'shape {cached.shape}' if cached.ndim != 2 or len(cached) != len(images) else 'not finite'
+        except (OSError, ValueError, EOFError) as e:
+            why = f'{type(e).__name__}: {str(e)[:80]}'
+        print(f'note: {path} is damaged ({why}): computing those features again')
     features = np.concatenate([extract(images[i:i + BATCH]).numpy() for i in range(0, len(images), BATCH)])
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    np.save(path, features)
+    with files.written(path) as temporary, open(temporary, 'wb') as f:
+        np.save(f, features)
     return features
 
 

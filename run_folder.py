@@ -17,35 +17,46 @@ import socket
 import sys
 import time
 
+import tensorflow as tf
+
 import checkpoints
+import files
 from configurator import UsageError
 
 
 @contextlib.contextmanager
-def guarded(script, argv, out_dir):
-    """Runs a command so that it ends in one line: a UsageError as `error: ...` and an OSError (a full
-    disk, a folder gone) as `error: writing failed ...`, both with exit 1; Ctrl-C or kill (SIGINT,
-    SIGTERM) as `stopped: ...` naming the checkpoint that holds the run and the command to go on,
-    exit 128 + the signal. out_dir(): the run's folder once known, else None."""
-    for signum in (signal.SIGINT, signal.SIGTERM):
+def guarded(script, argv, out_dir, training=True):
+    """Runs a command so that it ends in one line and the right exit code: a UsageError as `error: ...`
+    (exit 1); a failed read or write (an OSError or TensorFlow's: a full disk, a folder gone or read-only)
+    as `error: <file>: <cause>` and what is left as it was (exit 1); Ctrl-C, kill or a closed terminal
+    (SIGINT, SIGTERM, SIGHUP) as `stopped: ...` (exit 128 + the signal), further signals ignored while it
+    ends. out_dir(): the run's folder once known, else None. A training run's lines name the checkpoint
+    that holds it and the command to go on; another command's say that it changed nothing."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
     try:
         yield
     except UsageError as e:
         sys.exit(f'error: {e}')
-    except OSError as e:
-        folder = checkpoints.folder(out_dir()) if out_dir() else 'out_dir'
-        sys.exit(f'error: writing failed ({e}): the checkpoints saved before stay in {folder}; '
-                 f'fix that and run the same command again')
+    except (OSError, tf.errors.OpError) as e:
+        folder = out_dir() or 'out_dir'
+        kept = (f'the checkpoints saved before stay in {checkpoints.folder(folder)}' if training
+                else f'what {folder} held before is as it was')
+        sys.exit(f'error: {files.why(e)}: {kept}; fix that and run the same command again')
     except KeyboardInterrupt as e:
-        held = checkpoints.latest(checkpoints.folder(out_dir())) if out_dir() else None
-        where = (f'{held} holds the run ({checkpoints.epoch_of(held)} epochs)' if held
-                 else 'no checkpoint was saved yet')
+        if training:
+            held = checkpoints.latest(checkpoints.folder(out_dir())) if out_dir() else None
+            where = (f'{held} holds the run ({checkpoints.epoch_of(held)} epochs)' if held
+                     else 'no checkpoint was saved yet')
+        else:
+            where = f'nothing written; what {out_dir() or "out_dir"} held before is as it was'
         print(f'\nstopped: {where}; go on with: python {script} {shlex.join(argv)}'.rstrip(), file=sys.stderr)
         sys.exit(128 + (e.args[0] if e.args else signal.SIGINT))
 
 
 def _interrupt(signum, frame):
+    for other in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a second Ctrl-C does not cut the ending short
+        signal.signal(other, signal.SIG_IGN)
     raise KeyboardInterrupt(signum)
 
 
@@ -83,41 +94,58 @@ def locked(out_dir, is_chief=True, scratch=None):
 
 
 class Lock:
-    """An exclusive lock on out_dir for one training run: out_dir/lock holds the holder's process id
-    and host. The operating system releases it when the process ends, however it ends, so a lock left
-    by a killed run is taken over (with a note); a live holder makes a second run refuse in one line."""
+    """An exclusive lock on out_dir for one command at a time of a kind: out_dir/lock for training,
+    out_dir/samples.lock for rendering. The file holds the holder's process id and host. The operating
+    system releases the lock when the process ends, however it ends, so a lock left by a killed
+    command is taken over (with a note); a live holder makes a second command refuse in one line."""
 
-    def __init__(self, out_dir):
-        self.path = os.path.join(out_dir, 'lock')
+    def __init__(self, out_dir, name='lock', doing='in use'):
+        self.path = os.path.join(out_dir, name)
+        self.doing = doing  # the refusal's words: '<out_dir> is <doing> by <holder>'
         self.file = None
 
     def acquire(self):
         while True:
-            file = open(self.path, 'a+')
+            file = open(self.path, 'a+b')
             try:
                 fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                file.seek(0)
-                holder = file.read().strip() or 'another process'
+                holder = _holder(file) or 'another process'
                 file.close()
-                raise UsageError(f'{os.path.dirname(self.path)} is in use by {holder}: wait for that run to end, '
+                raise UsageError(f'{os.path.dirname(self.path)} is {self.doing} by {holder}: wait for it to end, '
                                  f'or pass another --out_dir')
             if os.path.exists(self.path) and os.path.samefile(self.path, file.fileno()):
                 break  # else the holder deleted the file as we opened it: try again
             file.close()
-        file.seek(0)
-        before = file.read().strip()
+        before = _holder(file)
         if before:
             print(f'note: taking over the lock of {before}, which has ended')
         file.seek(0)
         file.truncate()
-        file.write(f'process {os.getpid()} on {socket.gethostname()} since {time.strftime("%Y-%m-%d %H:%M:%S")}\n')
+        now = time.strftime('%Y-%m-%d %H:%M:%S')
+        file.write(f'process {os.getpid()} on {socket.gethostname()} since {now}\n'.encode())
         file.flush()
         self.file = file
         return self
 
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *error):
+        self.release()
+
     def release(self):
+        """Never raises: a lock file someone deleted, or a folder gone, must not hide how the command
+        ended. The operating system's lock goes with the file handle."""
         if self.file:
-            os.remove(self.path)  # before the unlock: a waiting run then opens a new file
+            with contextlib.suppress(OSError):
+                os.remove(self.path)  # before the unlock: a waiting command then opens a new file
             self.file.close()
             self.file = None
+
+
+def _holder(file):
+    """What the lock file says of its holder, in printable characters (garbage is shown as such)."""
+    file.seek(0)
+    text = file.read(200).decode('utf-8', errors='replace').strip()
+    return ''.join(c if c.isprintable() else '?' for c in text)

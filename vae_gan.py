@@ -14,7 +14,6 @@ out_dir; the same command again resumes from the newest intact checkpoint. Epoch
 import dataclasses
 import functools
 import itertools
-import json
 import os
 import sys
 import tempfile
@@ -28,6 +27,7 @@ import tensorflow as tf
 import checkpoints
 import configurator
 import data
+import files
 import images
 import metrics
 import models
@@ -335,8 +335,7 @@ def start_outputs(cfg, run):
         return tf.summary.create_noop_writer()
     for sub in ('op-real', 'op-recons', 'op-gen'):
         os.makedirs(os.path.join(cfg.out_dir, sub), exist_ok=True)
-    with open(os.path.join(cfg.out_dir, 'config.json'), 'w') as f:
-        json.dump(dataclasses.asdict(cfg), f, indent=2)
+    files.write_json(os.path.join(cfg.out_dir, 'config.json'), dataclasses.asdict(cfg))
     return tf.summary.create_file_writer(os.path.join(cfg.out_dir, 'logs'))
 
 

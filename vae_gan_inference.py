@@ -13,7 +13,6 @@ to <out_dir>/samples/: generations/, originals/ and reconstructions/ (one PNG pe
 ...), and generations.png, reconstructions.png, interpolations.png and generations.gif.
 """
 import dataclasses
-import json
 import math
 import os
 import sys
@@ -28,9 +27,11 @@ import checkpoints
 import config
 import configurator
 import data
+import files
 import images
 import metrics
 import models
+import run_folder
 from configurator import UsageError
 
 PAPER_ATTRIBUTES = ('Bald', 'Bangs', 'Black_Hair', 'Blond_Hair', 'Bushy_Eyebrows', 'Eyeglasses', 'Gray_Hair',
@@ -69,7 +70,7 @@ def load_config(args):
     if options.metrics and options.num_samples < 2:
         raise UsageError(f'--metrics compares sets of images: pass --num_samples=2 or more, not {options.num_samples}')
     if options.checkpoint and 'out_dir' not in overrides:
-        overrides['out_dir'] = run_folder(options.checkpoint)
+        overrides['out_dir'] = out_dir_of(options.checkpoint)
     cfg, changes = configurator.for_run(overrides)
     if changes:
         print(changes)
@@ -78,12 +79,18 @@ def load_config(args):
     return cfg, find_checkpoint(cfg, options.checkpoint), options
 
 
-def run_folder(path):
+def out_dir_of(path):
     """The out_dir a --checkpoint belongs to: an exported model's own folder (it holds config.json),
-    the run above a checkpoints/ folder, or the run above .../checkpoints/ckpt-N."""
+    the run above a checkpoints/ folder, or the run above .../checkpoints/ckpt-N. A folder of
+    checkpoints without config.json that is not a run's checkpoints/ is refused: its settings are unknown."""
     path = os.path.abspath(path.rstrip('/'))
     if os.path.isdir(path):
-        return path if os.path.exists(os.path.join(path, 'config.json')) else os.path.dirname(path)
+        if os.path.exists(os.path.join(path, 'config.json')):
+            return path
+        if checkpoints.numbered(path) and os.path.basename(path) != 'checkpoints':
+            raise UsageError(f'{path} holds checkpoints but no config.json, so its settings are unknown: export '
+                             f'the model again, or pass --out_dir=<the run it came from> with --checkpoint')
+        return os.path.dirname(path)
     return os.path.dirname(os.path.dirname(path))
 
 
@@ -124,30 +131,41 @@ def restore_models(cfg, path):
 
 def export(cfg, checkpoint, folder):
     """The encoder's and decoder's weights alone (no discriminator, no optimizer state) and config.json
-    in `folder`: a small model to share, rendered with --checkpoint=folder."""
+    in `folder`: a small model to share, rendered with --checkpoint=folder. Written into a folder
+    beside it and renamed into place when whole: an export is complete or absent. A folder that is
+    not empty is refused (another run's export, or a newer one, is never mixed with this one)."""
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise UsageError(f'--export={folder} is a file: pass a folder to write the model into')
-    if os.path.isdir(folder) and set(os.listdir(folder)) - {'checkpoint', 'config.json', 'samples'} - {
-            n for n in os.listdir(folder) if n.startswith('ckpt-')}:
-        raise UsageError(f'--export={folder} holds other files: pass an empty or new folder, or an earlier export')
+    if os.path.isdir(folder) and os.listdir(folder):
+        held = checkpoints.numbered(folder)
+        what = f'an export of epoch {held[0][0]}' if held else 'other files'
+        raise UsageError(f'--export={folder} already holds {what}: pass a new folder, or move that one away first')
     encoder, decoder = restore_models(cfg, checkpoint)
-    os.makedirs(folder, exist_ok=True)
     epoch = tf.Variable(checkpoints.epoch_of(checkpoint), dtype=tf.int64)
-    path = checkpoints.save(tf.train.Checkpoint(encoder=encoder, decoder=decoder, epoch=epoch), folder,
-                            int(epoch.numpy()), keep=1)
-    with open(os.path.join(folder, 'config.json'), 'w') as f:
-        json.dump(dataclasses.asdict(dataclasses.replace(cfg, out_dir=folder)), f, indent=2)
-    print(f'exported {checkpoint} to {path}')
+    with files.written_folder(folder) as whole:
+        path = checkpoints.save(tf.train.Checkpoint(encoder=encoder, decoder=decoder, epoch=epoch), whole,
+                                int(epoch.numpy()), keep=1)
+        files.write_json(os.path.join(whole, 'config.json'), dataclasses.asdict(dataclasses.replace(cfg, out_dir=folder)))
+    print(f'exported {checkpoint} to {os.path.join(folder, os.path.basename(path))}')
 
 
 def render(cfg, checkpoint, options):
-    """Every output below, from the checkpoint, into out_dir/samples/."""
+    """Every output below, from the checkpoint, into out_dir/samples/. One render at a time per out_dir
+    (out_dir/samples.lock), written into a fresh folder that takes samples/'s place when whole: a
+    render cut short leaves the samples before it as they were, and two renders never mix."""
     encoder, decoder = restore_models(cfg, checkpoint)
     extractors = None
     if options.metrics:  # the feature networks first: one that cannot load stops before any rendering
         extractors = metrics.feature_extractors(cfg)
     samples = os.path.join(cfg.out_dir, 'samples')
     print(f'rendering {checkpoint} into {samples}')
+    with run_folder.Lock(cfg.out_dir, 'samples.lock', 'being rendered'), files.written_folder(samples) as fresh:
+        write_samples(cfg, checkpoint, encoder, decoder, options, extractors, fresh, samples)
+
+
+def write_samples(cfg, checkpoint, encoder, decoder, options, extractors, samples, before):
+    """The outputs into the folder `samples`; `before`: the samples folder of an earlier render, whose
+    attribute vectors are reused when they fit."""
     # Batch norm in inference mode; one traced graph for every batch size.
     decode_batch = tf.function(lambda z: data.to_uint8(cfg, decoder(z, training=False)),
                                input_signature=[tf.TensorSpec([None, cfg.z_dim], tf.float32)])
@@ -157,13 +175,13 @@ def render(cfg, checkpoint, options):
     originals, codes, reconstructions = write_reconstructions(cfg, encoder, decode, options.num_samples, samples)
     rows = write_interpolations(cfg, decode, codes, samples)
     frames = images.write_gif(os.path.join(cfg.out_dir, 'op-gen'), os.path.join(samples, 'generations.gif'))
-    print(f'wrote {len(generations)} generations, {len(originals)} reconstructions, '
-          f'{rows} interpolation rows and a GIF of {frames} epochs')
+    print(f'wrote {len(generations)} generations, {len(originals)} reconstructions, {rows} interpolation rows'
+          + (f' and a GIF of {frames} epochs' if frames else ' (no training grids in op-gen/: no GIF)'))
     if options.metrics:
         write_metrics(cfg, checkpoint, encoder, decoder, options.num_samples, samples, extractors)
     if options.attributes == 'none' or (not options.attributes and cfg.dataset != 'celeb_a'):
         return
-    write_attributes(cfg, checkpoint, encoder, decode, options, originals, codes, reconstructions, samples)
+    write_attributes(cfg, checkpoint, encoder, decode, options, originals, codes, reconstructions, samples, before)
 
 
 def write_generations(cfg, decode, count, samples):
@@ -212,16 +230,15 @@ def write_metrics(cfg, checkpoint, encoder, decoder, count, samples, extractors)
     feature space, MSE and SSIM of as many reconstructions."""
     scores = metrics.evaluate(cfg, encoder, decoder, count, seed=cfg.seed, extractors=extractors)
     scores.update(checkpoint=checkpoint, epoch=checkpoints.epoch_of(checkpoint))
-    with open(os.path.join(samples, 'metrics.json'), 'w') as f:
-        json.dump(scores, f, indent=2)
+    files.write_json(os.path.join(samples, 'metrics.json'), scores)
     print(f"epoch {scores['epoch']}: {metrics.summary(scores)}")
 
 
-def write_attributes(cfg, checkpoint, encoder, decode, options, originals, codes, reconstructions, samples):
+def write_attributes(cfg, checkpoint, encoder, decode, options, originals, codes, reconstructions, samples, before):
     """attributes.png (CelebA): test faces, their reconstructions, and their codes plus each attribute's
     vector: the mean code with the attribute minus the mean code without it (the paper's section 4.1)."""
     try:
-        vectors = load_attribute_vectors(cfg, checkpoint, encoder, options.attribute_images, samples)
+        vectors = load_attribute_vectors(cfg, checkpoint, encoder, options.attribute_images, samples, before)
     except UsageError as e:
         if options.attributes:  # asked for: an error; by default: a note
             raise
@@ -252,37 +269,51 @@ def attribute_vectors(codes, attributes):
     return (having - lacking).astype(np.float32)
 
 
-def load_attribute_vectors(cfg, checkpoint, encoder, count, samples):
-    """The 40 attribute vectors of this checkpoint: from samples/attribute_vectors.npz when it was
-    made from the same checkpoint and number of images, else from `count` encoded training images
-    (z sampled from q(z|x), as the paper's code) and saved there."""
-    path = os.path.join(samples, 'attribute_vectors.npz')
-    if os.path.exists(path):
-        saved = np.load(path)
-        if str(saved['checkpoint']) == checkpoint and int(saved['images']) == count:
-            return saved['vectors']
-    codes, attributes = [], []
-    batches = data.attribute_dataset(cfg, models.INFERENCE_BATCH).take(math.ceil(count / models.INFERENCE_BATCH))
-    for i, (x, a) in enumerate(batches):
-        mean, sigma = encoder(x, training=False)
-        eps = tf.random.stateless_normal(tf.shape(mean), seed=[cfg.seed, i])
-        codes.append((mean + sigma * eps).numpy())
-        attributes.append(a.numpy())
-    codes, attributes = np.concatenate(codes)[:count], np.concatenate(attributes)[:count]
-    vectors = attribute_vectors(codes, attributes)
-    np.savez(path, vectors=vectors, names=np.array(data.CELEB_A_ATTRIBUTES), checkpoint=checkpoint, images=count)
+def load_attribute_vectors(cfg, checkpoint, encoder, count, samples, before):
+    """The 40 attribute vectors of this checkpoint: from before/attribute_vectors.npz when it was made
+    from the same checkpoint and number of images and reads back whole, else from `count` encoded
+    training images (z sampled from q(z|x), as the paper's code); saved in samples/ either way."""
+    vectors = saved_attribute_vectors(cfg, os.path.join(before, 'attribute_vectors.npz'), checkpoint, count)
+    if vectors is None:
+        codes, attributes = [], []
+        batches = data.attribute_dataset(cfg, models.INFERENCE_BATCH).take(math.ceil(count / models.INFERENCE_BATCH))
+        for i, (x, a) in enumerate(batches):
+            mean, sigma = encoder(x, training=False)
+            eps = tf.random.stateless_normal(tf.shape(mean), seed=[cfg.seed, i])
+            codes.append((mean + sigma * eps).numpy())
+            attributes.append(a.numpy())
+        vectors = attribute_vectors(np.concatenate(codes)[:count], np.concatenate(attributes)[:count])
+    with files.written(os.path.join(samples, 'attribute_vectors.npz')) as temporary, open(temporary, 'wb') as f:
+        np.savez(f, vectors=vectors, names=np.array(data.CELEB_A_ATTRIBUTES), checkpoint=checkpoint, images=count)
     return vectors
 
 
-def main(argv):
+def saved_attribute_vectors(cfg, path, checkpoint, count):
+    """The vectors in `path` if they were made from this checkpoint and `count` images and read back
+    whole ([40, z_dim]), else None (a damaged file with a note: they are made again)."""
+    if not os.path.exists(path):
+        return None
     try:
+        with np.load(path) as saved:
+            if str(saved['checkpoint']) != checkpoint or int(saved['images']) != count:
+                return None
+            vectors = saved['vectors']
+        if vectors.shape != (len(data.CELEB_A_ATTRIBUTES), cfg.z_dim):
+            raise ValueError(f'shape {vectors.shape}')
+        return vectors
+    except Exception as e:  # numpy and zipfile raise many kinds for a damaged file
+        print(f'note: {path} is damaged ({type(e).__name__}: {str(e)[:80]}): making the attribute vectors again')
+        return None
+
+
+def main(argv):
+    cfg = None  # the run's settings once read: what a stop or a failed write names
+    with run_folder.guarded('vae_gan_inference.py', argv, lambda: cfg and cfg.out_dir, training=False):
         cfg, checkpoint, options = load_config(argv)
         if options.export:
             export(cfg, checkpoint, options.export)
         else:
             render(cfg, checkpoint, options)
-    except UsageError as e:
-        sys.exit(f'error: {e}')
 
 
 if __name__ == '__main__':

@@ -45,7 +45,7 @@ def faces(tmp_path_factory):
     return cfg
 
 
-def test_attributes_png_and_saved_vectors(faces, capsys):
+def test_attributes_png_and_saved_vectors(faces, capsys, monkeypatch):
     args = [f'--out_dir={faces.out_dir}', '--num_samples=3', '--attributes=Smiling,Young,Male',
             '--attribute_images=20']
     inference.render(*inference.load_config(args))
@@ -57,9 +57,17 @@ def test_attributes_png_and_saved_vectors(faces, capsys):
     smiling = list(data.CELEB_A_ATTRIBUTES).index('Smiling')
     assert saved['vectors'].shape == (40, 8) and np.all(np.isfinite(saved['vectors'][smiling]))
     assert np.all(np.isnan(saved['vectors'][list(data.CELEB_A_ATTRIBUTES).index('Young')]))  # all have it
-    stamp = os.path.getmtime(os.path.join(samples, 'attribute_vectors.npz'))
+    with monkeypatch.context() as patched:  # a second render reuses them: no image is encoded
+        patched.setattr(data, 'attribute_dataset', lambda *a: (_ for _ in ()).throw(AssertionError('encoded')))
+        inference.render(*inference.load_config(args))
+    reused = np.load(os.path.join(samples, 'attribute_vectors.npz'))
+    assert np.array_equal(reused['vectors'], saved['vectors'], equal_nan=True)
+    path = os.path.join(samples, 'attribute_vectors.npz')  # damaged: made again, with a note
+    open(path, 'r+b').truncate(os.path.getsize(path) // 2)
+    capsys.readouterr()
     inference.render(*inference.load_config(args))
-    assert os.path.getmtime(os.path.join(samples, 'attribute_vectors.npz')) == stamp  # reused
+    assert 'attribute_vectors.npz is damaged' in capsys.readouterr().out
+    assert np.array_equal(np.load(path)['vectors'], saved['vectors'], equal_nan=True)
 
 
 def test_attribute_errors(faces, tmp_path):

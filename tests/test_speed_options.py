@@ -113,7 +113,7 @@ def test_mixed_precision_spellings(tmp_path):
             configurator.from_args([f'--mixed_precision={value}'])
     path = tmp_path / 'config.json'  # a hand-edited bool
     path.write_text(json.dumps(dict(dataclasses.asdict(config.mnist), mixed_precision=True)))
-    with pytest.raises(configurator.UsageError, match='mixed_precision must be one of false, float16, bfloat16'):
+    with pytest.raises(configurator.UsageError, match='mixed_precision must be a string, not True'):
         configurator.from_saved(str(path))
 
 

@@ -1,0 +1,59 @@
+"""The rule for every file the repo writes: to a temporary name beside it, then renamed into place, so
+a reader finds the old file or the new one, never part of one (a rename within a folder is atomic).
+And a helper that says in a few words why reading or writing a file failed.
+"""
+import contextlib
+import json
+import os
+import shutil
+
+
+@contextlib.contextmanager
+def written(path):
+    """Yields a temporary path beside `path` for the body to write; renames it to `path` when the body
+    ends. If the body fails (a full disk, Ctrl-C), the temporary file is removed and `path` is as it
+    was. The temporary name starts with a dot, so globs such as *.png never see it."""
+    folder, name = os.path.split(path)
+    temporary = os.path.join(folder, f'.tmp{os.getpid()}.{name}')  # the same extension, for the writers that read it
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+
+
+def write_json(path, value):
+    """value as indented JSON at path, written whole or not at all."""
+    with written(path) as temporary, open(temporary, 'w') as f:
+        json.dump(value, f, indent=2)
+
+
+@contextlib.contextmanager
+def written_folder(path):
+    """Yields a temporary folder beside `path` for the body to fill; when the body ends, it takes the
+    place of `path`: the folder there before (if any) is renamed aside, the new one renamed in, the old
+    one deleted. If the body fails, the temporary folder is deleted and `path` is as it was."""
+    parent, name = os.path.split(os.path.abspath(path))
+    temporary = os.path.join(parent, f'.{name}.tmp{os.getpid()}')
+    shutil.rmtree(temporary, ignore_errors=True)
+    os.makedirs(temporary)
+    try:
+        yield temporary
+        old = os.path.join(parent, f'.{name}.old{os.getpid()}')
+        if os.path.exists(path):
+            os.rename(path, old)
+        os.rename(temporary, path)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def why(error):
+    """An OSError or a TensorFlow error in a few words: the file and the cause."""
+    if isinstance(error, OSError) and error.strerror:
+        return f'{error.filename}: {error.strerror}' if error.filename else error.strerror
+    lines = str(error).strip().splitlines()
+    if isinstance(error, OSError) and lines:  # the repo's own, which says what failed
+        return lines[0]
+    return f'{type(error).__name__}: {lines[0][:300]}' if lines else type(error).__name__

@@ -144,6 +144,9 @@ def restore(checkpoint, path, fix):
     try:
         checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
     except (ValueError, AssertionError, tf.errors.OpError) as e:
+        # The half-restored objects would log a warning per value when they are deleted: the error line
+        # is what matters, and it should be the last.
+        tf.get_logger().setLevel('ERROR')
         raise UsageError(f'{path} is a checkpoint of another architecture ({type(e).__name__}): {fix}') from e
 
 

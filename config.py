@@ -51,7 +51,8 @@ class Config:
     optimizer: str = 'adam'  # or 'deeppy_rmsprop', the official code's: lr g / (sqrt(v) + epsilon), rho 0.9
     kernel_l2: float = 0.0  # an L2 penalty kernel_l2 * |w|^2 on conv and dense kernels, i.e. 2 kernel_l2 w
     #                         added to their gradients (DeepPy's weight decay, deeppy/parameter.py:70-74)
-    lr_schedule: str = 'constant'  # or 'annealed': lr - (epoch/epochs)^0.75 * (lr - lr_end), the official GammaAnnealer
+    lr_schedule: str = 'constant'  # or 'annealed', the official GammaAnnealer: lr - ((epoch - 1)/epochs)^0.75
+    #                                * (lr - lr_end) in epoch 1, 2, ...
     lr_end: float = 0.0  # the annealed learning rates' last value
     gamma_enc: float = 100.0  # weight of the Dis_l term in the encoder's loss
     gamma_dec: float = 100.0  # weight of the Dis_l term in the decoder's loss

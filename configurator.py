@@ -232,8 +232,8 @@ def from_saved(path):
     if unknown or missing or saved['preset'] not in PRESETS:
         why = (f'unknown field {unknown[0]}' if unknown else f'no field {missing[0]}' if missing
                else f'unknown preset {saved["preset"]!r}')
-        raise UsageError(f'{path} is not a config this version wrote ({why}): update the code, or pass the '
-                         f'run\'s settings as --field=value')
+        raise UsageError(f'{path} is not a config this version wrote ({why}): edit the file to hold exactly '
+                         f'config.py\'s fields, or pass another --out_dir')
     for field in dataclasses.fields(Config):  # as strict as the flags: "3" is not an epoch count
         value = saved[field.name]
         if not _is_of(field.type, value):

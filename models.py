@@ -10,8 +10,9 @@ official code (andersbll/autoencoding_beyond_pixels; its files in brackets).
     discriminator(x) -> [dis_l, logit]  dis_l = the learned similarity's features; D(x) = sigmoid(logit)
 
 D returns a logit, not the original's sigmoid probability, so the losses can use the stable
-sigmoid cross-entropy (vae_gan.py). Below the builders: drawing z from the prior and reconstructing,
-the two ways training grids, inference and metrics use a trained model.
+sigmoid cross-entropy. Below the builders: drawing z from the prior and reconstructing, the two ways
+training grids, inference and metrics use a trained model; then the losses on the networks' outputs
+(small pure functions; vae_gan.py combines them into each network's objective).
 """
 import keras
 import tensorflow as tf

@@ -79,7 +79,7 @@ def learning_rates(cfg, epoch):
     return rates
 
 
-def gradients(tape, loss, nets, name, kernel_l2=0.0):
+def gradients_with_l2(tape, loss, nets, name, kernel_l2=0.0):
     """Gradients of `loss` (plus kernel_l2 * the kernels' squared norm) with respect to network `name`'s
     weights, of the loss divided by the number of replicas (their sum over replicas is the gradient
     of the global batch's mean) and scaled by the optimizer's loss scale (1 without mixed precision)."""

@@ -101,7 +101,7 @@ def discriminator_phase(cfg, nets, x, noise):
         _, logit_x_p = nets.discriminator(x_p, training=True)
         logit_x_tilde = None if x_tilde is None else nets.discriminator(x_tilde, training=True)[1]
         scalars = discriminator_objective(cfg, logit_x, logit_x_p, logit_x_tilde)
-    return scalars, optim.gradients(tape, scalars['discriminator_loss'], nets, 'discriminator', cfg.kernel_l2)
+    return scalars, optim.gradients_with_l2(tape, scalars['discriminator_loss'], nets, 'discriminator', cfg.kernel_l2)
 
 
 def encoder_phase(cfg, nets, x, beta, noise):
@@ -111,7 +111,7 @@ def encoder_phase(cfg, nets, x, beta, noise):
         dis_l_x, _ = nets.discriminator(x, training=True)
         dis_l_x_tilde, _ = nets.discriminator(x_tilde, training=True)
         scalars = encoder_objective(cfg, mean, sigma, dis_l_x, dis_l_x_tilde, beta)
-    return scalars, optim.gradients(tape, scalars['encoder_loss'], nets, 'encoder', cfg.kernel_l2)
+    return scalars, optim.gradients_with_l2(tape, scalars['encoder_loss'], nets, 'encoder', cfg.kernel_l2)
 
 
 def decoder_phase(cfg, nets, x, noise):
@@ -123,7 +123,12 @@ def decoder_phase(cfg, nets, x, noise):
         _, logit_x_p = nets.discriminator(x_p, training=True)
         dis_l_x_tilde, logit_x_tilde = nets.discriminator(x_tilde, training=True)
         scalars = decoder_objective(cfg, dis_l_x, dis_l_x_tilde, logit_x_tilde, logit_x_p)
-    return scalars, optim.gradients(tape, scalars['decoder_loss'], nets, 'decoder', cfg.kernel_l2)
+    return scalars, optim.gradients_with_l2(tape, scalars['decoder_loss'], nets, 'decoder', cfg.kernel_l2)
+
+
+def split_batches(cfg, x):
+    """(x_d, x_e, x_g): CelebA gives each network a fresh batch, MNIST the same one (the original)."""
+    return tuple(x) if cfg.fresh_batches else (x, x, x)
 
 
 def original_step(cfg, x, beta, phase, update):
@@ -165,7 +170,7 @@ def one_pass(cfg, nets, x, beta, noise):
         scalars = {**discriminator_objective(cfg, logit_x, logit_x_p, logit_x_tilde),
                    **encoder_objective(cfg, mean, sigma, dis_l_x, dis_l_x_tilde, beta),
                    **decoder_objective(cfg, dis_l_x, dis_l_x_tilde, logit_x_tilde, logit_x_p)}
-    return scalars, {name: optim.gradients(tape, scalars[f'{name}_loss'], nets, name, cfg.kernel_l2)
+    return scalars, {name: optim.gradients_with_l2(tape, scalars[f'{name}_loss'], nets, name, cfg.kernel_l2)
                      for name in UPDATE_ORDER}
 
 
@@ -187,10 +192,12 @@ def make_train_step(cfg, nets, steps_done, nonfinite_step):
     strategy = tf.distribute.get_strategy()
     noise = optim.make_noise(cfg.seed, steps_done)
     compiled = (lambda fn: tf.function(fn, jit_compile=True)) if cfg.jit_compile else (lambda fn: fn)
-    phase = {name: compiled(functools.partial(fn, cfg, nets, noise=noise)) for name, fn in (
-        ('discriminator', discriminator_phase), ('encoder', encoder_phase), ('decoder', decoder_phase),
-        ('one_pass', one_pass))}
-    step = original_step if cfg.update == 'sequential' else one_pass_step
+    if cfg.update == 'sequential':  # the original's step or the official one-pass step, chosen once
+        step, passes = original_step, (('discriminator', discriminator_phase), ('encoder', encoder_phase),
+                                       ('decoder', decoder_phase))
+    else:
+        step, passes = one_pass_step, (('one_pass', one_pass),)
+    phase = {name: compiled(functools.partial(fn, cfg, nets, noise=noise)) for name, fn in passes}
     update, skip_counts = optim.make_updates(nets)
 
     def replica_step(x, epoch):
@@ -211,12 +218,7 @@ def make_train_step(cfg, nets, steps_done, nonfinite_step):
     return train_step
 
 
-def split_batches(cfg, x):
-    """(x_d, x_e, x_g): CelebA gives each network a fresh batch, MNIST the same one (the original)."""
-    return tuple(x) if cfg.fresh_batches else (x, x, x)
-
-
-# ---- Building a run: the networks and their optimizers, the strategy, the counters -------------------
+# ---- Building a run: the histograms beside the step, the networks, counters and checkpoint ---------
 
 def make_histogram_writer(cfg, nets, steps_done):
     """write_histograms(x, epoch, step): the original's weight and gradient histograms, for the current

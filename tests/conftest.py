@@ -1,7 +1,9 @@
 """Shared fixtures: tiny presets, the training step on fresh weights, mocked tensorflow-datasets, one
 folder of random 'digits' and one tiny trained run (each made once per test run and shared), and
 the repository root on sys.path."""
+import contextlib
 import dataclasses
+import fcntl
 import os
 import shutil
 import signal
@@ -81,23 +83,39 @@ def mock_tfds():
         yield
 
 
+@contextlib.contextmanager
+def _made_once(tmp_path_factory, name):
+    """(path, ready): a folder shared by every process of this test run (pytest-xdist's workers too),
+    and whether another process has made it already; the body, under a file lock, makes it if not."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get('PYTEST_XDIST_WORKER'):  # each worker's base folder lies in the run's own
+        root = root.parent
+    with open(root / f'{name}.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = root / 'shared' / name
+        yield path, (root / 'shared' / f'{name}.ready').exists()
+        (root / 'shared' / f'{name}.ready').touch()
+
+
 @pytest.fixture(scope='session')
 def digits(tmp_path_factory):
     """40 random 'digits' (36 train, 4 held out), written once per test run; tests only read them."""
-    return write_digits(tmp_path_factory.mktemp('shared') / 'digits')
+    with _made_once(tmp_path_factory, 'digits') as (path, ready):
+        return path if ready else write_digits(path)
 
 
 @pytest.fixture(scope='session')
 def trained_run(digits, tmp_path_factory):
     """The one tiny trained run the tests share: `python vae_gan.py` with TINY on `digits`, 2 epochs,
-    so out_dir holds ckpt-1, ckpt-2, two frames of grids, logs and config.json. Read it only (a test
-    that writes or damages a run takes `run_copy`): at the end of the test run, a change fails."""
+    so out_dir holds ckpt-1, ckpt-2, two frames of grids, logs and config.json; trained once per test
+    run. Read it only (a test that writes or damages a run takes `run_copy`): a change fails at the end."""
     import vae_gan
-    out = tmp_path_factory.mktemp('shared') / 'run'
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    vae_gan.main(TINY + [f'--data_dir={digits}', f'--out_dir={out}', '--epochs=2'])
-    for s, handler in handlers.items():  # main() installs its own Ctrl-C / kill handlers
-        signal.signal(s, handler)
+    with _made_once(tmp_path_factory, 'run') as (out, ready):
+        if not ready:
+            handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+            vae_gan.main(TINY + [f'--data_dir={digits}', f'--out_dir={out}', '--epochs=2'])
+            for s, handler in handlers.items():  # main() installs its own Ctrl-C / kill handlers
+                signal.signal(s, handler)
     before = _contents(out)
     yield out
     assert _contents(out) == before, 'a test changed the shared trained run: take run_copy instead'

@@ -23,7 +23,7 @@ from conftest import ROOT, TINY
 @pytest.fixture(autouse=True)
 def keep_signal_handlers():
     """main() installs its Ctrl-C / kill handlers; the test process gets its own back."""
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     yield
     for s, handler in handlers.items():
         signal.signal(s, handler)
@@ -161,24 +161,37 @@ def test_a_second_run_refuses_and_a_dead_run_s_lock_is_taken_over(run, capsys):
     assert 'batch_size 4 -> 2' in capsys.readouterr().out and json.load(open(run / 'config.json'))['batch_size'] == 2
 
 
-def test_ctrl_c_says_where_the_run_is_and_how_to_go_on(run):
-    args = [sys.executable, os.path.join(ROOT, 'vae_gan.py'), f'--out_dir={run}', '--epochs=3',
-            '--steps_per_epoch=100000', '--log_every=1000']
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=run.parent,
+@pytest.mark.parametrize('signals, code, saving_often', [
+    ([signal.SIGINT], 130, False),
+    ([signal.SIGINT, signal.SIGINT], 130, True),  # twice quickly, while it saves a checkpoint each step
+    ([signal.SIGHUP], 129, False),  # the terminal closed
+])
+def test_ctrl_c_says_where_the_run_is_and_how_to_go_on(run, signals, code, saving_often):
+    args = [f'--out_dir={run}'] + (['--epochs=100000', '--steps_per_epoch=1', '--sample_every=100000'] if saving_often
+                                   else ['--epochs=3', '--steps_per_epoch=100000', '--log_every=1000'])
+    process = subprocess.Popen([sys.executable, os.path.join(ROOT, 'vae_gan.py')] + args, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=run.parent,
                                env={**{k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'},
                                     'PYTHONUNBUFFERED': '1'})  # the scripts' own default log level
-    for line in process.stdout:  # wait until it trains
-        if line.startswith('training'):
+    for line in process.stdout:  # wait until it trains (and, saving often, has saved a few)
+        if line.startswith('epoch 6/' if saving_often else 'training'):
             break
     before = _hashes(run / 'checkpoints')
-    process.send_signal(signal.SIGINT)
+    for signum in signals:
+        process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130
-    assert stderr.strip().splitlines()[-1] == (f'stopped: {run}/checkpoints/ckpt-2 holds the run (2 epochs); go on '
-                                               f'with: python vae_gan.py --out_dir={run} --epochs=3 '
-                                               f'--steps_per_epoch=100000 --log_every=1000')
-    assert 'Traceback' not in stderr and not os.path.exists(run / 'lock') and _hashes(run / 'checkpoints') == before
+    assert process.returncode == code, stderr[-2000:]
+    last = stderr.strip().splitlines()[-1]
+    assert 'Traceback' not in stderr and not os.path.exists(run / 'lock')
     assert 'cuInit' not in stderr and 'remapper failed' not in stderr  # TensorFlow's C++ error lines hidden
+    if saving_often:  # the newest intact checkpoint holds the run, and the run goes on from it
+        held = checkpoints.latest(str(run / 'checkpoints'))
+        assert last.startswith(f'stopped: {held} holds the run ({checkpoints.epoch_of(held)} epochs); go on with')
+        vae_gan.main([f'--out_dir={run}', f'--epochs={checkpoints.epoch_of(held) + 1}'])
+        return
+    assert last == (f'stopped: {run}/checkpoints/ckpt-2 holds the run (2 epochs); go on with: python vae_gan.py '
+                    f'--out_dir={run} --epochs=3 --steps_per_epoch=100000 --log_every=1000')
+    assert _hashes(run / 'checkpoints') == before
 
 
 # ---- A user's faults: one line, nothing written ----------------------------------------------------

@@ -69,7 +69,7 @@ def test_kernel_l2_adds_2_l2_w_to_kernels_only():
     nets = optim.build_networks(cfg)
     with tf.GradientTape() as tape:
         loss = tf.constant(0.0) * tf.reduce_sum(nets.encoder(tf.zeros([2, 32, 32, 3]), training=True)[0])
-    grads = optim.gradients(tape, loss, nets, 'encoder', kernel_l2=0.5)
+    grads = optim.gradients_with_l2(tape, loss, nets, 'encoder', kernel_l2=0.5)
     for var, grad in zip(nets.encoder.trainable_variables, grads):
         expected = var.numpy() if var.path.endswith('kernel') else np.zeros(var.shape)  # 2 * 0.5 * w
         grad = np.zeros(var.shape) if grad is None else tf.convert_to_tensor(grad).numpy()

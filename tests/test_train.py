@@ -128,8 +128,9 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(run_copy, monk
     cfg, _ = configurator.for_run({'out_dir': str(run_copy)})  # the shared run's: 2 epochs of 2 steps
     good = _snapshot(os.path.join(cfg.out_dir, 'checkpoints'))
     monkeypatch.setattr(models, 'kl_loss', lambda mean, sigma: tf.constant(float('nan')))
+    # logged every 2 steps: the NaN of step 5 is seen at step 6, and the message names step 5
     with pytest.raises(SystemExit, match=r'non-finite at step 5 \(epoch 3\).*last good checkpoint stays'):
-        vae_gan.train(dataclasses.replace(cfg, epochs=3))
+        vae_gan.train(dataclasses.replace(cfg, epochs=3, log_every=2))
     assert _snapshot(os.path.join(cfg.out_dir, 'checkpoints')) == good
 
 

@@ -307,3 +307,160 @@ def test_offline_the_failure_is_one_line_and_leaves_no_folders(tmp_path, capsys,
     monkeypatch.setattr(tfds, 'builder', lambda name, **kwargs: Offline())
     _fails(vae_gan.main, [f'--out_dir={tmp_path / "run"}'], capsys, 'could not download mnist (ConnectionError)')
     assert os.listdir(root) == ['cifar10'] and not os.path.exists(tmp_path / 'run')
+
+
+# ---- Every other command: rendering, scoring, exporting, and the run's side files ----------------
+
+def _files(folder):
+    """{path: sha256} of every file under folder (a missing folder: {})."""
+    return {os.path.relpath(os.path.join(d, f), folder): hashlib.sha256(open(os.path.join(d, f), 'rb').read()).hexdigest()
+            for d, _, names in os.walk(folder) for f in names}
+
+
+def _leftovers(folder):
+    """Temporary files or folders (files.written's dot names) anywhere under folder."""
+    return [os.path.join(d, n) for d, dirs, names in os.walk(folder) for n in dirs + names if n.startswith('.tmp')
+            or n.startswith('.samples')]
+
+
+def _ended(code, capsys, fault):
+    """The one line a command ended with, after `fault`: a full disk's `error: ...` (exit 1), or Ctrl-C's
+    `stopped: ...` on stderr (exit 130); no traceback either way."""
+    err = capsys.readouterr().err
+    assert 'Traceback' not in err
+    if isinstance(fault, KeyboardInterrupt):
+        assert code == 130
+        line = err.strip().splitlines()[-1]
+        assert line.startswith('stopped: ')
+        return line
+    assert str(code).startswith('error: ') and '\n' not in str(code) and 'No space left on device' in str(code)
+    return str(code)
+
+
+def test_the_interrupt_handler_ignores_a_second_signal():
+    with pytest.raises(KeyboardInterrupt):
+        run_folder._interrupt(signal.SIGINT, None)
+    assert all(signal.getsignal(s) == signal.SIG_IGN for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
+
+
+@pytest.mark.parametrize('damage', [lambda p: open(p, 'r+b').truncate(128), lambda p: open(p, 'wb').write(b'garbage'),
+                                    lambda p: np.save(p, np.full((3, 7), np.nan, np.float32))])
+def test_a_damaged_metrics_cache_is_computed_again(run, capsys, damage):
+    inference.main([f'--out_dir={run}', '--metrics', '--num_samples=4'])
+    cache = [os.path.join(run, 'metrics_cache', n) for n in os.listdir(run / 'metrics_cache')]
+    scores = json.load(open(run / 'samples' / 'metrics.json'))
+    for path in cache:
+        damage(path)
+    capsys.readouterr()
+    inference.main([f'--out_dir={run}', '--metrics', '--num_samples=4'])
+    printed = capsys.readouterr().out
+    assert printed.count('is damaged') == len(cache) and 'computing those features again' in printed
+    again = json.load(open(run / 'samples' / 'metrics.json'))
+    assert again['features'] == scores['features']  # the same scores from the recomputed features
+    assert all(np.load(path).shape[0] == 4 for path in cache) and not _leftovers(run)
+
+
+def test_an_export_is_whole_or_absent_and_never_mixed(run, tmp_path, capsys, monkeypatch):
+    folder = tmp_path / 'export'
+    inference.main([f'--out_dir={run}', f'--export={folder}'])
+    exported = _files(folder)
+    # the same folder again, or an older checkpoint into it: refused, the export as it was
+    for args in ([f'--out_dir={run}'], [f'--checkpoint={run}/checkpoints/ckpt-1']):
+        _fails(inference.main, args + [f'--export={folder}'], capsys, 'already holds an export of epoch 2')
+        assert _files(folder) == exported
+    # a full disk or Ctrl-C while exporting: no folder, nothing left beside it
+    import files
+    for fault, code in ((OSError(28, 'No space left on device', 'config.json'), 1), (KeyboardInterrupt(), 130)):
+        monkeypatch.setattr(files, 'write_json', lambda *a, fault=fault: (_ for _ in ()).throw(fault))
+        with pytest.raises(SystemExit) as stop:
+            inference.main([f'--out_dir={run}', f'--export={tmp_path / "cut"}'])
+        _ended(stop.value.code, capsys, fault)
+        assert not os.path.exists(tmp_path / 'cut') and not _leftovers(tmp_path)
+
+
+def test_a_folder_of_checkpoints_without_its_config_is_refused(run, tmp_path, capsys):
+    folder = tmp_path / 'export'
+    inference.main([f'--out_dir={run}', f'--export={folder}'])
+    os.remove(folder / 'config.json')  # what an export cut off before it was whole left, before exports were atomic
+    _fails(inference.main, [f'--checkpoint={folder}'], capsys, 'holds checkpoints but no config.json')
+    assert not os.path.exists(folder / 'samples') and not os.path.exists(tmp_path / 'samples')
+
+
+def test_two_renders_never_mix_and_a_cut_render_leaves_the_samples_before(run, capsys, monkeypatch):
+    inference.main([f'--out_dir={run}', '--num_samples=3', '--seed=1'])
+    before = _files(run / 'samples')
+    holder = run_folder.Lock(str(run), 'samples.lock', 'being rendered').acquire()  # a render in another process
+    try:
+        _fails(inference.main, [f'--out_dir={run}', '--num_samples=5', '--seed=2'], capsys, 'is being rendered by process')
+    finally:
+        holder.release()
+    assert _files(run / 'samples') == before
+    import images
+    for fault in (OSError(28, 'No space left on device', str(run / 'samples' / 'generations.png')), KeyboardInterrupt()):
+        monkeypatch.setattr(images, 'write_gif', lambda *a, fault=fault: (_ for _ in ()).throw(fault))
+        with pytest.raises(SystemExit) as stop:
+            inference.main([f'--out_dir={run}', '--num_samples=5', '--seed=2'])
+        assert 'as it was' in _ended(stop.value.code, capsys, fault)
+        assert _files(run / 'samples') == before and not _leftovers(run) and not os.path.exists(run / 'samples.lock')
+
+
+def test_a_damaged_grid_and_damaged_attribute_side_files_do_not_stop_a_render(run, capsys):
+    (run / 'op-gen' / 'epoch_0003.png').write_bytes(b'')  # what a full disk left before writes were atomic
+    inference.main([f'--out_dir={run}', '--num_samples=2'])
+    printed = capsys.readouterr().out
+    assert 'epoch_0003.png does not read as an image' in printed and 'a GIF of 2 epochs' in printed
+
+
+def test_a_damaged_feature_network_is_one_line(run, tmp_path, capsys, monkeypatch):
+    import metrics
+    damaged = tmp_path / 'classifier.weights.h5'
+    damaged.write_bytes(open(os.path.join(ROOT, 'MNIST', 'classifier.weights.h5'), 'rb').read()[:5000])
+    monkeypatch.setattr(metrics, 'classifier_path', lambda cfg, kind='classifier': str(damaged))
+    line = _fails(inference.main, [f'--out_dir={run}', '--metrics', '--num_samples=4'], capsys,
+                  'does not read as the classifier feature network')
+    assert str(damaged) in line and 'train_classifier' in line
+    assert not os.path.exists(run / 'samples')  # checked before anything is rendered
+
+
+@pytest.mark.parametrize('field, value, message', [
+    ('epochs', '3', "epochs must be a whole number, not '3'"),
+    ('z_dim', None, 'z_dim must be a whole number, not None'),
+    ('cache', 1, 'cache must be true or false, not 1'),
+])
+def test_a_hand_edited_config_json_is_one_line(run, capsys, field, value, message):
+    saved = json.load(open(run / 'config.json'))
+    (run / 'config.json').write_text(json.dumps(dict(saved, **{field: value})))
+    before = _hashes(run / 'checkpoints')
+    for main in (vae_gan.main, inference.main):
+        _fails(main, [f'--out_dir={run}', '--epochs=3'] if main is vae_gan.main else [f'--out_dir={run}'], capsys, message)
+    assert _hashes(run / 'checkpoints') == before
+
+
+def test_the_lock_garbage_deleted_or_the_folder_gone(run, capsys, monkeypatch):
+    (run / 'lock').write_bytes(b'\xff\xfe\x00\x81 not text')  # garbage: taken over with a note
+    vae_gan.main([f'--out_dir={run}', '--epochs=3'])
+    assert 'taking over the lock of' in capsys.readouterr().out and not os.path.exists(run / 'lock')
+    # deleted by someone while the run trains: the run ends as it would have (exit 0, its checkpoint saved)
+    save = checkpoints.save
+    monkeypatch.setattr(checkpoints, 'save', lambda *a, **k: (os.remove(run / 'lock'), save(*a, **k))[1])
+    vae_gan.main([f'--out_dir={run}', '--epochs=4'])
+    assert _epochs_in(run / 'checkpoints') == 4
+    # the run folder replaced by a file during a save: the error names the save's folder, not the lock
+    import shutil
+
+    def gone(*args, **kwargs):
+        shutil.rmtree(run)
+        run.write_text('not a folder')
+        return save(*args, **kwargs)
+    monkeypatch.setattr(checkpoints, 'save', gone)
+    line = _fails(vae_gan.main, [f'--out_dir={run}', '--epochs=5'], capsys, 'checkpoints: Not a directory')
+    assert '/lock' not in line
+
+
+def test_a_full_disk_while_logging_is_one_line(run, capsys, monkeypatch):
+    def full(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, 'logs/events.out: No space left on device')
+    monkeypatch.setattr(tf.summary, 'scalar', full)
+    before = _hashes(run / 'checkpoints')
+    line = _fails(vae_gan.main, [f'--out_dir={run}', '--epochs=3'], capsys, 'No space left on device')
+    assert 'checkpoints saved before stay in' in line and _hashes(run / 'checkpoints') == before

@@ -6,10 +6,10 @@
 
 Top to bottom: each network's objective (the losses are in models.py); the original's step, D then E
 then G, and the official code's one-pass step, one of them chosen when the step is built; then the
-run: build, resume, and for each epoch the steps, the log, the sample grids and a checkpoint. optim.py
-holds the machinery under the step, run_folder.py what keeps out_dir whole (the lock, Ctrl-C, full
-disks). Writes checkpoints/, logs/ (TensorBoard), op-real/, op-recons/, op-gen/ and config.json into
-out_dir; the same command again resumes from the newest intact checkpoint. Epochs count from 1.
+run: build, resume, and for each epoch the steps, the log, the grids and a checkpoint. optim.py holds
+the machinery under the step, run_folder.py what keeps out_dir whole (the lock, Ctrl-C, full disks).
+Writes checkpoints/, logs/, op-real/, op-recons/, op-gen/ and config.json into out_dir; the same
+command again resumes from the newest intact checkpoint. Epochs count from 1.
 """
 import dataclasses
 import functools
@@ -326,8 +326,9 @@ def inputs(cfg, run, done):
         raise UsageError(f'no readable held-out images ({cfg.held_out_split} split): the grids need some')
     batches = iter(run.strategy.experimental_distribute_dataset(train_ds))
     first_batch = next(batches, None)
-    if first_batch is None:  # every image was skipped, each named in a warning above
-        raise UsageError(f'no usable training images in {cfg.data_dir or cfg.dataset}: see the warnings above')
+    if first_batch is None:  # fewer readable images than a batch: the others are named in warnings above
+        raise UsageError(f'not one batch of {cfg.batch_size} readable training images in {cfg.data_dir or cfg.dataset} '
+                         f'(see the warnings above): fix or remove those files, or pass a smaller --batch_size')
     return itertools.chain([first_batch], batches), steps, held_out
 
 

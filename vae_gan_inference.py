@@ -100,7 +100,10 @@ def find_checkpoint(cfg, path):
     folder = checkpoints.folder(cfg.out_dir)
     if path and not os.path.isdir(path):
         if not os.path.exists(path + '.index'):
-            raise UsageError(f'no checkpoint at {path}: pass a path like {folder}/ckpt-10, or a folder of them')
+            held = [os.path.basename(p) for _, p in checkpoints.numbered(os.path.dirname(path) or '.')]
+            hint = (f'{os.path.dirname(path) or "."} holds {", ".join(held)}: pass one of those' if held else
+                    'pass a checkpoint such as RUN/checkpoints/ckpt-N, or a folder of them')
+            raise UsageError(f'no checkpoint at {path}: {hint}')
         why = checkpoints.damage(path)
         if why:
             raise UsageError(f'{path} is damaged ({why}): pass another checkpoint of {os.path.dirname(path)}')
@@ -109,7 +112,7 @@ def find_checkpoint(cfg, path):
     for prefix, why in damaged:
         print(f'{os.path.basename(prefix)} is damaged ({why}): passed over')
     if path and not found:
-        raise UsageError(f'no intact checkpoint in {path}: pass a path like {folder}/ckpt-10, or a folder of them')
+        raise UsageError(f'no intact checkpoint in {path}: pass a checkpoint (.../checkpoints/ckpt-N) or a folder of them')
     if not found:
         if damaged:
             raise UsageError(f'no intact checkpoint in {folder}: every one is damaged')

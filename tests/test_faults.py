@@ -284,7 +284,13 @@ def test_nothing_usable_is_one_line(tmp_path, capsys):
         else:
             tf.io.write_file(str(good / f'{i:03d}.png'), tf.io.encode_png(np.zeros((28, 28, 1), np.uint8)))
     _fails(vae_gan.main, TINY + [f'--data_dir={good}', f'--out_dir={tmp_path / "run"}', '--batch_size=1'], capsys,
-           'no usable training images')
+           'not one batch of 1 readable training images')
+    # some readable training images, fewer than a batch: the message says so, not that there are none
+    for i in range(3):
+        tf.io.write_file(str(good / f'{i:03d}.png'), tf.io.encode_png(np.zeros((28, 28, 1), np.uint8)))
+    line = _fails(vae_gan.main, TINY + [f'--data_dir={good}', f'--out_dir={tmp_path / "run"}'], capsys,
+                  'not one batch of 4 readable training images')
+    assert 'pass a smaller --batch_size' in line
     assert not os.path.exists(tmp_path / 'run')
 
 

@@ -99,14 +99,21 @@ def test_another_preset_or_architecture_is_refused(run, tmp_path):
         inference.render(*inference.load_config([f'--out_dir={tmp_path / "other"}']))
 
 
-def test_cli_errors_exit_non_zero(tmp_path):
+def test_cli_errors_exit_non_zero_and_end_on_their_line(run, tmp_path):
+    os.makedirs(tmp_path / 'other')  # a config.json that does not describe its checkpoint
+    os.symlink(os.path.join(run.out_dir, 'checkpoints'), tmp_path / 'other' / 'checkpoints')
+    json.dump(dict(json.load(open(os.path.join(run.out_dir, 'config.json'))), z_dim=16),
+              open(tmp_path / 'other' / 'config.json', 'w'))
     cases = ((['--num_samples=0'], 'num_samples must be a whole number >= 1'),
-             ([f'--out_dir={tmp_path}'], 'error: no checkpoint in'))
+             ([f'--out_dir={tmp_path}'], 'error: no checkpoint in'),
+             ([f'--checkpoint={run.out_dir}/checkpoints/ckpt-7'], 'checkpoints holds ckpt-2, ckpt-1: pass one of those'),
+             ([f'--out_dir={tmp_path / "other"}'], 'ckpt-2 is a checkpoint of another architecture'))
     processes = [subprocess.Popen([sys.executable, os.path.join(ROOT, 'vae_gan_inference.py'), *args], text=True,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path) for args, _ in cases]
-    for process, (_, message) in zip(processes, cases):  # both at once: each start loads TensorFlow
+    for process, (_, message) in zip(processes, cases):  # all at once: each start loads TensorFlow
         stderr = process.communicate(timeout=120)[1]
-        assert process.returncode != 0 and message in stderr and 'Traceback' not in stderr
+        assert process.returncode == 1 and 'Traceback' not in stderr
+        assert message in stderr.strip().splitlines()[-1]  # the last line: no warnings after it
 
 
 def test_metrics_json(run, monkeypatch):

@@ -21,6 +21,7 @@ import configurator
 import data
 import models
 import optim
+import run_folder
 import vae_gan
 from configurator import UsageError
 
@@ -76,16 +77,12 @@ def benchmark(cfg, n, warmup=3):
 
 
 def main(argv):
-    try:
+    with run_folder.guarded('bench.py', argv, lambda: None, training=False):  # one line however it ends
         fields, flags = configurator.parse_flags(argv, config.Config, Options)
         options = Options(**flags)
         if options.benchmark_steps < 1:
             raise UsageError(f'benchmark_steps must be at least 1, not {options.benchmark_steps}')
         benchmark(configurator.from_overrides(fields), options.benchmark_steps)
-    except UsageError as e:
-        sys.exit(f'error: {e}')
-    except KeyboardInterrupt:
-        sys.exit('stopped')
 
 
 if __name__ == '__main__':

@@ -66,8 +66,12 @@ def _check_values(cfg):
             raise UsageError(f'{name} must be in [0, 1] (or None), not {getattr(cfg, name)}')
     if cfg.balance_margin is not None and not cfg.balance_margin >= 0:
         raise UsageError(f'balance_margin must be >= 0 (or None = off), not {cfg.balance_margin}')
-    if cfg.eval_every < 0 or cfg.eval_samples < 2:
-        raise UsageError('eval_every must be >= 0 and eval_samples >= 2')
+    if cfg.eval_every < 0 or cfg.eval_samples < 4:  # precision and recall need 3 neighbours of each image
+        raise UsageError('eval_every must be >= 0 and eval_samples >= 4')
+    for field in dataclasses.fields(Config):  # TensorFlow's shapes and seeds are 32-bit
+        value = getattr(cfg, field.name)
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2 ** 31:
+            raise UsageError(f'{field.name} must be below 2**31, not {value}')
     if cfg.histogram_every < 0:
         raise UsageError(f'histogram_every must be >= 0 (0 = no histograms), not {cfg.histogram_every}')
     if cfg.steps_per_epoch is not None and cfg.steps_per_epoch < 1:
@@ -203,7 +207,7 @@ def for_run(overrides):
     preset = preset_of(overrides)
     out_dir = overrides.get('out_dir', preset.out_dir)
     path = os.path.join(out_dir, 'config.json')
-    if not os.path.isfile(path):
+    if not os.path.exists(path):  # a new run (a folder in its place is not: from_saved says so)
         return validate(dataclasses.replace(preset, **overrides)), ''
     saved = from_saved(path)
     check_same_model(out_dir, saved, overrides)

@@ -5,6 +5,7 @@ And a helper that says in a few words why reading or writing a file failed.
 import contextlib
 import json
 import os
+import re
 import shutil
 
 
@@ -35,6 +36,7 @@ def written_folder(path):
     place of `path`: the folder there before (if any) is renamed aside, the new one renamed in, the old
     one deleted. If the body fails, the temporary folder is deleted and `path` is as it was."""
     parent, name = os.path.split(os.path.abspath(path))
+    _clear_leftovers(parent, name)
     temporary = os.path.join(parent, f'.{name}.tmp{os.getpid()}')
     shutil.rmtree(temporary, ignore_errors=True)
     os.makedirs(temporary)
@@ -47,6 +49,32 @@ def written_folder(path):
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _clear_leftovers(parent, name):
+    """What a killed written_folder left beside `name`: its temporary folders are deleted, and a folder
+    it had renamed aside comes back if `name` is missing (the kill fell between the two renames)."""
+    for leftover in os.listdir(parent):
+        match = re.fullmatch(rf'\.{re.escape(name)}\.(tmp|old)(\d+)', leftover)
+        if not match or _alive(int(match.group(2))):
+            continue
+        where = os.path.join(parent, leftover)
+        if match.group(1) == 'old' and not os.path.exists(os.path.join(parent, name)):
+            os.rename(where, os.path.join(parent, name))
+            print(f'note: {name} brought back from {leftover}, left by a process that was killed')
+        else:
+            shutil.rmtree(where, ignore_errors=True)
+            print(f'note: removed {leftover}, left by a process that was killed')
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def why(error):

@@ -35,6 +35,7 @@ from configurator import UsageError
 BATCH = models.INFERENCE_BATCH
 KID_SUBSETS, KID_SUBSET_SIZE = 10, 1000  # as Binkowski et al. 2018
 PR_NEIGHBOURS = 3  # k of improved precision and recall (Kynkaanniemi et al. 2019)
+MIN_IMAGES = PR_NEIGHBOURS + 1  # each image needs k neighbours besides itself
 FEATURES = ('classifier', 'mlp', 'inception')
 
 
@@ -224,8 +225,8 @@ def evaluate(cfg, encoder, decoder, count, seed=0, extractors=None):
     extractors = extractors or feature_extractors(cfg)
     originals = np.concatenate([x.numpy() for x in data.held_out_dataset(cfg, BATCH).take(-(-count // BATCH))])[:count]
     n = len(originals)
-    if n < 2:
-        raise UsageError(f'the scores compare sets of images: {n} held-out image(s) is too few (at least 2)')
+    if n < MIN_IMAGES:
+        raise UsageError(f'the scores compare sets of images: {n} held-out image(s) is too few (at least {MIN_IMAGES})')
     generate = tf.function(lambda z: decoder(z, training=False))
     reconstruct = tf.function(lambda x: models.reconstruct(encoder, decoder, x))
     z = models.prior_z(n, cfg.z_dim, seed)
@@ -251,6 +252,19 @@ def summary(scores):
             f"SSIM {scores['ssim']:.3f}")
 
 
+def _scores(path):
+    """A metrics.json's scores, checked: one line naming the file if it does not read as one."""
+    try:
+        with open(path) as f:
+            scores = json.load(f)
+        if not (isinstance(scores, dict) and isinstance(scores.get('features'), dict) and 'mse' in scores):
+            raise ValueError('no features and mse')
+    except (OSError, ValueError) as e:
+        raise UsageError(f'{path} does not read as a metrics.json ({files.why(e) if isinstance(e, OSError) else e}): '
+                         f'score the run again with `python vae_gan_inference.py --metrics`') from e
+    return scores
+
+
 def table(paths):
     """Markdown rows, one per recipe (the preset, and the fields its runs changed), of mean +- std over
     the runs' metrics.json files (RUN/samples/metrics.json, whose RUN/config.json says the recipe, or
@@ -263,7 +277,7 @@ def table(paths):
         preset = config.PRESETS[cfg.preset]
         changed = ', '.join(f'{f}={getattr(cfg, f)}' for f in configurator.FIELDS if getattr(cfg, f) != getattr(preset, f)
                             and f not in ('out_dir', 'seed', 'data_dir', 'metric_features'))
-        groups.setdefault(f'`{cfg.preset}`' + (f' ({changed})' if changed else ''), []).append(json.load(open(path)))
+        groups.setdefault(f'`{cfg.preset}`' + (f' ({changed})' if changed else ''), []).append(_scores(path))
     spaces = sorted({space for runs in groups.values() for r in runs for space in r['features']})
     columns = [(space, figure) for space in spaces for figure in ('fid', 'kid', 'precision', 'recall')]
     rows = ['| recipe | runs | ' + ' | '.join(f'{figure} ({space})' for space, figure in columns) + ' | MSE | SSIM |',

@@ -80,7 +80,8 @@ def locked(out_dir, is_chief=True, scratch=None):
                 os.makedirs(out_dir, exist_ok=True)
                 lock.acquire()
             except OSError as e:
-                raise UsageError(f'cannot write to {out_dir} ({e.strerror or e}): pass a writable --out_dir') from e
+                raise UsageError(f'cannot write to {e.filename or out_dir} ({e.strerror or e}): pass a writable '
+                                 f'--out_dir') from e
             for name in checkpoints.clean_interrupted_saves(checkpoints.folder(out_dir)):
                 print(f'note: removed {name}, left by an interrupted save')
         yield
@@ -147,5 +148,5 @@ class Lock:
 def _holder(file):
     """What the lock file says of its holder, in printable characters (garbage is shown as such)."""
     file.seek(0)
-    text = file.read(200).decode('utf-8', errors='replace').strip()
-    return ''.join(c if c.isprintable() else '?' for c in text)
+    text = file.read(200).decode('ascii', errors='replace').strip()
+    return ''.join(c if ' ' <= c <= '~' else '?' for c in text)

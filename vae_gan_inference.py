@@ -67,8 +67,9 @@ def load_config(args):
         unknown = [a for a in options.attributes.split(',') if a not in data.CELEB_A_ATTRIBUTES]
         if unknown:
             raise UsageError(f'unknown attribute {unknown[0]!r}; the 40 are: {", ".join(data.CELEB_A_ATTRIBUTES)}')
-    if options.metrics and options.num_samples < 2:
-        raise UsageError(f'--metrics compares sets of images: pass --num_samples=2 or more, not {options.num_samples}')
+    if options.metrics and options.num_samples < metrics.MIN_IMAGES:
+        raise UsageError(f'--metrics compares sets of images: pass --num_samples={metrics.MIN_IMAGES} or more, '
+                         f'not {options.num_samples}')
     if options.checkpoint and 'out_dir' not in overrides:
         overrides['out_dir'] = out_dir_of(options.checkpoint)
     cfg, changes = configurator.for_run(overrides)

@@ -99,6 +99,7 @@ def test_overrides_are_parsed_to_the_fields_types():
     (['--kl_weight=big'], "kl_weight must be '1/batch', '1/z_dim', 'sigmoid' or a number"),
     (['--kl_weight=-1'], 'kl_weight must be'),
     (['--lr_encoder=-0.1'], 'lr_encoder must be >= 0'),
+    (['--z_dim=1000000000000000000000000000000'], 'z_dim must be below 2.*31, not 1000000000000000000000000000000'),
     (['--preset=celeb_a', '--image_size=30'], 'divisible by 8'),
     (['epochs=3'], "write --field=value"),
     (['--epochs'], "write --field=value"),  # only a bool field may stand alone

@@ -233,13 +233,18 @@ def test_a_garbage_config_json(run, capsys):
     before = _hashes(run / 'checkpoints')
     _fails(vae_gan.main, [f'--out_dir={run}'], capsys, 'config.json cannot be read as a config')
     _fails(inference.main, [f'--out_dir={run}'], capsys, 'config.json cannot be read as a config')
+    os.remove(run / 'config.json')
+    os.mkdir(run / 'config.json')  # a folder in its place: not a new run with the preset's settings
+    for main in (vae_gan.main, inference.main):
+        _fails(main, [f'--out_dir={run}'], capsys, 'config.json cannot be read as a config')
     assert _hashes(run / 'checkpoints') == before
 
 
 def test_inference_faults(run, tmp_path, capsys):
     (tmp_path / 'taken').write_text('x')
     _fails(inference.main, [f'--out_dir={run}', f'--export={tmp_path / "taken"}'], capsys, 'is a file')
-    _fails(inference.main, [f'--out_dir={run}', '--metrics', '--num_samples=1'], capsys, '--num_samples=2 or more')
+    for few in (1, 3):  # precision and recall need 3 neighbours of each image
+        _fails(inference.main, [f'--out_dir={run}', '--metrics', f'--num_samples={few}'], capsys, '--num_samples=4 or more')
     # the folder of checkpoints, as an error message suggests: rendered with the run's own config, into the run
     cfg, checkpoint, _ = inference.load_config([f'--checkpoint={run / "checkpoints"}'])
     assert cfg.out_dir == str(run) and cfg.z_dim == 8 and checkpoint.endswith('ckpt-2')
@@ -410,6 +415,17 @@ def test_two_renders_never_mix_and_a_cut_render_leaves_the_samples_before(run, c
             inference.main([f'--out_dir={run}', '--num_samples=5', '--seed=2'])
         assert 'as it was' in _ended(stop.value.code, capsys, fault)
         assert _files(run / 'samples') == before and not _leftovers(run) and not os.path.exists(run / 'samples.lock')
+
+
+def test_what_a_killed_render_left_is_cleared(run, capsys):
+    dead = subprocess.Popen(['true'])
+    dead.wait()  # a process id that has ended
+    leftover = run / f'.samples.tmp{dead.pid}'
+    leftover.mkdir()
+    (leftover / '000001.png').write_bytes(b'half')
+    inference.main([f'--out_dir={run}', '--num_samples=2'])
+    assert f'removed .samples.tmp{dead.pid}, left by a process that was killed' in capsys.readouterr().out
+    assert not _leftovers(run) and len(os.listdir(run / 'samples' / 'generations')) == 2
 
 
 def test_a_damaged_grid_and_damaged_attribute_side_files_do_not_stop_a_render(run, capsys):

@@ -138,7 +138,7 @@ def test_too_few_images_is_one_line(tmp_path, monkeypatch):
     import data
     cfg = dataclasses.replace(config.mnist, out_dir=str(tmp_path))
     monkeypatch.setattr(data, 'held_out_dataset', lambda cfg, batch: tf.data.Dataset.from_tensors(tf.zeros([1, 28, 28, 1])))
-    with pytest.raises(UsageError, match='1 held-out image.s. is too few'):
+    with pytest.raises(UsageError, match=r'1 held-out image.s. is too few \(at least 4\)'):
         metrics.evaluate(cfg, None, None, 1, extractors={'x': (lambda x: x, 'f')})
 
 
@@ -175,3 +175,10 @@ def test_table_of_runs_over_seeds(tmp_path):
     for name in ('config.json', 'samples/metrics.json'):
         (kept / os.path.basename(name)).write_text((tmp_path / 'a' / name).read_text())
     assert metrics.table([str(kept / 'metrics.json')]).splitlines()[2].startswith('| `mnist` | 1 | 10.000 | 0.100 |')
+    for text in ('{bad', '[1]', None):  # garbage, another kind of JSON, missing: one line naming the file
+        if text is None:
+            os.remove(kept / 'metrics.json')
+        else:
+            (kept / 'metrics.json').write_text(text)
+        with pytest.raises(UsageError, match='metrics.json does not read as a metrics.json'):
+            metrics.table([str(kept / 'metrics.json')])

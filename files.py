@@ -79,8 +79,9 @@ def _alive(pid):
 
 def why(error):
     """An OSError or a TensorFlow error in a few words: the file and the cause."""
-    if isinstance(error, OSError) and error.strerror:
-        return f'{error.filename}: {error.strerror}' if error.filename else error.strerror
+    if isinstance(error, OSError) and error.strerror:  # a rename's target (filename2) is the file in the way
+        name = error.filename2 or error.filename
+        return f'{name}: {error.strerror}' if name else error.strerror
     lines = str(error).strip().splitlines()
     if isinstance(error, OSError) and lines:  # the repo's own, which says what failed
         return lines[0]

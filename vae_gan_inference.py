@@ -39,6 +39,7 @@ PAPER_ATTRIBUTES = ('Bald', 'Bangs', 'Black_Hair', 'Blond_Hair', 'Bushy_Eyebrows
                     'Straight_Hair', 'Wavy_Hair', 'Wearing_Lipstick', 'Young')  # the paper's section 4.1
 ATTRIBUTE_ROWS = 8  # test faces in attributes.png
 INTERPOLATION_STEPS = 10  # images per interpolation row, both ends included
+RUN_FOLDERS = ('samples', 'checkpoints', 'logs', 'op-real', 'op-recons', 'op-gen', 'metrics_cache')  # written by runs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,6 +141,9 @@ def export(cfg, checkpoint, folder):
     not empty is refused (another run's export, or a newer one, is never mixed with this one)."""
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise UsageError(f'--export={folder} is a file: pass a folder to write the model into')
+    parent, name = os.path.split(os.path.abspath(folder))
+    if name in RUN_FOLDERS and os.path.exists(os.path.join(parent, 'config.json')):  # a render would replace it
+        raise UsageError(f'--export={folder} is a folder its run writes itself: pass another folder')
     if os.path.isdir(folder) and os.listdir(folder):
         held = checkpoints.numbered(folder)
         what = f'an export of epoch {held[0][0]}' if held else 'other files'

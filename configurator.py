@@ -47,10 +47,12 @@ def validate(cfg):
 
 def _check_values(cfg):
     """Numbers in their ranges, every float finite."""
-    for field in dataclasses.fields(Config):  # every number finite: inf and nan fail later and obscurely
+    for field in dataclasses.fields(Config):  # inf and nan fail later and obscurely; TensorFlow's ints are 32-bit
         value = getattr(cfg, field.name)
         if isinstance(value, float) and not math.isfinite(value):
             raise UsageError(f'{field.name} must be a finite number, not {value}')
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2 ** 31:
+            raise UsageError(f'{field.name} must be below 2**31, not {value}')
     for name in ('gamma_enc', 'gamma_dec', 'init_stddev', 'equilibrium', 'gan_log_offset', 'kernel_l2', 'epsilon',
                  'blur_sigma', 'lr_end', 'lr_encoder', 'lr_decoder', 'lr_discriminator'):
         if getattr(cfg, name) < 0:
@@ -68,10 +70,6 @@ def _check_values(cfg):
         raise UsageError(f'balance_margin must be >= 0 (or None = off), not {cfg.balance_margin}')
     if cfg.eval_every < 0 or cfg.eval_samples < 4:  # precision and recall need 3 neighbours of each image
         raise UsageError('eval_every must be >= 0 and eval_samples >= 4')
-    for field in dataclasses.fields(Config):  # TensorFlow's shapes and seeds are 32-bit
-        value = getattr(cfg, field.name)
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2 ** 31:
-            raise UsageError(f'{field.name} must be below 2**31, not {value}')
     if cfg.histogram_every < 0:
         raise UsageError(f'histogram_every must be >= 0 (0 = no histograms), not {cfg.histogram_every}')
     if cfg.steps_per_epoch is not None and cfg.steps_per_epoch < 1:

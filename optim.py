@@ -69,7 +69,6 @@ def unscaled(optimizer):
     return getattr(optimizer, 'inner_optimizer', optimizer)
 
 
-
 def learning_rates(cfg, epoch):
     """{network: learning rate} in epoch (from 1): constant, or 'annealed' as the official GammaAnnealer:
     lr - ((epoch - 1) / epochs)^0.75 * (lr - lr_end), from lr in the first epoch towards lr_end."""

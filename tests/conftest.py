@@ -116,12 +116,12 @@ def trained_run(digits, tmp_path_factory):
             vae_gan.main(TINY + [f'--data_dir={digits}', f'--out_dir={out}', '--epochs=2'])
             for s, handler in handlers.items():  # main() installs its own Ctrl-C / kill handlers
                 signal.signal(s, handler)
-    before = _contents(out)
+    before = contents(out)
     yield out
-    assert _contents(out) == before, 'a test changed the shared trained run: take run_copy instead'
+    assert contents(out) == before, 'a test changed the shared trained run: take run_copy instead'
 
 
-def _contents(folder):
+def contents(folder):
     """{path: sha256} of every file under folder."""
     import hashlib
     return {os.path.relpath(os.path.join(d, f), folder): hashlib.sha256(open(os.path.join(d, f), 'rb').read()).hexdigest()

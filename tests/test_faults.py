@@ -18,7 +18,7 @@ import checkpoints
 import run_folder
 import vae_gan
 import vae_gan_inference as inference
-from conftest import ROOT, TINY
+from conftest import ROOT, TINY, contents
 
 @pytest.fixture(autouse=True)
 def keep_signal_handlers():
@@ -322,12 +322,6 @@ def test_offline_the_failure_is_one_line_and_leaves_no_folders(tmp_path, capsys,
 
 # ---- Every other command: rendering, scoring, exporting, and the run's side files ----------------
 
-def _files(folder):
-    """{path: sha256} of every file under folder (a missing folder: {})."""
-    return {os.path.relpath(os.path.join(d, f), folder): hashlib.sha256(open(os.path.join(d, f), 'rb').read()).hexdigest()
-            for d, _, names in os.walk(folder) for f in names}
-
-
 def _leftovers(folder):
     """Temporary files or folders (files.written's dot names) anywhere under folder."""
     return [os.path.join(d, n) for d, dirs, names in os.walk(folder) for n in dirs + names if n.startswith('.tmp')
@@ -376,11 +370,11 @@ def test_a_damaged_metrics_cache_is_computed_again(run, capsys):
 def test_an_export_is_whole_or_absent_and_never_mixed(run, tmp_path, capsys, monkeypatch):
     folder = tmp_path / 'export'
     inference.main([f'--out_dir={run}', f'--export={folder}'])
-    exported = _files(folder)
+    exported = contents(folder)
     # the same folder again, or an older checkpoint into it: refused, the export as it was
     for args in ([f'--out_dir={run}'], [f'--checkpoint={run}/checkpoints/ckpt-1']):
         _fails(inference.main, args + [f'--export={folder}'], capsys, 'already holds an export of epoch 2')
-        assert _files(folder) == exported
+        assert contents(folder) == exported
     _fails(inference.main, [f'--out_dir={run}', f'--export={run / "samples"}'], capsys, 'a folder its run writes itself')
     # a full disk or Ctrl-C while exporting: no folder, nothing left beside it
     import files
@@ -402,20 +396,20 @@ def test_a_folder_of_checkpoints_without_its_config_is_refused(run, tmp_path, ca
 
 def test_two_renders_never_mix_and_a_cut_render_leaves_the_samples_before(run, capsys, monkeypatch):
     inference.main([f'--out_dir={run}', '--num_samples=3', '--seed=1'])
-    before = _files(run / 'samples')
+    before = contents(run / 'samples')
     holder = run_folder.Lock(str(run), 'samples.lock', 'being rendered').acquire()  # a render in another process
     try:
         _fails(inference.main, [f'--out_dir={run}', '--num_samples=5', '--seed=2'], capsys, 'is being rendered by process')
     finally:
         holder.release()
-    assert _files(run / 'samples') == before
+    assert contents(run / 'samples') == before
     import images
     for fault in (OSError(28, 'No space left on device', str(run / 'samples' / 'generations.png')), KeyboardInterrupt()):
         monkeypatch.setattr(images, 'write_gif', lambda *a, fault=fault: (_ for _ in ()).throw(fault))
         with pytest.raises(SystemExit) as stop:
             inference.main([f'--out_dir={run}', '--num_samples=5', '--seed=2'])
         assert 'as it was' in _ended(stop.value.code, capsys, fault)
-        assert _files(run / 'samples') == before and not _leftovers(run) and not os.path.exists(run / 'samples.lock')
+        assert contents(run / 'samples') == before and not _leftovers(run) and not os.path.exists(run / 'samples.lock')
 
 
 def test_what_a_killed_render_left_is_cleared(run, capsys):

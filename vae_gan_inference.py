@@ -184,7 +184,8 @@ def write_samples(cfg, checkpoint, encoder, decoder, options, extractors, sample
     rows = write_interpolations(cfg, decode, codes, samples)
     frames = images.write_gif(os.path.join(cfg.out_dir, 'op-gen'), os.path.join(samples, 'generations.gif'))
     print(f'wrote {len(generations)} generations, {len(originals)} reconstructions, {rows} interpolation rows'
-          + (f' and a GIF of {frames} epochs' if frames else ' (no training grids in op-gen/: no GIF)'))
+          + (f' and a GIF of {frames} sampled epoch{"s" * (frames != 1)}' if frames else
+             ' (no training grids in op-gen/: no GIF)'))
     if options.metrics:
         write_metrics(cfg, checkpoint, encoder, decoder, options.num_samples, samples, extractors)
     if options.attributes == 'none' or (not options.attributes and cfg.dataset != 'celeb_a'):

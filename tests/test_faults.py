@@ -427,7 +427,7 @@ def test_a_damaged_grid_and_damaged_attribute_side_files_do_not_stop_a_render(ru
     (run / 'op-gen' / 'epoch_0003.png').write_bytes(b'')  # what a full disk left before writes were atomic
     inference.main([f'--out_dir={run}', '--num_samples=2'])
     printed = capsys.readouterr().out
-    assert 'epoch_0003.png does not read as an image' in printed and 'a GIF of 2 epochs' in printed
+    assert 'epoch_0003.png does not read as an image' in printed and 'a GIF of 2 sampled epochs' in printed
 
 
 def test_a_damaged_feature_network_is_one_line(run, tmp_path, capsys, monkeypatch):

@@ -53,7 +53,7 @@ def benchmark(cfg, n, warmup=3):
 
     pipeline = timed(lambda: next(batches))
     step = timed(lambda: run.train_step(next(batches), epoch))
-    x_d, x_e, x_g = vae_gan.split_batches(cfg, next(iter(train_ds)))
+    x_d, x_e, x_g = data.split_batches(cfg, next(iter(train_ds)))
     beta = models.kl_weight(cfg.kl_weight, epoch, cfg.batch_size, cfg.z_dim)
     noise = optim.make_noise(cfg.seed, run.steps_done)
     phases = {}

@@ -11,6 +11,7 @@ for other tools but never trusted. A save writes a new ckpt-N, reads it back, an
 the oldest beyond `keep`; a damaged checkpoint is renamed ckpt-N-damaged.*, never deleted.
 """
 import glob
+import json
 import os
 import re
 import shutil
@@ -106,6 +107,22 @@ def save(checkpoint, path, number, keep=KEEP):
             os.remove(file)
     write_index(path, [os.path.basename(p) for p in kept[:keep]])
     return prefix
+
+
+def export(folder, networks, epoch, settings, extra=None):
+    """The `networks` ({'encoder': ..., 'decoder': ...}) with their epoch, config.json (`settings`) and
+    any `extra` {file name: JSON value} in `folder`: the format vae_gan_inference.py --checkpoint=folder
+    renders. Written into a folder beside it and renamed into place once every file has read back whole,
+    so the folder there before (a previous export, the previous best) stays whole until then. Returns
+    the checkpoint's prefix."""
+    with files.written_folder(folder) as whole:
+        saved = save(tf.train.Checkpoint(epoch=tf.Variable(epoch, dtype=tf.int64), **networks), whole, epoch, keep=1)
+        for name, value in {'config.json': settings, **(extra or {})}.items():
+            files.write_json(os.path.join(whole, name), value)
+            with open(os.path.join(whole, name)) as f:
+                if json.load(f) != json.loads(json.dumps(value)):
+                    raise OSError(f'{name} did not read back after writing it to {whole}')
+    return os.path.join(folder, os.path.basename(saved))
 
 
 def write_index(path, names):

@@ -31,7 +31,9 @@ class Config:
     train_split: str = 'train[5000:]'  # tfds split(s) to train on: MNIST/vae-gan.py's TF1 read_data_sets keeps
     #   55,000 of the 60,000 (its first 5,000 are validation; tfds orders them otherwise, so another 5,000).
     #   A folder (--data_dir) ignores the [slice]: it has its own split (data.split_files)
-    held_out_split: str = 'test'  # the split of the sample grids and of inference's originals
+    held_out_split: str = 'test'  # the split of the sample grids and of inference's originals and scores
+    validation_split: str = 'train[:5000]'  # the images best/ is chosen on: MNIST's 5,000 that the 55,000 leave
+    #   out, never the test split; '' = none. A folder uses its own validation part (data.split_files)
     cache: bool = True  # keep the decoded dataset in memory (MNIST: 47 MB); too big for CelebA
     shuffle_buffer: int = 60000  # images shuffled together; the whole of MNIST
     # model
@@ -90,8 +92,9 @@ class Config:
     log_every: int = 20  # steps between TensorBoard scalars and progress-bar values (the original's 20)
     metric_features: str = 'classifier,mlp'  # feature spaces of the scores, a comma list: 'classifier' and 'mlp'
     #   (two small MNIST networks built apart, offline) or 'inception' (Keras' InceptionV3, ImageNet weights)
-    eval_every: int = 0  # epochs between FID, KID, MSE and SSIM in TensorBoard; 0 = never
-    eval_samples: int = 2000  # images each of those scores uses
+    eval_every: int = 5  # epochs between the validation scores (FID, KID, precision, recall, MSE, SSIM; to
+    #   TensorBoard and scores.jsonl) that keep the best model in best/; 0 = never. About 3% of MNIST's epochs
+    eval_samples: int = 2000  # generations (and validation images) each of those scores uses
     histogram_every: int = 500  # steps between weight and gradient histograms; 0 = none (they add ~15 s of tracing)
 
 
@@ -107,7 +110,10 @@ mnist = Config()
 mnist_sigmoid = dataclasses.replace(Config(), preset='mnist_sigmoid', kl_weight='sigmoid', epochs=30, out_dir='MNIST-sigmoid')
 
 # The MNIST preset unchanged on Fashion-MNIST (same 28x28x1 shape).
-fashion_mnist = dataclasses.replace(mnist, preset='fashion_mnist', dataset='fashion_mnist', out_dir='Fashion-MNIST')
+# No feature networks ship for it: train them (`python metrics.py --train_classifier --preset=fashion_mnist`,
+# minutes) and pass --eval_every=5 to keep the best model.
+fashion_mnist = dataclasses.replace(mnist, preset='fashion_mnist', dataset='fashion_mnist', out_dir='Fashion-MNIST',
+                                    eval_every=0)
 
 # The original's CelebA script (Celeb-A/vae-gan.py): 64x64 "closecrop" (the central 140x140 of the 178-wide
 # image, resized with PIL's ANTIALIAS), pixels in [-1, 1], batch 128, 100 epochs, z 128, KL weight 1/batch,
@@ -117,6 +123,9 @@ celeb_a = dataclasses.replace(
     mnist, preset='celeb_a', dataset='celeb_a', image_size=64, channels=3, crop_fraction=140 / 178, cache=False,
     resize_method='lanczos3',  # PIL's ANTIALIAS (Lanczos), lines 79-95
     train_split='train', kl_weight='1/batch',  # the official train split; 1/batch_size
+    # No best/ by default: its grids and scores use the validation split (held_out_split, as the original),
+    # so none is left over to choose on, and InceptionV3's scores take minutes on a CPU.
+    validation_split='', eval_every=0,
     shuffle_buffer=10000, arch='celeb_a', z_dim=128, init_stddev=0.02, epochs=100, batch_size=128,
     lr_encoder=3e-4, lr_decoder=3e-4, lr_discriminator=1e-4, gamma_enc=10.0, gamma_dec=30.0,
     fresh_batches=True, held_out_split='validation', metric_features='inception', out_dir='Celeb-A', sample_every=2, checkpoint_every=5,
@@ -126,7 +135,7 @@ celeb_a = dataclasses.replace(
 # so this uses the CelebA family adapted to 32x32: the same layers, with a 4x4 (not 8x8) base grid.
 cifar10 = dataclasses.replace(
     celeb_a, preset='cifar10', dataset='cifar10', image_size=32, crop_fraction=1.0, cache=True, shuffle_buffer=50000,
-    z_dim=100, epochs=50, fresh_batches=False, out_dir='CIFAR-10')
+    held_out_split='test', z_dim=100, epochs=50, fresh_batches=False, out_dir='CIFAR-10')
 
 # The paper's own recipe, from its official code (andersbll/autoencoding_beyond_pixels and its DeepPy;
 # each fact below names its file there). Code-only choices, not in the paper: the crop box, blur and
@@ -141,7 +150,7 @@ celeb_a_paper = dataclasses.replace(
     blur_sigma=math.sqrt(148 / 64) / 2, resize_method='bicubic',  # against moire [dataset/celeba.py]
     flip=True, flip_batch=True,  # a random flip of each batch [dataset/augment.py:66]; its 600k
     #                              pre-augmented images are not reproduced
-    train_split='train+validation', held_out_split='test',  # [dataset/celeba.py]
+    train_split='train+validation', held_out_split='test', validation_split='',  # [dataset/celeba.py]
     arch='paper', init_stddev=0.0, kernel_init='autofiller', z_dim=128,  # [architectures.py, deeppy/filler.py]
     batch_size=64, epochs=250, steps_per_epoch=250,  # 62,500 steps [celeba_aegan.py]
     # One forward and one backward pass, then each network steps (the rule below decides D's and G's)

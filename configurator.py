@@ -70,6 +70,12 @@ def _check_values(cfg):
         raise UsageError(f'balance_margin must be >= 0 (or None = off), not {cfg.balance_margin}')
     if cfg.eval_every < 0 or cfg.eval_samples < 4:  # precision and recall need 3 neighbours of each image
         raise UsageError('eval_every must be >= 0 and eval_samples >= 4')
+    if cfg.eval_every and not cfg.validation_split:
+        raise UsageError('eval_every needs a validation_split to score on (e.g. train[:5000]), or pass --eval_every=0')
+    if cfg.validation_split and cfg.validation_split in (cfg.held_out_split, cfg.train_split):
+        which = 'held_out_split' if cfg.validation_split == cfg.held_out_split else 'train_split'
+        raise UsageError(f'validation_split {cfg.validation_split!r} is also the {which}: the best model must be '
+                         f'chosen on images it neither trains on nor is reported on; pass another split')
     if cfg.histogram_every < 0:
         raise UsageError(f'histogram_every must be >= 0 (0 = no histograms), not {cfg.histogram_every}')
     if cfg.steps_per_epoch is not None and cfg.steps_per_epoch < 1:

@@ -231,8 +231,10 @@ def _folder_images(cfg, split, shuffle, seed, with_attributes=False):
 
 
 def _images(cfg, split, shuffle, seed=None, with_attributes=False):
-    """split: 'train' or 'held_out', read as the config's train_split and held_out_split."""
-    split = cfg.train_split if split == 'train' else cfg.held_out_split
+    """split: 'train', 'held_out' or 'validation', read as the config's train_split, held_out_split and
+    validation_split; a folder's validation images are its validation part, whatever the split's name."""
+    split = {'train': cfg.train_split, 'held_out': cfg.held_out_split,
+             'validation': 'validation' if cfg.data_dir else cfg.validation_split}[split]
     if cfg.data_dir:
         return _folder_images(cfg, split, shuffle, seed, with_attributes)
     return _tfds_images(cfg, split, shuffle, seed, with_attributes)
@@ -276,9 +278,16 @@ def train_dataset(cfg, seed):
     return ds.prefetch(AUTOTUNE).with_options(options), steps
 
 
-def held_out_dataset(cfg, batch_size):
-    """The held-out images (held_out_split: test, CelebA validation) in a fixed order, as float batches."""
-    images, _ = _images(cfg, 'held_out', shuffle=False)
+def split_batches(cfg, x):
+    """(x_d, x_e, x_g), the batches of D, E and G in a step: with fresh_batches each its own (the
+    original's CelebA script), else the same one (its MNIST script)."""
+    return tuple(x) if cfg.fresh_batches else (x, x, x)
+
+
+def held_out_dataset(cfg, batch_size, split='held_out'):
+    """The held-out images (held_out_split: test, CelebA validation; or split='validation') in a fixed
+    order, as float batches."""
+    images, _ = _images(cfg, split, shuffle=False)
     return images.batch(batch_size).map(lambda batch: to_float(cfg, batch)).prefetch(AUTOTUNE)
 
 

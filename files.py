@@ -51,6 +51,14 @@ def written_folder(path):
         shutil.rmtree(temporary, ignore_errors=True)
 
 
+def recover_folder(path):
+    """Before a folder that written_folder writes is read: what a killed writer left beside it is
+    cleared, and the folder comes back if the kill fell between its two renames."""
+    parent, name = os.path.split(os.path.abspath(path))
+    if os.path.isdir(parent):
+        _clear_leftovers(parent, name)
+
+
 def _clear_leftovers(parent, name):
     """What a killed written_folder left beside `name`: its temporary folders are deleted, and a folder
     it had renamed aside comes back if `name` is missing (the kill fell between the two renames)."""

@@ -193,12 +193,15 @@ def feature_extractors(cfg):
 
 # ---- Scoring a model ------------------------------------------------------------------------------
 
-def held_out_features(cfg, extract, fingerprint, images):
-    """The features of the held-out `images`, cached in out_dir/metrics_cache under a key of all that
-    defines them: the split, the folder, the preprocessing, the count and the extractor's weights."""
-    defining = {field: getattr(cfg, field) for field in ('dataset', 'data_dir', 'held_out_split', 'image_size',
+def held_out_features(cfg, extract, fingerprint, images, split='held_out'):
+    """The features of the held-out `images` (of `split`: 'held_out' or 'validation'), cached in
+    out_dir/metrics_cache under a key of all that defines them: the split, the folder, the
+    preprocessing, the count and the extractor's weights."""
+    defining = {field: getattr(cfg, field) for field in ('dataset', 'data_dir', f'{split}_split', 'image_size',
                                                          'channels', 'crop_fraction', 'crop_box', 'blur_sigma',
                                                          'resize_method', 'arch')}
+    if split != 'held_out':  # (the held-out key as before: existing caches stay valid)
+        defining['split'] = split
     key = hashlib.sha256(json.dumps([defining, len(images), fingerprint], sort_keys=True).encode()).hexdigest()[:16]
     path = os.path.join(cfg.out_dir, 'metrics_cache', f'{len(images)}_{key}.npy')
     if os.path.exists(path):  # trusted only when whole: one finite row per image
@@ -217,16 +220,18 @@ def held_out_features(cfg, extract, fingerprint, images):
     return features
 
 
-def evaluate(cfg, encoder, decoder, count, seed=0, extractors=None):
+def evaluate(cfg, encoder, decoder, count, seed=0, extractors=None, split='held_out'):
     """{'features': {space: {'fid', 'kid', 'precision', 'recall'}}, 'mse', 'ssim', 'images',
     'kid_subsets', 'kid_subset_size'}: `count` generations (models.prior_z with this seed: the ones
-    vae_gan_inference.py writes) against as many held-out images (fewer if the split is smaller), and
-    those images' reconstructions."""
+    vae_gan_inference.py writes) against as many images of `split` ('held_out': the test split;
+    'validation' while training), fewer if the split is smaller, and those images' reconstructions."""
     extractors = extractors or feature_extractors(cfg)
-    originals = np.concatenate([x.numpy() for x in data.held_out_dataset(cfg, BATCH).take(-(-count // BATCH))])[:count]
+    batches = data.held_out_dataset(cfg, BATCH, split).take(-(-count // BATCH))
+    originals = np.concatenate([x.numpy() for x in batches] or [np.zeros((0,))])[:count]
     n = len(originals)
     if n < MIN_IMAGES:
-        raise UsageError(f'the scores compare sets of images: {n} held-out image(s) is too few (at least {MIN_IMAGES})')
+        raise UsageError(f'the scores compare sets of images: {n} {getattr(cfg, f"{split}_split")} image(s) is too '
+                         f'few (at least {MIN_IMAGES})')
     generate = tf.function(lambda z: decoder(z, training=False))
     reconstruct = tf.function(lambda x: models.reconstruct(encoder, decoder, x))
     z = models.prior_z(n, cfg.z_dim, seed)
@@ -235,13 +240,20 @@ def evaluate(cfg, encoder, decoder, count, seed=0, extractors=None):
     mse, ssim = reconstruction_errors(data.to_unit(cfg, originals), np.clip(data.to_unit(cfg, reconstructions), 0, 1))
     scores = {}
     for name, (extract, fingerprint) in extractors.items():
-        real = held_out_features(cfg, extract, fingerprint, originals)
+        real = held_out_features(cfg, extract, fingerprint, originals, split)
         fake = np.concatenate([extract(generations[i:i + BATCH]).numpy() for i in range(0, n, BATCH)])
         precision, recall = precision_recall(real, fake)
         scores[name] = {'fid': fid(real, fake), 'kid': kid(real, fake), 'precision': precision, 'recall': recall}
     subsets, size = kid_plan(n)
     return {'features': scores, 'mse': mse, 'ssim': ssim, 'images': n, 'kid_subsets': subsets,
             'kid_subset_size': size}
+
+
+def figure(scores):
+    """The one number best/ is chosen by, lower is better: the geometric mean of the generations' FID
+    over the feature spaces. Each space counts alike whatever its scale (a 10% gain in one space
+    offsets a 10% loss in the other), and FID moves with both the quality and the variety of samples."""
+    return float(np.exp(np.mean(np.log([max(s['fid'], 1e-12) for s in scores['features'].values()]))))
 
 
 def summary(scores):

@@ -6,10 +6,10 @@
 
 Top to bottom: each network's objective (the losses are in models.py); the original's step, D then E
 then G, and the official code's one-pass step, one of them chosen when the step is built; then the
-run: build, resume, and for each epoch the steps, the log, the grids and a checkpoint. optim.py holds
-the machinery under the step, run_folder.py what keeps out_dir whole (the lock, Ctrl-C, full disks).
-Writes checkpoints/, logs/, op-real/, op-recons/, op-gen/ and config.json into out_dir; the same
-command again resumes from the newest intact checkpoint. Epochs count from 1.
+run: build, resume, and for each epoch the steps, the log, the grids, the validation scores (best/ keeps
+the best model, validation.py) and a checkpoint. optim.py holds the machinery under the step,
+run_folder.py what keeps out_dir whole. Writes checkpoints/, best/, logs/, op-*/, scores.jsonl and
+config.json into out_dir; the same command resumes from the newest intact checkpoint. Epochs count from 1.
 """
 import dataclasses
 import functools
@@ -33,6 +33,7 @@ import metrics
 import models
 import optim
 import run_folder
+import validation
 from configurator import UsageError
 
 UPDATE_ORDER = ('discriminator', 'encoder', 'decoder')  # the original's order within a step
@@ -126,17 +127,12 @@ def decoder_phase(cfg, nets, x, noise):
     return scalars, optim.gradients_with_l2(tape, scalars['decoder_loss'], nets, 'decoder', cfg.kernel_l2)
 
 
-def split_batches(cfg, x):
-    """(x_d, x_e, x_g): CelebA gives each network a fresh batch, MNIST the same one (the original)."""
-    return tuple(x) if cfg.fresh_batches else (x, x, x)
-
-
 def original_step(cfg, x, beta, phase, update):
     """The original's step (update='sequential', the default): one D update, then one E update, then
     one G update, each a separate forward pass (MNIST/vae-gan.py lines 300, 309, 318; Celeb-A/vae-gan.py
     lines 402, 410, 419). MNIST feeds all three the same batch, CelebA each a fresh one (fresh_batches).
     phase: the three phases above; update(network, gradients, allowed=None) steps one network."""
-    x_d, x_e, x_g = split_batches(cfg, x)
+    x_d, x_e, x_g = data.split_batches(cfg, x)
     scalars_d, grads = phase['discriminator'](x_d)  # 1. D: real x against x~ and x_p
     update_d, update_g = models.balance(scalars_d, cfg.equilibrium, cfg.balance_margin)  # None: always
     update('discriminator', grads, update_d)
@@ -177,7 +173,7 @@ def one_pass(cfg, nets, x, beta, noise):
 def one_pass_step(cfg, x, beta, phase, update):
     """update='simultaneous': one forward and backward pass, then each network steps, none seeing
     another's update (the official code [model/aegan.py:57-119, 181-205] and the PyTorch ports)."""
-    scalars, grads = phase['one_pass'](split_batches(cfg, x)[0], beta)
+    scalars, grads = phase['one_pass'](data.split_batches(cfg, x)[0], beta)
     update_d, update_g = models.balance(scalars, cfg.equilibrium, cfg.balance_margin)
     for name, allowed in zip(UPDATE_ORDER, (update_d, None, update_g)):
         update(name, grads[name], allowed)
@@ -201,7 +197,7 @@ def make_train_step(cfg, nets, steps_done, nonfinite_step):
     update, skip_counts = optim.make_updates(nets)
 
     def replica_step(x, epoch):
-        x_e = split_batches(cfg, x)[1]
+        x_e = data.split_batches(cfg, x)[1]
         beta = models.kl_weight(cfg.kl_weight, epoch, tf.shape(x_e)[0] * strategy.num_replicas_in_sync, cfg.z_dim)
         return {**step(cfg, x, beta, phase, update), **skip_counts()}
 
@@ -229,7 +225,7 @@ def make_histogram_writer(cfg, nets, steps_done):
 
     @tf.function
     def write_histograms(x, epoch, step):
-        x_d, x_e, x_g = split_batches(cfg, x)
+        x_d, x_e, x_g = data.split_batches(cfg, x)
         beta = models.kl_weight(cfg.kl_weight, epoch, tf.shape(x_e)[0], cfg.z_dim)
         for name, (_, grads) in (('discriminator', discriminator_phase(cfg, nets, x_d, noise)),
                                  ('encoder', encoder_phase(cfg, nets, x_e, beta, noise)),
@@ -256,6 +252,7 @@ class Run:
     steps_done: tf.Variable
     nonfinite_step: tf.Variable  # -1 while every loss is finite
     sample_z: tf.Variable  # the op-gen/ grids' latent, fixed for the whole run
+    extractors: dict = None  # metrics.feature_extractors, loaded when this run scores (eval_every)
     skips: dict = dataclasses.field(default_factory=dict)  # balance-rule skips counted at the last epoch's end
 
 
@@ -294,6 +291,7 @@ def train(cfg):
             print(f'{cfg.out_dir} already holds {done} epochs; nothing to do (raise --epochs to go on)')
             return
         batches, steps, held_out = inputs(cfg, run, done)
+        run.extractors = metrics.feature_extractors(cfg) if run.is_chief and validation.due(cfg, done) else None
         writer = start_outputs(cfg, run)  # only now, once nothing can fail on bad input, is out_dir written
         print(f'training {cfg.preset} epochs {done + 1}..{cfg.epochs}, {steps} steps of {cfg.batch_size} images'
               f'{" per network" if cfg.fresh_batches else ""} each, into {cfg.out_dir}')
@@ -314,6 +312,8 @@ def resume(cfg, run):
     latest = checkpoints.restore_newest(run.checkpoint, checkpoints.folder(cfg.out_dir), rename_damaged=run.is_chief)
     if latest:
         print(f'resuming from {latest}: {int(run.epochs_done.numpy())} epochs done')
+    if run.is_chief:  # the scores of the epochs to be redone go; best/ stays
+        validation.forget_after(cfg.out_dir, int(run.epochs_done.numpy()))
     return int(run.epochs_done.numpy())
 
 
@@ -394,7 +394,7 @@ def end_epoch(cfg, run, epoch, values, seconds, steps, held_out):
     if run.is_chief and (epoch == 1 or epoch % cfg.sample_every == 0 or epoch == cfg.epochs):
         save_samples(cfg, run.nets, held_out, run.sample_z, epoch)
     if run.is_chief and cfg.eval_every and epoch % cfg.eval_every == 0:
-        log_scores(cfg, run)
+        log_scores(cfg, run, epoch)
     if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
         save_checkpoint(cfg, run, epoch, held_out)
 
@@ -411,15 +411,15 @@ def save_samples(cfg, nets, held_out, sample_z, epoch):
     tf.summary.image('generations', generations[:9], step=epoch, max_outputs=9)
 
 
-def log_scores(cfg, run):
-    """FID, KID, precision and recall in each feature space, MSE and SSIM, to TensorBoard (eval/...)."""
-    scores = metrics.evaluate(cfg, run.nets.encoder, run.nets.decoder, cfg.eval_samples, seed=cfg.seed)
+def log_scores(cfg, run, epoch):
+    """The validation scores (FID, KID, precision and recall in each feature space, MSE, SSIM) to
+    TensorBoard (eval/...) and scores.jsonl; the model to best/ when they are the best yet."""
     step = int(run.steps_done.numpy())
-    for name in ('mse', 'ssim'):
-        tf.summary.scalar(f'eval/{name}', scores[name], step=step)
-    for space, figures in scores['features'].items():  # eval/classifier/fid, ...
-        for name, value in figures.items():
-            tf.summary.scalar(f'eval/{space}/{name}', value, step=step)
+    scores = validation.score(cfg, {'encoder': run.nets.encoder, 'decoder': run.nets.decoder}, epoch, step,
+                              run.extractors)
+    for name, value in [(name, scores[name]) for name in ('figure', 'mse', 'ssim')] + [
+            (f'{space}/{name}', value) for space, figures in scores['features'].items() for name, value in figures.items()]:
+        tf.summary.scalar(f'eval/{name}', value, step=step)
 
 
 def save_checkpoint(cfg, run, epoch, held_out):

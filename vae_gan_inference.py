@@ -32,6 +32,7 @@ import images
 import metrics
 import models
 import run_folder
+import validation
 from configurator import UsageError
 
 PAPER_ATTRIBUTES = ('Bald', 'Bangs', 'Black_Hair', 'Blond_Hair', 'Bushy_Eyebrows', 'Eyeglasses', 'Gray_Hair',
@@ -45,7 +46,8 @@ RUN_FOLDERS = ('samples', 'checkpoints', 'logs', 'op-real', 'op-recons', 'op-gen
 @dataclasses.dataclass(frozen=True)
 class Options:
     """This script's own flags, parsed with the config fields (configurator.parse_flags)."""
-    checkpoint: str = ''  # a checkpoint (.../checkpoints/ckpt-10), a folder of them or an exported model; '' = latest
+    checkpoint: str = ''  # 'best' (out_dir/best/), 'newest' (the newest checkpoint), a checkpoint
+    #                      (.../checkpoints/ckpt-10), a folder of them or an exported model; '' = best, else newest
     num_samples: int = 100  # generations and reconstructions written (and scored, with --metrics)
     metrics: bool = False  # also FID, KID, reconstruction MSE and SSIM into samples/metrics.json
     export: str = ''  # a folder: write the encoder and decoder alone there with config.json, render nothing
@@ -71,7 +73,7 @@ def load_config(args):
     if options.metrics and options.num_samples < metrics.MIN_IMAGES:
         raise UsageError(f'--metrics compares sets of images: pass --num_samples={metrics.MIN_IMAGES} or more, '
                          f'not {options.num_samples}')
-    if options.checkpoint and 'out_dir' not in overrides:
+    if options.checkpoint not in ('', 'best', 'newest') and 'out_dir' not in overrides:
         overrides['out_dir'] = out_dir_of(options.checkpoint)
     cfg, changes = configurator.for_run(overrides)
     if changes:
@@ -87,6 +89,8 @@ def out_dir_of(path):
     checkpoints without config.json that is not a run's checkpoints/ is refused: its settings are unknown."""
     path = os.path.abspath(path.rstrip('/'))
     if os.path.isdir(path):
+        if os.path.basename(path) == 'best' and os.path.isdir(checkpoints.folder(os.path.dirname(path))):
+            return os.path.dirname(path)  # a run's best/: rendered into the run's samples/
         if os.path.exists(os.path.join(path, 'config.json')):
             return path
         if checkpoints.numbered(path) and os.path.basename(path) != 'checkpoints':
@@ -97,8 +101,29 @@ def out_dir_of(path):
 
 
 def find_checkpoint(cfg, path):
-    """The checkpoint to render: `path` (a checkpoint or a folder of them), else the newest intact one
-    in out_dir. Damaged ones are named and passed over."""
+    """The checkpoint to render: `path` (a checkpoint or a folder of them); 'best': out_dir/best/;
+    'newest': the newest intact one in out_dir/checkpoints/; '' = best/ when the run has one (the
+    best generations it passed through, by its validation scores), else the newest. Damaged ones are
+    named and passed over; the line printed says which was chosen, and how to pick the other."""
+    if path in ('', 'best'):
+        best, scores = validation.read_best(cfg.out_dir)
+        if best:
+            print(f"rendering best/ (epoch {scores['epoch']}, the best validation scores of the run; "
+                  f"--checkpoint=newest renders its newest checkpoint)")
+            return best
+        if path == 'best':
+            raise UsageError(f'no best model in {cfg.out_dir}: runs keep one only when they score (eval_every, '
+                             f'validation_split); pass --checkpoint=newest')
+    if path in ('', 'newest'):
+        found = _find(cfg, '')
+        print(f'rendering the newest checkpoint, {os.path.basename(found)}'
+              + ('; --checkpoint=best renders best/' if os.path.isdir(validation.best_folder(cfg.out_dir)) else ''))
+        return found
+    return _find(cfg, path)
+
+
+def _find(cfg, path):
+    """`path` (a checkpoint or a folder of them) checked, or with '' the newest intact one in out_dir."""
     folder = checkpoints.folder(cfg.out_dir)
     if path and not os.path.isdir(path):
         if not os.path.exists(path + '.index'):
@@ -149,12 +174,9 @@ def export(cfg, checkpoint, folder):
         what = f'an export of epoch {held[0][0]}' if held else 'other files'
         raise UsageError(f'--export={folder} already holds {what}: pass a new folder, or move that one away first')
     encoder, decoder = restore_models(cfg, checkpoint)
-    epoch = tf.Variable(checkpoints.epoch_of(checkpoint), dtype=tf.int64)
-    with files.written_folder(folder) as whole:
-        path = checkpoints.save(tf.train.Checkpoint(encoder=encoder, decoder=decoder, epoch=epoch), whole,
-                                int(epoch.numpy()), keep=1)
-        files.write_json(os.path.join(whole, 'config.json'), dataclasses.asdict(dataclasses.replace(cfg, out_dir=folder)))
-    print(f'exported {checkpoint} to {os.path.join(folder, os.path.basename(path))}')
+    path = checkpoints.export(folder, {'encoder': encoder, 'decoder': decoder}, checkpoints.epoch_of(checkpoint),
+                              dataclasses.asdict(dataclasses.replace(cfg, out_dir=folder)))
+    print(f'exported {checkpoint} to {path}')
 
 
 def render(cfg, checkpoint, options):

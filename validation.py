@@ -1,0 +1,108 @@
+"""The run's validation scores and the best model it passed through.
+
+Every eval_every epochs, vae_gan.py scores the generations and reconstructions against validation_split's
+images (metrics.evaluate; never the test split, which stays for reporting), appends the scores to
+out_dir/scores.jsonl and, when metrics.figure beats best/'s, writes the encoder and decoder to
+out_dir/best/ in the export format (`python vae_gan_inference.py --checkpoint=best`). The GAN's
+generations can get worse while its reconstructions keep improving (the README's 200-epoch curve), so
+the newest checkpoint is not the best one.
+
+best/ is written beside itself and swapped in once it reads back whole (checkpoints.export); its own
+scores.json holds the figure the next scores must beat, so a resumed run keeps its best.
+"""
+import dataclasses
+import json
+import math
+import os
+
+import checkpoints
+import files
+import metrics
+
+SCORES = 'scores.jsonl'  # one JSON object per scoring: epoch, step, figure, best, and metrics.evaluate's scores
+
+
+def best_folder(out_dir):
+    return os.path.join(out_dir, 'best')
+
+
+def read_best(out_dir):
+    """(prefix of best/'s checkpoint, its scores.json) when best/ reads back whole, else (None, None); a
+    damaged best/ is named in a note (the next scores replace it). A best/ that a killed run had set
+    aside comes back first."""
+    folder = best_folder(out_dir)
+    files.recover_folder(folder)
+    if not os.path.isdir(folder):
+        return None, None
+    try:
+        with open(os.path.join(folder, 'scores.json')) as f:
+            best = json.load(f)
+        held = checkpoints.numbered(folder)
+        if not (isinstance(best, dict) and isinstance(best.get('epoch'), int) and isinstance(best.get('figure'), float)
+                and math.isfinite(best['figure'])):
+            raise ValueError('no epoch and figure')
+        if [number for number, _ in held] != [best['epoch']]:
+            raise ValueError(f'its checkpoint is not ckpt-{best["epoch"]}')
+        why = checkpoints.damage(held[0][1])
+        if why:
+            raise ValueError(why)
+    except (OSError, ValueError) as e:
+        print(f'note: {folder} does not read back ({files.why(e) if isinstance(e, OSError) else e}): '
+              f'the next scores replace it')
+        return None, None
+    return held[0][1], best
+
+
+def read_scores(out_dir):
+    """scores.jsonl's records; lines that do not read as one are left out with a note."""
+    path = os.path.join(out_dir, SCORES)
+    records = []
+    if os.path.exists(path):
+        with open(path) as f:
+            for number, line in enumerate(f, 1):
+                try:
+                    record = json.loads(line)
+                    if not (isinstance(record, dict) and isinstance(record.get('epoch'), int)):
+                        raise ValueError('no epoch')
+                    records.append(record)
+                except ValueError:
+                    print(f'note: line {number} of {path} does not read as scores: left out')
+    return records
+
+
+def write_scores(out_dir, records):
+    with files.written(os.path.join(out_dir, SCORES)) as temporary, open(temporary, 'w') as f:
+        f.writelines(json.dumps(record) + '\n' for record in records)
+
+
+def forget_after(out_dir, epoch):
+    """A resumed run redoes the epochs after its checkpoint: their scores go (best/ stays: it is a
+    model the run passed through, and its figure is what the redone epochs must beat)."""
+    records = read_scores(out_dir)
+    if any(record['epoch'] > epoch for record in records):
+        write_scores(out_dir, [record for record in records if record['epoch'] <= epoch])
+
+
+def due(cfg, done):
+    """Whether the epochs after `done` include a scoring."""
+    return bool(cfg.eval_every) and cfg.epochs // cfg.eval_every > done // cfg.eval_every
+
+
+def score(cfg, networks, epoch, step, extractors):
+    """Scores the encoder and decoder on the validation images, appends them to scores.jsonl, and writes
+    them to best/ if their figure beats the best so far; prints one line. Returns the record."""
+    scores = metrics.evaluate(cfg, networks['encoder'], networks['decoder'], cfg.eval_samples, seed=cfg.seed,
+                              extractors=extractors, split='validation')
+    figure = metrics.figure(scores)
+    _, best = read_best(cfg.out_dir)
+    split = f'{cfg.data_dir}: validation' if cfg.data_dir else cfg.validation_split
+    record = dict(epoch=epoch, step=step, figure=figure, best=best is None or figure < best['figure'], split=split,
+                  **scores)
+    if record['best']:
+        settings = dataclasses.asdict(dataclasses.replace(cfg, out_dir=best_folder(cfg.out_dir)))
+        checkpoints.export(best_folder(cfg.out_dir), networks, epoch, settings, {'scores.json': record})
+    write_scores(cfg.out_dir, read_scores(cfg.out_dir) + [record])
+    print(f'  validation ({split}): FID ' + ', '.join(
+        f'{space} {s["fid"]:.2f}' for space, s in scores['features'].items()) + f', MSE {scores["mse"]:.4f}: '
+        + ('the best yet, kept in best/' if record['best'] else f'best/ stays (epoch {best["epoch"]})'))
+    return record

@@ -253,7 +253,8 @@ def figure(scores):
     """The one number best/ is chosen by, lower is better: the geometric mean of the generations' FID
     over the feature spaces. Each space counts alike whatever its scale (a 10% gain in one space
     offsets a 10% loss in the other), and FID moves with both the quality and the variety of samples."""
-    return float(np.exp(np.mean(np.log([max(s['fid'], 1e-12) for s in scores['features'].values()]))))
+    fids = [max(s['fid'], 0.0) for s in scores['features'].values()]
+    return float(np.prod(fids) ** (1 / len(fids)))
 
 
 def summary(scores):

@@ -133,3 +133,10 @@ def run_copy(trained_run, tmp_path):
     """A copy of the shared trained run, to write into or damage."""
     shutil.copytree(trained_run, tmp_path / 'run')
     return tmp_path / 'run'
+
+
+def fake_scores(fid):
+    """What metrics.evaluate returns, with the FID a test scripts (one feature space)."""
+    return {'features': {'classifier': {'fid': float(fid), 'kid': 0.0, 'precision': 0.5, 'recall': 0.5}},
+            'mse': 0.1, 'ssim': 0.5, 'images': 4, 'kid_subsets': 1, 'kid_subset_size': 4}
+

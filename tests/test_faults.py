@@ -15,10 +15,14 @@ import pytest
 import tensorflow as tf
 
 import checkpoints
+import configurator
+import files
+import metrics
 import run_folder
+import validation
 import vae_gan
 import vae_gan_inference as inference
-from conftest import ROOT, TINY, contents
+from conftest import ROOT, TINY, contents, fake_scores
 
 @pytest.fixture(autouse=True)
 def keep_signal_handlers():
@@ -325,7 +329,7 @@ def test_offline_the_failure_is_one_line_and_leaves_no_folders(tmp_path, capsys,
 def _leftovers(folder):
     """Temporary files or folders (files.written's dot names) anywhere under folder."""
     return [os.path.join(d, n) for d, dirs, names in os.walk(folder) for n in dirs + names if n.startswith('.tmp')
-            or n.startswith('.samples')]
+            or n.startswith('.samples') or n.startswith('.best')]
 
 
 def _ended(code, capsys, fault):
@@ -484,3 +488,72 @@ def test_a_full_disk_while_logging_is_one_line(run, capsys, monkeypatch):
     before = _hashes(run / 'checkpoints')
     line = _fails(vae_gan.main, [f'--out_dir={run}', '--epochs=3'], capsys, 'No space left on device')
     assert 'checkpoints saved before stay in' in line and _hashes(run / 'checkpoints') == before
+
+
+# ---- best/: the previous best stays whole until the new one has read back ----------------------------
+
+def _scored(run, epoch, fid, monkeypatch):
+    """validation.score (what a run does every eval_every epochs) on the run's ckpt-<epoch>, whose scores
+    are scripted to give `fid`."""
+    monkeypatch.setattr(metrics, 'evaluate', lambda *a, **k: fake_scores(fid))
+    cfg, _ = configurator.for_run({'out_dir': str(run)})
+    encoder, decoder = inference.restore_models(cfg, f'{run}/checkpoints/ckpt-{epoch}')
+    return validation.score(cfg, {'encoder': encoder, 'decoder': decoder}, epoch, 2 * epoch, {})
+
+
+def test_a_full_disk_ctrl_c_or_a_bad_read_back_leaves_the_previous_best(run, monkeypatch):
+    _scored(run, 1, 10.0, monkeypatch)
+    before, scores = contents(run / 'best'), (run / 'scores.jsonl').read_bytes()
+    write_json, damage = files.write_json, checkpoints.damage
+    faults = {'full disk': (OSError, 'write_json', OSError(28, 'No space left on device', 'scores.json')),
+              'Ctrl-C': (KeyboardInterrupt, 'write_json', KeyboardInterrupt()),
+              'bad read-back': (OSError, 'damage', 'DataLossError: checksum does not match')}
+    for name, (raised, where, fault) in faults.items():
+        if where == 'write_json':  # once the new checkpoint is in the folder beside best/
+            monkeypatch.setattr(files, 'write_json', lambda path, value, fault=fault: (
+                (_ for _ in ()).throw(fault) if path.endswith('scores.json') else write_json(path, value)))
+        else:
+            monkeypatch.setattr(checkpoints, 'damage', lambda prefix, fault=fault: fault)
+        with pytest.raises(raised):
+            _scored(run, 2, 5.0, monkeypatch)
+        monkeypatch.setattr(files, 'write_json', write_json)
+        monkeypatch.setattr(checkpoints, 'damage', damage)
+        assert contents(run / 'best') == before and not _leftovers(run), name
+        assert (run / 'scores.jsonl').read_bytes() == scores, name
+    assert _scored(run, 2, 5.0, monkeypatch)['best'] and checkpoints.numbered(str(run / 'best'))[0][0] == 2
+
+
+def test_a_kill_between_best_s_two_renames_brings_the_previous_best_back(run, capsys, monkeypatch):
+    _scored(run, 1, 10.0, monkeypatch)
+    before = contents(run / 'best')
+    script = f"""
+import os, signal, sys
+sys.path[:0] = [{ROOT!r}, {os.path.join(ROOT, 'tests')!r}]
+import configurator, metrics, validation, vae_gan_inference as inference
+from conftest import fake_scores
+metrics.evaluate = lambda *a, **k: fake_scores(5.0)
+cfg, _ = configurator.for_run({{'out_dir': {str(run)!r}}})
+encoder, decoder = inference.restore_models(cfg, {str(run)!r} + '/checkpoints/ckpt-2')
+rename = os.rename
+def rename_then_die(a, b):
+    rename(a, b)
+    if os.path.basename(b).startswith('.best.old'):  # best/ set aside, the new one not yet in its place
+        os.kill(os.getpid(), signal.SIGKILL)
+os.rename = rename_then_die
+validation.score(cfg, {{'encoder': encoder, 'decoder': decoder}}, 2, 4, {{}})
+"""
+    killed = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert not os.path.exists(run / 'best') and _leftovers(run)  # the kill fell in the gap
+    prefix, best = validation.read_best(str(run))  # what the next scoring, or a render, reads first
+    assert best['epoch'] == 1 and prefix.endswith('best/ckpt-1') and contents(run / 'best') == before
+    assert 'best brought back from .best.old' in capsys.readouterr().out and not _leftovers(run)
+
+
+def test_a_damaged_best_is_named_and_replaced_by_the_next_scores(run, capsys, monkeypatch):
+    _scored(run, 1, 10.0, monkeypatch)
+    data_file = next(p for p in (run / 'best').iterdir() if p.name.startswith('ckpt-1.data'))
+    data_file.write_bytes(data_file.read_bytes()[:100])
+    assert _scored(run, 2, 50.0, monkeypatch)['best']  # worse than 10, but 10's model is gone
+    assert 'does not read back' in capsys.readouterr().out
+    assert validation.read_best(str(run))[1]['epoch'] == 2

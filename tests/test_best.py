@@ -1,0 +1,130 @@
+"""The run keeps its best model: scored on validation images every eval_every epochs (scores.jsonl),
+best/ written when the figure improves and kept across a resume; inference renders it by default."""
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+
+import checkpoints
+import config
+import configurator
+import data
+import metrics
+import validation
+import vae_gan
+import vae_gan_inference as inference
+from configurator import UsageError
+from conftest import fake_scores, needs_real_mnist, tiny
+
+
+@pytest.fixture
+def scripted(monkeypatch):
+    """(fids, splits): each scoring takes the next FID of `fids`; `splits` records which split each asked for."""
+    fids, splits = [], []
+
+    def evaluate(cfg, encoder, decoder, count, seed=0, extractors=None, split='held_out'):
+        splits.append(split)
+        return fake_scores(fids.pop(0))
+    monkeypatch.setattr(metrics, 'evaluate', evaluate)
+    monkeypatch.setattr(metrics, 'feature_extractors', lambda cfg: {})
+    return fids, splits
+
+
+def _same_networks(cfg, a, b):
+    """Whether the checkpoints at a and b hold the same encoder and decoder weights."""
+    weights = lambda prefix: [w for net in inference.restore_models(cfg, prefix) for w in net.get_weights()]
+    wa, wb = weights(a), weights(b)
+    return len(wa) == len(wb) > 10 and all(np.array_equal(x, y) for x, y in zip(wa, wb))
+
+
+def test_best_follows_the_figure_and_a_resumed_run_keeps_it(tmp_path, digits, scripted, capsys):
+    fids, splits = scripted
+    cfg = tiny(config.mnist, tmp_path, data_dir=str(digits), z_dim=8, epochs=3, eval_every=1, checkpoint_every=1,
+               sample_every=10)
+    fids += [10.0, 20.0, 15.0]  # improves, worsens, still worse than epoch 1
+    vae_gan.train(cfg)
+    best = os.path.join(cfg.out_dir, 'best')
+    assert checkpoints.numbered(best)[0][0] == 1
+    assert _same_networks(cfg, f'{best}/ckpt-1', f'{cfg.out_dir}/checkpoints/ckpt-1')
+    assert not _same_networks(cfg, f'{best}/ckpt-1', f'{cfg.out_dir}/checkpoints/ckpt-3')
+    assert [r['best'] for r in validation.read_scores(cfg.out_dir)] == [True, False, False]
+    assert 'best/ stays (epoch 1)' in capsys.readouterr().out
+    # A crash after epoch 3's scores, before its checkpoint: the resumed run redoes epoch 3, forgets its
+    # old scores, and still measures against best/'s 10 (15 is no improvement); then 5 is.
+    for name in os.listdir(f'{cfg.out_dir}/checkpoints'):
+        if name.startswith('ckpt-3.'):
+            os.remove(f'{cfg.out_dir}/checkpoints/{name}')
+    fids += [15.0, 5.0]
+    vae_gan.train(dataclasses.replace(cfg, epochs=4))
+    records = validation.read_scores(cfg.out_dir)
+    assert [(r['epoch'], r['figure'], r['best']) for r in records] == [
+        (1, 10.0, True), (2, 20.0, False), (3, 15.0, False), (4, 5.0, True)]
+    assert checkpoints.numbered(best)[0][0] == 4 and len(checkpoints.numbered(best)) == 1
+    assert _same_networks(cfg, f'{best}/ckpt-4', f'{cfg.out_dir}/checkpoints/ckpt-4')
+    with open(f'{best}/scores.json') as f:
+        assert json.load(f)['epoch'] == 4
+    assert splits == ['validation'] * 5 and not fids
+
+
+def test_a_run_that_never_scores_loads_no_feature_network(tmp_path, digits, monkeypatch):
+    monkeypatch.setattr(metrics, 'feature_extractors', lambda cfg: pytest.fail('loaded'))
+    cfg = tiny(config.mnist, tmp_path, data_dir=str(digits), z_dim=8, epochs=4, eval_every=5)
+    assert not validation.due(cfg, 0) and validation.due(dataclasses.replace(cfg, epochs=5), 0)
+    assert not validation.due(dataclasses.replace(cfg, epochs=9), 5)
+
+
+def test_inference_renders_best_by_default_and_either_on_request(run_copy, capsys):
+    cfg, _ = configurator.for_run({'out_dir': str(run_copy)})
+    encoder, decoder = inference.restore_models(cfg, f'{run_copy}/checkpoints/ckpt-1')
+    settings = dataclasses.asdict(dataclasses.replace(cfg, out_dir=f'{run_copy}/best'))
+    capsys.readouterr()
+    inference.main([f'--out_dir={run_copy}', '--num_samples=2', '--checkpoint=newest'])
+    assert 'rendering the newest checkpoint, ckpt-2\n' in capsys.readouterr().out  # no best/ yet: nothing to offer
+    with pytest.raises(SystemExit, match='no best model in'):
+        inference.main([f'--out_dir={run_copy}', '--num_samples=2', '--checkpoint=best'])
+    checkpoints.export(f'{run_copy}/best', {'encoder': encoder, 'decoder': decoder}, 1, settings,
+                       {'scores.json': dict(fake_scores(3.0), epoch=1, figure=3.0)})
+    for args, chosen in (([], 'best/ckpt-1'), (['--checkpoint=best'], 'best/ckpt-1'), ([f'--checkpoint={run_copy}/best'],
+                         'best/ckpt-1'), (['--checkpoint=newest'], 'checkpoints/ckpt-2')):
+        inference.main([f'--out_dir={run_copy}', '--num_samples=2'] + args)
+        printed = capsys.readouterr().out
+        assert f'rendering {run_copy}/{chosen} into {run_copy}/samples' in printed, printed
+        assert ('--checkpoint=newest renders' in printed) == (args in ([], ['--checkpoint=best']))
+
+
+def test_the_validation_split_is_neither_the_test_nor_the_training_split():
+    m = config.mnist
+    assert m.validation_split == 'train[:5000]' and m.train_split == 'train[5000:]' and m.held_out_split == 'test'
+    for split, message in (('test', 'also the held_out_split'), ('train[5000:]', 'also the train_split')):
+        with pytest.raises(UsageError, match=message):
+            configurator.validate(dataclasses.replace(m, validation_split=split))
+    with pytest.raises(UsageError, match='eval_every needs a validation_split'):
+        configurator.validate(dataclasses.replace(m, validation_split=''))
+    for preset in config.PRESETS.values():
+        assert not preset.eval_every or preset.validation_split not in (preset.held_out_split, preset.train_split)
+
+
+def test_a_celeb_a_numbered_folder_scores_on_its_validation_part(tmp_path):
+    import tensorflow as tf
+    folder = tmp_path / 'faces'
+    folder.mkdir()
+    for number in (1, 2, 162771, 162772, 182638, 182639):  # train, validation, test (the official partition)
+        tf.io.write_file(str(folder / f'{number:06d}.png'), tf.io.encode_png(tf.fill([28, 28, 1], tf.constant(
+            number % 251, tf.uint8))))
+    cfg = dataclasses.replace(config.mnist, data_dir=str(folder))
+    read = lambda split: sorted(int(round(float(x[0, 0, 0, 0]) * 255)) for x in data.held_out_dataset(cfg, 1, split))
+    assert read('validation') == [162771 % 251, 162772 % 251] and read('held_out') == [182638 % 251, 182639 % 251]
+
+
+@needs_real_mnist
+def test_mnist_validation_images_are_not_test_or_training_images():
+    import hashlib
+    cfg = config.mnist
+    hashes = lambda c, split: {hashlib.sha1(x.tobytes()).hexdigest() for batch in data.held_out_dataset(c, 1000, split)
+                               for x in batch.numpy()}
+    validation_images = hashes(cfg, 'validation')
+    assert len(validation_images) == 5000
+    assert not validation_images & hashes(cfg, 'held_out')
+    assert not validation_images & hashes(dataclasses.replace(cfg, held_out_split=cfg.train_split), 'held_out')

@@ -37,6 +37,7 @@ KID_SUBSETS, KID_SUBSET_SIZE = 10, 1000  # as Binkowski et al. 2018
 PR_NEIGHBOURS = 3  # k of improved precision and recall (Kynkaanniemi et al. 2019)
 MIN_IMAGES = PR_NEIGHBOURS + 1  # each image needs k neighbours besides itself
 FEATURES = ('classifier', 'mlp', 'inception')
+SCORES = 'scores.jsonl'  # a run's validation scores (validation.py): one JSON object per scoring
 
 
 # ---- The figures: pure functions of features or images --------------------------------------------
@@ -304,13 +305,70 @@ def table(paths):
     return '\n'.join(rows)
 
 
+def read_scores(out_dir):
+    """scores.jsonl's records; lines that do not read as one are left out with a note."""
+    path = os.path.join(out_dir, SCORES)
+    records = []
+    if os.path.exists(path):
+        with open(path) as f:
+            for number, line in enumerate(f, 1):
+                try:
+                    record = json.loads(line)
+                    if not (isinstance(record, dict) and isinstance(record.get('epoch'), int)):
+                        raise ValueError('no epoch')
+                    records.append(record)
+                except ValueError:
+                    print(f'note: line {number} of {path} does not read as scores: left out')
+    return records
+
+
+def plot(path, runs):
+    """A PNG at path of each run's validation scores (RUN/scores.jsonl) over the epochs: FID, precision
+    and recall in each feature space, reconstruction MSE; each run's best/ epoch marked."""
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
+    fig = Figure(figsize=(13, 3.8), dpi=100, layout='constrained')
+    axes = fig.subplots(1, 4)
+    for r, run in enumerate(runs):
+        records = sorted(read_scores(run), key=lambda record: record['epoch'])
+        if not records:
+            raise UsageError(f'no scores in {run}/{SCORES}: a run writes them every eval_every epochs')
+        epochs = [record['epoch'] for record in records]
+        best = ([record['epoch'] for record in records if record.get('best')] or [None])[-1]
+        colour, label = f'C{r}', os.path.basename(os.path.normpath(run))
+        for space, style in zip(sorted(records[0]['features']), ('-', '--', ':')):
+            series = lambda figure: [record['features'][space][figure] for record in records]
+            axes[0].plot(epochs, series('fid'), style, color=colour, label=f'{label}, {space}')
+            axes[1].plot(epochs, series('precision'), style, color=colour, label=f'{label}, {space}')
+            axes[2].plot(epochs, series('recall'), style, color=colour, label=f'{label}, {space}')
+        axes[3].plot(epochs, [record['mse'] for record in records], color=colour, label=label)
+        if best is None:  # its best scores' line was lost
+            continue
+        for ax in axes:
+            ax.axvline(best, color=colour, linestyle=':', linewidth=1)
+        axes[0].text(best, 0.5 - 0.07 * r, f' best/: epoch {best}', color=colour, fontsize=8,
+                     transform=axes[0].get_xaxis_transform())
+    for ax in (axes[0], axes[3]):
+        ax.set_yscale('log')
+    for ax, title in zip(axes, ('FID of generations (log scale)', 'precision of generations', 'recall of generations',
+                                'reconstruction MSE (log scale)')):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel('epoch')
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    with files.written(path) as temporary:
+        fig.savefig(temporary, dpi=100, format='png')
+
+
 def main(argv):
     try:
         if argv and argv[0] == '--table':
             return print(table(argv[1:]))
+        if argv and argv[0] == '--plot' and len(argv) > 2:
+            return plot(argv[1], argv[2:])
         if '--train_classifier' not in argv:
-            raise UsageError('usage: python metrics.py --train_classifier --preset=mnist, or python metrics.py '
-                             '--table RUN/samples/metrics.json ... (scores come from `vae_gan_inference.py --metrics`)')
+            raise UsageError('usage: python metrics.py --train_classifier --preset=mnist, python metrics.py --table '
+                             'RUN/samples/metrics.json ... (scores come from `vae_gan_inference.py --metrics`), or '
+                             'python metrics.py --plot OUT.png RUN ... (the runs\' validation scores)')
         cfg = configurator.from_args([a for a in argv if a != '--train_classifier'])
         for kind in cfg.metric_features.split(','):
             accuracy = train_classifier(cfg, kind)

@@ -14,13 +14,11 @@ import dataclasses
 import json
 import math
 import os
+import time
 
 import checkpoints
 import files
 import metrics
-
-SCORES = 'scores.jsonl'  # one JSON object per scoring: epoch, step, figure, best, and metrics.evaluate's scores
-
 
 def best_folder(out_dir):
     return os.path.join(out_dir, 'best')
@@ -53,32 +51,15 @@ def read_best(out_dir):
     return held[0][1], best
 
 
-def read_scores(out_dir):
-    """scores.jsonl's records; lines that do not read as one are left out with a note."""
-    path = os.path.join(out_dir, SCORES)
-    records = []
-    if os.path.exists(path):
-        with open(path) as f:
-            for number, line in enumerate(f, 1):
-                try:
-                    record = json.loads(line)
-                    if not (isinstance(record, dict) and isinstance(record.get('epoch'), int)):
-                        raise ValueError('no epoch')
-                    records.append(record)
-                except ValueError:
-                    print(f'note: line {number} of {path} does not read as scores: left out')
-    return records
-
-
 def write_scores(out_dir, records):
-    with files.written(os.path.join(out_dir, SCORES)) as temporary, open(temporary, 'w') as f:
+    with files.written(os.path.join(out_dir, metrics.SCORES)) as temporary, open(temporary, 'w') as f:
         f.writelines(json.dumps(record) + '\n' for record in records)
 
 
 def forget_after(out_dir, epoch):
     """A resumed run redoes the epochs after its checkpoint: their scores go (best/ stays: it is a
     model the run passed through, and its figure is what the redone epochs must beat)."""
-    records = read_scores(out_dir)
+    records = metrics.read_scores(out_dir)
     if any(record['epoch'] > epoch for record in records):
         write_scores(out_dir, [record for record in records if record['epoch'] <= epoch])
 
@@ -91,6 +72,7 @@ def due(cfg, done):
 def score(cfg, networks, epoch, step, extractors):
     """Scores the encoder and decoder on the validation images, appends them to scores.jsonl, and writes
     them to best/ if their figure beats the best so far; prints one line. Returns the record."""
+    start = time.perf_counter()
     scores = metrics.evaluate(cfg, networks['encoder'], networks['decoder'], cfg.eval_samples, seed=cfg.seed,
                               extractors=extractors, split='validation')
     figure = metrics.figure(scores)
@@ -101,8 +83,9 @@ def score(cfg, networks, epoch, step, extractors):
     if record['best']:
         settings = dataclasses.asdict(dataclasses.replace(cfg, out_dir=best_folder(cfg.out_dir)))
         checkpoints.export(best_folder(cfg.out_dir), networks, epoch, settings, {'scores.json': record})
-    write_scores(cfg.out_dir, read_scores(cfg.out_dir) + [record])
+    write_scores(cfg.out_dir, metrics.read_scores(cfg.out_dir) + [record])
     print(f'  validation ({split}): FID ' + ', '.join(
         f'{space} {s["fid"]:.2f}' for space, s in scores['features'].items()) + f', MSE {scores["mse"]:.4f}: '
-        + ('the best yet, kept in best/' if record['best'] else f'best/ stays (epoch {best["epoch"]})'))
+        + ('the best yet, kept in best/' if record['best'] else f'best/ stays (epoch {best["epoch"]})')
+        + f' ({time.perf_counter() - start:.1f} s)')
     return record

@@ -49,7 +49,7 @@ def test_best_follows_the_figure_and_a_resumed_run_keeps_it(tmp_path, digits, sc
     assert checkpoints.numbered(best)[0][0] == 1
     assert _same_networks(cfg, f'{best}/ckpt-1', f'{cfg.out_dir}/checkpoints/ckpt-1')
     assert not _same_networks(cfg, f'{best}/ckpt-1', f'{cfg.out_dir}/checkpoints/ckpt-3')
-    assert [r['best'] for r in validation.read_scores(cfg.out_dir)] == [True, False, False]
+    assert [r['best'] for r in metrics.read_scores(cfg.out_dir)] == [True, False, False]
     assert 'best/ stays (epoch 1)' in capsys.readouterr().out
     # A crash after epoch 3's scores, before its checkpoint: the resumed run redoes epoch 3, forgets its
     # old scores, and still measures against best/'s 10 (15 is no improvement); then 5 is.
@@ -58,7 +58,7 @@ def test_best_follows_the_figure_and_a_resumed_run_keeps_it(tmp_path, digits, sc
             os.remove(f'{cfg.out_dir}/checkpoints/{name}')
     fids += [15.0, 5.0]
     vae_gan.train(dataclasses.replace(cfg, epochs=4))
-    records = validation.read_scores(cfg.out_dir)
+    records = metrics.read_scores(cfg.out_dir)
     assert [(r['epoch'], r['figure'], r['best']) for r in records] == [
         (1, 10.0, True), (2, 20.0, False), (3, 15.0, False), (4, 5.0, True)]
     assert checkpoints.numbered(best)[0][0] == 4 and len(checkpoints.numbered(best)) == 1
@@ -128,3 +128,21 @@ def test_mnist_validation_images_are_not_test_or_training_images():
     assert len(validation_images) == 5000
     assert not validation_images & hashes(cfg, 'held_out')
     assert not validation_images & hashes(dataclasses.replace(cfg, held_out_split=cfg.train_split), 'held_out')
+
+
+def test_the_scores_plot_reads_every_run_and_leaves_out_cut_lines(tmp_path, capsys):
+    import imageio.v3 as iio
+    for run, fids in (('seed0', [30.0, 10.0, 20.0]), ('seed1', [25.0, 15.0, 12.0])):
+        os.makedirs(tmp_path / run)
+        best = float('inf')
+        with open(tmp_path / run / metrics.SCORES, 'w') as f:
+            for epoch, fid in enumerate(fids, 1):
+                f.write(json.dumps(dict(fake_scores(fid), epoch=epoch * 5, figure=fid, best=fid < best)) + '\n')
+                best = min(best, fid)
+        with open(tmp_path / run / metrics.SCORES, 'a') as f:
+            f.write('{"epoch": 20, "cut off\n')  # a line a full disk cut: left out with a note
+    metrics.main(['--plot', str(tmp_path / 'scores.png'), str(tmp_path / 'seed0'), str(tmp_path / 'seed1')])
+    assert iio.imread(tmp_path / 'scores.png').shape[:2] == (380, 1300)
+    assert capsys.readouterr().out.count('does not read as scores: left out') == 2
+    with pytest.raises(SystemExit, match='no scores in'):
+        metrics.main(['--plot', str(tmp_path / 'empty.png'), str(tmp_path)])

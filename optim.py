@@ -78,6 +78,9 @@ def learning_rates(cfg, epoch):
     return rates
 
 
+LATENT_HEADS = ('mean', 'sigma', 'logvar')  # the encoder's last layers [architectures.py:45-47, model/ae.py:69-74]
+
+
 def gradients_with_l2(tape, loss, nets, name, kernel_l2=0.0):
     """Gradients of `loss` (plus kernel_l2 * the kernels' squared norm) with respect to network `name`'s
     weights, of the loss divided by the number of replicas (their sum over replicas is the gradient
@@ -85,9 +88,9 @@ def gradients_with_l2(tape, loss, nets, name, kernel_l2=0.0):
     context = tf.distribute.get_replica_context()
     replicas = context.num_replicas_in_sync if context else 1
     with tape:  # the tape records the penalty and the scaling too
-        if kernel_l2:
+        if kernel_l2:  # not the latent heads: the official NormalEncoder's plain filler has no decay
             loss += kernel_l2 * tf.add_n([tf.reduce_sum(tf.square(v)) for v in nets[name].trainable_variables
-                                          if v.path.endswith('kernel')])
+                                          if v.path.endswith('kernel') and v.path.split('/')[0] not in LATENT_HEADS])
         scaled = nets.optimizers[name].scale_loss(loss / replicas)
     return tape.gradient(scaled, nets[name].trainable_variables)
 

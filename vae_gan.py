@@ -64,13 +64,14 @@ def encoder_objective(cfg, mean, sigma, dis_l_x, dis_l_x_tilde, beta):
     return {'encoder_loss': loss, 'kl': kl, 'kl_weight': beta}
 
 
-def decoder_objective(cfg, dis_l_x, dis_l_x_tilde, logit_x_tilde, logit_x_p):
+def decoder_objective(cfg, dis_l_x, dis_l_x_tilde, logit_x_tilde, logit_x_p, gan=None):
     """{'decoder_loss': ..., 'dis_l', 'gan'}: the learned similarity plus fooling D with x~ (unless
     discriminate_recon is off) and x_p. gamma_dec * Dis_l + GAN (the original, MNIST/vae-gan.py line
-    181), or with recon_vs_gan_weight w: w * Dis_l + (1 - w) * GAN (the official code)."""
+    181), or with recon_vs_gan_weight w: w * Dis_l + (1 - w) * GAN (the official code). gan: the GAN
+    term when the step gives it (the official one-pass step), else from the fakes' logits."""
     dis_l = models.dis_l_loss(dis_l_x_tilde, dis_l_x, cfg.dis_l_likelihood)
     fakes = [logit_x_tilde, logit_x_p] if cfg.discriminate_recon else [logit_x_p]
-    gan = models.decoder_gan_loss(fakes, cfg.gan_loss, cfg.gan_log_offset)
+    gan = models.decoder_gan_loss(fakes, cfg.gan_loss, cfg.gan_log_offset) if gan is None else gan
     w = cfg.recon_vs_gan_weight
     loss = cfg.gamma_dec * dis_l + gan if w is None else w * dis_l + (1 - w) * gan
     return {'decoder_loss': loss, 'dis_l': dis_l, 'gan': gan}
@@ -158,14 +159,19 @@ def one_pass(cfg, nets, x, beta, noise):
             _, logits = nets.discriminator(tf.concat([x, x_p], 0), training=True)  # D's judgement
             features, logits_tilde = nets.discriminator(tf.concat([x_tilde, x], 0), training=True)  # Dis_l
             logit_x, logit_x_p, logit_x_tilde = logits[:n], logits[n:], logits_tilde[:n]
-            dis_l_x_tilde, dis_l_x = features[:n], features[n:]
+            # the target Dis_l(x) passes no gradient back (NLLNormal.bprop, model/ae.py:24-28)
+            dis_l_x_tilde, dis_l_x = features[:n], tf.stop_gradient(features[n:])
         else:
             dis_l_x, logit_x = nets.discriminator(x, training=True)
             _, logit_x_p = nets.discriminator(x_p, training=True)
             dis_l_x_tilde, logit_x_tilde = nets.discriminator(x_tilde, training=True)
-        scalars = {**discriminator_objective(cfg, logit_x, logit_x_p, logit_x_tilde),
-                   **encoder_objective(cfg, mean, sigma, dis_l_x, dis_l_x_tilde, beta),
-                   **decoder_objective(cfg, dis_l_x, dis_l_x_tilde, logit_x_tilde, logit_x_p)}
+        scalars = discriminator_objective(cfg, logit_x, logit_x_p, logit_x_tilde)
+        # Officially G steps along minus D's whole loss, its real rows' too: they depend on x_p through
+        # the batch statistics of D's pass on [x, x_p] (decoder_neggrad, model/aegan.py:29-33, 92-116)
+        official = cfg.concat_batches and cfg.gan_loss == 'saturating'
+        gan = -scalars['discriminator_loss'] / (1 - (cfg.real_vs_gen_weight or 0)) if official else None
+        scalars.update(**encoder_objective(cfg, mean, sigma, dis_l_x, dis_l_x_tilde, beta),
+                       **decoder_objective(cfg, dis_l_x, dis_l_x_tilde, logit_x_tilde, logit_x_p, gan))
     return scalars, {name: optim.gradients_with_l2(tape, scalars[f'{name}_loss'], nets, name, cfg.kernel_l2)
                      for name in UPDATE_ORDER}
 

@@ -159,6 +159,16 @@ def feature_extractors(cfg):
     space in cfg.metric_features, with a fingerprint of its weights (for the held-out cache). Loaded
     before anything is rendered: a missing network is one UsageError."""
     import keras
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy('float32')  # the feature networks in float32, also mid-training
+    try:
+        return _feature_extractors(cfg)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+
+
+def _feature_extractors(cfg):
+    import keras
     extractors = {}
     for kind in cfg.metric_features.split(','):
         if kind == 'inception':
@@ -231,13 +241,15 @@ def evaluate(cfg, encoder, decoder, count, seed=0, extractors=None, split='held_
     originals = np.concatenate([x.numpy() for x in batches] or [np.zeros((0,))])[:count]
     n = len(originals)
     if n < MIN_IMAGES:
-        raise UsageError(f'the scores compare sets of images: {n} {getattr(cfg, f"{split}_split")} image(s) is too '
-                         f'few (at least {MIN_IMAGES})')
+        raise UsageError(f'the scores compare sets of images: {n} {split.replace("_", "-")} image(s) is too few '
+                         f'(at least {MIN_IMAGES})')
     generate = tf.function(lambda z: decoder(z, training=False))
     reconstruct = tf.function(lambda x: models.reconstruct(encoder, decoder, x))
     z = models.prior_z(n, cfg.z_dim, seed)
-    generations = np.concatenate([generate(z[i:i + BATCH]).numpy() for i in range(0, n, BATCH)])
-    reconstructions = np.concatenate([reconstruct(originals[i:i + BATCH]).numpy() for i in range(0, n, BATCH)])
+    # float32 whatever the training policy (a run scoring itself under mixed precision decodes in float16)
+    generations = np.concatenate([generate(z[i:i + BATCH]).numpy() for i in range(0, n, BATCH)]).astype(np.float32)
+    reconstructions = np.concatenate([reconstruct(originals[i:i + BATCH]).numpy()
+                                      for i in range(0, n, BATCH)]).astype(np.float32)
     mse, ssim = reconstruction_errors(data.to_unit(cfg, originals), np.clip(data.to_unit(cfg, reconstructions), 0, 1))
     scores = {}
     for name, (extract, fingerprint) in extractors.items():

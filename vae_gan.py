@@ -67,8 +67,8 @@ def encoder_objective(cfg, mean, sigma, dis_l_x, dis_l_x_tilde, beta):
 def decoder_objective(cfg, dis_l_x, dis_l_x_tilde, logit_x_tilde, logit_x_p, gan=None):
     """{'decoder_loss': ..., 'dis_l', 'gan'}: the learned similarity plus fooling D with x~ (unless
     discriminate_recon is off) and x_p. gamma_dec * Dis_l + GAN (the original, MNIST/vae-gan.py line
-    181), or with recon_vs_gan_weight w: w * Dis_l + (1 - w) * GAN (the official code). gan: the GAN
-    term when the step gives it (the official one-pass step), else from the fakes' logits."""
+    181), or with recon_vs_gan_weight w: w * Dis_l + (1 - w) * GAN (the official code). gan: given by
+    the official one-pass step, else from the fakes' logits."""
     dis_l = models.dis_l_loss(dis_l_x_tilde, dis_l_x, cfg.dis_l_likelihood)
     fakes = [logit_x_tilde, logit_x_p] if cfg.discriminate_recon else [logit_x_p]
     gan = models.decoder_gan_loss(fakes, cfg.gan_loss, cfg.gan_log_offset) if gan is None else gan
@@ -148,9 +148,11 @@ def original_step(cfg, x, beta, phase, update):
 
 def one_pass(cfg, nets, x, beta, noise):
     """All three objectives from one forward pass, so E and G see the D of before this step's update
-    (as the PyTorch ports, and the official code). With concat_batches, as the official step
-    [model/aegan.py:69-72, 93-104]: D runs once on [x, x_p] and Dis_l once on [x~, x], reals and fakes
-    sharing batch-norm statistics. Returns (scalars, {network: gradients})."""
+    (as the PyTorch ports, and the official code). With concat_batches, the official step [model/aegan.py:
+    57-119]: D runs once on [x, x_p] and Dis_l once on [x~, x], reals and fakes sharing batch-norm
+    statistics; the Dis_l target passes no gradient back (NLLNormal.bprop, model/ae.py:24-28); and with
+    the saturating form G steps along minus D's whole loss, whose real rows depend on x_p through
+    those statistics (decoder_neggrad, aegan.py:29-33). Returns (scalars, {network: gradients})."""
     with tf.GradientTape(persistent=True) as tape:
         mean, sigma, x_tilde = encode_decode(nets, x, noise, stream=0)
         x_p = prior_sample(cfg, nets, x, noise, stream=1)
@@ -159,16 +161,13 @@ def one_pass(cfg, nets, x, beta, noise):
             _, logits = nets.discriminator(tf.concat([x, x_p], 0), training=True)  # D's judgement
             features, logits_tilde = nets.discriminator(tf.concat([x_tilde, x], 0), training=True)  # Dis_l
             logit_x, logit_x_p, logit_x_tilde = logits[:n], logits[n:], logits_tilde[:n]
-            # the target Dis_l(x) passes no gradient back (NLLNormal.bprop, model/ae.py:24-28)
             dis_l_x_tilde, dis_l_x = features[:n], tf.stop_gradient(features[n:])
         else:
             dis_l_x, logit_x = nets.discriminator(x, training=True)
             _, logit_x_p = nets.discriminator(x_p, training=True)
             dis_l_x_tilde, logit_x_tilde = nets.discriminator(x_tilde, training=True)
         scalars = discriminator_objective(cfg, logit_x, logit_x_p, logit_x_tilde)
-        # Officially G steps along minus D's whole loss, its real rows' too: they depend on x_p through
-        # the batch statistics of D's pass on [x, x_p] (decoder_neggrad, model/aegan.py:29-33, 92-116)
-        official = cfg.concat_batches and cfg.gan_loss == 'saturating'
+        official = cfg.concat_batches and cfg.gan_loss == 'saturating'  # G: -(D's loss) / the fakes' weight
         gan = -scalars['discriminator_loss'] / (1 - (cfg.real_vs_gen_weight or 0)) if official else None
         scalars.update(**encoder_objective(cfg, mean, sigma, dis_l_x, dis_l_x_tilde, beta),
                        **decoder_objective(cfg, dis_l_x, dis_l_x_tilde, logit_x_tilde, logit_x_p, gan))
@@ -212,8 +211,7 @@ def make_train_step(cfg, nets, steps_done, nonfinite_step):
         step_number = steps_done.assign_add(1)  # counted from 1 (optimizers may skip steps)
         per_replica = strategy.run(replica_step, args=(x, epoch))
         scalars = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in per_replica.items()}
-        losses = tf.stack([scalars['discriminator_loss'], scalars['encoder_loss'], scalars['decoder_loss']])
-        finite = tf.reduce_all(tf.math.is_finite(losses))
+        finite = tf.reduce_all(tf.math.is_finite(tf.stack([scalars[f'{name}_loss'] for name in UPDATE_ORDER])))
         nonfinite_step.assign(tf.where(finite | (nonfinite_step >= 0), nonfinite_step, step_number))
         return scalars
 
@@ -223,10 +221,9 @@ def make_train_step(cfg, nets, steps_done, nonfinite_step):
 # ---- Building a run: the histograms beside the step, the networks, counters and checkpoint ---------
 
 def make_histogram_writer(cfg, nets, steps_done):
-    """write_histograms(x, epoch, step): the original's weight and gradient histograms, for the current
-    weights and one replica's batch, kept out of the training step (summary ops slow its tracing and
-    block XLA). Their noise has a seed of its own, so the weights train the same with or without them
-    (batch norm's moving averages, used only for images, see one batch more)."""
+    """write_histograms(x, epoch, step): the original's weight and gradient histograms of one replica's
+    batch, kept out of the training step (summary ops slow its tracing and block XLA), with noise of its
+    own seed: the weights train the same with or without them (batch norm's averages see one batch more)."""
     noise = optim.make_noise(cfg.seed + 1, steps_done)
 
     @tf.function
@@ -324,8 +321,7 @@ def resume(cfg, run):
 
 
 def inputs(cfg, run, done):
-    """(batches, steps per epoch, the grids' held-out originals). A resumed run gets a shuffle order of
-    its own, still fixed by the seed."""
+    """(batches, steps per epoch, the grids' held-out originals); a resumed run reshuffles, by the seed."""
     train_ds, steps = data.train_dataset(cfg, seed=cfg.seed + done)
     held_out = next(iter(data.held_out_dataset(cfg, images.GRID)), None)  # the same originals in every grid
     if held_out is None:
@@ -385,8 +381,7 @@ def train_epoch(cfg, run, batches, steps, epoch):
 
 
 def end_epoch(cfg, run, epoch, values, seconds, steps, held_out):
-    """The epoch's line, then the sample grids, the scores and the checkpoint, each when it is due."""
-    # images/s counts batch_size images per step (with fresh_batches a step reads three batches)
+    """The epoch's line (images/s: batch_size a step), then the grids, the scores and the checkpoint."""
     images_per_second = (steps - 1) * cfg.batch_size / seconds if steps > 1 else float('nan')
     tf.summary.scalar('images_per_second', images_per_second, step=int(run.steps_done.numpy()))
     print(f'epoch {epoch}/{cfg.epochs}: {seconds:.1f} s, {images_per_second:.0f} images/s, '

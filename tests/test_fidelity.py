@@ -64,14 +64,17 @@ def test_deeppy_rmsprop_puts_epsilon_outside_the_root():
     assert abs(1.0 - w.numpy()[0]) > 5e-4
 
 
-def test_kernel_l2_adds_2_l2_w_to_kernels_only():
+def test_kernel_l2_adds_2_l2_w_to_kernels_but_not_the_latent_heads():
     cfg = dataclasses_replace(config.celeb_a_paper, image_size=32)
     nets = optim.build_networks(cfg)
     with tf.GradientTape() as tape:
         loss = tf.constant(0.0) * tf.reduce_sum(nets.encoder(tf.zeros([2, 32, 32, 3]), training=True)[0])
     grads = optim.gradients_with_l2(tape, loss, nets, 'encoder', kernel_l2=0.5)
     for var, grad in zip(nets.encoder.trainable_variables, grads):
-        expected = var.numpy() if var.path.endswith('kernel') else np.zeros(var.shape)  # 2 * 0.5 * w
+        # architectures.py's conv/affine helpers decay their weights; NormalEncoder's mean and log-variance
+        # heads (architectures.py:45-47, model/ae.py:69-74) have a plain filler: no decay
+        decayed = var.path.endswith('kernel') and var.path not in ('mean/kernel', 'logvar/kernel')
+        expected = var.numpy() if decayed else np.zeros(var.shape)  # 2 * 0.5 * w
         grad = np.zeros(var.shape) if grad is None else tf.convert_to_tensor(grad).numpy()
         assert np.allclose(grad, expected, atol=1e-7), var.path
 
@@ -91,8 +94,13 @@ def test_paper_initialiser_and_batch_norm_epsilons():
     norms = [l for l in encoder.layers if type(l).__name__ == 'BatchNormalization']
     assert [float(n.epsilon) for n in norms] == [1e-6, 1e-6, 1e-6, 1e-5]  # convs, then the dense 1024
     decoder = models.build_decoder(config.celeb_a_paper)
-    transposed = [l for l in decoder.layers if type(l).__name__ == 'Conv2DTranspose'][0]  # 256 -> 256
-    assert np.abs(transposed.kernel.numpy()).max() <= 1 / math.sqrt(3 * 5 * 5 * 256)  # fan-in: its outputs
+    # A transposed conv's AutoFiller fan is its output channels times 5x5: DeepPy's BackwardConvolution
+    # weights are (inputs, outputs, 5, 5) and AutoFiller takes prod(shape[1:]) [deeppy/filler.py:79-81,
+    # deeppy/expr/nnet/spatial.py:103]. 128 -> 32 tells that from its inputs (128) or a fan-out mode.
+    transposed = [l for l in decoder.layers if type(l).__name__ == 'Conv2DTranspose'][2]
+    assert transposed.kernel.shape == (5, 5, 32, 128)
+    bound = np.abs(transposed.kernel.numpy()).max()
+    assert 0.99 / math.sqrt(3 * 5 * 5 * 32) < bound <= 1 / math.sqrt(3 * 5 * 5 * 32)
 
 
 def test_the_flip_takes_whole_batches(tmp_path):
@@ -162,3 +170,41 @@ def test_each_phase_s_loss_is_the_original_formula(tmp_path, preset, shape):
     _, _, d, f = forward(3, 4)
     l_g = cfg.gamma_dec * np.mean((f['t'] - f['x']) ** 2) + np.mean(-np.log(d['t']) - np.log(d['p']))
     assert float(vae_gan.decoder_phase(cfg, nets, x, noise)[0]['decoder_loss']) == pytest.approx(l_g, rel=1e-4)
+
+
+@pytest.mark.parametrize('preset, shape', [(config.mnist, (4, 28, 28, 1)), (config.celeb_a, (4, 32, 32, 3))])
+def test_each_phase_s_gradient_is_the_original_formula_s(tmp_path, preset, shape):
+    """The gradient each sequential phase gives its network equals the gradient of ORIGINAL's formula for
+    that network's loss (MNIST/vae-gan.py lines 166-168, 181, 193; the same in Celeb-A/vae-gan.py),
+    written here with D as a probability, on fixed weights, inputs and noise."""
+    cfg = tiny(preset, tmp_path, image_size=shape[1])
+    nets, _, _ = build_step(cfg)
+    x = tf.random.stateless_uniform(shape, seed=[1, 2], minval=0 if cfg.arch == 'mnist' else -1, maxval=1)
+    noise = lambda shape, stream: tf.random.stateless_normal(shape, seed=[5, stream])
+    beta = float(models.kl_weight(cfg.kl_weight, 1.0, shape[0], cfg.z_dim))
+
+    def original_loss(name, stream_e, stream_p):
+        mean, sigma = nets.encoder(x, training=True)
+        x_tilde = nets.decoder(mean + sigma * noise(tf.shape(sigma), stream_e), training=True)
+        x_p = nets.decoder(noise([shape[0], cfg.z_dim], stream_p), training=True)
+        (f_x, l_x), (f_t, l_t), (_, l_p) = (nets.discriminator(v, training=True) for v in (x, x_tilde, x_p))
+        d_x, d_t, d_p = tf.sigmoid(l_x), tf.sigmoid(l_t), tf.sigmoid(l_p)
+        llike = tf.reduce_mean(tf.square(f_t - f_x))
+        kl = tf.reduce_mean(tf.reduce_sum(0.5 * (mean ** 2 + sigma ** 2 - 1) - tf.math.log(sigma), axis=1))
+        return {'discriminator': -tf.reduce_mean(tf.math.log(d_x) + tf.math.log(1 - d_t) + tf.math.log(1 - d_p)),
+                'encoder': beta * kl + cfg.gamma_enc * llike,
+                'decoder': cfg.gamma_dec * llike + tf.reduce_mean(-tf.math.log(d_t) - tf.math.log(d_p))}[name]
+
+    phases = {'discriminator': (lambda: vae_gan.discriminator_phase(cfg, nets, x, noise), 0, 1),
+              'encoder': (lambda: vae_gan.encoder_phase(cfg, nets, x, tf.constant(beta), noise), 2, 1),
+              'decoder': (lambda: vae_gan.decoder_phase(cfg, nets, x, noise), 3, 4)}
+    for name, (phase, stream_e, stream_p) in phases.items():
+        with tf.GradientTape() as tape:
+            loss = original_loss(name, stream_e, stream_p)
+        expected = tape.gradient(loss, nets[name].trainable_variables)
+        got = phase()[1]
+        assert len(got) == len(expected) > 4
+        got, expected = ([tf.convert_to_tensor(g).numpy() for g in grads] for grads in (got, expected))
+        scale = max(np.max(np.abs(e)) for e in expected)  # (a bias before batch norm has a gradient of ~0)
+        for g, e, v in zip(got, expected, nets[name].trainable_variables):
+            assert np.max(np.abs(g - e)) <= 1e-4 * scale, (name, v.path)

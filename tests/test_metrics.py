@@ -137,7 +137,7 @@ def test_pretrained_mnist_generations_score_well(tmp_path):
 def test_too_few_images_is_one_line(tmp_path, monkeypatch):
     import data
     cfg = dataclasses.replace(config.mnist, out_dir=str(tmp_path))
-    monkeypatch.setattr(data, 'held_out_dataset', lambda cfg, batch: tf.data.Dataset.from_tensors(tf.zeros([1, 28, 28, 1])))
+    monkeypatch.setattr(data, 'held_out_dataset', lambda cfg, batch, split='held_out': tf.data.Dataset.from_tensors(tf.zeros([1, 28, 28, 1])))
     with pytest.raises(UsageError, match=r'1 held-out image.s. is too few \(at least 4\)'):
         metrics.evaluate(cfg, None, None, 1, extractors={'x': (lambda x: x, 'f')})
 

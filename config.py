@@ -51,8 +51,9 @@ class Config:
     beta1: float = 0.5  # Adam's beta1, as DCGAN: the default 0.9 destabilises GANs
     epsilon: float = 1e-8  # Adam's (and RMSProp's) epsilon: TF1's default, as the original (Keras' is 1e-7)
     optimizer: str = 'adam'  # or 'deeppy_rmsprop', the official code's: lr g / (sqrt(v) + epsilon), rho 0.9
-    kernel_l2: float = 0.0  # an L2 penalty kernel_l2 * |w|^2 on conv and dense kernels, i.e. 2 kernel_l2 w
-    #                         added to their gradients (DeepPy's weight decay, deeppy/parameter.py:70-74)
+    kernel_l2: float = 0.0  # an L2 penalty kernel_l2 * |w|^2 on conv and dense kernels but the encoder's latent
+    #   heads, i.e. 2 kernel_l2 w added to their gradients (DeepPy's weight decay, deeppy/parameter.py:70-74;
+    #   the official heads have none, architectures.py:45-47)
     lr_schedule: str = 'constant'  # or 'annealed', the official GammaAnnealer: lr - ((epoch - 1)/epochs)^0.75
     #                                * (lr - lr_end) in epoch 1, 2, ...
     lr_end: float = 0.0  # the annealed learning rates' last value

@@ -108,10 +108,15 @@ def worst(ours, official):
     return max(float(np.max(np.abs(a - b)) / (np.max(np.abs(b)) + 1e-30)) for a, b in zip(ours, official))
 
 
-@pytest.mark.parametrize('network', ['encoder', 'decoder', 'discriminator'])
-def test_each_network_s_gradient_is_the_official_one(paper_step, network):
+@pytest.fixture(scope='module')
+def both(paper_step):
+    """(the repo's gradients, the official ones, the networks), computed once for the three tests."""
     cfg, nets, x, eps, z_p = paper_step
-    ours = repo_gradients(cfg, nets, x, eps, z_p)[network]
-    official = official_gradients(nets, x, eps, z_p, cfg.recon_vs_gan_weight)[network]
-    assert len(ours) == len(official) == len(nets[network].trainable_variables)
-    assert worst(ours, official) < 1e-4
+    return repo_gradients(cfg, nets, x, eps, z_p), official_gradients(nets, x, eps, z_p, cfg.recon_vs_gan_weight), nets
+
+
+@pytest.mark.parametrize('network', ['encoder', 'decoder', 'discriminator'])
+def test_each_network_s_gradient_is_the_official_one(both, network):
+    ours, official, nets = both
+    assert len(ours[network]) == len(official[network]) == len(nets[network].trainable_variables)
+    assert worst(ours[network], official[network]) < 1e-4

@@ -139,49 +139,18 @@ def test_the_equilibrium_rule_with_the_one_pass_step(tmp_path):
 
 
 @pytest.mark.parametrize('preset, shape', [(config.mnist, (4, 28, 28, 1)), (config.celeb_a, (4, 32, 32, 3))])
-def test_each_phase_s_loss_is_the_original_formula(tmp_path, preset, shape):
-    """On fixed weights, inputs and noise, each sequential phase's loss equals ORIGINAL's formula with
-    D as a probability: L_D = -mean(log D(x) + log(1 - D(x~)) + log(1 - D(x_p))),
-    L_E = kl_weight KL + gamma_enc mean((Dis_l(x~) - Dis_l(x))^2), L_G = gamma_dec L_llike
-    + mean(-log D(x~) - log D(x_p)); kl_weight 1/z_dim (MNIST/vae-gan.py) or 1/batch (Celeb-A)."""
-    cfg = tiny(preset, tmp_path, image_size=shape[1])
-    nets, _, _ = build_step(cfg)
-    x = tf.random.stateless_uniform(shape, seed=[1, 2], minval=0 if cfg.arch == 'mnist' else -1, maxval=1)
-    noise = lambda shape, stream: tf.random.stateless_normal(shape, seed=[5, stream])
-    beta = models.kl_weight(cfg.kl_weight, 1.0, shape[0], cfg.z_dim)
-    assert float(beta) == pytest.approx(1 / 32 if preset is config.mnist else 1 / 4)
-
-    def forward(stream_e, stream_p):  # the original's graph, in float64 from here on
-        mean, sigma = nets.encoder(x, training=True)
-        x_tilde = nets.decoder(mean + sigma * noise(tf.shape(sigma), stream_e), training=True)
-        x_p = nets.decoder(noise([shape[0], cfg.z_dim], stream_p), training=True)
-        out = {name: nets.discriminator(v, training=True) for name, v in (('x', x), ('t', x_tilde), ('p', x_p))}
-        d = {k: tf.sigmoid(tf.cast(v[1], tf.float64)).numpy() for k, v in out.items()}
-        f = {k: tf.cast(v[0], tf.float64).numpy() for k, v in out.items()}
-        return mean.numpy().astype(np.float64), sigma.numpy().astype(np.float64), d, f
-
-    _, _, d, _ = forward(0, 1)
-    l_d = -np.mean(np.log(d['x']) + np.log(1 - d['t']) + np.log(1 - d['p']))
-    assert float(vae_gan.discriminator_phase(cfg, nets, x, noise)[0]['discriminator_loss']) == pytest.approx(l_d, rel=1e-4)
-    mean, sigma, _, f = forward(2, 1)
-    kl = np.mean(np.sum(0.5 * (mean ** 2 + sigma ** 2 - 1) - np.log(sigma), axis=1))
-    l_e = float(beta) * kl + cfg.gamma_enc * np.mean((f['t'] - f['x']) ** 2)
-    assert float(vae_gan.encoder_phase(cfg, nets, x, beta, noise)[0]['encoder_loss']) == pytest.approx(l_e, rel=1e-4)
-    _, _, d, f = forward(3, 4)
-    l_g = cfg.gamma_dec * np.mean((f['t'] - f['x']) ** 2) + np.mean(-np.log(d['t']) - np.log(d['p']))
-    assert float(vae_gan.decoder_phase(cfg, nets, x, noise)[0]['decoder_loss']) == pytest.approx(l_g, rel=1e-4)
-
-
-@pytest.mark.parametrize('preset, shape', [(config.mnist, (4, 28, 28, 1)), (config.celeb_a, (4, 32, 32, 3))])
-def test_each_phase_s_gradient_is_the_original_formula_s(tmp_path, preset, shape):
-    """The gradient each sequential phase gives its network equals the gradient of ORIGINAL's formula for
-    that network's loss (MNIST/vae-gan.py lines 166-168, 181, 193; the same in Celeb-A/vae-gan.py),
-    written here with D as a probability, on fixed weights, inputs and noise."""
+def test_each_phase_s_loss_and_gradient_are_the_original_formula_s(tmp_path, preset, shape):
+    """Each sequential phase's loss, and the gradient it gives its network, equal ORIGINAL's formula for
+    that network's loss and its gradient, written here with D as a probability, on fixed weights, inputs
+    and noise: L_D = -mean(log D(x) + log(1 - D(x~)) + log(1 - D(x_p))) (MNIST/vae-gan.py lines 166-168),
+    L_E = kl_weight KL + gamma_enc mean((Dis_l(x~) - Dis_l(x))^2) (line 193), L_G = gamma_dec L_llike
+    + mean(-log D(x~) - log D(x_p)) (line 181); kl_weight 1/z_dim (MNIST) or 1/batch (Celeb-A/vae-gan.py)."""
     cfg = tiny(preset, tmp_path, image_size=shape[1])
     nets, _, _ = build_step(cfg)
     x = tf.random.stateless_uniform(shape, seed=[1, 2], minval=0 if cfg.arch == 'mnist' else -1, maxval=1)
     noise = lambda shape, stream: tf.random.stateless_normal(shape, seed=[5, stream])
     beta = float(models.kl_weight(cfg.kl_weight, 1.0, shape[0], cfg.z_dim))
+    assert beta == pytest.approx(1 / 32 if preset is config.mnist else 1 / 4)
 
     def original_loss(name, stream_e, stream_p):
         mean, sigma = nets.encoder(x, training=True)
@@ -202,7 +171,8 @@ def test_each_phase_s_gradient_is_the_original_formula_s(tmp_path, preset, shape
         with tf.GradientTape() as tape:
             loss = original_loss(name, stream_e, stream_p)
         expected = tape.gradient(loss, nets[name].trainable_variables)
-        got = phase()[1]
+        scalars, got = phase()
+        assert float(scalars[f'{name}_loss']) == pytest.approx(float(loss), rel=1e-4)
         assert len(got) == len(expected) > 4
         got, expected = ([tf.convert_to_tensor(g).numpy() for g in grads] for grads in (got, expected))
         scale = max(np.max(np.abs(e)) for e in expected)  # (a bias before batch norm has a gradient of ~0)

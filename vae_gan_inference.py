@@ -1,6 +1,7 @@
 """Render a trained VAE/GAN: generations, reconstructions, interpolations and the training GIF.
 
-    python vae_gan_inference.py                              # the latest checkpoint in MNIST/
+    python vae_gan_inference.py                              # MNIST/'s best model (best/), else its newest checkpoint
+    python vae_gan_inference.py --checkpoint=newest          # its newest checkpoint (--checkpoint=best: best/)
     python vae_gan_inference.py --preset=celeb_a             # ... in Celeb-A/
     python vae_gan_inference.py --out_dir=runs/z64 --num_samples=10000 --seed=1
     python vae_gan_inference.py --checkpoint=MNIST/checkpoints/ckpt-10

@@ -20,6 +20,7 @@ import checkpoints
 import files
 import metrics
 
+
 def best_folder(out_dir):
     return os.path.join(out_dir, 'best')
 
@@ -52,6 +53,7 @@ def read_best(out_dir):
 
 
 def write_scores(out_dir, records):
+    """scores.jsonl, one line per record, written whole (a temporary file, then renamed)."""
     with files.written(os.path.join(out_dir, metrics.SCORES)) as temporary, open(temporary, 'w') as f:
         f.writelines(json.dumps(record) + '\n' for record in records)
 

@@ -29,7 +29,6 @@ import configurator
 import data
 import files
 import images
-import metrics
 import models
 import optim
 import run_folder
@@ -294,7 +293,7 @@ def train(cfg):
             print(f'{cfg.out_dir} already holds {done} epochs; nothing to do (raise --epochs to go on)')
             return
         batches, steps, held_out = inputs(cfg, run, done)
-        run.extractors = metrics.feature_extractors(cfg) if run.is_chief and validation.due(cfg, done) else None
+        run.extractors = validation.start(cfg, done) if run.is_chief else None  # scores due: their networks
         writer = start_outputs(cfg, run)  # only now, once nothing can fail on bad input, is out_dir written
         print(f'training {cfg.preset} epochs {done + 1}..{cfg.epochs}, {steps} steps of {cfg.batch_size} images'
               f'{" per network" if cfg.fresh_batches else ""} each, into {cfg.out_dir}')

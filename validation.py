@@ -17,8 +17,10 @@ import os
 import time
 
 import checkpoints
+import data
 import files
 import metrics
+from configurator import UsageError
 
 
 def best_folder(out_dir):
@@ -69,6 +71,21 @@ def forget_after(out_dir, epoch):
 def due(cfg, done):
     """Whether the epochs after `done` include a scoring."""
     return bool(cfg.eval_every) and cfg.epochs // cfg.eval_every > done // cfg.eval_every
+
+
+def start(cfg, done):
+    """The feature networks when the epochs after `done` include a scoring, else None: loaded before the
+    run trains, so that a missing network, or a validation split of too few images, stops it at once."""
+    if not due(cfg, done):
+        return None
+    extractors = metrics.feature_extractors(cfg)
+    found = sum(len(x) for x in data.held_out_dataset(cfg, metrics.MIN_IMAGES, 'validation').take(1))
+    if found < metrics.MIN_IMAGES:
+        split = f'{cfg.data_dir} has {found} validation image(s)' if cfg.data_dir else \
+            f'validation_split {cfg.validation_split!r} has {found} image(s)'
+        raise UsageError(f'{split}; the scores need at least {metrics.MIN_IMAGES}: pass another split, or '
+                         f'--eval_every=0 to train without them')
+    return extractors
 
 
 def score(cfg, networks, epoch, step, extractors):

@@ -146,3 +146,4 @@ def test_the_scores_plot_reads_every_run_and_leaves_out_cut_lines(tmp_path, caps
     assert capsys.readouterr().out.count('does not read as scores: left out') == 2
     with pytest.raises(SystemExit, match='no scores in'):
         metrics.main(['--plot', str(tmp_path / 'empty.png'), str(tmp_path)])
+

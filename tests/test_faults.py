@@ -557,3 +557,12 @@ def test_a_damaged_best_is_named_and_replaced_by_the_next_scores(run, capsys, mo
     assert _scored(run, 2, 50.0, monkeypatch)['best']  # worse than 10, but 10's model is gone
     assert 'does not read back' in capsys.readouterr().out
     assert validation.read_best(str(run))[1]['epoch'] == 2
+
+
+def test_too_few_validation_images_stop_the_run_before_it_trains(tmp_path, capsys):
+    from conftest import write_digits
+    folder = write_digits(tmp_path / 'few', count=20)  # 18 to train on, 2 held out
+    with pytest.raises(SystemExit) as stop:
+        vae_gan.main(TINY + [f'--data_dir={folder}', f'--out_dir={tmp_path / "run"}', '--epochs=1', '--eval_every=1'])
+    assert 'has 2 validation image(s); the scores need at least 4' in str(stop.value.code)
+    assert not os.path.exists(tmp_path / 'run' / 'checkpoints')

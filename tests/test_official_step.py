@@ -29,7 +29,7 @@ import config
 import vae_gan
 from conftest import build_step, tiny
 
-N, WD = 4, 0.05  # batch; a weight decay large enough that a missing one shows
+N, SIZE, WD = 4, 16, 0.05  # batch, image size; a weight decay large enough that a missing one shows
 
 
 @tf.custom_gradient
@@ -88,10 +88,10 @@ def official_gradients(nets, x, eps, z_p, w, real_vs_gen_weight=0.5, offset=1e-3
 
 @pytest.fixture(scope='module')
 def paper_step(tmp_path_factory):
-    cfg = tiny(config.celeb_a_paper, tmp_path_factory.mktemp('paper'), image_size=32, batch_size=N, kernel_l2=WD / N)
+    cfg = tiny(config.celeb_a_paper, tmp_path_factory.mktemp('paper'), image_size=SIZE, batch_size=N, kernel_l2=WD / N)
     nets, _, _ = build_step(cfg, seed=3)
     rng = np.random.default_rng(0)
-    x = tf.constant(rng.uniform(-1, 1, (N, 32, 32, 3)), tf.float32)
+    x = tf.constant(rng.uniform(-1, 1, (N, SIZE, SIZE, 3)), tf.float32)
     eps, z_p = (tf.constant(rng.normal(size=(N, cfg.z_dim)), tf.float32) for _ in range(2))
     return cfg, nets, x, eps, z_p
 

@@ -141,8 +141,9 @@ def split_files(names, split):
     tensorflow-datasets [slice] after a name is ignored).
     CelebA's numbered files (000001.jpg ...) follow the official partition (train 1..162770,
     validation 162771..182637, test the rest) when all three parts have files; in any other folder
-    the last 10% are held out and serve as validation and test alike. Deterministic: it depends on
-    the names only."""
+    the last 10% are the test part and the 10% before them the validation part (a folder of fewer
+    than 3 images has none apart: its last image serves as both). Deterministic: it depends on the
+    names only."""
     names = sorted(names)
     stems = [os.path.splitext(name)[0] for name in names]
     parts = {'train': [], 'validation': [], 'test': []}
@@ -152,8 +153,10 @@ def split_files(names, split):
             parts['train' if number <= CELEB_A_TRAIN_END else
                   'validation' if number <= CELEB_A_VALIDATION_END else 'test'].append(name)
     if not all(parts.values()):  # not CelebA's numbering, or not all of it
-        cut = len(names) - max(1, len(names) // 10) if len(names) > 1 else 1
-        parts = {'train': names[:cut], 'validation': names[cut:] or names, 'test': names[cut:] or names}
+        n, tenth = len(names), max(1, len(names) // 10)
+        test, validation = (n - tenth, n - 2 * tenth) if n > 2 * tenth else (max(1, n - 1),) * 2
+        parts = {'train': names[:validation], 'validation': names[validation:test] or names[-1:],
+                 'test': names[test:] or names[-1:]}
     wanted = [p.split('[')[0].strip() for p in split.split('+')]  # a tfds [slice] does not apply here
     unknown = [p for p in wanted if p not in parts]
     if unknown:
@@ -194,16 +197,23 @@ def _to_channels(image, channels):
     return tf.cond(colour, rgb, lambda: tf.image.grayscale_to_rgb(image[..., :1]))
 
 
-def _folder_images(cfg, split, shuffle, seed, with_attributes=False):
-    """(uint8 image dataset, number of files) for the images in cfg.data_dir; with attributes,
-    (image, 40 attributes as 0/1 floats) elements from list_attr_celeba.txt."""
+def folder_files(cfg, split):
+    """The image file names of `split` in cfg.data_dir (split_files); one UsageError for a folder that
+    is missing or holds no images."""
     folder = os.path.expanduser(cfg.data_dir)
     if not os.path.isdir(folder):
         raise UsageError(f'data_dir {cfg.data_dir!r} is not a folder: point --data_dir at a folder of images')
     names = [n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS)]
     if not names:
         raise UsageError(f'data_dir {cfg.data_dir!r} holds no images ({", ".join(IMAGE_EXTENSIONS)})')
-    names = split_files(names, split)
+    return split_files(names, split)
+
+
+def _folder_images(cfg, split, shuffle, seed, with_attributes=False):
+    """(uint8 image dataset, number of files) for the images in cfg.data_dir; with attributes,
+    (image, 40 attributes as 0/1 floats) elements from list_attr_celeba.txt."""
+    folder = os.path.expanduser(cfg.data_dir)
+    names = folder_files(cfg, split)
     files = [os.path.join(folder, n) for n in names]
     attributes = read_attributes(folder, names) if with_attributes else [[]] * len(files)
     ds = tf.data.Dataset.from_tensor_slices((files, tf.constant(attributes, tf.float32, [len(files), 40 if with_attributes else 0])))

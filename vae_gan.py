@@ -393,7 +393,7 @@ def end_epoch(cfg, run, epoch, values, seconds, steps, held_out):
     run.epochs_done.assign(epoch)
     if run.is_chief and (epoch == 1 or epoch % cfg.sample_every == 0 or epoch == cfg.epochs):
         save_samples(cfg, run.nets, held_out, run.sample_z, epoch)
-    if run.is_chief and cfg.eval_every and epoch % cfg.eval_every == 0:
+    if run.extractors is not None and epoch % cfg.eval_every == 0:  # set on the chief when scores are due
         log_scores(cfg, run, epoch)
     if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
         save_checkpoint(cfg, run, epoch, held_out)

@@ -78,6 +78,10 @@ def start(cfg, done):
     run trains, so that a missing network, or a validation split of too few images, stops it at once."""
     if not due(cfg, done):
         return None
+    if cfg.data_dir and set(data.folder_files(cfg, 'validation')) & set(data.folder_files(cfg, cfg.held_out_split)):
+        print(f'note: the validation images of {cfg.data_dir} are also its held-out ({cfg.held_out_split}) '
+              f'images: no scores and no best/ in this run (they would choose on the images they report on)')
+        return None
     extractors = metrics.feature_extractors(cfg)
     found = sum(len(x) for x in data.held_out_dataset(cfg, metrics.MIN_IMAGES, 'validation').take(1))
     if found < metrics.MIN_IMAGES:

@@ -46,7 +46,7 @@ def build_step(cfg, seed=0):
 
 def write_digits(folder, count=40, seed=0):
     """`count` random 28x28 grey PNGs 000.png ... in `folder`; of 40, a folder run trains on the first
-    36 and holds out the last 4 (10% by name)."""
+    32, scores on the next 4 (validation) and holds out the last 4 (test; 10% each, by name)."""
     import numpy as np
     import tensorflow as tf
     os.makedirs(folder)
@@ -99,7 +99,7 @@ def _made_once(tmp_path_factory, name):
 
 @pytest.fixture(scope='session')
 def digits(tmp_path_factory):
-    """40 random 'digits' (36 train, 4 held out), written once per test run; tests only read them."""
+    """40 random 'digits' (32 train, 4 validation, 4 held out), written once per test run; tests only read them."""
     with _made_once(tmp_path_factory, 'digits') as (path, ready):
         return path if ready else write_digits(path)
 

@@ -76,7 +76,7 @@ def test_folder_pipeline(tmp_path):
     _write_images(tmp_path / 'faces', 20)
     cfg = tiny(config.celeb_a, tmp_path, data_dir=str(tmp_path / 'faces'), image_size=32, steps_per_epoch=None)
     ds, steps = data.train_dataset(cfg, seed=0)
-    assert steps == 18 // 4  # 18 train files (the last 10% are held out), batches of 4
+    assert steps == 16 // 4  # 16 train files (the last 10% are held out, the 10% before them validation), batches of 4
     batches = np.stack(next(iter(ds)))
     assert batches.shape == (3, 4, 32, 32, 3) and batches.min() >= -1 and batches.max() <= 1
     held_out = [b.numpy() for b in data.held_out_dataset(cfg, 25)]
@@ -91,7 +91,7 @@ def test_unreadable_image_is_skipped_with_a_warning(tmp_path, capfd):
     cfg = tiny(config.mnist, tmp_path, data_dir=str(tmp_path / 'faces'), batch_size=1, cache=False)
     images, count = data._images(cfg, 'train', shuffle=False)
     decoded = list(images)
-    assert count == 4 and len(decoded) == 3  # 4 train files, one unreadable
+    assert count == 3 and len(decoded) == 2  # 3 train files (then 1 validation, 1 test), one unreadable
     assert decoded[0].shape == (28, 28, 1)
     err = capfd.readouterr().err
     assert 'warning: skipping' in err and 'img002.jpg' in err
@@ -104,10 +104,12 @@ def test_split_files():
     assert data.split_files(names, 'test') == names[5:]
     assert data.split_files(names, 'train+validation') == names[:5]
     other = [f'x{i}.png' for i in range(30)]
-    assert data.split_files(list(reversed(other)), 'train') == sorted(other)[:27]
-    assert data.split_files(other, 'validation') == data.split_files(other, 'test') == sorted(other)[27:]
+    assert data.split_files(list(reversed(other)), 'train') == sorted(other)[:24]
+    assert data.split_files(other, 'validation') == sorted(other)[24:27]  # the 10% before the test part
+    assert data.split_files(other, 'test') == sorted(other)[27:]
     toy = [f'{i:06d}.jpg' for i in range(1, 21)]  # numbered, but no validation or test part
-    assert data.split_files(toy, 'train') == toy[:18] and data.split_files(toy, 'test') == toy[18:]
+    assert data.split_files(toy, 'train') == toy[:16] and data.split_files(toy, 'test') == toy[18:]
+    assert data.split_files(['a.png', 'b.png'], 'validation') == data.split_files(['a.png', 'b.png'], 'test') == ['b.png']
 
 
 @pytest.mark.parametrize('make, message', [

@@ -264,7 +264,7 @@ def _images(folder, count, write):
 
 def test_batch_larger_than_the_data_even_with_steps_per_epoch(tmp_path, capsys, digits):
     _fails(vae_gan.main, [f'--data_dir={digits}', f'--out_dir={tmp_path / "new"}',
-                          '--batch_size=64', '--steps_per_epoch=3'], capsys, 'batch_size 64 is larger than the 36')
+                          '--batch_size=64', '--steps_per_epoch=3'], capsys, 'batch_size 64 is larger than the 32')
     assert not os.path.exists(tmp_path / 'new')
 
 
@@ -561,7 +561,7 @@ def test_a_damaged_best_is_named_and_replaced_by_the_next_scores(run, capsys, mo
 
 def test_too_few_validation_images_stop_the_run_before_it_trains(tmp_path, capsys):
     from conftest import write_digits
-    folder = write_digits(tmp_path / 'few', count=20)  # 18 to train on, 2 held out
+    folder = write_digits(tmp_path / 'few', count=20)  # 16 to train on, 2 validation, 2 held out
     with pytest.raises(SystemExit) as stop:
         vae_gan.main(TINY + [f'--data_dir={folder}', f'--out_dir={tmp_path / "run"}', '--epochs=1', '--eval_every=1'])
     assert 'has 2 validation image(s); the scores need at least 4' in str(stop.value.code)

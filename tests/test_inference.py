@@ -18,8 +18,8 @@ from conftest import ROOT
 
 @pytest.fixture(scope='module')
 def run(trained_run, tmp_path_factory):
-    """The shared trained run (conftest.trained_run: two tiny epochs on 40 random 'digits', 36 train and
-    4 held out, z_dim 8), copied once for these tests to render into; its config."""
+    """The shared trained run (conftest.trained_run: two tiny epochs on 40 random 'digits', 32 train,
+    4 validation and 4 held out, z_dim 8), copied once for these tests to render into; its config."""
     out = tmp_path_factory.mktemp('inference') / 'run'
     shutil.copytree(trained_run, out)
     return configurator.for_run({'out_dir': str(out)})[0]

@@ -93,8 +93,9 @@ class Config:
     log_every: int = 20  # steps between TensorBoard scalars and progress-bar values (the original's 20)
     metric_features: str = 'classifier,mlp'  # feature spaces of the scores, a comma list: 'classifier' and 'mlp'
     #   (two small MNIST networks built apart, offline) or 'inception' (Keras' InceptionV3, ImageNet weights)
-    eval_every: int = 5  # epochs between the validation scores (FID, KID, precision, recall, MSE, SSIM; to
-    #   TensorBoard and scores.jsonl) that keep the best model in best/; 0 = never. About 3% of MNIST's epochs
+    eval_every: int = 4  # epochs between the validation scores (FID, KID, precision, recall, MSE, SSIM; to
+    #   TensorBoard and scores.jsonl) that keep the best model in best/; 0 = never. A multiple of checkpoint_every,
+    #   so that a scored model is also checkpointed. About 3% of MNIST's epochs
     eval_samples: int = 2000  # generations (and validation images) each of those scores uses
     histogram_every: int = 500  # steps between weight and gradient histograms; 0 = none (they add ~15 s of tracing)
 

@@ -63,6 +63,8 @@ def _check_values(cfg):
             raise UsageError(f'{name} must be at least 1, not {getattr(cfg, name)}')
     if not 0 <= cfg.seed < 2 ** 31:
         raise UsageError(f'seed must be a whole number from 0 to {2 ** 31 - 1}, not {cfg.seed}')
+    if cfg.real_vs_gen_weight == 1:
+        raise UsageError('real_vs_gen_weight 1 would leave D no fake term to learn from: pass a number below 1')
     for name in ('recon_vs_gan_weight', 'real_vs_gen_weight'):
         if getattr(cfg, name) is not None and not 0 <= getattr(cfg, name) <= 1:
             raise UsageError(f'{name} must be in [0, 1] (or None), not {getattr(cfg, name)}')

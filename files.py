@@ -64,7 +64,7 @@ def _clear_leftovers(parent, name):
     it had renamed aside comes back if `name` is missing (the kill fell between the two renames)."""
     for leftover in os.listdir(parent):
         match = re.fullmatch(rf'\.{re.escape(name)}\.(tmp|old)(\d+)', leftover)
-        if not match or _alive(int(match.group(2))):
+        if not match or (_alive(int(match.group(2))) and int(match.group(2)) != os.getpid()):  # ours: an old run's
             continue
         where = os.path.join(parent, leftover)
         if match.group(1) == 'old' and not os.path.exists(os.path.join(parent, name)):

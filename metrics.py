@@ -346,6 +346,11 @@ def plot(path, runs):
             raise UsageError(f'no scores in {run}/{SCORES}: a run writes them every eval_every epochs')
         epochs = [record['epoch'] for record in records]
         best = ([record['epoch'] for record in records if record.get('best')] or [None])[-1]
+        try:  # best/'s own record, where the run folder has it: a resumed run may have redone that epoch
+            with open(os.path.join(run, 'best', 'scores.json')) as f:
+                best = int(json.load(f)['epoch'])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
         colour, label = f'C{r}', os.path.basename(os.path.normpath(run))
         for space, style in zip(sorted(records[0]['features']), ('-', '--', ':')):
             series = lambda figure: [record['features'][space][figure] for record in records]

@@ -166,7 +166,7 @@ def one_pass(cfg, nets, x, beta, noise):
             _, logit_x_p = nets.discriminator(x_p, training=True)
             dis_l_x_tilde, logit_x_tilde = nets.discriminator(x_tilde, training=True)
         scalars = discriminator_objective(cfg, logit_x, logit_x_p, logit_x_tilde)
-        official = cfg.concat_batches and cfg.gan_loss == 'saturating'  # G: -(D's loss) / the fakes' weight
+        official = cfg.concat_batches and cfg.gan_loss == 'saturating' and not cfg.discriminate_recon  # G: -L_D / w_fake
         gan = -scalars['discriminator_loss'] / (1 - (cfg.real_vs_gen_weight or 0)) if official else None
         scalars.update(**encoder_objective(cfg, mean, sigma, dis_l_x, dis_l_x_tilde, beta),
                        **decoder_objective(cfg, dis_l_x, dis_l_x_tilde, logit_x_tilde, logit_x_p, gan))

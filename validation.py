@@ -101,8 +101,13 @@ def score(cfg, networks, epoch, step, extractors):
     figure = metrics.figure(scores)
     _, best = read_best(cfg.out_dir)
     split = f'{cfg.data_dir}: validation' if cfg.data_dir else cfg.validation_split
-    record = dict(epoch=epoch, step=step, figure=figure, best=best is None or figure < best['figure'], split=split,
-                  **scores)
+    how = dict(split=split, images=scores['images'], spaces=sorted(scores['features']), seed=cfg.seed)
+    before = {key: best.get(key) for key in how} if best else how
+    if before != how:  # a resume with other eval_samples, say: figures that do not compare
+        print(f"note: best/ (epoch {best['epoch']}) was scored on other terms ({before}): these scores replace it")
+        best = None
+    record = {'epoch': epoch, 'step': step, 'figure': figure, 'best': best is None or figure < best['figure'],
+              **scores, **how}
     if record['best']:
         settings = dataclasses.asdict(dataclasses.replace(cfg, out_dir=best_folder(cfg.out_dir)))
         checkpoints.export(best_folder(cfg.out_dir), networks, epoch, settings, {'scores.json': record})

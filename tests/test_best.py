@@ -147,3 +147,20 @@ def test_the_scores_plot_reads_every_run_and_leaves_out_cut_lines(tmp_path, caps
     with pytest.raises(SystemExit, match='no scores in'):
         metrics.main(['--plot', str(tmp_path / 'empty.png'), str(tmp_path)])
 
+
+
+def test_a_folder_whose_validation_images_are_its_held_out_images_does_not_score(digits, tmp_path, capsys):
+    cfg = tiny(config.mnist, tmp_path, data_dir=str(digits), held_out_split='validation', eval_every=1)
+    assert validation.start(cfg, 0) is None
+    assert 'no scores and no best/ in this run' in capsys.readouterr().out
+
+
+def test_a_best_scored_on_other_terms_is_replaced(run_copy, scripted, capsys):
+    fids, _ = scripted
+    cfg, _ = configurator.for_run({'out_dir': str(run_copy)})
+    networks = dict(zip(('encoder', 'decoder'), inference.restore_models(cfg, f'{run_copy}/checkpoints/ckpt-1')))
+    fids += [10.0, 50.0, 50.0]
+    assert validation.score(cfg, networks, 1, 2, {})['best']
+    assert not validation.score(cfg, networks, 2, 4, {})['best']  # 50 > 10, scored alike
+    assert validation.score(dataclasses.replace(cfg, seed=7), networks, 2, 4, {})['best']  # other generations
+    assert 'was scored on other terms' in capsys.readouterr().out

@@ -26,6 +26,7 @@ import pytest
 import tensorflow as tf
 
 import config
+import models
 import vae_gan
 from conftest import build_step, tiny
 
@@ -81,14 +82,20 @@ def official_gradients(nets, x, eps, z_p, w, real_vs_gen_weight=0.5, offset=1e-3
     for name, gradients in grads.items():
         decayed = [v.path.endswith('kernel') and v.path.split('/')[0] not in ('mean', 'logvar')
                    for v in nets[name].trainable_variables]
+        kernels = sum(v.path.endswith('kernel') for v in nets[name].trainable_variables)
+        assert kernels - sum(decayed) == (2 if name == 'encoder' else 0)  # the two heads, by their layers' names
         grads[name] = [g + 2 * WD * v if decay else g
                        for g, v, decay in zip(gradients, nets[name].trainable_variables, decayed)]
     return grads
 
 
-@pytest.fixture(scope='module')
-def paper_step(tmp_path_factory):
-    cfg = tiny(config.celeb_a_paper, tmp_path_factory.mktemp('paper'), image_size=SIZE, batch_size=N, kernel_l2=WD / N)
+@pytest.fixture(scope='module', params=[(1e-6, 0.5), (0.5, 0.3)], ids=['preset', 'other_weights'])
+def paper_step(tmp_path_factory, request):
+    """The preset's step, and one with recon_vs_gan_weight 0.5 and real_vs_gen_weight 0.3 (where the decoder's
+    Dis_l gradient is not negligible and the real and generated weights differ)."""
+    w, real_weight = request.param
+    cfg = tiny(config.celeb_a_paper, tmp_path_factory.mktemp('paper'), image_size=SIZE, batch_size=N,
+               kernel_l2=WD / N, recon_vs_gan_weight=w, real_vs_gen_weight=real_weight)
     nets, _, _ = build_step(cfg, seed=3)
     rng = np.random.default_rng(0)
     x = tf.constant(rng.uniform(-1, 1, (N, SIZE, SIZE, 3)), tf.float32)
@@ -99,7 +106,8 @@ def paper_step(tmp_path_factory):
 def repo_gradients(cfg, nets, x, eps, z_p):
     """The repo's one-pass step's gradients with the same noise, times the batch (its losses are means)."""
     noise = lambda shape, stream: (eps, z_p)[stream]
-    _, grads = vae_gan.one_pass(cfg, nets, x, tf.constant(1.0), noise)
+    beta = models.kl_weight(cfg.kl_weight, 1.0, N, cfg.z_dim)  # '1': the official KL + Dis_l
+    _, grads = vae_gan.one_pass(cfg, nets, x, beta, noise)
     return {name: [g * N for g in gradients] for name, gradients in grads.items()}
 
 
@@ -112,7 +120,8 @@ def worst(ours, official):
 def both(paper_step):
     """(the repo's gradients, the official ones, the networks), computed once for the three tests."""
     cfg, nets, x, eps, z_p = paper_step
-    return repo_gradients(cfg, nets, x, eps, z_p), official_gradients(nets, x, eps, z_p, cfg.recon_vs_gan_weight), nets
+    official = official_gradients(nets, x, eps, z_p, cfg.recon_vs_gan_weight, cfg.real_vs_gen_weight)
+    return repo_gradients(cfg, nets, x, eps, z_p), official, nets
 
 
 @pytest.mark.parametrize('network', ['encoder', 'decoder', 'discriminator'])

@@ -95,7 +95,7 @@ class Config:
     #   (two small MNIST networks built apart, offline) or 'inception' (Keras' InceptionV3, ImageNet weights)
     eval_every: int = 4  # epochs between the validation scores (FID, KID, precision, recall, MSE, SSIM; to
     #   TensorBoard and scores.jsonl) that keep the best model in best/; 0 = never. A multiple of checkpoint_every,
-    #   so that a scored model is also checkpointed. About 3% of MNIST's epochs
+    #   so that a scored model is also checkpointed. About 1.5% of MNIST's training time (README)
     eval_samples: int = 2000  # generations (and validation images) each of those scores uses
     histogram_every: int = 500  # steps between weight and gradient histograms; 0 = none (they add ~15 s of tracing)
 

@@ -113,7 +113,7 @@ mnist_sigmoid = dataclasses.replace(Config(), preset='mnist_sigmoid', kl_weight=
 
 # The MNIST preset unchanged on Fashion-MNIST (same 28x28x1 shape).
 # No feature networks ship for it: train them (`python metrics.py --train_classifier --preset=fashion_mnist`,
-# minutes) and pass --eval_every=5 to keep the best model.
+# minutes) and pass --eval_every=4 to keep the best model.
 fashion_mnist = dataclasses.replace(mnist, preset='fashion_mnist', dataset='fashion_mnist', out_dir='Fashion-MNIST',
                                     eval_every=0)
 

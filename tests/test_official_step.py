@@ -58,7 +58,8 @@ def official_gradients(nets, x, eps, z_p, w, real_vs_gen_weight=0.5, offset=1e-3
     """{network: gradients} of the official step (sums over the batch), for nets' weights."""
     decoder_neggrad, discriminator_recon = _copy(nets.decoder), _copy(nets.discriminator)
     n = x.shape[0]
-    weights = np.array([real_vs_gen_weight] * n + [(1 - real_vs_gen_weight) * n / n] * n, np.float32)
+    gen_size = n  # prior samples only (discriminate_ae_recon off): aegan.py:97-101's gen_weight
+    weights = np.array([real_vs_gen_weight] * n + [(1 - real_vs_gen_weight) * n / gen_size] * gen_size, np.float32)
     sign = np.array([1.0] * n + [-1.0] * n, np.float32)
     shift = np.array([0.0] * n + [1.0] * n, np.float32)
     with tf.GradientTape(persistent=True) as tape:

@@ -4,32 +4,49 @@
     python bench.py --preset=celeb_a --data_dir=... --benchmark_steps=3         # any config.py field too
     python bench.py --mixed_precision=bfloat16 --benchmark_steps=40
 
+Common flags (and any config.py field; config.py says what each does):
+    --benchmark_steps=N    steps timed, after 3 of warm-up
+    --preset=NAME          the preset whose step is timed (mnist, celeb_a, ...)
+    --mixed_precision=bfloat16|float16, --jit_compile=true, --update=simultaneous   the speed options
+
 Prints images/s of vae_gan.py's whole step on the preset's real input pipeline, of the pipeline
-alone, and the step's split between D, E and G, on fresh weights. Reads and writes nothing in out_dir.
+alone, and the step's split between D, E and G, on fresh weights. Reads and writes nothing in out_dir,
+so it runs from any folder.
 """
 import dataclasses
 import os
 import sys
 import time
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # before TensorFlow loads: no cuInit / grappler error lines
-
-import tensorflow as tf
-
 import config
 import configurator
-import data
-import models
-import optim
-import run_folder
-import vae_gan
-from configurator import UsageError
 
 
 @dataclasses.dataclass(frozen=True)
 class Options:
     """This script's own flag, parsed with the config fields (configurator.parse_flags)."""
     benchmark_steps: int = 40  # steps timed, after 3 of warm-up (a few for CelebA on a CPU: about 10 s each)
+
+
+def settings(fields, flags):
+    """(the config to time, Options): pure Python, checked before TensorFlow loads."""
+    options = Options(**flags)
+    if options.benchmark_steps < 1:
+        raise configurator.UsageError(f'benchmark_steps must be at least 1, not {options.benchmark_steps}')
+    return configurator.from_overrides(fields), options
+
+
+if __name__ == '__main__':  # --help, and a typo refused at once, not after TensorFlow's 10-20 s import
+    configurator.check_command_line(sys.argv[1:], __doc__, config.Config, Options, settle=settings)
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # before TensorFlow loads: no cuInit / grappler error lines
+
+import tensorflow as tf  # noqa: E402
+
+import data  # noqa: E402
+import models  # noqa: E402
+import optim  # noqa: E402
+import run_folder  # noqa: E402
+import vae_gan  # noqa: E402
 
 
 def benchmark(cfg, n, warmup=3):
@@ -78,12 +95,9 @@ def benchmark(cfg, n, warmup=3):
 
 def main(argv):
     with run_folder.guarded('bench.py', argv, lambda: None, training=False):  # one line however it ends
-        fields, flags = configurator.parse_flags(argv, config.Config, Options)
-        options = Options(**flags)
-        if options.benchmark_steps < 1:
-            raise UsageError(f'benchmark_steps must be at least 1, not {options.benchmark_steps}')
-        benchmark(configurator.from_overrides(fields), options.benchmark_steps)
+        cfg, options = settings(*configurator.parse_flags(argv, config.Config, Options))
+        benchmark(cfg, options.benchmark_steps)
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    run_folder.run_script(main, sys.argv[1:])

@@ -91,13 +91,15 @@ class Config:
     sample_every: int = 5  # epochs between 5x5 grids in op-real/, op-recons/, op-gen/
     checkpoint_every: int = 2  # epochs between checkpoints (also one at the end)
     log_every: int = 20  # steps between TensorBoard scalars and progress-bar values (the original's 20)
-    metric_features: str = 'classifier,mlp'  # feature spaces of the scores, a comma list: 'classifier' and 'mlp'
-    #   (two small MNIST networks built apart, offline) or 'inception' (Keras' InceptionV3, ImageNet weights)
+    metric_features: str = 'auto'  # feature spaces of the scores, a comma list: 'classifier' and 'mlp' (two small
+    #   MNIST networks built apart, offline) or 'inception' (Keras' InceptionV3, ImageNet weights); 'none'; 'auto':
+    #   those that fit the data: classifier,mlp for mnist and fashion_mnist, none for a folder of your images
+    #   (digit classifiers would score photos as digits), inception for any other dataset
     eval_every: int = 4  # epochs between the validation scores (FID, KID, precision, recall, MSE, SSIM; to
     #   TensorBoard and scores.jsonl) that keep the best model in best/; 0 = never. A multiple of checkpoint_every,
     #   so that a scored model is also checkpointed. About 1.5% of MNIST's training time (README)
     eval_samples: int = 2000  # generations (and validation images) each of those scores uses
-    histogram_every: int = 500  # steps between weight and gradient histograms; 0 = none (they add ~15 s of tracing)
+    histogram_every: int = 500  # steps between weight and gradient histograms (of the step's own gradients); 0 = none
 
 
 # The original's MNIST script (MNIST/vae-gan.py): batch 256, 200 epochs, z 32, lr 1e-3, gammas 100.

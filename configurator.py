@@ -3,9 +3,12 @@ beside its train.py), every field checked, and a run's saved config.json loaded.
 UsageError line. config.py holds the values; this module holds what reads and checks them.
 """
 import dataclasses
+import difflib
 import json
 import math
 import os
+import re
+import sys
 import typing
 
 import config
@@ -19,6 +22,11 @@ class UsageError(Exception):
 
 ARCHS = ('mnist', 'celeb_a', 'paper')
 ARCH_FIELDS = ('arch', 'image_size', 'channels', 'z_dim')  # what a checkpoint's shapes depend on
+# What a run keeps for its whole life: its networks and optimizer slots, the images it learns from, and
+# the seed its noise and shuffling follow. Any other field may change when the run goes on.
+FIXED_FIELDS = ARCH_FIELDS + ('optimizer', 'dataset', 'data_dir', 'train_split', 'crop_fraction', 'crop_box',
+                              'blur_sigma', 'resize_method', 'seed')
+MNIST_FEATURES = 'classifier,mlp'  # the two feature networks trained on MNIST's digits (metrics.py)
 FIELDS = [f.name for f in dataclasses.fields(Config)]
 PRECISIONS = {'false': 'float32', 'float16': 'mixed_float16', 'bfloat16': 'mixed_bfloat16'}  # -> Keras policy
 
@@ -37,12 +45,22 @@ def parse_kl_weight(value):
 
 
 def validate(cfg):
-    """Raises UsageError naming the first bad field; returns cfg."""
+    """Raises UsageError naming the first bad field; returns cfg, with metric_features='auto' resolved."""
+    cfg = dataclasses.replace(cfg, metric_features=features_for(cfg))
     _check_choices(cfg)
     _check_values(cfg)
     _check_combinations(cfg)
     parse_kl_weight(cfg.kl_weight)
     return cfg
+
+
+def features_for(cfg):
+    """metric_features, with 'auto' resolved to the feature networks that fit the data: MNIST's two
+    classifiers for mnist and fashion_mnist, none for a folder of images (digit classifiers would score
+    photos as digits: name the networks to use one), InceptionV3 for any other dataset."""
+    if cfg.metric_features != 'auto':
+        return cfg.metric_features
+    return 'none' if cfg.data_dir else MNIST_FEATURES if cfg.dataset in ('mnist', 'fashion_mnist') else 'inception'
 
 
 def _check_values(cfg):
@@ -111,8 +129,9 @@ def _check_choices(cfg):
     if cfg.crop_box and not (len(cfg.crop_box.split(',')) == 4 and all(
             v.strip().isdigit() for v in cfg.crop_box.split(','))):
         raise UsageError(f"crop_box must be 'top,left,height,width' in pixels, not {cfg.crop_box!r}")
-    if not cfg.metric_features or any(f not in ('classifier', 'mlp', 'inception') for f in cfg.metric_features.split(',')):
-        raise UsageError(f"metric_features must be a comma list of classifier, mlp and inception, "
+    if cfg.metric_features != 'none' and (not cfg.metric_features or any(
+            f not in ('classifier', 'mlp', 'inception') for f in cfg.metric_features.split(','))):
+        raise UsageError(f"metric_features must be 'auto', 'none' or a comma list of classifier, mlp and inception, "
                          f"not {cfg.metric_features!r}")
     if not cfg.out_dir:
         raise UsageError('out_dir must not be empty')
@@ -131,6 +150,11 @@ def _check_combinations(cfg):
         raise UsageError('jit_compile works on one device: drop --jit_compile or use --strategy=default')
     if cfg.arch != 'mnist' and cfg.image_size % 8:
         raise UsageError(f'the {cfg.arch} arch needs an image_size divisible by 8, not {cfg.image_size}')
+    digits = set(cfg.metric_features.split(',')) & {'classifier', 'mlp'}
+    if digits and cfg.data_dir and (cfg.image_size, cfg.channels) != (28, 1):
+        raise UsageError(f'metric_features {",".join(sorted(digits))}: those networks read 28x28 grey digits, not '
+                         f'{cfg.image_size}x{cfg.image_size}x{cfg.channels} images: pass --metric_features=inception '
+                         f'or none')
 
 
 def check_same_model(out_dir, saved, asked):
@@ -162,19 +186,47 @@ def _parse_value(kind, name, text):
 
 def parse_flags(args, *kinds):
     """['--field=value', ...] -> one dict per dataclass in `kinds`: {field: value parsed to its type}.
-    A bool field may stand alone: --metrics is --metrics=true. Both scripts parse with this."""
+    A bool field may stand alone: --metrics is --metrics=true. Every script parses with this."""
     known = {f.name: kind for kind in kinds for f in dataclasses.fields(kind)}
     flags = [{} for _ in kinds]
     for arg in args:
         name, eq, text = arg[2:].partition('=')
         if arg.startswith('--') and not eq and known.get(name) and known[name].__dataclass_fields__[name].type is bool:
             eq, text = '=', 'true'
+        if name not in known and arg.startswith('-'):
+            raise UsageError(f'unknown field {arg.lstrip("-").partition("=")[0]!r}{_did_you_mean(name, known)}; '
+                             f'valid fields: {", ".join(known)}')
         if not arg.startswith('--') or not eq:
             raise UsageError(f'bad argument {arg!r}: write --field=value')
-        if name not in known:
-            raise UsageError(f'unknown field {name!r}; valid fields: {", ".join(known)}')
         flags[kinds.index(known[name])][name] = _parse_value(known[name], name, text)
     return flags
+
+
+def _did_you_mean(name, known):
+    """' (did you mean --z_dim?)' for a near name (--z-dim, --epoch, --zdim), else ''."""
+    spelled = name.lstrip('-').replace('-', '_').lower()
+    close = difflib.get_close_matches(spelled, known, n=1, cutoff=0.75) or [
+        k for k in known if k.replace('_', '') == spelled.replace('_', '')]
+    return f' (did you mean --{close[0]}?)' if close else ''
+
+
+def check_command_line(argv, usage, *kinds, settle=None):
+    """What a script does first, before it loads TensorFlow (10-20 s): --help or -h prints `usage` (its
+    docstring) and exits 0; a flag that is unknown or does not parse to its field's type, or that
+    settle(one dict per kind) refuses (a value out of range, a run it cannot go on with), is one
+    `error:` line and exit 1, at once."""
+    if '--help' in argv or '-h' in argv:
+        try:
+            print(usage.strip(), flush=True)
+        except BrokenPipeError:  # `| head`: the rest goes nowhere (the Python docs' recipe)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
+    try:
+        flags = parse_flags(argv, *kinds)
+        if settle:
+            settle(*flags)
+    except UsageError as e:
+        sys.exit(f'error: {e}')
 
 
 def parse_overrides(args):
@@ -205,27 +257,96 @@ def from_overrides(overrides):
     return validate(dataclasses.replace(preset_of(overrides), **overrides))
 
 
-def for_run(overrides):
-    """(cfg, changes): the preset that --preset names with the command line's overrides; or, where
-    out_dir holds a run's config.json, that run's settings with the overrides on top, so a resumed run
-    goes on as it was trained. changes: a line naming every setting that differs from the saved one
-    (from the command line), and where the saved settings differ from config.py's preset; '' if none."""
+PRESET_FILE = 'preset.json'  # beside a run's config.json: config.py's preset as the run last started with it
+
+
+def for_training(overrides):
+    """(cfg, line) for `python vae_gan.py`. Every start takes config.py's preset with the command line's
+    flags on top, so an edit to config.py takes effect when a run goes on, as the same --field=value
+    would, and a flag lasts for its command only. The preset is --preset's, else the run's own
+    (out_dir's config.json), else config.PRESET. A run keeps its FIXED_FIELDS (networks, data, seed)
+    from its first start; a flag, or an edit of config.py since the run last started (PRESET_FILE), that
+    would change one is refused in one line naming it, with the commands to go on or to start a new
+    run. line: where the settings came from and, for a resume, what changed since the run last started."""
     preset = preset_of(overrides)
     out_dir = overrides.get('out_dir', preset.out_dir)
     path = os.path.join(out_dir, 'config.json')
-    if not os.path.exists(path):  # a new run (a folder in its place is not: from_saved says so)
+    saved = from_saved(path) if os.path.exists(path) else None  # a folder in its place is refused there
+    if saved and 'preset' not in overrides:
+        preset = PRESETS[saved.preset]
+    flags = [f'{f}={v}' for f, v in overrides.items() if f not in ('preset', 'out_dir')]
+    line = f"settings: config.py's {preset.preset} preset" + (f", with {', '.join(flags)} from the command line"
+                                                             if flags else '')
+    if saved is None:
+        return validate(dataclasses.replace(preset, **dict(overrides, out_dir=out_dir))), line + f' (a new run in {out_dir})'
+    check_same_model(out_dir, saved, {'preset': preset.preset})
+    before = _preset_before(out_dir)
+    edited = {f for f in FIXED_FIELDS if before and before.get(f) != getattr(preset, f)}
+    kept = {f: getattr(saved, f) for f in FIXED_FIELDS if f not in overrides and f not in edited}
+    cfg = validate(dataclasses.replace(preset, **dict(overrides, **kept, out_dir=out_dir)))
+    fixed = [f for f in FIXED_FIELDS if _setting(f, getattr(cfg, f)) != _setting(f, getattr(saved, f))]
+    if fixed:
+        raise UsageError(_refusal(out_dir, saved, cfg, overrides, fixed))
+    changed = [f'{f} {getattr(saved, f)!r} -> {getattr(cfg, f)!r} ('
+               + ('command line' if f in overrides else 'config.py') + ')'
+               for f in FIELDS if f != 'out_dir' and getattr(cfg, f) != getattr(saved, f)]
+    return cfg, line + ('; changed since the run last started: ' + ', '.join(changed) if changed
+                        else '; as when the run last started')
+
+
+def _preset_before(out_dir):
+    """config.py's preset as the run in out_dir last started with it ({field: value}), or None when the
+    run has no such record (an older run, a damaged file): then no edit of config.py can be told."""
+    try:
+        with open(os.path.join(out_dir, PRESET_FILE)) as f:
+            before = json.load(f)
+        return before if isinstance(before, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _setting(field, value):
+    """A value as it compares between a run and a command: a folder by its normalised path."""
+    return os.path.normpath(os.path.expanduser(value)) if field == 'data_dir' and value else value
+
+
+def _refusal(out_dir, saved, cfg, overrides, fixed):
+    """The line that refuses to change a run's FIXED_FIELDS, with the two commands a user wants: go on
+    with the run as it was (the flags that restore its values), or train the new values as a new run."""
+    field = fixed[0]
+    source = ('the command line asks for' if field in overrides else
+              f"config.py's {cfg.preset} preset now has (edited since the run last started)")
+    preset = PRESETS[cfg.preset]
+    keep = {f: v for f, v in overrides.items() if f not in fixed}
+    keep.update({f: getattr(saved, f) for f in fixed if getattr(saved, f) != getattr(preset, f)})
+    keep.setdefault('out_dir', out_dir)
+    flag = lambda f, v: f'--{f}={"None" if v is None else v}'
+    new_dir = re.sub(r'[^\w.-]', '_', f'{os.path.basename(os.path.normpath(out_dir))}-{field}-{getattr(cfg, field)}')
+    new = {f: v for f, v in overrides.items() if f != 'out_dir'}
+    go_on = ' '.join(flag(f, v) for f, v in keep.items())
+    start = ' '.join([flag(f, v) for f, v in new.items()] + [f'--out_dir=runs/{new_dir}'])
+    return (f'{out_dir} was trained with {field}={getattr(saved, field)!r} and {source} {getattr(cfg, field)!r}'
+            + (f' (also {", ".join(fixed[1:])})' if fixed[1:] else '') + ': a run keeps its networks, data and seed. '
+            f'Go on with it: `python vae_gan.py {go_on}`; or train the new setting as a new run: '
+            f'`python vae_gan.py {start}`')
+
+
+def for_run(overrides):
+    """(cfg, changes) for rendering: the settings of the run in out_dir (its config.json, so the model is
+    rebuilt as it was trained) with the command line's overrides on top; without a config.json, the
+    preset that --preset names with the overrides. changes: a line naming each setting the command line
+    changed from the run's, '' if none."""
+    preset = preset_of(overrides)
+    out_dir = overrides.get('out_dir', preset.out_dir)
+    path = os.path.join(out_dir, 'config.json')
+    if not os.path.exists(path):  # no run there (a folder in its place is not: from_saved says so)
         return validate(dataclasses.replace(preset, **overrides)), ''
     saved = from_saved(path)
     check_same_model(out_dir, saved, overrides)
     cfg = validate(dataclasses.replace(saved, **dict(overrides, out_dir=out_dir)))
     given = [f'{f} {getattr(saved, f)!r} -> {v!r}' for f, v in overrides.items()
              if f != 'out_dir' and v != getattr(saved, f)]
-    current = PRESETS[saved.preset]
-    kept = [f'{f} {getattr(saved, f)!r} (config.py: {getattr(current, f)!r})' for f in FIELDS
-            if f not in overrides and f != 'out_dir' and getattr(saved, f) != getattr(current, f)]
-    parts = ([f'changed on the command line: {", ".join(given)}'] if given else []) + (
-        [f'kept from the run, unlike the {saved.preset} preset: {", ".join(kept)}'] if kept else [])
-    return cfg, f'settings from {path}; ' + '; '.join(parts) if parts else ''
+    return cfg, f'settings from {path}; changed on the command line: {", ".join(given)}' if given else ''
 
 
 def from_saved(path):

@@ -83,9 +83,14 @@ def to_uint8(cfg, images):
     return tf.cast(tf.round(tf.clip_by_value(to_unit(cfg, images), 0.0, 1.0) * 255.0), tf.uint8)
 
 
+class Unavailable(UsageError):
+    """A dataset that tensorflow-datasets could not download: what needs no data can go on without it."""
+
+
 def _download(builder, name):
     """Downloads and prepares a tensorflow-datasets dataset. On failure (offline, a quota), one
-    UsageError: urllib3's retry warnings are silenced, and the folders the attempt made are removed."""
+    Unavailable error: urllib3's retry warnings are silenced for good (the download's other threads
+    would print theirs after it), and the folders the attempt made are removed."""
     import logging
     from tensorflow_datasets.core.download import downloader
     print(f'{name} is not prepared in {builder.data_dir}: downloading it with tensorflow-datasets')
@@ -94,19 +99,15 @@ def _download(builder, name):
     watched = [root, os.path.join(root, 'downloads'), os.path.join(root, 'downloads', name),
                os.path.join(root, 'downloads', 'extracted'), os.path.join(root, name), builder.data_dir]
     new = [path for path in watched if not os.path.exists(path)]
-    urllib3 = logging.getLogger('urllib3')
-    level = urllib3.level
-    urllib3.setLevel(logging.ERROR)
+    logging.getLogger('urllib3').setLevel(logging.ERROR)
     try:
         builder.download_and_prepare()
     except Exception as e:  # any failure means the same to the user: no dataset
         for path in new:  # outermost first: what the attempt made, with its partial files
             shutil.rmtree(path, ignore_errors=True)
-        raise UsageError(
+        raise Unavailable(
             f'tensorflow-datasets could not download {name} ({type(e).__name__}): set TFDS_DATA_DIR to a folder '
             f'holding a prepared copy, or --data_dir to a folder of images') from e
-    finally:
-        urllib3.setLevel(level)
 
 
 def _tfds_images(cfg, split, shuffle, seed, with_attributes=False):
@@ -207,6 +208,27 @@ def folder_files(cfg, split):
     if not names:
         raise UsageError(f'data_dir {cfg.data_dir!r} holds no images ({", ".join(IMAGE_EXTENSIONS)})')
     return split_files(names, split)
+
+
+def describe_folder(cfg):
+    """One line: what data_dir holds (how many images, the first one's size and colour) and what the
+    networks see of them, with the flags that change it."""
+    names = folder_files(cfg, 'train+validation+test')
+    colours = {1: 'grey', 2: 'grey with alpha', 3: 'RGB', 4: 'RGBA'}
+    first = 'none of which reads'
+    for name in names[:10]:  # the first image that decodes
+        try:
+            h, w, c = tf.io.decode_image(tf.io.read_file(os.path.join(os.path.expanduser(cfg.data_dir), name)),
+                                         expand_animations=False).shape
+            first = f'the first {w}x{h} {colours.get(c, f"{c}-channel")}'
+            break
+        except (tf.errors.OpError, ValueError):
+            continue
+    crop = (f'the box {cfg.crop_box} of each' if cfg.crop_box else
+            f'the central {cfg.crop_fraction:.0%} of each square' if cfg.crop_fraction < 1 else 'each, squared')
+    return (f'{cfg.data_dir}: {len(names)} images, {first}; the networks see {crop}, resized to {cfg.image_size}x'
+            f'{cfg.image_size} {colours[cfg.channels]} (--image_size, --channels, --crop_fraction change that'
+            + ('; --preset=celeb_a for colour at 64x64' if cfg.arch == 'mnist' and cfg.channels == 1 else '') + ')')
 
 
 def _folder_images(cfg, split, shuffle, seed, with_attributes=False):

@@ -5,6 +5,12 @@ images.
     python metrics.py --train_classifier --preset=mnist    # MNIST's two feature networks (~2 min on a CPU)
     python vae_gan_inference.py --metrics                  # scores a checkpoint, writes samples/metrics.json
     python metrics.py --table runs/*/samples/metrics.json  # mean +- std over seeds, one row per recipe
+    python metrics.py --plot scores.png MNIST runs/z64     # runs' validation scores (scores.jsonl) over the epochs
+
+Commands (one of them; with --train_classifier any config.py field as --field=value):
+    --train_classifier [--preset=NAME] [--metric_features=classifier,mlp]   train the feature networks
+    --table METRICS.json ...   a markdown table of runs' scores, mean +- std over each recipe's seeds
+    --plot OUT.png RUN ...     a plot of runs' validation scores, each run's best/ epoch marked
 
 Feature spaces (`metric_features`, a comma list; a recipe is better only where it wins in each):
 'classifier', the 128-feature penultimate layer of a small conv classifier trained on the dataset;
@@ -20,24 +26,55 @@ import json
 import os
 import sys
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # before TensorFlow loads: no cuInit / grappler error lines
-
-import numpy as np
-import tensorflow as tf
-
 import config
 import configurator
-import data
-import files
-import models
 from configurator import UsageError
+
+SCORES = 'scores.jsonl'  # a run's validation scores (validation.py): one JSON object per scoring
+
+
+def command(argv):
+    """('table', [metrics.json, ...]), ('plot', OUT.png, [RUN, ...]) or ('train', {config field: value})
+    from the command line, in pure Python (checked before TensorFlow loads): one UsageError if it is
+    none of them."""
+    if argv[:1] == ['--table'] and argv[1:]:
+        return 'table', argv[1:]
+    if argv[:1] == ['--plot'] and len(argv) > 2:
+        if os.path.isdir(argv[1]) or argv[1] in argv[2:] or os.path.basename(argv[1]) == SCORES:
+            raise UsageError(f'--plot {argv[1]}: the first path is the PNG to write, then the runs: '
+                             f'python metrics.py --plot OUT.png RUN ...')
+        missing = [run for run in argv[2:] if not os.path.isdir(run)]
+        if missing:
+            raise UsageError(f'--plot: {missing[0]} is not a run folder: pass the folders that hold scores.jsonl')
+        return 'plot', argv[1], argv[2:]
+    if '--train_classifier' in argv:
+        return 'train', configurator.parse_overrides([a for a in argv if a != '--train_classifier'])
+    raise UsageError('usage: python metrics.py --train_classifier --preset=mnist, python metrics.py --table '
+                     'RUN/samples/metrics.json ... (scores come from `vae_gan_inference.py --metrics`), or '
+                     'python metrics.py --plot OUT.png RUN ... (the runs\' validation scores); --help says more')
+
+
+if __name__ == '__main__':  # --help, and a mistyped command refused at once, not after TensorFlow's import
+    configurator.check_command_line([a for a in sys.argv[1:] if a in ('-h', '--help')], __doc__)
+    try:
+        command(sys.argv[1:])
+    except UsageError as e:
+        sys.exit(f'error: {e}')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # before TensorFlow loads: no cuInit / grappler error lines
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import data  # noqa: E402
+import files  # noqa: E402
+import models  # noqa: E402
+
 
 BATCH = models.INFERENCE_BATCH
 KID_SUBSETS, KID_SUBSET_SIZE = 10, 1000  # as Binkowski et al. 2018
 PR_NEIGHBOURS = 3  # k of improved precision and recall (Kynkaanniemi et al. 2019)
 MIN_IMAGES = PR_NEIGHBOURS + 1  # each image needs k neighbours besides itself
 FEATURES = ('classifier', 'mlp', 'inception')
-SCORES = 'scores.jsonl'  # a run's validation scores (validation.py): one JSON object per scoring
 
 
 # ---- The figures: pure functions of features or images --------------------------------------------
@@ -169,6 +206,10 @@ def feature_extractors(cfg):
 
 def _feature_extractors(cfg):
     import keras
+    if cfg.metric_features == 'none':
+        raise UsageError(f'no feature network fits the images of {cfg.data_dir or cfg.dataset} (metric_features none): '
+                         f'pass --metric_features=inception, or --metric_features=classifier,mlp if they are '
+                         f'MNIST-like digits')
     extractors = {}
     for kind in cfg.metric_features.split(','):
         if kind == 'inception':
@@ -372,21 +413,19 @@ def plot(path, runs):
         ax.set_xlabel('epoch')
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)  # a new folder for the plot
     with files.written(path) as temporary:
         fig.savefig(temporary, dpi=100, format='png')
 
 
 def main(argv):
     try:
-        if argv and argv[0] == '--table':
-            return print(table(argv[1:]))
-        if argv and argv[0] == '--plot' and len(argv) > 2:
-            return plot(argv[1], argv[2:])
-        if '--train_classifier' not in argv:
-            raise UsageError('usage: python metrics.py --train_classifier --preset=mnist, python metrics.py --table '
-                             'RUN/samples/metrics.json ... (scores come from `vae_gan_inference.py --metrics`), or '
-                             'python metrics.py --plot OUT.png RUN ... (the runs\' validation scores)')
-        cfg = configurator.from_args([a for a in argv if a != '--train_classifier'])
+        kind, *rest = command(argv)
+        if kind == 'table':
+            return print(table(rest[0]))
+        if kind == 'plot':
+            return plot(*rest)
+        cfg = configurator.from_overrides(rest[0])
         for kind in cfg.metric_features.split(','):
             accuracy = train_classifier(cfg, kind)
             print(f'wrote {classifier_path(cfg, kind)}: test accuracy {accuracy:.4f}')

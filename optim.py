@@ -95,12 +95,17 @@ def gradients_with_l2(tape, loss, nets, name, kernel_l2=0.0):
     return tape.gradient(scaled, nets[name].trainable_variables)
 
 
-def make_updates(nets):
+def make_updates(nets, steps_done, gradients=None, every=0):
     """(update, skip_counts): update(name, grads, allowed=None) applies one network's gradients, or
-    where `allowed` (the balance rule's tensor) is false counts a skip; skip_counts() reads the counts."""
+    where `allowed` (the balance rule's tensor) is false counts a skip; skip_counts() reads the counts.
+    gradients: {network: [variables]} (gradient_copies) into which every `every` steps (steps_done - 1
+    a multiple of it) each update also copies its gradients, for histograms written outside the step."""
     skipped = {name: tf.Variable(0, dtype=tf.int64, trainable=False) for name in ('discriminator', 'decoder')}
 
     def update(name, grads, allowed=None):
+        if gradients:
+            keep = lambda: tf.group([copy.assign(grad) for copy, grad in zip(gradients[name], grads)])
+            tf.cond((steps_done - 1) % every == 0, keep, tf.no_op)
         step = lambda: nets.optimizers[name].apply_gradients(zip(grads, nets[name].trainable_variables))
         step() if allowed is None else tf.cond(allowed, step, lambda: skipped[name].assign_add(1))
 
@@ -108,6 +113,12 @@ def make_updates(nets):
         return {f'{name}_skips': tf.cast(count, tf.float32) for name, count in skipped.items()}
 
     return update, skip_counts
+
+
+def gradient_copies(nets):
+    """{network: one variable per trainable weight}: the last histogram step's gradients (make_updates)."""
+    return {name: [tf.Variable(tf.zeros_like(v), trainable=False) for v in nets[name].trainable_variables]
+            for name in ('discriminator', 'encoder', 'decoder')}
 
 
 def make_strategy(cfg):

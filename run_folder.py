@@ -9,6 +9,7 @@ vanished disk, Ctrl-C, kill) turned into one line and an exit code, with the loc
 """
 import contextlib
 import fcntl
+import logging
 import os
 import shlex
 import shutil
@@ -54,6 +55,24 @@ def guarded(script, argv, out_dir, training=True):
         sys.exit(128 + (e.args[0] if e.args else signal.SIGINT))
 
 
+def run_script(main, argv):
+    """A script's entry point: main(argv), then the process ends at once with main's exit code, its
+    output flushed. TensorFlow's teardown (its thread pools, tf.data's threads) could otherwise keep the
+    prompt waiting for a minute after the last line. Every file is whole by then: each is renamed into
+    place (files.py), and the lock released, before main returns."""
+    code = 0
+    try:
+        main(argv)
+    except SystemExit as e:
+        if isinstance(e.code, str):
+            print(e.code, file=sys.stderr)
+        code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _interrupt(signum, frame):
     for other in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a second Ctrl-C does not cut the ending short
         signal.signal(other, signal.SIG_IGN)
@@ -66,32 +85,43 @@ def locked(out_dir, is_chief=True, scratch=None):
     interrupted saves left. However the body ends, the lock is released, an out_dir this call made and
     left empty (the run failed before writing anything) is removed, and so is `scratch` (a worker's
     temporary checkpoints)."""
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise UsageError(f'out_dir {out_dir} is a file: pass a folder, new or of an earlier run')
-    made = []  # the folders this call creates, innermost first
-    path = os.path.abspath(out_dir)
-    while not os.path.exists(path):
-        made.append(path)
-        path = os.path.dirname(path)
-    lock = Lock(out_dir)
     try:
-        if is_chief:
-            try:
-                os.makedirs(out_dir, exist_ok=True)
-                lock.acquire()
-            except OSError as e:
-                raise UsageError(f'cannot write to {e.filename or out_dir} ({e.strerror or e}): pass a writable '
-                                 f'--out_dir') from e
-            for name in checkpoints.clean_interrupted_saves(checkpoints.folder(out_dir)):
-                print(f'note: removed {name}, left by an interrupted save')
-        yield
+        with made(out_dir if is_chief else None), Lock(out_dir) if is_chief else contextlib.nullcontext():
+            if is_chief:
+                for name in checkpoints.clean_interrupted_saves(checkpoints.folder(out_dir)):
+                    print(f'note: removed {name}, left by an interrupted save')
+            yield
     finally:
-        lock.release()
-        for folder in made:
-            if os.path.isdir(folder) and not os.listdir(folder):
-                os.rmdir(folder)
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def made(folder):
+    """The folder (and its missing parents) made for the body, unless None; however the body ends, the
+    folders this call made and the body left empty are removed again. One line if it cannot be made."""
+    if folder is None:
+        yield
+        return
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise UsageError(f'out_dir {folder} is a file: pass a folder, new or of an earlier run')
+    new = []  # the folders this call creates, innermost first
+    path = os.path.abspath(folder)
+    while not os.path.exists(path):
+        new.append(path)
+        path = os.path.dirname(path)
+    try:
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f'cannot write to {e.filename or folder} ({e.strerror or e}): pass a writable '
+                             f'--out_dir') from e
+        yield
+    finally:
+        for path in new:
+            with contextlib.suppress(OSError):
+                if not os.listdir(path):
+                    os.rmdir(path)
 
 
 class Lock:
@@ -107,7 +137,10 @@ class Lock:
 
     def acquire(self):
         while True:
-            file = open(self.path, 'a+b')
+            try:
+                file = open(self.path, 'a+b')
+            except OSError as e:
+                raise UsageError(f'cannot write to {self.path} ({e.strerror or e}): pass a writable --out_dir') from e
             try:
                 fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:

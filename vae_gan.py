@@ -1,8 +1,21 @@
 """Train VAE/GAN (Larsen et al. 2016) as the original TensorFlow 1 repo does (PrateekMunjal/VAE_GAN):
 
-    python vae_gan.py                                 # the preset config.PRESET (mnist)
+    python vae_gan.py                                 # config.py's preset (PRESET: mnist) into MNIST/
     python vae_gan.py --preset=celeb_a --epochs=5     # any config.py field as --field=value
+    python vae_gan.py --data_dir=my_pictures --out_dir=runs/mine --preset=celeb_a --crop_fraction=1
     TFDS_DATA_DIR=~/tensorflow_datasets python vae_gan.py   # offline, from a prepared tensorflow-datasets copy
+
+Common flags (every field of config.py's Config is one; config.py says what each does and why):
+    --preset=NAME     mnist, mnist_sigmoid, fashion_mnist, cifar10, celeb_a or celeb_a_paper
+    --out_dir=DIR     the run's folder: a new one starts a run, a run's goes on from its newest checkpoint
+    --epochs=N        train until N epochs are done
+    --data_dir=DIR    a folder of your own images instead of tensorflow-datasets
+    --image_size=N    the images' side as the networks see it (celeb_a: a multiple of 8); --channels=1|3
+    --z_dim=N, --batch_size=N, --lr_decoder=X, --kl_weight=...   the hyperparameters
+    --eval_every=N    epochs between validation scores, which keep the best model in best/; 0 = none
+    --mixed_precision=bfloat16   faster on CPUs with AVX512-BF16
+Every start takes config.py's preset with the command's flags on top, so an edit to config.py takes
+effect when a run goes on; a run keeps its networks, data and seed (a change to one is refused).
 
 Top to bottom: each network's objective (the losses are in models.py); the original's step, D then E
 then G, and the official code's one-pass step, one of them chosen when the step is built; then the
@@ -11,6 +24,7 @@ the best model, validation.py) and a checkpoint. optim.py holds the machinery un
 run_folder.py what keeps out_dir whole. Writes checkpoints/, best/, logs/, op-*/, scores.jsonl and
 config.json into out_dir; the same command resumes from the newest intact checkpoint. Epochs count from 1.
 """
+import concurrent.futures
 import dataclasses
 import functools
 import itertools
@@ -19,13 +33,17 @@ import sys
 import tempfile
 import time
 
+STARTED = time.perf_counter()  # the start-up line's clock: from the command to the first step
+import configurator  # noqa: E402  (pure Python: the flags are checked before TensorFlow loads)
+
+if __name__ == '__main__':  # --help, and a typo refused at once, not after TensorFlow's 10-20 s import
+    configurator.check_command_line(sys.argv[1:], __doc__, configurator.Config, settle=configurator.for_training)
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # before TensorFlow loads: no cuInit / grappler error lines
 
 import keras
 import tensorflow as tf
 
 import checkpoints
-import configurator
 import data
 import files
 import images
@@ -184,11 +202,12 @@ def one_pass_step(cfg, x, beta, phase, update):
     return scalars
 
 
-def make_train_step(cfg, nets, steps_done, nonfinite_step):
+def make_train_step(cfg, nets, steps_done, nonfinite_step, gradients=None):
     """train_step(x, epoch) -> dict of scalars: original_step (update='sequential') or one_pass_step
     ('simultaneous'), chosen here once. x is a batch, or with cfg.fresh_batches a tuple of three (per
     replica under a strategy). Each call adds 1 to `steps_done`; the first step whose losses are not
-    finite goes to `nonfinite_step`. With jit_compile, XLA compiles each pass; the updates stay outside."""
+    finite goes to `nonfinite_step`. With jit_compile, XLA compiles each pass; the updates stay outside.
+    gradients (optim.gradient_copies): where the steps due a histogram keep their gradients."""
     strategy = tf.distribute.get_strategy()
     noise = optim.make_noise(cfg.seed, steps_done)
     compiled = (lambda fn: tf.function(fn, jit_compile=True)) if cfg.jit_compile else (lambda fn: fn)
@@ -198,14 +217,14 @@ def make_train_step(cfg, nets, steps_done, nonfinite_step):
     else:
         step, passes = one_pass_step, (('one_pass', one_pass),)
     phase = {name: compiled(functools.partial(fn, cfg, nets, noise=noise)) for name, fn in passes}
-    update, skip_counts = optim.make_updates(nets)
+    update, skip_counts = optim.make_updates(nets, steps_done, gradients, cfg.histogram_every)
 
     def replica_step(x, epoch):
         x_e = data.split_batches(cfg, x)[1]
         beta = models.kl_weight(cfg.kl_weight, epoch, tf.shape(x_e)[0] * strategy.num_replicas_in_sync, cfg.z_dim)
         return {**step(cfg, x, beta, phase, update), **skip_counts()}
 
-    @tf.function
+    @tf.function(autograph=False)  # its Python branches are on settings, never on tensors: a third less tracing
     def train_step(x, epoch):
         step_number = steps_done.assign_add(1)  # counted from 1 (optimizers may skip steps)
         per_replica = strategy.run(replica_step, args=(x, epoch))
@@ -217,26 +236,15 @@ def make_train_step(cfg, nets, steps_done, nonfinite_step):
     return train_step
 
 
-# ---- Building a run: the histograms beside the step, the networks, counters and checkpoint ---------
+# ---- Building a run: the networks, counters, the step and the checkpoint ------------------------------
 
-def make_histogram_writer(cfg, nets, steps_done):
-    """write_histograms(x, epoch, step): the original's weight and gradient histograms of one replica's
-    batch, kept out of the training step (summary ops slow its tracing and block XLA), with noise of its
-    own seed: the weights train the same with or without them (batch norm's averages see one batch more)."""
-    noise = optim.make_noise(cfg.seed + 1, steps_done)
-
-    @tf.function
-    def write_histograms(x, epoch, step):
-        x_d, x_e, x_g = data.split_batches(cfg, x)
-        beta = models.kl_weight(cfg.kl_weight, epoch, tf.shape(x_e)[0], cfg.z_dim)
-        for name, (_, grads) in (('discriminator', discriminator_phase(cfg, nets, x_d, noise)),
-                                 ('encoder', encoder_phase(cfg, nets, x_e, beta, noise)),
-                                 ('decoder', decoder_phase(cfg, nets, x_g, noise))):
-            for var, grad in zip(nets[name].trainable_variables, grads):
-                tf.summary.histogram(f'{name}/{var.path}', var, step=step)
-                tf.summary.histogram(f'{name}/{var.path}/gradient', grad, step=step)
-
-    return write_histograms
+def write_histograms(nets, gradients, step):
+    """The original's histograms of every weight and of the gradient of the last step due one
+    (make_train_step keeps those in `gradients`): no separate pass, nothing traced."""
+    for name, copies in gradients.items():
+        for var, grad in zip(nets[name].trainable_variables, copies):
+            tf.summary.histogram(f'{name}/{var.path}', var, step=step)
+            tf.summary.histogram(f'{name}/{var.path}/gradient', grad, step=step)
 
 
 @dataclasses.dataclass
@@ -246,7 +254,7 @@ class Run:
     is_chief: bool  # only the chief writes grids, logs, config.json and the kept checkpoints
     nets: optim.Networks
     train_step: object  # make_train_step's tf.function
-    write_histograms: object  # make_histogram_writer's tf.function
+    gradients: dict  # the histograms' gradients (optim.gradient_copies), {} without histograms
     all_finite: object  # checkpoints.make_finite_check's tf.function: worth saving?
     checkpoint: tf.train.Checkpoint
     save_dir: str  # the chief's out_dir/checkpoints; a worker's temporary folder
@@ -270,38 +278,47 @@ def build(cfg):
         sample_z = tf.Variable(grid_z, trainable=False)
         epochs_done, steps_done, nonfinite_step = (tf.Variable(value, dtype=tf.int64, trainable=False)
                                                    for value in (0, 0, -1))
-        train_step = make_train_step(cfg, nets, steps_done, nonfinite_step)
+        # Histograms on the chief's one device only: the gradients of one replica's batch.
+        histograms = cfg.histogram_every and strategy.num_replicas_in_sync == 1 and is_chief
+        gradients = optim.gradient_copies(nets) if histograms else {}
+        train_step = make_train_step(cfg, nets, steps_done, nonfinite_step, gradients)
     checkpoint = tf.train.Checkpoint(
         encoder=nets.encoder, decoder=nets.decoder, discriminator=nets.discriminator,
         **{f'{name}_optimizer': optim.unscaled(nets.optimizers[name]) for name in UPDATE_ORDER},
         epoch=epochs_done, step=steps_done, sample_z=sample_z)
     # Every worker saves (saving is collective); all but the chief into a folder deleted afterwards.
     save_dir = checkpoints.folder(cfg.out_dir) if is_chief else tempfile.mkdtemp(prefix='vae_gan_worker_')
-    return Run(strategy, is_chief, nets, train_step, make_histogram_writer(cfg, nets, steps_done),
-               checkpoints.make_finite_check(nets, sample_z), checkpoint, save_dir, epochs_done, steps_done,
+    return Run(strategy, is_chief, nets, train_step, gradients, checkpoints.make_finite_check(nets, sample_z), checkpoint, save_dir, epochs_done, steps_done,
                nonfinite_step, sample_z)
 
 
 # ---- The run: build, resume, then for each epoch the steps, the log, the samples and a checkpoint ----
 
-def train(cfg):
-    """Trains cfg's run into out_dir, going on from its newest intact checkpoint."""
+def train(cfg, started=None):
+    """Trains cfg's run into out_dir, going on from its newest intact checkpoint. started: the
+    perf_counter() of the command's start, for the start-up line (None: now)."""
+    loaded = f'TensorFlow loaded in {time.perf_counter() - started:.1f} s, ' if started else ''
+    started = started or time.perf_counter()
     run = build(cfg)
     with run_folder.locked(cfg.out_dir, run.is_chief, scratch=None if run.is_chief else run.save_dir):
         done = resume(cfg, run)
         if done >= cfg.epochs:
             print(f'{cfg.out_dir} already holds {done} epochs; nothing to do (raise --epochs to go on)')
             return
-        batches, steps, held_out = inputs(cfg, run, done)
+        batches, steps, held_out, timings = inputs(cfg, run, done)
         run.extractors = validation.start(cfg, done) if run.is_chief else None  # scores due: their networks
         writer = start_outputs(cfg, run)  # only now, once nothing can fail on bad input, is out_dir written
         print(f'training {cfg.preset} epochs {done + 1}..{cfg.epochs}, {steps} steps of {cfg.batch_size} images'
               f'{" per network" if cfg.fresh_batches else ""} each, into {cfg.out_dir}')
-        with writer.as_default():
-            for epoch in range(done + 1, cfg.epochs + 1):
-                values, seconds = train_epoch(cfg, run, batches, steps, epoch)  # the steps, logged as they go
-                end_epoch(cfg, run, epoch, values, seconds, steps, held_out)  # grids, scores, checkpoint
-                writer.flush()
+        print(f'started in {time.perf_counter() - started:.1f} s: {loaded}{timings}')
+        try:
+            with writer.as_default():
+                for epoch in range(done + 1, cfg.epochs + 1):
+                    values, seconds = train_epoch(cfg, run, batches, steps, epoch)  # the steps, logged as they go
+                    end_epoch(cfg, run, epoch, values, seconds, steps, held_out)  # grids, scores, checkpoint
+                    writer.flush()
+        finally:
+            writer.close()  # what was logged reaches the disk, however the run ends
 
 
 def resume(cfg, run):
@@ -320,17 +337,32 @@ def resume(cfg, run):
 
 
 def inputs(cfg, run, done):
-    """(batches, steps per epoch, the grids' held-out originals); a resumed run reshuffles, by the seed."""
+    """(batches, steps per epoch, the grids' held-out originals, a line of what start-up took); a
+    resumed run reshuffles, by the seed. The step is traced while the pipeline makes its first batch
+    (MNIST's fills a shuffle buffer of the whole training set): the two take the two cores at once."""
+    if cfg.data_dir:
+        print(data.describe_folder(cfg))
     train_ds, steps = data.train_dataset(cfg, seed=cfg.seed + done)
-    held_out = next(iter(data.held_out_dataset(cfg, images.GRID)), None)  # the same originals in every grid
-    if held_out is None:
-        raise UsageError(f'no readable held-out images ({cfg.held_out_split} split): the grids need some')
     batches = iter(run.strategy.experimental_distribute_dataset(train_ds))
-    first_batch = next(batches, None)
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    try:
+        start = time.perf_counter()
+        first = pool.submit(next, batches, None)
+        held_out = next(iter(data.held_out_dataset(cfg, images.GRID)), None)  # the same originals in every grid
+        if held_out is None:
+            raise UsageError(f'no readable held-out images ({cfg.held_out_split} split): the grids need some')
+        traced = ''
+        if run.strategy.num_replicas_in_sync == 1:  # a distributed batch's spec is not a plain tensor's
+            run.train_step.get_concrete_function(train_ds.element_spec, tf.TensorSpec([], tf.float32))
+            traced = f'the step traced in {time.perf_counter() - start:.1f} s while '
+        first_batch = first.result()
+    finally:
+        pool.shutdown(wait=False)
     if first_batch is None:  # fewer readable images than a batch: the others are named in warnings above
         raise UsageError(f'not one batch of {cfg.batch_size} readable training images in {cfg.data_dir or cfg.dataset} '
                          f'(see the warnings above): fix or remove those files, or pass a smaller --batch_size')
-    return itertools.chain([first_batch], batches), steps, held_out
+    timings = f'{traced}the data made its first batch in {time.perf_counter() - start:.1f} s'
+    return itertools.chain([first_batch], batches), steps, held_out, timings
 
 
 def start_outputs(cfg, run):
@@ -340,6 +372,9 @@ def start_outputs(cfg, run):
     for sub in ('op-real', 'op-recons', 'op-gen'):
         os.makedirs(os.path.join(cfg.out_dir, sub), exist_ok=True)
     files.write_json(os.path.join(cfg.out_dir, 'config.json'), dataclasses.asdict(cfg))
+    # config.py's preset as this start read it: the next start tells an edit of config.py by it
+    files.write_json(os.path.join(cfg.out_dir, configurator.PRESET_FILE),
+                     dataclasses.asdict(configurator.PRESETS[cfg.preset]))
     return tf.summary.create_file_writer(os.path.join(cfg.out_dir, 'logs'))
 
 
@@ -351,17 +386,15 @@ def train_epoch(cfg, run, batches, steps, epoch):
     every histogram_every. Returns (the last logged values, seconds from the end of the first step)."""
     for name, lr in optim.learning_rates(cfg, epoch).items():
         optim.unscaled(run.nets.optimizers[name]).learning_rate = lr
-    # Histograms on one device only: their gradients are computed outside tf.distribute's replicas.
-    histogram_every = cfg.histogram_every if run.strategy.num_replicas_in_sync == 1 and run.is_chief else 0
+    histogram_every = cfg.histogram_every if run.gradients else 0
     # a live bar on a terminal; in a log file the epoch's summary line says it all
     bar = keras.utils.Progbar(steps, stateful_metrics=SHOWN, verbose=1 if sys.stdout.isatty() else 0)
     epoch_tensor = tf.constant(epoch, tf.float32)
     step = int(run.steps_done.numpy())  # over all runs of out_dir
     for i in range(1, steps + 1):
-        x = next(batches)
-        if histogram_every and step % histogram_every == 0:
-            run.write_histograms(x, epoch_tensor, tf.constant(step, tf.int64))
-        scalars = run.train_step(x, epoch_tensor)
+        scalars = run.train_step(next(batches), epoch_tensor)
+        if histogram_every and step % histogram_every == 0:  # this step kept its gradients
+            write_histograms(run.nets, run.gradients, step)
         step += 1
         if i == 1:  # time from here: the first step of a run also traces the graph
             start = time.perf_counter()
@@ -438,11 +471,10 @@ def save_checkpoint(cfg, run, epoch, held_out):
 def main(argv):
     cfg = None  # the run's settings once read: where a stop or a failed write leaves the run
     with run_folder.guarded('vae_gan.py', argv, lambda: cfg and cfg.out_dir):
-        cfg, changes = configurator.for_run(configurator.parse_overrides(argv))  # out_dir's run: its settings
-        if changes:
-            print(changes)
-        train(cfg)
+        cfg, settings = configurator.for_training(configurator.parse_overrides(argv))  # config.py + flags
+        print(settings)
+        train(cfg, STARTED if __name__ == '__main__' else None)  # a script's clock runs from its start
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    run_folder.run_script(main, sys.argv[1:])

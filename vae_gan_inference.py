@@ -1,40 +1,104 @@
 """Render a trained VAE/GAN: generations, reconstructions, interpolations and the training GIF.
 
+    python vae_gan_inference.py --checkpoint=MNIST/pretrained   # the pretrained model, into MNIST/pretrained/samples
     python vae_gan_inference.py                              # MNIST/'s best model (best/), else its newest checkpoint
     python vae_gan_inference.py --checkpoint=newest          # its newest checkpoint (--checkpoint=best: best/)
     python vae_gan_inference.py --preset=celeb_a             # ... in Celeb-A/
-    python vae_gan_inference.py --out_dir=runs/z64 --num_samples=10000 --seed=1
-    python vae_gan_inference.py --checkpoint=MNIST/checkpoints/ckpt-10
-    python vae_gan_inference.py --metrics --num_samples=10000   # also FID, KID, MSE, SSIM -> metrics.json
-    python vae_gan_inference.py --export=MNIST/pretrained       # the encoder and decoder alone, to share
+    python vae_gan_inference.py --checkpoint=MNIST/pretrained --out_dir=renders/pretrained --num_samples=1000
+    python vae_gan_inference.py --metrics                    # also FID, KID, precision, recall, MSE, SSIM
+    python vae_gan_inference.py --export=MNIST/mine          # the encoder and decoder alone, to share
 
-The model is rebuilt from <out_dir>/config.json, written by vae_gan.py; any other config field can be
-given as --field=value too (e.g. --data_dir for the originals), and the flags of Options below. Writes
-to <out_dir>/samples/: generations/, originals/ and reconstructions/ (one PNG per image, 000001.png
-...), and generations.png, reconstructions.png, interpolations.png and generations.gif.
+Common flags (and any config.py field, e.g. --seed=1 for other generations, --data_dir for the originals):
+    --checkpoint=...     best, newest, a checkpoint (RUN/checkpoints/ckpt-10), a run's best/ or an export
+    --out_dir=DIR        the run to render; with --checkpoint, where to write (a new folder is made)
+    --num_samples=N      generations and reconstructions written (default 100)
+    --metrics            score metric_samples (10,000) generations and reconstructions in memory
+    --metric_samples=N   how many --metrics scores
+    --export=DIR         write the model to a new folder instead of rendering
+
+The model is rebuilt from the run's config.json (written by vae_gan.py), or the export's. Writes to
+<out_dir>/samples/: generations/, originals/ and reconstructions/ (one PNG per image, 000001.png ...),
+generations.png, reconstructions.png, interpolations.png, generations.gif, and with --metrics
+metrics.json. Without the held-out images (offline, no prepared dataset) it writes the generations and
+interpolations between random codes, and says what it left out.
 """
 import dataclasses
 import math
 import os
+import re
 import sys
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # before TensorFlow loads: no cuInit / grappler error lines
-
-import keras
-import numpy as np
-import tensorflow as tf
-
-import checkpoints
 import config
 import configurator
-import data
-import files
-import images
-import metrics
-import models
-import run_folder
-import validation
-from configurator import UsageError
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """This script's own flags, parsed with the config fields (configurator.parse_flags)."""
+    checkpoint: str = ''  # 'best' (out_dir/best/), 'newest' (the newest checkpoint), a checkpoint
+    #                      (.../checkpoints/ckpt-10), a folder of them or an exported model; '' = best, else newest
+    num_samples: int = 100  # generations and reconstructions written as PNGs
+    metrics: bool = False  # also FID, KID, precision, recall, reconstruction MSE and SSIM into samples/metrics.json
+    metric_samples: int = 10000  # generations (and held-out images) --metrics scores, in memory: the standard 10,000
+    export: str = ''  # a folder: write the encoder and decoder alone there with config.json, render nothing
+    attributes: str = ''  # CelebA attribute vectors: 'A,B,...', 'none', or '' = the paper's 18 on CelebA
+    attribute_images: int = 10000  # training images encoded to make the attribute vectors
+    attribute_scale: float = 1.0  # how far along each attribute vector the faces move
+
+
+def settings(overrides, flags):
+    """(cfg, source, options, changes) from the command line, in pure Python (checked before TensorFlow
+    loads). source: the run or export whose config.json describes the model (--checkpoint's, else
+    out_dir); cfg.out_dir: where samples/ goes, source unless --out_dir names another folder."""
+    options = Options(**flags)
+    for name in ('num_samples', 'metric_samples', 'attribute_images'):
+        if getattr(options, name) < 1:
+            raise configurator.UsageError(f'{name} must be a whole number >= 1, not {getattr(options, name)}')
+    if not options.attribute_scale >= 0:
+        raise configurator.UsageError(f'attribute_scale must be a number >= 0, not {options.attribute_scale}')
+    source = overrides.get('out_dir')
+    if options.checkpoint not in ('', 'best', 'newest'):
+        source = out_dir_of(options.checkpoint)
+    cfg, changes = configurator.for_run(dict(overrides, out_dir=source) if source else overrides)
+    return dataclasses.replace(cfg, out_dir=overrides.get('out_dir', cfg.out_dir)), cfg.out_dir, options, changes
+
+
+def out_dir_of(path):
+    """The run a --checkpoint belongs to: an exported model's own folder (it holds config.json), the
+    run of its best/, the run above a checkpoints/ folder, or the run above .../checkpoints/ckpt-N. A
+    folder of checkpoints without config.json that is not a run's checkpoints/ is refused: its settings
+    are unknown."""
+    path = os.path.abspath(path.rstrip('/'))
+    if os.path.isdir(path):
+        if os.path.basename(path) == 'best' and os.path.isdir(os.path.join(os.path.dirname(path), 'checkpoints')):
+            return os.path.dirname(path)  # a run's best/: rendered into the run's samples/
+        if os.path.exists(os.path.join(path, 'config.json')):
+            return path
+        if any(re.fullmatch(r'ckpt-\d+\.index', n) for n in os.listdir(path)) and os.path.basename(path) != 'checkpoints':
+            raise configurator.UsageError(
+                f'{path} holds checkpoints but no config.json, so its settings are unknown: export the model '
+                f'again, or pass --out_dir=<the run it came from> with --checkpoint')
+        return os.path.dirname(path)
+    return os.path.dirname(os.path.dirname(path))
+
+
+if __name__ == '__main__':  # --help, and a typo refused at once, not after TensorFlow's 10-20 s import
+    configurator.check_command_line(sys.argv[1:], __doc__, config.Config, Options, settle=settings)
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # before TensorFlow loads: no cuInit / grappler error lines
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import checkpoints  # noqa: E402
+import data  # noqa: E402
+import files  # noqa: E402
+import images  # noqa: E402
+import metrics  # noqa: E402
+import models  # noqa: E402
+import run_folder  # noqa: E402
+import validation  # noqa: E402
+from configurator import UsageError  # noqa: E402
 
 PAPER_ATTRIBUTES = ('Bald', 'Bangs', 'Black_Hair', 'Blond_Hair', 'Bushy_Eyebrows', 'Eyeglasses', 'Gray_Hair',
                     'Heavy_Makeup', 'High_Cheekbones', 'Male', 'Mustache', 'Pale_Skin', 'Rosy_Cheeks', 'Smiling',
@@ -44,61 +108,23 @@ INTERPOLATION_STEPS = 10  # images per interpolation row, both ends included
 RUN_FOLDERS = ('samples', 'checkpoints', 'logs', 'op-real', 'op-recons', 'op-gen', 'metrics_cache')  # written by runs
 
 
-@dataclasses.dataclass(frozen=True)
-class Options:
-    """This script's own flags, parsed with the config fields (configurator.parse_flags)."""
-    checkpoint: str = ''  # 'best' (out_dir/best/), 'newest' (the newest checkpoint), a checkpoint
-    #                      (.../checkpoints/ckpt-10), a folder of them or an exported model; '' = best, else newest
-    num_samples: int = 100  # generations and reconstructions written (and scored, with --metrics)
-    metrics: bool = False  # also FID, KID, reconstruction MSE and SSIM into samples/metrics.json
-    export: str = ''  # a folder: write the encoder and decoder alone there with config.json, render nothing
-    attributes: str = ''  # CelebA attribute vectors: 'A,B,...', 'none', or '' = the paper's 18 on CelebA
-    attribute_images: int = 10000  # training images encoded to make the attribute vectors
-    attribute_scale: float = 1.0  # how far along each attribute vector the faces move
-
-
 def load_config(args):
-    """(training config rebuilt from out_dir/config.json with the command line's overrides, checkpoint
-    path, Options)."""
+    """(training config rebuilt from the run's config.json with the command line's overrides, with
+    out_dir where the samples go; the checkpoint to render; Options)."""
     overrides, flags = configurator.parse_flags(args, config.Config, Options)
-    options = Options(**flags)
-    for name in ('num_samples', 'attribute_images'):
-        if getattr(options, name) < 1:
-            raise UsageError(f'{name} must be a whole number >= 1, not {getattr(options, name)}')
-    if not options.attribute_scale >= 0:
-        raise UsageError(f'attribute_scale must be a number >= 0, not {options.attribute_scale}')
+    cfg, source, options, changes = settings(overrides, flags)
     if options.attributes not in ('', 'none'):
         unknown = [a for a in options.attributes.split(',') if a not in data.CELEB_A_ATTRIBUTES]
         if unknown:
             raise UsageError(f'unknown attribute {unknown[0]!r}; the 40 are: {", ".join(data.CELEB_A_ATTRIBUTES)}')
-    if options.metrics and options.num_samples < metrics.MIN_IMAGES:
-        raise UsageError(f'--metrics compares sets of images: pass --num_samples={metrics.MIN_IMAGES} or more, '
-                         f'not {options.num_samples}')
-    if options.checkpoint not in ('', 'best', 'newest') and 'out_dir' not in overrides:
-        overrides['out_dir'] = out_dir_of(options.checkpoint)
-    cfg, changes = configurator.for_run(overrides)
+        if cfg.dataset != 'celeb_a':
+            raise UsageError(f'{cfg.dataset} has no attributes: attribute vectors need CelebA')
+    if options.metrics and options.metric_samples < metrics.MIN_IMAGES:
+        raise UsageError(f'--metrics compares sets of images: pass --metric_samples={metrics.MIN_IMAGES} or more, '
+                         f'not {options.metric_samples}')
     if changes:
         print(changes)
-    if options.attributes not in ('', 'none') and cfg.dataset != 'celeb_a':
-        raise UsageError(f'{cfg.dataset} has no attributes: attribute vectors need CelebA')
-    return cfg, find_checkpoint(cfg, options.checkpoint), options
-
-
-def out_dir_of(path):
-    """The out_dir a --checkpoint belongs to: an exported model's own folder (it holds config.json),
-    the run above a checkpoints/ folder, or the run above .../checkpoints/ckpt-N. A folder of
-    checkpoints without config.json that is not a run's checkpoints/ is refused: its settings are unknown."""
-    path = os.path.abspath(path.rstrip('/'))
-    if os.path.isdir(path):
-        if os.path.basename(path) == 'best' and os.path.isdir(checkpoints.folder(os.path.dirname(path))):
-            return os.path.dirname(path)  # a run's best/: rendered into the run's samples/
-        if os.path.exists(os.path.join(path, 'config.json')):
-            return path
-        if checkpoints.numbered(path) and os.path.basename(path) != 'checkpoints':
-            raise UsageError(f'{path} holds checkpoints but no config.json, so its settings are unknown: export '
-                             f'the model again, or pass --out_dir=<the run it came from> with --checkpoint')
-        return os.path.dirname(path)
-    return os.path.dirname(os.path.dirname(path))
+    return cfg, find_checkpoint(dataclasses.replace(cfg, out_dir=source), options.checkpoint), options
 
 
 def find_checkpoint(cfg, path):
@@ -175,43 +201,63 @@ def export(cfg, checkpoint, folder):
         what = f'an export of epoch {held[0][0]}' if held else 'other files'
         raise UsageError(f'--export={folder} already holds {what}: pass a new folder, or move that one away first')
     encoder, decoder = restore_models(cfg, checkpoint)
-    path = checkpoints.export(folder, {'encoder': encoder, 'decoder': decoder}, checkpoints.epoch_of(checkpoint),
-                              dataclasses.asdict(dataclasses.replace(cfg, out_dir=folder)))
+    with run_folder.made(parent):  # new folders as needed, gone again if the export fails
+        path = checkpoints.export(folder, {'encoder': encoder, 'decoder': decoder}, checkpoints.epoch_of(checkpoint),
+                                  dataclasses.asdict(dataclasses.replace(cfg, out_dir=folder)))
     print(f'exported {checkpoint} to {path}')
 
 
 def render(cfg, checkpoint, options):
-    """Every output below, from the checkpoint, into out_dir/samples/. One render at a time per out_dir
-    (out_dir/samples.lock), written into a fresh folder that takes samples/'s place when whole: a
-    render cut short leaves the samples before it as they were, and two renders never mix."""
+    """Every output below, from the checkpoint, into out_dir/samples/ (out_dir made if it is new). One
+    render at a time per out_dir (out_dir/samples.lock), written into a fresh folder that takes
+    samples/'s place when whole: a render cut short leaves the samples before it as they were, and two
+    renders never mix."""
     encoder, decoder = restore_models(cfg, checkpoint)
     extractors = None
     if options.metrics:  # the feature networks first: one that cannot load stops before any rendering
         extractors = metrics.feature_extractors(cfg)
     samples = os.path.join(cfg.out_dir, 'samples')
     print(f'rendering {checkpoint} into {samples}')
-    with run_folder.Lock(cfg.out_dir, 'samples.lock', 'being rendered'), files.written_folder(samples) as fresh:
+    with run_folder.made(cfg.out_dir), run_folder.Lock(cfg.out_dir, 'samples.lock', 'being rendered'), \
+            files.written_folder(samples) as fresh:
         write_samples(cfg, checkpoint, encoder, decoder, options, extractors, fresh, samples)
+
+
+def run_of(checkpoint):
+    """The run folder a checkpoint belongs to (RUN for RUN/checkpoints/ckpt-N and RUN/best/ckpt-N), or
+    an export's own folder: where its training grids (op-gen/) are."""
+    folder = os.path.dirname(os.path.abspath(checkpoint))
+    return os.path.dirname(folder) if os.path.basename(folder) in ('checkpoints', 'best') else folder
 
 
 def write_samples(cfg, checkpoint, encoder, decoder, options, extractors, samples, before):
     """The outputs into the folder `samples`; `before`: the samples folder of an earlier render, whose
-    attribute vectors are reused when they fit."""
+    attribute vectors are reused when they fit. Without held-out images (offline: the dataset cannot
+    be had), the generations and interpolations between random codes, and a line saying what is missing."""
     # Batch norm in inference mode; one traced graph for every batch size.
     decode_batch = tf.function(lambda z: data.to_uint8(cfg, decoder(z, training=False)),
                                input_signature=[tf.TensorSpec([None, cfg.z_dim], tf.float32)])
     decode = lambda z: np.concatenate([decode_batch(z[i:i + models.INFERENCE_BATCH]).numpy()
                                        for i in range(0, len(z), models.INFERENCE_BATCH)])
     generations = write_generations(cfg, decode, options.num_samples, samples)
-    originals, codes, reconstructions = write_reconstructions(cfg, encoder, decode, options.num_samples, samples)
+    try:
+        originals, codes, reconstructions = write_reconstructions(cfg, encoder, decode, options.num_samples, samples)
+        between = 'held-out images'
+    except data.Unavailable as e:
+        if options.metrics or options.attributes not in ('', 'none'):  # asked for what needs the data
+            raise
+        print(f'note: no reconstructions ({e})')
+        originals = reconstructions = None
+        codes, between = models.prior_z(16, cfg.z_dim, cfg.seed + 1).numpy(), 'random codes'
     rows = write_interpolations(cfg, decode, codes, samples)
-    frames = images.write_gif(os.path.join(cfg.out_dir, 'op-gen'), os.path.join(samples, 'generations.gif'))
-    print(f'wrote {len(generations)} generations, {len(originals)} reconstructions, {rows} interpolation rows'
+    frames = images.write_gif(os.path.join(run_of(checkpoint), 'op-gen'), os.path.join(samples, 'generations.gif'))
+    print(f'wrote {len(generations)} generations, {0 if originals is None else len(originals)} reconstructions, '
+          f'{rows} interpolation rows between {between}'
           + (f' and a GIF of {frames} sampled epoch{"s" * (frames != 1)}' if frames else
              ' (no training grids in op-gen/: no GIF)'))
     if options.metrics:
-        write_metrics(cfg, checkpoint, encoder, decoder, options.num_samples, samples, extractors)
-    if options.attributes == 'none' or (not options.attributes and cfg.dataset != 'celeb_a'):
+        write_metrics(cfg, checkpoint, encoder, decoder, options.metric_samples, samples, extractors)
+    if options.attributes == 'none' or (not options.attributes and cfg.dataset != 'celeb_a') or originals is None:
         return
     write_attributes(cfg, checkpoint, encoder, decode, options, originals, codes, reconstructions, samples, before)
 
@@ -246,8 +292,8 @@ def write_reconstructions(cfg, encoder, decode, count, samples):
 
 
 def write_interpolations(cfg, decode, codes, samples):
-    """interpolations.png: each row walks linearly in z from one held-out image's code to the next
-    one's. Returns the number of rows (0: no file)."""
+    """interpolations.png: each row walks linearly in z from one code (a held-out image's, or a random
+    one) to the next. Returns the number of rows (0: no file)."""
     rows = min(8, len(codes) // 2)
     if rows:
         t = np.linspace(0.0, 1.0, INTERPOLATION_STEPS, dtype=np.float32)[None, :, None]
@@ -259,7 +305,8 @@ def write_interpolations(cfg, decode, codes, samples):
 
 def write_metrics(cfg, checkpoint, encoder, decoder, count, samples, extractors):
     """metrics.json and a summary line: FID, KID, precision and recall of `count` generations in each
-    feature space, MSE and SSIM of as many reconstructions."""
+    feature space against as many held-out images (fewer if the split has fewer), MSE and SSIM of their
+    reconstructions; in memory, no image written."""
     scores = metrics.evaluate(cfg, encoder, decoder, count, seed=cfg.seed, extractors=extractors)
     scores.update(checkpoint=checkpoint, epoch=checkpoints.epoch_of(checkpoint))
     files.write_json(os.path.join(samples, 'metrics.json'), scores)
@@ -349,4 +396,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    run_folder.run_script(main, sys.argv[1:])

@@ -78,6 +78,11 @@ def start(cfg, done):
     run trains, so that a missing network, or a validation split of too few images, stops it at once."""
     if not due(cfg, done):
         return None
+    if cfg.metric_features == 'none':
+        print(f'note: no validation scores and no best/ in this run: no feature network fits the images of '
+              f'{cfg.data_dir or cfg.dataset} (metric_features none); pass --metric_features=inception (InceptionV3, '
+              f'minutes a scoring on a CPU), or --metric_features=classifier,mlp if they are MNIST-like digits')
+        return None
     if cfg.data_dir and set(data.folder_files(cfg, 'validation')) & set(data.folder_files(cfg, cfg.held_out_split)):
         print(f'note: the validation images of {cfg.data_dir} are also its held-out ({cfg.held_out_split}) '
               f'images: no scores and no best/ in this run (they would choose on the images they report on)')

@@ -13,7 +13,7 @@ for seed in $seeds; do
   for recipe in ${RECIPES:-mnist mnist_sigmoid}; do
     out=runs/$recipe-seed$seed
     python vae_gan.py ${flags[$recipe]} --epochs=30 --seed=$seed --out_dir=$out
-    python vae_gan_inference.py --out_dir=$out --metrics --num_samples=10000 --metric_features=classifier,mlp
+    python vae_gan_inference.py --out_dir=$out --metrics --metric_features=classifier,mlp
     mkdir -p MNIST/results/$recipe-seed$seed
     cp $out/config.json $out/samples/metrics.json MNIST/results/$recipe-seed$seed/
   done

@@ -25,7 +25,7 @@ def test_presets_have_the_originals_hyperparameters():
 
 def test_default_is_the_mnist_preset():
     assert config.PRESET == 'mnist'
-    assert configurator.from_args([]) == config.mnist
+    assert configurator.from_args([]) == dataclasses.replace(config.mnist, metric_features='classifier,mlp')  # 'auto' resolved
 
 
 def test_each_preset_names_itself_and_its_tensorflow_datasets_name():
@@ -71,7 +71,7 @@ def test_a_script_s_own_flags_parse_with_the_config_fields():
         verbose: bool = False
     fields, flags = configurator.parse_flags(['--z_dim=4', '--count=3', '--verbose'], config.Config, Flags)
     assert fields == {'z_dim': 4} and flags == {'count': 3, 'verbose': True}
-    with pytest.raises(UsageError, match="unknown field 'counts'; valid fields: preset, dataset.*, count, verbose"):
+    with pytest.raises(UsageError, match=r"unknown field 'counts' \(did you mean --count\?\); valid fields: preset, dataset.*, count, verbose"):
         configurator.parse_flags(['--counts=3'], config.Config, Flags)
     with pytest.raises(UsageError, match='--count=x: expected int'):
         configurator.parse_flags(['--count=x'], config.Config, Flags)
@@ -91,7 +91,10 @@ def test_overrides_are_parsed_to_the_fields_types():
 @pytest.mark.parametrize('args, message', [
     (['--preset=svhn'], "unknown preset 'svhn'"),
     (['--preset=mnist_best'], "unknown preset 'mnist_best': pick one of mnist, mnist_sigmoid"),
-    (['--batchsize=3'], "unknown field 'batchsize'; valid fields: preset, dataset"),
+    (['--batchsize=3'], "unknown field 'batchsize' (did you mean --batch_size?); valid fields: preset, dataset"),
+    (['--z-dim=3'], "unknown field 'z-dim' (did you mean --z_dim?)"),
+    (['--epoch=3'], "unknown field 'epoch' (did you mean --epochs?)"),
+    (['--wings=3'], "unknown field 'wings'; valid fields: preset"),
     (['--epochs=three'], '--epochs=three: expected int'),
     (['--cache=maybe'], 'expected true or false'),
     (['--batch_size=0'], 'batch_size must be at least 1'),
@@ -105,7 +108,7 @@ def test_overrides_are_parsed_to_the_fields_types():
     (['--epochs'], "write --field=value"),  # only a bool field may stand alone
 ])
 def test_bad_overrides_name_the_problem(args, message):
-    with pytest.raises(UsageError, match=message.replace('(', r'\(')):
+    with pytest.raises(UsageError, match=message.replace('(', r'\(').replace(')', r'\)').replace('?', r'\?')):
         configurator.from_args(args)
 
 

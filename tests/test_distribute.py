@@ -71,4 +71,4 @@ def test_two_workers_train_and_the_chief_writes_one_checkpoint(tmp_path, digits)
         assert p.returncode == 0, stderr[-3000:]
         assert 'epoch 1/1' in stdout
     assert sorted(os.listdir(out / 'checkpoints')) == ['checkpoint', 'ckpt-1.data-00000-of-00001', 'ckpt-1.index']
-    assert sorted(os.listdir(out)) == ['checkpoints', 'config.json', 'logs', 'op-gen', 'op-real', 'op-recons']
+    assert sorted(os.listdir(out)) == ['checkpoints', 'config.json', 'logs', 'op-gen', 'op-real', 'op-recons', 'preset.json']

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import imageio.v3 as iio
 import numpy as np
@@ -66,14 +67,14 @@ def test_a_damaged_index_file_is_not_trusted_and_a_cut_off_save_is_cleared(run, 
     (ckpts / 'ckpt-3_temp').mkdir()  # what a save cut off leaves
     (ckpts / 'ckpt-3_temp' / 'part-00000-of-00001.data-00000-of-00001').write_bytes(b'half')
     before = _hashes(ckpts)
-    vae_gan.main([f'--out_dir={run}', '--epochs=3'])
+    vae_gan.main(TINY + [f'--out_dir={run}', '--epochs=3'])
     printed = capsys.readouterr().out
     assert 'resuming from' in printed and _epochs_in(ckpts) == 3
     assert 'removed ckpt-3_temp' in printed and not os.path.exists(ckpts / 'ckpt-3_temp')
     assert all(_hashes(ckpts)[n] == h for n, h in before.items())  # ckpt-1, ckpt-2 as they were
     assert tf.train.latest_checkpoint(str(ckpts)).endswith('ckpt-3')  # the index file rewritten whole
     (ckpts / 'checkpoint').write_text('')  # empty
-    vae_gan.main([f'--out_dir={run}', '--epochs=4'])
+    vae_gan.main(TINY + [f'--out_dir={run}', '--epochs=4'])
     assert _epochs_in(ckpts) == 4
 
 
@@ -111,7 +112,7 @@ def test_a_damaged_latest_checkpoint_is_kept_aside_and_the_one_before_resumes(ru
     _fails(inference.main, [f'--checkpoint={ckpts / "ckpt-2"}'], capsys, 'ckpt-2 is damaged')
     assert _hashes(ckpts) == before
     # training keeps it as ckpt-2-damaged.* and goes on from ckpt-1
-    vae_gan.main([f'--out_dir={run}', '--epochs=3'])
+    vae_gan.main(TINY + [f'--out_dir={run}', '--epochs=3'])
     assert 'ckpt-2 is damaged' in capsys.readouterr().out
     names = os.listdir(ckpts)
     assert 'ckpt-2-damaged.index' in names and _hashes(ckpts)['ckpt-1.index'] == before['ckpt-1.index']
@@ -123,7 +124,7 @@ def test_every_checkpoint_damaged_is_one_line_and_nothing_moves(run, capsys):
     for n in (1, 2):
         _truncate_data(str(ckpts / f'ckpt-{n}'))
     before = _hashes(ckpts)
-    _fails(vae_gan.main, [f'--out_dir={run}', '--epochs=3'], capsys, 'no intact checkpoint in')
+    _fails(vae_gan.main, TINY + [f'--out_dir={run}', '--epochs=3'], capsys, 'no intact checkpoint in')
     _fails(inference.main, [f'--out_dir={run}'], capsys, 'no intact checkpoint in')
     assert _hashes(ckpts) == before and not os.path.exists(run / 'lock')
 
@@ -135,11 +136,11 @@ def test_an_exploding_learning_rate_in_the_last_step_is_not_saved(run, capsys):
     before = _hashes(ckpts)
     # one step, whose last update (the decoder's) explodes: every loss of the step came from the weights
     # before it, so only the check before saving sees it
-    line = _fails(vae_gan.main, [f'--out_dir={run}', '--epochs=3', '--steps_per_epoch=1', '--lr_decoder=1e30'],
+    line = _fails(vae_gan.main, TINY + [f'--out_dir={run}', '--epochs=3', '--steps_per_epoch=1', '--lr_decoder=1e30'],
                   capsys, 'are not finite: not saved')
     assert 'the run stays at' in line and 'ckpt-2' in line
     assert _hashes(ckpts) == before
-    vae_gan.main([f'--out_dir={run}', '--epochs=3', '--lr_decoder=1e-3'])  # a sane rerun goes on from ckpt-2
+    vae_gan.main(TINY + [f'--out_dir={run}', '--epochs=3', '--lr_decoder=1e-3'])  # a sane rerun goes on from ckpt-2
     assert 'resuming from' in capsys.readouterr().out and _epochs_in(ckpts) == 3
 
 
@@ -148,20 +149,19 @@ def test_an_exploding_learning_rate_in_the_last_step_is_not_saved(run, capsys):
 def test_a_second_run_refuses_and_a_dead_run_s_lock_is_taken_over(run, capsys):
     holder = run_folder.Lock(str(run)).acquire()  # another open file: the same as another process
     try:
-        line = _fails(vae_gan.main, [f'--out_dir={run}', '--epochs=3'], capsys, 'is in use by process')
+        line = _fails(vae_gan.main, TINY + [f'--out_dir={run}', '--epochs=3'], capsys, 'is in use by process')
         assert f'process {os.getpid()} on ' in line and 'pass another --out_dir' in line
     finally:
         holder.release()
     (run / 'lock').write_text('process 999999 on elsewhere since yesterday\n')  # left by a killed run
-    vae_gan.main([f'--out_dir={run}', '--epochs=3'])  # no --batch_size=4, --z_dim=8 ...: from config.json
+    vae_gan.main(TINY + [f'--out_dir={run}', '--epochs=3'])
     printed = capsys.readouterr().out
     assert 'taking over the lock of process 999999' in printed and not os.path.exists(run / 'lock')
-    # resuming goes on with the run's own settings and names what differs
-    assert 'changed on the command line: epochs 2 -> 3' in printed
-    assert 'kept from the run, unlike the mnist preset: ' in printed and 'batch_size 4 (config.py: 256)' in printed
+    # resuming names what differs from the run's last start
+    assert 'changed since the run last started: epochs 2 -> 3 (command line)' in printed
     saved = json.load(open(run / 'config.json'))
     assert (saved['batch_size'], saved['z_dim'], saved['epochs']) == (4, 8, 3)
-    vae_gan.main([f'--out_dir={run}', '--epochs=4', '--batch_size=2'])
+    vae_gan.main(TINY + [f'--out_dir={run}', '--epochs=4', '--batch_size=2'])
     assert 'batch_size 4 -> 2' in capsys.readouterr().out and json.load(open(run / 'config.json'))['batch_size'] == 2
 
 
@@ -171,8 +171,8 @@ def test_a_second_run_refuses_and_a_dead_run_s_lock_is_taken_over(run, capsys):
     ([signal.SIGHUP], 129, False),  # the terminal closed
 ])
 def test_ctrl_c_says_where_the_run_is_and_how_to_go_on(run, signals, code, saving_often):
-    args = [f'--out_dir={run}'] + (['--epochs=100000', '--steps_per_epoch=1', '--sample_every=100000'] if saving_often
-                                   else ['--epochs=3', '--steps_per_epoch=100000', '--log_every=1000'])
+    args = TINY + [f'--out_dir={run}'] + (['--epochs=100000', '--steps_per_epoch=1', '--sample_every=100000']
+                                          if saving_often else ['--epochs=3', '--steps_per_epoch=100000', '--log_every=1000'])
     process = subprocess.Popen([sys.executable, os.path.join(ROOT, 'vae_gan.py')] + args, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, cwd=run.parent,
                                env={**{k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'},
@@ -183,7 +183,13 @@ def test_ctrl_c_says_where_the_run_is_and_how_to_go_on(run, signals, code, savin
     before = _hashes(run / 'checkpoints')
     for signum in signals:
         process.send_signal(signum)
-    _, stderr = process.communicate(timeout=60)
+    stderr, stopped = '', None
+    for line in process.stderr:  # the process ends at once after its last line (0.1 s idle; not after TensorFlow's teardown)
+        stderr += line
+        if line.startswith('stopped:'):
+            stopped = time.perf_counter()
+    process.wait(timeout=60)
+    assert stopped and time.perf_counter() - stopped < 5, f'{time.perf_counter() - stopped:.1f} s from the stopped line to the exit'
     assert process.returncode == code, stderr[-2000:]
     last = stderr.strip().splitlines()[-1]
     assert 'Traceback' not in stderr and not os.path.exists(run / 'lock')
@@ -193,8 +199,7 @@ def test_ctrl_c_says_where_the_run_is_and_how_to_go_on(run, signals, code, savin
         assert last.startswith(f'stopped: {held} holds the run ({checkpoints.epoch_of(held)} epochs); go on with')
         assert checkpoints.epoch_of(held) >= 5 and not [n for n in os.listdir(run / 'checkpoints') if 'damaged' in n]
         return
-    assert last == (f'stopped: {run}/checkpoints/ckpt-2 holds the run (2 epochs); go on with: python vae_gan.py '
-                    f'--out_dir={run} --epochs=3 --steps_per_epoch=100000 --log_every=1000')
+    assert last == f'stopped: {run}/checkpoints/ckpt-2 holds the run (2 epochs); go on with: python vae_gan.py ' + ' '.join(args)
     assert _hashes(run / 'checkpoints') == before
 
 
@@ -227,7 +232,7 @@ def test_a_full_disk_while_saving_keeps_the_checkpoints(run, capsys, monkeypatch
         raise tf.errors.ResourceExhaustedError(None, None, f'{prefix}: No space left on device')
     monkeypatch.setattr(tf.train.Checkpoint, 'write', full)
     before = _hashes(run / 'checkpoints')
-    line = _fails(vae_gan.main, [f'--out_dir={run}', '--epochs=3'], capsys, 'No space left on device')
+    line = _fails(vae_gan.main, TINY + [f'--out_dir={run}', '--epochs=3'], capsys, 'No space left on device')
     assert 'checkpoints saved before stay in' in line and 'run the same command again' in line
     assert _hashes(run / 'checkpoints') == before and not os.path.exists(run / 'lock')
 
@@ -235,7 +240,7 @@ def test_a_full_disk_while_saving_keeps_the_checkpoints(run, capsys, monkeypatch
 def test_a_garbage_config_json(run, capsys):
     (run / 'config.json').write_text('{"z_dim": 8, ')
     before = _hashes(run / 'checkpoints')
-    _fails(vae_gan.main, [f'--out_dir={run}'], capsys, 'config.json cannot be read as a config')
+    _fails(vae_gan.main, TINY + [f'--out_dir={run}'], capsys, 'config.json cannot be read as a config')
     _fails(inference.main, [f'--out_dir={run}'], capsys, 'config.json cannot be read as a config')
     os.remove(run / 'config.json')
     os.mkdir(run / 'config.json')  # a folder in its place: not a new run with the preset's settings
@@ -248,7 +253,7 @@ def test_inference_faults(run, tmp_path, capsys):
     (tmp_path / 'taken').write_text('x')
     _fails(inference.main, [f'--out_dir={run}', f'--export={tmp_path / "taken"}'], capsys, 'is a file')
     for few in (1, 3):  # precision and recall need 3 neighbours of each image
-        _fails(inference.main, [f'--out_dir={run}', '--metrics', f'--num_samples={few}'], capsys, '--num_samples=4 or more')
+        _fails(inference.main, [f'--out_dir={run}', '--metrics', f'--metric_samples={few}'], capsys, '--metric_samples=4 or more')
     # the folder of checkpoints, as an error message suggests: rendered with the run's own config, into the run
     cfg, checkpoint, _ = inference.load_config([f'--checkpoint={run / "checkpoints"}'])
     assert cfg.out_dir == str(run) and cfg.z_dim == 8 and checkpoint.endswith('ckpt-2')
@@ -465,7 +470,7 @@ def test_the_lock_garbage_deleted_or_the_folder_gone(run, capsys, monkeypatch):
     (run / 'lock').write_bytes(b'\xff\xfe\x00\x81 not text')
     save = checkpoints.save
     monkeypatch.setattr(checkpoints, 'save', lambda *a, **k: (os.remove(run / 'lock'), save(*a, **k))[1])
-    vae_gan.main([f'--out_dir={run}', '--epochs=3'])
+    vae_gan.main(TINY + [f'--out_dir={run}', '--epochs=3'])
     printed = capsys.readouterr().out
     assert 'taking over the lock of' in printed and 'not text' in printed and not os.path.exists(run / 'lock')
     assert _epochs_in(run / 'checkpoints') == 3
@@ -477,7 +482,7 @@ def test_the_lock_garbage_deleted_or_the_folder_gone(run, capsys, monkeypatch):
         run.write_text('not a folder')
         return save(*args, **kwargs)
     monkeypatch.setattr(checkpoints, 'save', gone)
-    line = _fails(vae_gan.main, [f'--out_dir={run}', '--epochs=4', '--eval_every=0'], capsys,  # (no best/ to save first)
+    line = _fails(vae_gan.main, TINY + [f'--out_dir={run}', '--epochs=4', '--eval_every=0'], capsys,  # (no best/ to save first)
                   'checkpoints: Not a directory')
     assert '/lock' not in line
 
@@ -487,7 +492,7 @@ def test_a_full_disk_while_logging_is_one_line(run, capsys, monkeypatch):
         raise tf.errors.ResourceExhaustedError(None, None, 'logs/events.out: No space left on device')
     monkeypatch.setattr(tf.summary, 'scalar', full)
     before = _hashes(run / 'checkpoints')
-    line = _fails(vae_gan.main, [f'--out_dir={run}', '--epochs=3'], capsys, 'No space left on device')
+    line = _fails(vae_gan.main, TINY + [f'--out_dir={run}', '--epochs=3'], capsys, 'No space left on device')
     assert 'checkpoints saved before stay in' in line and _hashes(run / 'checkpoints') == before
 
 
@@ -564,6 +569,7 @@ def test_too_few_validation_images_stop_the_run_before_it_trains(tmp_path, capsy
     from conftest import write_digits
     folder = write_digits(tmp_path / 'few', count=20)  # 16 to train on, 2 validation, 2 held out
     with pytest.raises(SystemExit) as stop:
-        vae_gan.main(TINY + [f'--data_dir={folder}', f'--out_dir={tmp_path / "run"}', '--epochs=1', '--eval_every=1'])
+        vae_gan.main(TINY + [f'--data_dir={folder}', f'--out_dir={tmp_path / "run"}', '--epochs=1', '--eval_every=1',
+                             '--metric_features=classifier,mlp'])
     assert 'has 2 validation image(s); the scores need at least 4' in str(stop.value.code)
     assert not os.path.exists(tmp_path / 'run' / 'checkpoints')

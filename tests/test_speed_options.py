@@ -13,7 +13,7 @@ import config
 import configurator
 import optim
 import vae_gan
-from conftest import build_step, tiny
+from conftest import TINY, build_step, tiny
 
 
 def fixed_noise(shape, stream):
@@ -92,10 +92,10 @@ def test_checkpoints_move_between_options(run_copy, capsys):
     then with float16, then rendered (in float32): the checkpoint is the same whatever the precision."""
     import vae_gan_inference
     try:
-        vae_gan.main([f'--out_dir={run_copy}', '--epochs=3', '--mixed_precision=bfloat16'])
-        vae_gan.main([f'--out_dir={run_copy}', '--epochs=4', '--mixed_precision=false', '--jit_compile=true',
+        vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3', '--mixed_precision=bfloat16'])
+        vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=4', '--mixed_precision=false', '--jit_compile=true',
                       '--update=simultaneous'])
-        vae_gan.main([f'--out_dir={run_copy}', '--epochs=5', '--mixed_precision=float16'])
+        vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=5', '--mixed_precision=float16'])
     finally:
         keras.mixed_precision.set_global_policy('float32')
     printed = capsys.readouterr().out
@@ -148,8 +148,9 @@ def test_simultaneous_needs_one_batch():
         configurator.from_args(['--update=together'])
 
 
-def test_benchmark_prints_and_writes_nothing(mock_tfds, tmp_path, capsys):
+def test_benchmark_prints_and_writes_nothing(mock_tfds, tmp_path, capsys, monkeypatch):
     cfg = tiny(config.mnist, tmp_path, mixed_precision='bfloat16')
+    monkeypatch.chdir(tmp_path)  # from any working directory: it reads and writes nothing there either
     try:
         timings = bench.benchmark(cfg, 1)
     finally:
@@ -160,7 +161,7 @@ def test_benchmark_prints_and_writes_nothing(mock_tfds, tmp_path, capsys):
     assert set(timings) == {'step_seconds', 'pipeline_seconds', 'discriminator_seconds', 'encoder_seconds',
                             'decoder_seconds'}
     assert all(t > 0 for t in timings.values())
-    assert not os.path.exists(cfg.out_dir)
+    assert not os.path.exists(cfg.out_dir) and os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize('args, message', [

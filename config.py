@@ -99,6 +99,12 @@ class Config:
     #   TensorBoard and scores.jsonl) that keep the best model in best/; 0 = never. A multiple of checkpoint_every,
     #   so that a scored model is also checkpointed. About 1.5% of MNIST's training time (README)
     eval_samples: int = 2000  # generations (and validation images) each of those scores uses
+    prior: str = 'normal'  # what generations are drawn from: 'normal', N(0, I), the prior the networks train against
+    #   (the original, the paper); 'mixture': a Gaussian mixture fitted after training to the training images'
+    #   codes (Ghosh et al. 2020; prior.py), in renders, --metrics and the validation scores (not the op-gen/ grids)
+    prior_components: int = 10  # the mixture's components (full covariances)
+    prior_images: int = 60000  # the training images whose codes the mixture is fitted to (at most: MNIST has 55,000;
+    #   the first 20,000 fit in a seventh of the time, with FIDs about 10% higher: README)
     histogram_every: int = 500  # steps between weight and gradient histograms (of the step's own gradients); 0 = none
 
 

@@ -27,6 +27,9 @@ ARCH_FIELDS = ('arch', 'image_size', 'channels', 'z_dim')  # what a checkpoint's
 FIXED_FIELDS = ARCH_FIELDS + ('optimizer', 'dataset', 'data_dir', 'train_split', 'crop_fraction', 'crop_box',
                               'blur_sigma', 'resize_method', 'seed')
 MNIST_FEATURES = 'classifier,mlp'  # the two feature networks trained on MNIST's digits (metrics.py)
+# Fields added after runs were shipped: a config.json without them was written before they existed, and
+# their defaults are what that version did.
+LATER_FIELDS = ('prior', 'prior_components', 'prior_images')
 FIELDS = [f.name for f in dataclasses.fields(Config)]
 PRECISIONS = {'false': 'float32', 'float16': 'mixed_float16', 'bfloat16': 'mixed_bfloat16'}  # -> Keras policy
 
@@ -88,6 +91,11 @@ def _check_values(cfg):
             raise UsageError(f'{name} must be in [0, 1] (or None), not {getattr(cfg, name)}')
     if cfg.balance_margin is not None and not cfg.balance_margin >= 0:
         raise UsageError(f'balance_margin must be >= 0 (or None = off), not {cfg.balance_margin}')
+    if cfg.prior not in ('normal', 'mixture'):
+        raise UsageError(f"prior must be 'normal' or 'mixture', not {cfg.prior!r}")
+    if cfg.prior_components < 1 or cfg.prior_images < 2 * cfg.prior_components:
+        raise UsageError(f'prior_components must be at least 1 and prior_images at least twice as many, not '
+                         f'{cfg.prior_components} and {cfg.prior_images}')
     if cfg.eval_every < 0 or cfg.eval_samples < 4:  # precision and recall need 3 neighbours of each image
         raise UsageError('eval_every must be >= 0 and eval_samples >= 4')
     if cfg.eval_every and not cfg.validation_split:
@@ -359,6 +367,7 @@ def from_saved(path):
     except (OSError, ValueError) as e:
         raise UsageError(f'{path} cannot be read as a config ({e}): restore it from a copy, or delete it '
                          f'and pass the run\'s settings as --field=value') from e
+    saved = {**{f: getattr(Config(), f) for f in LATER_FIELDS}, **saved}  # written before they existed: off
     unknown, missing = sorted(set(saved) - set(FIELDS)), [f for f in FIELDS if f not in saved]
     if unknown or missing or saved['preset'] not in PRESETS:
         why = (f'unknown field {unknown[0]}' if unknown else f'no field {missing[0]}' if missing

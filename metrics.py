@@ -272,11 +272,12 @@ def held_out_features(cfg, extract, fingerprint, images, split='held_out'):
     return features
 
 
-def evaluate(cfg, encoder, decoder, count, seed=0, extractors=None, split='held_out'):
+def evaluate(cfg, encoder, decoder, count, seed=0, extractors=None, split='held_out', draw=None):
     """{'features': {space: {'fid', 'kid', 'precision', 'recall'}}, 'mse', 'ssim', 'images',
-    'kid_subsets', 'kid_subset_size'}: `count` generations (models.prior_z with this seed: the ones
-    vae_gan_inference.py writes) against as many images of `split` ('held_out': the test split;
-    'validation' while training), fewer if the split is smaller, and those images' reconstructions."""
+    'kid_subsets', 'kid_subset_size'}: `count` generations (from draw(n), the codes prior.sample makes;
+    by default models.prior_z with this seed: the ones vae_gan_inference.py writes) against as many
+    images of `split` ('held_out': the test split; 'validation' while training), fewer if the split is
+    smaller, and those images' reconstructions."""
     extractors = extractors or feature_extractors(cfg)
     batches = data.held_out_dataset(cfg, BATCH, split).take(-(-count // BATCH))
     originals = np.concatenate([x.numpy() for x in batches] or [np.zeros((0,))])[:count]
@@ -286,7 +287,7 @@ def evaluate(cfg, encoder, decoder, count, seed=0, extractors=None, split='held_
                          f'(at least {MIN_IMAGES})')
     generate = tf.function(lambda z: decoder(z, training=False))
     reconstruct = tf.function(lambda x: models.reconstruct(encoder, decoder, x))
-    z = models.prior_z(n, cfg.z_dim, seed)
+    z = draw(n) if draw else models.prior_z(n, cfg.z_dim, seed)
     # float32 whatever the training policy (a run scoring itself under mixed precision decodes in float16)
     generations = np.concatenate([generate(z[i:i + BATCH]).numpy() for i in range(0, n, BATCH)]).astype(np.float32)
     reconstructions = np.concatenate([reconstruct(originals[i:i + BATCH]).numpy()
@@ -315,7 +316,8 @@ def summary(scores):
     """One line: each feature space's FID, KID, precision and recall, then MSE and SSIM."""
     spaces = '; '.join(f"{name}: FID {s['fid']:.3f}, KID {s['kid']:.4f}, precision {s['precision']:.3f}, "
                        f"recall {s['recall']:.3f}" for name, s in scores['features'].items())
-    return (f"{spaces} ({scores['images']} images); reconstruction MSE {scores['mse']:.4f}, "
+    prior = f", prior {scores['prior']}" if scores.get('prior', 'normal') != 'normal' else ''
+    return (f"{spaces} ({scores['images']} images{prior}); reconstruction MSE {scores['mse']:.4f}, "
             f"SSIM {scores['ssim']:.3f}")
 
 

@@ -96,6 +96,7 @@ import files  # noqa: E402
 import images  # noqa: E402
 import metrics  # noqa: E402
 import models  # noqa: E402
+import prior  # noqa: E402
 import run_folder  # noqa: E402
 import validation  # noqa: E402
 from configurator import UsageError  # noqa: E402
@@ -239,7 +240,8 @@ def write_samples(cfg, checkpoint, encoder, decoder, options, extractors, sample
                                input_signature=[tf.TensorSpec([None, cfg.z_dim], tf.float32)])
     decode = lambda z: np.concatenate([decode_batch(z[i:i + models.INFERENCE_BATCH]).numpy()
                                        for i in range(0, len(z), models.INFERENCE_BATCH)])
-    generations = write_generations(cfg, decode, options.num_samples, samples)
+    mixture = prior.for_checkpoint(cfg, checkpoint, encoder)  # None: N(0, I)
+    generations = write_generations(cfg, decode, mixture, options.num_samples, samples)
     try:
         originals, codes, reconstructions = write_reconstructions(cfg, encoder, decode, options.num_samples, samples)
         between = 'held-out images'
@@ -256,15 +258,16 @@ def write_samples(cfg, checkpoint, encoder, decoder, options, extractors, sample
           + (f' and a GIF of {frames} sampled epoch{"s" * (frames != 1)}' if frames else
              ' (no training grids in op-gen/: no GIF)'))
     if options.metrics:
-        write_metrics(cfg, checkpoint, encoder, decoder, options.metric_samples, samples, extractors)
+        write_metrics(cfg, checkpoint, encoder, decoder, mixture, options.metric_samples, samples, extractors)
     if options.attributes == 'none' or (not options.attributes and cfg.dataset != 'celeb_a') or originals is None:
         return
     write_attributes(cfg, checkpoint, encoder, decode, options, originals, codes, reconstructions, samples, before)
 
 
-def write_generations(cfg, decode, count, samples):
-    """generations/ and generations.png: `count` images from z ~ N(0, I), fixed by the seed."""
-    generations = decode(models.prior_z(count, cfg.z_dim, cfg.seed).numpy())
+def write_generations(cfg, decode, mixture, count, samples):
+    """generations/ and generations.png: `count` images from the prior (N(0, I), or the fitted mixture
+    with prior='mixture'), fixed by the seed."""
+    generations = decode(prior.sample(cfg, mixture, count, cfg.seed))
     images.write_numbered(generations, os.path.join(samples, 'generations'))
     images.save_grid(generations[:100], os.path.join(samples, 'generations.png'), width=800)
     return generations
@@ -303,12 +306,13 @@ def write_interpolations(cfg, decode, codes, samples):
     return rows
 
 
-def write_metrics(cfg, checkpoint, encoder, decoder, count, samples, extractors):
+def write_metrics(cfg, checkpoint, encoder, decoder, mixture, count, samples, extractors):
     """metrics.json and a summary line: FID, KID, precision and recall of `count` generations in each
     feature space against as many held-out images (fewer if the split has fewer), MSE and SSIM of their
     reconstructions; in memory, no image written."""
-    scores = metrics.evaluate(cfg, encoder, decoder, count, seed=cfg.seed, extractors=extractors)
-    scores.update(checkpoint=checkpoint, epoch=checkpoints.epoch_of(checkpoint))
+    scores = metrics.evaluate(cfg, encoder, decoder, count, seed=cfg.seed, extractors=extractors,
+                              draw=lambda n: prior.sample(cfg, mixture, n, cfg.seed))
+    scores.update(checkpoint=checkpoint, epoch=checkpoints.epoch_of(checkpoint), prior=prior.describe(mixture))
     files.write_json(os.path.join(samples, 'metrics.json'), scores)
     print(f"epoch {scores['epoch']}: {metrics.summary(scores)}")
 

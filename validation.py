@@ -20,6 +20,7 @@ import checkpoints
 import data
 import files
 import metrics
+import prior
 from configurator import UsageError
 
 
@@ -101,13 +102,18 @@ def score(cfg, networks, epoch, step, extractors):
     """Scores the encoder and decoder on the validation images, appends them to scores.jsonl, and writes
     them to best/ if their figure beats the best so far; prints one line. Returns the record."""
     start = time.perf_counter()
+    mixture = prior.fit(cfg, networks['encoder']) if cfg.prior == 'mixture' else None  # this epoch's codes
     scores = metrics.evaluate(cfg, networks['encoder'], networks['decoder'], cfg.eval_samples, seed=cfg.seed,
-                              extractors=extractors, split='validation')
+                              extractors=extractors, split='validation',
+                              draw=lambda n: prior.sample(cfg, mixture, n, cfg.seed))
+    scores['prior'] = prior.describe(mixture)
     figure = metrics.figure(scores)
     _, best = read_best(cfg.out_dir)
     split = f'{cfg.data_dir}: validation' if cfg.data_dir else cfg.validation_split
-    how = dict(split=split, images=scores['images'], spaces=sorted(scores['features']), seed=cfg.seed)
-    before = {key: best.get(key) for key in how} if best else how
+    how = dict(split=split, images=scores['images'], spaces=sorted(scores['features']), seed=cfg.seed,
+               prior=scores['prior'])
+    before = {key: best.get(key, 'normal' if key == 'prior' else None) for key in how} if best else how  # (scores.json
+    #   written before the prior was a setting: 'normal')
     if before != how:  # a resume with other eval_samples, say: figures that do not compare
         print(f"note: best/ (epoch {best['epoch']}) was scored on other terms ({before}): these scores replace it")
         best = None

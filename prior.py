@@ -1,0 +1,116 @@
+"""The prior that generations are drawn from: N(0, I), the prior the networks are trained against
+(the paper, the original); or, with prior='mixture', a Gaussian mixture fitted after training to the
+encoder's codes (means) of the training images, an ex-post density estimate (Ghosh et al. 2020, "From
+Variational to Deterministic Autoencoders", section 4; pythae's GaussianMixtureSampler does the same).
+With the original's KL weight of 1/z_dim the codes sit far from N(0, I) (the shipped MNIST model's
+spread 0.5 a dimension, not 1), so N(0, I) draws codes the decoder rarely saw.
+
+The mixture is scikit-learn's GaussianMixture (full covariances). A render fits it once per
+checkpoint and keeps it in out_dir/metrics_cache/ under a key of everything that defines it (the
+checkpoint's bytes, the components, the images); a cached one is checked before it is trusted.
+Training grids (op-gen/) always draw from N(0, I): no mixture exists while the encoder trains.
+"""
+import hashlib
+import json
+import os
+
+import numpy as np
+
+import data
+import files
+import models
+
+BATCH = models.INFERENCE_BATCH
+
+
+def sample(cfg, mixture, count, seed):
+    """`count` codes [count, z_dim] float32, fixed by `seed`: models.prior_z's N(0, I) when `mixture` is
+    None, else draws from the mixture. The first n of a larger draw are the same n either way."""
+    if mixture is None:
+        return models.prior_z(count, cfg.z_dim, seed).numpy()
+    weights, means, covariances = mixture['weights'], mixture['means'], mixture['covariances']
+    which = np.searchsorted(np.cumsum(weights), np.random.default_rng([seed, 0]).random(count) * weights.sum())
+    which = np.minimum(which, len(weights) - 1)  # a rounding at the top end
+    eps = np.random.default_rng([seed, 1]).standard_normal((count, cfg.z_dim))
+    roots = np.linalg.cholesky(covariances)  # z = mean + L eps, L L^T = the component's covariance
+    return (means[which] + np.einsum('nij,nj->ni', roots[which], eps)).astype(np.float32)
+
+
+def describe(mixture):
+    """'normal', or what the mixture is: its components and the training codes it was fitted to."""
+    if mixture is None:
+        return 'normal'
+    return f"mixture of {len(mixture['weights'])} fitted to {int(mixture['images'])} training codes"
+
+
+def training_codes(cfg, encoder):
+    """The encoder's means of the first prior_images training images (the train split, in order)."""
+    codes = []
+    for x in data.held_out_dataset(cfg, BATCH, 'train').take(-(-cfg.prior_images // BATCH)):
+        codes.append(encoder(x, training=False)[0].numpy())
+    return np.concatenate(codes)[:cfg.prior_images].astype(np.float64)
+
+
+def fit(cfg, encoder):
+    """{'weights' [k], 'means' [k, z], 'covariances' [k, z, z], 'images'}: scikit-learn's
+    GaussianMixture with prior_components full-covariance components, fitted to training_codes."""
+    from sklearn.mixture import GaussianMixture  # imported here: only a mixture prior needs it
+    codes = training_codes(cfg, encoder)
+    if len(codes) < 2 * cfg.prior_components:
+        from configurator import UsageError
+        raise UsageError(f'prior mixture: {len(codes)} training images is too few for {cfg.prior_components} '
+                         f'components: pass a smaller --prior_components')
+    gmm = GaussianMixture(cfg.prior_components, covariance_type='full', random_state=cfg.seed).fit(codes)
+    return {'weights': gmm.weights_, 'means': gmm.means_, 'covariances': gmm.covariances_, 'images': len(codes)}
+
+
+def for_checkpoint(cfg, checkpoint, encoder):
+    """None with prior='normal'; else the mixture of this checkpoint's encoder, from out_dir/metrics_cache/
+    when one fitted on the same terms is there and reads back whole, else fitted now and kept there."""
+    if cfg.prior == 'normal':
+        return None
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(os.path.dirname(os.path.abspath(checkpoint)))):
+        if name.startswith(os.path.basename(checkpoint) + '.'):  # the .index and every .data shard
+            with open(os.path.join(os.path.dirname(os.path.abspath(checkpoint)), name), 'rb') as f:
+                digest.update(f.read())
+    terms = {field: getattr(cfg, field) for field in ('dataset', 'data_dir', 'train_split', 'image_size', 'channels',
+                                                      'crop_fraction', 'crop_box', 'blur_sigma', 'resize_method',
+                                                      'prior_components', 'prior_images', 'seed')}
+    key = hashlib.sha256(json.dumps([digest.hexdigest(), terms], sort_keys=True).encode()).hexdigest()[:16]
+    path = os.path.join(cfg.out_dir, 'metrics_cache', f'prior_{key}.npz')
+    if os.path.exists(path):
+        why = check(cfg, path)
+        if why is None:
+            with np.load(path) as saved:
+                return {name: saved[name] for name in ('weights', 'means', 'covariances', 'images')}
+        print(f'note: {path} does not read as a mixture ({why}): fitting it again')
+    print(f'fitting a mixture of {cfg.prior_components} to the codes of {cfg.prior_images} training images '
+          f'at most (prior=mixture)')
+    mixture = fit(cfg, encoder)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with files.written(path) as temporary, open(temporary, 'wb') as f:
+        np.savez(f, **mixture)
+    return mixture
+
+
+def check(cfg, path):
+    """Why the mixture file at path cannot be trusted (not whole, wrong shapes, weights not a
+    distribution, covariances not positive definite), or None."""
+    k, z = cfg.prior_components, cfg.z_dim
+    try:
+        with np.load(path) as saved:
+            weights, means, covariances = saved['weights'], saved['means'], saved['covariances']
+            int(saved['images'])
+        if (weights.shape, means.shape, covariances.shape) != ((k,), (k, z), (k, z, z)):
+            return f'shapes {weights.shape}, {means.shape}, {covariances.shape}'
+        if not all(np.all(np.isfinite(a)) for a in (weights, means, covariances)):
+            return 'not finite'
+        if np.any(weights < 0) or abs(weights.sum() - 1) > 1e-6:
+            return 'weights not a distribution'
+        np.linalg.cholesky(covariances)
+    except np.linalg.LinAlgError:
+        return 'a covariance is not positive definite'
+    except Exception as e:  # numpy and zipfile raise many kinds for a damaged file
+        return f'{type(e).__name__}: {str(e)[:80]}'
+    return None

@@ -201,11 +201,14 @@ def parse_flags(args, *kinds):
         name, eq, text = arg[2:].partition('=')
         if arg.startswith('--') and not eq and known.get(name) and known[name].__dataclass_fields__[name].type is bool:
             eq, text = '=', 'true'
+        bare = arg.lstrip('-').partition('=')[0]
+        if not arg.startswith('--') and bare in known:
+            raise UsageError(f'bad argument {arg!r}: flags take two dashes, --{arg.lstrip("-")}')
         if name not in known and arg.startswith('-'):
-            raise UsageError(f'unknown field {arg.lstrip("-").partition("=")[0]!r}{_did_you_mean(name, known)}; '
-                             f'valid fields: {", ".join(known)}')
+            hint = _did_you_mean(name, known)
+            raise UsageError(f'unknown field {bare!r}' + (hint if hint else f'; valid fields: {", ".join(known)}'))
         if not arg.startswith('--') or not eq:
-            raise UsageError(f'bad argument {arg!r}: write --field=value')
+            raise UsageError(f'bad argument {arg!r}: write --field=value' + (f', e.g. --{name}=...' if name in known else ''))
         flags[kinds.index(known[name])][name] = _parse_value(known[name], name, text)
     return flags
 
@@ -320,23 +323,34 @@ def _setting(field, value):
 
 def _refusal(out_dir, saved, cfg, overrides, fixed):
     """The line that refuses to change a run's FIXED_FIELDS, with the two commands a user wants: go on
-    with the run as it was (the flags that restore its values), or train the new values as a new run."""
+    with the run as it was (the flags that restore its values), or train the new values as a new run
+    beside it (the run's preset, data and networks, but for the new values)."""
     field = fixed[0]
     source = ('the command line asks for' if field in overrides else
               f"config.py's {cfg.preset} preset now has (edited since the run last started)")
     preset = PRESETS[cfg.preset]
+    flag = lambda f, v: f'--{f}={"None" if v is None else v}'
     keep = {f: v for f, v in overrides.items() if f not in fixed}
     keep.update({f: getattr(saved, f) for f in fixed if getattr(saved, f) != getattr(preset, f)})
     keep.setdefault('out_dir', out_dir)
-    flag = lambda f, v: f'--{f}={"None" if v is None else v}'
-    new_dir = re.sub(r'[^\w.-]', '_', f'{os.path.basename(os.path.normpath(out_dir))}-{field}-{getattr(cfg, field)}')
-    new = {f: v for f, v in overrides.items() if f != 'out_dir'}
-    go_on = ' '.join(flag(f, v) for f, v in keep.items())
-    start = ' '.join([flag(f, v) for f, v in new.items()] + [f'--out_dir=runs/{new_dir}'])
+    new = {'preset': cfg.preset} if cfg.preset != config.PRESET else {}
+    new.update({f: getattr(saved, f) for f in FIXED_FIELDS if f not in fixed and getattr(saved, f) != getattr(preset, f)})
+    new.update({f: v for f, v in overrides.items() if f not in ('out_dir', 'preset')})
+    parent, name = os.path.split(os.path.normpath(out_dir))
+    new['out_dir'] = os.path.join(parent or 'runs', re.sub(r'[^\w.-]', '_', f'{name}-{field}-{getattr(cfg, field)}'))
+    script = command('vae_gan.py')
     return (f'{out_dir} was trained with {field}={getattr(saved, field)!r} and {source} {getattr(cfg, field)!r}'
             + (f' (also {", ".join(fixed[1:])})' if fixed[1:] else '') + ': a run keeps its networks, data and seed. '
-            f'Go on with it: `python vae_gan.py {go_on}`; or train the new setting as a new run: '
-            f'`python vae_gan.py {start}`')
+            f'Go on with it: `{script} {" ".join(flag(f, v) for f, v in keep.items())}`; or train the new setting '
+            f'as a new run beside it: `{script} {" ".join(flag(f, v) for f, v in new.items())}`')
+
+
+def command(script):
+    """How to run one of the repo's scripts from the working directory: `python vae_gan.py` in the
+    repo's folder, else with the path to it."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), script)
+    shown = os.path.relpath(path)
+    return f'python {shown if not shown.startswith("..") else path}'
 
 
 def for_run(overrides):

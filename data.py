@@ -83,6 +83,19 @@ def to_uint8(cfg, images):
     return tf.cast(tf.round(tf.clip_by_value(to_unit(cfg, images), 0.0, 1.0) * 255.0), tf.uint8)
 
 
+def offline():
+    """Why no download can work ('storage.googleapis.com: no such host'), or '' when the name service
+    answers or a proxy is set (a proxy may reach out without one)."""
+    import socket
+    if any(os.environ.get(v) for v in ('https_proxy', 'HTTPS_PROXY', 'all_proxy', 'ALL_PROXY')):
+        return ''
+    try:
+        socket.getaddrinfo('storage.googleapis.com', 443)
+    except OSError as e:
+        return f'storage.googleapis.com: {e.strerror or e}'
+    return ''
+
+
 class Unavailable(UsageError):
     """A dataset that tensorflow-datasets could not download: what needs no data can go on without it."""
 
@@ -93,7 +106,12 @@ def _download(builder, name):
     would print theirs after it), and the folders the attempt made are removed."""
     import logging
     from tensorflow_datasets.core.download import downloader
-    print(f'{name} is not prepared in {builder.data_dir}: downloading it with tensorflow-datasets')
+    import tensorflow_datasets as tfds
+    why = offline()
+    if why:  # not even a name service: the attempt fails at once, without its progress bars
+        tfds.disable_progress_bar()
+    else:
+        print(f'{name} is not prepared in {builder.data_dir}: downloading it with tensorflow-datasets')
     downloader.MAX_RETRIES = min(downloader.MAX_RETRIES, TFDS_RETRIES)
     root = os.path.dirname(os.path.dirname(builder.data_dir))  # .../tensorflow_datasets
     watched = [root, os.path.join(root, 'downloads'), os.path.join(root, 'downloads', name),
@@ -106,8 +124,8 @@ def _download(builder, name):
         for path in new:  # outermost first: what the attempt made, with its partial files
             shutil.rmtree(path, ignore_errors=True)
         raise Unavailable(
-            f'tensorflow-datasets could not download {name} ({type(e).__name__}): set TFDS_DATA_DIR to a folder '
-            f'holding a prepared copy, or --data_dir to a folder of images') from e
+            f'tensorflow-datasets could not download {name} ({f"no network: {why}" if why else type(e).__name__}): '
+            f'set TFDS_DATA_DIR to a folder holding a prepared copy, or --data_dir to a folder of images') from e
 
 
 def _tfds_images(cfg, split, shuffle, seed, with_attributes=False):

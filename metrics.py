@@ -38,6 +38,10 @@ def command(argv):
     from the command line, in pure Python (checked before TensorFlow loads): one UsageError if it is
     none of them."""
     if argv[:1] == ['--table'] and argv[1:]:
+        missing = [path for path in argv[1:] if not os.path.isfile(path)]
+        if missing:
+            raise UsageError(f'--table: no file {missing[0]}: pass metrics.json files (RUN/samples/metrics.json, '
+                             f'written by `vae_gan_inference.py --metrics`)')
         return 'table', argv[1:]
     if argv[:1] == ['--plot'] and len(argv) > 2:
         if os.path.isdir(argv[1]) or argv[1] in argv[2:] or os.path.basename(argv[1]) == SCORES:
@@ -48,7 +52,9 @@ def command(argv):
             raise UsageError(f'--plot: {missing[0]} is not a run folder: pass the folders that hold scores.jsonl')
         return 'plot', argv[1], argv[2:]
     if '--train_classifier' in argv:
-        return 'train', configurator.parse_overrides([a for a in argv if a != '--train_classifier'])
+        overrides = configurator.parse_overrides([a for a in argv if a != '--train_classifier'])
+        configurator.from_overrides(overrides)  # every value checked now
+        return 'train', overrides
     raise UsageError('usage: python metrics.py --train_classifier --preset=mnist, python metrics.py --table '
                      'RUN/samples/metrics.json ... (scores come from `vae_gan_inference.py --metrics`), or '
                      'python metrics.py --plot OUT.png RUN ... (the runs\' validation scores); --help says more')
@@ -216,8 +222,10 @@ def _feature_extractors(cfg):
             try:
                 inception = keras.applications.InceptionV3(include_top=False, pooling='avg', weights='imagenet')
             except Exception as e:  # no network and no cached weights
-                raise UsageError(f'could not load the InceptionV3 ImageNet weights ({type(e).__name__}): connect '
-                                 f'once to let Keras download them, or use --metric_features=classifier') from e
+                why = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+                raise UsageError(f'could not load the InceptionV3 ImageNet weights ({why}): connect once to let Keras '
+                                 f'download them (to ~/.keras/models), or score without them: --metric_features='
+                                 + ('classifier,mlp for MNIST-like digits' if cfg.channels == 1 else 'none')) from e
 
             @tf.function
             def extract(x, inception=inception):
@@ -426,7 +434,8 @@ def main(argv):
         if kind == 'table':
             return print(table(rest[0]))
         if kind == 'plot':
-            return plot(*rest)
+            plot(*rest)
+            return print(f'wrote {rest[0]}: the validation scores of {len(rest[1])} run(s)')
         cfg = configurator.from_overrides(rest[0])
         for kind in cfg.metric_features.split(','):
             accuracy = train_classifier(cfg, kind)

@@ -21,6 +21,7 @@ import time
 import tensorflow as tf
 
 import checkpoints
+import configurator
 import files
 from configurator import UsageError
 
@@ -45,13 +46,15 @@ def guarded(script, argv, out_dir, training=True):
                 else f'what {folder} held before is as it was')
         sys.exit(f'error: {files.why(e)}: {kept}; fix that and run the same command again')
     except KeyboardInterrupt as e:
+        sys.unraisablehook = lambda unraisable: None  # a writer's destructor cut off mid-file: noise after the line
+        e.__traceback__ = None  # (the frames it held go now, before the line)
         if training:
             held = checkpoints.latest(checkpoints.folder(out_dir())) if out_dir() else None
             where = (f'{held} holds the run ({checkpoints.epoch_of(held)} epochs)' if held
                      else 'no checkpoint was saved yet')
         else:
             where = f'nothing written; what {out_dir() or "out_dir"} held before is as it was'
-        print(f'\nstopped: {where}; go on with: python {script} {shlex.join(argv)}'.rstrip(), file=sys.stderr)
+        print(f'\nstopped: {where}; go on with: {configurator.command(script)} {shlex.join(argv)}'.rstrip(), file=sys.stderr)
         sys.exit(128 + (e.args[0] if e.args else signal.SIGINT))
 
 

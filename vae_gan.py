@@ -308,8 +308,8 @@ def train(cfg, started=None):
         batches, steps, held_out, timings = inputs(cfg, run, done)
         run.extractors = validation.start(cfg, done) if run.is_chief else None  # scores due: their networks
         writer = start_outputs(cfg, run)  # only now, once nothing can fail on bad input, is out_dir written
-        print(f'training {cfg.preset} epochs {done + 1}..{cfg.epochs}, {steps} steps of {cfg.batch_size} images'
-              f'{" per network" if cfg.fresh_batches else ""} each, into {cfg.out_dir}')
+        print(f'training {cfg.preset} epochs {done + 1}..{cfg.epochs}, {steps} step{"s" * (steps != 1)} of '
+              f'{cfg.batch_size} images{" per network" if cfg.fresh_batches else ""} each, into {cfg.out_dir}')
         print(f'started in {time.perf_counter() - started:.1f} s: {loaded}{timings}')
         try:
             with writer.as_default():
@@ -319,6 +319,8 @@ def train(cfg, started=None):
                     writer.flush()
         finally:
             writer.close()  # what was logged reaches the disk, however the run ends
+        print(f'done: {cfg.epochs} epochs in {cfg.out_dir}; render them with '
+              f'`{configurator.command("vae_gan_inference.py")} --out_dir={cfg.out_dir}`')
 
 
 def resume(cfg, run):
@@ -330,7 +332,7 @@ def resume(cfg, run):
                                       {field: getattr(cfg, field) for field in configurator.ARCH_FIELDS})
     latest = checkpoints.restore_newest(run.checkpoint, checkpoints.folder(cfg.out_dir), rename_damaged=run.is_chief)
     if latest:
-        print(f'resuming from {latest}: {int(run.epochs_done.numpy())} epochs done')
+        print(f'resuming from {latest}: {int(run.epochs_done.numpy())} epoch{"s" * (int(run.epochs_done.numpy()) != 1)} done')
     if run.is_chief:  # the scores of the epochs to be redone go; best/ stays
         validation.forget_after(cfg.out_dir, int(run.epochs_done.numpy()))
     return int(run.epochs_done.numpy())
@@ -383,7 +385,8 @@ SHOWN = ('discriminator_loss', 'encoder_loss', 'decoder_loss', 'kl_weight')  # o
 
 def train_epoch(cfg, run, batches, steps, epoch):
     """One epoch of steps: TensorBoard scalars and the progress bar every log_every steps, histograms
-    every histogram_every. Returns (the last logged values, seconds from the end of the first step)."""
+    every histogram_every. Returns (the last logged values, seconds from the end of the first step, or of
+    the whole epoch if it has one step)."""
     for name, lr in optim.learning_rates(cfg, epoch).items():
         optim.unscaled(run.nets.optimizers[name]).learning_rate = lr
     histogram_every = cfg.histogram_every if run.gradients else 0
@@ -391,12 +394,13 @@ def train_epoch(cfg, run, batches, steps, epoch):
     bar = keras.utils.Progbar(steps, stateful_metrics=SHOWN, verbose=1 if sys.stdout.isatty() else 0)
     epoch_tensor = tf.constant(epoch, tf.float32)
     step = int(run.steps_done.numpy())  # over all runs of out_dir
+    start = time.perf_counter()  # (an epoch of one step is timed from before it)
     for i in range(1, steps + 1):
         scalars = run.train_step(next(batches), epoch_tensor)
         if histogram_every and step % histogram_every == 0:  # this step kept its gradients
             write_histograms(run.nets, run.gradients, step)
         step += 1
-        if i == 1:  # time from here: the first step of a run also traces the graph
+        if i == 1 and steps > 1:  # time from here: the first step of a run also optimizes the graph
             start = time.perf_counter()
         if i % cfg.log_every and i < steps:
             bar.update(i)
@@ -414,7 +418,7 @@ def train_epoch(cfg, run, batches, steps, epoch):
 
 def end_epoch(cfg, run, epoch, values, seconds, steps, held_out):
     """The epoch's line (images/s: batch_size a step), then the grids, the scores and the checkpoint."""
-    images_per_second = (steps - 1) * cfg.batch_size / seconds if steps > 1 else float('nan')
+    images_per_second = max(steps - 1, 1) * cfg.batch_size / seconds  # the first step not timed, if there are more
     tf.summary.scalar('images_per_second', images_per_second, step=int(run.steps_done.numpy()))
     print(f'epoch {epoch}/{cfg.epochs}: {seconds:.1f} s, {images_per_second:.0f} images/s, '
           + ', '.join(f'{name} {values[name]:.4g}' for name in SHOWN))

@@ -23,6 +23,7 @@ metrics.json. Without the held-out images (offline, no prepared dataset) it writ
 interpolations between random codes, and says what it left out.
 """
 import dataclasses
+import difflib
 import math
 import os
 import re
@@ -57,6 +58,10 @@ def settings(overrides, flags):
     if not options.attribute_scale >= 0:
         raise configurator.UsageError(f'attribute_scale must be a number >= 0, not {options.attribute_scale}')
     source = overrides.get('out_dir')
+    near = difflib.get_close_matches(options.checkpoint, ('best', 'newest'), n=1, cutoff=0.6)
+    if near and options.checkpoint not in ('best', 'newest') and not os.path.exists(options.checkpoint) \
+            and not os.path.exists(options.checkpoint + '.index'):
+        raise configurator.UsageError(f'no checkpoint at {options.checkpoint}: did you mean --checkpoint={near[0]}?')
     if options.checkpoint not in ('', 'best', 'newest'):
         source = out_dir_of(options.checkpoint)
     cfg, changes = configurator.for_run(dict(overrides, out_dir=source) if source else overrides)
@@ -171,7 +176,7 @@ def _find(cfg, path):
     if not found:
         if damaged:
             raise UsageError(f'no intact checkpoint in {folder}: every one is damaged')
-        command = 'python vae_gan.py' + (f' --preset={cfg.preset}' if cfg.preset != config.PRESET else '')
+        command = configurator.command('vae_gan.py') + (f' --preset={cfg.preset}' if cfg.preset != config.PRESET else '')
         command += f' --out_dir={cfg.out_dir}' if cfg.out_dir != config.PRESETS[cfg.preset].out_dir else ''
         raise UsageError(f'no checkpoint in {folder}: train one first with `{command}`')
     return found

@@ -129,6 +129,14 @@ def test_no_network_gives_one_clear_message(tmp_path, monkeypatch):
                         lambda self, **kwargs: (_ for _ in ()).throw(ConnectionError('no route to host')))
     with pytest.raises(UsageError, match='could not download mnist .*TFDS_DATA_DIR.*--data_dir'):
         data.train_dataset(tiny(config.mnist, tmp_path), seed=0)
+    # without a name service the message says so (and tensorflow-datasets' progress bars are off)
+    import socket
+    monkeypatch.setattr(socket, 'getaddrinfo', lambda *a: (_ for _ in ()).throw(socket.gaierror(-2, 'Name or service not known')))
+    with pytest.raises(data.Unavailable, match=r'could not download mnist \(no network: storage.googleapis.com: Name or '
+                                               r'service not known\): set TFDS_DATA_DIR'):
+        data.train_dataset(tiny(config.mnist, tmp_path), seed=0)
+    monkeypatch.setenv('HTTPS_PROXY', 'http://proxy:3128')  # a proxy may reach out without a name service
+    assert data.offline() == ''
 
 
 def test_paper_crop_box_and_blur():

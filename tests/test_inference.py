@@ -119,7 +119,8 @@ def test_cli_errors_exit_non_zero_and_end_on_their_line(run, tmp_path):
 def test_metrics_json(run, monkeypatch):
     samples = _render(run, '--num_samples=4', '--metrics')
     scores = json.load(open(os.path.join(samples, 'metrics.json')))
-    assert set(scores) == {'features', 'mse', 'ssim', 'images', 'kid_subsets', 'kid_subset_size', 'checkpoint', 'epoch'}
+    assert set(scores) == {'features', 'mse', 'ssim', 'images', 'kid_subsets', 'kid_subset_size', 'checkpoint', 'epoch',
+                           'prior'} and scores['prior'] == 'normal'
     assert set(scores['features']) == {'classifier', 'mlp'}  # two feature spaces
     for figures in scores['features'].values():
         assert set(figures) == {'fid', 'kid', 'precision', 'recall'} and figures['fid'] > 0

@@ -111,7 +111,7 @@ def test_a_flag_lasts_for_its_command_only(run_copy):
     assert cfg.lr_encoder == 1e-3 and 'lr_encoder 0.002 -> 0.001 (config.py)' in line
 
 
-def test_an_edited_z_dim_is_refused_with_the_commands_to_go_on_or_start_anew(run_copy, monkeypatch):
+def test_an_edited_z_dim_is_refused_with_the_commands_to_go_on_or_start_anew(run_copy, digits, monkeypatch):
     before = contents(run_copy)
     flags = [f for f in TINY if not f.startswith('--z_dim')]  # the run's z_dim (8) is kept without the flag
     cfg, _ = configurator.for_training(configurator.parse_overrides(flags + [f'--out_dir={run_copy}', '--epochs=3']))
@@ -122,8 +122,13 @@ def test_an_edited_z_dim_is_refused_with_the_commands_to_go_on_or_start_anew(run
     line = str(refused.value.code)
     assert line.startswith(f"error: {run_copy} was trained with z_dim=8 and config.py's mnist preset now has (edited "
                            f"since the run last started) 16: a run keeps its networks, data and seed")
-    assert f'Go on with it: `python vae_gan.py {" ".join(flags)} --out_dir={run_copy} --epochs=3 --z_dim=8`' in line
-    assert 'or train the new setting as a new run: `python vae_gan.py ' in line and '--out_dir=runs/run-z_dim-16`' in line
+    go_on, new = (part.split('`')[1] for part in line.split('Go on with it: ')[1].split('; or train the new setting'))
+    assert go_on == f'python vae_gan.py {" ".join(flags)} --out_dir={run_copy} --epochs=3 --z_dim=8'
+    assert new.startswith('python vae_gan.py --data_dir=') and new.endswith(f'--out_dir={run_copy}-z_dim-16')
+    cfg, _ = configurator.for_training(configurator.parse_overrides(go_on.split()[2:]))  # both work when pasted
+    assert cfg.z_dim == 8
+    cfg, line = configurator.for_training(configurator.parse_overrides(new.split()[2:]))
+    assert (cfg.z_dim, cfg.data_dir, cfg.batch_size) == (16, str(digits), 4) and 'a new run in' in line
     assert contents(run_copy) == before  # nothing touched
     with pytest.raises(UsageError, match='was trained with z_dim=8 and the command line asks for 4'):
         configurator.for_training(configurator.parse_overrides(flags + [f'--out_dir={run_copy}', '--z_dim=4']))
@@ -188,6 +193,7 @@ def test_offline_a_render_writes_what_needs_no_data(tmp_path, monkeypatch, capsy
         def download_and_prepare(self):
             raise ConnectionError('no route to host')
     monkeypatch.setattr(tfds, 'builder', lambda name, **kwargs: Offline())
+    monkeypatch.setattr(data, 'offline', lambda: '')  # a name service answers: the download is tried, and fails
     out = tmp_path / 'pretrained'
     inference.main([f'--checkpoint={ROOT}/MNIST/pretrained', f'--out_dir={out}'])
     printed = capsys.readouterr().out

@@ -105,7 +105,7 @@ def test_inception_offline_error(monkeypatch):
     def offline(**kwargs):
         raise OSError('no network')
     monkeypatch.setattr(keras.applications, 'InceptionV3', offline)
-    with pytest.raises(UsageError, match="InceptionV3 ImageNet weights.*--metric_features=classifier"):
+    with pytest.raises(UsageError, match=r"InceptionV3 ImageNet weights \(no network\).*score without them: --metric_features=none"):
         metrics.feature_extractors(config.celeb_a)
 
 

@@ -90,7 +90,7 @@ def test_train_writes_everything_and_resumes_at_the_next_epoch(mock_tfds, tmp_pa
 
     vae_gan.train(dataclasses.replace(cfg, epochs=3))  # the same command with more epochs
     printed = capsys.readouterr().out
-    assert 'resuming from' in printed and '1 epochs done' in printed
+    assert 'resuming from' in printed and '1 epoch done' in printed
     assert 'epoch 1/3' not in printed and 'epoch 2/3' in printed and 'epoch 3/3' in printed
     latest = tf.train.latest_checkpoint(os.path.join(out, 'checkpoints'))
     assert _epochs_in(latest) == 3 and _steps_in(latest) == 6  # epochs 2 and 3 only

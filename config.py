@@ -104,7 +104,7 @@ class Config:
     #   codes (Ghosh et al. 2020; prior.py), in renders, --metrics and the validation scores (not the op-gen/ grids)
     prior_components: int = 10  # the mixture's components (full covariances)
     prior_images: int = 60000  # the training images whose codes the mixture is fitted to (at most: MNIST has 55,000;
-    #   the first 20,000 fit in a seventh of the time, with FIDs about 10% higher: README)
+    #   the first 20,000 fit in two thirds of the time, with FIDs about 10% higher: README)
     histogram_every: int = 500  # steps between weight and gradient histograms (of the step's own gradients); 0 = none
 
 

@@ -99,6 +99,10 @@ class Config:
     #   TensorBoard and scores.jsonl) that keep the best model in best/; 0 = never. A multiple of checkpoint_every,
     #   so that a scored model is also checkpointed. About 1.5% of MNIST's training time (README)
     eval_samples: int = 2000  # generations (and validation images) each of those scores uses
+    ema_decay: typing.Optional[float] = None  # an exponential moving average of the encoder's and decoder's
+    #   weights (batch-norm statistics included), this decay a step, kept beside them for sampling only (Yazici et al.
+    #   2019, "The Unusual Effectiveness of Averaging in GAN Training"; BigGAN, StyleGAN: 0.999-0.9999): the grids,
+    #   renders, validation scores, best/ and exports use it. None = off (the original)
     prior: str = 'normal'  # what generations are drawn from: 'normal', N(0, I), the prior the networks train against
     #   (the original, the paper); 'mixture': a Gaussian mixture fitted after training to the training images'
     #   codes (Ghosh et al. 2020; prior.py), in renders, --metrics and the validation scores (not the op-gen/ grids)

@@ -25,11 +25,12 @@ ARCH_FIELDS = ('arch', 'image_size', 'channels', 'z_dim')  # what a checkpoint's
 # What a run keeps for its whole life: its networks and optimizer slots, the images it learns from, and
 # the seed its noise and shuffling follow. Any other field may change when the run goes on.
 FIXED_FIELDS = ARCH_FIELDS + ('optimizer', 'dataset', 'data_dir', 'train_split', 'crop_fraction', 'crop_box',
-                              'blur_sigma', 'resize_method', 'seed')
+                              'blur_sigma', 'resize_method', 'seed', 'ema_decay')  # (ema_decay: on or off, its
+#   networks in the checkpoint; its value may change)
 MNIST_FEATURES = 'classifier,mlp'  # the two feature networks trained on MNIST's digits (metrics.py)
 # Fields added after runs were shipped: a config.json without them was written before they existed, and
 # their defaults are what that version did.
-LATER_FIELDS = ('prior', 'prior_components', 'prior_images')
+LATER_FIELDS = ('ema_decay', 'prior', 'prior_components', 'prior_images')
 FIELDS = [f.name for f in dataclasses.fields(Config)]
 PRECISIONS = {'false': 'float32', 'float16': 'mixed_float16', 'bfloat16': 'mixed_bfloat16'}  # -> Keras policy
 
@@ -91,6 +92,8 @@ def _check_values(cfg):
             raise UsageError(f'{name} must be in [0, 1] (or None), not {getattr(cfg, name)}')
     if cfg.balance_margin is not None and not cfg.balance_margin >= 0:
         raise UsageError(f'balance_margin must be >= 0 (or None = off), not {cfg.balance_margin}')
+    if cfg.ema_decay is not None and not 0 <= cfg.ema_decay < 1:
+        raise UsageError(f'ema_decay must be in [0, 1) (or None = off), not {cfg.ema_decay}')
     if cfg.prior not in ('normal', 'mixture'):
         raise UsageError(f"prior must be 'normal' or 'mixture', not {cfg.prior!r}")
     if cfg.prior_components < 1 or cfg.prior_images < 2 * cfg.prior_components:
@@ -317,7 +320,10 @@ def _preset_before(out_dir):
 
 
 def _setting(field, value):
-    """A value as it compares between a run and a command: a folder by its normalised path."""
+    """A value as it compares between a run and a command: a folder by its normalised path, the
+    weights' average by whether there is one."""
+    if field == 'ema_decay':
+        return value is not None
     return os.path.normpath(os.path.expanduser(value)) if field == 'data_dir' and value else value
 
 

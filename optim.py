@@ -21,16 +21,34 @@ class Networks:
     decoder: keras.Model
     discriminator: keras.Model
     optimizers: dict
+    averages: dict = dataclasses.field(default_factory=dict)  # with ema_decay: {'encoder': ..., 'decoder': ...}
 
     def __getitem__(self, name):
         return getattr(self, name)
 
+    def sampling(self):
+        """{'encoder', 'decoder'}: what grids, scores and best/ use: the weights' averages when kept."""
+        return self.averages or {'encoder': self.encoder, 'decoder': self.decoder}
+
 
 def build_networks(cfg):
-    """E, G and D (models.py) with an optimizer each."""
+    """E, G and D (models.py) with an optimizer each; with ema_decay, a copy of E and G for their averages."""
     encoder, decoder, discriminator = (models.build_encoder(cfg), models.build_decoder(cfg),
                                        models.build_discriminator(cfg))
-    return Networks(encoder, decoder, discriminator, build_optimizers(cfg, (encoder, decoder, discriminator)))
+    averages = {}
+    if cfg.ema_decay is not None:
+        averages = {'encoder': models.build_encoder(cfg), 'decoder': models.build_decoder(cfg)}
+        for name, net in (('encoder', encoder), ('decoder', decoder)):
+            averages[name].set_weights(net.get_weights())  # the average starts at the initial weights
+    return Networks(encoder, decoder, discriminator, build_optimizers(cfg, (encoder, decoder, discriminator)), averages)
+
+
+def update_averages(nets, decay):
+    """average <- decay * average + (1 - decay) * weights, for every weight of E and G, their batch-norm
+    statistics included (Keras' own use_ema averages only what its optimizer updates)."""
+    for name, average in nets.averages.items():
+        for kept, weight in zip(average.weights, nets[name].weights):
+            kept.assign(decay * kept + (1 - decay) * tf.cast(weight, kept.dtype))
 
 
 def build_optimizers(cfg, networks):

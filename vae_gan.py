@@ -231,6 +231,8 @@ def make_train_step(cfg, nets, steps_done, nonfinite_step, gradients=None):
         scalars = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in per_replica.items()}
         finite = tf.reduce_all(tf.math.is_finite(tf.stack([scalars[f'{name}_loss'] for name in UPDATE_ORDER])))
         nonfinite_step.assign(tf.where(finite | (nonfinite_step >= 0), nonfinite_step, step_number))
+        if nets.averages:  # ema_decay: the weights' average for sampling, after every update of the step
+            optim.update_averages(nets, cfg.ema_decay)
         return scalars
 
     return train_step
@@ -285,7 +287,8 @@ def build(cfg):
     checkpoint = tf.train.Checkpoint(
         encoder=nets.encoder, decoder=nets.decoder, discriminator=nets.discriminator,
         **{f'{name}_optimizer': optim.unscaled(nets.optimizers[name]) for name in UPDATE_ORDER},
-        epoch=epochs_done, step=steps_done, sample_z=sample_z)
+        epoch=epochs_done, step=steps_done, sample_z=sample_z,
+        **{f'{name}_average': average for name, average in nets.averages.items()})
     # Every worker saves (saving is collective); all but the chief into a folder deleted afterwards.
     save_dir = checkpoints.folder(cfg.out_dir) if is_chief else tempfile.mkdtemp(prefix='vae_gan_worker_')
     return Run(strategy, is_chief, nets, train_step, gradients, checkpoints.make_finite_check(nets, sample_z), checkpoint, save_dir, epochs_done, steps_done,
@@ -429,7 +432,7 @@ def end_epoch(cfg, run, epoch, values, seconds, steps, held_out):
         run.skips = counts
     run.epochs_done.assign(epoch)
     if run.is_chief and (epoch == 1 or epoch % cfg.sample_every == 0 or epoch == cfg.epochs):
-        save_samples(cfg, run.nets, held_out, run.sample_z, epoch)
+        save_samples(cfg, run.nets.sampling(), held_out, run.sample_z, epoch)
     if run.extractors is not None and epoch % cfg.eval_every == 0:  # set on the chief when scores are due
         log_scores(cfg, run, epoch)
     if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
@@ -437,13 +440,14 @@ def end_epoch(cfg, run, epoch, values, seconds, steps, held_out):
 
 
 def save_samples(cfg, nets, held_out, sample_z, epoch):
-    """The original's grids: held-out originals, their reconstructions, prior samples."""
+    """The original's grids: held-out originals, their reconstructions, prior samples. nets: {'encoder',
+    'decoder'} (Networks.sampling: the weights' averages with ema_decay)."""
     to_uint8 = lambda x: data.to_uint8(cfg, x).numpy()
     name = f'epoch_{epoch:04d}.png'
     images.save_grid(to_uint8(held_out), os.path.join(cfg.out_dir, 'op-real', name), f'originals, epoch {epoch}')
-    images.save_grid(to_uint8(models.reconstruct(nets.encoder, nets.decoder, held_out)),
+    images.save_grid(to_uint8(models.reconstruct(nets['encoder'], nets['decoder'], held_out)),
                      os.path.join(cfg.out_dir, 'op-recons', name), f'reconstructions, epoch {epoch}')
-    generations = to_uint8(nets.decoder(sample_z, training=False))
+    generations = to_uint8(nets['decoder'](sample_z, training=False))
     images.save_grid(generations, os.path.join(cfg.out_dir, 'op-gen', name), f'epoch {epoch}')
     tf.summary.image('generations', generations[:9], step=epoch, max_outputs=9)
 
@@ -452,7 +456,7 @@ def log_scores(cfg, run, epoch):
     """The validation scores (FID, KID, precision and recall in each feature space, MSE, SSIM) to
     TensorBoard (eval/...) and scores.jsonl; the model to best/ when they are the best yet."""
     step = int(run.steps_done.numpy())
-    scores = validation.score(cfg, {'encoder': run.nets.encoder, 'decoder': run.nets.decoder}, epoch, step,
+    scores = validation.score(cfg, run.nets.sampling(), epoch, step,
                               run.extractors)
     for name, value in [(name, scores[name]) for name in ('figure', 'mse', 'ssim')] + [
             (f'{space}/{name}', value) for space, figures in scores['features'].items() for name, value in figures.items()]:

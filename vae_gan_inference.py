@@ -184,10 +184,15 @@ def _find(cfg, path):
 
 def restore_models(cfg, path):
     """The encoder and decoder of the checkpoint at path, in float32 whatever precision the run
-    trained with (its weights are float32 either way)."""
+    trained with (its weights are float32 either way): with ema_decay, the weights' averages (a
+    training checkpoint holds them beside the weights; best/ and exports hold only them)."""
     keras.mixed_precision.set_global_policy('float32')
     encoder, decoder = models.build_encoder(cfg), models.build_decoder(cfg)
-    checkpoints.restore(tf.train.Checkpoint(encoder=encoder, decoder=decoder), path,
+    averaged = cfg.ema_decay is not None and any(
+        key.startswith('encoder_average/') for key in tf.train.load_checkpoint(path).get_variable_to_shape_map())
+    networks = {'encoder_average': encoder, 'decoder_average': decoder} if averaged else {'encoder': encoder,
+                                                                                          'decoder': decoder}
+    checkpoints.restore(tf.train.Checkpoint(**networks), path,
                         f'{cfg.out_dir}/config.json describes another; pass the out_dir it was trained in')
     return encoder, decoder
 

@@ -99,6 +99,9 @@ class Config:
     #   TensorBoard and scores.jsonl) that keep the best model in best/; 0 = never. A multiple of checkpoint_every,
     #   so that a scored model is also checkpointed. About 1.5% of MNIST's training time (README)
     eval_samples: int = 2000  # generations (and validation images) each of those scores uses
+    r1_gamma: float = 0.0  # D's loss + r1_gamma / 2 * E|d logit D(x) / dx|^2 on real images, the R1 penalty
+    #   (Mescheder et al. 2018, "Which Training Methods for GANs do actually Converge?"): D's slope where the data
+    #   is, kept small; 0 = off (the original). With the sequential step only
     ema_decay: typing.Optional[float] = None  # an exponential moving average of the encoder's and decoder's
     #   weights (batch-norm statistics included), this decay a step, kept beside them for sampling only (Yazici et al.
     #   2019, "The Unusual Effectiveness of Averaging in GAN Training"; BigGAN, StyleGAN: 0.999-0.9999): the grids,

@@ -30,7 +30,7 @@ FIXED_FIELDS = ARCH_FIELDS + ('optimizer', 'dataset', 'data_dir', 'train_split',
 MNIST_FEATURES = 'classifier,mlp'  # the two feature networks trained on MNIST's digits (metrics.py)
 # Fields added after runs were shipped: a config.json without them was written before they existed, and
 # their defaults are what that version did.
-LATER_FIELDS = ('ema_decay', 'prior', 'prior_components', 'prior_images')
+LATER_FIELDS = ('r1_gamma', 'ema_decay', 'prior', 'prior_components', 'prior_images')
 FIELDS = [f.name for f in dataclasses.fields(Config)]
 PRECISIONS = {'false': 'float32', 'float16': 'mixed_float16', 'bfloat16': 'mixed_bfloat16'}  # -> Keras policy
 
@@ -75,7 +75,7 @@ def _check_values(cfg):
             raise UsageError(f'{field.name} must be a finite number, not {value}')
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2 ** 31:
             raise UsageError(f'{field.name} must be below 2**31, not {value}')
-    for name in ('gamma_enc', 'gamma_dec', 'init_stddev', 'equilibrium', 'gan_log_offset', 'kernel_l2', 'epsilon',
+    for name in ('gamma_enc', 'gamma_dec', 'init_stddev', 'equilibrium', 'gan_log_offset', 'kernel_l2', 'epsilon', 'r1_gamma',
                  'blur_sigma', 'lr_end', 'lr_encoder', 'lr_decoder', 'lr_discriminator'):
         if getattr(cfg, name) < 0:
             raise UsageError(f'{name} must be >= 0, not {getattr(cfg, name)}')
@@ -155,6 +155,9 @@ def _check_combinations(cfg):
     if cfg.balance_margin is not None and cfg.strategy != 'default':  # tf.cond around cross-replica updates
         raise UsageError('balance_margin (the equilibrium rule) works on one device: drop --balance_margin, '
                          'or use --strategy=default')
+    if cfg.r1_gamma and cfg.update != 'sequential':
+        raise UsageError('r1_gamma (the R1 penalty) is built into the sequential step: drop --r1_gamma, or use '
+                         '--update=sequential')
     if cfg.concat_batches and cfg.update != 'simultaneous':
         raise UsageError('concat_batches joins the batches of one forward pass: add --update=simultaneous')
     if cfg.jit_compile and cfg.strategy != 'default':

@@ -178,6 +178,21 @@ def prior_z(count, z_dim, seed):
     return tf.random.Generator.from_seed(seed).normal([count, z_dim])
 
 
+def discriminate_real(discriminator, x, r1=False):
+    """(Dis_l(x), D's logit, R1 or None): D on real images; with r1 also the R1 penalty, the batch mean
+    of |d logit / dx|^2 (Mescheder et al. 2018, "Which Training Methods for GANs do actually Converge?",
+    eq. 9: their gamma / 2 is the caller's weight), from a tape of its own around D's pass on x, so
+    the penalty's own gradient reaches D's weights through the caller's tape (a double backward pass)."""
+    if not r1:
+        return (*discriminator(x, training=True), None)
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(x)
+        dis_l, logit = discriminator(x, training=True)
+        total = tf.reduce_sum(logit)  # (recorded: each row's logit depends on its own image, batch norm aside)
+    slope = tf.cast(tape.gradient(total, x), tf.float32)
+    return dis_l, logit, tf.reduce_mean(tf.reduce_sum(tf.square(slope), axis=list(range(1, len(x.shape)))))
+
+
 def reconstruct(encoder, decoder, x):
     """x -> G(mean of q(z|x)), batch norm in inference mode."""
     mean, _ = encoder(x, training=False)

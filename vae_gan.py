@@ -116,10 +116,12 @@ def discriminator_phase(cfg, nets, x, noise):
     with tf.GradientTape() as tape:
         x_tilde = encode_decode(nets, x, noise, stream=0)[2] if cfg.discriminate_recon else None
         x_p = prior_sample(cfg, nets, x, noise, stream=1)
-        _, logit_x = nets.discriminator(x, training=True)
+        _, logit_x, r1 = models.discriminate_real(nets.discriminator, x, r1=cfg.r1_gamma > 0)
         _, logit_x_p = nets.discriminator(x_p, training=True)
         logit_x_tilde = None if x_tilde is None else nets.discriminator(x_tilde, training=True)[1]
         scalars = discriminator_objective(cfg, logit_x, logit_x_p, logit_x_tilde)
+        if r1 is not None:  # r1_gamma: a penalty on D's slope at the real images (Mescheder et al. 2018)
+            scalars.update(r1=r1, discriminator_loss=scalars['discriminator_loss'] + cfg.r1_gamma / 2 * r1)
     return scalars, optim.gradients_with_l2(tape, scalars['discriminator_loss'], nets, 'discriminator', cfg.kernel_l2)
 
 

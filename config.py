@@ -105,7 +105,8 @@ class Config:
     ema_decay: typing.Optional[float] = None  # an exponential moving average of the encoder's and decoder's
     #   weights (batch-norm statistics included), this decay a step, kept beside them for sampling only (Yazici et al.
     #   2019, "The Unusual Effectiveness of Averaging in GAN Training"; BigGAN, StyleGAN: 0.999-0.9999): the grids,
-    #   renders, validation scores, best/ and exports use it. None = off (the original)
+    #   renders, validation scores, best/ and exports use it; min(ema_decay, (1 + step) / (10 + step)) early on
+    #   (tf.train.ExponentialMovingAverage's num_updates). None = off (the original)
     prior: str = 'normal'  # what generations are drawn from: 'normal', N(0, I), the prior the networks train against
     #   (the original, the paper); 'mixture': a Gaussian mixture fitted after training to the training images'
     #   codes (Ghosh et al. 2020; prior.py), in renders, --metrics and the validation scores (not the op-gen/ grids)

@@ -234,7 +234,7 @@ def make_train_step(cfg, nets, steps_done, nonfinite_step, gradients=None):
         finite = tf.reduce_all(tf.math.is_finite(tf.stack([scalars[f'{name}_loss'] for name in UPDATE_ORDER])))
         nonfinite_step.assign(tf.where(finite | (nonfinite_step >= 0), nonfinite_step, step_number))
         if nets.averages:  # ema_decay: the weights' average for sampling, after every update of the step
-            optim.update_averages(nets, cfg.ema_decay)
+            optim.update_averages(nets, cfg.ema_decay, step_number)
         return scalars
 
     return train_step

@@ -7,7 +7,7 @@ spread 0.5 a dimension, not 1), so N(0, I) draws codes the decoder rarely saw.
 
 The mixture is scikit-learn's GaussianMixture (full covariances). A render fits it once per
 checkpoint and keeps it in out_dir/metrics_cache/ under a key of everything that defines it (the
-checkpoint's bytes, the components, the images); a cached one is checked before it is trusted.
+checkpoint's tensor checksums, the components, the images); a cached one is checked before it is trusted.
 Training grids (op-gen/) always draw from N(0, I): no mixture exists while the encoder trains.
 """
 import hashlib
@@ -19,6 +19,7 @@ import numpy as np
 import data
 import files
 import models
+from configurator import UsageError
 
 BATCH = models.INFERENCE_BATCH
 
@@ -57,7 +58,6 @@ def fit(cfg, encoder):
     from sklearn.mixture import GaussianMixture  # imported here: only a mixture prior needs it
     codes = training_codes(cfg, encoder)
     if len(codes) < 2 * cfg.prior_components:
-        from configurator import UsageError
         raise UsageError(f'prior mixture: {len(codes)} training images is too few for {cfg.prior_components} '
                          f'components: pass a smaller --prior_components')
     gmm = GaussianMixture(cfg.prior_components, covariance_type='full', random_state=cfg.seed).fit(codes)
@@ -69,11 +69,8 @@ def for_checkpoint(cfg, checkpoint, encoder):
     when one fitted on the same terms is there and reads back whole, else fitted now and kept there."""
     if cfg.prior == 'normal':
         return None
-    digest = hashlib.sha256()
-    for name in sorted(os.listdir(os.path.dirname(os.path.abspath(checkpoint)))):
-        if name.startswith(os.path.basename(checkpoint) + '.'):  # the .index and every .data shard
-            with open(os.path.join(os.path.dirname(os.path.abspath(checkpoint)), name), 'rb') as f:
-                digest.update(f.read())
+    with open(checkpoint + '.index', 'rb') as f:  # it holds every tensor's checksum: the contents, not read
+        digest = hashlib.sha256(f.read())
     terms = {field: getattr(cfg, field) for field in ('dataset', 'data_dir', 'train_split', 'image_size', 'channels',
                                                       'crop_fraction', 'crop_box', 'blur_sigma', 'resize_method',
                                                       'prior_components', 'prior_images', 'seed')}

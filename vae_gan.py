@@ -293,8 +293,8 @@ def build(cfg):
         **{f'{name}_average': average for name, average in nets.averages.items()})
     # Every worker saves (saving is collective); all but the chief into a folder deleted afterwards.
     save_dir = checkpoints.folder(cfg.out_dir) if is_chief else tempfile.mkdtemp(prefix='vae_gan_worker_')
-    return Run(strategy, is_chief, nets, train_step, gradients, checkpoints.make_finite_check(nets, sample_z), checkpoint, save_dir, epochs_done, steps_done,
-               nonfinite_step, sample_z)
+    return Run(strategy, is_chief, nets, train_step, gradients, checkpoints.make_finite_check(nets, sample_z),
+               checkpoint, save_dir, epochs_done, steps_done, nonfinite_step, sample_z)
 
 
 # ---- The run: build, resume, then for each epoch the steps, the log, the samples and a checkpoint ----

@@ -58,18 +58,35 @@ def guarded(script, argv, out_dir, training=True):
         sys.exit(128 + (e.args[0] if e.args else signal.SIGINT))
 
 
+_KEPT = None  # objects whose freeing would keep a script waiting (keep_until_exit); a list in a script
+
+
+def keep_until_exit(thing):
+    """Keeps `thing` alive until a script's process ends (run_script), so that it is never freed: freeing
+    a tf.data iterator waits for its threads (40 s for MNIST's shuffle buffer of the whole training set),
+    after the script's last line. Outside a script (tests), nothing is kept."""
+    if _KEPT is not None:
+        _KEPT.append(thing)
+    return thing
+
+
 def run_script(main, argv):
     """A script's entry point: main(argv), then the process ends at once with main's exit code, its
     output flushed. TensorFlow's teardown (its thread pools, tf.data's threads) could otherwise keep the
     prompt waiting for a minute after the last line. Every file is whole by then: each is renamed into
     place (files.py), and the lock released, before main returns."""
-    code = 0
+    global _KEPT
+    _KEPT = []
     try:
         main(argv)
-    except SystemExit as e:
+    except SystemExit as e:  # ended here, inside the handler: the exception and its frames are never freed
         if isinstance(e.code, str):
             print(e.code, file=sys.stderr)
-        code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+        _exit(e.code if isinstance(e.code, int) else 0 if e.code is None else 1)
+    _exit(0)
+
+
+def _exit(code):
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

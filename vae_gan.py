@@ -350,7 +350,7 @@ def inputs(cfg, run, done):
     if cfg.data_dir:
         print(data.describe_folder(cfg))
     train_ds, steps = data.train_dataset(cfg, seed=cfg.seed + done)
-    batches = iter(run.strategy.experimental_distribute_dataset(train_ds))
+    batches = run_folder.keep_until_exit(iter(run.strategy.experimental_distribute_dataset(train_ds)))
     pool = concurrent.futures.ThreadPoolExecutor(1)
     try:
         start = time.perf_counter()

@@ -12,6 +12,7 @@ import sys
 import typing
 
 import config
+import folders
 from config import Config, PRESETS
 
 
@@ -287,6 +288,7 @@ def for_training(overrides):
     run. line: where the settings came from and, for a resume, what changed since the run last started."""
     preset = preset_of(overrides)
     out_dir = overrides.get('out_dir', preset.out_dir)
+    _refuse(folders.for_training(out_dir) or folders.unseen_checkpoints(out_dir))
     path = os.path.join(out_dir, 'config.json')
     saved = from_saved(path) if os.path.exists(path) else None  # a folder in its place is refused there
     if saved and 'preset' not in overrides:
@@ -309,6 +311,11 @@ def for_training(overrides):
                for f in FIELDS if f != 'out_dir' and getattr(cfg, f) != getattr(saved, f)]
     return cfg, line + ('; changed since the run last started: ' + ', '.join(changed) if changed
                         else '; as when the run last started')
+
+
+def _refuse(refusal):
+    if refusal:
+        raise UsageError(refusal)
 
 
 def _preset_before(out_dir):

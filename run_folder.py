@@ -145,29 +145,39 @@ def made(folder):
 
 
 class Lock:
-    """An exclusive lock on out_dir for one command at a time of a kind: out_dir/lock for training,
-    out_dir/samples.lock for rendering. The file holds the holder's process id and host. The operating
-    system releases the lock when the process ends, however it ends, so a lock left by a killed
-    command is taken over (with a note); a live holder makes a second command refuse in one line."""
+    """An exclusive lock for one command at a time of a kind: out_dir/lock for training,
+    out_dir/samples.lock for rendering, .NAME.lock beside an export's folder. The file holds the
+    holder's process id and host. The operating system releases the lock when the process ends, however
+    it ends, so a lock left by a killed command is taken over (with a note); a live holder makes a
+    second command refuse in one line. A lock file that is a symbolic link is never followed (it could
+    point at any file): refused, as is a folder in its place."""
 
-    def __init__(self, out_dir, name='lock', doing='in use'):
+    def __init__(self, out_dir, name='lock', doing='in use', subject=None):
         self.path = os.path.join(out_dir, name)
-        self.doing = doing  # the refusal's words: '<out_dir> is <doing> by <holder>'
+        self.doing = doing  # the refusal's words: '<subject> is <doing> by <holder>'
+        self.subject = subject or out_dir
+        self.other = 'another folder' if subject else 'another --out_dir'
         self.file = None
 
     def acquire(self):
         while True:
-            try:
-                file = open(self.path, 'a+b')
+            try:  # O_NOFOLLOW: a link in the lock's place is an error, not a file to write through
+                file = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644), 'r+b')
             except OSError as e:
+                if os.path.islink(self.path):
+                    raise UsageError(f'{self.path} is a symbolic link, not a lock this repo wrote: remove the link '
+                                     f'(rm {shlex.quote(self.path)}) and run again') from e
+                if os.path.isdir(self.path):
+                    raise UsageError(f'{self.path} is a folder, not a lock this repo wrote: move it away and run '
+                                     f'again') from e
                 raise UsageError(f'cannot write to {self.path} ({e.strerror or e}): pass a writable --out_dir') from e
             try:
                 fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 holder = _holder(file) or 'another process'
                 file.close()
-                raise UsageError(f'{os.path.dirname(self.path)} is {self.doing} by {holder}: wait for it to end, '
-                                 f'or pass another --out_dir')
+                raise UsageError(f'{self.subject} is {self.doing} by {holder}: wait for it to end, '
+                                 f'or pass {self.other}')
             if os.path.exists(self.path) and os.path.samefile(self.path, file.fileno()):
                 break  # else the holder deleted the file as we opened it: try again
             file.close()

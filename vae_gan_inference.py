@@ -31,6 +31,7 @@ import sys
 
 import config
 import configurator
+import folders
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +66,11 @@ def settings(overrides, flags):
     if options.checkpoint not in ('', 'best', 'newest'):
         source = out_dir_of(options.checkpoint)
     cfg, changes = configurator.for_run(dict(overrides, out_dir=source) if source else overrides)
-    return dataclasses.replace(cfg, out_dir=overrides.get('out_dir', cfg.out_dir)), cfg.out_dir, options, changes
+    out_dir = overrides.get('out_dir', cfg.out_dir)
+    refusal = folders.for_export(options.export) if options.export else folders.for_rendering(out_dir)
+    if refusal:
+        raise configurator.UsageError(refusal)
+    return dataclasses.replace(cfg, out_dir=out_dir), cfg.out_dir, options, changes
 
 
 def out_dir_of(path):
@@ -111,7 +116,6 @@ PAPER_ATTRIBUTES = ('Bald', 'Bangs', 'Black_Hair', 'Blond_Hair', 'Bushy_Eyebrows
                     'Straight_Hair', 'Wavy_Hair', 'Wearing_Lipstick', 'Young')  # the paper's section 4.1
 ATTRIBUTE_ROWS = 8  # test faces in attributes.png
 INTERPOLATION_STEPS = 10  # images per interpolation row, both ends included
-RUN_FOLDERS = ('samples', 'checkpoints', 'logs', 'op-real', 'op-recons', 'op-gen', 'metrics_cache')  # written by runs
 
 
 def load_config(args):
@@ -176,6 +180,12 @@ def _find(cfg, path):
     if not found:
         if damaged:
             raise UsageError(f'no intact checkpoint in {folder}: every one is damaged')
+        if folders.is_export(cfg.out_dir):
+            raise UsageError(f'{cfg.out_dir} is an exported model, with no checkpoints/: render it with '
+                             f'--checkpoint={cfg.out_dir}')
+        lost = folders.unseen_checkpoints(cfg.out_dir)
+        if lost:
+            raise UsageError(lost)
         command = configurator.command('vae_gan.py') + (f' --preset={cfg.preset}' if cfg.preset != config.PRESET else '')
         command += f' --out_dir={cfg.out_dir}' if cfg.out_dir != config.PRESETS[cfg.preset].out_dir else ''
         raise UsageError(f'no checkpoint in {folder}: train one first with `{command}`')
@@ -201,18 +211,19 @@ def export(cfg, checkpoint, folder):
     """The encoder's and decoder's weights alone (no discriminator, no optimizer state) and config.json
     in `folder`: a small model to share, rendered with --checkpoint=folder. Written into a folder
     beside it and renamed into place when whole: an export is complete or absent. A folder that is
-    not empty is refused (another run's export, or a newer one, is never mixed with this one)."""
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise UsageError(f'--export={folder} is a file: pass a folder to write the model into')
+    not empty is refused (another run's export, or a newer one, is never mixed with this one), also
+    when a second export into it started at the same time (a lock beside it, .NAME.lock, held while
+    the model is written, makes that one refuse)."""
+    refusal = folders.for_export(folder)  # checked before (settings) and again now, after TensorFlow's import
+    if refusal:
+        raise UsageError(refusal)
     parent, name = os.path.split(os.path.abspath(folder))
-    if name in RUN_FOLDERS and os.path.exists(os.path.join(parent, 'config.json')):  # a render would replace it
-        raise UsageError(f'--export={folder} is a folder its run writes itself: pass another folder')
-    if os.path.isdir(folder) and os.listdir(folder):
-        held = checkpoints.numbered(folder)
-        what = f'an export of epoch {held[0][0]}' if held else 'other files'
-        raise UsageError(f'--export={folder} already holds {what}: pass a new folder, or move that one away first')
     encoder, decoder = restore_models(cfg, checkpoint)
-    with run_folder.made(parent):  # new folders as needed, gone again if the export fails
+    with run_folder.made(parent), run_folder.Lock(parent, f'.{name}.lock', 'being exported', subject=folder):
+        if os.path.isdir(folder) and os.listdir(folder):
+            held = checkpoints.numbered(folder)
+            what = f'an export of epoch {held[0][0]}' if held else 'other files'
+            raise UsageError(f'--export={folder} already holds {what}: pass a new folder, or move that one away first')
         path = checkpoints.export(folder, {'encoder': encoder, 'decoder': decoder}, checkpoints.epoch_of(checkpoint),
                                   dataclasses.asdict(dataclasses.replace(cfg, out_dir=folder)))
     print(f'exported {checkpoint} to {path}')

@@ -388,7 +388,7 @@ def test_an_export_is_whole_or_absent_and_never_mixed(run, tmp_path, capsys, mon
     for args in ([f'--out_dir={run}'], [f'--checkpoint={run}/checkpoints/ckpt-1']):
         _fails(inference.main, args + [f'--export={folder}'], capsys, 'already holds an export of epoch 2')
         assert contents(folder) == exported
-    _fails(inference.main, [f'--out_dir={run}', f'--export={run / "samples"}'], capsys, 'a folder its run writes itself')
+    _fails(inference.main, [f'--out_dir={run}', f'--export={run / "samples"}'], capsys, 'writes itself')
     # a full disk or Ctrl-C while exporting: no folder, nothing left beside it
     import files
     for fault, code in ((OSError(28, 'No space left on device', 'config.json'), 1), (KeyboardInterrupt(), 130)):

@@ -41,7 +41,8 @@ def test_every_command_writes_into_a_new_folder_from_any_working_directory(run_c
     assert iio.imread('new/render/samples/generations/000001.png').shape == (28, 28)  # the run's model (z_dim 8)
     assert _count('new/render/samples/generations.gif') == 0 and os.path.exists('new/render/samples/generations.gif')
     # a run's best/, rendered into a new folder (best/ as a run writes it: the export format and its scores)
-    inference.main([f'--checkpoint={ckpt}', f'--export={run_copy}/best'])
+    inference.main([f'--checkpoint={ckpt}', '--export=best'])  # (an export into a run's best/ is refused)
+    os.rename('best', run_copy / 'best')
     (run_copy / 'best' / 'scores.json').write_text(json.dumps({'epoch': 2, 'figure': 1.0}))
     inference.main([f'--checkpoint={run_copy}/best', '--out_dir=new/from_best', '--num_samples=2'])
     assert _count('new/from_best/samples/generations') == 2

@@ -1,0 +1,118 @@
+"""Which folders a command may write into, checked before anything is written (pure Python: the
+scripts check their paths before TensorFlow loads).
+
+A run folder (vae_gan.py's out_dir) holds config.json and the folders its run writes itself (OWNED:
+checkpoints/, logs/, op-*/, best/, samples/, metrics_cache/); an export (vae_gan_inference.py --export,
+and a run's best/) holds config.json beside its checkpoint, ckpt-N.index. The rule for every path a
+command is given: nothing is written inside a run's own folders or inside an export (a render, or the
+run's next best/, would replace it whole); a run trains only into a run folder or a folder that holds
+no run's files; an export goes into a new or empty folder; a render writes samples/ into a run, an
+export or a folder of its own. Each check returns the refusal, one line naming the path and what to
+pass instead, or None (configurator.py raises it as a UsageError).
+"""
+import os
+import re
+
+OWNED = ('checkpoints', 'logs', 'best', 'samples', 'metrics_cache', 'op-real', 'op-recons', 'op-gen')
+CHECKPOINT = re.compile(r'ckpt-\d+\.index')
+
+
+def _entries(folder):
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
+
+
+def is_export(folder):
+    """Whether the folder is an exported model (or a run's best/): config.json beside a ckpt-N.index."""
+    names = _entries(folder)
+    return 'config.json' in names and any(CHECKPOINT.fullmatch(n) for n in names)
+
+
+def is_run(folder):
+    """Whether the folder is a training run's: config.json or checkpoints/ in it, and no export."""
+    names = _entries(folder)
+    return ('config.json' in names or 'checkpoints' in names) and not is_export(folder)
+
+
+def _owned(name):
+    return name in OWNED or name.startswith('op-')
+
+
+def owner(path):
+    """(the run or export whose own folder `path` is or lies in, how) or (None, None): the path is one
+    of a run's OWNED folders (RUN/samples, RUN/best), inside one (RUN/samples/x), or inside an export."""
+    start = child = os.path.abspath(os.path.expanduser(path))
+    while True:
+        parent = os.path.dirname(child)
+        if parent == child:
+            return None, None
+        if is_export(parent):
+            return parent, f'is inside the exported model {parent}'
+        if _owned(os.path.basename(child)) and is_run(parent):
+            return parent, (f'is {os.path.basename(child)}/, a folder the run in {parent} writes itself' if child == start
+                            else f'is inside {child}, a folder the run in {parent} writes itself')
+        child = parent
+
+
+def _outside(path, where):
+    """A folder beside the run or export that holds path: what to pass instead."""
+    return os.path.join(os.path.dirname(where), os.path.basename(os.path.normpath(path)) + '-new')
+
+
+def for_training(path, flag='--out_dir'):
+    """A training run's out_dir: a run folder or a new one, never an export nor a folder inside a run's
+    own folders or an export."""
+    where, what = owner(path)
+    if where:
+        return (f'{flag}={path} {what}: a render or the next best model there would replace it; '
+                f'pass a folder outside it, such as {flag}={_outside(path, where)}')
+    if is_export(path):
+        return (f'{flag}={path} is an exported model, not a run: render it with --checkpoint={path}, or train '
+                f'into a new folder, such as {flag}={os.path.normpath(path)}-run')
+    return None
+
+
+def for_rendering(path, flag='--out_dir'):
+    """Where a render writes samples/: a run, an export or any folder not inside a run's own folders
+    or an export."""
+    where, what = owner(path)
+    if where:
+        return (f'{flag}={path} {what}: a later render or best model there would replace what is '
+                f'written; pass a folder outside it, such as {flag}={_outside(path, where)}')
+    return None
+
+
+def for_export(path, flag='--export'):
+    """An export's folder: new or empty (export() checks that under its lock), not a link, not inside
+    a run's own folders or an export."""
+    where, what = owner(path)
+    if where:
+        return f'{flag}={path} {what}: pass a folder outside it, such as {flag}={_outside(path, where)}'
+    if os.path.islink(path):
+        return f'{flag}={path} is a symbolic link: pass the folder it points to, or a new folder'
+    if os.path.exists(path) and not os.path.isdir(path):
+        return f'{flag}={path} is a file: pass a folder to write the model into'
+    return None
+
+
+def unseen_checkpoints(out_dir):
+    """Why the run in out_dir cannot see its checkpoints although it has trained (checkpoints/ a file,
+    unreadable, or gone while scores.jsonl or best/ remain), or None. Going on would start the run over
+    on top of its own scores."""
+    folder = os.path.join(out_dir, 'checkpoints')
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        return (f'{folder} is not a folder, so the run cannot see its checkpoints: move it away (or put the '
+                f'checkpoints back there) and run again')
+    try:
+        held = [n for n in os.listdir(folder) if CHECKPOINT.fullmatch(n)] if os.path.isdir(folder) else []
+    except OSError as e:
+        return f'cannot read {folder} ({e.strerror or e}): fix its permissions and run again'
+    scores = os.path.join(out_dir, 'scores.jsonl')
+    trained = (os.path.isfile(scores) and os.path.getsize(scores) > 0) or os.path.isdir(os.path.join(out_dir, 'best'))
+    if trained and not held:
+        return (f'{out_dir} has trained (its scores.jsonl or best/ remain) but {folder} holds no checkpoint: '
+                f'put its checkpoints back to go on, or train a new run, such as --out_dir='
+                f'{os.path.normpath(out_dir)}-new (--checkpoint=best renders its best model)')
+    return None

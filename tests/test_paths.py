@@ -1,0 +1,117 @@
+"""Every path a user can hand a command: a run never trains into an export or into the folders a run
+writes itself, never starts over when it cannot see its checkpoints, never writes through a link in
+its lock's place; an export is never mixed with a second one started at the same time."""
+import json
+import os
+
+import pytest
+
+import configurator
+import run_folder
+import vae_gan
+import vae_gan_inference as inference
+from conftest import TINY, contents
+
+
+@pytest.fixture(autouse=True)
+def keep_signal_handlers():
+    import signal
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    yield
+    for s, handler in handlers.items():
+        signal.signal(s, handler)
+
+
+def _refused(main, args, capsys, *words):
+    """main(args) ends in one error line holding each of `words`; returns the line."""
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    line = str(stop.value.code)
+    assert line.startswith('error: ') and '\n' not in line, line
+    for word in words:
+        assert word in line, line
+    return line
+
+
+@pytest.fixture
+def export(run_copy, tmp_path):
+    """An export of the shared run's newest checkpoint, as MNIST/pretrained is one."""
+    inference.main([f'--checkpoint={run_copy}/checkpoints/ckpt-2', f'--export={tmp_path / "export"}'])
+    return tmp_path / 'export'
+
+
+def test_a_run_never_trains_into_an_export_or_a_run_s_own_folders(run_copy, export, tmp_path, capsys):
+    (run_copy / 'samples' / 'x').mkdir(parents=True)
+    before_run, before_export = contents(run_copy), contents(export)
+    line = _refused(vae_gan.main, TINY + [f'--out_dir={export}'], capsys, 'is an exported model, not a run',
+                    f'--checkpoint={export}')
+    assert f'--out_dir={export}-run' in line
+    for inside in (run_copy / 'samples' / 'x', run_copy / 'best', run_copy / 'best' / 'x', run_copy / 'checkpoints',
+                   run_copy / 'op-gen', run_copy / 'logs' / 'new', export / 'sub'):
+        line = _refused(vae_gan.main, TINY + [f'--out_dir={inside}'], capsys, 'pass a folder outside it')
+        suggested = line.split('such as --out_dir=')[1]
+        assert configurator.for_training(configurator.parse_overrides(TINY + [f'--out_dir={suggested}']))  # accepted
+    # what the refusals name, and nothing written anywhere
+    assert 'writes itself' in _refused(vae_gan.main, TINY + [f'--out_dir={run_copy / "samples"}'], capsys)
+    assert contents(run_copy) == before_run and contents(export) == before_export
+    assert not os.path.exists(run_copy / 'best') and not os.path.exists(export / 'sub')
+    # a render's message for an export's missing checkpoints/ points at --checkpoint, not at training into it
+    _refused(inference.main, [f'--out_dir={export}', '--checkpoint=newest'], capsys, 'is an exported model',
+             f'--checkpoint={export}')
+
+
+def test_renders_and_exports_never_land_inside_a_run_s_own_folders_or_an_export(run_copy, export, tmp_path, capsys):
+    ckpt = f'--checkpoint={run_copy}/checkpoints/ckpt-2'
+    before = contents(run_copy)
+    _refused(inference.main, [ckpt, f'--out_dir={run_copy / "samples" / "mine"}'], capsys, 'writes itself')
+    _refused(inference.main, [ckpt, f'--out_dir={export / "renders"}'], capsys, 'inside the exported model')
+    _refused(inference.main, [ckpt, f'--export={export / "again"}'], capsys, 'inside the exported model')
+    _refused(inference.main, [ckpt, f'--export={run_copy / "best"}'], capsys, 'writes itself')
+    os.symlink(tmp_path / 'elsewhere', tmp_path / 'link')
+    _refused(inference.main, [ckpt, f'--export={tmp_path / "link"}'], capsys, 'is a symbolic link')
+    assert contents(run_copy) == before and not os.path.exists(tmp_path / 'elsewhere')
+    # an export renders into its own samples/ (the README's first command)
+    inference.main([f'--checkpoint={export}', '--num_samples=2'])
+    assert len(os.listdir(export / 'samples' / 'generations')) == 2
+
+
+def test_a_run_that_cannot_see_its_checkpoints_refuses_and_keeps_its_scores(run_copy, capsys):
+    scores = json.dumps({'epoch': 2, 'step': 4, 'figure': 9.0}) + '\n'
+    (run_copy / 'scores.jsonl').write_text(scores)
+    os.rename(run_copy / 'checkpoints', run_copy / 'saved')
+    (run_copy / 'checkpoints').write_text('a file in its place')
+    _refused(vae_gan.main, TINY + [f'--out_dir={run_copy}', '--epochs=3'], capsys, 'is not a folder',
+             'cannot see its checkpoints')
+    os.remove(run_copy / 'checkpoints')  # gone: the run has scores, so it trained
+    _refused(vae_gan.main, TINY + [f'--out_dir={run_copy}', '--epochs=3'], capsys, 'holds no checkpoint',
+             'put its checkpoints back')
+    _refused(inference.main, [f'--out_dir={run_copy}', '--checkpoint=newest'], capsys, 'holds no checkpoint')
+    assert (run_copy / 'scores.jsonl').read_text() == scores and not os.path.exists(run_copy / 'op-gen' / 'x')
+    os.rename(run_copy / 'saved', run_copy / 'checkpoints')  # back: the run goes on where it was
+    vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3'])
+    assert 'resuming from' in capsys.readouterr().out and (run_copy / 'scores.jsonl').read_text() == scores
+
+
+@pytest.mark.parametrize('kind', ['link', 'folder'])
+def test_a_lock_that_is_a_link_or_a_folder_is_refused_and_nothing_written_through_it(run_copy, tmp_path, capsys, kind):
+    target = tmp_path / 'precious.txt'
+    target.write_text('keep me')
+    if kind == 'link':
+        os.symlink(target, run_copy / 'lock')
+    else:
+        (run_copy / 'lock').mkdir()
+    _refused(vae_gan.main, TINY + [f'--out_dir={run_copy}', '--epochs=3'], capsys,
+             'is a symbolic link' if kind == 'link' else 'is a folder', 'not a lock this repo wrote')
+    assert target.read_text() == 'keep me' and not os.path.exists(run_copy / 'checkpoints' / 'ckpt-3.index')
+
+
+def test_a_second_export_into_one_folder_refuses_while_the_first_writes(run_copy, tmp_path, capsys):
+    folder = tmp_path / 'shared' / 'export'
+    ckpt = f'--checkpoint={run_copy}/checkpoints/ckpt-2'
+    (tmp_path / 'shared').mkdir()
+    with run_folder.Lock(str(tmp_path / 'shared'), '.export.lock', 'being exported', subject=str(folder)):
+        _refused(inference.main, [ckpt, f'--export={folder}'], capsys, 'is being exported by process')
+    assert not os.path.exists(folder)
+    inference.main([ckpt, f'--export={folder}'])  # the lock released: it goes through, then a second refuses
+    _refused(inference.main, [ckpt, f'--export={folder}'], capsys, 'already holds an export of epoch 2')
+    assert sorted(os.listdir(tmp_path / 'shared')) == ['export']  # no lock left beside it

@@ -23,6 +23,7 @@ spaces do not compare either.
 """
 import hashlib
 import json
+import math
 import os
 import sys
 
@@ -44,20 +45,36 @@ def command(argv):
                              f'written by `vae_gan_inference.py --metrics`)')
         return 'table', argv[1:]
     if argv[:1] == ['--plot'] and len(argv) > 2:
-        if os.path.isdir(argv[1]) or argv[1] in argv[2:] or os.path.basename(argv[1]) == SCORES:
-            raise UsageError(f'--plot {argv[1]}: the first path is the PNG to write, then the runs: '
+        out, runs = argv[1], argv[2:]
+        if os.path.isdir(out) or out in runs or os.path.basename(out) == SCORES:
+            raise UsageError(f'--plot {out}: the first path is the PNG to write, then the runs: '
                              f'python metrics.py --plot OUT.png RUN ...')
-        missing = [run for run in argv[2:] if not os.path.isdir(run)]
+        if os.path.lexists(out) and not _is_png(out):  # a run's scores.jsonl, a config.json, ...: never replaced
+            raise UsageError(f'--plot {out}: that file exists and is not a PNG, so it is not replaced: pass a new '
+                             f'file name, such as {os.path.splitext(out)[0]}-scores.png')
+        missing = [run for run in runs if not os.path.isdir(run)]
         if missing:
             raise UsageError(f'--plot: {missing[0]} is not a run folder: pass the folders that hold scores.jsonl')
-        return 'plot', argv[1], argv[2:]
+        return 'plot', out, runs
     if '--train_classifier' in argv:
         overrides = configurator.parse_overrides([a for a in argv if a != '--train_classifier'])
-        configurator.from_overrides(overrides)  # every value checked now
+        cfg = configurator.from_overrides(overrides)  # every value checked now
+        if cfg.data_dir:
+            raise UsageError(f'--train_classifier learns from the labels of a tensorflow-datasets dataset (mnist, '
+                             f'fashion_mnist or cifar10), and a folder of images (--data_dir={cfg.data_dir}) has none: '
+                             f'drop --data_dir')
         return 'train', overrides
     raise UsageError('usage: python metrics.py --train_classifier --preset=mnist, python metrics.py --table '
                      'RUN/samples/metrics.json ... (scores come from `vae_gan_inference.py --metrics`), or '
                      'python metrics.py --plot OUT.png RUN ... (the runs\' validation scores); --help says more')
+
+
+def _is_png(path):
+    try:
+        with open(path, 'rb') as f:
+            return f.read(8) == b'\x89PNG\r\n\x1a\n'
+    except OSError:
+        return False
 
 
 if __name__ == '__main__':  # --help, and a mistyped command refused at once, not after TensorFlow's import
@@ -74,6 +91,7 @@ import tensorflow as tf  # noqa: E402
 import data  # noqa: E402
 import files  # noqa: E402
 import models  # noqa: E402
+import run_folder  # noqa: E402
 
 
 BATCH = models.INFERENCE_BATCH
@@ -329,13 +347,21 @@ def summary(scores):
             f"SSIM {scores['ssim']:.3f}")
 
 
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _scores(path):
     """A metrics.json's scores, checked: one line naming the file if it does not read as one."""
     try:
         with open(path) as f:
             scores = json.load(f)
-        if not (isinstance(scores, dict) and isinstance(scores.get('features'), dict) and 'mse' in scores):
-            raise ValueError('no features and mse')
+        if not (isinstance(scores, dict) and isinstance(scores.get('features'), dict) and scores['features']
+                and _number(scores.get('mse')) and _number(scores.get('ssim'))):
+            raise ValueError('no features, mse and ssim')
+        for space, figures in scores['features'].items():
+            if not (isinstance(figures, dict) and all(_number(figures.get(f)) for f in ('fid', 'kid', 'precision', 'recall'))):
+                raise ValueError(f'{space} lacks a figure')
     except (OSError, ValueError) as e:
         raise UsageError(f'{path} does not read as a metrics.json ({files.why(e) if isinstance(e, OSError) else e}): '
                          f'score the run again with `python vae_gan_inference.py --metrics`') from e
@@ -345,22 +371,33 @@ def _scores(path):
 def table(paths):
     """Markdown rows, one per recipe (the preset, and the fields its runs changed), of mean +- std over
     the runs' metrics.json files (RUN/samples/metrics.json, whose RUN/config.json says the recipe, or
-    a copy of both in one folder, as MNIST/results/ keeps them)."""
+    a copy of both in one folder, as MNIST/results/ keeps them). A file that does not read, or whose
+    recipe is unknown, is noted (on stderr, beside the table) and left out."""
     groups = {}
     for path in paths:
         folder = os.path.dirname(os.path.abspath(path))  # RUN/samples/metrics.json, or a kept copy beside config.json
         run = folder if os.path.exists(os.path.join(folder, 'config.json')) else os.path.dirname(folder)
-        cfg = configurator.from_saved(os.path.join(run, 'config.json'))
+        try:
+            scores = _scores(path)
+            if not os.path.exists(os.path.join(run, 'config.json')):
+                raise UsageError(f'{path} has no config.json beside it nor in {run}, so its recipe is unknown: keep '
+                                 f'the run\'s config.json with it')
+            cfg = configurator.from_saved(os.path.join(run, 'config.json'))
+        except UsageError as e:
+            print(f'note: {e}; left out of the table', file=sys.stderr)
+            continue
         preset = config.PRESETS[cfg.preset]
         changed = ', '.join(f'{f}={getattr(cfg, f)}' for f in configurator.FIELDS if getattr(cfg, f) != getattr(preset, f)
                             and f not in ('out_dir', 'seed', 'data_dir', 'metric_features'))
-        groups.setdefault(f'`{cfg.preset}`' + (f' ({changed})' if changed else ''), []).append(_scores(path))
+        groups.setdefault(f'`{cfg.preset}`' + (f' ({changed})' if changed else ''), []).append(scores)
+    if not groups:
+        raise UsageError('--table: none of the files reads as a run\'s metrics.json (the notes above say why)')
     spaces = sorted({space for runs in groups.values() for r in runs for space in r['features']})
     columns = [(space, figure) for space in spaces for figure in ('fid', 'kid', 'precision', 'recall')]
     rows = ['| recipe | runs | ' + ' | '.join(f'{figure} ({space})' for space, figure in columns) + ' | MSE | SSIM |',
             '| --- ' * (len(columns) + 4) + '|']
     cell = lambda values: (f'{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}' if len(values) > 1
-                           else f'{values[0]:.3f}')  # one run has no spread to show
+                           else f'{values[0]:.3f}' if values else '-')  # one run has no spread to show
     for recipe, runs in groups.items():
         rows.append(f'| {recipe} | {len(runs)} | ' + ' | '.join(
             cell([r['features'][space][figure] for r in runs if space in r['features']]) for space, figure in columns)
@@ -372,8 +409,10 @@ def read_scores(out_dir):
     """scores.jsonl's records; lines that do not read as one are left out with a note."""
     path = os.path.join(out_dir, SCORES)
     records = []
+    if os.path.lexists(path) and not os.path.isfile(path):
+        raise UsageError(f'{path} is not a file of scores: move it away (the run writes its scores there)')
     if os.path.exists(path):
-        with open(path) as f:
+        with open(path, errors='replace') as f:
             for number, line in enumerate(f, 1):
                 try:
                     record = json.loads(line)
@@ -385,6 +424,21 @@ def read_scores(out_dir):
     return records
 
 
+def _plottable(run):
+    """The run's scores.jsonl records that hold every figure the plot draws; others noted and left out."""
+    number = _number
+    kept = []
+    for record in read_scores(run):
+        spaces = record.get('features')
+        if (isinstance(spaces, dict) and spaces and number(record.get('mse')) and all(
+                isinstance(s, dict) and all(number(s.get(f)) for f in ('fid', 'precision', 'recall'))
+                for s in spaces.values())):
+            kept.append(record)
+        else:
+            print(f'note: the scores of epoch {record["epoch"]} in {os.path.join(run, SCORES)} lack a figure: left out')
+    return kept
+
+
 def plot(path, runs):
     """A PNG at path of each run's validation scores (RUN/scores.jsonl) over the epochs: FID, precision
     and recall in each feature space, reconstruction MSE; each run's best/ epoch marked."""
@@ -392,7 +446,7 @@ def plot(path, runs):
     fig = Figure(figsize=(13, 3.8), dpi=100, layout='constrained')
     axes = fig.subplots(1, 4)
     for r, run in enumerate(runs):
-        records = sorted(read_scores(run), key=lambda record: record['epoch'])
+        records = sorted(_plottable(run), key=lambda record: record['epoch'])
         if not records:
             raise UsageError(f'no scores in {run}/{SCORES}: a run writes them every eval_every epochs')
         epochs = [record['epoch'] for record in records]
@@ -403,11 +457,11 @@ def plot(path, runs):
         except (OSError, ValueError, KeyError, TypeError):
             pass
         colour, label = f'C{r}', os.path.basename(os.path.normpath(run))
-        for space, style in zip(sorted(records[0]['features']), ('-', '--', ':')):
-            series = lambda figure: [record['features'][space][figure] for record in records]
-            axes[0].plot(epochs, series('fid'), style, color=colour, label=f'{label}, {space}')
-            axes[1].plot(epochs, series('precision'), style, color=colour, label=f'{label}, {space}')
-            axes[2].plot(epochs, series('recall'), style, color=colour, label=f'{label}, {space}')
+        for space, style in zip(sorted({space for record in records for space in record['features']}), ('-', '--', ':')):
+            held = [record for record in records if space in record['features']]  # a space added later, say
+            for ax, figure in zip(axes, ('fid', 'precision', 'recall')):
+                ax.plot([record['epoch'] for record in held], [record['features'][space][figure] for record in held],
+                        style, color=colour, label=f'{label}, {space}')
         axes[3].plot(epochs, [record['mse'] for record in records], color=colour, label=label)
         if best is None:  # its best scores' line was lost
             continue
@@ -429,20 +483,21 @@ def plot(path, runs):
 
 
 def main(argv):
-    try:
+    output = None  # the file the command writes, once known: what a failure or a stop leaves as it was
+    with run_folder.guarded('metrics.py', argv, lambda: output, training=False):
         kind, *rest = command(argv)
         if kind == 'table':
             return print(table(rest[0]))
         if kind == 'plot':
+            output = rest[0]
             plot(*rest)
             return print(f'wrote {rest[0]}: the validation scores of {len(rest[1])} run(s)')
         cfg = configurator.from_overrides(rest[0])
         for kind in cfg.metric_features.split(','):
+            output = classifier_path(cfg, kind)
             accuracy = train_classifier(cfg, kind)
-            print(f'wrote {classifier_path(cfg, kind)}: test accuracy {accuracy:.4f}')
-    except UsageError as e:
-        sys.exit(f'error: {e}')
+            print(f'wrote {output}: test accuracy {accuracy:.4f}')
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    run_folder.run_script(main, sys.argv[1:])

@@ -148,6 +148,48 @@ def test_the_scores_plot_reads_every_run_and_leaves_out_cut_lines(tmp_path, caps
         metrics.main(['--plot', str(tmp_path / 'empty.png'), str(tmp_path)])
 
 
+def test_metrics_py_never_replaces_an_input_and_ends_in_one_line(tmp_path, capsys, monkeypatch):
+    import signal
+    import imageio.v3 as iio
+    run = tmp_path / 'run'
+    run.mkdir()
+    two = fake_scores(10.0)
+    two['features']['mlp'] = dict(two['features']['classifier'])
+    lines = [dict(fake_scores(20.0), epoch=4), dict(two, epoch=8),  # one feature space, then two: both drawn
+             {'epoch': 12, 'mse': 0.1}, dict(fake_scores(float('nan')), epoch=16)]  # no features, a NaN: left out
+    (run / metrics.SCORES).write_text(''.join(json.dumps(line) + '\n' for line in lines))
+    scores = (run / metrics.SCORES).read_text()
+    (run / 'config.json').write_text('{}')
+    for out in (run / metrics.SCORES, run / 'config.json'):  # an input, or any file that is no PNG: never replaced
+        with pytest.raises(SystemExit, match='error: --plot'):
+            metrics.main(['--plot', str(out), str(run)])
+    assert (run / metrics.SCORES).read_text() == scores and (run / 'config.json').read_text() == '{}'
+    metrics.main(['--plot', str(tmp_path / 'new' / 'scores.png'), str(run)])
+    assert iio.imread(tmp_path / 'new' / 'scores.png').shape[:2] == (380, 1300)
+    assert capsys.readouterr().out.count('lack a figure: left out') == 2
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:  # a full disk, Ctrl-C: one line each, the plot before as it was
+        before = (tmp_path / 'new' / 'scores.png').read_bytes()
+        for fault, code in ((OSError(28, 'No space left on device', 'scores.png'), 'error: scores.png: No space'),
+                            (KeyboardInterrupt(signal.SIGTERM), 128 + signal.SIGTERM)):
+            monkeypatch.setattr(metrics, 'plot', lambda *a, fault=fault: (_ for _ in ()).throw(fault))
+            with pytest.raises(SystemExit) as stop:
+                metrics.main(['--plot', str(tmp_path / 'new' / 'scores.png'), str(run)])
+            assert str(stop.value.code).startswith(code) if isinstance(code, str) else stop.value.code == code
+            assert (tmp_path / 'new' / 'scores.png').read_bytes() == before
+        assert 'stopped: nothing written' in capsys.readouterr().err
+        monkeypatch.undo()
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+    (run / metrics.SCORES).unlink()
+    (run / metrics.SCORES).mkdir()
+    with pytest.raises(SystemExit, match='is not a file of scores'):
+        metrics.main(['--plot', str(tmp_path / 'other.png'), str(run)])
+    with pytest.raises(SystemExit, match='error: --train_classifier learns from the labels.*drop --data_dir'):
+        metrics.main(['--train_classifier', f'--data_dir={tmp_path}'])
+
+
 
 def test_a_folder_whose_validation_images_are_its_held_out_images_does_not_score(digits, tmp_path, capsys):
     cfg = tiny(config.mnist, tmp_path, data_dir=str(digits), held_out_split='validation', eval_every=1)

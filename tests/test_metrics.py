@@ -158,7 +158,7 @@ def test_the_cache_key_changes_with_what_defines_the_reference_set(tmp_path):
     assert len(calls) == 5  # each change recomputed, none reused stale features
 
 
-def test_table_of_runs_over_seeds(tmp_path):
+def test_table_of_runs_over_seeds(tmp_path, capsys):
     import json
     for name, preset, fid_value in (('a', 'mnist', 10.0), ('b', 'mnist', 14.0), ('c', 'mnist_sigmoid', 8.0)):
         (tmp_path / name / 'samples').mkdir(parents=True)
@@ -175,10 +175,20 @@ def test_table_of_runs_over_seeds(tmp_path):
     for name in ('config.json', 'samples/metrics.json'):
         (kept / os.path.basename(name)).write_text((tmp_path / 'a' / name).read_text())
     assert metrics.table([str(kept / 'metrics.json')]).splitlines()[2].startswith('| `mnist` | 1 | 10.000 | 0.100 |')
-    for text in ('{bad', '[1]', None):  # garbage, another kind of JSON, missing: one line naming the file
+    good = str(tmp_path / 'b' / 'samples' / 'metrics.json')
+    lacking = json.dumps({'features': {'classifier': {'fid': 1.0}}, 'mse': 0.02, 'ssim': 0.8})
+    for text in ('{bad', '[1]', lacking, None):  # garbage, another kind of JSON, a figure short, missing
         if text is None:
             os.remove(kept / 'metrics.json')
         else:
             (kept / 'metrics.json').write_text(text)
-        with pytest.raises(UsageError, match='metrics.json does not read as a metrics.json'):
+        rows = metrics.table([good, str(kept / 'metrics.json')]).splitlines()  # noted, left out: the rest stays
+        assert rows[2].startswith('| `mnist` | 1 | 14.000 |') and len(rows) == 3
+        assert 'metrics.json does not read as a metrics.json' in capsys.readouterr().err
+        with pytest.raises(UsageError, match='none of the files reads'):
             metrics.table([str(kept / 'metrics.json')])
+    os.remove(kept / 'config.json')  # the recipe unknown: named, not a config.json two folders up
+    (kept / 'metrics.json').write_text((tmp_path / 'a' / 'samples' / 'metrics.json').read_text())
+    with pytest.raises(UsageError, match='none of the files'):
+        metrics.table([str(kept / 'metrics.json')])
+    assert 'has no config.json beside it' in capsys.readouterr().err

@@ -116,6 +116,30 @@ def _check_values(cfg):
         raise UsageError(f'crop_fraction must be in (0, 1], not {cfg.crop_fraction}')
     if not 0 <= cfg.beta1 < 1:
         raise UsageError(f'beta1 must be in [0, 1), not {cfg.beta1}')
+    for name in ('train_split', 'held_out_split', 'validation_split'):
+        _check_split(name, getattr(cfg, name), optional=name == 'validation_split')
+
+
+_SLICE = r'(-?\d+)(%?)'
+_PART = re.compile(rf'([A-Za-z_][\w-]*)(?:\[(?:{_SLICE})?:(?:{_SLICE})?\])?')
+
+
+def _check_split(name, split, optional=False):
+    """A tensorflow-datasets split string: NAME, NAME[a:b] (images, or percent with %) or such parts
+    joined by +, each slice holding images (train[:0] holds none)."""
+    if optional and split == '':
+        return
+    form = (f"{name} must be a split such as 'train', 'train[5000:]', 'train[:10%]' or 'train[:5000]+test'"
+            + (" ('' = none)" if optional else ''))
+    for part in split.split('+'):
+        match = _PART.fullmatch(part.strip())
+        if not match:
+            raise UsageError(f'{form}, not {split!r}')
+        start, start_unit, stop, stop_unit = match.groups()[1:]
+        empty = stop is not None and (int(stop) == 0 or (start is not None and start_unit == stop_unit
+                                                          and 0 <= int(start) and int(start) >= int(stop) > 0))
+        if empty:
+            raise UsageError(f'{name} {split!r}: the slice {part.strip()!r} holds no images; {form}')
 
 
 def _check_choices(cfg):

@@ -216,6 +216,17 @@ def _to_channels(image, channels):
     return tf.cond(colour, rgb, lambda: tf.image.grayscale_to_rgb(image[..., :1]))
 
 
+_SKIPPED = set()  # file names already warned about
+
+
+def _utf8(name):
+    try:
+        name.encode('utf-8')
+        return True
+    except UnicodeEncodeError:  # os.listdir's escapes for bytes that are not UTF-8
+        return False
+
+
 def folder_files(cfg, split):
     """The image file names of `split` in cfg.data_dir (split_files); one UsageError for a folder that
     is missing or holds no images."""
@@ -223,6 +234,12 @@ def folder_files(cfg, split):
     if not os.path.isdir(folder):
         raise UsageError(f'data_dir {cfg.data_dir!r} is not a folder: point --data_dir at a folder of images')
     names = [n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS)]
+    for name in [n for n in names if not _utf8(n)]:  # TensorFlow's strings are UTF-8: such a path cannot be read
+        if name not in _SKIPPED:
+            print(f'warning: skipping {os.path.join(folder, name)!a} (its name is not UTF-8: rename the file)',
+                  file=sys.stderr)
+            _SKIPPED.add(name)
+    names = [n for n in names if _utf8(n)]
     if not names:
         raise UsageError(f'data_dir {cfg.data_dir!r} holds no images ({", ".join(IMAGE_EXTENSIONS)})')
     return split_files(names, split)

@@ -72,17 +72,28 @@ def write_numbered(images, folder):
             iio.imwrite(temporary, image[..., 0] if image.shape[-1] == 1 else image, extension='.png')
 
 
+def _depth(image):
+    return 1 if image.ndim == 2 else image.shape[-1]
+
+
 def write_gif(folder, path):
     """The PNGs in folder (op-gen/'s epoch grids) as a GIF at path, in natural order (epoch 5 before
     epoch 10), GIF_SECONDS_PER_FRAME each, looping. A frame that does not read (cut short by a full
-    disk, say) is left out with a note. Returns the number of frames (0: no file)."""
+    disk, say), or whose size or colours differ from the newest grid's (a file copied in), is left out
+    with a note. Returns the number of frames (0: no file)."""
     number = lambda p: [int(t) if t.isdigit() else t for t in re.split(r'(\d+)', os.path.basename(p))]
     frames = []
     for frame in sorted(glob.glob(os.path.join(folder, '*.png')), key=number):
         try:
-            frames.append(iio.imread(frame))
+            frames.append((frame, iio.imread(frame)))
         except Exception as e:  # imageio raises many kinds for a damaged file
             print(f'note: {frame} does not read as an image ({type(e).__name__}): left out of the GIF')
+    shape = frames[-1][1].shape if frames else None  # the newest grid's: a run's own grids share it
+    for frame, image in frames:
+        if image.shape != shape:
+            print(f'note: {frame} is {image.shape[1]}x{image.shape[0]}x{_depth(image)}, not {shape[1]}x{shape[0]}x'
+                  f'{_depth(frames[-1][1])} as the newest grid: left out of the GIF')
+    frames = [image for _, image in frames if image.shape == shape]
     if frames:
         with files.written(path) as temporary:
             iio.imwrite(temporary, np.stack(frames), duration=int(GIF_SECONDS_PER_FRAME * 1000), loop=0,

@@ -438,9 +438,11 @@ def test_what_a_killed_render_left_is_cleared(run, capsys):
 
 def test_a_damaged_grid_and_damaged_attribute_side_files_do_not_stop_a_render(run, capsys):
     (run / 'op-gen' / 'epoch_0003.png').write_bytes(b'')  # what a full disk left before writes were atomic
+    iio.imwrite(run / 'op-gen' / 'epoch_0000.png', np.zeros((50, 40, 3), np.uint8))  # another size, copied in
     inference.main([f'--out_dir={run}', '--num_samples=2'])
     printed = capsys.readouterr().out
     assert 'epoch_0003.png does not read as an image' in printed and 'a GIF of 2 sampled epochs' in printed
+    assert 'epoch_0000.png is 40x50x3, not ' in printed
 
 
 def test_a_damaged_feature_network_is_one_line(run, tmp_path, capsys, monkeypatch):

@@ -115,3 +115,31 @@ def test_a_second_export_into_one_folder_refuses_while_the_first_writes(run_copy
     inference.main([ckpt, f'--export={folder}'])  # the lock released: it goes through, then a second refuses
     _refused(inference.main, [ckpt, f'--export={folder}'], capsys, 'already holds an export of epoch 2')
     assert sorted(os.listdir(tmp_path / 'shared')) == ['export']  # no lock left beside it
+
+
+@pytest.mark.parametrize('flag, words', [
+    ('--held_out_split=test[:0]', "the slice 'test[:0]' holds no images"),
+    ('--validation_split=train[:zz', "validation_split must be a split such as 'train'"),
+    ('--train_split=train[5000:100]', 'holds no images'),
+    ('--train_split=train[::2]', "train_split must be a split such as"),
+])
+def test_a_split_string_is_checked_before_anything_loads(flag, words):
+    with pytest.raises(configurator.UsageError, match=words.replace('[', r'\[')):
+        configurator.for_training(configurator.parse_overrides([flag, '--out_dir=/nonexistent/run']))
+    for good in ('train[:10%]', 'train[1%:5%]', 'train[-5000:]', 'train[:5000]+test'):
+        configurator.validate(configurator.from_overrides({'held_out_split': good}))
+
+
+def test_a_file_name_that_is_not_utf8_is_skipped_with_a_warning(digits, tmp_path, capsys):
+    import shutil
+    import config
+    import data
+    from conftest import tiny
+    folder = tmp_path / 'pictures'
+    shutil.copytree(digits, folder)
+    shutil.copy(folder / '000.png', os.path.join(os.fsencode(folder), b'caf\xe9.png'))  # Latin-1, not UTF-8
+    cfg = tiny(config.mnist, tmp_path, data_dir=str(folder))
+    assert len(data.folder_files(cfg, 'train+validation+test')) == 40
+    assert "(its name is not UTF-8: rename the file)" in capsys.readouterr().err
+    images = list(data.held_out_dataset(cfg, 4))  # and every split reads
+    assert images and images[0].shape[1:] == (28, 28, 1)

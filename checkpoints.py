@@ -97,7 +97,8 @@ def save(checkpoint, path, number, keep=KEEP):
     try:
         checkpoint.write(prefix)
     except tf.errors.OpError as e:  # a full disk, a vanished folder: TensorFlow's errors as the OS's
-        raise OSError(f'saving {prefix} failed ({type(e).__name__}: {str(e).splitlines()[0][:200]})') from e
+        shutil.rmtree(prefix + '_temp', ignore_errors=True)  # the cut-off save's part files: the disk as it was
+        raise OSError(f'saving {prefix} failed: {files.why(e)}') from e
     why = damage(prefix)
     if why:
         raise OSError(f'{prefix} did not read back after saving ({why})')

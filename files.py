@@ -19,6 +19,10 @@ def written(path):
     try:
         yield temporary
         os.replace(temporary, path)
+    except OSError as e:
+        if e.filename or e.filename2:
+            raise
+        raise OSError(e.errno, e.strerror or str(e), path) from e  # a writer's error without a name: the file's
     finally:
         with contextlib.suppress(OSError):
             os.remove(temporary)
@@ -93,4 +97,15 @@ def why(error):
     lines = str(error).strip().splitlines()
     if isinstance(error, OSError) and lines:  # the repo's own, which says what failed
         return lines[0]
-    return f'{type(error).__name__}: {lines[0][:300]}' if lines else type(error).__name__
+    if not lines:
+        return type(error).__name__
+    # TensorFlow's: '{{function_node __wrapped__SaveV2...}} FILE; No space left on device [Op:SaveV2]'
+    text = re.sub(r'\s*\[Op:\w+\]$', '', re.sub(r'^\{\{function_node [^}]*\}\}\s*', '', lines[0]))
+    cause = next((c for c in _CAUSES if c.lower() in text.lower()), None)
+    if cause:
+        return f'{cause.lower()} ({text[:300]})'
+    return f'{type(error).__name__}: {text[:300]}'
+
+
+_CAUSES = ('No space left on device', 'Read-only file system', 'Permission denied', 'No such file or directory',
+           'Disk quota exceeded')

@@ -435,7 +435,11 @@ def from_saved(path):
                              f'value, or delete the file and pass the run\'s settings as --field=value')
         if field.type in (float, typing.Optional[float]) and value is not None:
             saved[field.name] = float(value)  # JSON's 1 for 1.0
-    return validate(Config(**saved))
+    try:
+        return validate(Config(**saved))
+    except UsageError as e:  # values of the file, not of the command line: said so
+        raise UsageError(f'{path} holds a setting this version refuses: {e} (read from that file, not the command '
+                         f'line: edit the file, or delete it and pass the run\'s settings as --field=value)') from e
 
 
 def _is_of(kind, value):

@@ -30,6 +30,17 @@ CELEB_A_TRAIN_END, CELEB_A_VALIDATION_END = 162770, 182637  # the official parti
 TFDS_RETRIES = 3  # tensorflow-datasets retries a failed download 10 times with back-off: minutes offline
 
 
+def check_crop_box(cfg, height, width, images):
+    """One UsageError if crop_box reaches beyond images of height x width: every image would be skipped."""
+    if not cfg.crop_box:
+        return
+    top, left, box_height, box_width = (int(v) for v in cfg.crop_box.split(','))
+    if top + box_height > height or left + box_width > width or not box_height or not box_width:
+        raise UsageError(f'crop_box {cfg.crop_box} (top,left,height,width) reaches beyond {images}, {width} wide and '
+                         f'{height} high: pass a box inside them, such as --crop_box=0,0,{min(height, width)},'
+                         f'{min(height, width)}')
+
+
 def _gaussian_blur(image, sigma):
     """A separable Gaussian blur of a float HxWxC image, radius 3 sigma, edges reflected."""
     radius = max(1, int(math.ceil(3 * sigma)))
@@ -140,6 +151,9 @@ def _tfds_images(cfg, split, shuffle, seed, with_attributes=False):
                          f'or --data_dir for a folder of images') from e
     if not builder.is_prepared():
         _download(builder, name)
+    shape = builder.info.features['image'].shape if 'image' in builder.info.features else None
+    if shape and None not in shape[:2]:  # MNIST's 28x28, CelebA's 218x178
+        check_crop_box(cfg, shape[0], shape[1], f"{name}'s images")
     read_config = tfds.ReadConfig(shuffle_seed=seed)
     ds = builder.as_dataset(split=split, shuffle_files=shuffle, read_config=read_config)
     try:
@@ -256,6 +270,7 @@ def describe_folder(cfg):
             h, w, c = tf.io.decode_image(tf.io.read_file(os.path.join(os.path.expanduser(cfg.data_dir), name)),
                                          expand_animations=False).shape
             first = f'the first {w}x{h} {colours.get(c, f"{c}-channel")}'
+            check_crop_box(cfg, h, w, f'the first image of {cfg.data_dir} ({name})')
             break
         except (tf.errors.OpError, ValueError):
             continue

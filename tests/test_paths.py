@@ -143,3 +143,16 @@ def test_a_file_name_that_is_not_utf8_is_skipped_with_a_warning(digits, tmp_path
     assert "(its name is not UTF-8: rename the file)" in capsys.readouterr().err
     images = list(data.held_out_dataset(cfg, 4))  # and every split reads
     assert images and images[0].shape[1:] == (28, 28, 1)
+
+
+def test_a_crop_box_beyond_the_images_and_a_bad_value_in_config_json_are_named(run_copy, digits, tmp_path, capsys,
+                                                                                mock_tfds):
+    for source in ([f'--data_dir={digits}'], ['--dataset=mnist']):  # a folder's first image, or tfds' image shape
+        _refused(vae_gan.main, TINY + source + ['--crop_box=0,0,40,40', f'--out_dir={tmp_path / "new"}'], capsys,
+                 'crop_box 0,0,40,40 (top,left,height,width) reaches beyond', '28 wide and 28 high',
+                 '--crop_box=0,0,28,28')
+        assert not os.path.exists(tmp_path / 'new')
+    saved = json.loads((run_copy / 'config.json').read_text())
+    (run_copy / 'config.json').write_text(json.dumps(dict(saved, r1_gamma=1.0, update='simultaneous')))
+    _refused(inference.main, [f'--out_dir={run_copy}'], capsys, f'{run_copy}/config.json holds a setting',
+             'r1_gamma', 'read from that file, not the command line')

@@ -136,19 +136,38 @@ def write_index(path, names):
 
 def restore_newest(checkpoint, path, rename_damaged=True):
     """Restores the newest intact checkpoint in the folder `path` into `checkpoint` and returns its
-    prefix, or None when there is none. Newer damaged ones are named and renamed ckpt-N-damaged.*
-    (with rename_damaged; a worker only reads); if every one is damaged, it refuses and moves nothing."""
-    latest, damaged = newest_intact(path)
-    if damaged and not latest:
-        raise UsageError(f'no intact checkpoint in {path}: '
-                         + ', '.join(f'{os.path.basename(p)} ({why})' for p, why in damaged)
-                         + '; move that folder away to start over')
-    for prefix, why in damaged:
-        kept = set_aside(prefix) if rename_damaged else prefix
-        print(f'{os.path.basename(prefix)} is damaged ({why}): kept as {kept}.*, resuming from {latest}')
-    if latest:
-        restore(checkpoint, latest, 'pass another --out_dir, or the config it was trained with')
-    return latest
+    prefix, or None when there is none. Newer damaged ones are named and renamed ckpt-N-damaged.*, and
+    newer ones of another architecture (copied in from another run) ckpt-N-other.* (with
+    rename_damaged; a worker only reads): kept, never deleted, never saved over. If every one is
+    damaged, or of another architecture, it refuses and moves nothing."""
+    damaged, others, error = [], [], None
+    for _, prefix in numbered(path):  # newest first, until one restores
+        why = damage(prefix)
+        if why:
+            damaged.append((prefix, why))
+            continue
+        try:
+            restore(checkpoint, prefix, 'pass another --out_dir, or the config it was trained with')
+            break
+        except UsageError as e:
+            others.append(prefix)
+            error = e
+    else:
+        if others:  # not one of this run's architecture
+            raise error
+        if damaged:
+            raise UsageError(f'no intact checkpoint in {path}: '
+                             + ', '.join(f'{os.path.basename(p)} ({why})' for p, why in damaged)
+                             + '; move that folder away to start over')
+        return None
+    for older, why in damaged:
+        kept = set_aside(older) if rename_damaged else older
+        print(f'{os.path.basename(older)} is damaged ({why}): kept as {kept}.*, resuming from {prefix}')
+    for other in others:
+        kept = set_aside(other, 'other') if rename_damaged else other
+        print(f'{os.path.basename(other)} is a checkpoint of another architecture (copied in from another run?): '
+              f'kept as {kept}.*, resuming from {prefix}')
+    return prefix
 
 
 def epoch_of(path):

@@ -47,10 +47,13 @@ def written_folder(path):
     try:
         yield temporary
         old = os.path.join(parent, f'.{name}.old{os.getpid()}')
-        if os.path.exists(path):
-            os.rename(path, old)
+        if os.path.lexists(path):
+            os.rename(path, old)  # a link is renamed, never followed
         os.rename(temporary, path)
-        shutil.rmtree(old, ignore_errors=True)
+        if os.path.isdir(old) and not os.path.islink(old):
+            shutil.rmtree(old, ignore_errors=True)
+        elif os.path.lexists(old):  # a file or a link in the folder's place
+            os.remove(old)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
 

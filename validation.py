@@ -17,6 +17,7 @@ import os
 import time
 
 import checkpoints
+import configurator
 import data
 import files
 import metrics
@@ -41,8 +42,9 @@ def read_best(out_dir):
             best = json.load(f)
         held = checkpoints.numbered(folder)
         if not (isinstance(best, dict) and isinstance(best.get('epoch'), int) and isinstance(best.get('figure'), float)
-                and math.isfinite(best['figure'])):
-            raise ValueError('no epoch and figure')
+                and math.isfinite(best['figure']) and best['figure'] >= 0):  # an FID is never negative
+            raise ValueError('no epoch and figure, an FID >= 0')
+        _check_same_run(out_dir, folder)
         if [number for number, _ in held] != [best['epoch']]:
             raise ValueError(f'its checkpoint is not ckpt-{best["epoch"]}')
         why = checkpoints.damage(held[0][1])
@@ -53,6 +55,22 @@ def read_best(out_dir):
               f'the next scores replace it')
         return None, None
     return held[0][1], best
+
+
+def _check_same_run(out_dir, folder):
+    """ValueError unless best/'s config.json reads and is of the run in out_dir (its networks, data
+    and seed: another run's best/ copied in is not this run's best model)."""
+    try:
+        own = configurator.from_saved(os.path.join(folder, 'config.json'))
+        run = os.path.join(out_dir, 'config.json')
+        if os.path.exists(run):
+            theirs = configurator.from_saved(run)
+            differ = [f for f in configurator.FIXED_FIELDS if getattr(own, f) != getattr(theirs, f)]
+            if differ:
+                raise ValueError(f'it is another run\'s: {differ[0]} {getattr(own, differ[0])!r}, not '
+                                 f'{getattr(theirs, differ[0])!r}')
+    except UsageError as e:
+        raise ValueError(f'its config.json: {e}') from e
 
 
 def write_scores(out_dir, records):

@@ -579,6 +579,34 @@ def test_a_damaged_best_is_named_and_replaced_by_the_next_scores(run, capsys, mo
     assert validation.read_best(str(run))[1]['epoch'] == 2
 
 
+def _negative_figure(best):
+    (best / 'scores.json').write_text(json.dumps(dict(json.loads((best / 'scores.json').read_text()), figure=-1.0)))
+
+
+def _another_run_s(best):
+    (best / 'config.json').write_text(json.dumps(dict(json.loads((best / 'config.json').read_text()), seed=7)))
+
+
+def _as_a_file(best):
+    import shutil
+    shutil.rmtree(best)
+    best.write_text('not a folder')
+
+
+@pytest.mark.parametrize('damage, why', [(_negative_figure, 'an FID >= 0'), (_another_run_s, "another run's: seed 7"),
+                                         (lambda best: (best / 'config.json').write_text('{'), 'its config.json'),
+                                         (_as_a_file, None)])
+def test_a_best_that_is_not_this_run_s_best_model_is_never_rendered_and_is_replaced(run, capsys, monkeypatch, damage, why):
+    _scored(run, 1, 10.0, monkeypatch)
+    damage(run / 'best')
+    inference.main([f'--out_dir={run}', '--num_samples=2'])  # the newest checkpoint, not that best/
+    printed = capsys.readouterr().out
+    assert 'rendering the newest checkpoint' in printed and (why is None or why in printed), printed
+    assert _scored(run, 2, 50.0, monkeypatch)['best']  # worse than 10, but 10 was never this run's best
+    assert validation.read_best(str(run))[1]['epoch'] == 2
+    assert sorted(n for n in os.listdir(run) if n.startswith('.')) == []  # nothing left beside it
+
+
 def test_too_few_validation_images_stop_the_run_before_it_trains(tmp_path, capsys):
     from conftest import write_digits
     folder = write_digits(tmp_path / 'few', count=20)  # 16 to train on, 2 validation, 2 held out

@@ -156,3 +156,27 @@ def test_a_crop_box_beyond_the_images_and_a_bad_value_in_config_json_are_named(r
     (run_copy / 'config.json').write_text(json.dumps(dict(saved, r1_gamma=1.0, update='simultaneous')))
     _refused(inference.main, [f'--out_dir={run_copy}'], capsys, f'{run_copy}/config.json holds a setting',
              'r1_gamma', 'read from that file, not the command line')
+
+
+def test_a_checkpoint_of_another_architecture_copied_in_is_set_aside_and_the_run_goes_on(run_copy, tmp_path, capsys):
+    import dataclasses
+    import shutil
+    import numpy as np
+    import tensorflow as tf
+    import models
+    reference = tmp_path / 'reference'
+    shutil.copytree(run_copy, reference)
+    other = dataclasses.replace(configurator.from_saved(str(run_copy / 'config.json')), z_dim=4)
+    tf.train.Checkpoint(encoder=models.build_encoder(other), decoder=models.build_decoder(other),
+                        epoch=tf.Variable(5, dtype=tf.int64)).write(str(run_copy / 'checkpoints' / 'ckpt-5'))
+    vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3'])
+    printed = capsys.readouterr().out
+    assert 'ckpt-5 is a checkpoint of another architecture' in printed and 'kept as ckpt-5-other.*' in printed
+    assert 'resuming from' in printed and 'ckpt-2' in printed.split('resuming from')[1].split('\n')[0]
+    assert os.path.exists(run_copy / 'checkpoints' / 'ckpt-5-other.index')  # kept, never saved over
+    vae_gan.main(TINY + [f'--out_dir={reference}', '--epochs=3'])  # the same run without it
+    got, want = (tf.train.load_checkpoint(str(r / 'checkpoints' / 'ckpt-3')) for r in (run_copy, reference))
+    keys = set(want.get_variable_to_shape_map()) - {'_CHECKPOINTABLE_OBJECT_GRAPH'}  # (it holds layer names' counters)
+    assert set(got.get_variable_to_shape_map()) - {'_CHECKPOINTABLE_OBJECT_GRAPH'} == keys
+    for key in keys:
+        assert np.array_equal(got.get_tensor(key), want.get_tensor(key)), key

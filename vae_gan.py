@@ -244,11 +244,22 @@ def make_train_step(cfg, nets, steps_done, nonfinite_step, gradients=None):
 
 def write_histograms(nets, gradients, step):
     """The original's histograms of every weight and of the gradient of the last step due one
-    (make_train_step keeps those in `gradients`): no separate pass, nothing traced."""
+    (make_train_step keeps those in `gradients`): no separate pass, nothing traced. Tags name each
+    weight by its network and its layer's place in it (discriminator/00_conv2d/kernel), not by
+    Keras' process-wide layer counters."""
     for name, copies in gradients.items():
         for var, grad in zip(nets[name].trainable_variables, copies):
-            tf.summary.histogram(f'{name}/{var.path}', var, step=step)
-            tf.summary.histogram(f'{name}/{var.path}/gradient', grad, step=step)
+            label = layer_names(nets[name])[id(var)]
+            tf.summary.histogram(f'{name}/{label}', var, step=step)
+            tf.summary.histogram(f'{name}/{label}/gradient', grad, step=step)
+
+
+@functools.cache
+def layer_names(network):
+    """{id(weight): '<index>_<layer kind>/<weight>'} for a network's trainable weights."""
+    weighted = [layer for layer in network.layers if layer.trainable_weights]
+    return {id(var): f'{i:02d}_{type(layer).__name__.lower()}/{var.name}'
+            for i, layer in enumerate(weighted) for var in layer.trainable_weights}
 
 
 @dataclasses.dataclass
@@ -386,6 +397,15 @@ def start_outputs(cfg, run):
 
 
 SHOWN = ('discriminator_loss', 'encoder_loss', 'decoder_loss', 'kl_weight')  # on the progress bar
+# TensorBoard's tags, grouped: each network's loss together, then what each network's objective holds
+GROUPS = {'discriminator_loss': 'loss/discriminator', 'encoder_loss': 'loss/encoder', 'decoder_loss': 'loss/decoder',
+          'kl': 'encoder/kl', 'kl_weight': 'encoder/kl_weight', 'dis_l': 'decoder/dis_l', 'gan': 'decoder/gan'}
+
+
+def tag(name):
+    """A step's scalar as TensorBoard shows it: loss/..., encoder/..., decoder/..., and the rest (D(x),
+    the balance rule's costs and skips, R1) under discriminator/."""
+    return GROUPS.get(name, f'discriminator/{name}')
 
 
 def train_epoch(cfg, run, batches, steps, epoch):
@@ -412,7 +432,7 @@ def train_epoch(cfg, run, batches, steps, epoch):
             continue
         values = {name: float(value) for name, value in scalars.items()}
         for name, value in values.items():
-            tf.summary.scalar(name, value, step=step)
+            tf.summary.scalar(tag(name), value, step=step)
         bad = int(run.nonfinite_step.numpy())
         if bad >= 0:
             sys.exit(f'error: a loss became non-finite at step {bad} (epoch {epoch}): stopping; the last good '
@@ -424,7 +444,7 @@ def train_epoch(cfg, run, batches, steps, epoch):
 def end_epoch(cfg, run, epoch, values, seconds, steps, held_out):
     """The epoch's line (images/s: batch_size a step), then the grids, the scores and the checkpoint."""
     images_per_second = max(steps - 1, 1) * cfg.batch_size / seconds  # the first step not timed, if there are more
-    tf.summary.scalar('images_per_second', images_per_second, step=int(run.steps_done.numpy()))
+    tf.summary.scalar('speed/images_per_second', images_per_second, step=int(run.steps_done.numpy()))
     print(f'epoch {epoch}/{cfg.epochs}: {seconds:.1f} s, {images_per_second:.0f} images/s, '
           + ', '.join(f'{name} {values[name]:.4g}' for name in SHOWN))
     if cfg.balance_margin is not None:  # the *_skips scalars count this run's skipped updates
@@ -434,14 +454,14 @@ def end_epoch(cfg, run, epoch, values, seconds, steps, held_out):
         run.skips = counts
     run.epochs_done.assign(epoch)
     if run.is_chief and (epoch == 1 or epoch % cfg.sample_every == 0 or epoch == cfg.epochs):
-        save_samples(cfg, run.nets.sampling(), held_out, run.sample_z, epoch)
+        save_samples(cfg, run.nets.sampling(), held_out, run.sample_z, epoch, int(run.steps_done.numpy()))
     if run.extractors is not None and epoch % cfg.eval_every == 0:  # set on the chief when scores are due
         log_scores(cfg, run, epoch)
     if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
         save_checkpoint(cfg, run, epoch, held_out)
 
 
-def save_samples(cfg, nets, held_out, sample_z, epoch):
+def save_samples(cfg, nets, held_out, sample_z, epoch, step):
     """The original's grids: held-out originals, their reconstructions, prior samples. nets: {'encoder',
     'decoder'} (Networks.sampling: the weights' averages with ema_decay)."""
     to_uint8 = lambda x: data.to_uint8(cfg, x).numpy()
@@ -451,7 +471,7 @@ def save_samples(cfg, nets, held_out, sample_z, epoch):
                      os.path.join(cfg.out_dir, 'op-recons', name), f'reconstructions, epoch {epoch}')
     generations = to_uint8(nets['decoder'](sample_z, training=False))
     images.save_grid(generations, os.path.join(cfg.out_dir, 'op-gen', name), f'epoch {epoch}')
-    tf.summary.image('generations', generations[:9], step=epoch, max_outputs=9)
+    tf.summary.image('samples/generations', generations[:9], step=step, max_outputs=9)  # the scalars' axis
 
 
 def log_scores(cfg, run, epoch):

@@ -65,9 +65,15 @@ def _conv_stack(cfg, x, batch_norm):
 
 
 def _paper_conv(cfg, x, filters, stride, transpose=False):
-    """The official code's conv: 5x5 'same', no bias (batch norm follows) [architectures.py]."""
-    conv = layers.Conv2DTranspose if transpose else layers.Conv2D
-    return conv(filters, 5, strides=stride, padding='same', use_bias=False, kernel_initializer=_kernel_init(cfg))(x)
+    """The official code's stride-2 conv: 5x5, no bias (batch norm follows) [architectures.py:21-37], padded
+    as DeepPy pads 'same': 2 on every side [deeppy/expr/nnet/spatial.py:7-16]. (TensorFlow's 'same' pads a
+    stride-2 conv 1 before and 2 after, a sampling grid one pixel off.) The transposed conv is DeepPy's
+    BackwardConvolution, the gradient of such a conv from 2n to n [spatial.py:86-129]: a 'valid' transposed
+    conv (n -> 2n + 3) cropped by the padding, 2 before, 1 after (the last padded row is never read)."""
+    conv = dict(kernel_size=5, strides=stride, padding='valid', use_bias=False, kernel_initializer=_kernel_init(cfg))
+    if transpose:
+        return layers.Cropping2D(((2, 1), (2, 1)))(layers.Conv2DTranspose(filters, **conv)(x))
+    return layers.Conv2D(filters, **conv)(layers.ZeroPadding2D(2)(x))
 
 
 def _paper_bn_relu(cfg, x, epsilon=1e-6):

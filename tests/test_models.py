@@ -116,3 +116,41 @@ def test_mnist_and_celeb_a_optimizers_and_kl_weights_as_the_original():
     assert (config.mnist.kl_weight, config.celeb_a.kl_weight) == ('1/z_dim', '1/batch')
     assert config.mnist.train_split == 'train[5000:]' and config.celeb_a.train_split == 'train'
     assert config.celeb_a.resize_method == 'lanczos3'  # PIL's ANTIALIAS
+
+
+def _deeppy_conv(x, w, stride=2, pad=2):
+    """DeepPy's Convolution with border_mode='same' as cudarray computes it (im2col, a cross-correlation),
+    written out in numpy: x [n, h, w, c] padded by 5 // 2 = 2 on every side, w [k, k, c, f]
+    [deeppy/expr/nnet/spatial.py:7-16, 40-44]."""
+    k = w.shape[0]
+    x = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    out = (x.shape[1] - k) // stride + 1
+    y = np.zeros((x.shape[0], out, out, w.shape[3]))
+    for i in range(out):
+        for j in range(out):
+            patch = x[:, i * stride:i * stride + k, j * stride:j * stride + k, :]
+            y[:, i, j, :] = np.tensordot(patch, w, axes=([1, 2, 3], [0, 1, 2]))
+    return y
+
+
+@pytest.mark.parametrize('padding', ['deeppy', 'same'])
+def test_paper_convs_pad_as_deeppy(padding, monkeypatch):
+    """celeb_a_paper's stride-2 conv equals DeepPy's on a tiny input, and its transposed conv is DeepPy's
+    BackwardConvolution, the adjoint of that conv: <conv(x), y> = <x, backconv(y)> [spatial.py:86-129].
+    With TensorFlow's 'same' padding (1 before, 2 after) both fail."""
+    rng = np.random.default_rng(0)
+    cfg = config.celeb_a_paper
+    x, w = rng.normal(size=(2, 8, 8, 3)), rng.normal(size=(5, 5, 3, 4))
+    y = rng.normal(size=(2, 4, 4, 4))
+    if padding == 'same':  # the padding undone: what the preset computed before
+        monkeypatch.setattr(models, '_paper_conv', lambda cfg, h, f, s, transpose=False: (
+            keras.layers.Conv2DTranspose if transpose else keras.layers.Conv2D)(f, 5, strides=s, padding='same',
+                                                                              use_bias=False)(h))
+    conv = keras.Model(*(lambda i: (i, models._paper_conv(cfg, i, 4, 2)))(keras.Input((8, 8, 3))))
+    back = keras.Model(*(lambda i: (i, models._paper_conv(cfg, i, 3, 2, transpose=True)))(keras.Input((4, 4, 4))))
+    conv.set_weights([w])
+    back.set_weights([w])  # a transposed conv's kernel [k, k, its output channels, its input channels]
+    ours, theirs = conv(x).numpy(), _deeppy_conv(x, w)
+    adjoint = np.sum(theirs * y), np.sum(x * back(y).numpy())
+    same = np.allclose(ours, theirs, atol=1e-4) and np.isclose(*adjoint, rtol=1e-4)
+    assert same == (padding == 'deeppy'), (np.abs(ours - theirs).max(), adjoint)

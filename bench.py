@@ -10,7 +10,7 @@ Common flags (and any config.py field; config.py says what each does):
     --mixed_precision=bfloat16|float16, --jit_compile=true, --update=simultaneous   the speed options
 
 Prints images/s of vae_gan.py's whole step on the preset's real input pipeline, of the pipeline
-alone, and the step's split between D, E and G, on fresh weights. Reads and writes nothing in out_dir,
+alone, and the step's split between the discriminator, encoder and decoder, on fresh weights. Reads and writes nothing in out_dir,
 so it runs from any folder.
 """
 import dataclasses
@@ -51,7 +51,7 @@ import vae_gan  # noqa: E402
 
 def benchmark(cfg, n, warmup=3):
     """Prints images/s of `n` whole steps on the real pipeline (batch_size images per step, also with
-    fresh_batches), of the pipeline alone, and the step's split between D, E and G (each phase compiled
+    fresh_batches), of the pipeline alone, and the step's split between the discriminator, encoder and decoder (each phase compiled
     and timed alone, on one device), on fresh weights. Reads and writes nothing in out_dir. Returns the
     seconds per step of each."""
     run = vae_gan.build(cfg)
@@ -71,11 +71,11 @@ def benchmark(cfg, n, warmup=3):
     pipeline = timed(lambda: next(batches))
     step = timed(lambda: run.train_step(next(batches), epoch))
     x_d, x_e, x_g = data.split_batches(cfg, next(iter(train_ds)))
-    beta = models.kl_weight(cfg.kl_weight, epoch, cfg.batch_size, cfg.z_dim)
+    kl_weight = models.kl_weight(cfg.kl_weight, epoch, cfg.batch_size, cfg.z_dim)
     noise = optim.make_noise(cfg.seed, run.steps_done)
     phases = {}
     for name, phase, args in (('discriminator', vae_gan.discriminator_phase, (x_d,)),
-                              ('encoder', vae_gan.encoder_phase, (x_e, beta)), ('decoder', vae_gan.decoder_phase, (x_g,))):
+                              ('encoder', vae_gan.encoder_phase, (x_e, kl_weight)), ('decoder', vae_gan.decoder_phase, (x_g,))):
         @tf.function(jit_compile=cfg.jit_compile)
         def update(*args, name=name, phase=phase):
             metrics, grads = phase(cfg, run.nets, *args, noise=noise)

@@ -65,20 +65,21 @@ class Config:
     #                                                     None = gamma_dec * Dis_l + GAN (the original)
     real_vs_gen_weight: typing.Optional[float] = None  # D: w * real term + (1 - w) * fake terms (official 0.5);
     #                                                    None = their plain sum (the original)
-    discriminate_recon: bool = True  # D (and G's GAN term) also sees reconstructions x~, as the original
+    discriminate_recon: bool = True  # reconstructions x~ are fakes too: D learns to reject them and the decoder's
+    #                                  GAN term to pass them off (the original); False: prior samples x_p only (official)
     gan_log_offset: float = 0.0  # the GAN terms as log(D + c) and log(1 - D + c); 0 = the exact, stable
     #                              log-sigmoid forms (the original's log D without an offset)
-    gan_loss: str = 'non_saturating'  # G minimises -log D(G(z)) (the original); 'saturating': log(1 - D(G(z)))
-    kl_weight: str = '1/z_dim'  # MNIST/vae-gan.py line 189: 1/z_dim; '1/batch' (the original README's advice,
+    gan_loss: str = 'non_saturating'  # the decoder minimises -log D(x_p) (the original); 'saturating': log(1 - D(x_p))
+    kl_weight: str = '1/z_dim'  # the original's MNIST/vae-gan.py:189: 1/z_dim; '1/batch' (the original README's advice,
     #   Celeb-A/vae-gan.py's), 'sigmoid' (sigmoid((epoch - 1)/3 - 5): epochs count from 1 here, the
     #   original's from 0) or a number
-    fresh_batches: bool = False  # True: D, E and G each get their own batch (the CelebA script); False: one batch
+    fresh_batches: bool = False  # True: the three networks each get their own batch (the CelebA script); False: one
     balance_margin: typing.Optional[float] = None  # the official code's equilibrium rule (not in the paper):
-    #   skip D's update while it wins by more than this, G's while it loses by more; None = off (the original)
+    #   skip D's update while it wins by more than this, the decoder's while it loses by more; None = off (the original)
     equilibrium: float = 0.68  # the cost -log D the rule balances around: about ln 2, D undecided
     concat_batches: bool = False  # with update='simultaneous': D runs once on [x, x_p] and Dis_l once on
     #   [x~, x], so reals and fakes share batch-norm statistics (the official one-pass step); else apart
-    update: str = 'sequential'  # D, then E, then G, each on a fresh forward pass (the original); or 'simultaneous':
+    update: str = 'sequential'  # D, then the encoder, then the decoder, each on a fresh forward pass (the original); or 'simultaneous':
     #                             one shared forward pass and all three updates from it, as the PyTorch ports do
     jit_compile: bool = False  # XLA for the step (`python bench.py` tells where it is faster: not on CPUs here)
     mixed_precision: str = 'false'  # 'float16' (GPUs with tensor cores; loss scaling), 'bfloat16' (CPUs with
@@ -135,7 +136,7 @@ fashion_mnist = dataclasses.replace(mnist, preset='fashion_mnist', dataset='fash
 
 # The original's CelebA script (Celeb-A/vae-gan.py): 64x64 "closecrop" (the central 140x140 of the 178-wide
 # image, resized with PIL's ANTIALIAS), pixels in [-1, 1], batch 128, 100 epochs, z 128, KL weight 1/batch,
-# lr 3e-4 (E, G) and 1e-4 (D), gammas 30/10, truncated-normal(0.02) kernels (but models.py's two
+# lr 3e-4 (encoder, decoder) and 1e-4 (D), gammas 30/10, truncated-normal(0.02) kernels (but models.py's two
 # exceptions), a fresh batch for each network, grids every 2 epochs, checkpoints every 5.
 celeb_a = dataclasses.replace(
     mnist, preset='celeb_a', dataset='celeb_a', image_size=64, channels=3, crop_fraction=140 / 178, cache=False,
@@ -171,7 +172,7 @@ celeb_a_paper = dataclasses.replace(
     train_split='train+validation', held_out_split='test', validation_split='',  # [dataset/celeba.py]
     arch='paper', init_stddev=0.0, kernel_init='autofiller', z_dim=128,  # [architectures.py, deeppy/filler.py]
     batch_size=64, epochs=250, steps_per_epoch=250,  # 62,500 steps [celeba_aegan.py]
-    # One forward and one backward pass, then each network steps (the rule below decides D's and G's)
+    # One forward and one backward pass, then each network steps (the rule below decides D's and the decoder's)
     # [model/aegan.py:57-119, 181-205]; D on [x, x_p], Dis_l on [x~, x] [aegan.py:69-72, 93-104].
     update='simultaneous', concat_batches=True,
     # DeepPy's RMSProp, rho 0.9, eps 1e-8 [deeppy/train/learn_rules.py:32-54], and weight decay 1e-5 as
@@ -180,8 +181,8 @@ celeb_a_paper = dataclasses.replace(
     # taken as it is (RMSProp divides the gradient by its RMS, so the step is about lr, sum or mean).
     optimizer='deeppy_rmsprop', epsilon=1e-8 / 64, kernel_l2=1e-5 / 64, lr_schedule='annealed',
     lr_encoder=0.025 / 64, lr_decoder=0.025 / 64, lr_discriminator=0.025 / 64, lr_end=1e-5 / 64,
-    kl_weight='1', gamma_enc=1.0, dis_l_likelihood='gaussian',  # E: KL + Dis_l, no GAN term [aegan.py]
-    recon_vs_gan_weight=1e-6, gan_loss='saturating',  # G: 1e-6 Dis_l + (1 - 1e-6) GAN [aegan.py]
+    kl_weight='1', gamma_enc=1.0, dis_l_likelihood='gaussian',  # encoder: KL + Dis_l, no GAN term [aegan.py]
+    recon_vs_gan_weight=1e-6, gan_loss='saturating',  # decoder: 1e-6 Dis_l + (1 - 1e-6) GAN [aegan.py]
     real_vs_gen_weight=0.5, discriminate_recon=False,  # D: real and prior samples, 0.5 each [aegan.py]
     gan_log_offset=1e-3,  # log(D + 1e-3), log(1 - D + 1e-3) [model/aegan.py:111-116]
     balance_margin=0.35, equilibrium=0.68,  # [model/aegan.py]

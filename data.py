@@ -361,7 +361,7 @@ def train_dataset(cfg, seed):
 
 
 def split_batches(cfg, x):
-    """(x_d, x_e, x_g), the batches of D, E and G in a step: with fresh_batches each its own (the
+    """(x_d, x_e, x_g), the batches of the discriminator, encoder and decoder in a step: with fresh_batches each its own (the
     original's CelebA script), else the same one (its MNIST script)."""
     return tuple(x) if cfg.fresh_batches else (x, x, x)
 

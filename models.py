@@ -1,6 +1,6 @@
 """The three networks of VAE/GAN, as the original TensorFlow 1 repo (PrateekMunjal/VAE_GAN) builds
-them in MNIST/vae-gan.py and Celeb-A/vae-gan.py: a strided-conv encoder E, a transposed-conv Gaussian
-decoder G and an encoder-shaped discriminator D. Two families: 'mnist' (28x28x1, pixels in [0, 1]) and
+them in its MNIST/vae-gan.py and Celeb-A/vae-gan.py: a strided-conv encoder, a transposed-conv decoder
+and an encoder-shaped discriminator (D below; D(x) is its probability that x is real). Two families: 'mnist' (28x28x1, pixels in [0, 1]) and
 'celeb_a' (64x64x3 or any multiple of 8, pixels in [-1, 1]); and 'paper', the networks of the paper's
 official code (andersbll/autoencoding_beyond_pixels; its files in brackets).
 
@@ -44,10 +44,10 @@ def _leaky(x):
 
 
 def _conv_stack(cfg, x, batch_norm):
-    """The shared conv trunk of E and D. Returns the last feature map."""
+    """The shared conv trunk of the encoder and D. Returns the last feature map."""
     init = _kernel_init(cfg)
     if cfg.arch == 'mnist':
-        # 28x28x1 -> 14x14x16 -> 7x7x32 -> 4x4x64; E: leaky, leaky, ReLU, each *then* batch norm;
+        # 28x28x1 -> 14x14x16 -> 7x7x32 -> 4x4x64; the encoder: leaky, leaky, ReLU, each *then* batch norm;
         # D: leaky ReLU throughout, no batch norm.
         for i, filters in enumerate((16, 32, 64)):
             x = layers.Conv2D(filters, 3, strides=2, padding='same', kernel_initializer=init)(x)
@@ -56,7 +56,7 @@ def _conv_stack(cfg, x, batch_norm):
                 x = _batch_norm(cfg)(x)
         return x
     # celeb_a: 64x64x3 -> 32x32x64 -> 16x16x128 -> 8x8x256 -> 8x8x512 (5x5 kernels; the last conv has
-    # stride 1), each conv -> batch norm -> ReLU, in E and D alike.
+    # stride 1), each conv -> batch norm -> ReLU, in the encoder and D alike.
     for filters, stride in ((64, 2), (128, 2), (256, 2), (512, 1)):
         x = layers.Conv2D(filters, 5, strides=stride, padding='same', kernel_initializer=init)(x)
         x = _batch_norm(cfg)(x)
@@ -97,7 +97,7 @@ def _paper_encoder(cfg, x):
 
 
 def build_encoder(cfg):
-    """E: x -> [mean, sigma] of q(z|x)."""
+    """The encoder: x -> [mean, sigma] of q(z|x)."""
     x = keras.Input((cfg.image_size, cfg.image_size, cfg.channels), name='x')
     if cfg.arch == 'paper':
         return keras.Model(x, list(_paper_encoder(cfg, x)), name='encoder')
@@ -110,7 +110,7 @@ def build_encoder(cfg):
 
 
 def build_decoder(cfg):
-    """G: z -> x, the mean of the Gaussian p(x|z)."""
+    """The decoder: z -> x, an image (no pixel likelihood: its loss is Dis_l's and the GAN's)."""
     z = keras.Input((cfg.z_dim,), name='z')
     init = _kernel_init(cfg)
     if cfg.arch == 'paper':
@@ -144,7 +144,7 @@ def build_decoder(cfg):
         h = layers.ReLU()(_batch_norm(cfg)(h))
         h = layers.Reshape((base, base, 512))(h)
         for filters in (256, 128, 64):
-            # the first: a plain normal(0.02), not truncated (Celeb-A/vae-gan.py line 195)
+            # the first: a plain normal(0.02), not truncated (the original's Celeb-A/vae-gan.py:195)
             first = filters == 256 and cfg.init_stddev
             conv_init = keras.initializers.RandomNormal(stddev=cfg.init_stddev) if first else init
             h = layers.Conv2DTranspose(filters, 5, strides=2, padding='same', kernel_initializer=conv_init)(h)
@@ -200,7 +200,7 @@ def discriminate_real(discriminator, x, r1=False):
 
 
 def reconstruct(encoder, decoder, x):
-    """x -> G(mean of q(z|x)), batch norm in inference mode."""
+    """x -> decoder(mean of q(z|x)), batch norm in inference mode."""
     mean, _ = encoder(x, training=False)
     return decoder(mean, training=False)
 
@@ -229,8 +229,8 @@ def discriminator_loss(logit_x, logit_fakes, real_weight=None, offset=0.0):
 
 
 def decoder_gan_loss(logit_fakes, form='non_saturating', offset=0.0):
-    """G's GAN term over its fakes: 'non_saturating' sum of mean(-log D(fake)) (the original);
-    'saturating' sum of mean(log(1 - D(fake))) (the official code: G minimises what D maximises)."""
+    """The decoder's GAN term over its fakes: 'non_saturating' sum of mean(-log D(fake)) (the original);
+    'saturating' sum of mean(log(1 - D(fake))) (the official code: the decoder minimises what D maximises)."""
     if form == 'saturating':
         return -tf.add_n([tf.reduce_mean(neg_log_not_d(logit, offset)) for logit in logit_fakes])
     return tf.add_n([tf.reduce_mean(neg_log_d(logit, offset)) for logit in logit_fakes])
@@ -253,7 +253,7 @@ def kl_loss(mean, sigma):
 
 
 def kl_weight(setting, epoch, batch_size, z_dim):
-    """'1/z_dim' (MNIST/vae-gan.py line 189), '1/batch' (Celeb-A/vae-gan.py, and the original README:
+    """'1/z_dim' (the original's MNIST/vae-gan.py:189), '1/batch' (Celeb-A/vae-gan.py, and the original README:
     "almost always works"), 'sigmoid': sigmoid((epoch - 1)/3 - 5) in the epoch counted from 1 (the
     original's commented-out schedule, fed the epoch from 0 (line 294): 0.007 at first, then 1), or a number."""
     setting = configurator.parse_kl_weight(setting)
@@ -267,9 +267,9 @@ def kl_weight(setting, epoch, batch_size, z_dim):
 
 
 def balance(scalars, equilibrium, margin):
-    """The official code's equilibrium rule (model/aegan.py, not in the paper): (update D, update G)
+    """The official code's equilibrium rule (model/aegan.py, not in the paper): (update D, update the decoder)
     from D's pass's real_cost = mean(-log D(x)) and fake_cost = mean(-log(1 - D(x_p))). D is skipped
-    while it wins (either cost below equilibrium - margin), G while it loses (either above equilibrium
+    while it wins (either cost below equilibrium - margin), the decoder's while it loses (either above equilibrium
     + margin); both update if both would be skipped. margin None (the rule off): (None, None), both
     always update."""
     if margin is None:

@@ -32,7 +32,8 @@ class Networks:
 
 
 def build_networks(cfg):
-    """E, G and D (models.py) with an optimizer each; with ema_decay, a copy of E and G for their averages."""
+    """The encoder, decoder and discriminator (models.py) with an optimizer each; with ema_decay, a copy of
+    the encoder and decoder for their averages."""
     encoder, decoder, discriminator = (models.build_encoder(cfg), models.build_decoder(cfg),
                                        models.build_discriminator(cfg))
     averages = {}
@@ -44,7 +45,7 @@ def build_networks(cfg):
 
 
 def update_averages(nets, decay, step):
-    """average <- d * average + (1 - d) * weights after step `step` (from 1), for every weight of E and G,
+    """average <- d * average + (1 - d) * weights after step `step` (from 1), for every weight of the encoder and decoder,
     their batch-norm statistics included (Keras' own use_ema averages only what its optimizer updates).
     d = min(decay, (1 + step) / (10 + step)), tf.train.ExponentialMovingAverage's num_updates rule: early
     in a run the average forgets the random initial weights fast (0.999 alone would still weigh them

@@ -17,8 +17,8 @@ Common flags (every field of config.py's Config is one; config.py says what each
 Every start takes config.py's preset with the command's flags on top, so an edit to config.py takes
 effect when a run goes on; a run keeps its networks, data and seed (a change to one is refused).
 
-Top to bottom: each network's objective (the losses are in models.py); the original's step, D then E
-then G, and the official code's one-pass step, one of them chosen when the step is built; then the
+Top to bottom: each network's objective (the losses are in models.py); the original's step (the
+discriminator D, then the encoder, then the decoder) and the official code's one-pass step, one of them chosen when the step is built; then the
 run: build, resume, and for each epoch the steps, the log, the grids, the validation scores (best/ keeps
 the best model, validation.py) and a checkpoint. optim.py holds the machinery under the step,
 run_folder.py what keeps out_dir whole. Writes checkpoints/, best/, logs/, op-*/, scores.jsonl and
@@ -59,32 +59,32 @@ UPDATE_ORDER = ('discriminator', 'encoder', 'decoder')  # the original's order w
 # ---- Each network's objective, from one forward pass's outputs ------------------------------------
 
 def discriminator_objective(cfg, logit_x, logit_x_p, logit_x_tilde=None):
-    """{'discriminator_loss': L_D (MNIST/vae-gan.py lines 166-168), ...}. The fakes D judges:
+    """{'discriminator_loss': L_D (the original's MNIST/vae-gan.py:166-168), ...}. The fakes D judges:
     reconstructions x~ and prior samples x_p (the original), or x_p alone with discriminate_recon off
     (the official code)."""
     fakes = [logit_x_tilde, logit_x_p] if cfg.discriminate_recon else [logit_x_p]
     offset = cfg.gan_log_offset
     scalars = {'discriminator_loss': models.discriminator_loss(logit_x, fakes, cfg.real_vs_gen_weight, offset),
                'real_cost': tf.reduce_mean(models.neg_log_d(logit_x, offset)),  # -log D(x), the balance rule's input
-               'fake_cost': tf.reduce_mean(models.neg_log_not_d(logit_x_p, offset)),  # -log(1 - D(x_p))
+               'fake_cost': tf.reduce_mean(models.neg_log_not_d(logit_x_p, offset)),  # -log(1 - D(x_p)): x_p
+               #   only, never x~ (the official balance rule's input, model/aegan.py)
                'd_x': tf.reduce_mean(tf.sigmoid(logit_x)), 'd_x_p': tf.reduce_mean(tf.sigmoid(logit_x_p))}
     if logit_x_tilde is not None:
         scalars['d_x_tilde'] = tf.reduce_mean(tf.sigmoid(logit_x_tilde))
     return scalars
 
 
-def encoder_objective(cfg, mean, sigma, dis_l_x, dis_l_x_tilde, beta):
-    """{'encoder_loss': beta * KL + gamma_enc * Dis_l (MNIST/vae-gan.py line 193), ...}: the prior plus
+def encoder_objective(cfg, mean, sigma, dis_l_x, dis_l_x_tilde, kl_weight):
+    """{'encoder_loss': kl_weight * KL + gamma_enc * Dis_l (the original's MNIST/vae-gan.py:193), ...}: the prior plus
     the learned similarity."""
     kl = models.kl_loss(mean, sigma)
-    loss = beta * kl + cfg.gamma_enc * models.dis_l_loss(dis_l_x_tilde, dis_l_x, cfg.dis_l_likelihood)
-    return {'encoder_loss': loss, 'kl': kl, 'kl_weight': beta}
+    loss = kl_weight * kl + cfg.gamma_enc * models.dis_l_loss(dis_l_x_tilde, dis_l_x, cfg.dis_l_likelihood)
+    return {'encoder_loss': loss, 'kl': kl, 'kl_weight': kl_weight}
 
 
 def decoder_objective(cfg, dis_l_x, dis_l_x_tilde, logit_x_tilde, logit_x_p, gan=None):
     """{'decoder_loss': ..., 'dis_l', 'gan'}: the learned similarity plus fooling D with x~ (unless
-    discriminate_recon is off) and x_p. gamma_dec * Dis_l + GAN (the original, MNIST/vae-gan.py line
-    181), or with recon_vs_gan_weight w: w * Dis_l + (1 - w) * GAN (the official code). gan: given by
+    discriminate_recon is off) and x_p. gamma_dec * Dis_l + GAN (the original's MNIST/vae-gan.py:181), or with recon_vs_gan_weight w: w * Dis_l + (1 - w) * GAN (the official code). gan: given by
     the official one-pass step, else from the fakes' logits."""
     dis_l = models.dis_l_loss(dis_l_x_tilde, dis_l_x, cfg.dis_l_likelihood)
     fakes = [logit_x_tilde, logit_x_p] if cfg.discriminate_recon else [logit_x_p]
@@ -94,20 +94,20 @@ def decoder_objective(cfg, dis_l_x, dis_l_x_tilde, logit_x_tilde, logit_x_p, gan
     return {'decoder_loss': loss, 'dis_l': dis_l, 'gan': gan}
 
 
-# ---- The original's step: D, then E, then G -------------------------------------------------------
-# Each phase runs a fresh forward pass with the weights as they are now (so E sees the D just
-# updated, G the new D and E) and returns (scalars, gradients of its own network's loss). `noise`
+# ---- The original's step: discriminator, then encoder, then decoder -------------------------------------------------------
+# Each phase runs a fresh forward pass with the weights as they are now (so the encoder sees the D
+# just updated, the decoder the new D and encoder) and returns (scalars, gradients of its own network's loss). `noise`
 # draws N(0, I): streams 0-4 keep each draw of a step apart.
 
 def encode_decode(nets, x, noise, stream):
-    """(mean, sigma, x~): E's q(z|x), a z drawn from it, and G(z)."""
+    """(mean, sigma, x~): the encoder's q(z|x), a z drawn from it, and its decoding."""
     mean, sigma = nets.encoder(x, training=True)
     z = mean + sigma * noise(tf.shape(sigma), stream)  # the reparameterisation trick
     return mean, sigma, nets.decoder(z, training=True)
 
 
 def prior_sample(cfg, nets, x, noise, stream):
-    """x_p = G(z_p), z_p ~ N(0, I): one per row of x."""
+    """x_p = decoder(z_p), z_p ~ N(0, I): one per row of x."""
     return nets.decoder(noise([tf.shape(x)[0], cfg.z_dim], stream), training=True)
 
 
@@ -125,18 +125,18 @@ def discriminator_phase(cfg, nets, x, noise):
     return scalars, optim.gradients_with_l2(tape, scalars['discriminator_loss'], nets, 'discriminator', cfg.kernel_l2)
 
 
-def encoder_phase(cfg, nets, x, beta, noise):
-    """E: the KL to the prior (weighted by beta) plus the learned similarity in D's feature space."""
+def encoder_phase(cfg, nets, x, kl_weight, noise):
+    """The encoder: the KL to the prior (weighted by kl_weight) plus the learned similarity in D's feature space."""
     with tf.GradientTape() as tape:
         mean, sigma, x_tilde = encode_decode(nets, x, noise, stream=2)
         dis_l_x, _ = nets.discriminator(x, training=True)
         dis_l_x_tilde, _ = nets.discriminator(x_tilde, training=True)
-        scalars = encoder_objective(cfg, mean, sigma, dis_l_x, dis_l_x_tilde, beta)
+        scalars = encoder_objective(cfg, mean, sigma, dis_l_x, dis_l_x_tilde, kl_weight)
     return scalars, optim.gradients_with_l2(tape, scalars['encoder_loss'], nets, 'encoder', cfg.kernel_l2)
 
 
 def decoder_phase(cfg, nets, x, noise):
-    """G: the learned similarity plus fooling D with x~ and x_p."""
+    """The decoder: the learned similarity plus fooling D with x~ and x_p."""
     with tf.GradientTape() as tape:
         _, _, x_tilde = encode_decode(nets, x, noise, stream=3)
         x_p = prior_sample(cfg, nets, x, noise, stream=4)
@@ -147,30 +147,30 @@ def decoder_phase(cfg, nets, x, noise):
     return scalars, optim.gradients_with_l2(tape, scalars['decoder_loss'], nets, 'decoder', cfg.kernel_l2)
 
 
-def original_step(cfg, x, beta, phase, update):
-    """The original's step (update='sequential', the default): one D update, then one E update, then
-    one G update, each a separate forward pass (MNIST/vae-gan.py lines 300, 309, 318; Celeb-A/vae-gan.py
-    lines 402, 410, 419). MNIST feeds all three the same batch, CelebA each a fresh one (fresh_batches).
+def original_step(cfg, x, kl_weight, phase, update):
+    """The original's step (update='sequential', the default): one D update, then one encoder update,
+    then one decoder update, each a separate forward pass (the original's MNIST/vae-gan.py:300, 309, 318
+    and Celeb-A/vae-gan.py:402, 410, 419). MNIST feeds all three the same batch, CelebA each a fresh one (fresh_batches).
     phase: the three phases above; update(network, gradients, allowed=None) steps one network."""
     x_d, x_e, x_g = data.split_batches(cfg, x)
     scalars_d, grads = phase['discriminator'](x_d)  # 1. D: real x against x~ and x_p
     update_d, update_g = models.balance(scalars_d, cfg.equilibrium, cfg.balance_margin)  # None: always
     update('discriminator', grads, update_d)
-    scalars_e, grads = phase['encoder'](x_e, beta)  # 2. E: beta KL + gamma_enc Dis_l, against the new D
+    scalars_e, grads = phase['encoder'](x_e, kl_weight)  # 2. encoder: kl_weight KL + gamma_enc Dis_l, against the new D
     update('encoder', grads)
-    scalars_g, grads = phase['decoder'](x_g)  # 3. G: gamma_dec Dis_l + GAN, against the new D and E
+    scalars_g, grads = phase['decoder'](x_g)  # 3. decoder: gamma_dec Dis_l + GAN, against the new D and encoder
     update('decoder', grads, update_g)
     return {**scalars_d, **scalars_e, **scalars_g}
 
 
 # ---- The official code's one-pass step --------------------------------------------------------------
 
-def one_pass(cfg, nets, x, beta, noise):
-    """All three objectives from one forward pass, so E and G see the D of before this step's update
+def one_pass(cfg, nets, x, kl_weight, noise):
+    """All three objectives from one forward pass, so the encoder and decoder see the D of before this step's update
     (as the PyTorch ports, and the official code). With concat_batches, the official step [model/aegan.py:
     57-119]: D runs once on [x, x_p] and Dis_l once on [x~, x], reals and fakes sharing batch-norm
     statistics; the Dis_l target passes no gradient back (NLLNormal.bprop, model/ae.py:24-28); and with
-    the saturating form G steps along minus D's whole loss, whose real rows depend on x_p through
+    the saturating form the decoder steps along minus D's whole loss, whose real rows depend on x_p through
     those statistics (decoder_neggrad, aegan.py:29-33). Returns (scalars, {network: gradients})."""
     with tf.GradientTape(persistent=True) as tape:
         mean, sigma, x_tilde = encode_decode(nets, x, noise, stream=0)
@@ -186,18 +186,18 @@ def one_pass(cfg, nets, x, beta, noise):
             _, logit_x_p = nets.discriminator(x_p, training=True)
             dis_l_x_tilde, logit_x_tilde = nets.discriminator(x_tilde, training=True)
         scalars = discriminator_objective(cfg, logit_x, logit_x_p, logit_x_tilde)
-        official = cfg.concat_batches and cfg.gan_loss == 'saturating' and not cfg.discriminate_recon  # G: -L_D / w_fake
+        official = cfg.concat_batches and cfg.gan_loss == 'saturating' and not cfg.discriminate_recon  # the decoder: -L_D / w_fake
         gan = -scalars['discriminator_loss'] / (1 - (cfg.real_vs_gen_weight or 0)) if official else None
-        scalars.update(**encoder_objective(cfg, mean, sigma, dis_l_x, dis_l_x_tilde, beta),
+        scalars.update(**encoder_objective(cfg, mean, sigma, dis_l_x, dis_l_x_tilde, kl_weight),
                        **decoder_objective(cfg, dis_l_x, dis_l_x_tilde, logit_x_tilde, logit_x_p, gan))
     return scalars, {name: optim.gradients_with_l2(tape, scalars[f'{name}_loss'], nets, name, cfg.kernel_l2)
                      for name in UPDATE_ORDER}
 
 
-def one_pass_step(cfg, x, beta, phase, update):
+def one_pass_step(cfg, x, kl_weight, phase, update):
     """update='simultaneous': one forward and backward pass, then each network steps, none seeing
     another's update (the official code [model/aegan.py:57-119, 181-205] and the PyTorch ports)."""
-    scalars, grads = phase['one_pass'](data.split_batches(cfg, x)[0], beta)
+    scalars, grads = phase['one_pass'](data.split_batches(cfg, x)[0], kl_weight)
     update_d, update_g = models.balance(scalars, cfg.equilibrium, cfg.balance_margin)
     for name, allowed in zip(UPDATE_ORDER, (update_d, None, update_g)):
         update(name, grads[name], allowed)
@@ -223,8 +223,8 @@ def make_train_step(cfg, nets, steps_done, nonfinite_step, gradients=None):
 
     def replica_step(x, epoch):
         x_e = data.split_batches(cfg, x)[1]
-        beta = models.kl_weight(cfg.kl_weight, epoch, tf.shape(x_e)[0] * strategy.num_replicas_in_sync, cfg.z_dim)
-        return {**step(cfg, x, beta, phase, update), **skip_counts()}
+        kl_weight = models.kl_weight(cfg.kl_weight, epoch, tf.shape(x_e)[0] * strategy.num_replicas_in_sync, cfg.z_dim)
+        return {**step(cfg, x, kl_weight, phase, update), **skip_counts()}
 
     @tf.function(autograph=False)  # its Python branches are on settings, never on tensors: a third less tracing
     def train_step(x, epoch):

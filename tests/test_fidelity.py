@@ -149,8 +149,8 @@ def test_each_phase_s_loss_and_gradient_are_the_original_formula_s(tmp_path, pre
     nets, _, _ = build_step(cfg)
     x = tf.random.stateless_uniform(shape, seed=[1, 2], minval=0 if cfg.arch == 'mnist' else -1, maxval=1)
     noise = lambda shape, stream: tf.random.stateless_normal(shape, seed=[5, stream])
-    beta = float(models.kl_weight(cfg.kl_weight, 1.0, shape[0], cfg.z_dim))
-    assert beta == pytest.approx(1 / 32 if preset is config.mnist else 1 / 4)
+    kl_weight = float(models.kl_weight(cfg.kl_weight, 1.0, shape[0], cfg.z_dim))
+    assert kl_weight == pytest.approx(1 / 32 if preset is config.mnist else 1 / 4)
 
     def original_loss(name, stream_e, stream_p):
         mean, sigma = nets.encoder(x, training=True)
@@ -161,11 +161,11 @@ def test_each_phase_s_loss_and_gradient_are_the_original_formula_s(tmp_path, pre
         llike = tf.reduce_mean(tf.square(f_t - f_x))
         kl = tf.reduce_mean(tf.reduce_sum(0.5 * (mean ** 2 + sigma ** 2 - 1) - tf.math.log(sigma), axis=1))
         return {'discriminator': -tf.reduce_mean(tf.math.log(d_x) + tf.math.log(1 - d_t) + tf.math.log(1 - d_p)),
-                'encoder': beta * kl + cfg.gamma_enc * llike,
+                'encoder': kl_weight * kl + cfg.gamma_enc * llike,
                 'decoder': cfg.gamma_dec * llike + tf.reduce_mean(-tf.math.log(d_t) - tf.math.log(d_p))}[name]
 
     phases = {'discriminator': (lambda: vae_gan.discriminator_phase(cfg, nets, x, noise), 0, 1),
-              'encoder': (lambda: vae_gan.encoder_phase(cfg, nets, x, tf.constant(beta), noise), 2, 1),
+              'encoder': (lambda: vae_gan.encoder_phase(cfg, nets, x, tf.constant(kl_weight), noise), 2, 1),
               'decoder': (lambda: vae_gan.decoder_phase(cfg, nets, x, noise), 3, 4)}
     for name, (phase, stream_e, stream_p) in phases.items():
         with tf.GradientTape() as tape:

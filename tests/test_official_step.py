@@ -107,8 +107,8 @@ def paper_step(tmp_path_factory, request):
 def repo_gradients(cfg, nets, x, eps, z_p):
     """The repo's one-pass step's gradients with the same noise, times the batch (its losses are means)."""
     noise = lambda shape, stream: (eps, z_p)[stream]
-    beta = models.kl_weight(cfg.kl_weight, 1.0, N, cfg.z_dim)  # '1': the official KL + Dis_l
-    _, grads = vae_gan.one_pass(cfg, nets, x, beta, noise)
+    kl_weight = models.kl_weight(cfg.kl_weight, 1.0, N, cfg.z_dim)  # '1': the official KL + Dis_l
+    _, grads = vae_gan.one_pass(cfg, nets, x, kl_weight, noise)
     return {name: [g * N for g in gradients] for name, gradients in grads.items()}
 
 

@@ -124,11 +124,11 @@ def test_simultaneous_differs_only_in_the_intended_way(tmp_path):
     sequential step differs because E and G see the D (and G the E) just updated."""
     cfg = tiny(config.mnist, tmp_path)
     nets, _, _ = build_step(cfg)
-    x, beta = _batch(), tf.constant(0.25)
-    _, together = vae_gan.one_pass(cfg, nets, x, beta, fixed_noise)
+    x, kl_weight = _batch(), tf.constant(0.25)
+    _, together = vae_gan.one_pass(cfg, nets, x, kl_weight, fixed_noise)
     close = lambda a, b: all(np.allclose(u.numpy(), v.numpy(), rtol=1e-4, atol=1e-6) for u, v in zip(a, b))
     for name, phase, args in (('discriminator', vae_gan.discriminator_phase, (x,)),
-                              ('encoder', vae_gan.encoder_phase, (x, beta)), ('decoder', vae_gan.decoder_phase, (x,))):
+                              ('encoder', vae_gan.encoder_phase, (x, kl_weight)), ('decoder', vae_gan.decoder_phase, (x,))):
         _, alone = phase(cfg, nets, *args, noise=fixed_noise)  # the same noise
         assert close(alone, together[name]), name
 

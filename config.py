@@ -98,7 +98,7 @@ class Config:
     #   (digit classifiers would score photos as digits), inception for any other dataset
     eval_every: int = 4  # epochs between the validation scores (FID, KID, precision, recall, MSE, SSIM; to
     #   TensorBoard and scores.jsonl) that keep the best model in best/; 0 = never. A multiple of checkpoint_every,
-    #   so that a scored model is also checkpointed. About 1.5% of MNIST's training time (README)
+    #   so that a scored model is also checkpointed. About 1.5% of MNIST's training time (RESULTS.md)
     eval_samples: int = 2000  # generations (and validation images) each of those scores uses
     r1_gamma: float = 0.0  # D's loss + r1_gamma / 2 * E|d logit D(x) / dx|^2 on real images, the R1 penalty
     #   (Mescheder et al. 2018, "Which Training Methods for GANs do actually Converge?"): D's slope where the data
@@ -113,7 +113,7 @@ class Config:
     #   codes (Ghosh et al. 2020; prior.py), in renders, --metrics and the validation scores (not the op-gen/ grids)
     prior_components: int = 10  # the mixture's components (full covariances)
     prior_images: int = 60000  # the training images whose codes the mixture is fitted to (at most: MNIST has 55,000;
-    #   the first 20,000 fit in two thirds of the time, with FIDs about 10% higher: README)
+    #   the first 20,000 fit in two thirds of the time, with FIDs about 10% higher: RESULTS.md)
     histogram_every: int = 500  # steps between weight and gradient histograms (of the step's own gradients); 0 = none
 
 
@@ -121,7 +121,7 @@ class Config:
 mnist = Config()
 
 # The original's commented-out sigmoid KL schedule, sigmoid(epoch/3 - 5), in place of 1/z_dim: the KL
-# weight climbs to 1 by epoch 30, pulling the codes onto the prior. Over seeds (README, "Numbers"),
+# weight climbs to 1 by epoch 30, pulling the codes onto the prior. Over seeds (RESULTS.md, "Numbers"),
 # 30 epochs, 3 seeds each: more precise generations (precision 0.81 against 0.73) from fewer of the
 # data's modes (recall 0.29 against 0.67), an FID lower by more than the seed spread in one feature
 # space but not the other, and worse reconstructions (SSIM 0.51 against 0.76): not better than the

@@ -4,7 +4,7 @@ Every eval_every epochs, vae_gan.py scores the generations and reconstructions a
 images (metrics.evaluate; never the test split, which stays for reporting), appends the scores to
 out_dir/scores.jsonl and, when metrics.figure beats best/'s, writes the encoder and decoder to
 out_dir/best/ in the export format (`python vae_gan_inference.py --checkpoint=best`). The GAN's
-generations can get worse while its reconstructions keep improving (the README's 200-epoch curve), so
+generations can get worse while its reconstructions keep improving (RESULTS.md's 200-epoch curve), so
 the newest checkpoint is not the best one.
 
 best/ is written beside itself and swapped in once it reads back whole (checkpoints.export); its own

@@ -151,7 +151,7 @@ def restore_newest(checkpoint, path, rename_damaged=True):
             break
         except UsageError as e:
             others.append(prefix)
-            error = e
+            error = error or e  # the newest one's, if none of them is this run's
     else:
         if others:  # not one of this run's architecture
             raise error

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+import signal
 import sys
 import typing
 
@@ -206,8 +207,14 @@ def check_same_model(out_dir, saved, asked):
                              f'there, {asked[field]!r} asked for): drop --{field}, or pass another --out_dir')
 
 
+PATH_FIELDS = ('out_dir', 'data_dir', 'checkpoint', 'export')  # '~' means the home folder, as in a shell
+
+
 def _parse_value(kind, name, text):
-    """Parses text to the type of field `name` of the dataclass `kind`."""
+    """Parses text to the type of field `name` of the dataclass `kind` (a path's ~ expanded: a shell
+    leaves `--out_dir=~/runs` as it is, and the user means their home)."""
+    if name in PATH_FIELDS and text.startswith('~'):
+        text = os.path.expanduser(text)
     kind = kind.__dataclass_fields__[name].type
     if kind in (typing.Optional[int], typing.Optional[float]):
         if text.lower() in ('none', ''):
@@ -269,6 +276,14 @@ def check_command_line(argv, usage, *kinds, settle=None):
             settle(*flags)
     except UsageError as e:
         sys.exit(f'error: {e}')
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # until the script's own (run_folder.guarded)
+        signal.signal(signum, _stopped_while_loading)
+
+
+def _stopped_while_loading(signum, frame):
+    """Ctrl-C (or a kill) while TensorFlow loads: one line, not the import's traceback."""
+    print('\nstopped: nothing written (TensorFlow was still loading)', file=sys.stderr, flush=True)
+    os._exit(128 + signum)
 
 
 def parse_overrides(args):
@@ -321,7 +336,9 @@ def for_training(overrides):
     line = f"settings: config.py's {preset.preset} preset" + (f", with {', '.join(flags)} from the command line"
                                                              if flags else '')
     if saved is None:
-        return validate(dataclasses.replace(preset, **dict(overrides, out_dir=out_dir))), line + f' (a new run in {out_dir})'
+        cfg = validate(dataclasses.replace(preset, **dict(overrides, out_dir=out_dir)))
+        _refuse(cfg.data_dir and folders.for_data(cfg.data_dir))
+        return cfg, line + f' (a new run in {out_dir})'
     check_same_model(out_dir, saved, {'preset': preset.preset})
     before = _preset_before(out_dir)
     edited = {f for f in FIXED_FIELDS if before and before.get(f) != getattr(preset, f)}
@@ -330,6 +347,7 @@ def for_training(overrides):
     fixed = [f for f in FIXED_FIELDS if _setting(f, getattr(cfg, f)) != _setting(f, getattr(saved, f))]
     if fixed:
         raise UsageError(_refusal(out_dir, saved, cfg, overrides, fixed))
+    _refuse(cfg.data_dir and folders.for_data(cfg.data_dir))
     changed = [f'{f} {getattr(saved, f)!r} -> {getattr(cfg, f)!r} ('
                + ('command line' if f in overrides else 'config.py') + ')'
                for f in FIELDS if f != 'out_dir' and getattr(cfg, f) != getattr(saved, f)]

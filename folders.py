@@ -42,8 +42,9 @@ def _owned(name):
 
 def owner(path):
     """(the run or export whose own folder `path` is or lies in, how) or (None, None): the path is one
-    of a run's OWNED folders (RUN/samples, RUN/best), inside one (RUN/samples/x), or inside an export."""
-    start = child = os.path.abspath(os.path.expanduser(path))
+    of a run's OWNED folders (RUN/samples, RUN/best), inside one (RUN/samples/x), or inside an export.
+    The path is taken as the system resolves it: through its symbolic links and their '..'."""
+    start = child = os.path.realpath(os.path.expanduser(path))
     while True:
         parent = os.path.dirname(child)
         if parent == child:
@@ -56,9 +57,16 @@ def owner(path):
         child = parent
 
 
+def inside(path, folder):
+    """Whether `path` is `folder` or lies in it, both as the system resolves them."""
+    path, folder = (os.path.realpath(os.path.expanduser(p)) for p in (path, folder))
+    return os.path.commonpath([path, folder]) == folder
+
+
 def _outside(path, where):
     """A folder beside the run or export that holds path: what to pass instead."""
-    return os.path.join(os.path.dirname(where), os.path.basename(os.path.normpath(path)) + '-new')
+    name = os.path.basename(os.path.realpath(os.path.expanduser(path)))
+    return os.path.join(os.path.dirname(where), name + '-new')
 
 
 def for_training(path, flag='--out_dir'):
@@ -70,7 +78,7 @@ def for_training(path, flag='--out_dir'):
                 f'pass a folder outside it, such as {flag}={_outside(path, where)}')
     if is_export(path):
         return (f'{flag}={path} is an exported model, not a run: render it with --checkpoint={path}, or train '
-                f'into a new folder, such as {flag}={os.path.normpath(path)}-run')
+                f'into a new folder, such as {flag}={os.path.realpath(path)}-run')
     return None
 
 
@@ -90,10 +98,20 @@ def for_export(path, flag='--export'):
     where, what = owner(path)
     if where:
         return f'{flag}={path} {what}: pass a folder outside it, such as {flag}={_outside(path, where)}'
-    if os.path.islink(path):
+    if os.path.islink(path.rstrip('/') or '/'):
         return f'{flag}={path} is a symbolic link: pass the folder it points to, or a new folder'
     if os.path.exists(path) and not os.path.isdir(path):
         return f'{flag}={path} is a file: pass a folder to write the model into'
+    return None
+
+
+def for_data(path, flag='--data_dir'):
+    """A folder of images to read: never one a run or an export writes itself (RUN/samples/generations:
+    the next render would replace the images being trained on)."""
+    where, what = owner(path)
+    if where:
+        return (f'{flag}={path} {what}, and the next render or best model there replaces what it holds: copy the '
+                f'images to a folder of their own and pass that')
     return None
 
 

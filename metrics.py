@@ -29,6 +29,7 @@ import sys
 
 import config
 import configurator
+import folders
 from configurator import UsageError
 
 SCORES = 'scores.jsonl'  # a run's validation scores (validation.py): one JSON object per scoring
@@ -52,6 +53,10 @@ def command(argv):
         if os.path.lexists(out) and not _is_png(out):  # a run's scores.jsonl, a config.json, ...: never replaced
             raise UsageError(f'--plot {out}: that file exists and is not a PNG, so it is not replaced: pass a new '
                              f'file name, such as {os.path.splitext(out)[0]}-scores.png')
+        where, what = folders.owner(out)
+        if where:  # a run's grids, its best/, an export: the repo's files, never replaced by a plot
+            raise UsageError(f'--plot {out} {what}: pass a file outside it, such as '
+                             f'{os.path.join(os.path.dirname(where), os.path.basename(out))}')
         missing = [run for run in runs if not os.path.isdir(run)]
         if missing:
             raise UsageError(f'--plot: {missing[0]} is not a run folder: pass the folders that hold scores.jsonl')

@@ -70,6 +70,12 @@ def settings(overrides, flags):
     refusal = folders.for_export(options.export) if options.export else folders.for_rendering(out_dir)
     if refusal:
         raise configurator.UsageError(refusal)
+    samples = os.path.join(out_dir, 'samples')  # replaced whole by a render: never one of its own inputs
+    for flag, given in (('--checkpoint', options.checkpoint not in ('', 'best', 'newest') and options.checkpoint),
+                        ('--data_dir', cfg.data_dir)):
+        if given and not options.export and folders.inside(given, samples):
+            raise configurator.UsageError(f'{flag}={given} lies inside {samples}, which this render replaces whole: '
+                                          f'move it out first, or pass another --out_dir')
     return dataclasses.replace(cfg, out_dir=out_dir), cfg.out_dir, options, changes
 
 

@@ -180,3 +180,38 @@ def test_a_checkpoint_of_another_architecture_copied_in_is_set_aside_and_the_run
     assert set(got.get_variable_to_shape_map()) - {'_CHECKPOINTABLE_OBJECT_GRAPH'} == keys
     for key in keys:
         assert np.array_equal(got.get_tensor(key), want.get_tensor(key)), key
+
+
+def test_paths_are_judged_as_the_system_resolves_them(run_copy, export, tmp_path, capsys, monkeypatch):
+    """Through symbolic links and their '..', from '.', with '~': each case an outsider tried."""
+    import metrics
+    (run_copy / 'samples').mkdir()
+    os.symlink(run_copy / 'samples', tmp_path / 'link')  # a link into a run's own samples/
+    os.symlink(run_copy / 'best' if os.path.exists(run_copy / 'best') else export, tmp_path / 'to_export')
+    before = contents(run_copy)
+    ckpt = f'--checkpoint={run_copy}/checkpoints/ckpt-2'
+    _refused(vae_gan.main, TINY + [f'--out_dir={tmp_path / "link"}'], capsys, 'writes itself')
+    _refused(inference.main, [ckpt, f'--export={tmp_path / "link" / "mine"}'], capsys, 'writes itself')
+    _refused(inference.main, [ckpt, f'--export={tmp_path}/link/../checkpoints/x'], capsys, 'checkpoints/')
+    _refused(inference.main, [ckpt, f'--out_dir={tmp_path / "to_export"}/x'], capsys, 'inside the exported model')
+    os.symlink(tmp_path / 'elsewhere', tmp_path / 'dangling')
+    _refused(inference.main, [ckpt, f'--export={tmp_path / "dangling"}/'], capsys, 'is a symbolic link')
+    monkeypatch.chdir(run_copy / 'samples')
+    line = _refused(vae_gan.main, TINY + ['--out_dir=.'], capsys, 'writes itself')
+    assert line.endswith(f'--out_dir={run_copy.parent / "samples-new"}')
+    # '~' is the home folder, as a shell would have it, in the check and in the write alike
+    monkeypatch.setenv('HOME', str(run_copy / 'samples'))
+    _refused(vae_gan.main, TINY + ['--out_dir=~/t2'], capsys, 'writes itself')
+    # an output never replaces an input: the data of a run's own folder, a checkpoint inside the samples/
+    # a render replaces, a plot over a run's grid
+    monkeypatch.chdir(tmp_path)
+    (run_copy / 'samples' / 'generations').mkdir()
+    _refused(vae_gan.main, TINY + [f'--data_dir={run_copy}/samples/generations', f'--out_dir={tmp_path / "new"}'],
+             capsys, 'copy the images to a folder of their own')
+    os.rename(export, run_copy / 'samples' / 'export')
+    _refused(inference.main, [f'--checkpoint={run_copy}/samples/export', f'--out_dir={run_copy}'], capsys,
+             'which this render replaces whole')
+    grid = sorted(os.listdir(run_copy / 'op-gen'))[0]
+    _refused(metrics.main, ['--plot', str(run_copy / 'op-gen' / grid), str(run_copy)], capsys, 'writes itself')
+    assert {k: v for k, v in contents(run_copy).items() if not k.startswith('samples/')} == before
+    assert not os.path.exists(tmp_path / 'new') and not os.path.exists(tmp_path / 'elsewhere')

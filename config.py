@@ -56,7 +56,11 @@ class Config:
     #   the official heads have none, architectures.py:45-47)
     lr_schedule: str = 'constant'  # or 'annealed', the official GammaAnnealer: lr - ((epoch - 1)/epochs)^0.75
     #                                * (lr - lr_end) in epoch 1, 2, ...
-    lr_end: float = 0.0  # the annealed learning rates' last value
+    #                                or 'linear': constant for the first lr_decay_from of the epochs, then
+    #                                straight down towards lr_end (CycleGAN's policy, Zhu et al. 2017: 100 epochs
+    #                                constant, 100 decaying to 0), so a long run settles instead of drifting
+    lr_end: float = 0.0  # the annealed or linear learning rates' last value
+    lr_decay_from: float = 0.5  # 'linear': the share of the epochs trained at the full learning rates
     gamma_enc: float = 100.0  # weight of the Dis_l term in the encoder's loss
     gamma_dec: float = 100.0  # weight of the Dis_l term in the decoder's loss
     dis_l_likelihood: str = 'mean'  # 'mean': the original's mean squared error; 'gaussian': the official

@@ -32,7 +32,7 @@ FIXED_FIELDS = ARCH_FIELDS + ('optimizer', 'dataset', 'data_dir', 'train_split',
 MNIST_FEATURES = 'classifier,mlp'  # the two feature networks trained on MNIST's digits (metrics.py)
 # Fields added after runs were shipped: a config.json without them was written before they existed, and
 # their defaults are what that version did.
-LATER_FIELDS = ('r1_gamma', 'ema_decay', 'prior', 'prior_components', 'prior_images')
+LATER_FIELDS = ('r1_gamma', 'ema_decay', 'prior', 'prior_components', 'prior_images', 'lr_decay_from')
 FIELDS = [f.name for f in dataclasses.fields(Config)]
 PRECISIONS = {'false': 'float32', 'float16': 'mixed_float16', 'bfloat16': 'mixed_bfloat16'}  # -> Keras policy
 
@@ -94,6 +94,9 @@ def _check_values(cfg):
             raise UsageError(f'{name} must be in [0, 1] (or None), not {getattr(cfg, name)}')
     if cfg.balance_margin is not None and not cfg.balance_margin >= 0:
         raise UsageError(f'balance_margin must be >= 0 (or None = off), not {cfg.balance_margin}')
+    if not 0 <= cfg.lr_decay_from < 1:
+        raise UsageError(f'lr_decay_from (the share of the epochs before the linear decay) must be in [0, 1), '
+                         f'not {cfg.lr_decay_from}')
     if cfg.ema_decay is not None and not 0 <= cfg.ema_decay < 1:
         raise UsageError(f'ema_decay must be in [0, 1) (or None = off), not {cfg.ema_decay}')
     if cfg.prior not in ('normal', 'mixture'):
@@ -150,7 +153,7 @@ def _check_choices(cfg):
     if cfg.arch not in ARCHS:
         raise UsageError(f"unknown arch {cfg.arch!r}: pick one of {', '.join(ARCHS)}")
     for name, allowed in (('optimizer', ('adam', 'deeppy_rmsprop')), ('kernel_init', ('default', 'autofiller')),
-                          ('lr_schedule', ('constant', 'annealed')), ('dis_l_likelihood', ('mean', 'gaussian')),
+                          ('lr_schedule', ('constant', 'annealed', 'linear')), ('dis_l_likelihood', ('mean', 'gaussian')),
                           ('gan_loss', ('non_saturating', 'saturating')), ('mixed_precision', tuple(PRECISIONS)),
                           ('resize_method', ('bilinear', 'bicubic', 'area', 'nearest', 'lanczos3'))):
         if getattr(cfg, name) not in allowed:

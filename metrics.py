@@ -348,6 +348,7 @@ def summary(scores):
     spaces = '; '.join(f"{name}: FID {s['fid']:.3f}, KID {s['kid']:.4f}, precision {s['precision']:.3f}, "
                        f"recall {s['recall']:.3f}" for name, s in scores['features'].items())
     prior = f", prior {scores['prior']}" if scores.get('prior', 'normal') != 'normal' else ''
+    prior += f", the {scores['weights']}" if 'weights' in scores else ''  # ema_decay: 'average' or 'weights'
     return (f"{spaces} ({scores['images']} images{prior}); reconstruction MSE {scores['mse']:.4f}, "
             f"SSIM {scores['ssim']:.3f}")
 

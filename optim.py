@@ -94,11 +94,17 @@ def unscaled(optimizer):
 
 
 def learning_rates(cfg, epoch):
-    """{network: learning rate} in epoch (from 1): constant, or 'annealed' as the official GammaAnnealer:
-    lr - ((epoch - 1) / epochs)^0.75 * (lr - lr_end), from lr in the first epoch towards lr_end."""
+    """{network: learning rate} in epoch (from 1): constant; 'annealed' as the official GammaAnnealer:
+    lr - ((epoch - 1) / epochs)^0.75 * (lr - lr_end), from lr in the first epoch towards lr_end; or
+    'linear': lr for the first lr_decay_from * epochs epochs, then lr - (epoch - 1 - start) / (epochs - start)
+    * (lr - lr_end), towards lr_end (CycleGAN's constant-then-linear policy)."""
     rates = {'encoder': cfg.lr_encoder, 'decoder': cfg.lr_decoder, 'discriminator': cfg.lr_discriminator}
     if cfg.lr_schedule == 'annealed':
         rates = {name: lr - ((epoch - 1) / cfg.epochs) ** 0.75 * (lr - cfg.lr_end) for name, lr in rates.items()}
+    elif cfg.lr_schedule == 'linear':
+        start = cfg.lr_decay_from * cfg.epochs
+        done = max(0.0, epoch - 1 - start) / max(cfg.epochs - start, 1e-9)
+        rates = {name: lr - min(done, 1.0) * (lr - cfg.lr_end) for name, lr in rates.items()}
     return rates
 
 

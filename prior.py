@@ -64,9 +64,11 @@ def fit(cfg, encoder):
     return {'weights': gmm.weights_, 'means': gmm.means_, 'covariances': gmm.covariances_, 'images': len(codes)}
 
 
-def for_checkpoint(cfg, checkpoint, encoder):
+def for_checkpoint(cfg, checkpoint, encoder, unaveraged=False):
     """None with prior='normal'; else the mixture of this checkpoint's encoder, from out_dir/metrics_cache/
-    when one fitted on the same terms is there and reads back whole, else fitted now and kept there."""
+    when one fitted on the same terms is there and reads back whole, else fitted now and kept there.
+    unaveraged: with ema_decay, the encoder is the checkpoint's weights, not their average
+    (--average=false), cached apart."""
     if cfg.prior == 'normal':
         return None
     with open(checkpoint + '.index', 'rb') as f:  # it holds every tensor's checksum: the contents, not read
@@ -74,7 +76,8 @@ def for_checkpoint(cfg, checkpoint, encoder):
     terms = {field: getattr(cfg, field) for field in ('dataset', 'data_dir', 'train_split', 'image_size', 'channels',
                                                       'crop_fraction', 'crop_box', 'blur_sigma', 'resize_method',
                                                       'prior_components', 'prior_images', 'seed')}
-    key = hashlib.sha256(json.dumps([digest.hexdigest(), terms], sort_keys=True).encode()).hexdigest()[:16]
+    key = [digest.hexdigest(), terms] + (['unaveraged'] if unaveraged and cfg.ema_decay is not None else [])
+    key = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     path = os.path.join(cfg.out_dir, 'metrics_cache', f'prior_{key}.npz')
     if os.path.exists(path):
         why = check(cfg, path)

@@ -15,6 +15,7 @@ Common flags (and any config.py field, e.g. --seed=1 for other generations, --da
     --metrics            score metric_samples (10,000) generations and reconstructions in memory
     --metric_samples=N   how many --metrics scores
     --export=DIR         write the model to a new folder instead of rendering
+    --average=false      a run with ema_decay: the weights themselves, not their average
 
 The model is rebuilt from the run's config.json (written by vae_gan.py), or the export's. Writes to
 <out_dir>/samples/: generations/, originals/ and reconstructions/ (one PNG per image, 000001.png ...),
@@ -46,6 +47,8 @@ class Options:
     attributes: str = ''  # CelebA attribute vectors: 'A,B,...', 'none', or '' = the paper's 18 on CelebA
     attribute_images: int = 10000  # training images encoded to make the attribute vectors
     attribute_scale: float = 1.0  # how far along each attribute vector the faces move
+    average: bool = True  # with ema_decay: the weights' averages (what training's grids, scores and best/ use);
+    #                       false: the weights themselves, to compare them (a training checkpoint holds both)
 
 
 def settings(overrides, flags):
@@ -198,14 +201,20 @@ def _find(cfg, path):
     return found
 
 
-def restore_models(cfg, path):
+def restore_models(cfg, path, average=True):
     """The encoder and decoder of the checkpoint at path, in float32 whatever precision the run
     trained with (its weights are float32 either way): with ema_decay, the weights' averages (a
-    training checkpoint holds them beside the weights; best/ and exports hold only them)."""
+    training checkpoint holds them beside the weights; best/ and exports hold only them), or with
+    average=False the weights themselves (a training checkpoint's only)."""
     keras.mixed_precision.set_global_policy('float32')
     encoder, decoder = models.build_encoder(cfg), models.build_decoder(cfg)
     averaged = cfg.ema_decay is not None and any(
         key.startswith('encoder_average/') for key in tf.train.load_checkpoint(path).get_variable_to_shape_map())
+    if cfg.ema_decay is not None and not average:
+        if not averaged:  # best/ and exports keep the averages under the plain names
+            raise UsageError(f'--average=false: {path} holds only the weights\' averages (best/ and exports do): '
+                             f'pass a training checkpoint, --checkpoint=newest or RUN/checkpoints/ckpt-N')
+        averaged = False
     networks = {'encoder_average': encoder, 'decoder_average': decoder} if averaged else {'encoder': encoder,
                                                                                           'decoder': decoder}
     checkpoints.restore(tf.train.Checkpoint(**networks), path,
@@ -240,7 +249,7 @@ def render(cfg, checkpoint, options):
     render at a time per out_dir (out_dir/samples.lock), written into a fresh folder that takes
     samples/'s place when whole: a render cut short leaves the samples before it as they were, and two
     renders never mix."""
-    encoder, decoder = restore_models(cfg, checkpoint)
+    encoder, decoder = restore_models(cfg, checkpoint, options.average)
     extractors = None
     if options.metrics:  # the feature networks first: one that cannot load stops before any rendering
         extractors = metrics.feature_extractors(cfg)
@@ -267,7 +276,8 @@ def write_samples(cfg, checkpoint, encoder, decoder, options, extractors, sample
                                input_signature=[tf.TensorSpec([None, cfg.z_dim], tf.float32)])
     decode = lambda z: np.concatenate([decode_batch(z[i:i + models.INFERENCE_BATCH]).numpy()
                                        for i in range(0, len(z), models.INFERENCE_BATCH)])
-    mixture = prior.for_checkpoint(cfg, checkpoint, encoder)  # None: N(0, I)
+    weights = None if cfg.ema_decay is None else 'average' if options.average else 'weights'  # which were scored
+    mixture = prior.for_checkpoint(cfg, checkpoint, encoder, unaveraged=not options.average)  # None: N(0, I)
     generations = write_generations(cfg, decode, mixture, options.num_samples, samples)
     try:
         originals, codes, reconstructions = write_reconstructions(cfg, encoder, decode, options.num_samples, samples)
@@ -285,7 +295,8 @@ def write_samples(cfg, checkpoint, encoder, decoder, options, extractors, sample
           + (f' and a GIF of {frames} sampled epoch{"s" * (frames != 1)}' if frames else
              ' (no training grids in op-gen/: no GIF)'))
     if options.metrics:
-        write_metrics(cfg, checkpoint, encoder, decoder, mixture, options.metric_samples, samples, extractors)
+        write_metrics(cfg, checkpoint, encoder, decoder, mixture, options.metric_samples, samples, extractors,
+                      weights)
     if options.attributes == 'none' or (not options.attributes and cfg.dataset != 'celeb_a') or originals is None:
         return
     write_attributes(cfg, checkpoint, encoder, decode, options, originals, codes, reconstructions, samples, before)
@@ -333,13 +344,15 @@ def write_interpolations(cfg, decode, codes, samples):
     return rows
 
 
-def write_metrics(cfg, checkpoint, encoder, decoder, mixture, count, samples, extractors):
+def write_metrics(cfg, checkpoint, encoder, decoder, mixture, count, samples, extractors, weights):
     """metrics.json and a summary line: FID, KID, precision and recall of `count` generations in each
     feature space against as many held-out images (fewer if the split has fewer), MSE and SSIM of their
-    reconstructions; in memory, no image written."""
+    reconstructions; in memory, no image written. weights (runs with ema_decay): 'average' or 'weights'."""
     scores = metrics.evaluate(cfg, encoder, decoder, count, seed=cfg.seed, extractors=extractors,
                               draw=lambda n: prior.sample(cfg, mixture, n, cfg.seed))
     scores.update(checkpoint=checkpoint, epoch=checkpoints.epoch_of(checkpoint), prior=prior.describe(mixture))
+    if weights:
+        scores['weights'] = weights
     files.write_json(os.path.join(samples, 'metrics.json'), scores)
     print(f"epoch {scores['epoch']}: {metrics.summary(scores)}")
 

@@ -56,6 +56,11 @@ def test_a_run_with_an_average_renders_it_and_keeps_it_for_good(digits, tmp_path
     _, exported = inference.restore_models(configurator.for_run({'out_dir': str(tmp_path / 'export')})[0],
                                            str(tmp_path / 'export' / 'ckpt-1'))
     assert all(np.array_equal(a, b) for a, b in zip(exported.get_weights(), average.get_weights()))
+    # --average=false: the weights themselves, which only a training checkpoint holds
+    _, unaveraged = inference.restore_models(cfg, checkpoint, average=False)
+    assert all(np.array_equal(a, b) for a, b in zip(unaveraged.get_weights(), raw.get_weights()))
+    with pytest.raises(UsageError, match="holds only the weights' averages"):
+        inference.restore_models(cfg, str(tmp_path / 'export' / 'ckpt-1'), average=False)
     # the average is part of the run: turning it off is refused, another decay goes on
     flags = TINY + [f'--out_dir={out}', '--epochs=2']
     with pytest.raises(UsageError, match='was trained with ema_decay=0.5 and the command line asks for None'):

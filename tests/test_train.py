@@ -194,6 +194,16 @@ def test_annealed_learning_rate_at_its_ends():
     assert optim.learning_rates(config.mnist, 150) == {'encoder': 1e-3, 'decoder': 1e-3, 'discriminator': 1e-3}
 
 
+def test_linear_learning_rate_holds_then_falls_in_a_straight_line():
+    cfg = dataclasses.replace(config.mnist, epochs=40, lr_schedule='linear', lr_decay_from=0.5, lr_end=1e-4,
+                              lr_discriminator=5e-4)
+    decoder = [optim.learning_rates(cfg, epoch)['decoder'] for epoch in range(1, 42)]
+    assert decoder[:21] == [1e-3] * 21  # epochs 1-21 start at or before 20 epochs done: the full rate
+    # from there on, (epoch - 1 - 20) / 20 of the way from lr to lr_end: equal steps down, lr_end after the last
+    assert np.allclose(np.diff(decoder[20:]), -(1e-3 - 1e-4) / 20) and decoder[-1] == pytest.approx(1e-4)
+    assert optim.learning_rates(cfg, 31)['discriminator'] == pytest.approx(5e-4 - 0.5 * (5e-4 - 1e-4))
+
+
 def test_celeb_a_paper_trains_and_renders(mock_tfds, tmp_path, capsys):
     import vae_gan_inference
     cfg = tiny(config.celeb_a_paper, tmp_path, steps_per_epoch=3, equilibrium=0.68)

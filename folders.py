@@ -10,11 +10,13 @@ no run's files; an export goes into a new or empty folder; a render writes sampl
 export or a folder of its own. Each check returns the refusal, one line naming the path and what to
 pass instead, or None (configurator.py raises it as a UsageError).
 """
+import json
 import os
 import re
 
 OWNED = ('checkpoints', 'logs', 'best', 'samples', 'metrics_cache', 'op-real', 'op-recons', 'op-gen')
 CHECKPOINT = re.compile(r'ckpt-\d+\.index')
+GRID = re.compile(r'epoch_(\d+)\.png')  # a run's grids in op-*/
 
 
 def _entries(folder):
@@ -71,7 +73,9 @@ def _outside(path, where):
 
 def for_training(path, flag='--out_dir'):
     """A training run's out_dir: a run folder or a new one, never an export nor a folder inside a run's
-    own folders or an export."""
+    own folders or an export; a run's own folders are folders, not links to elsewhere (the run writes
+    and deletes in them); a folder without a run's config.json holds none of them with files in (a new
+    run would write over them), and a config.json alone (a kept result) is no run to go on."""
     where, what = owner(path)
     if where:
         return (f'{flag}={path} {what}: a render or the next best model there would replace it; '
@@ -79,6 +83,19 @@ def for_training(path, flag='--out_dir'):
     if is_export(path):
         return (f'{flag}={path} is an exported model, not a run: render it with --checkpoint={path}, or train '
                 f'into a new folder, such as {flag}={os.path.realpath(path)}-run')
+    names = _entries(path)
+    linked = sorted(n for n in names if _owned(n) and os.path.islink(os.path.join(path, n)))
+    if linked:
+        return (f'{os.path.join(path, linked[0])} is a symbolic link, and a run writes (and deletes) in its own '
+                f'folders: put the folder itself there (or remove the link), or pass another {flag}')
+    if 'config.json' not in names:
+        used = sorted(n for n in names if _owned(n) and _entries(os.path.join(path, n)))
+        if used:
+            return (f'{flag}={path} holds {", ".join(n + "/" for n in used)} but no config.json, so no run this '
+                    f'repo can go on: a new run would write over them; move them away, or pass a new folder')
+    elif not any(n in names for n in ('checkpoints', 'op-real', 'op-gen', 'op-recons')):
+        return (f'{flag}={path} holds a config.json but none of a run\'s folders (checkpoints/, op-*/): it is no run '
+                f'this repo can go on (a kept result?) and training would rewrite it; pass a new folder')
     return None
 
 
@@ -98,7 +115,7 @@ def for_export(path, flag='--export'):
     where, what = owner(path)
     if where:
         return f'{flag}={path} {what}: pass a folder outside it, such as {flag}={_outside(path, where)}'
-    if os.path.islink(path.rstrip('/') or '/'):
+    if os.path.islink(os.path.normpath(os.path.expanduser(path))):  # also LINK/ and LINK/.
         return f'{flag}={path} is a symbolic link: pass the folder it points to, or a new folder'
     if os.path.exists(path) and not os.path.isdir(path):
         return f'{flag}={path} is a file: pass a folder to write the model into'
@@ -129,8 +146,22 @@ def unseen_checkpoints(out_dir):
         return f'cannot read {folder} ({e.strerror or e}): fix its permissions and run again'
     scores = os.path.join(out_dir, 'scores.jsonl')
     trained = (os.path.isfile(scores) and os.path.getsize(scores) > 0) or os.path.isdir(os.path.join(out_dir, 'best'))
+    trained = trained or _grids_past_a_checkpoint(out_dir)
     if trained and not held:
-        return (f'{out_dir} has trained (its scores.jsonl or best/ remain) but {folder} holds no checkpoint: '
+        return (f'{out_dir} has trained (its scores.jsonl, best/ or grids remain) but {folder} holds no checkpoint: '
                 f'put its checkpoints back to go on, or train a new run, such as --out_dir='
                 f'{os.path.normpath(out_dir)}-new (--checkpoint=best renders its best model)')
     return None
+
+
+def _grids_past_a_checkpoint(out_dir):
+    """Whether out_dir's grids (op-gen/epoch_N.png) go past its first checkpoint's epoch (config.json's
+    checkpoint_every): that checkpoint was saved once. Grids up to it may come from a run stopped before
+    its first save, which starts over from nothing lost."""
+    try:
+        with open(os.path.join(out_dir, 'config.json')) as f:
+            every = json.load(f)['checkpoint_every']
+        epochs = [int(m.group(1)) for m in map(GRID.fullmatch, _entries(os.path.join(out_dir, 'op-gen'))) if m]
+        return isinstance(every, int) and any(epoch > every for epoch in epochs)
+    except (OSError, ValueError, KeyError, TypeError):  # config.json itself is checked when it is read
+        return False

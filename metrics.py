@@ -44,9 +44,12 @@ def command(argv):
         if missing:
             raise UsageError(f'--table: no file {missing[0]}: pass metrics.json files (RUN/samples/metrics.json, '
                              f'written by `vae_gan_inference.py --metrics`)')
-        return 'table', argv[1:]
+        return 'table', _once(argv[1:])
     if argv[:1] == ['--plot'] and len(argv) > 2:
-        out, runs = argv[1], argv[2:]
+        out, runs = os.path.expanduser(argv[1]), _once(argv[2:])  # '~' as the check below reads it
+        if not out.lower().endswith('.png'):
+            raise UsageError(f'--plot {argv[1]}: the first path is the PNG to write (a name ending in .png), then the '
+                             f'runs: python metrics.py --plot OUT.png RUN ...')
         if os.path.isdir(out) or out in runs or os.path.basename(out) == SCORES:
             raise UsageError(f'--plot {out}: the first path is the PNG to write, then the runs: '
                              f'python metrics.py --plot OUT.png RUN ...')
@@ -72,6 +75,19 @@ def command(argv):
     raise UsageError('usage: python metrics.py --train_classifier --preset=mnist, python metrics.py --table '
                      'RUN/samples/metrics.json ... (scores come from `vae_gan_inference.py --metrics`), or '
                      'python metrics.py --plot OUT.png RUN ... (the runs\' validation scores); --help says more')
+
+
+def _once(paths):
+    """paths without repeats (A, ./A and A/ are one run, counted once), each repeat noted."""
+    seen, kept = set(), []
+    for path in paths:
+        real = os.path.realpath(os.path.expanduser(path))
+        if real in seen:
+            print(f'note: {path} is named twice: counted once', file=sys.stderr)
+        else:
+            seen.add(real)
+            kept.append(path)
+    return kept
 
 
 def _is_png(path):

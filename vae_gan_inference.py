@@ -79,6 +79,13 @@ def settings(overrides, flags):
         if given and not options.export and folders.inside(given, samples):
             raise configurator.UsageError(f'{flag}={given} lies inside {samples}, which this render replaces whole: '
                                           f'move it out first, or pass another --out_dir')
+    other = source and not options.export and not folders.inside(out_dir, source) and (
+        folders.is_run(out_dir) or folders.is_export(out_dir))
+    if other:  # its samples/ show its own model: never replaced by another's
+        raise configurator.UsageError(
+            f'--out_dir={out_dir} is another {"run" if folders.is_run(out_dir) else "exported model"}, whose samples/ '
+            f'are its own model\'s: render {options.checkpoint} into a folder of its own, such as '
+            f'--out_dir={os.path.join(os.path.dirname(os.path.normpath(out_dir)), "renders", os.path.basename(os.path.normpath(source)))}')
     return dataclasses.replace(cfg, out_dir=out_dir), cfg.out_dir, options, changes
 
 
@@ -232,6 +239,7 @@ def export(cfg, checkpoint, folder):
     refusal = folders.for_export(folder)  # checked before (settings) and again now, after TensorFlow's import
     if refusal:
         raise UsageError(refusal)
+    folder = os.path.normpath(folder)  # E/. and E/ are E
     parent, name = os.path.split(os.path.abspath(folder))
     encoder, decoder = restore_models(cfg, checkpoint)
     with run_folder.made(parent), run_folder.Lock(parent, f'.{name}.lock', 'being exported', subject=folder):

@@ -215,3 +215,60 @@ def test_paths_are_judged_as_the_system_resolves_them(run_copy, export, tmp_path
     _refused(metrics.main, ['--plot', str(run_copy / 'op-gen' / grid), str(run_copy)], capsys, 'writes itself')
     assert {k: v for k, v in contents(run_copy).items() if not k.startswith('samples/')} == before
     assert not os.path.exists(tmp_path / 'new') and not os.path.exists(tmp_path / 'elsewhere')
+
+
+def test_a_run_s_own_folders_are_its_own_a_new_run_writes_over_nothing_and_renders_keep_to_their_run(
+        run_copy, trained_run, digits, tmp_path, capsys):
+    import shutil
+    before = contents(trained_run)
+    # a run whose checkpoints/ (or grids, logs) link into another run would write and delete there
+    linked = tmp_path / 'linked'
+    shutil.copytree(run_copy, linked, ignore=shutil.ignore_patterns('checkpoints'))
+    os.symlink(trained_run / 'checkpoints', linked / 'checkpoints')
+    _refused(vae_gan.main, TINY + [f'--out_dir={linked}', '--epochs=3'], capsys, 'checkpoints is a symbolic link')
+    # a config.json alone (a kept result: MNIST/results/*) is no run to go on
+    kept = tmp_path / 'kept'
+    kept.mkdir()
+    shutil.copy(run_copy / 'config.json', kept / 'config.json')
+    (kept / 'metrics.json').write_text('{}')
+    _refused(vae_gan.main, TINY + [f'--out_dir={kept}'], capsys, "none of a run's folders", 'kept result')
+    # its checkpoints gone, grids past the first checkpoint's epoch tell that it had trained
+    for name in os.listdir(run_copy / 'checkpoints'):
+        os.remove(run_copy / 'checkpoints' / name)
+    _refused(vae_gan.main, TINY + [f'--out_dir={run_copy}'], capsys, 'grids remain', 'holds no checkpoint')
+    # a new run's folder that already holds a run's folders with files in, or data inside them
+    new = tmp_path / 'new'
+    (new / 'samples').mkdir(parents=True)
+    (new / 'samples' / 'mine.txt').write_text('precious')
+    _refused(vae_gan.main, TINY + [f'--out_dir={new}', f'--data_dir={digits}'], capsys, 'samples/ but no config.json')
+    shutil.copytree(digits, tmp_path / 'fresh' / 'op-real')
+    _refused(vae_gan.main, TINY + [f'--out_dir={tmp_path / "fresh"}', f'--data_dir={tmp_path / "fresh" / "op-real"}'],
+             capsys, 'op-real/ but no config.json')  # the images would lie in a folder the run writes
+    assert (new / 'samples' / 'mine.txt').read_text() == 'precious' and not (tmp_path / 'fresh' / 'config.json').exists()
+    # a render of one run's checkpoint never replaces another run's samples
+    _refused(inference.main, [f'--checkpoint={trained_run}/checkpoints/ckpt-1', f'--out_dir={linked}'], capsys,
+             'is another run', 'a folder of its own')
+    assert contents(trained_run) == before
+
+
+def test_an_export_into_a_folder_written_with_a_dot_and_a_link_written_so(trained_run, tmp_path, capsys):
+    (tmp_path / 'empty').mkdir()
+    os.symlink(tmp_path / 'empty', tmp_path / 'link')
+    ckpt = f'--checkpoint={trained_run}/checkpoints/ckpt-2'
+    _refused(inference.main, [ckpt, f'--export={tmp_path / "link"}/.'], capsys, 'is a symbolic link')
+    inference.main([ckpt, f'--export={tmp_path / "empty"}/.'])
+    assert (tmp_path / 'empty' / 'config.json').exists() and os.path.islink(tmp_path / 'link')
+    assert sorted(os.listdir(tmp_path)) == ['empty', 'link']  # no lock or half-written folder left beside it
+
+
+def test_metrics_counts_a_file_or_a_run_once_and_plots_only_to_a_png(trained_run, capsys):
+    import metrics
+    from conftest import ROOT
+    kept = os.path.join(ROOT, 'MNIST', 'results', 'mnist-seed0', 'metrics.json')
+    again = os.path.join(ROOT, 'MNIST', 'results', '..', 'results', 'mnist-seed0', 'metrics.json')
+    assert metrics.command(['--table', kept, again, kept]) == ('table', [kept])
+    assert '| 1 |' in metrics.table([kept]) and 'named twice' in capsys.readouterr().err
+    assert metrics.command(['--plot', 'out.png', str(trained_run), f'{trained_run}/.'])[2] == [str(trained_run)]
+    for out in (f'{trained_run}/lock', 'scores.png/', f'{trained_run}/config.json/'):
+        with pytest.raises(configurator.UsageError, match='a name ending in .png'):
+            metrics.command(['--plot', out, str(trained_run)])

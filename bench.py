@@ -49,6 +49,21 @@ import run_folder  # noqa: E402
 import vae_gan  # noqa: E402
 
 
+class OneNetwork(optim.Learner):
+    """The sequential step's pass and update of one network only (the others' are left out): its share of the step."""
+
+    def __init__(self, network, *args):
+        super().__init__(*args)
+        self.network = network
+
+    def gradients(self, name, loss_fn):
+        return super().gradients(name, loss_fn) if name == self.network else ({}, None)
+
+    def apply(self, name, grads, allowed=None):
+        if name == self.network:
+            super().apply(name, grads, allowed)
+
+
 def benchmark(cfg, n, warmup=3):
     """Prints images/s of `n` whole steps on the real pipeline (batch_size images per step, also with
     fresh_batches), of the pipeline alone, and the step's split between the discriminator, encoder and decoder (each phase compiled
@@ -70,18 +85,15 @@ def benchmark(cfg, n, warmup=3):
 
     pipeline = timed(lambda: next(batches))
     step = timed(lambda: run.train_step(next(batches), epoch))
-    x_d, x_e, x_g = data.split_batches(cfg, next(iter(train_ds)))
+    one_batch = data.split_batches(cfg, next(iter(train_ds)))  # (x_d, x_e, x_g)
     kl_weight = models.kl_weight(cfg.kl_weight, epoch, cfg.batch_size, cfg.z_dim)
     noise = optim.make_noise(cfg.seed, run.steps_done)
+    alone = dataclasses.replace(cfg, balance_margin=None)  # the balance rule reads D's pass, left out of the others'
     phases = {}
-    for name, phase, args in (('discriminator', vae_gan.discriminator_phase, (x_d,)),
-                              ('encoder', vae_gan.encoder_phase, (x_e, kl_weight)), ('decoder', vae_gan.decoder_phase, (x_g,))):
-        @tf.function(jit_compile=cfg.jit_compile)
-        def update(*args, name=name, phase=phase):
-            metrics, grads = phase(cfg, run.nets, *args, noise=noise)
-            run.nets.optimizers[name].apply_gradients(zip(grads, run.nets[name].trainable_variables))
-            return metrics
-        phases[name] = timed(lambda: update(*args))
+    for name in vae_gan.UPDATE_ORDER:
+        learn = OneNetwork(name, run.nets, cfg.kernel_l2, cfg.jit_compile, run.steps_done)
+        update = tf.function(lambda learn=learn: vae_gan.original_step(alone, run.nets, one_batch, kl_weight, noise, learn))
+        phases[name] = timed(update)
     total = sum(phases.values())
     per_element = cfg.batch_size * (3 if cfg.fresh_batches else 1)  # images the pipeline makes per step
     print(f'benchmark {cfg.preset}, batch {cfg.batch_size}, {configurator.PRECISIONS[cfg.mixed_precision]}, '

@@ -125,28 +125,53 @@ def gradients_with_l2(tape, loss, nets, name, kernel_l2=0.0):
     return tape.gradient(scaled, nets[name].trainable_variables)
 
 
-def make_updates(nets, steps_done, gradients=None, every=0):
-    """(update, skip_counts): update(name, grads, allowed=None) applies one network's gradients, or
-    where `allowed` (the balance rule's tensor) is false counts a skip; skip_counts() reads the counts.
-    gradients: {network: [variables]} (gradient_copies) into which every `every` steps (steps_done - 1
-    a multiple of it) each update also copies its gradients, for histograms written outside the step."""
-    skipped = {name: tf.Variable(0, dtype=tf.int64, trainable=False) for name in ('discriminator', 'decoder')}
+class Learner:
+    """What turns a network's loss into its weights changing, so the step shows only the method:
 
-    def update(name, grads, allowed=None):
-        if gradients:
-            keep = lambda: tf.group([copy.assign(grad) for copy, grad in zip(gradients[name], grads)])
-            tf.cond((steps_done - 1) % every == 0, keep, tf.no_op)
-        step = lambda: nets.optimizers[name].apply_gradients(zip(grads, nets[name].trainable_variables))
-        step() if allowed is None else tf.cond(allowed, step, lambda: skipped[name].assign_add(1))
+        scalars, grads = learn.gradients('discriminator', loss_fn)   # loss_fn() -> {'discriminator_loss': ...}
+        learn.apply('discriminator', grads, allowed=update_d)        # update_d: the balance rule's verdict
 
-    def skip_counts():
-        return {f'{name}_skips': tf.cast(count, tf.float32) for name, count in skipped.items()}
+    gradients() runs loss_fn under a tape and differentiates its f'{name}_loss' (gradients_with_l2: the
+    L2 penalty, the replicas' share, the loss scale); with jit_compile XLA compiles that forward and
+    backward pass, while apply() stays outside XLA. apply() steps the optimizer, or where `allowed` is
+    false counts a skip (skip_counts() reads the counts), and on the steps due a histogram (every
+    `every` steps, steps_done - 1 a multiple of it) also copies the gradients into `gradients`
+    (gradient_copies) for histograms written outside the step."""
 
-    return update, skip_counts
+    def __init__(self, nets, kernel_l2, jit_compile, steps_done, gradients=None, every=0):
+        self.nets, self.kernel_l2, self.jit_compile = nets, kernel_l2, jit_compile
+        self.steps_done, self.copies, self.every = steps_done, gradients, every
+        self.skipped = {name: tf.Variable(0, dtype=tf.int64, trainable=False) for name in ('discriminator', 'decoder')}
+
+    def run(self, fn):
+        """fn(): compiled by XLA with jit_compile (a fresh tf.function: traced once per trace of the step)."""
+        return tf.function(fn, jit_compile=True)() if self.jit_compile else fn()
+
+    def gradients(self, name, loss_fn):
+        """(scalars, gradients): loss_fn()'s scalars and the gradients of their f'{name}_loss' with
+        respect to network `name`'s weights."""
+        def forward_and_backward():
+            with tf.GradientTape() as tape:
+                scalars = loss_fn()
+            return scalars, gradients_with_l2(tape, scalars[f'{name}_loss'], self.nets, name, self.kernel_l2)
+        return self.run(forward_and_backward)
+
+    def apply(self, name, grads, allowed=None):
+        """Steps network `name` along `grads`; where `allowed` (a boolean tensor; None: always) is false,
+        counts a skip instead. Decided in the graph: no retracing when the verdict changes."""
+        if self.copies:
+            keep = lambda: tf.group([copy.assign(grad) for copy, grad in zip(self.copies[name], grads)])
+            tf.cond((self.steps_done - 1) % self.every == 0, keep, tf.no_op)
+        step = lambda: self.nets.optimizers[name].apply_gradients(zip(grads, self.nets[name].trainable_variables))
+        step() if allowed is None else tf.cond(allowed, step, lambda: self.skipped[name].assign_add(1))
+
+    def skip_counts(self):
+        """{'discriminator_skips', 'decoder_skips'}: the balance rule's skips so far, as float scalars."""
+        return {f'{name}_skips': tf.cast(count, tf.float32) for name, count in self.skipped.items()}
 
 
 def gradient_copies(nets):
-    """{network: one variable per trainable weight}: the last histogram step's gradients (make_updates)."""
+    """{network: one variable per trainable weight}: the last histogram step's gradients (Learner.apply)."""
     return {name: [tf.Variable(tf.zeros_like(v), trainable=False) for v in nets[name].trainable_variables]
             for name in ('discriminator', 'encoder', 'decoder')}
 

@@ -58,10 +58,10 @@ UPDATE_ORDER = ('discriminator', 'encoder', 'decoder')  # the original's order w
 
 # ---- Each network's objective, from one forward pass's outputs ------------------------------------
 
-def discriminator_objective(cfg, logit_x, logit_x_p, logit_x_tilde=None):
+def discriminator_objective(cfg, logit_x, logit_x_p, logit_x_tilde=None, r1=None):
     """{'discriminator_loss': L_D (the original's MNIST/vae-gan.py:166-168), ...}. The fakes D judges:
     reconstructions x~ and prior samples x_p (the original), or x_p alone with discriminate_recon off
-    (the official code)."""
+    (the official code). r1 (models.discriminate_real's penalty, with r1_gamma) adds r1_gamma / 2 * R1."""
     fakes = [logit_x_tilde, logit_x_p] if cfg.discriminate_recon else [logit_x_p]
     offset = cfg.gan_log_offset
     scalars = {'discriminator_loss': models.discriminator_loss(logit_x, fakes, cfg.real_vs_gen_weight, offset),
@@ -71,6 +71,8 @@ def discriminator_objective(cfg, logit_x, logit_x_p, logit_x_tilde=None):
                'd_x': tf.reduce_mean(tf.sigmoid(logit_x)), 'd_x_p': tf.reduce_mean(tf.sigmoid(logit_x_p))}
     if logit_x_tilde is not None:
         scalars['d_x_tilde'] = tf.reduce_mean(tf.sigmoid(logit_x_tilde))
+    if r1 is not None:  # a penalty on D's slope at the real images (Mescheder et al. 2018)
+        scalars.update(r1=r1, discriminator_loss=scalars['discriminator_loss'] + cfg.r1_gamma / 2 * r1)
     return scalars
 
 
@@ -95,9 +97,6 @@ def decoder_objective(cfg, dis_l_x, dis_l_x_tilde, logit_x_tilde, logit_x_p, gan
 
 
 # ---- The original's step: discriminator, then encoder, then decoder -------------------------------------------------------
-# Each phase runs a fresh forward pass with the weights as they are now (so the encoder sees the D
-# just updated, the decoder the new D and encoder) and returns (scalars, gradients of its own network's loss). `noise`
-# draws N(0, I): streams 0-4 keep each draw of a step apart.
 
 def encode_decode(nets, x, noise, stream):
     """(mean, sigma, x~): the encoder's q(z|x), a z drawn from it, and its decoding."""
@@ -111,56 +110,67 @@ def prior_sample(cfg, nets, x, noise, stream):
     return nets.decoder(noise([tf.shape(x)[0], cfg.z_dim], stream), training=True)
 
 
-def discriminator_phase(cfg, nets, x, noise):
-    """D: tell real x from prior samples x_p and (with discriminate_recon) reconstructions x~."""
-    with tf.GradientTape() as tape:
-        x_tilde = encode_decode(nets, x, noise, stream=0)[2] if cfg.discriminate_recon else None
-        x_p = prior_sample(cfg, nets, x, noise, stream=1)
-        _, logit_x, r1 = models.discriminate_real(nets.discriminator, x, r1=cfg.r1_gamma > 0)
+def original_step(cfg, nets, batches, kl_weight, noise, learn):
+    """The original's step (update='sequential', the default): one D update, then one encoder update,
+    then one decoder update (the original's MNIST/vae-gan.py:300, 309, 318 and Celeb-A/vae-gan.py:402,
+    410, 419). Each network's loss comes from a fresh forward pass with the weights as they are now, so
+    the encoder sees the D just updated, the decoder the new D and encoder. Returns the step's scalars.
+
+    batches: (x_d, x_e, x_g), one per network: the same batch three times (the original's MNIST
+    script) or three fresh ones (fresh_batches, its CelebA script). noise(shape, stream) draws
+    N(0, I); streams 0-4 keep each draw of a step apart. learn (optim.Learner): learn.gradients(name,
+    loss_fn) differentiates loss_fn()'s f'{name}_loss' under a tape, learn.apply(name, grads, allowed)
+    moves the weights; the L2 penalty, the replicas, loss scaling, XLA and histograms live there."""
+    x_d, x_e, x_g = batches
+
+    def discriminator_loss():  # D tells real x from prior samples x_p and (with discriminate_recon) reconstructions x~
+        x_tilde = encode_decode(nets, x_d, noise, stream=0)[2] if cfg.discriminate_recon else None
+        x_p = prior_sample(cfg, nets, x_d, noise, stream=1)
+        _, logit_x, r1 = models.discriminate_real(nets.discriminator, x_d, r1=cfg.r1_gamma > 0)
         _, logit_x_p = nets.discriminator(x_p, training=True)
         logit_x_tilde = None if x_tilde is None else nets.discriminator(x_tilde, training=True)[1]
-        scalars = discriminator_objective(cfg, logit_x, logit_x_p, logit_x_tilde)
-        if r1 is not None:  # r1_gamma: a penalty on D's slope at the real images (Mescheder et al. 2018)
-            scalars.update(r1=r1, discriminator_loss=scalars['discriminator_loss'] + cfg.r1_gamma / 2 * r1)
-    return scalars, optim.gradients_with_l2(tape, scalars['discriminator_loss'], nets, 'discriminator', cfg.kernel_l2)
+        return discriminator_objective(cfg, logit_x, logit_x_p, logit_x_tilde, r1)
 
-
-def encoder_phase(cfg, nets, x, kl_weight, noise):
-    """The encoder: the KL to the prior (weighted by kl_weight) plus the learned similarity in D's feature space."""
-    with tf.GradientTape() as tape:
-        mean, sigma, x_tilde = encode_decode(nets, x, noise, stream=2)
-        dis_l_x, _ = nets.discriminator(x, training=True)
+    def encoder_loss():  # the KL to the prior plus the learned similarity in D's feature space
+        mean, sigma, x_tilde = encode_decode(nets, x_e, noise, stream=2)
+        dis_l_x, _ = nets.discriminator(x_e, training=True)
         dis_l_x_tilde, _ = nets.discriminator(x_tilde, training=True)
-        scalars = encoder_objective(cfg, mean, sigma, dis_l_x, dis_l_x_tilde, kl_weight)
-    return scalars, optim.gradients_with_l2(tape, scalars['encoder_loss'], nets, 'encoder', cfg.kernel_l2)
+        return encoder_objective(cfg, mean, sigma, dis_l_x, dis_l_x_tilde, kl_weight)
 
-
-def decoder_phase(cfg, nets, x, noise):
-    """The decoder: the learned similarity plus fooling D with x~ and x_p."""
-    with tf.GradientTape() as tape:
-        _, _, x_tilde = encode_decode(nets, x, noise, stream=3)
-        x_p = prior_sample(cfg, nets, x, noise, stream=4)
-        dis_l_x, _ = nets.discriminator(x, training=True)
+    def decoder_loss():  # the learned similarity plus fooling D with x~ and x_p
+        _, _, x_tilde = encode_decode(nets, x_g, noise, stream=3)
+        x_p = prior_sample(cfg, nets, x_g, noise, stream=4)
+        dis_l_x, _ = nets.discriminator(x_g, training=True)
         _, logit_x_p = nets.discriminator(x_p, training=True)
         dis_l_x_tilde, logit_x_tilde = nets.discriminator(x_tilde, training=True)
-        scalars = decoder_objective(cfg, dis_l_x, dis_l_x_tilde, logit_x_tilde, logit_x_p)
-    return scalars, optim.gradients_with_l2(tape, scalars['decoder_loss'], nets, 'decoder', cfg.kernel_l2)
+        return decoder_objective(cfg, dis_l_x, dis_l_x_tilde, logit_x_tilde, logit_x_p)
 
-
-def original_step(cfg, x, kl_weight, phase, update):
-    """The original's step (update='sequential', the default): one D update, then one encoder update,
-    then one decoder update, each a separate forward pass (the original's MNIST/vae-gan.py:300, 309, 318
-    and Celeb-A/vae-gan.py:402, 410, 419). MNIST feeds all three the same batch, CelebA each a fresh one (fresh_batches).
-    phase: the three phases above; update(network, gradients, allowed=None) steps one network."""
-    x_d, x_e, x_g = data.split_batches(cfg, x)
-    scalars_d, grads = phase['discriminator'](x_d)  # 1. D: real x against x~ and x_p
-    update_d, update_g = models.balance(scalars_d, cfg.equilibrium, cfg.balance_margin)  # None: always
-    update('discriminator', grads, update_d)
-    scalars_e, grads = phase['encoder'](x_e, kl_weight)  # 2. encoder: kl_weight KL + gamma_enc Dis_l, against the new D
-    update('encoder', grads)
-    scalars_g, grads = phase['decoder'](x_g)  # 3. decoder: gamma_dec Dis_l + GAN, against the new D and encoder
-    update('decoder', grads, update_g)
+    # 1. D: L_D on real x against x~ and x_p. The balance rule (balance_margin; None: off, both always
+    # update) reads D's costs on this pass: D skips its update while it wins, the decoder while it loses.
+    scalars_d, grads = learn.gradients('discriminator', discriminator_loss)
+    update_d, update_g = models.balance(scalars_d, cfg.equilibrium, cfg.balance_margin)
+    learn.apply('discriminator', grads, allowed=update_d)
+    # 2. The encoder: kl_weight KL + gamma_enc Dis_l, against the D just updated.
+    scalars_e, grads = learn.gradients('encoder', encoder_loss)
+    learn.apply('encoder', grads)
+    # 3. The decoder: gamma_dec Dis_l + GAN, against the new D and encoder.
+    scalars_g, grads = learn.gradients('decoder', decoder_loss)
+    learn.apply('decoder', grads, allowed=update_g)
     return {**scalars_d, **scalars_e, **scalars_g}
+
+
+def sequential_gradients(cfg, nets, x, kl_weight, noise):
+    """(scalars, {network: gradients}) of original_step's three passes on batch x (or fresh_batches'
+    three) with no weight changed: each network's gradient against the weights of before the step, as
+    one_pass returns them (the tests compare the two, and each with the original's formulas)."""
+    kept = {}
+
+    class Keep(optim.Learner):
+        def apply(self, name, grads, allowed=None):
+            kept[name] = grads
+
+    learn = Keep(nets, cfg.kernel_l2, jit_compile=False, steps_done=None)
+    return original_step(cfg, nets, data.split_batches(cfg, x), kl_weight, noise, learn), kept
 
 
 # ---- The official code's one-pass step --------------------------------------------------------------
@@ -194,13 +204,14 @@ def one_pass(cfg, nets, x, kl_weight, noise):
                      for name in UPDATE_ORDER}
 
 
-def one_pass_step(cfg, x, kl_weight, phase, update):
-    """update='simultaneous': one forward and backward pass, then each network steps, none seeing
-    another's update (the official code [model/aegan.py:57-119, 181-205] and the PyTorch ports)."""
-    scalars, grads = phase['one_pass'](data.split_batches(cfg, x)[0], kl_weight)
+def one_pass_step(cfg, nets, batches, kl_weight, noise, learn):
+    """update='simultaneous': one forward and backward pass (XLA-compiled with jit_compile), then each
+    network steps, none seeing another's update (the official code [model/aegan.py:57-119, 181-205] and
+    the PyTorch ports). One batch: batches holds it three times (fresh_batches is refused here)."""
+    scalars, grads = learn.run(lambda: one_pass(cfg, nets, batches[0], kl_weight, noise))
     update_d, update_g = models.balance(scalars, cfg.equilibrium, cfg.balance_margin)
     for name, allowed in zip(UPDATE_ORDER, (update_d, None, update_g)):
-        update(name, grads[name], allowed)
+        learn.apply(name, grads[name], allowed)
     return scalars
 
 
@@ -211,20 +222,15 @@ def make_train_step(cfg, nets, steps_done, nonfinite_step, gradients=None):
     finite goes to `nonfinite_step`. With jit_compile, XLA compiles each pass; the updates stay outside.
     gradients (optim.gradient_copies): where the steps due a histogram keep their gradients."""
     strategy = tf.distribute.get_strategy()
-    noise = optim.make_noise(cfg.seed, steps_done)
-    compiled = (lambda fn: tf.function(fn, jit_compile=True)) if cfg.jit_compile else (lambda fn: fn)
-    if cfg.update == 'sequential':  # the original's step or the official one-pass step, chosen once
-        step, passes = original_step, (('discriminator', discriminator_phase), ('encoder', encoder_phase),
-                                       ('decoder', decoder_phase))
-    else:
-        step, passes = one_pass_step, (('one_pass', one_pass),)
-    phase = {name: compiled(functools.partial(fn, cfg, nets, noise=noise)) for name, fn in passes}
-    update, skip_counts = optim.make_updates(nets, steps_done, gradients, cfg.histogram_every)
+    noise = optim.make_noise(cfg.seed, steps_done)  # depends on (seed, step, stream, row) only
+    learn = optim.Learner(nets, cfg.kernel_l2, cfg.jit_compile, steps_done, gradients, cfg.histogram_every)
+    step = original_step if cfg.update == 'sequential' else one_pass_step
 
     def replica_step(x, epoch):
-        x_e = data.split_batches(cfg, x)[1]
-        kl_weight = models.kl_weight(cfg.kl_weight, epoch, tf.shape(x_e)[0] * strategy.num_replicas_in_sync, cfg.z_dim)
-        return {**step(cfg, x, kl_weight, phase, update), **skip_counts()}
+        batches = data.split_batches(cfg, x)  # (x_d, x_e, x_g)
+        kl_weight = models.kl_weight(cfg.kl_weight, epoch, tf.shape(batches[1])[0] * strategy.num_replicas_in_sync,
+                                     cfg.z_dim)  # '1/batch': the global batch's size
+        return {**step(cfg, nets, batches, kl_weight, noise, learn), **learn.skip_counts()}
 
     @tf.function(autograph=False)  # its Python branches are on settings, never on tensors: a third less tracing
     def train_step(x, epoch):

@@ -164,14 +164,13 @@ def test_each_phase_s_loss_and_gradient_are_the_original_formula_s(tmp_path, pre
                 'encoder': kl_weight * kl + cfg.gamma_enc * llike,
                 'decoder': cfg.gamma_dec * llike + tf.reduce_mean(-tf.math.log(d_t) - tf.math.log(d_p))}[name]
 
-    phases = {'discriminator': (lambda: vae_gan.discriminator_phase(cfg, nets, x, noise), 0, 1),
-              'encoder': (lambda: vae_gan.encoder_phase(cfg, nets, x, tf.constant(kl_weight), noise), 2, 1),
-              'decoder': (lambda: vae_gan.decoder_phase(cfg, nets, x, noise), 3, 4)}
-    for name, (phase, stream_e, stream_p) in phases.items():
+    scalars, grads = vae_gan.sequential_gradients(cfg, nets, (x, x, x) if cfg.fresh_batches else x,
+                                                  tf.constant(kl_weight), noise)  # each against the same weights
+    for name, stream_e, stream_p in (('discriminator', 0, 1), ('encoder', 2, 1), ('decoder', 3, 4)):
         with tf.GradientTape() as tape:
             loss = original_loss(name, stream_e, stream_p)
         expected = tape.gradient(loss, nets[name].trainable_variables)
-        scalars, got = phase()
+        got = grads[name]
         assert float(scalars[f'{name}_loss']) == pytest.approx(float(loss), rel=1e-4)
         assert len(got) == len(expected) > 4
         got, expected = ([tf.convert_to_tensor(g).numpy() for g in grads] for grads in (got, expected))

@@ -31,8 +31,18 @@ def test_default_is_the_mnist_preset():
 def test_each_preset_names_itself_and_its_tensorflow_datasets_name():
     assert all(preset.preset == name for name, preset in config.PRESETS.items())
     assert {name: preset.dataset for name, preset in config.PRESETS.items()} == {
-        'mnist': 'mnist', 'mnist_sigmoid': 'mnist', 'fashion_mnist': 'fashion_mnist', 'celeb_a': 'celeb_a',
-        'cifar10': 'cifar10', 'celeb_a_paper': 'celeb_a'}
+        'mnist': 'mnist', 'mnist_sigmoid': 'mnist', 'mnist_ema_mixture': 'mnist', 'fashion_mnist': 'fashion_mnist',
+        'celeb_a': 'celeb_a', 'cifar10': 'cifar10', 'celeb_a_paper': 'celeb_a'}
+
+
+def test_the_levers_are_off_in_the_faithful_presets_and_mnist_ema_mixture_trains_as_mnist():
+    for name, preset in config.PRESETS.items():
+        if name != 'mnist_ema_mixture':
+            assert (preset.ema_decay, preset.prior, preset.r1_gamma) == (None, 'normal', 0.0), name
+            assert preset.lr_schedule == ('annealed' if name == 'celeb_a_paper' else 'constant'), name
+    differ = {f.name for f in dataclasses.fields(config.Config)
+              if getattr(config.mnist_ema_mixture, f.name) != getattr(config.mnist, f.name)}
+    assert differ == {'preset', 'ema_decay', 'prior', 'out_dir'}  # the same training; sampled otherwise
 
 
 def test_dataset_naming_another_presets_data_asks_for_the_preset():

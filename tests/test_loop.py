@@ -240,7 +240,7 @@ def test_git_ignores_what_runs_and_the_readme_s_commands_write():
                'MNIST/checkpoints/ckpt-2.index', 'MNIST/logs/events', 'MNIST/op-gen/epoch_0001.png', 'MNIST/lock',
                'MNIST/samples/generations.png', 'MNIST/pretrained/samples/metrics.json', 'MNIST/samples.lock',
                'MNIST/metrics_cache/100_x.npy', 'runs/z64/config.json', 'runs/z64/best/scores.json',
-               'MNIST-sigmoid/config.json', 'Fashion-MNIST/checkpoints/x', 'CIFAR-10/logs/x', 'Celeb-A/config.json',
+               'MNIST-sigmoid/config.json', 'MNIST-ema-mixture/best/ckpt-2.index', 'Fashion-MNIST/checkpoints/x', 'CIFAR-10/logs/x', 'Celeb-A/config.json',
                'Celeb-A-paper/checkpoints/x', '.venv/bin/python', 'MNIST/.tmp123.config.json']
     kept = ['README.md', 'config.py', 'MNIST/generations.png', 'MNIST/pretrained/config.json', 'Celeb-A/README.md',
             'MNIST/results/mnist-seed0/metrics.json', 'MNIST/results/mnist-200-epochs-seed0/scores.jsonl']

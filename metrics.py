@@ -411,7 +411,11 @@ def table(paths):
         preset = config.PRESETS[cfg.preset]
         changed = ', '.join(f'{f}={getattr(cfg, f)}' for f in configurator.FIELDS if getattr(cfg, f) != getattr(preset, f)
                             and f not in ('out_dir', 'seed', 'data_dir', 'metric_features'))
-        groups.setdefault(f'`{cfg.preset}`' + (f' ({changed})' if changed else ''), []).append(scores)
+        drawn = [f"prior {scores['prior']}" if scores.get('prior', 'normal') != 'normal' else '',
+                 f"the {scores['weights']}" if 'weights' in scores else '']  # how it was sampled, if not as trained
+        drawn = '; '.join(d for d in drawn if d)
+        groups.setdefault(f'`{cfg.preset}`' + (f' ({changed})' if changed else '') + (f', {drawn}' if drawn else ''),
+                          []).append(scores)
     if not groups:
         raise UsageError('--table: none of the files reads as a run\'s metrics.json (the notes above say why)')
     spaces = sorted({space for runs in groups.values() for r in runs for space in r['features']})

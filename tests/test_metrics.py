@@ -170,6 +170,14 @@ def test_table_of_runs_over_seeds(tmp_path, capsys):
     rows = metrics.table([str(tmp_path / n / 'samples' / 'metrics.json') for n in 'abc']).splitlines()
     assert rows[2].startswith('| `mnist` | 2 | 12.000 ± 2.828 |')  # seeds apart: one row, the sample std
     assert rows[3].startswith('| `mnist_sigmoid` | 1 | 8.000 |') and len(rows) == 4
+    # one run scored as it samples and otherwise (another prior, the weights beside their average): rows apart
+    scored = json.loads((tmp_path / 'b' / 'samples' / 'metrics.json').read_text())
+    (tmp_path / 'b' / 'samples' / 'metrics.json').write_text(json.dumps(dict(scored, prior='mixture of 10 fitted to '
+                                                                               '55000 training codes', weights='weights')))
+    rows = metrics.table([str(tmp_path / n / 'samples' / 'metrics.json') for n in 'ab']).splitlines()
+    assert rows[2].startswith('| `mnist` | 1 | 10.000 |') and len(rows) == 4
+    assert rows[3].startswith('| `mnist`, prior mixture of 10 fitted to 55000 training codes; the weights | 1 | 14.000')
+    (tmp_path / 'b' / 'samples' / 'metrics.json').write_text(json.dumps(scored))
     kept = tmp_path / 'kept'  # a run's two files kept side by side, as MNIST/results/ holds them
     kept.mkdir()
     for name in ('config.json', 'samples/metrics.json'):

@@ -74,8 +74,9 @@ def _outside(path, where):
 def for_training(path, flag='--out_dir'):
     """A training run's out_dir: a run folder or a new one, never an export nor a folder inside a run's
     own folders or an export; a run's own folders are folders, not links to elsewhere (the run writes
-    and deletes in them); a folder without a run's config.json holds none of them with files in (a new
-    run would write over them), and a config.json alone (a kept result) is no run to go on."""
+    and deletes in them); a folder without a run's config.json holds none of the folders training
+    writes with files in (a new run would write over them), and a config.json alone (a kept result) is
+    no run to go on."""
     where, what = owner(path)
     if where:
         return (f'{flag}={path} {what}: a render or the next best model there would replace it; '
@@ -89,7 +90,8 @@ def for_training(path, flag='--out_dir'):
         return (f'{os.path.join(path, linked[0])} is a symbolic link, and a run writes (and deletes) in its own '
                 f'folders: put the folder itself there (or remove the link), or pass another {flag}')
     if 'config.json' not in names:
-        used = sorted(n for n in names if _owned(n) and _entries(os.path.join(path, n)))
+        used = sorted(n for n in names if _owned(n) and n != 'samples' and _entries(os.path.join(path, n)))
+        #   (samples/ is a render's, which any render into the folder replaces: not the run's to write over)
         if used:
             return (f'{flag}={path} holds {", ".join(n + "/" for n in used)} but no config.json, so no run this '
                     f'repo can go on: a new run would write over them; move them away, or pass a new folder')

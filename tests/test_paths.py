@@ -238,13 +238,13 @@ def test_a_run_s_own_folders_are_its_own_a_new_run_writes_over_nothing_and_rende
     _refused(vae_gan.main, TINY + [f'--out_dir={run_copy}'], capsys, 'grids remain', 'holds no checkpoint')
     # a new run's folder that already holds a run's folders with files in, or data inside them
     new = tmp_path / 'new'
-    (new / 'samples').mkdir(parents=True)
-    (new / 'samples' / 'mine.txt').write_text('precious')
-    _refused(vae_gan.main, TINY + [f'--out_dir={new}', f'--data_dir={digits}'], capsys, 'samples/ but no config.json')
+    (new / 'op-gen').mkdir(parents=True)
+    (new / 'op-gen' / 'epoch_0001.png').write_text('precious')
+    _refused(vae_gan.main, TINY + [f'--out_dir={new}', f'--data_dir={digits}'], capsys, 'op-gen/ but no config.json')
     shutil.copytree(digits, tmp_path / 'fresh' / 'op-real')
     _refused(vae_gan.main, TINY + [f'--out_dir={tmp_path / "fresh"}', f'--data_dir={tmp_path / "fresh" / "op-real"}'],
              capsys, 'op-real/ but no config.json')  # the images would lie in a folder the run writes
-    assert (new / 'samples' / 'mine.txt').read_text() == 'precious' and not (tmp_path / 'fresh' / 'config.json').exists()
+    assert (new / 'op-gen' / 'epoch_0001.png').read_text() == 'precious' and not (tmp_path / 'fresh' / 'config.json').exists()
     # a render of one run's checkpoint never replaces another run's samples
     _refused(inference.main, [f'--checkpoint={trained_run}/checkpoints/ckpt-1', f'--out_dir={linked}'], capsys,
              'is another run', 'a folder of its own')

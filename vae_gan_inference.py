@@ -438,8 +438,9 @@ def saved_attribute_vectors(cfg, path, checkpoint, count):
 
 
 def main(argv):
-    cfg = None  # the run's settings once read: what a stop or a failed write names
-    with run_folder.guarded('vae_gan_inference.py', argv, lambda: cfg and cfg.out_dir, training=False):
+    cfg = options = None  # once read: what a stop or a failed write names (the export's folder, or out_dir)
+    with run_folder.guarded('vae_gan_inference.py', argv, lambda: cfg and (options.export or cfg.out_dir),
+                            training=False):
         cfg, checkpoint, options = load_config(argv)
         if options.export:
             export(cfg, checkpoint, options.export)

@@ -272,3 +272,15 @@ def test_metrics_counts_a_file_or_a_run_once_and_plots_only_to_a_png(trained_run
     for out in (f'{trained_run}/lock', 'scores.png/', f'{trained_run}/config.json/'):
         with pytest.raises(configurator.UsageError, match='a name ending in .png'):
             metrics.command(['--plot', out, str(trained_run)])
+
+
+def test_a_failed_export_names_the_export_s_folder(trained_run, tmp_path, monkeypatch, capsys):
+    import errno
+    import checkpoints
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, 'No space left on device', str(tmp_path / 'export' / 'ckpt-2.index'))
+    monkeypatch.setattr(checkpoints, 'export', full)
+    line = _refused(inference.main, [f'--checkpoint={trained_run}/checkpoints/ckpt-2', f'--export={tmp_path / "export"}'],
+                    capsys, 'o space left on device')
+    assert f'what {tmp_path / "export"} held before is as it was' in line and str(trained_run) + ' held' not in line

@@ -90,8 +90,8 @@ def for_training(path, flag='--out_dir'):
         return (f'{os.path.join(path, linked[0])} is a symbolic link, and a run writes (and deletes) in its own '
                 f'folders: put the folder itself there (or remove the link), or pass another {flag}')
     if 'config.json' not in names:
-        used = sorted(n for n in names if _owned(n) and n != 'samples' and _entries(os.path.join(path, n)))
-        #   (samples/ is a render's, which any render into the folder replaces: not the run's to write over)
+        used = sorted(n for n in names if _owned(n) and n not in ('samples', 'metrics_cache')
+                      and _entries(os.path.join(path, n)))  # (those two a render into the folder writes too)
         if used:
             return (f'{flag}={path} holds {", ".join(n + "/" for n in used)} but no config.json, so no run this '
                     f'repo can go on: a new run would write over them; move them away, or pass a new folder')
@@ -152,7 +152,8 @@ def unseen_checkpoints(out_dir):
     if trained and not held:
         return (f'{out_dir} has trained (its scores.jsonl, best/ or grids remain) but {folder} holds no checkpoint: '
                 f'put its checkpoints back to go on, or train a new run, such as --out_dir='
-                f'{os.path.normpath(out_dir)}-new (--checkpoint=best renders its best model)')
+                f'{os.path.normpath(out_dir)}-new (--checkpoint=best renders its best model); if it never saved '
+                f'one, remove its op-*/ grids to start it over')
     return None
 
 

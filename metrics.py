@@ -39,6 +39,8 @@ def command(argv):
     """('table', [metrics.json, ...]), ('plot', OUT.png, [RUN, ...]) or ('train', {config field: value})
     from the command line, in pure Python (checked before TensorFlow loads): one UsageError if it is
     none of them."""
+    if argv and argv[0].split('=')[0] in ('--plot', '--table') and '=' in argv[0]:  # --plot=OUT.png as --plot OUT.png
+        argv = argv[0].split('=', 1) + argv[1:]
     if argv[:1] == ['--table'] and argv[1:]:
         missing = [path for path in argv[1:] if not os.path.isfile(path)]
         if missing:

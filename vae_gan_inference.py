@@ -159,18 +159,21 @@ def find_checkpoint(cfg, path):
     best generations it passed through, by its validation scores), else the newest. Damaged ones are
     named and passed over; the line printed says which was chosen, and how to pick the other."""
     if path in ('', 'best'):
+        if os.path.islink(validation.best_folder(cfg.out_dir)):  # another run's best/, say: not this run's model
+            raise UsageError(f'{validation.best_folder(cfg.out_dir)} is a symbolic link, and a run\'s best/ is its own: '
+                             f'remove the link (--checkpoint=newest renders the run\'s newest checkpoint)')
         best, scores = validation.read_best(cfg.out_dir)
         if best:
-            print(f"rendering best/ (epoch {scores['epoch']}, the best validation scores of the run; "
-                  f"--checkpoint=newest renders its newest checkpoint)")
+            print(f"using best/ (epoch {scores['epoch']}, the best validation scores of the run; "
+                  f"--checkpoint=newest takes its newest checkpoint)")
             return best
         if path == 'best':
             raise UsageError(f'no best model in {cfg.out_dir}: runs keep one only when they score (eval_every, '
                              f'validation_split); pass --checkpoint=newest')
     if path in ('', 'newest'):
         found = _find(cfg, '')
-        print(f'rendering the newest checkpoint, {os.path.basename(found)}'
-              + ('; --checkpoint=best renders best/' if os.path.isdir(validation.best_folder(cfg.out_dir)) else ''))
+        print(f'using the newest checkpoint, {os.path.basename(found)}'
+              + ('; --checkpoint=best takes best/' if os.path.isdir(validation.best_folder(cfg.out_dir)) else ''))
         return found
     return _find(cfg, path)
 

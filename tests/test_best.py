@@ -81,7 +81,7 @@ def test_inference_renders_best_by_default_and_either_on_request(run_copy, capsy
     settings = dataclasses.asdict(dataclasses.replace(cfg, out_dir=f'{run_copy}/best'))
     capsys.readouterr()
     inference.main([f'--out_dir={run_copy}', '--num_samples=2', '--checkpoint=newest'])
-    assert 'rendering the newest checkpoint, ckpt-2\n' in capsys.readouterr().out  # no best/ yet: nothing to offer
+    assert 'using the newest checkpoint, ckpt-2\n' in capsys.readouterr().out  # no best/ yet: nothing to offer
     with pytest.raises(SystemExit, match='no best model in'):
         inference.main([f'--out_dir={run_copy}', '--num_samples=2', '--checkpoint=best'])
     checkpoints.export(f'{run_copy}/best', {'encoder': encoder, 'decoder': decoder}, 1, settings,

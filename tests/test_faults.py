@@ -601,7 +601,7 @@ def test_a_best_that_is_not_this_run_s_best_model_is_never_rendered_and_is_repla
     damage(run / 'best')
     inference.main([f'--out_dir={run}', '--num_samples=2'])  # the newest checkpoint, not that best/
     printed = capsys.readouterr().out
-    assert 'rendering the newest checkpoint' in printed and (why is None or why in printed), printed
+    assert 'using the newest checkpoint' in printed and (why is None or why in printed), printed
     assert _scored(run, 2, 50.0, monkeypatch)['best']  # worse than 10, but 10 was never this run's best
     assert validation.read_best(str(run))[1]['epoch'] == 2
     assert sorted(n for n in os.listdir(run) if n.startswith('.')) == []  # nothing left beside it

@@ -47,7 +47,7 @@ def test_every_command_writes_into_a_new_folder_from_any_working_directory(run_c
     inference.main([f'--checkpoint={run_copy}/best', '--out_dir=new/from_best', '--num_samples=2'])
     assert _count('new/from_best/samples/generations') == 2
     inference.main([f'--out_dir={run_copy}', '--checkpoint=best', '--num_samples=2'])  # the run's own samples/
-    assert 'rendering best/ (epoch 2' in capsys.readouterr().out and _count(run_copy / 'samples' / 'generations') == 2
+    assert 'using best/ (epoch 2' in capsys.readouterr().out and _count(run_copy / 'samples' / 'generations') == 2
     # --metrics into a new folder: metric_samples scored, num_samples written
     inference.main([f'--checkpoint={ckpt}', '--out_dir=new/scored', '--num_samples=2', '--metrics', '--metric_samples=4'])
     assert _count('new/scored/samples/generations') == 2

@@ -284,3 +284,18 @@ def test_a_failed_export_names_the_export_s_folder(trained_run, tmp_path, monkey
     line = _refused(inference.main, [f'--checkpoint={trained_run}/checkpoints/ckpt-2', f'--export={tmp_path / "export"}'],
                     capsys, 'o space left on device')
     assert f'what {tmp_path / "export"} held before is as it was' in line and str(trained_run) + ' held' not in line
+
+
+def test_a_folder_a_render_wrote_into_trains_and_a_linked_best_is_not_rendered(run_copy, trained_run, tmp_path, capsys):
+    import metrics
+    rendered = tmp_path / 'rendered'  # the pretrained model rendered here with --metrics, then a run started here
+    for name in ('samples', 'metrics_cache'):
+        (rendered / name).mkdir(parents=True)
+        (rendered / name / 'x').write_text('a render wrote this')
+    cfg, _ = configurator.for_training(configurator.parse_overrides(TINY + [f'--out_dir={rendered}']))
+    assert cfg.out_dir == str(rendered)
+    os.symlink(trained_run / 'best' if (trained_run / 'best').exists() else tmp_path, run_copy / 'best')
+    for checkpoint in ([], ['--checkpoint=best']):  # another run's best/ through a link: not this run's model
+        _refused(inference.main, [f'--out_dir={run_copy}', *checkpoint], capsys, 'best is a symbolic link')
+    assert not (run_copy / 'samples').exists()
+    assert metrics.command([f'--plot={tmp_path / "p.png"}', str(trained_run)])[1] == str(tmp_path / 'p.png')

@@ -91,7 +91,7 @@ def test_inference_renders_best_by_default_and_either_on_request(run_copy, capsy
         inference.main([f'--out_dir={run_copy}', '--num_samples=2'] + args)
         printed = capsys.readouterr().out
         assert f'rendering {run_copy}/{chosen} into {run_copy}/samples' in printed, printed
-        assert ('--checkpoint=newest renders' in printed) == (args in ([], ['--checkpoint=best']))
+        assert ('--checkpoint=newest takes' in printed) == (args in ([], ['--checkpoint=best']))
 
 
 def test_the_validation_split_is_neither_the_test_nor_the_training_split():

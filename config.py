@@ -132,7 +132,7 @@ mnist = Config()
 # original's recipe, another trade.
 mnist_sigmoid = dataclasses.replace(Config(), preset='mnist_sigmoid', kl_weight='sigmoid', epochs=30, out_dir='MNIST-sigmoid')
 
-# The original's MNIST recipe with the two levers that helped in RESULTS.md's screen ("The levers"):
+# The original's MNIST recipe with the two levers that helped in RESULTS.md's screens ("Over seeds"):
 # generations from the encoder and decoder's weights averaged over the steps (Yazici et al. 2019), drawn
 # from a Gaussian mixture fitted to the training codes instead of N(0, I) (Ghosh et al. 2020). Training
 # is the original's step for step: the average only samples, and the mixture is fitted after training

@@ -365,10 +365,17 @@ def summary(scores):
     """One line: each feature space's FID, KID, precision and recall, then MSE and SSIM."""
     spaces = '; '.join(f"{name}: FID {s['fid']:.3f}, KID {s['kid']:.4f}, precision {s['precision']:.3f}, "
                        f"recall {s['recall']:.3f}" for name, s in scores['features'].items())
-    prior = f", prior {scores['prior']}" if scores.get('prior', 'normal') != 'normal' else ''
-    prior += f", the {scores['weights']}" if 'weights' in scores else ''  # ema_decay: 'average' or 'weights'
-    return (f"{spaces} ({scores['images']} images{prior}); reconstruction MSE {scores['mse']:.4f}, "
-            f"SSIM {scores['ssim']:.3f}")
+    drawn = drawn_from(scores)
+    return (f"{spaces} ({scores['images']} images{', ' + drawn if drawn else ''}); reconstruction MSE "
+            f"{scores['mse']:.4f}, SSIM {scores['ssim']:.3f}")
+
+
+def drawn_from(scores):
+    """How the scored generations were drawn when not as trained: 'prior mixture of ...', 'the weights'
+    or 'the average' (a run with ema_decay), joined by '; '; '' for N(0, I) from the plain weights."""
+    drawn = [f"prior {scores['prior']}" if scores.get('prior', 'normal') != 'normal' else '',
+             f"the {scores['weights']}" if 'weights' in scores else '']
+    return '; '.join(d for d in drawn if d)
 
 
 def _number(value):
@@ -413,9 +420,7 @@ def table(paths):
         preset = config.PRESETS[cfg.preset]
         changed = ', '.join(f'{f}={getattr(cfg, f)}' for f in configurator.FIELDS if getattr(cfg, f) != getattr(preset, f)
                             and f not in ('out_dir', 'seed', 'data_dir', 'metric_features'))
-        drawn = [f"prior {scores['prior']}" if scores.get('prior', 'normal') != 'normal' else '',
-                 f"the {scores['weights']}" if 'weights' in scores else '']  # how it was sampled, if not as trained
-        drawn = '; '.join(d for d in drawn if d)
+        drawn = drawn_from(scores)
         groups.setdefault(f'`{cfg.preset}`' + (f' ({changed})' if changed else '') + (f', {drawn}' if drawn else ''),
                           []).append(scores)
     if not groups:

@@ -64,9 +64,11 @@ def fit(cfg, encoder):
     return {'weights': gmm.weights_, 'means': gmm.means_, 'covariances': gmm.covariances_, 'images': len(codes)}
 
 
-def for_checkpoint(cfg, checkpoint, encoder, unaveraged=False):
+def for_checkpoint(cfg, checkpoint, encoder, unaveraged=False, beside=None):
     """None with prior='normal'; else the mixture of this checkpoint's encoder, from out_dir/metrics_cache/
-    when one fitted on the same terms is there and reads back whole, else fitted now and kept there.
+    (or, read only, from `beside`'s: the checkpoint's own run or export, rendered into another folder)
+    when one fitted on the same terms is there and reads back whole, else fitted now and kept in
+    out_dir's. An export carries its mixture, so it renders without the training images.
     unaveraged: with ema_decay, the encoder is the checkpoint's weights, not their average
     (--average=false), cached apart."""
     if cfg.prior == 'normal':
@@ -79,12 +81,13 @@ def for_checkpoint(cfg, checkpoint, encoder, unaveraged=False):
     key = [digest.hexdigest(), terms] + (['unaveraged'] if unaveraged and cfg.ema_decay is not None else [])
     key = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     path = os.path.join(cfg.out_dir, 'metrics_cache', f'prior_{key}.npz')
-    if os.path.exists(path):
-        why = check(cfg, path)
-        if why is None:
-            with np.load(path) as saved:
-                return {name: saved[name] for name in ('weights', 'means', 'covariances', 'images')}
-        print(f'note: {path} does not read as a mixture ({why}): fitting it again')
+    for cached in [path] + ([os.path.join(beside, 'metrics_cache', f'prior_{key}.npz')] if beside else []):
+        if os.path.exists(cached):
+            why = check(cfg, cached)
+            if why is None:
+                with np.load(cached) as saved:
+                    return {name: saved[name] for name in ('weights', 'means', 'covariances', 'images')}
+            print(f'note: {cached} does not read as a mixture ({why}): fitting it again')
     print(f'fitting a mixture of {cfg.prior_components} to the codes of {cfg.prior_images} training images '
           f'at most (prior=mixture)')
     mixture = fit(cfg, encoder)

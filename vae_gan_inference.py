@@ -252,7 +252,12 @@ def export(cfg, checkpoint, folder):
             raise UsageError(f'--export={folder} already holds {what}: pass a new folder, or move that one away first')
         path = checkpoints.export(folder, {'encoder': encoder, 'decoder': decoder}, checkpoints.epoch_of(checkpoint),
                                   dataclasses.asdict(dataclasses.replace(cfg, out_dir=folder)))
-    print(f'exported {checkpoint} to {path}')
+        print(f'exported {checkpoint} to {path}')
+        if cfg.prior == 'mixture':  # fitted now and kept in the export: it renders without the training images
+            try:
+                prior.for_checkpoint(dataclasses.replace(cfg, out_dir=folder), path, encoder)
+            except data.Unavailable as e:
+                print(f'note: no mixture kept in {folder} ({e}): a render of it fits one, which needs the training images')
 
 
 def render(cfg, checkpoint, options):
@@ -288,7 +293,8 @@ def write_samples(cfg, checkpoint, encoder, decoder, options, extractors, sample
     decode = lambda z: np.concatenate([decode_batch(z[i:i + models.INFERENCE_BATCH]).numpy()
                                        for i in range(0, len(z), models.INFERENCE_BATCH)])
     weights = None if cfg.ema_decay is None else 'average' if options.average else 'weights'  # which were scored
-    mixture = prior.for_checkpoint(cfg, checkpoint, encoder, unaveraged=not options.average)  # None: N(0, I)
+    mixture = prior.for_checkpoint(cfg, checkpoint, encoder, unaveraged=not options.average,  # None: N(0, I)
+                                   beside=run_of(checkpoint))
     generations = write_generations(cfg, decode, mixture, options.num_samples, samples)
     try:
         originals, codes, reconstructions = write_reconstructions(cfg, encoder, decode, options.num_samples, samples)

@@ -86,6 +86,14 @@ def test_a_render_draws_from_the_prior_its_config_and_flags_name(run_copy, capsy
     assert described.startswith('mixture of 2') and np.array_equal(again, mixed)
     back, described = render('--prior=normal')  # a flag wins over the run's config, as everywhere
     assert described == 'normal' and np.array_equal(back, normal)
+    # an export carries the mixture it was fitted with: rendered elsewhere, it is read there, not fitted again
+    export, elsewhere = run_copy.parent / 'export', run_copy.parent / 'elsewhere'
+    capsys.readouterr()
+    inference.main([f'--out_dir={run_copy}', f'--export={export}'])
+    assert 'fitting a mixture of 2' in capsys.readouterr().out and len(os.listdir(export / 'metrics_cache')) == 1
+    inference.main([f'--checkpoint={export}', f'--out_dir={elsewhere}', '--num_samples=4'])
+    assert 'fitting' not in capsys.readouterr().out and not (elsewhere / 'metrics_cache').exists()
+    assert np.array_equal(iio.imread(elsewhere / 'samples' / 'generations' / '000001.png'), mixed)
 
 
 def test_prior_settings_are_checked_and_older_configs_read_without_them(tmp_path):

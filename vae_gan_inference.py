@@ -256,7 +256,7 @@ def export(cfg, checkpoint, folder):
         if cfg.prior == 'mixture':  # fitted now and kept in the export: it renders without the training images
             try:
                 prior.for_checkpoint(dataclasses.replace(cfg, out_dir=folder), path, encoder)
-            except data.Unavailable as e:
+            except configurator.UsageError as e:  # offline, too few images: the export itself is whole
                 print(f'note: no mixture kept in {folder} ({e}): a render of it fits one, which needs the training images')
 
 

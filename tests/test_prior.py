@@ -120,3 +120,15 @@ def test_validation_scores_draw_from_the_mixture_fitted_to_the_codes_of_the_mome
                               metrics.feature_extractors(cfg))
     assert normal['prior'] == 'normal' and normal['best']  # scored on other terms: they replace best/, not compete
     assert normal['features']['classifier']['fid'] != record['features']['classifier']['fid']
+
+
+def test_an_export_whose_mixture_cannot_be_fitted_is_whole_and_says_so(run_copy, capsys):
+    """32 training images are too few for 20 components: the export is written and usable, with a note."""
+    saved = json.load(open(run_copy / 'config.json'))
+    (run_copy / 'config.json').write_text(json.dumps(dict(saved, prior='mixture', prior_components=20, prior_images=60)))
+    export = run_copy.parent / 'export'
+    inference.main([f'--out_dir={run_copy}', f'--export={export}'])
+    printed = capsys.readouterr().out
+    assert f'note: no mixture kept in {export} (prior mixture: 32 training images is too few for 20 components' in printed
+    assert not (export / 'metrics_cache').exists() and sorted(os.listdir(export)) == [
+        'checkpoint', 'ckpt-2.data-00000-of-00001', 'ckpt-2.index', 'config.json']

@@ -7,7 +7,8 @@ spread 0.5 a dimension, not 1), so N(0, I) draws codes the decoder rarely saw.
 
 The mixture is scikit-learn's GaussianMixture (full covariances). A render fits it once per
 checkpoint and keeps it in out_dir/metrics_cache/ under a key of everything that defines it (the
-checkpoint's tensor checksums, the components, the images); a cached one is checked before it is trusted.
+checkpoint's tensor checksums, the components, the images); an export keeps its own, which a render
+into another folder reads; a cached one is checked before it is trusted.
 Training grids (op-gen/) always draw from N(0, I): no mixture exists while the encoder trains.
 """
 import hashlib

@@ -82,7 +82,8 @@ def for_checkpoint(cfg, checkpoint, encoder, unaveraged=False, beside=None):
     key = [digest.hexdigest(), terms] + (['unaveraged'] if unaveraged and cfg.ema_decay is not None else [])
     key = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     path = os.path.join(cfg.out_dir, 'metrics_cache', f'prior_{key}.npz')
-    for cached in [path] + ([os.path.join(beside, 'metrics_cache', f'prior_{key}.npz')] if beside else []):
+    elsewhere = beside and os.path.abspath(beside) != os.path.abspath(cfg.out_dir)  # (a run rendered into itself)
+    for cached in [path] + ([os.path.join(beside, 'metrics_cache', os.path.basename(path))] if elsewhere else []):
         if os.path.exists(cached):
             why = check(cfg, cached)
             if why is None:

@@ -182,7 +182,10 @@ def test_your_own_images_say_what_the_networks_see_and_score_only_with_networks_
 
 # ---- Rendering offline -------------------------------------------------------------------------------
 
-def test_offline_a_render_writes_what_needs_no_data(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize('model', ['pretrained', 'pretrained-ema-mixture'])
+def test_offline_a_render_writes_what_needs_no_data(tmp_path, monkeypatch, capsys, model):
+    """Each shipped model; the mixture model draws from the mixture its export carries (no fitting, which
+    would need the training images)."""
     import tensorflow_datasets as tfds
 
     class Offline:  # tensorflow-datasets without a prepared MNIST and without network
@@ -196,14 +199,15 @@ def test_offline_a_render_writes_what_needs_no_data(tmp_path, monkeypatch, capsy
     monkeypatch.setattr(tfds, 'builder', lambda name, **kwargs: Offline())
     monkeypatch.setattr(data, 'offline', lambda: '')  # a name service answers: the download is tried, and fails
     out = tmp_path / 'pretrained'
-    inference.main([f'--checkpoint={ROOT}/MNIST/pretrained', f'--out_dir={out}'])
+    inference.main([f'--checkpoint={ROOT}/MNIST/{model}', f'--out_dir={out}'])
     printed = capsys.readouterr().out
+    assert 'fitting' not in printed
     assert 'note: no reconstructions (tensorflow-datasets could not download mnist (ConnectionError): set TFDS_DATA_DIR' in printed
     assert 'wrote 100 generations, 0 reconstructions, 8 interpolation rows between random codes' in printed
     assert sorted(os.listdir(out / 'samples')) == ['generations', 'generations.png', 'interpolations.png']
     assert _count(out / 'samples' / 'generations') == 100
     with pytest.raises(SystemExit, match='could not download mnist'):  # scores need the test digits
-        inference.main([f'--checkpoint={ROOT}/MNIST/pretrained', f'--out_dir={tmp_path / "scored"}', '--metrics'])
+        inference.main([f'--checkpoint={ROOT}/MNIST/{model}', f'--out_dir={tmp_path / "scored"}', '--metrics'])
     assert not os.path.exists(tmp_path / 'scored')
 
 
@@ -239,10 +243,12 @@ def test_git_ignores_what_runs_and_the_readme_s_commands_write():
     written = ['MNIST/best/ckpt-30.index', 'MNIST/scores.jsonl', 'MNIST/config.json', 'MNIST/preset.json',
                'MNIST/checkpoints/ckpt-2.index', 'MNIST/logs/events', 'MNIST/op-gen/epoch_0001.png', 'MNIST/lock',
                'MNIST/samples/generations.png', 'MNIST/pretrained/samples/metrics.json', 'MNIST/samples.lock',
+               'MNIST/pretrained-ema-mixture/samples/generations.png', 'MNIST/pretrained-ema-mixture/metrics_cache/100_x.npy',
                'MNIST/metrics_cache/100_x.npy', 'runs/z64/config.json', 'runs/z64/best/scores.json',
                'MNIST-sigmoid/config.json', 'MNIST-ema-mixture/best/ckpt-2.index', 'Fashion-MNIST/checkpoints/x', 'CIFAR-10/logs/x', 'Celeb-A/config.json',
                'Celeb-A-paper/checkpoints/x', '.venv/bin/python', 'MNIST/.tmp123.config.json']
     kept = ['README.md', 'config.py', 'MNIST/generations.png', 'MNIST/pretrained/config.json', 'Celeb-A/README.md',
+            'MNIST/pretrained-ema-mixture/config.json', 'MNIST/pretrained-ema-mixture/metrics_cache/prior_0123.npz',
             'MNIST/results/mnist-seed0/metrics.json', 'MNIST/results/mnist-200-epochs-seed0/scores.jsonl']
     result = subprocess.run(['git', 'check-ignore', '--no-index', *written, *kept], cwd=ROOT, capture_output=True, text=True)
     assert sorted(result.stdout.split()) == sorted(written)

@@ -53,32 +53,36 @@ def training_codes(cfg, encoder):
     return np.concatenate(codes)[:cfg.prior_images].astype(np.float64)
 
 
-def fit(cfg, encoder):
+def fit(cfg, encoder, seed=None):
     """{'weights' [k], 'means' [k, z], 'covariances' [k, z, z], 'images'}: scikit-learn's
-    GaussianMixture with prior_components full-covariance components, fitted to training_codes."""
+    GaussianMixture with prior_components full-covariance components, fitted to training_codes; its
+    initialisation seeded by `seed` (None: cfg.seed)."""
     from sklearn.mixture import GaussianMixture  # imported here: only a mixture prior needs it
     codes = training_codes(cfg, encoder)
     if len(codes) < 2 * cfg.prior_components:
         raise UsageError(f'prior mixture: {len(codes)} training images is too few for {cfg.prior_components} '
                          f'components: pass a smaller --prior_components')
-    gmm = GaussianMixture(cfg.prior_components, covariance_type='full', random_state=cfg.seed).fit(codes)
+    gmm = GaussianMixture(cfg.prior_components, covariance_type='full',
+                          random_state=cfg.seed if seed is None else seed).fit(codes)
     return {'weights': gmm.weights_, 'means': gmm.means_, 'covariances': gmm.covariances_, 'images': len(codes)}
 
 
-def for_checkpoint(cfg, checkpoint, encoder, unaveraged=False, beside=None):
+def for_checkpoint(cfg, checkpoint, encoder, unaveraged=False, beside=None, fit_seed=None):
     """None with prior='normal'; else the mixture of this checkpoint's encoder, from out_dir/metrics_cache/
     (or, read only, from `beside`'s: the checkpoint's own run or export, rendered into another folder)
     when one fitted on the same terms is there and reads back whole, else fitted now and kept in
     out_dir's. An export carries its mixture, so it renders without the training images.
     unaveraged: with ema_decay, the encoder is the checkpoint's weights, not their average
-    (--average=false), cached apart."""
+    (--average=false), cached apart. fit_seed (None: cfg.seed) seeds the fit: a render passes its run's
+    own seed, so that --seed picks other draws from the same mixture, not another mixture."""
     if cfg.prior == 'normal':
         return None
     with open(checkpoint + '.index', 'rb') as f:  # it holds every tensor's checksum: the contents, not read
         digest = hashlib.sha256(f.read())
     terms = {field: getattr(cfg, field) for field in ('dataset', 'data_dir', 'train_split', 'image_size', 'channels',
                                                       'crop_fraction', 'crop_box', 'blur_sigma', 'resize_method',
-                                                      'prior_components', 'prior_images', 'seed')}
+                                                      'prior_components', 'prior_images')}
+    terms['seed'] = cfg.seed if fit_seed is None else fit_seed
     key = [digest.hexdigest(), terms] + (['unaveraged'] if unaveraged and cfg.ema_decay is not None else [])
     key = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     path = os.path.join(cfg.out_dir, 'metrics_cache', f'prior_{key}.npz')
@@ -92,7 +96,7 @@ def for_checkpoint(cfg, checkpoint, encoder, unaveraged=False, beside=None):
             print(f'note: {cached} does not read as a mixture ({why}): fitting it again')
     print(f'fitting a mixture of {cfg.prior_components} to the codes of {cfg.prior_images} training images '
           f'at most (prior=mixture)')
-    mixture = fit(cfg, encoder)
+    mixture = fit(cfg, encoder, terms['seed'])
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with files.written(path) as temporary, open(temporary, 'wb') as f:
         np.savez(f, **mixture)

@@ -94,6 +94,10 @@ def test_a_render_draws_from_the_prior_its_config_and_flags_name(run_copy, capsy
     inference.main([f'--checkpoint={export}', f'--out_dir={elsewhere}', '--num_samples=4'])
     assert 'fitting' not in capsys.readouterr().out and not (elsewhere / 'metrics_cache').exists()
     assert np.array_equal(iio.imread(elsewhere / 'samples' / 'generations' / '000001.png'), mixed)
+    # --seed draws other codes from the same mixture (fitted with the run's seed): still no fitting
+    inference.main([f'--checkpoint={export}', f'--out_dir={run_copy.parent / "seed1"}', '--num_samples=4', '--seed=1'])
+    assert 'fitting' not in capsys.readouterr().out
+    assert not np.array_equal(iio.imread(run_copy.parent / 'seed1' / 'samples' / 'generations' / '000001.png'), mixed)
 
 
 def test_prior_settings_are_checked_and_older_configs_read_without_them(tmp_path):

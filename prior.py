@@ -20,7 +20,7 @@ import numpy as np
 import data
 import files
 import models
-from configurator import UsageError
+from configurator import UsageError, from_saved
 
 BATCH = models.INFERENCE_BATCH
 
@@ -67,14 +67,14 @@ def fit(cfg, encoder, seed=None):
     return {'weights': gmm.weights_, 'means': gmm.means_, 'covariances': gmm.covariances_, 'images': len(codes)}
 
 
-def for_checkpoint(cfg, checkpoint, encoder, unaveraged=False, beside=None, fit_seed=None):
+def for_checkpoint(cfg, checkpoint, encoder, unaveraged=False, beside=None):
     """None with prior='normal'; else the mixture of this checkpoint's encoder, from out_dir/metrics_cache/
     (or, read only, from `beside`'s: the checkpoint's own run or export, rendered into another folder)
     when one fitted on the same terms is there and reads back whole, else fitted now and kept in
     out_dir's. An export carries its mixture, so it renders without the training images.
     unaveraged: with ema_decay, the encoder is the checkpoint's weights, not their average
-    (--average=false), cached apart. fit_seed (None: cfg.seed) seeds the fit: a render passes its run's
-    own seed, so that --seed picks other draws from the same mixture, not another mixture."""
+    (--average=false), cached apart. The fit is seeded by `beside`'s own seed (its config.json's) when
+    it has one, else cfg.seed: a render's --seed picks other draws from the same mixture, not another."""
     if cfg.prior == 'normal':
         return None
     with open(checkpoint + '.index', 'rb') as f:  # it holds every tensor's checksum: the contents, not read
@@ -82,7 +82,7 @@ def for_checkpoint(cfg, checkpoint, encoder, unaveraged=False, beside=None, fit_
     terms = {field: getattr(cfg, field) for field in ('dataset', 'data_dir', 'train_split', 'image_size', 'channels',
                                                       'crop_fraction', 'crop_box', 'blur_sigma', 'resize_method',
                                                       'prior_components', 'prior_images')}
-    terms['seed'] = cfg.seed if fit_seed is None else fit_seed
+    terms['seed'] = _saved_seed(beside) if beside else cfg.seed
     key = [digest.hexdigest(), terms] + (['unaveraged'] if unaveraged and cfg.ema_decay is not None else [])
     key = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     path = os.path.join(cfg.out_dir, 'metrics_cache', f'prior_{key}.npz')
@@ -101,6 +101,11 @@ def for_checkpoint(cfg, checkpoint, encoder, unaveraged=False, beside=None, fit_
     with files.written(path) as temporary, open(temporary, 'wb') as f:
         np.savez(f, **mixture)
     return mixture
+
+
+def _saved_seed(folder):
+    """The seed in a run's or an export's config.json, whatever --seed the command adds."""
+    return from_saved(os.path.join(folder, 'config.json')).seed
 
 
 def check(cfg, path):

@@ -276,15 +276,6 @@ def render(cfg, checkpoint, options):
         write_samples(cfg, checkpoint, encoder, decoder, options, extractors, fresh, samples)
 
 
-def saved_seed(folder, default):
-    """The seed in folder's config.json (a run's or an export's own, whatever --seed a command adds), else
-    `default`."""
-    try:
-        return configurator.from_saved(os.path.join(folder, 'config.json')).seed
-    except (OSError, configurator.UsageError):
-        return default
-
-
 def run_of(checkpoint):
     """The run folder a checkpoint belongs to (RUN for RUN/checkpoints/ckpt-N and RUN/best/ckpt-N), or
     an export's own folder: where its training grids (op-gen/) are."""
@@ -303,7 +294,7 @@ def write_samples(cfg, checkpoint, encoder, decoder, options, extractors, sample
                                        for i in range(0, len(z), models.INFERENCE_BATCH)])
     weights = None if cfg.ema_decay is None else 'average' if options.average else 'weights'  # which were scored
     mixture = prior.for_checkpoint(cfg, checkpoint, encoder, unaveraged=not options.average,  # None: N(0, I)
-                                   beside=run_of(checkpoint), fit_seed=saved_seed(run_of(checkpoint), cfg.seed))
+                                   beside=run_of(checkpoint))
     generations = write_generations(cfg, decode, mixture, options.num_samples, samples)
     try:
         originals, codes, reconstructions = write_reconstructions(cfg, encoder, decode, options.num_samples, samples)

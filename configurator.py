@@ -2,6 +2,7 @@
 beside its train.py), every field checked, and a run's saved config.json loaded. Every fault is one
 UsageError line. config.py holds the values; this module holds what reads and checks them.
 """
+import contextlib
 import dataclasses
 import difflib
 import json
@@ -260,6 +261,23 @@ def _did_you_mean(name, known):
     close = difflib.get_close_matches(spelled, known, n=1, cutoff=0.75) or [
         k for k in known if k.replace('_', '') == spelled.replace('_', '')]
     return f' (did you mean --{close[0]}?)' if close else ''
+
+
+@contextlib.contextmanager
+def without_keras_extras():
+    """For `import keras`: scikit-learn and matplotlib.pyplot hidden while Keras loads. Keras 3 imports both
+    when they are installed (for its scikit-learn wrappers and an image gallery, each import inside
+    try/except ImportError): a second of every start (importing Keras with TensorFlow, 4.3 s -> 3.2 s on a
+    2-core EPYC) for code this repo never calls. Afterwards they import as usual (prior.py's mixture,
+    metrics.py's plots)."""
+    hidden = [name for name in ('sklearn', 'matplotlib.pyplot') if name not in sys.modules]
+    sys.modules.update(dict.fromkeys(hidden))  # None there: `import name` raises ImportError
+    try:
+        yield
+    finally:
+        for name in hidden:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
 
 
 def check_command_line(argv, usage, *kinds, settle=None):

@@ -40,8 +40,9 @@ if __name__ == '__main__':  # --help, and a typo refused at once, not after Tens
     configurator.check_command_line(sys.argv[1:], __doc__, configurator.Config, settle=configurator.for_training)
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # before TensorFlow loads: no cuInit / grappler error lines
 
-import keras
-import tensorflow as tf
+with configurator.without_keras_extras():  # a second less start-up
+    import keras
+    import tensorflow as tf
 
 import checkpoints
 import data
@@ -276,7 +277,7 @@ class Run:
     nets: optim.Networks
     train_step: object  # make_train_step's tf.function
     gradients: dict  # the histograms' gradients (optim.gradient_copies), {} without histograms
-    all_finite: object  # checkpoints.make_finite_check's tf.function: worth saving?
+    all_finite: object  # checkpoints.make_finite_check's: worth saving?
     checkpoint: tf.train.Checkpoint
     save_dir: str  # the chief's out_dir/checkpoints; a worker's temporary folder
     epochs_done: tf.Variable

@@ -112,9 +112,10 @@ if __name__ == '__main__':  # --help, and a typo refused at once, not after Tens
     configurator.check_command_line(sys.argv[1:], __doc__, config.Config, Options, settle=settings)
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # before TensorFlow loads: no cuInit / grappler error lines
 
-import keras  # noqa: E402
+with configurator.without_keras_extras():  # a second less start-up
+    import keras  # noqa: E402
+    import tensorflow as tf  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 import checkpoints  # noqa: E402
 import data  # noqa: E402

@@ -73,14 +73,27 @@ def write_digits(folder, count=40, seed=0):
     return folder
 
 
-def _real_mnist():
-    """Whether TFDS_DATA_DIR holds a prepared MNIST (no network here: tensorflow-datasets cannot download)."""
+needs_real_mnist = pytest.mark.real_mnist  # skipped unless TFDS_DATA_DIR holds a prepared MNIST
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'real_mnist: reads the real MNIST (TFDS_DATA_DIR)')
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skips the real_mnist tests unless TFDS_DATA_DIR holds a prepared MNIST (no network here:
+    tensorflow-datasets cannot download). Asked here, where tests are collected, not when conftest is
+    imported: pytest-xdist's controller and the scripts the tests start import it too, and
+    tensorflow-datasets would load TensorFlow in each (5 s)."""
+    marked = [item for item in items if item.get_closest_marker('real_mnist')]
+    if marked and not (os.environ.get('TFDS_DATA_DIR') and _mnist_is_prepared()):
+        for item in marked:
+            item.add_marker(pytest.mark.skip(reason='needs TFDS_DATA_DIR pointing at a prepared MNIST copy'))
+
+
+def _mnist_is_prepared():
     import tensorflow_datasets as tfds
-    return bool(os.environ.get('TFDS_DATA_DIR')) and tfds.builder('mnist').is_prepared()
-
-
-REAL_MNIST = _real_mnist()
-needs_real_mnist = pytest.mark.skipif(not REAL_MNIST, reason='needs TFDS_DATA_DIR pointing at a prepared MNIST copy')
+    return tfds.builder('mnist').is_prepared()
 
 
 @pytest.fixture

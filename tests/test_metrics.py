@@ -8,7 +8,7 @@ import tensorflow as tf
 import config
 import metrics
 from configurator import UsageError
-from conftest import REAL_MNIST, ROOT
+from conftest import ROOT, needs_real_mnist
 
 
 def _sqrtm_psd(m):
@@ -118,8 +118,8 @@ def test_missing_classifier_says_how_to_train_it(tmp_path, monkeypatch):
 PRETRAINED = os.path.join(ROOT, 'MNIST', 'pretrained')
 
 
-@pytest.mark.skipif(not (os.path.isdir(PRETRAINED) and REAL_MNIST),
-                    reason='needs MNIST/pretrained and TFDS_DATA_DIR pointing at a prepared MNIST copy')
+@needs_real_mnist
+@pytest.mark.skipif(not os.path.isdir(PRETRAINED), reason='needs MNIST/pretrained')
 def test_pretrained_mnist_generations_score_well(tmp_path):
     import vae_gan_inference as inference
     cfg, checkpoint, _ = inference.load_config([f'--checkpoint={PRETRAINED}', f'--out_dir={tmp_path}'])
@@ -137,8 +137,8 @@ def test_pretrained_mnist_generations_score_well(tmp_path):
 PRETRAINED_EMA_MIXTURE = os.path.join(ROOT, 'MNIST', 'pretrained-ema-mixture')
 
 
-@pytest.mark.skipif(not (os.path.isdir(PRETRAINED_EMA_MIXTURE) and REAL_MNIST),
-                    reason='needs MNIST/pretrained-ema-mixture and TFDS_DATA_DIR pointing at a prepared MNIST copy')
+@needs_real_mnist
+@pytest.mark.skipif(not os.path.isdir(PRETRAINED_EMA_MIXTURE), reason='needs MNIST/pretrained-ema-mixture')
 def test_pretrained_ema_mixture_generations_score_well(tmp_path, capsys):
     """The README's first model: its weights' average drawn from the mixture its export carries (read, not
     fitted again), far better than the same decoder from N(0, I)."""

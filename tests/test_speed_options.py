@@ -88,18 +88,16 @@ def test_bfloat16_losses_are_the_float32_losses_within_its_precision(tmp_path, s
 
 
 def test_checkpoints_move_between_options(run_copy, capsys):
-    """The shared float32 run resumed with bfloat16, then in float32 with XLA and the simultaneous update,
-    then with float16, then rendered (in float32): the checkpoint is the same whatever the precision."""
+    """The shared float32 run resumed with bfloat16 and the simultaneous update, then with float16 and
+    XLA, then rendered (in float32): the checkpoint is the same whatever the precision or the step."""
     import vae_gan_inference
     try:
-        vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3', '--mixed_precision=bfloat16'])
-        vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=4', '--mixed_precision=false', '--jit_compile=true',
-                      '--update=simultaneous'])
-        vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=5', '--mixed_precision=float16'])
+        vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3', '--mixed_precision=bfloat16', '--update=simultaneous'])
+        vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=4', '--mixed_precision=float16', '--jit_compile=true'])
     finally:
         keras.mixed_precision.set_global_policy('float32')
     printed = capsys.readouterr().out
-    assert all(f'epoch {n}/{n}' in printed for n in (3, 4, 5)) and '4 epochs done' in printed
+    assert all(f'epoch {n}/{n}' in printed for n in (3, 4)) and '3 epochs done' in printed
     vae_gan_inference.render(*vae_gan_inference.load_config([f'--out_dir={run_copy}', '--num_samples=3']))
     assert len(os.listdir(os.path.join(run_copy, 'samples', 'generations'))) == 3
     assert keras.mixed_precision.global_policy().name == 'float32'  # rendered in float32

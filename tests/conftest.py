@@ -78,6 +78,10 @@ needs_real_mnist = pytest.mark.real_mnist  # skipped unless TFDS_DATA_DIR holds 
 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'real_mnist: reads the real MNIST (TFDS_DATA_DIR)')
+    if hasattr(config, 'workerinput') or not config.getoption('numprocesses', None):  # a process that runs tests
+        with configurator.without_keras_extras():  # loaded as the scripts load them, a second sooner
+            import keras  # noqa: F401
+            import tensorflow  # noqa: F401
 
 
 def pytest_collection_modifyitems(config, items):

@@ -164,20 +164,21 @@ def test_a_second_run_refuses_and_a_dead_run_s_lock_is_taken_over(run, capsys):
     assert (saved['batch_size'], saved['z_dim'], saved['epochs']) == (2, 8, 3)
 
 
-@pytest.mark.parametrize('signals, code, saving_often', [
-    ([signal.SIGINT], 130, False),
-    ([signal.SIGINT, signal.SIGINT], 130, True),  # twice quickly, while it saves a checkpoint each step
-    ([signal.SIGHUP], 129, False),  # the terminal closed
+@pytest.mark.parametrize('signals, code, after', [
+    ([signal.SIGINT], 130, 'training'),  # while it trains
+    ([signal.SIGINT, signal.SIGINT], 130, 'epoch 6/'),  # twice quickly, while it saves a checkpoint each step
+    ([signal.SIGHUP], 129, 'settings:'),  # the terminal closed while it starts
 ])
-def test_ctrl_c_says_where_the_run_is_and_how_to_go_on(run, signals, code, saving_often):
+def test_ctrl_c_says_where_the_run_is_and_how_to_go_on(run, signals, code, after):
+    saving_often = after.startswith('epoch')
     args = TINY + [f'--out_dir={run}'] + (['--epochs=100000', '--steps_per_epoch=1', '--sample_every=100000']
                                           if saving_often else ['--epochs=3', '--steps_per_epoch=100000', '--log_every=1000'])
     process = subprocess.Popen([sys.executable, os.path.join(ROOT, 'vae_gan.py')] + args, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, cwd=run.parent,
                                env={**{k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'},
                                     'PYTHONUNBUFFERED': '1'})  # the scripts' own default log level
-    for line in process.stdout:  # wait until it trains (and, saving often, has saved a few)
-        if line.startswith('epoch 6/' if saving_often else 'training'):
+    for line in process.stdout:  # wait until it has started, trains, or (saving often) has saved a few
+        if line.startswith(after):
             break
     before = _hashes(run / 'checkpoints')
     for signum in signals:

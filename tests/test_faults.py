@@ -74,9 +74,9 @@ def test_a_damaged_index_file_is_not_trusted_and_a_cut_off_save_is_cleared(run, 
     assert 'removed ckpt-3_temp' in printed and not os.path.exists(ckpts / 'ckpt-3_temp')
     assert all(_hashes(ckpts)[n] == h for n, h in before.items())  # ckpt-1, ckpt-2 as they were
     assert tf.train.latest_checkpoint(str(ckpts)).endswith('ckpt-3')  # the index file rewritten whole
-    (ckpts / 'checkpoint').write_text('')  # empty
-    vae_gan.main(TINY + [f'--out_dir={run}', '--epochs=4'])
-    assert _epochs_in(ckpts) == 4
+    (ckpts / 'checkpoint').write_text('')  # empty: it parses, and names no checkpoint
+    cfg, _ = configurator.for_training(configurator.parse_overrides(TINY + [f'--out_dir={run}', '--epochs=4']))
+    assert vae_gan.resume(cfg, vae_gan.build(cfg)) == 3  # training's own resume: from ckpt-3, not anew
 
 
 def _truncate_data(prefix):

@@ -36,8 +36,10 @@ def guarded(script, argv, out_dir, training=True):
     that holds it and the command to go on; another command's say that it changed nothing."""
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
+    _STOPPING.clear()
     try:
         yield
+        stop_if_asked()  # a signal lost on the way still ends the command as one
     except UsageError as e:
         sys.exit(f'error: {e}')
     except (OSError, tf.errors.OpError) as e:
@@ -56,6 +58,8 @@ def guarded(script, argv, out_dir, training=True):
             where = f'nothing written; what {out_dir() or "out_dir"} held before is as it was'
         print(f'\nstopped: {where}; go on with: {configurator.command(script)} {shlex.join(argv)}'.rstrip(), file=sys.stderr)
         sys.exit(128 + (e.args[0] if e.args else signal.SIGINT))
+    finally:
+        _STOPPING.clear()
 
 
 _KEPT = None  # objects whose freeing would keep a script waiting (keep_until_exit); a list in a script
@@ -93,10 +97,24 @@ def _exit(code):
     os._exit(code)
 
 
+_STOPPING = []  # the signal that asked the guarded command to stop, once one has
+
+
 def _interrupt(signum, frame):
     for other in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a second Ctrl-C does not cut the ending short
         signal.signal(other, signal.SIG_IGN)
+    _STOPPING[:] = [signum]
     raise KeyboardInterrupt(signum)
+
+
+def stop_if_asked():
+    """Raises again the KeyboardInterrupt a signal raised, in case it was lost: Python runs a signal's
+    handler wherever the main thread is, and an exception raised inside a destructor or a callback
+    (TensorFlow runs many as it builds and frees graphs) is reported and dropped. The command would go
+    on, deaf to further signals (a run trained on after a closed terminal's SIGHUP during its start).
+    Training calls it every step; guarded() once the command's body is done."""
+    if _STOPPING:
+        raise KeyboardInterrupt(_STOPPING[0])
 
 
 @contextlib.contextmanager

@@ -428,6 +428,7 @@ def train_epoch(cfg, run, batches, steps, epoch):
     step = int(run.steps_done.numpy())  # over all runs of out_dir
     start = time.perf_counter()  # (an epoch of one step is timed from before it)
     for i in range(1, steps + 1):
+        run_folder.stop_if_asked()  # a Ctrl-C whose exception was lost on the way stops here
         scalars = run.train_step(next(batches), epoch_tensor)
         if histogram_every and step % histogram_every == 0:  # this step kept its gradients
             write_histograms(run.nets, run.gradients, step)

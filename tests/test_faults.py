@@ -35,6 +35,7 @@ def keep_signal_handlers():
     yield
     for s, handler in handlers.items():
         signal.signal(s, handler)
+    run_folder._STOPPING.clear()  # (a test that calls the handler itself)
 
 
 @pytest.fixture
@@ -368,6 +369,27 @@ def _ended(code, capsys, fault):
         return line
     assert str(code).startswith('error: ') and '\n' not in str(code) and 'No space left on device' in str(code)
     return str(code)
+
+
+def test_a_signal_lost_where_it_struck_still_stops_the_run(run, capsys, monkeypatch):
+    """A KeyboardInterrupt raised inside a destructor or a callback is reported and dropped by Python; the
+    run stops before its next step all the same, as after Ctrl-C: one line, exit 128 + the signal, the
+    checkpoints as they were, no lock left."""
+    build = vae_gan.build
+
+    def build_then_lose_a_signal(cfg):
+        try:  # as when the terminal closes while a destructor runs during the start
+            run_folder._interrupt(signal.SIGHUP, None)
+        except KeyboardInterrupt:
+            pass
+        return build(cfg)
+    monkeypatch.setattr(vae_gan, 'build', build_then_lose_a_signal)
+    before = _hashes(run / 'checkpoints')
+    with pytest.raises(SystemExit) as stop:
+        vae_gan.main(TINY + [f'--out_dir={run}', '--epochs=3'])
+    assert stop.value.code == 128 + signal.SIGHUP
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(f'stopped: {run}/checkpoints/ckpt-2 holds the run')
+    assert _hashes(run / 'checkpoints') == before and not os.path.exists(run / 'lock')
 
 
 def test_the_interrupt_handler_ignores_a_second_signal():

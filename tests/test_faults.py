@@ -63,6 +63,12 @@ def _epochs_in(folder):
     return checkpoints.epoch_of(checkpoints.latest(folder))
 
 
+def _resumes_at(run):
+    """The epochs done that training's own resume restores in `run` (the shared run's command), nothing trained."""
+    cfg, _ = configurator.for_training(configurator.parse_overrides(TINY + [f'--out_dir={run}', '--epochs=9']))
+    return vae_gan.resume(cfg, vae_gan.build(cfg))
+
+
 # ---- Damaged checkpoints ---------------------------------------------------------------------------
 
 def test_a_damaged_index_file_is_not_trusted_and_a_cut_off_save_is_cleared(run, capsys):
@@ -78,8 +84,7 @@ def test_a_damaged_index_file_is_not_trusted_and_a_cut_off_save_is_cleared(run, 
     assert all(_hashes(ckpts)[n] == h for n, h in before.items())  # ckpt-1, ckpt-2 as they were
     assert tf.train.latest_checkpoint(str(ckpts)).endswith('ckpt-3')  # the index file rewritten whole
     (ckpts / 'checkpoint').write_text('')  # empty: it parses, and names no checkpoint
-    cfg, _ = configurator.for_training(configurator.parse_overrides(TINY + [f'--out_dir={run}', '--epochs=4']))
-    assert vae_gan.resume(cfg, vae_gan.build(cfg)) == 3  # training's own resume: from ckpt-3, not anew
+    assert _resumes_at(run) == 3  # from ckpt-3, not anew
 
 
 def _truncate_data(prefix):
@@ -145,8 +150,7 @@ def test_an_exploding_learning_rate_in_the_last_step_is_not_saved(run, capsys):
     assert 'the run stays at' in line and 'ckpt-2' in line
     assert _hashes(ckpts) == before and sorted(os.listdir(ckpts)) == names and not os.path.exists(run / 'lock')
     # a sane rerun goes on from ckpt-2 (training's own resume)
-    cfg, _ = configurator.for_training(configurator.parse_overrides(TINY + [f'--out_dir={run}', '--epochs=3']))
-    assert vae_gan.resume(cfg, vae_gan.build(cfg)) == 2
+    assert _resumes_at(run) == 2
 
 
 # ---- One run per out_dir ---------------------------------------------------------------------------

@@ -9,9 +9,8 @@ Common flags (and any config.py field; config.py says what each does):
     --preset=NAME          the preset whose step is timed (mnist, celeb_a, ...)
     --mixed_precision=bfloat16|float16, --jit_compile=true, --update=simultaneous   the speed options
 
-Prints images/s of vae_gan.py's whole step on the preset's real input pipeline, of the pipeline
-alone, and the step's split between the discriminator, encoder and decoder, on fresh weights. Reads and writes nothing in out_dir,
-so it runs from any folder.
+Prints images/s of vae_gan.py's whole step on the preset's real input pipeline and of the pipeline
+alone, on fresh weights. Reads and writes nothing in out_dir, so it runs from any folder.
 """
 import dataclasses
 import os
@@ -44,32 +43,14 @@ with configurator.without_keras_extras():  # a second less start-up
     import tensorflow as tf  # noqa: E402
 
 import data  # noqa: E402
-import models  # noqa: E402
-import optim  # noqa: E402
 import run_folder  # noqa: E402
 import vae_gan  # noqa: E402
 
 
-class OneNetwork(optim.Learner):
-    """The sequential step's pass and update of one network only (the others' are left out): its share of the step."""
-
-    def __init__(self, network, *args):
-        super().__init__(*args)
-        self.network = network
-
-    def gradients(self, name, loss_fn):
-        return super().gradients(name, loss_fn) if name == self.network else ({}, None)
-
-    def apply(self, name, grads, allowed=None):
-        if name == self.network:
-            super().apply(name, grads, allowed)
-
-
 def benchmark(cfg, n, warmup=3):
     """Prints images/s of `n` whole steps on the real pipeline (batch_size images per step, also with
-    fresh_batches), of the pipeline alone, and the step's split between the discriminator, encoder and decoder (each phase compiled
-    and timed alone, on one device), on fresh weights. Reads and writes nothing in out_dir. Returns the
-    seconds per step of each."""
+    fresh_batches) and of the pipeline alone, on fresh weights. Reads and writes nothing in out_dir.
+    Returns the seconds per step of each."""
     run = vae_gan.build(cfg)
     train_ds, _ = data.train_dataset(cfg, seed=cfg.seed)
     epoch = tf.constant(1.0)
@@ -86,24 +67,12 @@ def benchmark(cfg, n, warmup=3):
 
     pipeline = timed(lambda: next(batches))
     step = timed(lambda: run.train_step(next(batches), epoch))
-    one_batch = data.split_batches(cfg, next(iter(train_ds)))  # (x_d, x_e, x_g)
-    kl_weight = models.kl_weight(cfg.kl_weight, epoch, cfg.batch_size, cfg.z_dim)
-    noise = optim.make_noise(cfg.seed, run.steps_done)
-    alone = dataclasses.replace(cfg, balance_margin=None)  # the balance rule reads D's pass, left out of the others'
-    phases = {}
-    for name in vae_gan.UPDATE_ORDER:
-        learn = OneNetwork(name, run.nets, cfg.kernel_l2, cfg.jit_compile, run.steps_done)
-        update = tf.function(lambda learn=learn: vae_gan.original_step(alone, run.nets, one_batch, kl_weight, noise, learn))
-        phases[name] = timed(update)
-    total = sum(phases.values())
     per_element = cfg.batch_size * (3 if cfg.fresh_batches else 1)  # images the pipeline makes per step
     print(f'benchmark {cfg.preset}, batch {cfg.batch_size}, {configurator.PRECISIONS[cfg.mixed_precision]}, '
           f'{n} steps after {warmup} of warm-up:')
     print(f'  step:     {cfg.batch_size / step:9.1f} images/s ({step * 1000:.1f} ms/step)')
     print(f'  pipeline: {per_element / pipeline:9.1f} images/s ({step / pipeline:.1f}x what the step consumes)')
-    print('  split:    ' + ', '.join(f'{name} {t / total:.0%}' for name, t in phases.items())
-          + (' (of the sequential step; this one shares one pass)' if cfg.update == 'simultaneous' else ''))
-    return {'step_seconds': step, 'pipeline_seconds': pipeline, **{f'{k}_seconds': v for k, v in phases.items()}}
+    return {'step_seconds': step, 'pipeline_seconds': pipeline}
 
 
 def main(argv):

@@ -360,12 +360,6 @@ def train_dataset(cfg, seed):
     return ds.prefetch(AUTOTUNE).with_options(options), steps
 
 
-def split_batches(cfg, x):
-    """(x_d, x_e, x_g), the batches of the discriminator, encoder and decoder in a step: with fresh_batches each its own (the
-    original's CelebA script), else the same one (its MNIST script)."""
-    return tuple(x) if cfg.fresh_batches else (x, x, x)
-
-
 def held_out_dataset(cfg, batch_size, split='held_out'):
     """The held-out images (held_out_split: test, CelebA validation; or split='validation') in a fixed
     order, as float batches."""

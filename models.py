@@ -1,24 +1,25 @@
 """The three networks of VAE/GAN, as the original TensorFlow 1 repo (PrateekMunjal/VAE_GAN) builds
 them in its MNIST/vae-gan.py and Celeb-A/vae-gan.py: a strided-conv encoder, a transposed-conv decoder
-and an encoder-shaped discriminator (D below; D(x) is its probability that x is real). Two families: 'mnist' (28x28x1, pixels in [0, 1]) and
-'celeb_a' (64x64x3 or any multiple of 8, pixels in [-1, 1]); and 'paper', the networks of the paper's
-official code (andersbll/autoencoding_beyond_pixels; its files in brackets).
+and an encoder-shaped discriminator (D below; D(x) is its probability that x is real). Three families
+(`arch`): 'mnist' (28x28x1, pixels in [0, 1]), 'celeb_a' (64x64x3 or any multiple of 8, pixels in
+[-1, 1]) and 'paper', the networks of the paper's official code (andersbll/autoencoding_beyond_pixels;
+its files in brackets).
 
     encoder(x)       -> [mean, sigma]   sigma > 0, used directly as the standard deviation: a softplus
                                         (mnist, celeb_a) or exp(logvar / 2) (paper)
     decoder(z)       -> x               sigmoid (mnist) or tanh (celeb_a, paper) output
     discriminator(x) -> [dis_l, logit]  dis_l = the learned similarity's features; D(x) = sigmoid(logit)
 
-D returns a logit, not the original's sigmoid probability, so the losses can use the stable
-sigmoid cross-entropy. Below the builders: drawing z from the prior and reconstructing, the two ways
-training grids, inference and metrics use a trained model; then the losses on the networks' outputs
-(small pure functions; vae_gan.py combines them into each network's objective).
+D returns a logit, not the original's sigmoid probability, so the losses can use the stable sigmoid
+cross-entropy. Top to bottom: the builders; the three networks with an optimizer each (Networks); using
+a trained model (drawing z from the prior, reconstructing); the losses, small pure functions that
+vae_gan.py's step writes each network's loss with.
 """
+import dataclasses
+
 import keras
 import tensorflow as tf
 from keras import layers
-
-import configurator
 
 INFERENCE_BATCH = 500  # images per call when rendering or scoring: 10,000 generations take seconds on a CPU
 
@@ -92,7 +93,8 @@ def _paper_encoder(cfg, x):
     h = _paper_bn_relu(cfg, layers.Dense(1024, use_bias=False, kernel_initializer=_kernel_init(cfg))(h), 1e-5)
     mean = layers.Dense(cfg.z_dim, kernel_initializer=_kernel_init(cfg), name='mean', dtype='float32')(h)
     logvar = layers.Dense(cfg.z_dim, kernel_initializer=_kernel_init(cfg), name='logvar', dtype='float32')(h)
-    sigma = layers.Activation('exponential', name='sigma', dtype='float32')(layers.Rescaling(0.5, dtype='float32')(logvar))
+    half = layers.Rescaling(0.5, dtype='float32')(logvar)
+    sigma = layers.Activation('exponential', name='sigma', dtype='float32')(half)
     return mean, sigma
 
 
@@ -176,6 +178,103 @@ def build_discriminator(cfg):
     return keras.Model(x, [dis_l, logit], name='discriminator')
 
 
+# ---- The three networks with an optimizer each ---------------------------------------------------
+
+@dataclasses.dataclass
+class Networks:
+    """The three networks and one optimizer each, keyed by network name: nets['decoder'],
+    nets.optimizers['decoder']; with ema_decay, the encoder's and decoder's weights' averages."""
+    encoder: keras.Model
+    decoder: keras.Model
+    discriminator: keras.Model
+    optimizers: dict
+    averages: dict = dataclasses.field(default_factory=dict)  # with ema_decay: {'encoder': ..., 'decoder': ...}
+    skips: dict = dataclasses.field(default_factory=dict)  # the balance rule's skips: {'discriminator', 'decoder'}
+    gradients: dict = dataclasses.field(default_factory=dict)  # for histograms: {network: a variable per weight}
+    histogram_due: tf.Variable = None  # whether this step's gradients go to `gradients`
+
+    def __getitem__(self, name):
+        return getattr(self, name)
+
+    def sampling(self):
+        """{'encoder', 'decoder'}: what grids, scores and best/ use: the weights' averages when kept."""
+        return self.averages or {'encoder': self.encoder, 'decoder': self.decoder}
+
+
+def build_networks(cfg):
+    """The encoder, decoder and discriminator with an optimizer each; with ema_decay, a copy of the encoder
+    and decoder for their averages, starting at the initial weights."""
+    encoder, decoder, discriminator = build_encoder(cfg), build_decoder(cfg), build_discriminator(cfg)
+    averages = {}
+    if cfg.ema_decay is not None:
+        averages = {'encoder': build_encoder(cfg), 'decoder': build_decoder(cfg)}
+        for name, net in (('encoder', encoder), ('decoder', decoder)):
+            averages[name].set_weights(net.get_weights())
+    optimizers = {net.name: build_optimizer(cfg, net, lr) for net, lr in
+                  ((encoder, cfg.lr_encoder), (decoder, cfg.lr_decoder), (discriminator, cfg.lr_discriminator))}
+    skips = {name: tf.Variable(0, dtype=tf.int64, trainable=False) for name in ('discriminator', 'decoder')}
+    return Networks(encoder, decoder, discriminator, optimizers, averages, skips)
+
+
+def build_optimizer(cfg, net, lr):
+    """Adam with beta1 0.5 (the original) or DeepPy's RMSProp (the official code), built so that a checkpoint
+    restores its slots; under float16 inside a LossScaleOptimizer."""
+    if cfg.optimizer == 'deeppy_rmsprop':
+        optimizer = DeepPyRMSprop(lr, rho=0.9, epsilon=cfg.epsilon)
+    else:
+        optimizer = keras.optimizers.Adam(lr, beta_1=cfg.beta1, epsilon=cfg.epsilon)
+    if cfg.mixed_precision == 'float16':  # bfloat16 has float32's exponent range: no scaling
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    optimizer.build(net.trainable_variables)
+    return optimizer
+
+
+class DeepPyRMSprop(keras.optimizers.RMSprop):
+    """RMSProp as DeepPy computes it [deeppy/train/learn_rules.py:42-54]: v = rho v + (1 - rho) g^2,
+    w -= lr g / (sqrt(v) + epsilon), epsilon outside the root (Keras puts it inside). The same slots
+    as Keras' RMSprop, so checkpoints move between the two."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = keras.ops.cast(learning_rate, variable.dtype)
+        gradient = keras.ops.cast(gradient, variable.dtype)
+        velocity = self._velocities[self._get_variable_index(variable)]
+        self.assign(velocity, self.rho * velocity + (1 - self.rho) * keras.ops.square(gradient))
+        self.assign_sub(variable, lr * gradient / (keras.ops.sqrt(velocity) + self.epsilon))
+
+
+def unscaled(optimizer):
+    """The optimizer under any loss scaling: the one a checkpoint holds (so runs can switch precision)
+    and whose learning rate is set."""
+    return getattr(optimizer, 'inner_optimizer', optimizer)
+
+
+def learning_rates(cfg, epoch):
+    """{network: learning rate} in epoch (from 1): constant; 'annealed' as the official GammaAnnealer:
+    lr - ((epoch - 1) / epochs)^0.75 * (lr - lr_end), from lr in the first epoch towards lr_end; or
+    'linear': lr for the first lr_decay_from * epochs epochs, then lr - (epoch - 1 - start) / (epochs - start)
+    * (lr - lr_end), towards lr_end (CycleGAN's constant-then-linear policy)."""
+    rates = {'encoder': cfg.lr_encoder, 'decoder': cfg.lr_decoder, 'discriminator': cfg.lr_discriminator}
+    if cfg.lr_schedule == 'annealed':
+        rates = {name: lr - ((epoch - 1) / cfg.epochs) ** 0.75 * (lr - cfg.lr_end) for name, lr in rates.items()}
+    elif cfg.lr_schedule == 'linear':
+        start = cfg.lr_decay_from * cfg.epochs
+        done = max(0.0, epoch - 1 - start) / max(cfg.epochs - start, 1e-9)
+        rates = {name: lr - min(done, 1.0) * (lr - cfg.lr_end) for name, lr in rates.items()}
+    return rates
+
+
+def update_averages(nets, decay, step):
+    """average <- d * average + (1 - d) * weights after step `step` (from 1), for every weight of the encoder and
+    decoder, their batch-norm statistics included (Keras' own use_ema averages only what its optimizer updates).
+    d = min(decay, (1 + step) / (10 + step)), tf.train.ExponentialMovingAverage's num_updates rule: early in a run
+    the average forgets the random initial weights fast."""
+    step = tf.cast(step, tf.float32)
+    d = tf.minimum(decay, (1.0 + step) / (10.0 + step))
+    for name, average in nets.averages.items():
+        for kept, weight in zip(average.weights, nets[name].weights):
+            kept.assign(d * kept + (1 - d) * tf.cast(weight, kept.dtype))
+
+
 # ---- Using a trained model ------------------------------------------------------------------------
 
 def prior_z(count, z_dim, seed):
@@ -236,6 +335,12 @@ def decoder_gan_loss(logit_fakes, form='non_saturating', offset=0.0):
     return tf.add_n([tf.reduce_mean(neg_log_d(logit, offset)) for logit in logit_fakes])
 
 
+def decoder_loss(dis_l, gan, gamma_dec, recon_weight=None):
+    """The decoder's loss: gamma_dec * Dis_l + GAN (the original's MNIST/vae-gan.py:181), or with the
+    official recon_vs_gan_weight w: w * Dis_l + (1 - w) * GAN."""
+    return gamma_dec * dis_l + gan if recon_weight is None else recon_weight * dis_l + (1 - recon_weight) * gan
+
+
 def dis_l_loss(dis_l_x_tilde, dis_l_x, likelihood='mean'):
     """The learned similarity. 'mean': mean((Dis_l(x~) - Dis_l(x))^2) over batch and features (the
     original's L_llike); 'gaussian': -log N(Dis_l(x~); Dis_l(x), I) up to a constant, i.e. half the
@@ -256,26 +361,24 @@ def kl_weight(setting, epoch, batch_size, z_dim):
     """'1/z_dim' (the original's MNIST/vae-gan.py:189), '1/batch' (Celeb-A/vae-gan.py, and the original README:
     "almost always works"), 'sigmoid': sigmoid((epoch - 1)/3 - 5) in the epoch counted from 1 (the
     original's commented-out schedule, fed the epoch from 0 (line 294): 0.007 at first, then 1), or a number."""
-    setting = configurator.parse_kl_weight(setting)
     if setting == '1/batch':
         return 1.0 / tf.cast(batch_size, tf.float32)
     if setting == '1/z_dim':
         return tf.constant(1.0 / z_dim, tf.float32)
     if setting == 'sigmoid':
         return tf.sigmoid((tf.cast(epoch, tf.float32) - 1.0) / 3.0 - 5.0)
-    return tf.constant(setting, tf.float32)
+    return tf.constant(float(setting), tf.float32)
 
 
 def balance(scalars, equilibrium, margin):
-    """The official code's equilibrium rule (model/aegan.py, not in the paper): (update D, update the decoder)
-    from D's pass's real_cost = mean(-log D(x)) and fake_cost = mean(-log(1 - D(x_p))). D is skipped
-    while it wins (either cost below equilibrium - margin), the decoder's while it loses (either above equilibrium
-    + margin); both update if both would be skipped. margin None (the rule off): (None, None), both
-    always update."""
+    """The balance rule of the official code (model/aegan.py, not in the paper): (update D, update the
+    decoder) from D's pass's real_cost = mean(-log D(x)) and fake_cost = mean(-log(1 - D(x_p))). D is
+    skipped while it wins (either cost below equilibrium - margin), the decoder while D loses (either above
+    equilibrium + margin); both update if both would be skipped. margin None (the rule off): (None, None)."""
     if margin is None:
         return None, None
     real_cost, fake_cost = scalars['real_cost'], scalars['fake_cost']
     update_d = tf.logical_not((real_cost < equilibrium - margin) | (fake_cost < equilibrium - margin))
-    update_g = tf.logical_not((real_cost > equilibrium + margin) | (fake_cost > equilibrium + margin))
-    neither = tf.logical_not(update_d | update_g)
-    return update_d | neither, update_g | neither
+    update_decoder = tf.logical_not((real_cost > equilibrium + margin) | (fake_cost > equilibrium + margin))
+    neither = tf.logical_not(update_d | update_decoder)
+    return update_d | neither, update_decoder | neither

@@ -6,7 +6,7 @@
     TFDS_DATA_DIR=~/tensorflow_datasets python vae_gan.py   # offline, from a prepared tensorflow-datasets copy
 
 Common flags (every field of config.py's Config is one; config.py says what each does and why):
-    --preset=NAME     mnist, mnist_sigmoid, fashion_mnist, cifar10, celeb_a or celeb_a_paper
+    --preset=NAME     mnist, mnist_ema_mixture, mnist_sigmoid, fashion_mnist, cifar10, celeb_a, celeb_a_paper
     --out_dir=DIR     the run's folder: a new one starts a run, a run's goes on from its newest checkpoint
     --epochs=N        train until N epochs are done
     --data_dir=DIR    a folder of your own images instead of tensorflow-datasets
@@ -17,12 +17,12 @@ Common flags (every field of config.py's Config is one; config.py says what each
 Every start takes config.py's preset with the command's flags on top, so an edit to config.py takes
 effect when a run goes on; a run keeps its networks, data and seed (a change to one is refused).
 
-Top to bottom: each network's objective (the losses are in models.py); the original's step (the
-discriminator D, then the encoder, then the decoder) and the official code's one-pass step, one of them chosen when the step is built; then the
-run: build, resume, and for each epoch the steps, the log, the grids, the validation scores (best/ keeps
-the best model, validation.py) and a checkpoint. optim.py holds the machinery under the step,
-run_folder.py what keeps out_dir whole. Writes checkpoints/, best/, logs/, op-*/, scores.jsonl and
-config.json into out_dir; the same command resumes from the newest intact checkpoint. Epochs count from 1.
+Top to bottom: the original's step (D, then the encoder, then the decoder: three tapes, each loss
+written with models.py's primitives), the helpers every update uses, the official code's one-pass step;
+then the run: build, resume, and for each epoch the steps, the log, the grids, the validation scores
+(best/ keeps the best model) and a checkpoint. Writes checkpoints/, best/, logs/, op-*/, scores.jsonl
+and config.json into out_dir; the same command resumes from the newest intact checkpoint. Epochs count
+from 1.
 """
 import concurrent.futures
 import dataclasses
@@ -49,7 +49,6 @@ import data
 import files
 import images
 import models
-import optim
 import run_folder
 import validation
 from configurator import UsageError
@@ -57,47 +56,7 @@ from configurator import UsageError
 UPDATE_ORDER = ('discriminator', 'encoder', 'decoder')  # the original's order within a step
 
 
-# ---- Each network's objective, from one forward pass's outputs ------------------------------------
-
-def discriminator_objective(cfg, logit_x, logit_x_p, logit_x_tilde=None, r1=None):
-    """{'discriminator_loss': L_D (the original's MNIST/vae-gan.py:166-168), ...}. The fakes D judges:
-    reconstructions x~ and prior samples x_p (the original), or x_p alone with discriminate_recon off
-    (the official code). r1 (models.discriminate_real's penalty, with r1_gamma) adds r1_gamma / 2 * R1."""
-    fakes = [logit_x_tilde, logit_x_p] if cfg.discriminate_recon else [logit_x_p]
-    offset = cfg.gan_log_offset
-    scalars = {'discriminator_loss': models.discriminator_loss(logit_x, fakes, cfg.real_vs_gen_weight, offset),
-               'real_cost': tf.reduce_mean(models.neg_log_d(logit_x, offset)),  # -log D(x), the balance rule's input
-               'fake_cost': tf.reduce_mean(models.neg_log_not_d(logit_x_p, offset)),  # -log(1 - D(x_p)): x_p
-               #   only, never x~ (the official balance rule's input, model/aegan.py)
-               'd_x': tf.reduce_mean(tf.sigmoid(logit_x)), 'd_x_p': tf.reduce_mean(tf.sigmoid(logit_x_p))}
-    if logit_x_tilde is not None:
-        scalars['d_x_tilde'] = tf.reduce_mean(tf.sigmoid(logit_x_tilde))
-    if r1 is not None:  # a penalty on D's slope at the real images (Mescheder et al. 2018)
-        scalars.update(r1=r1, discriminator_loss=scalars['discriminator_loss'] + cfg.r1_gamma / 2 * r1)
-    return scalars
-
-
-def encoder_objective(cfg, mean, sigma, dis_l_x, dis_l_x_tilde, kl_weight):
-    """{'encoder_loss': kl_weight * KL + gamma_enc * Dis_l (the original's MNIST/vae-gan.py:193), ...}: the prior plus
-    the learned similarity."""
-    kl = models.kl_loss(mean, sigma)
-    loss = kl_weight * kl + cfg.gamma_enc * models.dis_l_loss(dis_l_x_tilde, dis_l_x, cfg.dis_l_likelihood)
-    return {'encoder_loss': loss, 'kl': kl, 'kl_weight': kl_weight}
-
-
-def decoder_objective(cfg, dis_l_x, dis_l_x_tilde, logit_x_tilde, logit_x_p, gan=None):
-    """{'decoder_loss': ..., 'dis_l', 'gan'}: the learned similarity plus fooling D with x~ (unless
-    discriminate_recon is off) and x_p. gamma_dec * Dis_l + GAN (the original's MNIST/vae-gan.py:181), or with recon_vs_gan_weight w: w * Dis_l + (1 - w) * GAN (the official code). gan: given by
-    the official one-pass step, else from the fakes' logits."""
-    dis_l = models.dis_l_loss(dis_l_x_tilde, dis_l_x, cfg.dis_l_likelihood)
-    fakes = [logit_x_tilde, logit_x_p] if cfg.discriminate_recon else [logit_x_p]
-    gan = models.decoder_gan_loss(fakes, cfg.gan_loss, cfg.gan_log_offset) if gan is None else gan
-    w = cfg.recon_vs_gan_weight
-    loss = cfg.gamma_dec * dis_l + gan if w is None else w * dis_l + (1 - w) * gan
-    return {'decoder_loss': loss, 'dis_l': dis_l, 'gan': gan}
-
-
-# ---- The original's step: discriminator, then encoder, then decoder -------------------------------------------------------
+# ---- The original's step: D, then the encoder, then the decoder -----------------------------------
 
 def encode_decode(nets, x, noise, stream):
     """(mean, sigma, x~): the encoder's q(z|x), a z drawn from it, and its decoding."""
@@ -111,78 +70,113 @@ def prior_sample(cfg, nets, x, noise, stream):
     return nets.decoder(noise([tf.shape(x)[0], cfg.z_dim], stream), training=True)
 
 
-def original_step(cfg, nets, batches, kl_weight, noise, learn):
-    """The original's step (update='sequential', the default): one D update, then one encoder update,
-    then one decoder update (the original's MNIST/vae-gan.py:300, 309, 318 and Celeb-A/vae-gan.py:402,
-    410, 419). Each network's loss comes from a fresh forward pass with the weights as they are now, so
-    the encoder sees the D just updated, the decoder the new D and encoder. Returns the step's scalars.
-
-    batches: (x_d, x_e, x_g), one per network: the same batch three times (the original's MNIST
-    script) or three fresh ones (fresh_batches, its CelebA script). noise(shape, stream) draws
-    N(0, I); streams 0-4 keep each draw of a step apart. learn (optim.Learner): learn.gradients(name,
-    loss_fn) differentiates loss_fn()'s f'{name}_loss' under a tape, learn.apply(name, grads, allowed)
-    moves the weights; the L2 penalty, the replicas, loss scaling, XLA and histograms live there."""
-    x_d, x_e, x_g = batches
-
-    def discriminator_loss():  # D tells real x from prior samples x_p and (with discriminate_recon) reconstructions x~
+def original_step(cfg, nets, batches, kl_weight, noise):
+    """The original's step (update='sequential'): one D update, then one encoder update, then one decoder
+    update (the original's MNIST/vae-gan.py:300, 309, 318; Celeb-A/vae-gan.py:402, 410, 419), each from a
+    fresh forward pass with the weights as they are now: the encoder sees the D just updated, the decoder
+    the new D and encoder. batches: (x_d, x_enc, x_dec), the same batch three times (the MNIST script) or
+    three (fresh_batches, the CelebA script); noise(shape, stream): N(0, I), streams 0-4 apart. Returns
+    (the step's scalars, {network: its gradients})."""
+    x_d, x_enc, x_dec = batches
+    grads = {}
+    # 1. D tells real x from prior samples x_p and (discriminate_recon) reconstructions x~: L_D
+    with tf.GradientTape() as tape:
         x_tilde = encode_decode(nets, x_d, noise, stream=0)[2] if cfg.discriminate_recon else None
         x_p = prior_sample(cfg, nets, x_d, noise, stream=1)
         _, logit_x, r1 = models.discriminate_real(nets.discriminator, x_d, r1=cfg.r1_gamma > 0)
         _, logit_x_p = nets.discriminator(x_p, training=True)
         logit_x_tilde = None if x_tilde is None else nets.discriminator(x_tilde, training=True)[1]
-        return discriminator_objective(cfg, logit_x, logit_x_p, logit_x_tilde, r1)
-
-    def encoder_loss():  # the KL to the prior plus the learned similarity in D's feature space
-        mean, sigma, x_tilde = encode_decode(nets, x_e, noise, stream=2)
-        dis_l_x, _ = nets.discriminator(x_e, training=True)
+        loss_d = models.discriminator_loss(logit_x, fakes(cfg, logit_x_tilde, logit_x_p), cfg.real_vs_gen_weight,
+                                           cfg.gan_log_offset)  # the original's MNIST/vae-gan.py:166-168
+        if r1 is not None:  # R1: D's slope at the real images, kept small (Mescheder et al. 2018)
+            loss_d += cfg.r1_gamma / 2 * r1
+    grads['discriminator'] = gradients(cfg, nets, 'discriminator', tape, loss_d)
+    seen = judgement(cfg, logit_x, logit_x_p, logit_x_tilde, r1)
+    update_d, update_decoder = models.balance(seen, cfg.equilibrium, cfg.balance_margin)  # the balance rule
+    apply(nets, 'discriminator', grads['discriminator'], allowed=update_d)
+    # 2. The encoder, against the D just updated: kl_weight * KL + gamma_enc * Dis_l
+    with tf.GradientTape() as tape:
+        mean, sigma, x_tilde = encode_decode(nets, x_enc, noise, stream=2)
+        dis_l_x, _ = nets.discriminator(x_enc, training=True)
         dis_l_x_tilde, _ = nets.discriminator(x_tilde, training=True)
-        return encoder_objective(cfg, mean, sigma, dis_l_x, dis_l_x_tilde, kl_weight)
-
-    def decoder_loss():  # the learned similarity plus fooling D with x~ and x_p
-        _, _, x_tilde = encode_decode(nets, x_g, noise, stream=3)
-        x_p = prior_sample(cfg, nets, x_g, noise, stream=4)
-        dis_l_x, _ = nets.discriminator(x_g, training=True)
+        kl = models.kl_loss(mean, sigma)
+        loss_enc = kl_weight * kl + cfg.gamma_enc * models.dis_l_loss(dis_l_x_tilde, dis_l_x, cfg.dis_l_likelihood)
+    grads['encoder'] = gradients(cfg, nets, 'encoder', tape, loss_enc)  # the original's MNIST/vae-gan.py:193
+    apply(nets, 'encoder', grads['encoder'])
+    # 3. The decoder, against the new D and encoder: gamma_dec * Dis_l + fooling D with x~ and x_p
+    with tf.GradientTape() as tape:
+        _, _, x_tilde = encode_decode(nets, x_dec, noise, stream=3)
+        x_p = prior_sample(cfg, nets, x_dec, noise, stream=4)
+        dis_l_x, _ = nets.discriminator(x_dec, training=True)
         _, logit_x_p = nets.discriminator(x_p, training=True)
         dis_l_x_tilde, logit_x_tilde = nets.discriminator(x_tilde, training=True)
-        return decoder_objective(cfg, dis_l_x, dis_l_x_tilde, logit_x_tilde, logit_x_p)
-
-    # 1. D: L_D on real x against x~ and x_p. The balance rule (balance_margin; None: off, both always
-    # update) reads D's costs on this pass: D skips its update while it wins, the decoder while it loses.
-    scalars_d, grads = learn.gradients('discriminator', discriminator_loss)
-    update_d, update_g = models.balance(scalars_d, cfg.equilibrium, cfg.balance_margin)
-    learn.apply('discriminator', grads, allowed=update_d)
-    # 2. The encoder: kl_weight KL + gamma_enc Dis_l, against the D just updated.
-    scalars_e, grads = learn.gradients('encoder', encoder_loss)
-    learn.apply('encoder', grads)
-    # 3. The decoder: gamma_dec Dis_l + GAN, against the new D and encoder.
-    scalars_g, grads = learn.gradients('decoder', decoder_loss)
-    learn.apply('decoder', grads, allowed=update_g)
-    return {**scalars_d, **scalars_e, **scalars_g}
+        dis_l = models.dis_l_loss(dis_l_x_tilde, dis_l_x, cfg.dis_l_likelihood)
+        gan = models.decoder_gan_loss(fakes(cfg, logit_x_tilde, logit_x_p), cfg.gan_loss, cfg.gan_log_offset)
+        loss_dec = models.decoder_loss(dis_l, gan, cfg.gamma_dec, cfg.recon_vs_gan_weight)  # MNIST/vae-gan.py:181
+    grads['decoder'] = gradients(cfg, nets, 'decoder', tape, loss_dec)
+    apply(nets, 'decoder', grads['decoder'], allowed=update_decoder)
+    return {**seen, 'discriminator_loss': loss_d, 'encoder_loss': loss_enc, 'kl': kl, 'kl_weight': kl_weight,
+            'decoder_loss': loss_dec, 'dis_l': dis_l, 'gan': gan}, grads
 
 
-def sequential_gradients(cfg, nets, x, kl_weight, noise):
-    """(scalars, {network: gradients}) of original_step's three passes on batch x (or fresh_batches'
-    three) with no weight changed: each network's gradient against the weights of before the step, as
-    one_pass returns them (the tests compare the two, and each with the original's formulas)."""
-    kept = {}
+def fakes(cfg, logit_x_tilde, logit_x_p):
+    """The fakes' logits D judges: x~ and x_p (the original), or x_p alone without discriminate_recon
+    (the official code)."""
+    return [logit_x_tilde, logit_x_p] if cfg.discriminate_recon else [logit_x_p]
 
-    class Keep(optim.Learner):
-        def apply(self, name, grads, allowed=None):
-            kept[name] = grads
 
-    learn = Keep(nets, cfg.kernel_l2, jit_compile=False, steps_done=None)
-    return original_step(cfg, nets, data.split_batches(cfg, x), kl_weight, noise, learn), kept
+def judgement(cfg, logit_x, logit_x_p, logit_x_tilde=None, r1=None):
+    """What D's pass says, logged: D's mean output on x, x_p and x~, R1, and the balance rule's inputs,
+    real_cost = mean(-log D(x)) and fake_cost = mean(-log(1 - D(x_p))) (x_p only, as the official
+    model/aegan.py)."""
+    seen = {'real_cost': tf.reduce_mean(models.neg_log_d(logit_x, cfg.gan_log_offset)),
+            'fake_cost': tf.reduce_mean(models.neg_log_not_d(logit_x_p, cfg.gan_log_offset)),
+            'd_x': tf.reduce_mean(tf.sigmoid(logit_x)), 'd_x_p': tf.reduce_mean(tf.sigmoid(logit_x_p))}
+    if logit_x_tilde is not None:
+        seen['d_x_tilde'] = tf.reduce_mean(tf.sigmoid(logit_x_tilde))
+    return seen if r1 is None else {**seen, 'r1': r1}
+
+
+# ---- What every update adds: the L2 penalty, the replicas' share, the loss scale, the balance rule -----
+
+LATENT_HEADS = ('mean', 'sigma', 'logvar')  # the encoder's last layers [architectures.py:45-47, model/ae.py:69-74]
+
+
+def gradients(cfg, nets, name, tape, loss):
+    """tape.gradient of `loss` for network `name`'s weights, plus kernel_l2 * its kernels' squared norm but
+    the latent heads' (DeepPy's weight decay; the official heads have none), the loss divided among the
+    replicas (their gradients sum to the global batch's mean) and scaled by float16's loss scale."""
+    context = tf.distribute.get_replica_context()
+    with tape:  # the tape records the penalty and the scaling too
+        if cfg.kernel_l2:
+            kernels = [v for v in nets[name].trainable_variables
+                       if v.path.endswith('kernel') and v.path.split('/')[0] not in LATENT_HEADS]
+            loss += cfg.kernel_l2 * tf.add_n([tf.reduce_sum(tf.square(v)) for v in kernels])
+        scaled = nets.optimizers[name].scale_loss(loss / (context.num_replicas_in_sync if context else 1))
+    return tape.gradient(scaled, nets[name].trainable_variables)
+
+
+def apply(nets, name, grads, allowed=None):
+    """The optimizer steps network `name` along `grads`; where `allowed` (the balance rule's verdict, a
+    boolean tensor; None: always) is false, the update is skipped and counted, in the graph. On the steps
+    due a histogram the gradients are also kept (nets.gradients)."""
+    if nets.gradients:
+        keep = lambda: tf.group([kept.assign(grad) for kept, grad in zip(nets.gradients[name], grads)])
+        tf.cond(nets.histogram_due, keep, tf.no_op)
+    step = lambda: nets.optimizers[name].apply_gradients(zip(grads, nets[name].trainable_variables))
+    step() if allowed is None else tf.cond(allowed, step, lambda: nets.skips[name].assign_add(1))
 
 
 # ---- The official code's one-pass step --------------------------------------------------------------
 
-def one_pass(cfg, nets, x, kl_weight, noise):
-    """All three objectives from one forward pass, so the encoder and decoder see the D of before this step's update
-    (as the PyTorch ports, and the official code). With concat_batches, the official step [model/aegan.py:
-    57-119]: D runs once on [x, x_p] and Dis_l once on [x~, x], reals and fakes sharing batch-norm
-    statistics; the Dis_l target passes no gradient back (NLLNormal.bprop, model/ae.py:24-28); and with
-    the saturating form the decoder steps along minus D's whole loss, whose real rows depend on x_p through
-    those statistics (decoder_neggrad, aegan.py:29-33). Returns (scalars, {network: gradients})."""
+def one_pass_step(cfg, nets, batches, kl_weight, noise):
+    """update='simultaneous': all three losses from one forward pass, then each network steps, none seeing
+    another's update (the official code [model/aegan.py:57-119, 181-205] and the PyTorch ports). With
+    concat_batches, the official pass: D runs once on [x, x_p] and Dis_l once on [x~, x], reals and fakes
+    sharing batch-norm statistics; the Dis_l target passes no gradient back (NLLNormal.bprop,
+    model/ae.py:24-28); with the saturating form the decoder steps along minus D's whole loss
+    (decoder_neggrad, aegan.py:29-33). One batch: batches holds it three times. Returns as original_step."""
+    x = batches[0]
     with tf.GradientTape(persistent=True) as tape:
         mean, sigma, x_tilde = encode_decode(nets, x, noise, stream=0)
         x_p = prior_sample(cfg, nets, x, noise, stream=1)
@@ -196,52 +190,68 @@ def one_pass(cfg, nets, x, kl_weight, noise):
             dis_l_x, logit_x = nets.discriminator(x, training=True)
             _, logit_x_p = nets.discriminator(x_p, training=True)
             dis_l_x_tilde, logit_x_tilde = nets.discriminator(x_tilde, training=True)
-        scalars = discriminator_objective(cfg, logit_x, logit_x_p, logit_x_tilde)
-        official = cfg.concat_batches and cfg.gan_loss == 'saturating' and not cfg.discriminate_recon  # the decoder: -L_D / w_fake
-        gan = -scalars['discriminator_loss'] / (1 - (cfg.real_vs_gen_weight or 0)) if official else None
-        scalars.update(**encoder_objective(cfg, mean, sigma, dis_l_x, dis_l_x_tilde, kl_weight),
-                       **decoder_objective(cfg, dis_l_x, dis_l_x_tilde, logit_x_tilde, logit_x_p, gan))
-    return scalars, {name: optim.gradients_with_l2(tape, scalars[f'{name}_loss'], nets, name, cfg.kernel_l2)
-                     for name in UPDATE_ORDER}
+        loss_d = models.discriminator_loss(logit_x, fakes(cfg, logit_x_tilde, logit_x_p), cfg.real_vs_gen_weight,
+                                           cfg.gan_log_offset)
+        kl, dis_l = models.kl_loss(mean, sigma), models.dis_l_loss(dis_l_x_tilde, dis_l_x, cfg.dis_l_likelihood)
+        loss_enc = kl_weight * kl + cfg.gamma_enc * dis_l
+        if cfg.concat_batches and cfg.gan_loss == 'saturating' and not cfg.discriminate_recon:  # the official
+            gan = -loss_d / (1 - (cfg.real_vs_gen_weight or 0))
+        else:
+            gan = models.decoder_gan_loss(fakes(cfg, logit_x_tilde, logit_x_p), cfg.gan_loss, cfg.gan_log_offset)
+        loss_dec = models.decoder_loss(dis_l, gan, cfg.gamma_dec, cfg.recon_vs_gan_weight)
+    losses = {'discriminator': loss_d, 'encoder': loss_enc, 'decoder': loss_dec}
+    grads = {name: gradients(cfg, nets, name, tape, losses[name]) for name in UPDATE_ORDER}
+    seen = judgement(cfg, logit_x, logit_x_p, logit_x_tilde)
+    update_d, update_decoder = models.balance(seen, cfg.equilibrium, cfg.balance_margin)
+    for name, allowed in zip(UPDATE_ORDER, (update_d, None, update_decoder)):
+        apply(nets, name, grads[name], allowed)
+    return {**seen, 'discriminator_loss': loss_d, 'encoder_loss': loss_enc, 'kl': kl, 'kl_weight': kl_weight,
+            'decoder_loss': loss_dec, 'dis_l': dis_l, 'gan': gan}, grads
 
 
-def one_pass_step(cfg, nets, batches, kl_weight, noise, learn):
-    """update='simultaneous': one forward and backward pass (XLA-compiled with jit_compile), then each
-    network steps, none seeing another's update (the official code [model/aegan.py:57-119, 181-205] and
-    the PyTorch ports). One batch: batches holds it three times (fresh_batches is refused here)."""
-    scalars, grads = learn.run(lambda: one_pass(cfg, nets, batches[0], kl_weight, noise))
-    update_d, update_g = models.balance(scalars, cfg.equilibrium, cfg.balance_margin)
-    for name, allowed in zip(UPDATE_ORDER, (update_d, None, update_g)):
-        learn.apply(name, grads[name], allowed)
-    return scalars
+# ---- The step as training runs it: on each replica, counted, checked, averaged ----------------------
+
+def make_noise(seed, steps_done):
+    """noise(shape, stream) -> N(0, I) rows for this replica's share of the global batch. The numbers
+    depend only on (seed, step, stream, row of the global batch): the same on one device or several,
+    with or without XLA, and a resumed run draws what an uninterrupted one would."""
+    def noise(shape, stream):
+        context = tf.distribute.get_replica_context()  # None outside the replicas: one device
+        replicas, replica = (context.num_replicas_in_sync, context.replica_id_in_sync_group) if context else (1, 0)
+        rows = shape[0]
+        key = tf.stack([tf.constant(seed, tf.int64), tf.cast(steps_done, tf.int64) * 8 + stream])
+        z = tf.random.stateless_normal(tf.stack([rows * replicas, shape[1]]), seed=key)
+        return z[replica * rows:(replica + 1) * rows]
+    return noise
 
 
-def make_train_step(cfg, nets, steps_done, nonfinite_step, gradients=None):
-    """train_step(x, epoch) -> dict of scalars: original_step (update='sequential') or one_pass_step
-    ('simultaneous'), chosen here once. x is a batch, or with cfg.fresh_batches a tuple of three (per
-    replica under a strategy). Each call adds 1 to `steps_done`; the first step whose losses are not
-    finite goes to `nonfinite_step`. With jit_compile, XLA compiles each pass; the updates stay outside.
-    gradients (optim.gradient_copies): where the steps due a histogram keep their gradients."""
+def make_train_step(cfg, nets, steps_done, nonfinite_step):
+    """train_step(x, epoch) -> the step's scalars: original_step (update='sequential') or one_pass_step
+    ('simultaneous'). x: a batch, or with fresh_batches three (per replica under a strategy). Each call
+    adds 1 to `steps_done`; the first step whose losses are not finite goes to `nonfinite_step`; with
+    ema_decay the weights' average follows. XLA compiles the whole step with jit_compile."""
     strategy = tf.distribute.get_strategy()
-    noise = optim.make_noise(cfg.seed, steps_done)  # depends on (seed, step, stream, row) only
-    learn = optim.Learner(nets, cfg.kernel_l2, cfg.jit_compile, steps_done, gradients, cfg.histogram_every)
+    noise = make_noise(cfg.seed, steps_done)  # depends on (seed, step, stream, row) only
     step = original_step if cfg.update == 'sequential' else one_pass_step
 
     def replica_step(x, epoch):
-        batches = data.split_batches(cfg, x)  # (x_d, x_e, x_g)
+        batches = tuple(x) if cfg.fresh_batches else (x, x, x)  # x_d, x_enc, x_dec
         kl_weight = models.kl_weight(cfg.kl_weight, epoch, tf.shape(batches[1])[0] * strategy.num_replicas_in_sync,
                                      cfg.z_dim)  # '1/batch': the global batch's size
-        return {**step(cfg, nets, batches, kl_weight, noise, learn), **learn.skip_counts()}
+        scalars, _ = step(cfg, nets, batches, kl_weight, noise)
+        return {**scalars, **{f'{name}_skips': tf.cast(n, tf.float32) for name, n in nets.skips.items()}}
 
-    @tf.function(autograph=False)  # its Python branches are on settings, never on tensors: a third less tracing
+    @tf.function(autograph=False, jit_compile=cfg.jit_compile)  # Python branches on settings only: no AutoGraph
     def train_step(x, epoch):
-        step_number = steps_done.assign_add(1)  # counted from 1 (optimizers may skip steps)
+        step_number = steps_done.assign_add(1)  # counted from 1
+        if nets.gradients:  # histograms kept (build): of this step's gradients?
+            nets.histogram_due.assign((step_number - 1) % cfg.histogram_every == 0)
         per_replica = strategy.run(replica_step, args=(x, epoch))
         scalars = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in per_replica.items()}
         finite = tf.reduce_all(tf.math.is_finite(tf.stack([scalars[f'{name}_loss'] for name in UPDATE_ORDER])))
         nonfinite_step.assign(tf.where(finite | (nonfinite_step >= 0), nonfinite_step, step_number))
         if nets.averages:  # ema_decay: the weights' average for sampling, after every update of the step
-            optim.update_averages(nets, cfg.ema_decay, step_number)
+            models.update_averages(nets, cfg.ema_decay, step_number)
         return scalars
 
     return train_step
@@ -249,12 +259,12 @@ def make_train_step(cfg, nets, steps_done, nonfinite_step, gradients=None):
 
 # ---- Building a run: the networks, counters, the step and the checkpoint ------------------------------
 
-def write_histograms(nets, gradients, step):
+def write_histograms(nets, step):
     """The original's histograms of every weight and of the gradient of the last step due one
-    (make_train_step keeps those in `gradients`): no separate pass, nothing traced. Tags name each
+    (apply keeps those in nets.gradients): no separate pass, nothing traced. Tags name each
     weight by its network and its layer's place in it (discriminator/00_conv2d/kernel), not by
     Keras' process-wide layer counters."""
-    for name, copies in gradients.items():
+    for name, copies in nets.gradients.items():
         for var, grad in zip(nets[name].trainable_variables, copies):
             label = layer_names(nets[name])[id(var)]
             tf.summary.histogram(f'{name}/{label}', var, step=step)
@@ -274,9 +284,8 @@ class Run:
     """What a training run holds between its phases."""
     strategy: tf.distribute.Strategy
     is_chief: bool  # only the chief writes grids, logs, config.json and the kept checkpoints
-    nets: optim.Networks
+    nets: models.Networks
     train_step: object  # make_train_step's tf.function
-    gradients: dict  # the histograms' gradients (optim.gradient_copies), {} without histograms
     all_finite: object  # checkpoints.make_finite_check's: worth saving?
     checkpoint: tf.train.Checkpoint
     save_dir: str  # the chief's out_dir/checkpoints; a worker's temporary folder
@@ -288,30 +297,49 @@ class Run:
     skips: dict = dataclasses.field(default_factory=dict)  # balance-rule skips counted at the last epoch's end
 
 
+def make_strategy(cfg):
+    """'default': one device; 'mirrored': all local GPUs (else all logical CPUs); 'multi_worker': the
+    cluster in TF_CONFIG. Returns (strategy, is_chief): only the chief writes grids, logs and config."""
+    if cfg.strategy == 'mirrored':
+        devices = tf.config.list_logical_devices('GPU') or tf.config.list_logical_devices('CPU')
+        return tf.distribute.MirroredStrategy([d.name for d in devices]), True
+    if cfg.strategy == 'multi_worker':
+        if 'TF_CONFIG' not in os.environ:
+            raise UsageError("strategy='multi_worker' needs TF_CONFIG describing the cluster and this worker")
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        resolver = strategy.cluster_resolver
+        return strategy, resolver.task_type in (None, 'chief') or (
+            resolver.task_type == 'worker' and resolver.task_id == 0 and 'chief' not in resolver.cluster_spec().jobs)
+    return tf.distribute.get_strategy(), True
+
+
 def build(cfg):
     """The strategy, the networks and optimizers, the counters, the step and the checkpoint. Reads
     and writes nothing in out_dir."""
-    strategy, is_chief = optim.make_strategy(cfg)  # first: MultiWorkerMirroredStrategy must precede other ops
+    strategy, is_chief = make_strategy(cfg)  # first: MultiWorkerMirroredStrategy must precede other ops
     keras.utils.set_random_seed(cfg.seed)
     keras.mixed_precision.set_global_policy(configurator.PRECISIONS[cfg.mixed_precision])
     grid_z = models.prior_z(images.GRID, cfg.z_dim, cfg.seed).numpy()  # drawn outside the scope: no mirroring
     with strategy.scope():
-        nets = optim.build_networks(cfg)
+        nets = models.build_networks(cfg)
         sample_z = tf.Variable(grid_z, trainable=False)
         epochs_done, steps_done, nonfinite_step = (tf.Variable(value, dtype=tf.int64, trainable=False)
                                                    for value in (0, 0, -1))
         # Histograms on the chief's one device only: the gradients of one replica's batch.
         histograms = cfg.histogram_every and strategy.num_replicas_in_sync == 1 and is_chief
-        gradients = optim.gradient_copies(nets) if histograms else {}
-        train_step = make_train_step(cfg, nets, steps_done, nonfinite_step, gradients)
+        if histograms:
+            nets.gradients = {name: [tf.Variable(tf.zeros_like(v), trainable=False)
+                                     for v in nets[name].trainable_variables] for name in UPDATE_ORDER}
+            nets.histogram_due = tf.Variable(False, trainable=False)
+        train_step = make_train_step(cfg, nets, steps_done, nonfinite_step)
     checkpoint = tf.train.Checkpoint(
         encoder=nets.encoder, decoder=nets.decoder, discriminator=nets.discriminator,
-        **{f'{name}_optimizer': optim.unscaled(nets.optimizers[name]) for name in UPDATE_ORDER},
+        **{f'{name}_optimizer': models.unscaled(nets.optimizers[name]) for name in UPDATE_ORDER},
         epoch=epochs_done, step=steps_done, sample_z=sample_z,
         **{f'{name}_average': average for name, average in nets.averages.items()})
     # Every worker saves (saving is collective); all but the chief into a folder deleted afterwards.
     save_dir = checkpoints.folder(cfg.out_dir) if is_chief else tempfile.mkdtemp(prefix='vae_gan_worker_')
-    return Run(strategy, is_chief, nets, train_step, gradients, checkpoints.make_finite_check(nets, sample_z),
+    return Run(strategy, is_chief, nets, train_step, checkpoints.make_finite_check(nets, sample_z),
                checkpoint, save_dir, epochs_done, steps_done, nonfinite_step, sample_z)
 
 
@@ -406,12 +434,13 @@ def start_outputs(cfg, run):
 SHOWN = ('discriminator_loss', 'encoder_loss', 'decoder_loss', 'kl_weight')  # on the progress bar
 # TensorBoard's tags, grouped: each network's loss together, then what each network's objective holds
 GROUPS = {'discriminator_loss': 'loss/discriminator', 'encoder_loss': 'loss/encoder', 'decoder_loss': 'loss/decoder',
-          'kl': 'encoder/kl', 'kl_weight': 'encoder/kl_weight', 'dis_l': 'decoder/dis_l', 'gan': 'decoder/gan'}
+          'kl': 'encoder/kl', 'kl_weight': 'encoder/kl_weight', 'dis_l': 'decoder/dis_l', 'gan': 'decoder/gan',
+          'decoder_skips': 'decoder/skips', 'discriminator_skips': 'discriminator/skips'}
 
 
 def tag(name):
     """A step's scalar as TensorBoard shows it: loss/..., encoder/..., decoder/..., and the rest (D(x),
-    the balance rule's costs and skips, R1) under discriminator/."""
+    the balance rule's costs, D's skips, R1) under discriminator/."""
     return GROUPS.get(name, f'discriminator/{name}')
 
 
@@ -419,9 +448,9 @@ def train_epoch(cfg, run, batches, steps, epoch):
     """One epoch of steps: TensorBoard scalars and the progress bar every log_every steps, histograms
     every histogram_every. Returns (the last logged values, seconds from the end of the first step, or of
     the whole epoch if it has one step)."""
-    for name, lr in optim.learning_rates(cfg, epoch).items():
-        optim.unscaled(run.nets.optimizers[name]).learning_rate = lr
-    histogram_every = cfg.histogram_every if run.gradients else 0
+    for name, lr in models.learning_rates(cfg, epoch).items():
+        models.unscaled(run.nets.optimizers[name]).learning_rate = lr
+    histogram_every = cfg.histogram_every if run.nets.gradients else 0
     # a live bar on a terminal; in a log file the epoch's summary line says it all
     bar = keras.utils.Progbar(steps, stateful_metrics=SHOWN, verbose=1 if sys.stdout.isatty() else 0)
     epoch_tensor = tf.constant(epoch, tf.float32)
@@ -431,7 +460,7 @@ def train_epoch(cfg, run, batches, steps, epoch):
         run_folder.stop_if_asked()  # a Ctrl-C whose exception was lost on the way stops here
         scalars = run.train_step(next(batches), epoch_tensor)
         if histogram_every and step % histogram_every == 0:  # this step kept its gradients
-            write_histograms(run.nets, run.gradients, step)
+            write_histograms(run.nets, step)
         step += 1
         if i == 1 and steps > 1:  # time from here: the first step of a run also optimizes the graph
             start = time.perf_counter()
@@ -470,16 +499,19 @@ def end_epoch(cfg, run, epoch, values, seconds, steps, held_out):
 
 
 def save_samples(cfg, nets, held_out, sample_z, epoch, step):
-    """The original's grids: held-out originals, their reconstructions, prior samples. nets: {'encoder',
-    'decoder'} (Networks.sampling: the weights' averages with ema_decay)."""
+    """The original's grids: held-out originals, their reconstructions, prior samples (op-real/, op-recons/,
+    op-gen/), and the last two as one grid image each in TensorBoard. nets: {'encoder', 'decoder'}
+    (Networks.sampling: the weights' averages with ema_decay)."""
     to_uint8 = lambda x: data.to_uint8(cfg, x).numpy()
     name = f'epoch_{epoch:04d}.png'
-    images.save_grid(to_uint8(held_out), os.path.join(cfg.out_dir, 'op-real', name), f'originals, epoch {epoch}')
-    images.save_grid(to_uint8(models.reconstruct(nets['encoder'], nets['decoder'], held_out)),
-                     os.path.join(cfg.out_dir, 'op-recons', name), f'reconstructions, epoch {epoch}')
+    reconstructions = to_uint8(models.reconstruct(nets['encoder'], nets['decoder'], held_out))
     generations = to_uint8(nets['decoder'](sample_z, training=False))
-    images.save_grid(generations, os.path.join(cfg.out_dir, 'op-gen', name), f'epoch {epoch}')
-    tf.summary.image('samples/generations', generations[:9], step=step, max_outputs=9)  # the scalars' axis
+    for folder, grid, title in (('op-real', to_uint8(held_out), f'originals, epoch {epoch}'),
+                                ('op-recons', reconstructions, f'reconstructions, epoch {epoch}'),
+                                ('op-gen', generations, f'epoch {epoch}')):
+        images.save_grid(grid, os.path.join(cfg.out_dir, folder, name), title)
+    for tag, grid in (('samples/generations', generations), ('samples/reconstructions', reconstructions)):
+        tf.summary.image(tag, images.tile(grid)[None], step=step)  # one grid per card, on the scalars' axis
 
 
 def log_scores(cfg, run, epoch):

@@ -315,8 +315,10 @@ def write_samples(cfg, checkpoint, encoder, decoder, options, extractors, sample
     if options.metrics:
         write_metrics(cfg, checkpoint, encoder, decoder, mixture, options.metric_samples, samples, extractors,
                       weights)
-    if options.attributes == 'none' or (not options.attributes and cfg.dataset != 'celeb_a') or originals is None:
-        return
+    celeb_a = cfg.dataset == 'celeb_a' and (not cfg.data_dir or os.path.exists(os.path.join(cfg.data_dir,
+                                                                                            data.ATTRIBUTE_FILE)))
+    if options.attributes == 'none' or (not options.attributes and not celeb_a) or originals is None:
+        return  # by default only for CelebA's own images: a plain folder has no attributes to speak of
     write_attributes(cfg, checkpoint, encoder, decode, options, originals, codes, reconstructions, samples, before)
 
 

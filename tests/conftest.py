@@ -51,13 +51,30 @@ def build_step(cfg, seed=0):
     (under a tf.distribute strategy when called in its scope)."""
     import keras
     import tensorflow as tf
-    import optim
+    import models
     import vae_gan
     keras.utils.set_random_seed(seed)
     keras.mixed_precision.set_global_policy(configurator.PRECISIONS[cfg.mixed_precision])
-    nets = optim.build_networks(cfg)
+    nets = models.build_networks(cfg)
     steps_done = tf.Variable(0, dtype=tf.int64)
     return nets, steps_done, vae_gan.make_train_step(cfg, nets, steps_done, tf.Variable(-1, dtype=tf.int64))
+
+
+def gradients_of(step, cfg, nets, x, kl_weight, noise):
+    """(scalars, {network: gradients}) of vae_gan's `step` (original_step or one_pass_step) on batch x, or
+    fresh_batches' three, with no weight moved (every learning rate 0 for the call): each network's
+    gradient against the weights of before the step."""
+    import models
+    batches = tuple(x) if cfg.fresh_batches else (x, x, x)
+    optimizers = [models.unscaled(o) for o in nets.optimizers.values()]
+    rates = [float(o.learning_rate) for o in optimizers]
+    for o in optimizers:
+        o.learning_rate = 0.0
+    try:
+        return step(cfg, nets, batches, kl_weight, noise)
+    finally:
+        for o, rate in zip(optimizers, rates):
+            o.learning_rate = rate
 
 
 def write_digits(folder, count=40, seed=0):

@@ -70,13 +70,16 @@ def test_attributes_png_and_saved_vectors(faces, capsys, monkeypatch):
     assert np.array_equal(np.load(path)['vectors'], saved['vectors'], equal_nan=True)
 
 
-def test_attribute_errors(faces, tmp_path):
+def test_attribute_errors(faces, tmp_path, capsys):
     with pytest.raises(UsageError, match=r"unknown attribute 'Smile'; the 40 are: 5_o_Clock_Shadow"):
         inference.load_config([f'--out_dir={faces.out_dir}', '--attributes=Smile'])
     with pytest.raises(UsageError, match='mnist has no attributes'):
         inference.load_config(['--preset=mnist', '--attributes=Smiling', f'--out_dir={tmp_path}'])
     os.rename(os.path.join(faces.data_dir, data.ATTRIBUTE_FILE), os.path.join(faces.data_dir, 'moved.txt'))
-    try:
+    try:  # a plain folder (no attribute file): a render says nothing of attributes unless asked
+        inference.render(*inference.load_config([f'--out_dir={faces.out_dir}', '--num_samples=2']))
+        assert 'attribute' not in capsys.readouterr().out
+        assert not os.path.exists(os.path.join(faces.out_dir, 'samples', 'attributes.png'))
         with pytest.raises(UsageError, match='has no list_attr_celeba.txt'):
             inference.render(*inference.load_config([f'--out_dir={faces.out_dir}', '--attributes=Smiling',
                                                      '--attribute_images=7']))

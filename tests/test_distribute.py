@@ -19,12 +19,12 @@ with configurator.without_keras_extras():  # as the scripts load it
     import tensorflow as tf
 cpu = tf.config.list_physical_devices('CPU')[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-import config, optim
+import config, vae_gan
 from conftest import build_step
 
 def losses(strategy_name):
     cfg = dataclasses.replace(config.mnist, strategy=strategy_name, batch_size=8)
-    strategy, _ = optim.make_strategy(cfg)
+    strategy, _ = vae_gan.make_strategy(cfg)
     with strategy.scope():
         _, _, step = build_step(cfg)
     batch = tf.random.stateless_uniform([8, 28, 28, 1], seed=[1, 2])

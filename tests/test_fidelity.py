@@ -12,9 +12,8 @@ import config
 import configurator
 import data
 import models
-import optim
 import vae_gan
-from conftest import build_step, tiny
+from conftest import build_step, gradients_of, tiny
 
 
 def test_the_official_step_runs_d_once_on_2n_for_its_judgement_and_once_on_2n_for_dis_l(tmp_path):
@@ -33,7 +32,7 @@ def test_the_official_step_runs_d_once_on_2n_for_its_judgement_and_once_on_2n_fo
     nets.discriminator = Recording()
     x = tf.random.stateless_uniform([4, 32, 32, 3], seed=[1, 2], minval=-1, maxval=1)
     noise = lambda shape, stream: tf.random.stateless_normal(shape, seed=[3, stream])
-    metrics, grads = vae_gan.one_pass(cfg, nets, x, tf.constant(1.0), noise)
+    metrics, grads = gradients_of(vae_gan.one_pass_step, cfg, nets, x, tf.constant(1.0), noise)
     assert seen == [8, 8]  # [x, x_p] and [x~, x]: reals and fakes share batch-norm statistics
     # D's loss is the official 0.5 * -log(D(x) + 1e-3) + 0.5 * -log(1 - D(x_p) + 1e-3) on that pass
     _, logits = discriminator(tf.concat([x, nets.decoder(noise([4, 128], 1), training=True)], 0), training=True)
@@ -55,7 +54,7 @@ def test_gan_log_offset_forms():
 def test_deeppy_rmsprop_puts_epsilon_outside_the_root():
     w = tf.Variable([1.0, -2.0, 3.0])
     g = tf.constant([1e-6, 0.5, -2.0])
-    optimizer = optim.DeepPyRMSprop(0.1, rho=0.9, epsilon=1e-4)
+    optimizer = models.DeepPyRMSprop(0.1, rho=0.9, epsilon=1e-4)
     optimizer.apply_gradients([(g, w)])
     v = 0.1 * g.numpy() ** 2  # rho * 0 + (1 - rho) g^2
     expected = np.array([1.0, -2.0, 3.0]) - 0.1 * g.numpy() / (np.sqrt(v) + 1e-4)
@@ -66,10 +65,10 @@ def test_deeppy_rmsprop_puts_epsilon_outside_the_root():
 
 def test_kernel_l2_adds_2_l2_w_to_kernels_but_not_the_latent_heads():
     cfg = dataclasses_replace(config.celeb_a_paper, image_size=32)
-    nets = optim.build_networks(cfg)
+    nets = models.build_networks(cfg)
     with tf.GradientTape() as tape:
         loss = tf.constant(0.0) * tf.reduce_sum(nets.encoder(tf.zeros([2, 32, 32, 3]), training=True)[0])
-    grads = optim.gradients_with_l2(tape, loss, nets, 'encoder', kernel_l2=0.5)
+    grads = vae_gan.gradients(dataclasses_replace(cfg, kernel_l2=0.5), nets, 'encoder', tape, loss)
     for var, grad in zip(nets.encoder.trainable_variables, grads):
         # architectures.py's conv/affine helpers decay their weights; NormalEncoder's mean and log-variance
         # heads (architectures.py:45-47, model/ae.py:69-74) have a plain filler: no decay
@@ -164,8 +163,8 @@ def test_each_phase_s_loss_and_gradient_are_the_original_formula_s(tmp_path, pre
                 'encoder': kl_weight * kl + cfg.gamma_enc * llike,
                 'decoder': cfg.gamma_dec * llike + tf.reduce_mean(-tf.math.log(d_t) - tf.math.log(d_p))}[name]
 
-    scalars, grads = vae_gan.sequential_gradients(cfg, nets, (x, x, x) if cfg.fresh_batches else x,
-                                                  tf.constant(kl_weight), noise)  # each against the same weights
+    scalars, grads = gradients_of(vae_gan.original_step, cfg, nets, (x, x, x) if cfg.fresh_batches else x,
+                                  tf.constant(kl_weight), noise)  # each against the same weights
     for name, stream_e, stream_p in (('discriminator', 0, 1), ('encoder', 2, 1), ('decoder', 3, 4)):
         with tf.GradientTape() as tape:
             loss = original_loss(name, stream_e, stream_p)

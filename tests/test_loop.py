@@ -18,7 +18,6 @@ import configurator
 import data
 import metrics
 import models
-import optim
 import vae_gan
 import vae_gan_inference as inference
 from configurator import UsageError
@@ -94,7 +93,7 @@ def test_an_edited_learning_rate_reaches_the_resumed_run_s_optimizer(run_copy, m
 
     def spy(cfg, run, *args):
         result = epoch(cfg, run, *args)
-        seen.append({name: float(optim.unscaled(run.nets.optimizers[name]).learning_rate) for name in
+        seen.append({name: float(models.unscaled(run.nets.optimizers[name]).learning_rate) for name in
                      ('encoder', 'decoder', 'discriminator')})
         return result
     monkeypatch.setattr(vae_gan, 'train_epoch', spy)

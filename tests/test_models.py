@@ -5,7 +5,6 @@ import tensorflow as tf
 
 import config
 import models
-import optim
 
 
 @pytest.mark.parametrize('preset, x_shape, dis_l', [
@@ -111,7 +110,7 @@ def test_celeb_a_initialisers_as_the_original():
 
 def test_mnist_and_celeb_a_optimizers_and_kl_weights_as_the_original():
     for cfg in (config.mnist, config.celeb_a):
-        nets = optim.build_networks(cfg)
+        nets = models.build_networks(cfg)
         assert all(float(o.epsilon) == 1e-8 and float(o.beta_1) == 0.5 for o in nets.optimizers.values())  # TF1 Adam
     assert (config.mnist.kl_weight, config.celeb_a.kl_weight) == ('1/z_dim', '1/batch')
     assert config.mnist.train_split == 'train[5000:]' and config.celeb_a.train_split == 'train'

@@ -28,7 +28,7 @@ import tensorflow as tf
 import config
 import models
 import vae_gan
-from conftest import build_step, tiny
+from conftest import build_step, gradients_of, tiny
 
 N, SIZE, WD = 4, 16, 0.05  # batch, image size; a weight decay large enough that a missing one shows
 
@@ -108,7 +108,7 @@ def repo_gradients(cfg, nets, x, eps, z_p):
     """The repo's one-pass step's gradients with the same noise, times the batch (its losses are means)."""
     noise = lambda shape, stream: (eps, z_p)[stream]
     kl_weight = models.kl_weight(cfg.kl_weight, 1.0, N, cfg.z_dim)  # '1': the official KL + Dis_l
-    _, grads = vae_gan.one_pass(cfg, nets, x, kl_weight, noise)
+    _, grads = gradients_of(vae_gan.one_pass_step, cfg, nets, x, kl_weight, noise)
     return {name: [g * N for g in gradients] for name, gradients in grads.items()}
 
 

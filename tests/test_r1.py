@@ -10,7 +10,7 @@ import tensorflow as tf
 import config
 import models
 import vae_gan
-from conftest import tiny
+from conftest import gradients_of, tiny
 
 
 def _tiny_discriminator(rng):
@@ -59,9 +59,10 @@ def test_the_step_adds_gamma_over_2_r1_to_d_s_loss(step_for, tmp_path):
     x = tf.random.stateless_uniform([4, 28, 28, 1], seed=[1, 2])
     cfg = tiny(config.mnist, tmp_path, r1_gamma=10.0)
     nets, _, _ = step_for(cfg)
-    noise = vae_gan.optim.make_noise(0, tf.Variable(0, dtype=tf.int64))
-    with_r1, _ = vae_gan.sequential_gradients(cfg, nets, x, tf.constant(1.0), noise)
-    without, _ = vae_gan.sequential_gradients(dataclasses.replace(cfg, r1_gamma=0.0), nets, x, tf.constant(1.0), noise)
+    noise = vae_gan.make_noise(0, tf.Variable(0, dtype=tf.int64))
+    with_r1, _ = gradients_of(vae_gan.original_step, cfg, nets, x, tf.constant(1.0), noise)
+    without, _ = gradients_of(vae_gan.original_step, dataclasses.replace(cfg, r1_gamma=0.0), nets, x, tf.constant(1.0),
+                              noise)
     assert float(with_r1['r1']) > 0 and 'r1' not in without
     assert float(with_r1['discriminator_loss']) == pytest.approx(
         float(without['discriminator_loss']) + 5.0 * float(with_r1['r1']), rel=1e-4)

@@ -12,7 +12,6 @@ import checkpoints
 import config
 import configurator
 import models
-import optim
 import vae_gan
 from configurator import UsageError
 from conftest import ROOT, TINY, needs_real_mnist, tiny
@@ -34,7 +33,7 @@ def test_each_optimizer_changes_only_its_own_network(tmp_path, step_for):
     nets, _, step = step_for(tiny(config.mnist, tmp_path))
     for only in NAMES:
         for name in NAMES:
-            optim.unscaled(nets.optimizers[name]).learning_rate = 1e-2 if name == only else 0.0
+            models.unscaled(nets.optimizers[name]).learning_rate = 1e-2 if name == only else 0.0
         before = [_weights(nets[name]) for name in NAMES]
         step(tf.random.uniform([4, 28, 28, 1], seed=1), tf.constant(1.0))
         assert [_changed(b, nets[name]) for b, name in zip(before, NAMES)] == [name == only for name in NAMES], only
@@ -177,12 +176,17 @@ def test_real_mnist_end_to_end(tmp_path):
     for record in tf.compat.v1.train.summary_iterator(os.path.join(cfg.out_dir, 'logs', events[0])):
         tags |= {v.tag for v in record.summary.value}
     assert {'loss/discriminator', 'loss/encoder', 'loss/decoder', 'encoder/kl', 'encoder/kl_weight', 'decoder/dis_l',
-            'decoder/gan', 'discriminator/d_x', 'speed/images_per_second', 'samples/generations'} <= tags
+            'decoder/gan', 'discriminator/d_x', 'speed/images_per_second', 'samples/generations',
+            'samples/reconstructions'} <= tags
     histograms = {t for t in tags if t.endswith('/gradient')}  # named by each network's own layers
     assert 'discriminator/00_conv2d/kernel/gradient' in histograms and 'encoder/00_conv2d/kernel/gradient' in histograms
     steps = {v.tag: record.step for record in tf.compat.v1.train.summary_iterator(
         os.path.join(cfg.out_dir, 'logs', events[0])) for v in record.summary.value}
     assert steps['samples/generations'] == steps['loss/decoder'] == 10  # images on the scalars' step axis
+    cards = [tf.make_ndarray(v.tensor) for record in tf.compat.v1.train.summary_iterator(
+        os.path.join(cfg.out_dir, 'logs', events[0])) for v in record.summary.value if v.tag.startswith('samples/')]
+    assert [len(card) for card in cards] == [3, 3]  # width, height and one PNG: each a single grid image
+    assert tf.io.decode_png(cards[0][2]).shape == (152, 152, 1)  # 5x5 digits of 28 + 2-pixel borders
     assert {'eval/classifier/fid', 'eval/classifier/kid', 'eval/classifier/precision', 'eval/mlp/recall',
             'eval/mse', 'eval/ssim'} <= tags
 
@@ -190,21 +194,21 @@ def test_real_mnist_end_to_end(tmp_path):
 def test_annealed_learning_rate_at_its_ends():
     cfg = config.celeb_a_paper
     # epochs count from 1: the first trains at lr; lr_end is reached just after the last
-    start, end = optim.learning_rates(cfg, 1), optim.learning_rates(cfg, cfg.epochs + 1)
+    start, end = models.learning_rates(cfg, 1), models.learning_rates(cfg, cfg.epochs + 1)
     assert start['encoder'] == pytest.approx(0.025 / 64) and end['encoder'] == pytest.approx(1e-5 / 64)
-    middle = optim.learning_rates(cfg, cfg.epochs // 2 + 1)['decoder']
+    middle = models.learning_rates(cfg, cfg.epochs // 2 + 1)['decoder']
     assert middle == pytest.approx(0.025 / 64 - 0.5 ** 0.75 * (0.025 - 1e-5) / 64)
-    assert optim.learning_rates(config.mnist, 150) == {'encoder': 1e-3, 'decoder': 1e-3, 'discriminator': 1e-3}
+    assert models.learning_rates(config.mnist, 150) == {'encoder': 1e-3, 'decoder': 1e-3, 'discriminator': 1e-3}
 
 
 def test_linear_learning_rate_holds_then_falls_in_a_straight_line():
     cfg = dataclasses.replace(config.mnist, epochs=40, lr_schedule='linear', lr_decay_from=0.5, lr_end=1e-4,
                               lr_discriminator=5e-4)
-    decoder = [optim.learning_rates(cfg, epoch)['decoder'] for epoch in range(1, 42)]
+    decoder = [models.learning_rates(cfg, epoch)['decoder'] for epoch in range(1, 42)]
     assert decoder[:21] == [1e-3] * 21  # epochs 1-21 start at or before 20 epochs done: the full rate
     # from there on, (epoch - 1 - 20) / 20 of the way from lr to lr_end: equal steps down, lr_end after the last
     assert np.allclose(np.diff(decoder[20:]), -(1e-3 - 1e-4) / 20) and decoder[-1] == pytest.approx(1e-4)
-    assert optim.learning_rates(cfg, 31)['discriminator'] == pytest.approx(5e-4 - 0.5 * (5e-4 - 1e-4))
+    assert models.learning_rates(cfg, 31)['discriminator'] == pytest.approx(5e-4 - 0.5 * (5e-4 - 1e-4))
 
 
 def test_celeb_a_paper_trains_and_renders(mock_tfds, tmp_path, capsys):

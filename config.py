@@ -69,22 +69,23 @@ class Config:
     #                                                     None = gamma_dec * Dis_l + GAN (the original)
     real_vs_gen_weight: typing.Optional[float] = None  # D: w * real term + (1 - w) * fake terms (official 0.5);
     #                                                    None = their plain sum (the original)
-    discriminate_recon: bool = True  # reconstructions x~ are fakes too: D learns to reject them and the decoder's
-    #                                  GAN term to pass them off (the original); False: prior samples x_p only (official)
+    discriminate_recon: bool = True  # reconstructions x~ are fakes too: D learns to reject them and the
+    #   decoder's GAN term to pass them off (the original); False: prior samples x_p only (official)
     gan_log_offset: float = 0.0  # the GAN terms as log(D + c) and log(1 - D + c); 0 = the exact, stable
     #                              log-sigmoid forms (the original's log D without an offset)
-    gan_loss: str = 'non_saturating'  # the decoder minimises -log D(x_p) (the original); 'saturating': log(1 - D(x_p))
-    kl_weight: str = '1/z_dim'  # the original's MNIST/vae-gan.py:189: 1/z_dim; '1/batch' (the original README's advice,
-    #   Celeb-A/vae-gan.py's), 'sigmoid' (sigmoid((epoch - 1)/3 - 5): epochs count from 1 here, the
+    gan_loss: str = 'non_saturating'  # the decoder minimises -log D(x_p) (the original); 'saturating':
+    #   log(1 - D(x_p)) (the official code)
+    kl_weight: str = '1/z_dim'  # the original's MNIST/vae-gan.py:189: 1/z_dim; '1/batch' (the original README's
+    #   advice, Celeb-A/vae-gan.py's), 'sigmoid' (sigmoid((epoch - 1)/3 - 5): epochs count from 1 here, the
     #   original's from 0) or a number
-    fresh_batches: bool = False  # True: the three networks each get their own batch (the CelebA script); False: one
-    balance_margin: typing.Optional[float] = None  # the official code's equilibrium rule (not in the paper):
-    #   skip D's update while it wins by more than this, the decoder's while it loses by more; None = off (the original)
+    fresh_batches: bool = False  # True: the three networks each get their own batch (the CelebA script)
+    balance_margin: typing.Optional[float] = None  # the balance rule of the official code (not in the paper):
+    #   skip D's update while D wins by more than this, the decoder's while D loses by more; None = off
     equilibrium: float = 0.68  # the cost -log D the rule balances around: about ln 2, D undecided
     concat_batches: bool = False  # with update='simultaneous': D runs once on [x, x_p] and Dis_l once on
     #   [x~, x], so reals and fakes share batch-norm statistics (the official one-pass step); else apart
-    update: str = 'sequential'  # D, then the encoder, then the decoder, each on a fresh forward pass (the original); or 'simultaneous':
-    #                             one shared forward pass and all three updates from it, as the PyTorch ports do
+    update: str = 'sequential'  # D, then the encoder, then the decoder, each on a fresh forward pass (the
+    #   original); or 'simultaneous': one shared forward pass and all three updates from it (the official code)
     jit_compile: bool = False  # XLA for the step (`python bench.py` tells where it is faster: not on CPUs here)
     mixed_precision: str = 'false'  # 'float16' (GPUs with tensor cores; loss scaling), 'bfloat16' (CPUs with
     #   AVX512-BF16 or AMX, TPUs, A100/H100-class GPUs; float32's range, no loss scaling) or 'false'.
@@ -102,7 +103,7 @@ class Config:
     #   (digit classifiers would score photos as digits), inception for any other dataset
     eval_every: int = 4  # epochs between the validation scores (FID, KID, precision, recall, MSE, SSIM; to
     #   TensorBoard and scores.jsonl) that keep the best model in best/; 0 = never. A multiple of checkpoint_every,
-    #   so that a scored model is also checkpointed. About 1.5% of MNIST's training time (RESULTS.md)
+    #   so that a scored model is also checkpointed
     eval_samples: int = 2000  # generations (and validation images) each of those scores uses
     r1_gamma: float = 0.0  # D's loss + r1_gamma / 2 * E|d logit D(x) / dx|^2 on real images, the R1 penalty
     #   (Mescheder et al. 2018, "Which Training Methods for GANs do actually Converge?"): D's slope where the data
@@ -116,23 +117,22 @@ class Config:
     #   (the original, the paper); 'mixture': a Gaussian mixture fitted after training to the training images'
     #   codes (Ghosh et al. 2020; prior.py), in renders, --metrics and the validation scores (not the op-gen/ grids)
     prior_components: int = 10  # the mixture's components (full covariances)
-    prior_images: int = 60000  # the training images whose codes the mixture is fitted to (at most: MNIST has 55,000;
-    #   the first 20,000 fit in two thirds of the time, with FIDs about 10% higher: RESULTS.md)
-    histogram_every: int = 500  # steps between weight and gradient histograms (of the step's own gradients); 0 = none
+    prior_images: int = 60000  # the training images whose codes the mixture is fitted to (at most: MNIST has
+    #   55,000; fewer fit faster, and less well: RESULTS.md)
+    histogram_every: int = 500  # steps between weight and gradient histograms (of the step's own gradients);
+    #   0 = none
 
 
 # The original's MNIST script (MNIST/vae-gan.py): batch 256, 200 epochs, z 32, lr 1e-3, gammas 100.
 mnist = Config()
 
 # The original's commented-out sigmoid KL schedule, sigmoid(epoch/3 - 5), in place of 1/z_dim: the KL
-# weight climbs to 1 by epoch 30, pulling the codes onto the prior. Over seeds (RESULTS.md, "Numbers"),
-# 30 epochs, 3 seeds each: more precise generations (precision 0.81 against 0.73) from fewer of the
-# data's modes (recall 0.29 against 0.67), an FID lower by more than the seed spread in one feature
-# space but not the other, and worse reconstructions (SSIM 0.51 against 0.76): not better than the
-# original's recipe, another trade.
-mnist_sigmoid = dataclasses.replace(Config(), preset='mnist_sigmoid', kl_weight='sigmoid', epochs=30, out_dir='MNIST-sigmoid')
+# weight climbs to 1 by epoch 30, pulling the codes onto the prior: more precise generations of fewer of
+# the digits, and worse reconstructions (RESULTS.md): another trade, not a better recipe.
+mnist_sigmoid = dataclasses.replace(Config(), preset='mnist_sigmoid', kl_weight='sigmoid', epochs=30,
+                                    out_dir='MNIST-sigmoid')
 
-# The original's MNIST recipe with the two levers that helped in RESULTS.md's screens ("Over seeds"):
+# The original's MNIST recipe with the two levers that helped over seeds (RESULTS.md):
 # generations from the encoder and decoder's weights averaged over the steps (Yazici et al. 2019), drawn
 # from a Gaussian mixture fitted to the training codes instead of N(0, I) (Ghosh et al. 2020). Training
 # is the original's step for step: the average only samples, and the mixture is fitted after training
@@ -159,8 +159,8 @@ celeb_a = dataclasses.replace(
     validation_split='', eval_every=0,
     shuffle_buffer=10000, arch='celeb_a', z_dim=128, init_stddev=0.02, epochs=100, batch_size=128,
     lr_encoder=3e-4, lr_decoder=3e-4, lr_discriminator=1e-4, gamma_enc=10.0, gamma_dec=30.0,
-    fresh_batches=True, held_out_split='validation', metric_features='inception', out_dir='Celeb-A', sample_every=2, checkpoint_every=5,
-    histogram_every=100)
+    fresh_batches=True, held_out_split='validation', metric_features='inception', out_dir='Celeb-A', sample_every=2,
+    checkpoint_every=5, histogram_every=100)
 
 # The original config's `config_cifar10` (32x32x3, batch 128, 50 epochs, z 100); it had no model code,
 # so this uses the CelebA family adapted to 32x32: the same layers, with a 4x4 (not 8x8) base grid.
@@ -200,5 +200,5 @@ celeb_a_paper = dataclasses.replace(
     balance_margin=0.35, equilibrium=0.68,  # [model/aegan.py]
     fresh_batches=False, out_dir='Celeb-A-paper', sample_every=5, checkpoint_every=5)
 
-PRESETS = {'mnist': mnist, 'mnist_sigmoid': mnist_sigmoid, 'mnist_ema_mixture': mnist_ema_mixture, 'fashion_mnist': fashion_mnist, 'celeb_a': celeb_a,
-           'cifar10': cifar10, 'celeb_a_paper': celeb_a_paper}
+PRESETS = {'mnist': mnist, 'mnist_sigmoid': mnist_sigmoid, 'mnist_ema_mixture': mnist_ema_mixture,
+           'fashion_mnist': fashion_mnist, 'celeb_a': celeb_a, 'cifar10': cifar10, 'celeb_a_paper': celeb_a_paper}

@@ -33,24 +33,18 @@ import sys
 import tempfile
 import time
 
-STARTED = time.perf_counter()  # the start-up line's clock: from the command to the first step
 import configurator  # noqa: E402  (pure Python: the flags are checked before TensorFlow loads)
+import run_folder  # noqa: E402
 
-if __name__ == '__main__':  # --help, and a typo refused at once, not after TensorFlow's 10-20 s import
-    configurator.check_command_line(sys.argv[1:], __doc__, configurator.Config, settle=configurator.for_training)
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # before TensorFlow loads: no cuInit / grappler error lines
-
-with configurator.without_keras_extras():  # a second less start-up
-    import keras
-    import tensorflow as tf
+STARTED = run_folder.start(__name__, __doc__, lambda argv: run_folder.for_training(configurator.parse_overrides(argv)))
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 import checkpoints
 import data
-import files
 import images
 import models
 import optim
-import run_folder
 import validation
 from configurator import UsageError
 
@@ -310,7 +304,7 @@ def build(cfg):
         epoch=epochs_done, step=steps_done, sample_z=sample_z,
         **{f'{name}_average': average for name, average in nets.averages.items()})
     # Every worker saves (saving is collective); all but the chief into a folder deleted afterwards.
-    save_dir = checkpoints.folder(cfg.out_dir) if is_chief else tempfile.mkdtemp(prefix='vae_gan_worker_')
+    save_dir = run_folder.checkpoint_folder(cfg.out_dir) if is_chief else tempfile.mkdtemp(prefix='vae_gan_worker_')
     return Run(strategy, is_chief, nets, train_step, gradients, checkpoints.make_finite_check(nets, sample_z),
                checkpoint, save_dir, epochs_done, steps_done, nonfinite_step, sample_z)
 
@@ -343,17 +337,17 @@ def train(cfg, started=None):
         finally:
             writer.close()  # what was logged reaches the disk, however the run ends
         print(f'done: {cfg.epochs} epochs in {cfg.out_dir}; render them with '
-              f'`{configurator.command("vae_gan_inference.py")} --out_dir={cfg.out_dir}`')
+              f'`{run_folder.command("vae_gan_inference.py")} --out_dir={cfg.out_dir}`')
 
 
 def resume(cfg, run):
     """Restores the newest intact checkpoint in out_dir, if any (checkpoints.py sets damaged ones
     aside); returns the epochs done, 0 for a new run."""
-    saved = os.path.join(cfg.out_dir, 'config.json')
+    saved = configurator.config_file(cfg.out_dir)
     if os.path.exists(saved):  # another z_dim, say, is refused before anything is touched
         configurator.check_same_model(cfg.out_dir, configurator.from_saved(saved),
                                       {field: getattr(cfg, field) for field in configurator.ARCH_FIELDS})
-    latest = checkpoints.restore_newest(run.checkpoint, checkpoints.folder(cfg.out_dir), rename_damaged=run.is_chief)
+    latest = checkpoints.restore_newest(run.checkpoint, run_folder.checkpoint_folder(cfg.out_dir), rename_damaged=run.is_chief)
     if latest:
         print(f'resuming from {latest}: {int(run.epochs_done.numpy())} epoch{"s" * (int(run.epochs_done.numpy()) != 1)} done')
     if run.is_chief:  # the scores of the epochs to be redone go; best/ stays
@@ -396,9 +390,9 @@ def start_outputs(cfg, run):
         return tf.summary.create_noop_writer()
     for sub in ('op-real', 'op-recons', 'op-gen'):
         os.makedirs(os.path.join(cfg.out_dir, sub), exist_ok=True)
-    files.write_json(os.path.join(cfg.out_dir, 'config.json'), dataclasses.asdict(cfg))
+    run_folder.write_json(configurator.config_file(cfg.out_dir), dataclasses.asdict(cfg))
     # config.py's preset as this start read it: the next start tells an edit of config.py by it
-    files.write_json(os.path.join(cfg.out_dir, configurator.PRESET_FILE),
+    run_folder.write_json(os.path.join(cfg.out_dir, run_folder.PRESET_FILE),
                      dataclasses.asdict(configurator.PRESETS[cfg.preset]))
     return tf.summary.create_file_writer(os.path.join(cfg.out_dir, 'logs'))
 
@@ -444,7 +438,7 @@ def train_epoch(cfg, run, batches, steps, epoch):
         bad = int(run.nonfinite_step.numpy())
         if bad >= 0:
             sys.exit(f'error: a loss became non-finite at step {bad} (epoch {epoch}): stopping; the last good '
-                     f'checkpoint stays in {checkpoints.folder(cfg.out_dir)}. Try a lower learning rate.')
+                     f'checkpoint stays in {run_folder.checkpoint_folder(cfg.out_dir)}. Try a lower learning rate.')
         bar.update(i, [(name, values[name]) for name in SHOWN])
     return values, time.perf_counter() - start
 
@@ -508,8 +502,8 @@ def save_checkpoint(cfg, run, epoch, held_out):
 
 def main(argv):
     cfg = None  # the run's settings once read: where a stop or a failed write leaves the run
-    with run_folder.guarded('vae_gan.py', argv, lambda: cfg and cfg.out_dir):
-        cfg, settings = configurator.for_training(configurator.parse_overrides(argv))  # config.py + flags
+    with run_folder.guarded('vae_gan.py', argv, lambda: cfg and cfg.out_dir, newest=checkpoints.newest):
+        cfg, settings = run_folder.for_training(configurator.parse_overrides(argv))  # config.py + flags
         print(settings)
         train(cfg, STARTED if __name__ == '__main__' else None)  # a script's clock runs from its start
 

@@ -20,7 +20,6 @@ import checkpoints
 import config
 import configurator
 import data
-import files
 import metrics
 import run_folder
 import validation
@@ -65,7 +64,7 @@ def _epochs_in(folder):
 
 def _resumes_at(run):
     """The epochs done that training's own resume restores in `run` (the shared run's command), nothing trained."""
-    cfg, _ = configurator.for_training(configurator.parse_overrides(TINY + [f'--out_dir={run}', '--epochs=9']))
+    cfg, _ = run_folder.for_training(configurator.parse_overrides(TINY + [f'--out_dir={run}', '--epochs=9']))
     return vae_gan.resume(cfg, vae_gan.build(cfg))
 
 
@@ -356,7 +355,7 @@ def test_offline_the_failure_is_one_line_and_leaves_no_folders(tmp_path, capsys,
 # ---- Every other command: rendering, scoring, exporting, and the run's side files ----------------
 
 def _leftovers(folder):
-    """Temporary files or folders (files.written's dot names) anywhere under folder."""
+    """Temporary files or folders (run_folder.written's dot names) anywhere under folder."""
     return [os.path.join(d, n) for d, dirs, names in os.walk(folder) for n in dirs + names if n.startswith('.tmp')
             or n.startswith('.samples') or n.startswith('.best')]
 
@@ -431,9 +430,8 @@ def test_an_export_is_whole_or_absent_and_never_mixed(run, tmp_path, capsys, mon
         assert contents(folder) == exported
     _fails(inference.main, [f'--out_dir={run}', f'--export={run / "samples"}'], capsys, 'writes itself')
     # a full disk or Ctrl-C while exporting: no folder, nothing left beside it
-    import files
     for fault, code in ((OSError(28, 'No space left on device', 'config.json'), 1), (KeyboardInterrupt(), 130)):
-        monkeypatch.setattr(files, 'write_json', lambda *a, fault=fault: (_ for _ in ()).throw(fault))
+        monkeypatch.setattr(run_folder, 'write_json', lambda *a, fault=fault: (_ for _ in ()).throw(fault))
         with pytest.raises(SystemExit) as stop:
             inference.main([f'--out_dir={run}', f'--export={tmp_path / "cut"}'])
         _ended(stop.value.code, capsys, fault)
@@ -557,19 +555,19 @@ def _scored(run, epoch, fid, monkeypatch):
 def test_a_full_disk_ctrl_c_or_a_bad_read_back_leaves_the_previous_best(run, monkeypatch):
     _scored(run, 1, 10.0, monkeypatch)
     before, scores = contents(run / 'best'), (run / 'scores.jsonl').read_bytes()
-    write_json, damage = files.write_json, checkpoints.damage
+    write_json, damage = run_folder.write_json, checkpoints.damage
     faults = {'full disk': (OSError, 'write_json', OSError(28, 'No space left on device', 'scores.json')),
               'Ctrl-C': (KeyboardInterrupt, 'write_json', KeyboardInterrupt()),
               'bad read-back': (OSError, 'damage', 'DataLossError: checksum does not match')}
     for name, (raised, where, fault) in faults.items():
         if where == 'write_json':  # once the new checkpoint is in the folder beside best/
-            monkeypatch.setattr(files, 'write_json', lambda path, value, fault=fault: (
+            monkeypatch.setattr(run_folder, 'write_json', lambda path, value, fault=fault: (
                 (_ for _ in ()).throw(fault) if path.endswith('scores.json') else write_json(path, value)))
         else:
             monkeypatch.setattr(checkpoints, 'damage', lambda prefix, fault=fault: fault)
         with pytest.raises(raised):
             _scored(run, 2, 5.0, monkeypatch)
-        monkeypatch.setattr(files, 'write_json', write_json)
+        monkeypatch.setattr(run_folder, 'write_json', write_json)
         monkeypatch.setattr(checkpoints, 'damage', damage)
         assert contents(run / 'best') == before and not _leftovers(run), name
         assert (run / 'scores.jsonl').read_bytes() == scores, name

@@ -32,7 +32,7 @@ import configurator
 import run_folder
 from configurator import UsageError
 
-SCORES = 'scores.jsonl'  # a run's validation scores (validation.py): one JSON object per scoring
+SCORES = 'scores.jsonl'  # a run's validation scores (best_model.py): one JSON object per scoring
 
 
 def command(argv):

@@ -20,7 +20,7 @@ effect when a run goes on; a run keeps its networks, data and seed (a change to 
 Top to bottom: each network's objective (the losses are in models.py); the original's step (the
 discriminator D, then the encoder, then the decoder) and the official code's one-pass step, one of them chosen when the step is built; then the
 run: build, resume, and for each epoch the steps, the log, the grids, the validation scores (best/ keeps
-the best model, validation.py) and a checkpoint. optim.py holds the machinery under the step,
+the best model, best_model.py) and a checkpoint. optim.py holds the machinery under the step,
 run_folder.py what keeps out_dir whole. Writes checkpoints/, best/, logs/, op-*/, scores.jsonl and
 config.json into out_dir; the same command resumes from the newest intact checkpoint. Epochs count from 1.
 """
@@ -40,12 +40,12 @@ STARTED = run_folder.start(__name__, __doc__, lambda argv: run_folder.for_traini
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+import best_model
 import checkpoints
 import data
 import images
 import models
 import optim
-import validation
 from configurator import UsageError
 
 UPDATE_ORDER = ('discriminator', 'encoder', 'decoder')  # the original's order within a step
@@ -323,7 +323,7 @@ def train(cfg, started=None):
             print(f'{cfg.out_dir} already holds {done} epochs; nothing to do (raise --epochs to go on)')
             return
         batches, steps, held_out, timings = inputs(cfg, run, done)
-        run.extractors = validation.start(cfg, done) if run.is_chief else None  # scores due: their networks
+        run.extractors = best_model.start(cfg, done) if run.is_chief else None  # scores due: their networks
         writer = start_outputs(cfg, run)  # only now, once nothing can fail on bad input, is out_dir written
         print(f'training {cfg.preset} epochs {done + 1}..{cfg.epochs}, {steps} step{"s" * (steps != 1)} of '
               f'{cfg.batch_size} images{" per network" if cfg.fresh_batches else ""} each, into {cfg.out_dir}')
@@ -351,7 +351,7 @@ def resume(cfg, run):
     if latest:
         print(f'resuming from {latest}: {int(run.epochs_done.numpy())} epoch{"s" * (int(run.epochs_done.numpy()) != 1)} done')
     if run.is_chief:  # the scores of the epochs to be redone go; best/ stays
-        validation.forget_after(cfg.out_dir, int(run.epochs_done.numpy()))
+        best_model.forget_after(cfg.out_dir, int(run.epochs_done.numpy()))
     return int(run.epochs_done.numpy())
 
 
@@ -480,7 +480,7 @@ def log_scores(cfg, run, epoch):
     """The validation scores (FID, KID, precision and recall in each feature space, MSE, SSIM) to
     TensorBoard (eval/...) and scores.jsonl; the model to best/ when they are the best yet."""
     step = int(run.steps_done.numpy())
-    scores = validation.score(cfg, run.nets.sampling(), epoch, step,
+    scores = best_model.score(cfg, run.nets.sampling(), epoch, step,
                               run.extractors)
     for name, value in [(name, scores[name]) for name in ('figure', 'mse', 'ssim')] + [
             (f'{space}/{name}', value) for space, figures in scores['features'].items() for name, value in figures.items()]:

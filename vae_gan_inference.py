@@ -105,13 +105,13 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import numpy as np  # noqa: E402
 
+import best_model  # noqa: E402
 import checkpoints  # noqa: E402
 import data  # noqa: E402
 import images  # noqa: E402
 import metrics  # noqa: E402
 import models  # noqa: E402
 import prior  # noqa: E402
-import validation  # noqa: E402
 from configurator import UsageError  # noqa: E402
 
 PAPER_ATTRIBUTES = ('Bald', 'Bangs', 'Black_Hair', 'Blond_Hair', 'Bushy_Eyebrows', 'Eyeglasses', 'Gray_Hair',
@@ -148,7 +148,7 @@ def find_checkpoint(cfg, path):
         if os.path.islink(run_folder.best_folder(cfg.out_dir)):  # another run's best/, say: not this run's model
             raise UsageError(f'{run_folder.best_folder(cfg.out_dir)} is a symbolic link, and a run\'s best/ is its own: '
                              f'remove the link (--checkpoint=newest renders the run\'s newest checkpoint)')
-        best, scores = validation.read_best(cfg.out_dir)
+        best, scores = best_model.read_best(cfg.out_dir)
         if best:
             print(f"using best/ (epoch {scores['epoch']}, the best validation scores of the run; "
                   f"--checkpoint=newest takes its newest checkpoint)")

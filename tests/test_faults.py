@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import best_model
 import checkpoints
 import config
 import configurator
 import data
 import metrics
 import run_folder
-import validation
 import vae_gan
 import vae_gan_inference as inference
 from conftest import ROOT, TINY, contents, fake_scores
@@ -544,12 +544,12 @@ def test_a_full_disk_while_logging_is_one_line(run, capsys, monkeypatch):
 # ---- best/: the previous best stays whole until the new one has read back ----------------------------
 
 def _scored(run, epoch, fid, monkeypatch):
-    """validation.score (what a run does every eval_every epochs) on the run's ckpt-<epoch>, whose scores
+    """best_model.score (what a run does every eval_every epochs) on the run's ckpt-<epoch>, whose scores
     are scripted to give `fid`."""
     monkeypatch.setattr(metrics, 'evaluate', lambda *a, **k: fake_scores(fid))
     cfg, _ = configurator.for_run({'out_dir': str(run)})
     encoder, decoder = inference.restore_models(cfg, f'{run}/checkpoints/ckpt-{epoch}')
-    return validation.score(cfg, {'encoder': encoder, 'decoder': decoder}, epoch, 2 * epoch, {})
+    return best_model.score(cfg, {'encoder': encoder, 'decoder': decoder}, epoch, 2 * epoch, {})
 
 
 def test_a_full_disk_ctrl_c_or_a_bad_read_back_leaves_the_previous_best(run, monkeypatch):
@@ -580,7 +580,7 @@ def test_a_kill_between_best_s_two_renames_brings_the_previous_best_back(run, ca
     script = f"""
 import os, signal, sys
 sys.path[:0] = [{ROOT!r}, {os.path.join(ROOT, 'tests')!r}]
-import configurator, metrics, validation, vae_gan_inference as inference
+import best_model, configurator, metrics, vae_gan_inference as inference
 from conftest import fake_scores
 metrics.evaluate = lambda *a, **k: fake_scores(5.0)
 cfg, _ = configurator.for_run({{'out_dir': {str(run)!r}}})
@@ -591,12 +591,12 @@ def rename_then_die(a, b):
     if os.path.basename(b).startswith('.best.old'):  # best/ set aside, the new one not yet in its place
         os.kill(os.getpid(), signal.SIGKILL)
 os.rename = rename_then_die
-validation.score(cfg, {{'encoder': encoder, 'decoder': decoder}}, 2, 4, {{}})
+best_model.score(cfg, {{'encoder': encoder, 'decoder': decoder}}, 2, 4, {{}})
 """
     killed = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert not os.path.exists(run / 'best') and _leftovers(run)  # the kill fell in the gap
-    prefix, best = validation.read_best(str(run))  # what the next scoring, or a render, reads first
+    prefix, best = best_model.read_best(str(run))  # what the next scoring, or a render, reads first
     assert best['epoch'] == 1 and prefix.endswith('best/ckpt-1') and contents(run / 'best') == before
     assert 'best brought back from .best.old' in capsys.readouterr().out and not _leftovers(run)
 
@@ -607,7 +607,7 @@ def test_a_damaged_best_is_named_and_replaced_by_the_next_scores(run, capsys, mo
     data_file.write_bytes(data_file.read_bytes()[:100])
     assert _scored(run, 2, 50.0, monkeypatch)['best']  # worse than 10, but 10's model is gone
     assert 'does not read back' in capsys.readouterr().out
-    assert validation.read_best(str(run))[1]['epoch'] == 2
+    assert best_model.read_best(str(run))[1]['epoch'] == 2
 
 
 def _negative_figure(best):
@@ -634,7 +634,7 @@ def test_a_best_that_is_not_this_run_s_best_model_is_never_rendered_and_is_repla
     printed = capsys.readouterr().out
     assert 'using the newest checkpoint' in printed and (why is None or why in printed), printed
     assert _scored(run, 2, 50.0, monkeypatch)['best']  # worse than 10, but 10 was never this run's best
-    assert validation.read_best(str(run))[1]['epoch'] == 2
+    assert best_model.read_best(str(run))[1]['epoch'] == 2
     assert sorted(n for n in os.listdir(run) if n.startswith('.')) == []  # nothing left beside it
 
 

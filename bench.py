@@ -14,7 +14,6 @@ alone, and the step's split between the discriminator, encoder and decoder, on f
 so it runs from any folder.
 """
 import dataclasses
-import os
 import sys
 import time
 

@@ -74,8 +74,8 @@ def _check_values(cfg):
             raise UsageError(f'{field.name} must be a finite number, not {value}')
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2 ** 31:
             raise UsageError(f'{field.name} must be below 2**31, not {value}')
-    for name in ('gamma_enc', 'gamma_dec', 'init_stddev', 'equilibrium', 'gan_log_offset', 'kernel_l2', 'epsilon', 'r1_gamma',
-                 'blur_sigma', 'lr_end', 'lr_encoder', 'lr_decoder', 'lr_discriminator'):
+    for name in ('gamma_enc', 'gamma_dec', 'init_stddev', 'equilibrium', 'gan_log_offset', 'kernel_l2', 'epsilon',
+                 'r1_gamma', 'blur_sigma', 'lr_end', 'lr_encoder', 'lr_decoder', 'lr_discriminator'):
         if getattr(cfg, name) < 0:
             raise UsageError(f'{name} must be >= 0, not {getattr(cfg, name)}')
     for name in ('epochs', 'batch_size', 'z_dim', 'image_size', 'shuffle_buffer', 'sample_every',
@@ -150,7 +150,8 @@ def _check_choices(cfg):
     if cfg.arch not in ARCHS:
         raise UsageError(f"unknown arch {cfg.arch!r}: pick one of {', '.join(ARCHS)}")
     for name, allowed in (('optimizer', ('adam', 'deeppy_rmsprop')), ('kernel_init', ('default', 'autofiller')),
-                          ('lr_schedule', ('constant', 'annealed', 'linear')), ('dis_l_likelihood', ('mean', 'gaussian')),
+                          ('lr_schedule', ('constant', 'annealed', 'linear')),
+                          ('dis_l_likelihood', ('mean', 'gaussian')),
                           ('gan_loss', ('non_saturating', 'saturating')), ('mixed_precision', tuple(PRECISIONS)),
                           ('resize_method', ('bilinear', 'bicubic', 'area', 'nearest', 'lanczos3'))):
         if getattr(cfg, name) not in allowed:
@@ -259,7 +260,8 @@ def parse_flags(args, *kinds):
             hint = _did_you_mean(name, known)
             raise UsageError(f'unknown field {bare!r}' + (hint if hint else f'; valid fields: {", ".join(known)}'))
         if not arg.startswith('--') or not eq:
-            raise UsageError(f'bad argument {arg!r}: write --field=value' + (f', e.g. --{name}=...' if name in known else ''))
+            example = f', e.g. --{name}=...' if name in known else ''
+            raise UsageError(f'bad argument {arg!r}: write --field=value{example}')
         flags[kinds.index(known[name])][name] = _parse_value(known[name], name, text)
     return flags
 

@@ -110,9 +110,14 @@ def inside(path, folder):
     return os.path.commonpath([path, folder]) == folder
 
 
-def _outside(path, where):
-    """A folder beside the run or export that holds path: what to pass instead."""
-    return os.path.join(os.path.dirname(where), os.path.basename(os.path.realpath(path)) + '-new')
+def _in_owned(path, flag, why=''):
+    """The refusal of a path that is or lies in a run's own folders or an export (owner), naming a
+    folder beside that run or export to pass instead; None for any other path."""
+    where, what = owner(path)
+    if where:
+        instead = os.path.join(os.path.dirname(where), os.path.basename(os.path.realpath(path)) + '-new')
+        return f'{flag}={path} {what}: {why}pass a folder outside it, such as {flag}={instead}'
+    return None
 
 
 def for_out_dir(path, flag='--out_dir'):
@@ -121,10 +126,9 @@ def for_out_dir(path, flag='--out_dir'):
     and deletes in them); a folder without a run's config.json holds none of the folders training
     writes with files in (a new run would write over them), and a config.json alone (a kept result) is
     no run to go on."""
-    where, what = owner(path)
-    if where:
-        return (f'{flag}={path} {what}: a render or the next best model there would replace it; '
-                f'pass a folder outside it, such as {flag}={_outside(path, where)}')
+    refusal = _in_owned(path, flag, 'a render or the next best model there would replace it; ')
+    if refusal:
+        return refusal
     if is_export(path):
         return (f'{flag}={path} is an exported model, not a run: render it with --checkpoint={path}, or train '
                 f'into a new folder, such as {flag}={os.path.realpath(path)}-run')
@@ -148,19 +152,15 @@ def for_out_dir(path, flag='--out_dir'):
 def for_rendering(path, flag='--out_dir'):
     """Where a render writes samples/: a run, an export or any folder not inside a run's own folders
     or an export."""
-    where, what = owner(path)
-    if where:
-        return (f'{flag}={path} {what}: a later render or best model there would replace what is '
-                f'written; pass a folder outside it, such as {flag}={_outside(path, where)}')
-    return None
+    return _in_owned(path, flag, 'a later render or best model there would replace what is written; ')
 
 
 def for_export(path, flag='--export'):
     """An export's folder: new or empty (export() checks that under its lock), not a link, not inside
     a run's own folders or an export."""
-    where, what = owner(path)
-    if where:
-        return f'{flag}={path} {what}: pass a folder outside it, such as {flag}={_outside(path, where)}'
+    refusal = _in_owned(path, flag)
+    if refusal:
+        return refusal
     if os.path.islink(os.path.normpath(path)):  # also LINK/ and LINK/.
         return f'{flag}={path} is a symbolic link: pass the folder it points to, or a new folder'
     if os.path.exists(path) and not os.path.isdir(path):

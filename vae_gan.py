@@ -347,7 +347,8 @@ def resume(cfg, run):
     if os.path.exists(saved):  # another z_dim, say, is refused before anything is touched
         configurator.check_same_model(cfg.out_dir, configurator.from_saved(saved),
                                       {field: getattr(cfg, field) for field in configurator.ARCH_FIELDS})
-    latest = checkpoints.restore_newest(run.checkpoint, run_folder.checkpoint_folder(cfg.out_dir), rename_damaged=run.is_chief)
+    latest = checkpoints.restore_newest(run.checkpoint, run_folder.checkpoint_folder(cfg.out_dir),
+                                        rename_damaged=run.is_chief)
     if latest:
         print(f'resuming from {latest}: {int(run.epochs_done.numpy())} epoch{"s" * (int(run.epochs_done.numpy()) != 1)} done')
     if run.is_chief:  # the scores of the epochs to be redone go; best/ stays

@@ -82,10 +82,12 @@ def settings(args):
     other = source and not options.export and not run_folder.inside(out_dir, source) and (
         run_folder.is_run(out_dir) or run_folder.is_export(out_dir))
     if other:  # its samples/ show its own model: never replaced by another's
+        parent = os.path.dirname(os.path.normpath(out_dir))
+        beside = os.path.join(parent, 'renders', os.path.basename(os.path.normpath(source)))
         raise configurator.UsageError(
-            f'--out_dir={out_dir} is another {"run" if run_folder.is_run(out_dir) else "exported model"}, whose samples/ '
-            f'are its own model\'s: render {options.checkpoint} into a folder of its own, such as '
-            f'--out_dir={os.path.join(os.path.dirname(os.path.normpath(out_dir)), "renders", os.path.basename(os.path.normpath(source)))}')
+            f'--out_dir={out_dir} is another {"run" if run_folder.is_run(out_dir) else "exported model"}, whose '
+            f'samples/ are its own model\'s: render {options.checkpoint} into a folder of its own, such as '
+            f'--out_dir={beside}')
     return dataclasses.replace(cfg, out_dir=out_dir), cfg.out_dir, options, changes
 
 
@@ -146,8 +148,8 @@ def find_checkpoint(cfg, path):
     named and passed over; the line printed says which was chosen, and how to pick the other."""
     if path in ('', 'best'):
         if os.path.islink(run_folder.best_folder(cfg.out_dir)):  # another run's best/, say: not this run's model
-            raise UsageError(f'{run_folder.best_folder(cfg.out_dir)} is a symbolic link, and a run\'s best/ is its own: '
-                             f'remove the link (--checkpoint=newest renders the run\'s newest checkpoint)')
+            raise UsageError(f'{run_folder.best_folder(cfg.out_dir)} is a symbolic link, and a run\'s best/ is its '
+                             f'own: remove the link (--checkpoint=newest renders the run\'s newest checkpoint)')
         best, scores = best_model.read_best(cfg.out_dir)
         if best:
             print(f"using best/ (epoch {scores['epoch']}, the best validation scores of the run; "
@@ -181,7 +183,8 @@ def _find(cfg, path):
     for prefix, why in damaged:
         print(f'{os.path.basename(prefix)} is damaged ({why}): passed over')
     if path and not found:
-        raise UsageError(f'no intact checkpoint in {path}: pass a checkpoint (.../checkpoints/ckpt-N) or a folder of them')
+        raise UsageError(f'no intact checkpoint in {path}: pass a checkpoint (.../checkpoints/ckpt-N) or a folder '
+                         f'of them')
     if not found:
         if damaged:
             raise UsageError(f'no intact checkpoint in {folder}: every one is damaged')
@@ -243,7 +246,8 @@ def export(cfg, checkpoint, folder):
             try:
                 prior.for_checkpoint(dataclasses.replace(cfg, out_dir=folder), path, encoder)
             except configurator.UsageError as e:  # offline, too few images: the export itself is whole
-                print(f'note: no mixture kept in {folder} ({e}): a render of it fits one, which needs the training images')
+                print(f'note: no mixture kept in {folder} ({e}): a render of it fits one, which needs the training '
+                      f'images')
 
 
 def render(cfg, checkpoint, options):
@@ -285,7 +289,8 @@ def write_samples(cfg, checkpoint, encoder, decoder, options, extractors, sample
         originals = reconstructions = None
         codes, between = models.prior_z(16, cfg.z_dim, cfg.seed + 1).numpy(), 'random codes'
     rows = write_interpolations(cfg, decode, codes, samples)
-    frames = images.write_gif(os.path.join(run_folder.run_of(checkpoint), 'op-gen'), os.path.join(samples, 'generations.gif'))
+    frames = images.write_gif(os.path.join(run_folder.run_of(checkpoint), 'op-gen'),
+                              os.path.join(samples, 'generations.gif'))
     print(f'wrote {len(generations)} generations, {0 if originals is None else len(originals)} reconstructions, '
           f'{rows} interpolation rows between {between}'
           + (f' and a GIF of {frames} sampled epoch{"s" * (frames != 1)}' if frames else

@@ -426,8 +426,7 @@ def start(name=None, usage='', settle=None):
     """A script's first lines, before TensorFlow loads: run as a script (name '__main__'), --help or -h
     prints `usage` and exits 0, and settle(argv) (the script's flags parsed and checked) refusing is one
     `error:` line and exit 1, at once; a stop while TensorFlow loads is one line. Then TensorFlow and
-    Keras load, without their start-up lines and extras (without_keras_extras). Returns the clock of the
-    start-up line."""
+    Keras load, without their start-up lines. Returns the clock of the start-up line."""
     started = time.perf_counter()
     if name == '__main__':
         if '--help' in sys.argv[1:] or '-h' in sys.argv[1:]:
@@ -443,25 +442,19 @@ def start(name=None, usage='', settle=None):
         for signum in SIGNALS:  # until the script's own (guarded)
             signal.signal(signum, _stopped_while_loading)
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # no cuInit / grappler error lines
-    with without_keras_extras():
+    # Keras 3 imports scikit-learn and matplotlib.pyplot when installed, for code this repo never calls (a
+    # second of every start on 2 cores): hidden while it loads; afterwards they import as usual (prior.py,
+    # metrics.py).
+    hidden = [module for module in ('sklearn', 'matplotlib.pyplot') if module not in sys.modules]
+    sys.modules.update(dict.fromkeys(hidden))  # None there: `import sklearn` raises ImportError
+    try:
         import keras  # noqa: F401
         import tensorflow  # noqa: F401
-    return started
-
-
-@contextlib.contextmanager
-def without_keras_extras():
-    """scikit-learn and matplotlib.pyplot hidden while Keras loads: Keras 3 imports both when they are
-    installed, for code this repo never calls (a second of every start on 2 cores). Afterwards they
-    import as usual (prior.py's mixture, metrics.py's plots)."""
-    hidden = [name for name in ('sklearn', 'matplotlib.pyplot') if name not in sys.modules]
-    sys.modules.update(dict.fromkeys(hidden))  # None there: `import name` raises ImportError
-    try:
-        yield
     finally:
-        for name in hidden:
-            if name in sys.modules and sys.modules[name] is None:
-                del sys.modules[name]
+        for module in hidden:
+            if module in sys.modules and sys.modules[module] is None:
+                del sys.modules[module]
+    return started
 
 
 def _stopped_while_loading(signum, frame):

@@ -55,3 +55,11 @@ def test_the_training_script_is_the_method_and_its_loop():
     # the lock, signals, file-system recovery and the benchmark live beside it
     assert not _imports(ast.parse(source)) & {'signal', 'fcntl', 'shutil', 'socket', 'contextlib'}
     assert 'benchmark' not in source and 'Lock' not in source
+
+
+def test_the_run_s_care_loads_before_tensorflow():
+    """The scripts check their flags and paths before TensorFlow loads: what they import for that imports
+    nothing heavy at module level (run_folder.start loads TensorFlow inside a function)."""
+    for name in ('config', 'configurator', 'run_folder'):
+        top = ast.Module([n for n in ast.parse(_sources()[name]).body if isinstance(n, (ast.Import, ast.ImportFrom))], [])
+        assert not _imports(top) & {'tensorflow', 'keras', 'numpy', 'checkpoints', 'data', 'models'}, name

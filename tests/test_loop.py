@@ -237,7 +237,7 @@ def test_help_and_typos_are_answered_before_tensorflow_loads(tmp_path):
 
 
 def test_a_start_loads_keras_without_its_unused_extras():
-    """run_folder.start (without_keras_extras): training's start loads neither scikit-learn nor matplotlib.pyplot
+    """run_folder.start: training's start loads neither scikit-learn nor matplotlib.pyplot
     with Keras (a second of every start). That both import afterwards, as prior.py and metrics.py need,
     the tests of those show: the processes running the tests load Keras the same way (conftest)."""
     script = ("import sys; sys.path.insert(0, sys.argv[1]); import vae_gan; "

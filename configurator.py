@@ -48,8 +48,9 @@ def parse_kl_weight(value):
 
 
 def validate(cfg):
-    """Raises UsageError naming the first bad field; returns cfg, with metric_features='auto' resolved."""
-    cfg = dataclasses.replace(cfg, metric_features=features_for(cfg))
+    """Raises UsageError naming the first bad field; returns cfg, with metric_features='auto' resolved and
+    data_dir's '~' expanded (a flag's is already: this is for config.py's and config.json's)."""
+    cfg = dataclasses.replace(cfg, metric_features=features_for(cfg), data_dir=os.path.expanduser(cfg.data_dir))
     _check_choices(cfg)
     _check_values(cfg)
     _check_combinations(cfg)
@@ -209,7 +210,7 @@ def changed(saved, asked, fields=FIXED_FIELDS):
 def _setting(field, value):
     if field == 'ema_decay':
         return value is not None
-    return os.path.normpath(os.path.expanduser(value)) if field == 'data_dir' and value else value  # (config.json's)
+    return os.path.normpath(value) if field == 'data_dir' and value else value
 
 
 def check_same_model(out_dir, saved, asked):

@@ -385,8 +385,9 @@ def _scores(path):
             if not (isinstance(figures, dict) and all(_number(figures.get(f)) for f in ('fid', 'kid', 'precision', 'recall'))):
                 raise ValueError(f'{space} lacks a figure')
     except (OSError, ValueError) as e:
-        raise UsageError(f'{path} does not read as a metrics.json ({run_folder.why(e) if isinstance(e, OSError) else e}): '
-                         f'score the run again with `python vae_gan_inference.py --metrics`') from e
+        why = run_folder.why(e) if isinstance(e, OSError) else e
+        raise UsageError(f'{path} does not read as a metrics.json ({why}): score the run again with '
+                         f'`python vae_gan_inference.py --metrics`') from e
     return scores
 
 

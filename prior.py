@@ -18,8 +18,8 @@ import os
 import numpy as np
 
 import data
-import run_folder
 import models
+import run_folder
 from configurator import UsageError, config_file, from_saved
 
 BATCH = models.INFERENCE_BATCH

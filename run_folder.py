@@ -4,7 +4,7 @@ the lock, signals and how a command ends, and the scripts' start-up. checkpoints
 checkpoint files themselves.
 
     STARTED = run_folder.start(__name__, __doc__, settle)                       # before TensorFlow loads
-    with run_folder.guarded('vae_gan.py', argv, lambda: cfg and cfg.out_dir):   # how it ends
+    with run_folder.guarded('vae_gan.py', argv, lambda: cfg and cfg.out_dir, newest=checkpoints.newest):
         with run_folder.locked(cfg.out_dir, is_chief):                         # while it writes
             ...
 
@@ -41,6 +41,8 @@ GRID = re.compile(r'epoch_(\d+)\.png')  # a run's grids in op-*/
 PRESET_FILE = 'preset.json'  # beside a run's config.json: config.py's preset as the run last started with it
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, a closed terminal
 
+
+# ---- A run folder's files, and the paths a command may write ------------------------------------------
 
 def checkpoint_folder(out_dir):
     return os.path.join(out_dir, 'checkpoints')
@@ -245,7 +247,7 @@ def for_training(overrides):
                                                              if flags else '')
     if saved is None:
         cfg = configurator.validate(dataclasses.replace(preset, **dict(overrides, out_dir=out_dir)))
-        _refuse(cfg.data_dir and for_data(os.path.expanduser(cfg.data_dir)))  # (config.py's may hold a '~')
+        _refuse(cfg.data_dir and for_data(cfg.data_dir))
         return cfg, line + f' (a new run in {out_dir})'
     configurator.check_same_model(out_dir, saved, {'preset': preset.preset})
     before = _preset_before(out_dir)
@@ -255,7 +257,7 @@ def for_training(overrides):
     fixed = configurator.changed(saved, cfg)
     if fixed:
         raise UsageError(_refusal(out_dir, saved, cfg, overrides, fixed))
-    _refuse(cfg.data_dir and for_data(os.path.expanduser(cfg.data_dir)))  # (config.json's may hold a '~')
+    _refuse(cfg.data_dir and for_data(cfg.data_dir))
     changed = [f'{f} {getattr(saved, f)!r} -> {getattr(cfg, f)!r} ('
                + ('command line' if f in overrides else 'config.py') + ')'
                for f in configurator.FIELDS if f != 'out_dir' and getattr(cfg, f) != getattr(saved, f)]

@@ -58,8 +58,8 @@ def _check_same_run(out_dir, folder):
     another run's best/ copied in is not this run's best model)."""
     try:
         own = configurator.from_saved(configurator.config_file(folder))
-        if os.path.exists(configurator.config_file(out_dir)):
-            theirs = configurator.from_saved(configurator.config_file(out_dir))
+        theirs = configurator.run_config(out_dir)
+        if theirs:
             differ = configurator.changed(theirs, own)
             if differ:
                 raise ValueError(f'it is another run\'s: {differ[0]} {getattr(own, differ[0])!r}, not '

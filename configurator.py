@@ -310,20 +310,26 @@ def for_run(overrides):
     changed from the run's, '' if none."""
     preset = preset_of(overrides)
     out_dir = overrides.get('out_dir', preset.out_dir)
-    path = config_file(out_dir)
-    if not os.path.exists(path):  # no run there (a folder in its place is not: from_saved says so)
+    saved = run_config(out_dir)
+    if saved is None:  # no run there
         return validate(dataclasses.replace(preset, **overrides)), ''
-    saved = from_saved(path)
     check_same_model(out_dir, saved, overrides)
     cfg = validate(dataclasses.replace(saved, **dict(overrides, out_dir=out_dir)))
     given = [f'{f} {getattr(saved, f)!r} -> {v!r}' for f, v in overrides.items()
              if f != 'out_dir' and v != getattr(saved, f)]
-    return cfg, f'settings from {path}; changed on the command line: {", ".join(given)}' if given else ''
+    return cfg, (f'settings from {config_file(out_dir)}; changed on the command line: {", ".join(given)}'
+                 if given else '')
 
 
 def config_file(folder):
     """The config.json of a run or an export: every field, as vae_gan.py writes it."""
     return os.path.join(folder, 'config.json')
+
+
+def run_config(folder):
+    """The Config in folder's config.json, or None when there is none (a folder in its place is not
+    none: from_saved refuses it)."""
+    return from_saved(config_file(folder)) if os.path.exists(config_file(folder)) else None
 
 
 def from_saved(path):

@@ -401,10 +401,10 @@ def table(paths):
         run = run_folder.run_of(path)  # RUN for RUN/samples/metrics.json, or a kept copy's folder
         try:
             scores = _scores(path)
-            if not os.path.exists(configurator.config_file(run)):
+            cfg = configurator.run_config(run)
+            if cfg is None:
                 raise UsageError(f'{path} has no config.json beside it nor in {run}, so its recipe is unknown: keep '
                                  f'the run\'s config.json with it')
-            cfg = configurator.from_saved(configurator.config_file(run))
         except UsageError as e:
             print(f'note: {e}; left out of the table', file=sys.stderr)
             continue

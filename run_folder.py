@@ -238,8 +238,7 @@ def for_training(overrides):
     preset = configurator.preset_of(overrides)
     out_dir = overrides.get('out_dir', preset.out_dir)
     _refuse(for_out_dir(out_dir) or unseen_checkpoints(out_dir))
-    path = configurator.config_file(out_dir)
-    saved = configurator.from_saved(path) if os.path.exists(path) else None  # a folder in its place is refused there
+    saved = configurator.run_config(out_dir)
     if saved and 'preset' not in overrides:
         preset = PRESETS[saved.preset]
     flags = [f'{f}={v}' for f, v in overrides.items() if f not in ('preset', 'out_dir')]

@@ -343,9 +343,9 @@ def train(cfg, started=None):
 def resume(cfg, run):
     """Restores the newest intact checkpoint in out_dir, if any (checkpoints.py sets damaged ones
     aside); returns the epochs done, 0 for a new run."""
-    saved = configurator.config_file(cfg.out_dir)
-    if os.path.exists(saved):  # another z_dim, say, is refused before anything is touched
-        configurator.check_same_model(cfg.out_dir, configurator.from_saved(saved),
+    saved = configurator.run_config(cfg.out_dir)
+    if saved:  # another z_dim, say, is refused before anything is touched
+        configurator.check_same_model(cfg.out_dir, saved,
                                       {field: getattr(cfg, field) for field in configurator.ARCH_FIELDS})
     latest = checkpoints.restore_newest(run.checkpoint, run_folder.checkpoint_folder(cfg.out_dir),
                                         rename_damaged=run.is_chief)

@@ -13,12 +13,12 @@ Prints images/s of vae_gan.py's whole step on the preset's real input pipeline a
 alone, on fresh weights. Reads and writes nothing in out_dir, so it runs from any folder.
 """
 import dataclasses
-import os
 import sys
 import time
 
 import config
 import configurator
+import run_folder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,15 +35,10 @@ def settings(fields, flags):
     return configurator.from_overrides(fields), options
 
 
-if __name__ == '__main__':  # --help, and a typo refused at once, not after TensorFlow's 10-20 s import
-    configurator.check_command_line(sys.argv[1:], __doc__, config.Config, Options, settle=settings)
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # before TensorFlow loads: no cuInit / grappler error lines
-
-with configurator.without_keras_extras():  # a second less start-up
-    import tensorflow as tf  # noqa: E402
+run_folder.start(__name__, __doc__, lambda argv: settings(*configurator.parse_flags(argv, config.Config, Options)))
+import tensorflow as tf  # noqa: E402
 
 import data  # noqa: E402
-import run_folder  # noqa: E402
 import vae_gan  # noqa: E402
 
 
@@ -76,7 +71,7 @@ def benchmark(cfg, n, warmup=3):
 
 
 def main(argv):
-    with run_folder.guarded('bench.py', argv, lambda: None, training=False):  # one line however it ends
+    with run_folder.guarded('bench.py', argv, lambda: None):  # one line however it ends
         cfg, options = settings(*configurator.parse_flags(argv, config.Config, Options))
         benchmark(cfg, options.benchmark_steps)
 

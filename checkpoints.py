@@ -1,5 +1,5 @@
-"""A run's checkpoints, which must survive anything: found, checked, saved and restored. Both scripts
-use these (run_folder.py keeps the folder they live in).
+"""A run's checkpoints, which must survive anything: found, checked, saved, restored and exported. The
+scripts use these; run_folder.py keeps the folder they live in.
 
 A training checkpoint (vae_gan.py) holds the encoder, decoder and discriminator, their optimizers
 (without loss scaling, so runs can switch precision), the epoch and step counters and the sample
@@ -13,27 +13,21 @@ the oldest beyond `keep`; a damaged checkpoint is renamed ckpt-N-damaged.*, neve
 import glob
 import json
 import os
-import re
 import shutil
 
 import tensorflow as tf
 
-import files
 import models
+import run_folder
 from configurator import UsageError
 
 KEEP = 3  # checkpoints kept per run (the newest)
-NAME = re.compile(r'^ckpt-(\d+)\.index$')
-
-
-def folder(out_dir):
-    return os.path.join(out_dir, 'checkpoints')
 
 
 def numbered(path):
     """[(number, prefix)] of the checkpoints in the folder `path`, newest first, by their files."""
     found = [(int(m.group(1)), os.path.join(path, f'ckpt-{m.group(1)}'))
-             for m in map(NAME.match, os.listdir(path) if os.path.isdir(path) else []) if m]
+             for m in map(run_folder.CHECKPOINT.fullmatch, os.listdir(path) if os.path.isdir(path) else []) if m]
     return sorted(found, reverse=True)
 
 
@@ -66,6 +60,12 @@ def latest(path):
     return newest_intact(path)[0]
 
 
+def newest(path):
+    """(prefix, epochs) of the newest intact checkpoint in the folder `path`, or None."""
+    prefix = latest(path)
+    return prefix and (prefix, epoch_of(prefix))
+
+
 def set_aside(prefix, label='damaged'):
     """Renames a checkpoint's files to ckpt-N-<label>.*: no longer found as a checkpoint, still on disk.
     Returns the new name (without the extensions)."""
@@ -73,15 +73,6 @@ def set_aside(prefix, label='damaged'):
         stem, rest = os.path.basename(file).split('.', 1)
         os.replace(file, os.path.join(os.path.dirname(file), f'{stem}-{label}.{rest}'))
     return f'{os.path.basename(prefix)}-{label}'
-
-
-def clean_interrupted_saves(path):
-    """Removes the *_temp folders a save that was interrupted leaves behind; returns their names."""
-    names = [n for n in os.listdir(path) if n.endswith('_temp') and os.path.isdir(os.path.join(path, n))] \
-        if os.path.isdir(path) else []
-    for name in names:
-        shutil.rmtree(os.path.join(path, name), ignore_errors=True)
-    return names
 
 
 def save(checkpoint, path, number, keep=KEEP):
@@ -98,7 +89,7 @@ def save(checkpoint, path, number, keep=KEEP):
         checkpoint.write(prefix)
     except tf.errors.OpError as e:  # a full disk, a vanished folder: TensorFlow's errors as the OS's
         shutil.rmtree(prefix + '_temp', ignore_errors=True)  # the cut-off save's part files: the disk as it was
-        raise OSError(f'saving {prefix} failed: {files.why(e)}') from e
+        raise OSError(f'saving {prefix} failed: {run_folder.why(e)}') from e
     why = damage(prefix)
     if why:
         raise OSError(f'{prefix} did not read back after saving ({why})')
@@ -116,10 +107,10 @@ def export(folder, networks, epoch, settings, extra=None):
     renders. Written into a folder beside it and renamed into place once every file has read back whole,
     so the folder there before (a previous export, the previous best) stays whole until then. Returns
     the checkpoint's prefix."""
-    with files.written_folder(folder) as whole:
+    with run_folder.written_folder(folder) as whole:
         saved = save(tf.train.Checkpoint(epoch=tf.Variable(epoch, dtype=tf.int64), **networks), whole, epoch, keep=1)
         for name, value in {'config.json': settings, **(extra or {})}.items():
-            files.write_json(os.path.join(whole, name), value)
+            run_folder.write_json(os.path.join(whole, name), value)
             with open(os.path.join(whole, name)) as f:
                 if json.load(f) != json.loads(json.dumps(value)):
                     raise OSError(f'{name} did not read back after writing it to {whole}')
@@ -130,7 +121,7 @@ def write_index(path, names):
     """TensorFlow's `checkpoint` file (for tf.train.latest_checkpoint and other tools), written to a
     temporary file and renamed: never half-written. names: newest first."""
     lines = [f'model_checkpoint_path: "{names[0]}"'] + [f'all_model_checkpoint_paths: "{n}"' for n in reversed(names)]
-    with files.written(os.path.join(path, 'checkpoint')) as temporary, open(temporary, 'w') as f:
+    with run_folder.written(os.path.join(path, 'checkpoint')) as temporary, open(temporary, 'w') as f:
         f.write('\n'.join(lines) + '\n')
 
 

@@ -2,19 +2,15 @@
 beside its train.py), every field checked, and a run's saved config.json loaded. Every fault is one
 UsageError line. config.py holds the values; this module holds what reads and checks them.
 """
-import contextlib
 import dataclasses
 import difflib
 import json
 import math
 import os
 import re
-import signal
-import sys
 import typing
 
 import config
-import folders
 from config import Config, PRESETS
 
 
@@ -52,8 +48,9 @@ def parse_kl_weight(value):
 
 
 def validate(cfg):
-    """Raises UsageError naming the first bad field; returns cfg, with metric_features='auto' resolved."""
-    cfg = dataclasses.replace(cfg, metric_features=features_for(cfg))
+    """Raises UsageError naming the first bad field; returns cfg, with metric_features='auto' resolved and
+    data_dir's '~' expanded (a flag's is already: this is for config.py's and config.json's)."""
+    cfg = dataclasses.replace(cfg, metric_features=features_for(cfg), data_dir=os.path.expanduser(cfg.data_dir))
     _check_choices(cfg)
     _check_values(cfg)
     _check_combinations(cfg)
@@ -78,8 +75,8 @@ def _check_values(cfg):
             raise UsageError(f'{field.name} must be a finite number, not {value}')
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2 ** 31:
             raise UsageError(f'{field.name} must be below 2**31, not {value}')
-    for name in ('gamma_enc', 'gamma_dec', 'init_stddev', 'equilibrium', 'gan_log_offset', 'kernel_l2', 'epsilon', 'r1_gamma',
-                 'blur_sigma', 'lr_end', 'lr_encoder', 'lr_decoder', 'lr_discriminator'):
+    for name in ('gamma_enc', 'gamma_dec', 'init_stddev', 'equilibrium', 'gan_log_offset', 'kernel_l2', 'epsilon',
+                 'r1_gamma', 'blur_sigma', 'lr_end', 'lr_encoder', 'lr_decoder', 'lr_discriminator'):
         if getattr(cfg, name) < 0:
             raise UsageError(f'{name} must be >= 0, not {getattr(cfg, name)}')
     for name in ('epochs', 'batch_size', 'z_dim', 'image_size', 'shuffle_buffer', 'sample_every',
@@ -154,7 +151,8 @@ def _check_choices(cfg):
     if cfg.arch not in ARCHS:
         raise UsageError(f"unknown arch {cfg.arch!r}: pick one of {', '.join(ARCHS)}")
     for name, allowed in (('optimizer', ('adam', 'deeppy_rmsprop')), ('kernel_init', ('default', 'autofiller')),
-                          ('lr_schedule', ('constant', 'annealed', 'linear')), ('dis_l_likelihood', ('mean', 'gaussian')),
+                          ('lr_schedule', ('constant', 'annealed', 'linear')),
+                          ('dis_l_likelihood', ('mean', 'gaussian')),
                           ('gan_loss', ('non_saturating', 'saturating')), ('mixed_precision', tuple(PRECISIONS)),
                           ('resize_method', ('bilinear', 'bicubic', 'area', 'nearest', 'lanczos3'))):
         if getattr(cfg, name) not in allowed:
@@ -201,14 +199,27 @@ def _check_combinations(cfg):
                          f'or none')
 
 
+def changed(saved, asked, fields=FIXED_FIELDS):
+    """The fields among `fields` on which `asked` (a Config, or {field: value}) would change the run
+    whose config is `saved`. The rule: a run keeps its networks, data and seed (FIXED_FIELDS) for its
+    whole life; the weights' average counts by whether there is one, a folder by its path."""
+    values = asked if isinstance(asked, dict) else dataclasses.asdict(asked)
+    return [f for f in fields if f in values and _setting(f, values[f]) != _setting(f, getattr(saved, f))]
+
+
+def _setting(field, value):
+    if field == 'ema_decay':
+        return value is not None
+    return os.path.normpath(value) if field == 'data_dir' and value else value
+
+
 def check_same_model(out_dir, saved, asked):
     """Refuses, before anything is touched, to use out_dir's run (its config `saved`) as another preset
     or architecture than `asked` ({field: value}) names: the checkpoint would not fit."""
-    for field in ('preset',) + ARCH_FIELDS:
-        if field in asked and asked[field] != getattr(saved, field):
-            kind = 'preset' if field == 'preset' else 'model'
-            raise UsageError(f'{out_dir} holds a checkpoint of another {kind} ({field}={getattr(saved, field)!r} '
-                             f'there, {asked[field]!r} asked for): drop --{field}, or pass another --out_dir')
+    for field in changed(saved, asked, ('preset',) + ARCH_FIELDS)[:1]:
+        kind = 'preset' if field == 'preset' else 'model'
+        raise UsageError(f'{out_dir} holds a checkpoint of another {kind} ({field}={getattr(saved, field)!r} '
+                         f'there, {asked[field]!r} asked for): drop --{field}, or pass another --out_dir')
 
 
 PATH_FIELDS = ('out_dir', 'data_dir', 'checkpoint', 'export')  # '~' means the home folder, as in a shell
@@ -250,7 +261,8 @@ def parse_flags(args, *kinds):
             hint = _did_you_mean(name, known)
             raise UsageError(f'unknown field {bare!r}' + (hint if hint else f'; valid fields: {", ".join(known)}'))
         if not arg.startswith('--') or not eq:
-            raise UsageError(f'bad argument {arg!r}: write --field=value' + (f', e.g. --{name}=...' if name in known else ''))
+            example = f', e.g. --{name}=...' if name in known else ''
+            raise UsageError(f'bad argument {arg!r}: write --field=value{example}')
         flags[kinds.index(known[name])][name] = _parse_value(known[name], name, text)
     return flags
 
@@ -261,50 +273,6 @@ def _did_you_mean(name, known):
     close = difflib.get_close_matches(spelled, known, n=1, cutoff=0.75) or [
         k for k in known if k.replace('_', '') == spelled.replace('_', '')]
     return f' (did you mean --{close[0]}?)' if close else ''
-
-
-@contextlib.contextmanager
-def without_keras_extras():
-    """For `import keras`: scikit-learn and matplotlib.pyplot hidden while Keras loads. Keras 3 imports both
-    when they are installed (for its scikit-learn wrappers and an image gallery, each import inside
-    try/except ImportError): a second of every start (importing Keras with TensorFlow, 4.3 s -> 3.2 s on a
-    2-core EPYC) for code this repo never calls. Afterwards they import as usual (prior.py's mixture,
-    metrics.py's plots)."""
-    hidden = [name for name in ('sklearn', 'matplotlib.pyplot') if name not in sys.modules]
-    sys.modules.update(dict.fromkeys(hidden))  # None there: `import name` raises ImportError
-    try:
-        yield
-    finally:
-        for name in hidden:
-            if name in sys.modules and sys.modules[name] is None:
-                del sys.modules[name]
-
-
-def check_command_line(argv, usage, *kinds, settle=None):
-    """What a script does first, before it loads TensorFlow (10-20 s): --help or -h prints `usage` (its
-    docstring) and exits 0; a flag that is unknown or does not parse to its field's type, or that
-    settle(one dict per kind) refuses (a value out of range, a run it cannot go on with), is one
-    `error:` line and exit 1, at once."""
-    if '--help' in argv or '-h' in argv:
-        try:
-            print(usage.strip(), flush=True)
-        except BrokenPipeError:  # `| head`: the rest goes nowhere (the Python docs' recipe)
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(0)
-    try:
-        flags = parse_flags(argv, *kinds)
-        if settle:
-            settle(*flags)
-    except UsageError as e:
-        sys.exit(f'error: {e}')
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # until the script's own (run_folder.guarded)
-        signal.signal(signum, _stopped_while_loading)
-
-
-def _stopped_while_loading(signum, frame):
-    """Ctrl-C (or a kill) while TensorFlow loads: one line, not the import's traceback."""
-    print('\nstopped: nothing written (TensorFlow was still loading)', file=sys.stderr, flush=True)
-    os._exit(128 + signum)
 
 
 def parse_overrides(args):
@@ -335,103 +303,6 @@ def from_overrides(overrides):
     return validate(dataclasses.replace(preset_of(overrides), **overrides))
 
 
-PRESET_FILE = 'preset.json'  # beside a run's config.json: config.py's preset as the run last started with it
-
-
-def for_training(overrides):
-    """(cfg, line) for `python vae_gan.py`. Every start takes config.py's preset with the command line's
-    flags on top, so an edit to config.py takes effect when a run goes on, as the same --field=value
-    would, and a flag lasts for its command only. The preset is --preset's, else the run's own
-    (out_dir's config.json), else config.PRESET. A run keeps its FIXED_FIELDS (networks, data, seed)
-    from its first start; a flag, or an edit of config.py since the run last started (PRESET_FILE), that
-    would change one is refused in one line naming it, with the commands to go on or to start a new
-    run. line: where the settings came from and, for a resume, what changed since the run last started."""
-    preset = preset_of(overrides)
-    out_dir = overrides.get('out_dir', preset.out_dir)
-    _refuse(folders.for_training(out_dir) or folders.unseen_checkpoints(out_dir))
-    path = os.path.join(out_dir, 'config.json')
-    saved = from_saved(path) if os.path.exists(path) else None  # a folder in its place is refused there
-    if saved and 'preset' not in overrides:
-        preset = PRESETS[saved.preset]
-    flags = [f'{f}={v}' for f, v in overrides.items() if f not in ('preset', 'out_dir')]
-    line = f"settings: config.py's {preset.preset} preset" + (f", with {', '.join(flags)} from the command line"
-                                                             if flags else '')
-    if saved is None:
-        cfg = validate(dataclasses.replace(preset, **dict(overrides, out_dir=out_dir)))
-        _refuse(cfg.data_dir and folders.for_data(cfg.data_dir))
-        return cfg, line + f' (a new run in {out_dir})'
-    check_same_model(out_dir, saved, {'preset': preset.preset})
-    before = _preset_before(out_dir)
-    edited = {f for f in FIXED_FIELDS if before and before.get(f) != getattr(preset, f)}
-    kept = {f: getattr(saved, f) for f in FIXED_FIELDS if f not in overrides and f not in edited}
-    cfg = validate(dataclasses.replace(preset, **dict(overrides, **kept, out_dir=out_dir)))
-    fixed = [f for f in FIXED_FIELDS if _setting(f, getattr(cfg, f)) != _setting(f, getattr(saved, f))]
-    if fixed:
-        raise UsageError(_refusal(out_dir, saved, cfg, overrides, fixed))
-    _refuse(cfg.data_dir and folders.for_data(cfg.data_dir))
-    changed = [f'{f} {getattr(saved, f)!r} -> {getattr(cfg, f)!r} ('
-               + ('command line' if f in overrides else 'config.py') + ')'
-               for f in FIELDS if f != 'out_dir' and getattr(cfg, f) != getattr(saved, f)]
-    return cfg, line + ('; changed since the run last started: ' + ', '.join(changed) if changed
-                        else '; as when the run last started')
-
-
-def _refuse(refusal):
-    if refusal:
-        raise UsageError(refusal)
-
-
-def _preset_before(out_dir):
-    """config.py's preset as the run in out_dir last started with it ({field: value}), or None when the
-    run has no such record (an older run, a damaged file): then no edit of config.py can be told."""
-    try:
-        with open(os.path.join(out_dir, PRESET_FILE)) as f:
-            before = json.load(f)
-        return before if isinstance(before, dict) else None
-    except (OSError, ValueError):
-        return None
-
-
-def _setting(field, value):
-    """A value as it compares between a run and a command: a folder by its normalised path, the
-    weights' average by whether there is one."""
-    if field == 'ema_decay':
-        return value is not None
-    return os.path.normpath(os.path.expanduser(value)) if field == 'data_dir' and value else value
-
-
-def _refusal(out_dir, saved, cfg, overrides, fixed):
-    """The line that refuses to change a run's FIXED_FIELDS, with the two commands a user wants: go on
-    with the run as it was (the flags that restore its values), or train the new values as a new run
-    beside it (the run's preset, data and networks, but for the new values)."""
-    field = fixed[0]
-    source = ('the command line asks for' if field in overrides else
-              f"config.py's {cfg.preset} preset now has (edited since the run last started)")
-    preset = PRESETS[cfg.preset]
-    flag = lambda f, v: f'--{f}={"None" if v is None else v}'
-    keep = {f: v for f, v in overrides.items() if f not in fixed}
-    keep.update({f: getattr(saved, f) for f in fixed if getattr(saved, f) != getattr(preset, f)})
-    keep.setdefault('out_dir', out_dir)
-    new = {'preset': cfg.preset} if cfg.preset != config.PRESET else {}
-    new.update({f: getattr(saved, f) for f in FIXED_FIELDS if f not in fixed and getattr(saved, f) != getattr(preset, f)})
-    new.update({f: v for f, v in overrides.items() if f not in ('out_dir', 'preset')})
-    parent, name = os.path.split(os.path.normpath(out_dir))
-    new['out_dir'] = os.path.join(parent or 'runs', re.sub(r'[^\w.-]', '_', f'{name}-{field}-{getattr(cfg, field)}'))
-    script = command('vae_gan.py')
-    return (f'{out_dir} was trained with {field}={getattr(saved, field)!r} and {source} {getattr(cfg, field)!r}'
-            + (f' (also {", ".join(fixed[1:])})' if fixed[1:] else '') + ': a run keeps its networks, data and seed. '
-            f'Go on with it: `{script} {" ".join(flag(f, v) for f, v in keep.items())}`; or train the new setting '
-            f'as a new run beside it: `{script} {" ".join(flag(f, v) for f, v in new.items())}`')
-
-
-def command(script):
-    """How to run one of the repo's scripts from the working directory: `python vae_gan.py` in the
-    repo's folder, else with the path to it."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), script)
-    shown = os.path.relpath(path)
-    return f'python {shown if not shown.startswith("..") else path}'
-
-
 def for_run(overrides):
     """(cfg, changes) for rendering: the settings of the run in out_dir (its config.json, so the model is
     rebuilt as it was trained) with the command line's overrides on top; without a config.json, the
@@ -439,15 +310,26 @@ def for_run(overrides):
     changed from the run's, '' if none."""
     preset = preset_of(overrides)
     out_dir = overrides.get('out_dir', preset.out_dir)
-    path = os.path.join(out_dir, 'config.json')
-    if not os.path.exists(path):  # no run there (a folder in its place is not: from_saved says so)
+    saved = run_config(out_dir)
+    if saved is None:  # no run there
         return validate(dataclasses.replace(preset, **overrides)), ''
-    saved = from_saved(path)
     check_same_model(out_dir, saved, overrides)
     cfg = validate(dataclasses.replace(saved, **dict(overrides, out_dir=out_dir)))
     given = [f'{f} {getattr(saved, f)!r} -> {v!r}' for f, v in overrides.items()
              if f != 'out_dir' and v != getattr(saved, f)]
-    return cfg, f'settings from {path}; changed on the command line: {", ".join(given)}' if given else ''
+    return cfg, (f'settings from {config_file(out_dir)}; changed on the command line: {", ".join(given)}'
+                 if given else '')
+
+
+def config_file(folder):
+    """The config.json of a run or an export: every field, as vae_gan.py writes it."""
+    return os.path.join(folder, 'config.json')
+
+
+def run_config(folder):
+    """The Config in folder's config.json, or None when there is none (a folder in its place is not
+    none: from_saved refuses it)."""
+    return from_saved(config_file(folder)) if os.path.exists(config_file(folder)) else None
 
 
 def from_saved(path):

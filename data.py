@@ -244,7 +244,7 @@ def _utf8(name):
 def folder_files(cfg, split):
     """The image file names of `split` in cfg.data_dir (split_files); one UsageError for a folder that
     is missing or holds no images."""
-    folder = os.path.expanduser(cfg.data_dir)
+    folder = cfg.data_dir
     if not os.path.isdir(folder):
         raise UsageError(f'data_dir {cfg.data_dir!r} is not a folder: point --data_dir at a folder of images')
     names = [n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS)]
@@ -267,7 +267,7 @@ def describe_folder(cfg):
     first = 'none of which reads'
     for name in names[:10]:  # the first image that decodes
         try:
-            h, w, c = tf.io.decode_image(tf.io.read_file(os.path.join(os.path.expanduser(cfg.data_dir), name)),
+            h, w, c = tf.io.decode_image(tf.io.read_file(os.path.join(cfg.data_dir, name)),
                                          expand_animations=False).shape
             first = f'the first {w}x{h} {colours.get(c, f"{c}-channel")}'
             check_crop_box(cfg, h, w, f'the first image of {cfg.data_dir} ({name})')
@@ -284,10 +284,9 @@ def describe_folder(cfg):
 def _folder_images(cfg, split, shuffle, seed, with_attributes=False):
     """(uint8 image dataset, number of files) for the images in cfg.data_dir; with attributes,
     (image, 40 attributes as 0/1 floats) elements from list_attr_celeba.txt."""
-    folder = os.path.expanduser(cfg.data_dir)
     names = folder_files(cfg, split)
-    files = [os.path.join(folder, n) for n in names]
-    attributes = read_attributes(folder, names) if with_attributes else [[]] * len(files)
+    files = [os.path.join(cfg.data_dir, n) for n in names]
+    attributes = read_attributes(cfg.data_dir, names) if with_attributes else [[]] * len(files)
     ds = tf.data.Dataset.from_tensor_slices((files, tf.constant(attributes, tf.float32, [len(files), 40 if with_attributes else 0])))
     if shuffle:  # file names are cheap to shuffle all at once, decoded images are not
         ds = ds.shuffle(len(files), seed=seed)

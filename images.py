@@ -1,7 +1,7 @@
 """Writing images: grids, labelled PNGs, numbered files and the training GIF. No model code here.
 
 Images are uint8 arrays [N, H, W, C] (data.to_uint8 makes them from a batch). Every file is written
-to a temporary name and renamed into place (files.written): a full disk or a kill leaves no half image.
+to a temporary name and renamed into place (run_folder.written): a full disk or a kill leaves no half image.
 """
 import glob
 import math
@@ -11,7 +11,7 @@ import re
 import imageio.v3 as iio
 import numpy as np
 
-import files
+import run_folder
 
 GRID = 25  # images in each 5x5 sample grid, as the original
 GIF_SECONDS_PER_FRAME = 0.4  # the original's imagetogif.py
@@ -53,7 +53,7 @@ def save_image(image, path, title=None, width=400, column_labels=None):
         ax.axis('off')
     if title:
         fig.suptitle(title, y=1 - 4 / (h * scale + top), va='top')
-    with files.written(path) as temporary:
+    with run_folder.written(path) as temporary:
         fig.savefig(temporary, dpi=100, format='png')
 
 
@@ -68,7 +68,7 @@ def write_numbered(images, folder):
     for old in glob.glob(os.path.join(folder, '[0-9]' * 6 + '.png')):
         os.remove(old)
     for i, image in enumerate(images, 1):
-        with files.written(os.path.join(folder, f'{i:06d}.png')) as temporary:
+        with run_folder.written(os.path.join(folder, f'{i:06d}.png')) as temporary:
             iio.imwrite(temporary, image[..., 0] if image.shape[-1] == 1 else image, extension='.png')
 
 
@@ -95,7 +95,7 @@ def write_gif(folder, path):
                   f'{_depth(frames[-1][1])} as the newest grid: left out of the GIF')
     frames = [image for _, image in frames if image.shape == shape]
     if frames:
-        with files.written(path) as temporary:
+        with run_folder.written(path) as temporary:
             iio.imwrite(temporary, np.stack(frames), duration=int(GIF_SECONDS_PER_FRAME * 1000), loop=0,
                         extension='.gif')
     return len(frames)

@@ -29,10 +29,10 @@ import sys
 
 import config
 import configurator
-import folders
+import run_folder
 from configurator import UsageError
 
-SCORES = 'scores.jsonl'  # a run's validation scores (validation.py): one JSON object per scoring
+SCORES = 'scores.jsonl'  # a run's validation scores (best_model.py): one JSON object per scoring
 
 
 def command(argv):
@@ -58,7 +58,7 @@ def command(argv):
         if os.path.lexists(out) and not _is_png(out):  # a run's scores.jsonl, a config.json, ...: never replaced
             raise UsageError(f'--plot {out}: that file exists and is not a PNG, so it is not replaced: pass a new '
                              f'file name, such as {os.path.splitext(out)[0]}-scores.png')
-        where, what = folders.owner(out)
+        where, what = run_folder.owner(out)
         if where:  # a run's grids, its best/, an export: the repo's files, never replaced by a plot
             raise UsageError(f'--plot {out} {what}: pass a file outside it, such as '
                              f'{os.path.join(os.path.dirname(where), os.path.basename(out))}')
@@ -100,22 +100,12 @@ def _is_png(path):
         return False
 
 
-if __name__ == '__main__':  # --help, and a mistyped command refused at once, not after TensorFlow's import
-    configurator.check_command_line([a for a in sys.argv[1:] if a in ('-h', '--help')], __doc__)
-    try:
-        command(sys.argv[1:])
-    except UsageError as e:
-        sys.exit(f'error: {e}')
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # before TensorFlow loads: no cuInit / grappler error lines
-
+run_folder.start(__name__, __doc__, command)  # a mistyped command refused before TensorFlow loads
 import numpy as np  # noqa: E402
-with configurator.without_keras_extras():  # a second less start-up
-    import tensorflow as tf  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 import data  # noqa: E402
-import files  # noqa: E402
 import models  # noqa: E402
-import run_folder  # noqa: E402
 
 
 BATCH = models.INFERENCE_BATCH
@@ -234,7 +224,7 @@ def train_classifier(cfg, kind='classifier', epochs=5):
     os.makedirs(os.path.dirname(classifier_path(cfg, kind)), exist_ok=True)
     weights_only = build_classifier(cfg, kind)  # uncompiled: the file holds no optimizer state
     weights_only.set_weights(model.get_weights())
-    with files.written(classifier_path(cfg, kind)) as temporary:
+    with run_folder.written(classifier_path(cfg, kind)) as temporary:
         weights_only.save_weights(temporary)
     return accuracy
 
@@ -317,7 +307,7 @@ def held_out_features(cfg, extract, fingerprint, images, split='held_out'):
         print(f'note: {path} is damaged ({why}): computing those features again')
     features = np.concatenate([extract(images[i:i + BATCH]).numpy() for i in range(0, len(images), BATCH)])
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with files.written(path) as temporary, open(temporary, 'wb') as f:
+    with run_folder.written(path) as temporary, open(temporary, 'wb') as f:
         np.save(f, features)
     return features
 
@@ -395,8 +385,9 @@ def _scores(path):
             if not (isinstance(figures, dict) and all(_number(figures.get(f)) for f in ('fid', 'kid', 'precision', 'recall'))):
                 raise ValueError(f'{space} lacks a figure')
     except (OSError, ValueError) as e:
-        raise UsageError(f'{path} does not read as a metrics.json ({files.why(e) if isinstance(e, OSError) else e}): '
-                         f'score the run again with `python vae_gan_inference.py --metrics`') from e
+        why = run_folder.why(e) if isinstance(e, OSError) else e
+        raise UsageError(f'{path} does not read as a metrics.json ({why}): score the run again with '
+                         f'`python vae_gan_inference.py --metrics`') from e
     return scores
 
 
@@ -407,14 +398,13 @@ def table(paths):
     recipe is unknown, is noted (on stderr, beside the table) and left out."""
     groups = {}
     for path in paths:
-        folder = os.path.dirname(os.path.abspath(path))  # RUN/samples/metrics.json, or a kept copy beside config.json
-        run = folder if os.path.exists(os.path.join(folder, 'config.json')) else os.path.dirname(folder)
+        run = run_folder.run_of(path)  # RUN for RUN/samples/metrics.json, or a kept copy's folder
         try:
             scores = _scores(path)
-            if not os.path.exists(os.path.join(run, 'config.json')):
+            cfg = configurator.run_config(run)
+            if cfg is None:
                 raise UsageError(f'{path} has no config.json beside it nor in {run}, so its recipe is unknown: keep '
                                  f'the run\'s config.json with it')
-            cfg = configurator.from_saved(os.path.join(run, 'config.json'))
         except UsageError as e:
             print(f'note: {e}; left out of the table', file=sys.stderr)
             continue
@@ -512,13 +502,13 @@ def plot(path, runs):
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)  # a new folder for the plot
-    with files.written(path) as temporary:
+    with run_folder.written(path) as temporary:
         fig.savefig(temporary, dpi=100, format='png')
 
 
 def main(argv):
     output = None  # the file the command writes, once known: what a failure or a stop leaves as it was
-    with run_folder.guarded('metrics.py', argv, lambda: output, training=False):
+    with run_folder.guarded('metrics.py', argv, lambda: output):
         kind, *rest = command(argv)
         if kind == 'table':
             return print(table(rest[0]))

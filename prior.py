@@ -18,9 +18,9 @@ import os
 import numpy as np
 
 import data
-import files
 import models
-from configurator import UsageError, from_saved
+import run_folder
+from configurator import UsageError, config_file, from_saved
 
 BATCH = models.INFERENCE_BATCH
 
@@ -98,14 +98,14 @@ def for_checkpoint(cfg, checkpoint, encoder, unaveraged=False, beside=None):
           f'at most (prior=mixture)')
     mixture = fit(cfg, encoder, terms['seed'])
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with files.written(path) as temporary, open(temporary, 'wb') as f:
+    with run_folder.written(path) as temporary, open(temporary, 'wb') as f:
         np.savez(f, **mixture)
     return mixture
 
 
 def _saved_seed(folder):
     """The seed in a run's or an export's config.json, whatever --seed the command adds."""
-    return from_saved(os.path.join(folder, 'config.json')).seed
+    return from_saved(config_file(folder)).seed
 
 
 def check(cfg, path):

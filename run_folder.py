@@ -1,40 +1,511 @@
-"""A run folder (out_dir) kept whole whatever ends a command: one training run per folder (the lock),
-the leftovers of cut-off saves cleared, and every way a command can end (a user's fault, a full or
-vanished disk, Ctrl-C, kill) turned into one line and an exit code, with the lock released.
+"""The run's care, pure Python (the scripts check their flags and paths before TensorFlow loads): a run
+folder's files and the rule for every path a command is given, the resume policy, whole-file writes,
+the lock, signals and how a command ends, and the scripts' start-up. checkpoints.py keeps the
+checkpoint files themselves.
 
-    with run_folder.guarded('vae_gan.py', argv, lambda: cfg and cfg.out_dir):   # how it ends
-        ...
+    STARTED = run_folder.start(__name__, __doc__, settle)                       # before TensorFlow loads
+    with run_folder.guarded('vae_gan.py', argv, lambda: cfg and cfg.out_dir, newest=checkpoints.newest):
         with run_folder.locked(cfg.out_dir, is_chief):                         # while it writes
             ...
+
+A run folder (vae_gan.py's out_dir) holds config.json and the folders its run writes itself (OWNED);
+an export (vae_gan_inference.py --export, and a run's best/) holds config.json beside its checkpoint,
+ckpt-N.index. Nothing is written inside a run's own folders or inside an export (a render, or the
+run's next best/, would replace it whole); a run trains only into a run folder or a folder that holds
+no run's files; an export goes into a new or empty folder; a render writes samples/ into a run, an
+export or a folder of its own. Each check returns the refusal (one line naming the path and what to
+pass instead) or None.
 """
 import contextlib
+import dataclasses
 import fcntl
+import json
 import logging
 import os
+import re
 import shlex
 import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 
-import tensorflow as tf
-
-import checkpoints
+import config
 import configurator
-import files
+from config import PRESETS
 from configurator import UsageError
+
+OWNED = ('checkpoints', 'logs', 'best', 'samples', 'metrics_cache', 'op-real', 'op-recons', 'op-gen')
+CHECKPOINT = re.compile(r'ckpt-(\d+)\.index')  # a checkpoint's index file: ckpt-N.index, N its number
+GRID = re.compile(r'epoch_(\d+)\.png')  # a run's grids in op-*/
+PRESET_FILE = 'preset.json'  # beside a run's config.json: config.py's preset as the run last started with it
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, a closed terminal
+
+
+# ---- A run folder's files, and the paths a command may write ------------------------------------------
+
+def checkpoint_folder(out_dir):
+    return os.path.join(out_dir, 'checkpoints')
+
+
+def best_folder(out_dir):
+    return os.path.join(out_dir, 'best')
+
+
+def _entries(folder):
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
+
+
+def holds_checkpoints(folder):
+    return any(CHECKPOINT.fullmatch(n) for n in _entries(folder))
+
+
+def is_export(folder):
+    """Whether the folder is an exported model (or a run's best/): config.json beside a ckpt-N.index."""
+    return 'config.json' in _entries(folder) and holds_checkpoints(folder)
+
+
+def is_run(folder):
+    """Whether the folder is a training run's: config.json or checkpoints/ in it, and no export."""
+    names = _entries(folder)
+    return ('config.json' in names or 'checkpoints' in names) and not is_export(folder)
+
+
+def _owned(name):
+    return name in OWNED or name.startswith('op-')
+
+
+def run_of(path):
+    """The run or export that a checkpoint, a file or a folder belongs to: a folder that a run or an
+    export writes itself (RUN/checkpoints, RUN/best, RUN/samples), or anything in one, is RUN's; an
+    export's checkpoint is the export's; any other folder is its own."""
+    folder = os.path.abspath(path)
+    if not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    parent = os.path.dirname(folder)
+    return parent if _owned(os.path.basename(folder)) and (is_run(parent) or is_export(parent)) else folder
+
+
+def owner(path):
+    """(the run or export whose own folder `path` is or lies in, how) or (None, None): the path is one
+    of a run's OWNED folders (RUN/samples, RUN/best), inside one (RUN/samples/x), or inside an export.
+    The path is taken as the system resolves it: through its symbolic links and their '..'."""
+    start = child = os.path.realpath(path)
+    while True:
+        parent = os.path.dirname(child)
+        if parent == child:
+            return None, None
+        if is_export(parent):
+            return parent, f'is inside the exported model {parent}'
+        if _owned(os.path.basename(child)) and is_run(parent):
+            how = f'is {os.path.basename(child)}/' if child == start else f'is inside {child}'
+            return parent, f'{how}, a folder the run in {parent} writes itself'
+        child = parent
+
+
+def inside(path, folder):
+    """Whether `path` is `folder` or lies in it, both as the system resolves them."""
+    path, folder = (os.path.realpath(p) for p in (path, folder))
+    return os.path.commonpath([path, folder]) == folder
+
+
+def _in_owned(path, flag, why=''):
+    """The refusal of a path that is or lies in a run's own folders or an export (owner), naming a
+    folder beside that run or export to pass instead; None for any other path."""
+    where, what = owner(path)
+    if where:
+        instead = os.path.join(os.path.dirname(where), os.path.basename(os.path.realpath(path)) + '-new')
+        return f'{flag}={path} {what}: {why}pass a folder outside it, such as {flag}={instead}'
+    return None
+
+
+def for_out_dir(path, flag='--out_dir'):
+    """A training run's out_dir: a run folder or a new one, never an export nor a folder inside a run's
+    own folders or an export; a run's own folders are folders, not links to elsewhere (the run writes
+    and deletes in them); a folder without a run's config.json holds none of the folders training
+    writes with files in (a new run would write over them), and a config.json alone (a kept result) is
+    no run to go on."""
+    refusal = _in_owned(path, flag, 'a render or the next best model there would replace it; ')
+    if refusal:
+        return refusal
+    if is_export(path):
+        return (f'{flag}={path} is an exported model, not a run: render it with --checkpoint={path}, or train '
+                f'into a new folder, such as {flag}={os.path.realpath(path)}-run')
+    names = _entries(path)
+    linked = sorted(n for n in names if _owned(n) and os.path.islink(os.path.join(path, n)))
+    if linked:
+        return (f'{os.path.join(path, linked[0])} is a symbolic link, and a run writes (and deletes) in its own '
+                f'folders: put the folder itself there (or remove the link), or pass another {flag}')
+    if 'config.json' not in names:
+        used = sorted(n for n in names if _owned(n) and n not in ('samples', 'metrics_cache')
+                      and _entries(os.path.join(path, n)))  # (those two a render into the folder writes too)
+        if used:
+            return (f'{flag}={path} holds {", ".join(n + "/" for n in used)} but no config.json, so no run this '
+                    f'repo can go on: a new run would write over them; move them away, or pass a new folder')
+    elif not any(n in names for n in ('checkpoints', 'op-real', 'op-gen', 'op-recons')):
+        return (f'{flag}={path} holds a config.json but none of a run\'s folders (checkpoints/, op-*/): it is no run '
+                f'this repo can go on (a kept result?) and training would rewrite it; pass a new folder')
+    return None
+
+
+def for_rendering(path, flag='--out_dir'):
+    """Where a render writes samples/: a run, an export or any folder not inside a run's own folders
+    or an export."""
+    return _in_owned(path, flag, 'a later render or best model there would replace what is written; ')
+
+
+def for_export(path, flag='--export'):
+    """An export's folder: new or empty (export() checks that under its lock), not a link, not inside
+    a run's own folders or an export."""
+    refusal = _in_owned(path, flag)
+    if refusal:
+        return refusal
+    if os.path.islink(os.path.normpath(path)):  # also LINK/ and LINK/.
+        return f'{flag}={path} is a symbolic link: pass the folder it points to, or a new folder'
+    if os.path.exists(path) and not os.path.isdir(path):
+        return f'{flag}={path} is a file: pass a folder to write the model into'
+    return None
+
+
+def for_data(path, flag='--data_dir'):
+    """A folder of images to read: never one a run or an export writes itself (RUN/samples/generations:
+    the next render would replace the images being trained on)."""
+    where, what = owner(path)
+    if where:
+        return (f'{flag}={path} {what}, and the next render or best model there replaces what it holds: copy the '
+                f'images to a folder of their own and pass that')
+    return None
+
+
+def unseen_checkpoints(out_dir):
+    """Why the run in out_dir cannot see its checkpoints although it has trained (checkpoints/ a file,
+    unreadable, or gone while scores.jsonl or best/ remain), or None. Going on would start the run over
+    on top of its own scores."""
+    folder = checkpoint_folder(out_dir)
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        return (f'{folder} is not a folder, so the run cannot see its checkpoints: move it away (or put the '
+                f'checkpoints back there) and run again')
+    try:
+        held = [n for n in os.listdir(folder) if CHECKPOINT.fullmatch(n)] if os.path.isdir(folder) else []
+    except OSError as e:
+        return f'cannot read {folder} ({e.strerror or e}): fix its permissions and run again'
+    scores = os.path.join(out_dir, 'scores.jsonl')
+    trained = (os.path.isfile(scores) and os.path.getsize(scores) > 0) or os.path.isdir(best_folder(out_dir))
+    trained = trained or _grids_past_a_checkpoint(out_dir)
+    if trained and not held:
+        return (f'{out_dir} has trained (its scores.jsonl, best/ or grids remain) but {folder} holds no checkpoint: '
+                f'put its checkpoints back to go on, or train a new run, such as --out_dir='
+                f'{os.path.normpath(out_dir)}-new (--checkpoint=best renders its best model); if it never saved '
+                f'one, remove its op-*/ grids to start it over')
+    return None
+
+
+def _grids_past_a_checkpoint(out_dir):
+    """Whether out_dir's grids (op-gen/epoch_N.png) go past its first checkpoint's epoch (config.json's
+    checkpoint_every): that checkpoint was saved once. Grids up to it may come from a run stopped before
+    its first save, which starts over from nothing lost."""
+    try:
+        with open(configurator.config_file(out_dir)) as f:
+            every = json.load(f)['checkpoint_every']
+        epochs = [int(m.group(1)) for m in map(GRID.fullmatch, _entries(os.path.join(out_dir, 'op-gen'))) if m]
+        return isinstance(every, int) and any(epoch > every for epoch in epochs)
+    except (OSError, ValueError, KeyError, TypeError):  # config.json itself is checked when it is read
+        return False
+
+
+def clean_interrupted_saves(path):
+    """Removes the *_temp folders a checkpoint save that was interrupted leaves in the folder `path`;
+    returns their names."""
+    names = [n for n in _entries(path) if n.endswith('_temp') and os.path.isdir(os.path.join(path, n))]
+    for name in names:
+        shutil.rmtree(os.path.join(path, name), ignore_errors=True)
+    return names
+
+
+# ---- The resume policy --------------------------------------------------------------------------------
+
+def for_training(overrides):
+    """(cfg, line) for `python vae_gan.py`. Every start takes config.py's preset with the command line's
+    flags on top: an edit to config.py takes effect when a run goes on, as the same --field=value
+    would, and a flag lasts for its command only. The preset is --preset's, else the run's own
+    (out_dir's config.json), else config.PRESET. A run keeps its FIXED_FIELDS (networks, data, seed)
+    from its first start: a flag, or an edit of config.py since the run last started (PRESET_FILE), that
+    would change one is refused in one line naming it, with the commands to go on or to start a new
+    run. line: where the settings came from and, for a resume, what changed since the run last started."""
+    preset = configurator.preset_of(overrides)
+    out_dir = overrides.get('out_dir', preset.out_dir)
+    _refuse(for_out_dir(out_dir) or unseen_checkpoints(out_dir))
+    saved = configurator.run_config(out_dir)
+    if saved and 'preset' not in overrides:
+        preset = PRESETS[saved.preset]
+    flags = [f'{f}={v}' for f, v in overrides.items() if f not in ('preset', 'out_dir')]
+    line = f"settings: config.py's {preset.preset} preset" + (f", with {', '.join(flags)} from the command line"
+                                                             if flags else '')
+    if saved is None:
+        cfg = configurator.validate(dataclasses.replace(preset, **dict(overrides, out_dir=out_dir)))
+        _refuse(cfg.data_dir and for_data(cfg.data_dir))
+        return cfg, line + f' (a new run in {out_dir})'
+    configurator.check_same_model(out_dir, saved, {'preset': preset.preset})
+    before = _preset_before(out_dir)
+    edited = {f for f in configurator.FIXED_FIELDS if before and before.get(f) != getattr(preset, f)}
+    kept = {f: getattr(saved, f) for f in configurator.FIXED_FIELDS if f not in overrides and f not in edited}
+    cfg = configurator.validate(dataclasses.replace(preset, **dict(overrides, **kept, out_dir=out_dir)))
+    fixed = configurator.changed(saved, cfg)
+    if fixed:
+        raise UsageError(_refusal(out_dir, saved, cfg, overrides, fixed))
+    _refuse(cfg.data_dir and for_data(cfg.data_dir))
+    changed = [f'{f} {getattr(saved, f)!r} -> {getattr(cfg, f)!r} ('
+               + ('command line' if f in overrides else 'config.py') + ')'
+               for f in configurator.FIELDS if f != 'out_dir' and getattr(cfg, f) != getattr(saved, f)]
+    return cfg, line + ('; changed since the run last started: ' + ', '.join(changed) if changed
+                        else '; as when the run last started')
+
+
+def _refuse(refusal):
+    if refusal:
+        raise UsageError(refusal)
+
+
+def _preset_before(out_dir):
+    """config.py's preset as the run in out_dir last started with it ({field: value}), or None when the
+    run has no such record (an older run, a damaged file): then no edit of config.py can be told."""
+    try:
+        with open(os.path.join(out_dir, PRESET_FILE)) as f:
+            before = json.load(f)
+        return before if isinstance(before, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _refusal(out_dir, saved, cfg, overrides, fixed):
+    """The line that refuses to change a run's FIXED_FIELDS, with the two commands a user wants: go on
+    with the run as it was (the flags that restore its values), or train the new values as a new run
+    beside it (the run's preset, data and networks, but for the new values)."""
+    field = fixed[0]
+    source = ('the command line asks for' if field in overrides else
+              f"config.py's {cfg.preset} preset now has (edited since the run last started)")
+    preset = PRESETS[cfg.preset]
+    flag = lambda f, v: f'--{f}={"None" if v is None else v}'
+    keep = {f: v for f, v in overrides.items() if f not in fixed}
+    keep.update({f: getattr(saved, f) for f in fixed if getattr(saved, f) != getattr(preset, f)})
+    keep.setdefault('out_dir', out_dir)
+    new = {'preset': cfg.preset} if cfg.preset != config.PRESET else {}
+    new.update({f: getattr(saved, f) for f in configurator.FIXED_FIELDS
+                if f not in fixed and getattr(saved, f) != getattr(preset, f)})
+    new.update({f: v for f, v in overrides.items() if f not in ('out_dir', 'preset')})
+    parent, name = os.path.split(os.path.normpath(out_dir))
+    new['out_dir'] = os.path.join(parent or 'runs', re.sub(r'[^\w.-]', '_', f'{name}-{field}-{getattr(cfg, field)}'))
+    script = command('vae_gan.py')
+    return (f'{out_dir} was trained with {field}={getattr(saved, field)!r} and {source} {getattr(cfg, field)!r}'
+            + (f' (also {", ".join(fixed[1:])})' if fixed[1:] else '') + ': a run keeps its networks, data and seed. '
+            f'Go on with it: `{script} {" ".join(flag(f, v) for f, v in keep.items())}`; or train the new setting '
+            f'as a new run beside it: `{script} {" ".join(flag(f, v) for f, v in new.items())}`')
+
+
+def command(script):
+    """How to run one of the repo's scripts from the working directory: `python vae_gan.py` in the
+    repo's folder, else with the path to it."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), script)
+    shown = os.path.relpath(path)
+    return f'python {shown if not shown.startswith("..") else path}'
+
+
+# ---- Whole-file writes: to a temporary name beside the file, then renamed into place (a rename within a
+# folder is atomic), so a reader finds the old file or the new one, never part of one.
+
+@contextlib.contextmanager
+def written(path):
+    """Yields a temporary path beside `path` for the body to write; renames it to `path` when the body
+    ends. If the body fails (a full disk, Ctrl-C), the temporary file is removed and `path` is as it
+    was. The temporary name starts with a dot, so globs such as *.png never see it."""
+    folder, name = os.path.split(path)
+    temporary = os.path.join(folder, f'.tmp{os.getpid()}.{name}')  # the same extension, for the writers that read it
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    except OSError as e:
+        if e.filename or e.filename2:
+            raise
+        raise OSError(e.errno, e.strerror or str(e), path) from e  # a writer's error without a name: the file's
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+
+
+def write_json(path, value):
+    """value as indented JSON at path, written whole or not at all."""
+    with written(path) as temporary, open(temporary, 'w') as f:
+        json.dump(value, f, indent=2)
 
 
 @contextlib.contextmanager
-def guarded(script, argv, out_dir, training=True):
+def written_folder(path):
+    """Yields a temporary folder beside `path` for the body to fill; when the body ends, it takes the
+    place of `path`: the folder there before (if any) is renamed aside, the new one renamed in, the old
+    one deleted. If the body fails, the temporary folder is deleted and `path` is as it was."""
+    parent, name = os.path.split(os.path.abspath(path))
+    _clear_leftovers(parent, name)
+    temporary = os.path.join(parent, f'.{name}.tmp{os.getpid()}')
+    shutil.rmtree(temporary, ignore_errors=True)
+    os.makedirs(temporary)
+    try:
+        yield temporary
+        old = os.path.join(parent, f'.{name}.old{os.getpid()}')
+        if os.path.lexists(path):
+            os.rename(path, old)  # a link is renamed, never followed
+        os.rename(temporary, path)
+        if os.path.isdir(old) and not os.path.islink(old):
+            shutil.rmtree(old, ignore_errors=True)
+        elif os.path.lexists(old):  # a file or a link in the folder's place
+            os.remove(old)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def recover_folder(path):
+    """Before a folder that written_folder writes is read: what a killed writer left beside it is
+    cleared, and the folder comes back if the kill fell between its two renames."""
+    parent, name = os.path.split(os.path.abspath(path))
+    if os.path.isdir(parent):
+        _clear_leftovers(parent, name)
+
+
+def _clear_leftovers(parent, name):
+    """What a killed written_folder left beside `name`: its temporary folders are deleted, and a folder
+    it had renamed aside comes back if `name` is missing (the kill fell between the two renames)."""
+    for leftover in os.listdir(parent):
+        match = re.fullmatch(rf'\.{re.escape(name)}\.(tmp|old)(\d+)', leftover)
+        if not match or (_alive(int(match.group(2))) and int(match.group(2)) != os.getpid()):  # ours: an old run's
+            continue
+        where = os.path.join(parent, leftover)
+        if match.group(1) == 'old' and not os.path.exists(os.path.join(parent, name)):
+            os.rename(where, os.path.join(parent, name))
+            print(f'note: {name} brought back from {leftover}, left by a process that was killed')
+        else:
+            shutil.rmtree(where, ignore_errors=True)
+            print(f'note: removed {leftover}, left by a process that was killed')
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)  # no signal: only asks whether the process exists (PermissionError: another user's)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def why(error):
+    """An OSError or a TensorFlow error in a few words: the file and the cause."""
+    if isinstance(error, OSError) and error.strerror:  # a rename's target (filename2) is the file in the way
+        name = error.filename2 or error.filename
+        return f'{name}: {error.strerror}' if name else error.strerror
+    lines = str(error).strip().splitlines()
+    if isinstance(error, OSError) and lines:  # the repo's own, which says what failed
+        return lines[0]
+    if not lines:
+        return type(error).__name__
+    # TensorFlow's: '{{function_node __wrapped__SaveV2...}} FILE; No space left on device [Op:SaveV2]'
+    text = re.sub(r'\s*\[Op:\w+\]$', '', re.sub(r'^\{\{function_node [^}]*\}\}\s*', '', lines[0]))
+    cause = next((c for c in _CAUSES if c.lower() in text.lower()), None)
+    if cause:
+        return f'{cause.lower()} ({text[:300]})'
+    return f'{type(error).__name__}: {text[:300]}'
+
+
+_CAUSES = ('No space left on device', 'Read-only file system', 'Permission denied', 'No such file or directory',
+           'Disk quota exceeded')
+
+
+# ---- How a command starts and ends: the lock, signals, one line --------------------------------------
+
+def start(name=None, usage='', settle=None):
+    """A script's first lines, before TensorFlow loads: run as a script (name '__main__'), --help or -h
+    prints `usage` and exits 0, and settle(argv) (the script's flags parsed and checked) refusing is one
+    `error:` line and exit 1, at once; a stop while TensorFlow loads is one line. Then TensorFlow and
+    Keras load, without their start-up lines. Returns the clock of the start-up line."""
+    started = time.perf_counter()
+    if name == '__main__':
+        if '--help' in sys.argv[1:] or '-h' in sys.argv[1:]:
+            try:
+                print(usage.strip(), flush=True)
+            except BrokenPipeError:  # `| head`: the rest goes nowhere (the Python docs' recipe)
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
+        try:
+            settle(sys.argv[1:])
+        except UsageError as e:
+            sys.exit(f'error: {e}')
+        for signum in SIGNALS:  # until the script's own (guarded)
+            signal.signal(signum, _stopped_while_loading)
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # no cuInit / grappler error lines
+    # Keras 3 imports scikit-learn and matplotlib.pyplot when installed, for code this repo never calls (a
+    # second of every start on 2 cores): hidden while it loads; afterwards they import as usual (prior.py,
+    # metrics.py).
+    hidden = [module for module in ('sklearn', 'matplotlib.pyplot') if module not in sys.modules]
+    sys.modules.update(dict.fromkeys(hidden))  # None there: `import sklearn` raises ImportError
+    try:
+        with _stderr_kept_back():
+            import keras  # noqa: F401
+            import tensorflow  # noqa: F401
+    finally:
+        for module in hidden:
+            if module in sys.modules and sys.modules[module] is None:
+                del sys.modules[module]
+    return started
+
+
+_STDERR = []  # while TensorFlow loads: the standard error it would print its start-up lines to
+
+
+@contextlib.contextmanager
+def _stderr_kept_back():
+    """TensorFlow's C++ start-up lines (oneDNN, CUDA drivers: written before TF_CPP_MIN_LOG_LEVEL is
+    read) go to a temporary file while it loads; they reach the terminal only if the import fails."""
+    sys.stderr.flush()
+    _STDERR[:] = [os.dup(2)]
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(_STDERR[0], 2)
+            caught.seek(0)
+            sys.stderr.write(caught.read().decode(errors='replace'))
+            raise
+        finally:
+            os.dup2(_STDERR[0], 2)
+            os.close(_STDERR.pop())
+
+
+def _stopped_while_loading(signum, frame):
+    """Ctrl-C (or a kill) while TensorFlow loads: one line, not the import's traceback."""
+    if _STDERR:
+        os.dup2(_STDERR[0], 2)
+    print('\nstopped: nothing written (TensorFlow was still loading)', file=sys.stderr, flush=True)
+    os._exit(128 + signum)
+
+
+def _failed_write(error):
+    """Whether the error is a failed read or write: an OSError, or TensorFlow's (once it is loaded)."""
+    tf = sys.modules.get('tensorflow')
+    return isinstance(error, OSError) or (tf is not None and isinstance(error, tf.errors.OpError))
+
+
+@contextlib.contextmanager
+def guarded(script, argv, out_dir, newest=None):
     """Runs a command so that it ends in one line and the right exit code: a UsageError as `error: ...`
     (exit 1); a failed read or write (an OSError or TensorFlow's: a full disk, a folder gone or read-only)
     as `error: <file>: <cause>` and what is left as it was (exit 1); Ctrl-C, kill or a closed terminal
-    (SIGINT, SIGTERM, SIGHUP) as `stopped: ...` (exit 128 + the signal), further signals ignored while it
-    ends. out_dir(): the run's folder once known, else None. A training run's lines name the checkpoint
-    that holds it and the command to go on; another command's say that it changed nothing."""
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    as `stopped: ...` (exit 128 + the signal), further signals ignored while it ends. out_dir(): the
+    run's folder once known, else None. A training run (newest: checkpoints.newest) names the checkpoint
+    that holds it and the command to go on; another command says that it changed nothing."""
+    for signum in SIGNALS:
         signal.signal(signum, _interrupt)
     _STOPPING.clear()
     try:
@@ -42,22 +513,23 @@ def guarded(script, argv, out_dir, training=True):
         stop_if_asked()  # a signal lost on the way still ends the command as one
     except UsageError as e:
         sys.exit(f'error: {e}')
-    except (OSError, tf.errors.OpError) as e:
-        folder = out_dir() or 'out_dir'
-        kept = (f'the checkpoints saved before stay in {checkpoints.folder(folder)}' if training
-                else f'what {folder} held before is as it was')
-        sys.exit(f'error: {files.why(e)}: {kept}; fix that and run the same command again')
     except KeyboardInterrupt as e:
         sys.unraisablehook = lambda unraisable: None  # a writer's destructor cut off mid-file: noise after the line
         e.__traceback__ = None  # (the frames it held go now, before the line)
-        if training:
-            held = checkpoints.latest(checkpoints.folder(out_dir())) if out_dir() else None
-            where = (f'{held} holds the run ({checkpoints.epoch_of(held)} epochs)' if held
-                     else 'no checkpoint was saved yet')
+        if newest:
+            held = newest(checkpoint_folder(out_dir())) if out_dir() else None
+            where = f'{held[0]} holds the run ({held[1]} epochs)' if held else 'no checkpoint was saved yet'
         else:
             where = f'nothing written; what {out_dir() or "out_dir"} held before is as it was'
-        print(f'\nstopped: {where}; go on with: {configurator.command(script)} {shlex.join(argv)}'.rstrip(), file=sys.stderr)
+        print(f'\nstopped: {where}; go on with: {command(script)} {shlex.join(argv)}'.rstrip(), file=sys.stderr)
         sys.exit(128 + (e.args[0] if e.args else signal.SIGINT))
+    except Exception as e:
+        if not _failed_write(e):
+            raise
+        folder = out_dir() or 'out_dir'
+        kept = (f'the checkpoints saved before stay in {checkpoint_folder(folder)}' if newest
+                else f'what {folder} held before is as it was')
+        sys.exit(f'error: {why(e)}: {kept}; fix that and run the same command again')
     finally:
         _STOPPING.clear()
 
@@ -77,8 +549,8 @@ def keep_until_exit(thing):
 def run_script(main, argv):
     """A script's entry point: main(argv), then the process ends at once with main's exit code, its
     output flushed. TensorFlow's teardown (its thread pools, tf.data's threads) could otherwise keep the
-    prompt waiting for a minute after the last line. Every file is whole by then: each is renamed into
-    place (files.py), and the lock released, before main returns."""
+    prompt waiting for a minute after the last line. Every file is whole by then (written), and the lock
+    released, before main returns."""
     global _KEPT
     _KEPT = []
     try:
@@ -101,7 +573,7 @@ _STOPPING = []  # the signal that asked the guarded command to stop, once one ha
 
 
 def _interrupt(signum, frame):
-    for other in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a second Ctrl-C does not cut the ending short
+    for other in SIGNALS:  # a second Ctrl-C does not cut the ending short
         signal.signal(other, signal.SIG_IGN)
     _STOPPING[:] = [signum]
     raise KeyboardInterrupt(signum)
@@ -109,10 +581,9 @@ def _interrupt(signum, frame):
 
 def stop_if_asked():
     """Raises again the KeyboardInterrupt a signal raised, in case it was lost: Python runs a signal's
-    handler wherever the main thread is, and an exception raised inside a destructor or a callback
-    (TensorFlow runs many as it builds and frees graphs) is reported and dropped. The command would go
-    on, deaf to further signals (a run trained on after a closed terminal's SIGHUP during its start).
-    Training calls it every step; guarded() once the command's body is done."""
+    handler wherever the main thread is, and an exception raised inside a destructor or a callback (as
+    TensorFlow runs many) is reported and dropped. Training calls it every step; guarded() once the
+    command's body is done."""
     if _STOPPING:
         raise KeyboardInterrupt(_STOPPING[0])
 
@@ -126,7 +597,7 @@ def locked(out_dir, is_chief=True, scratch=None):
     try:
         with made(out_dir if is_chief else None), Lock(out_dir) if is_chief else contextlib.nullcontext():
             if is_chief:
-                for name in checkpoints.clean_interrupted_saves(checkpoints.folder(out_dir)):
+                for name in clean_interrupted_saves(checkpoint_folder(out_dir)):
                     print(f'note: removed {name}, left by an interrupted save')
             yield
     finally:

@@ -20,9 +20,9 @@ effect when a run goes on; a run keeps its networks, data and seed (a change to 
 Top to bottom: the original's step (D, then the encoder, then the decoder: three tapes, each loss
 written with models.py's primitives), the helpers every update uses, the official code's one-pass step;
 then the run: build, resume, and for each epoch the steps, the log, the grids, the validation scores
-(best/ keeps the best model) and a checkpoint. Writes checkpoints/, best/, logs/, op-*/, scores.jsonl
-and config.json into out_dir; the same command resumes from the newest intact checkpoint. Epochs count
-from 1.
+(best_model.py keeps the best in best/) and a checkpoint. Writes checkpoints/, best/, logs/, op-*/,
+scores.jsonl and config.json into out_dir; the same command resumes from the newest intact checkpoint.
+Epochs count from 1.
 """
 import concurrent.futures
 import dataclasses
@@ -33,24 +33,18 @@ import sys
 import tempfile
 import time
 
-STARTED = time.perf_counter()  # the start-up line's clock: from the command to the first step
 import configurator  # noqa: E402  (pure Python: the flags are checked before TensorFlow loads)
+import run_folder  # noqa: E402
 
-if __name__ == '__main__':  # --help, and a typo refused at once, not after TensorFlow's 10-20 s import
-    configurator.check_command_line(sys.argv[1:], __doc__, configurator.Config, settle=configurator.for_training)
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # before TensorFlow loads: no cuInit / grappler error lines
+STARTED = run_folder.start(__name__, __doc__, lambda argv: run_folder.for_training(configurator.parse_overrides(argv)))
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
-with configurator.without_keras_extras():  # a second less start-up
-    import keras
-    import tensorflow as tf
-
+import best_model
 import checkpoints
 import data
-import files
 import images
 import models
-import run_folder
-import validation
 from configurator import UsageError
 
 UPDATE_ORDER = ('discriminator', 'encoder', 'decoder')  # the original's order within a step
@@ -338,7 +332,7 @@ def build(cfg):
         epoch=epochs_done, step=steps_done, sample_z=sample_z,
         **{f'{name}_average': average for name, average in nets.averages.items()})
     # Every worker saves (saving is collective); all but the chief into a folder deleted afterwards.
-    save_dir = checkpoints.folder(cfg.out_dir) if is_chief else tempfile.mkdtemp(prefix='vae_gan_worker_')
+    save_dir = run_folder.checkpoint_folder(cfg.out_dir) if is_chief else tempfile.mkdtemp(prefix='vae_gan_worker_')
     return Run(strategy, is_chief, nets, train_step, checkpoints.make_finite_check(nets, sample_z),
                checkpoint, save_dir, epochs_done, steps_done, nonfinite_step, sample_z)
 
@@ -357,7 +351,7 @@ def train(cfg, started=None):
             print(f'{cfg.out_dir} already holds {done} epochs; nothing to do (raise --epochs to go on)')
             return
         batches, steps, held_out, timings = inputs(cfg, run, done)
-        run.extractors = validation.start(cfg, done) if run.is_chief else None  # scores due: their networks
+        run.extractors = best_model.start(cfg, done) if run.is_chief else None  # scores due: their networks
         writer = start_outputs(cfg, run)  # only now, once nothing can fail on bad input, is out_dir written
         print(f'training {cfg.preset} epochs {done + 1}..{cfg.epochs}, {steps} step{"s" * (steps != 1)} of '
               f'{cfg.batch_size} images{" per network" if cfg.fresh_batches else ""} each, into {cfg.out_dir}')
@@ -371,21 +365,22 @@ def train(cfg, started=None):
         finally:
             writer.close()  # what was logged reaches the disk, however the run ends
         print(f'done: {cfg.epochs} epochs in {cfg.out_dir}; render them with '
-              f'`{configurator.command("vae_gan_inference.py")} --out_dir={cfg.out_dir}`')
+              f'`{run_folder.command("vae_gan_inference.py")} --out_dir={cfg.out_dir}`')
 
 
 def resume(cfg, run):
     """Restores the newest intact checkpoint in out_dir, if any (checkpoints.py sets damaged ones
     aside); returns the epochs done, 0 for a new run."""
-    saved = os.path.join(cfg.out_dir, 'config.json')
-    if os.path.exists(saved):  # another z_dim, say, is refused before anything is touched
-        configurator.check_same_model(cfg.out_dir, configurator.from_saved(saved),
+    saved = configurator.run_config(cfg.out_dir)
+    if saved:  # another z_dim, say, is refused before anything is touched
+        configurator.check_same_model(cfg.out_dir, saved,
                                       {field: getattr(cfg, field) for field in configurator.ARCH_FIELDS})
-    latest = checkpoints.restore_newest(run.checkpoint, checkpoints.folder(cfg.out_dir), rename_damaged=run.is_chief)
+    latest = checkpoints.restore_newest(run.checkpoint, run_folder.checkpoint_folder(cfg.out_dir),
+                                        rename_damaged=run.is_chief)
     if latest:
         print(f'resuming from {latest}: {int(run.epochs_done.numpy())} epoch{"s" * (int(run.epochs_done.numpy()) != 1)} done')
     if run.is_chief:  # the scores of the epochs to be redone go; best/ stays
-        validation.forget_after(cfg.out_dir, int(run.epochs_done.numpy()))
+        best_model.forget_after(cfg.out_dir, int(run.epochs_done.numpy()))
     return int(run.epochs_done.numpy())
 
 
@@ -424,9 +419,9 @@ def start_outputs(cfg, run):
         return tf.summary.create_noop_writer()
     for sub in ('op-real', 'op-recons', 'op-gen'):
         os.makedirs(os.path.join(cfg.out_dir, sub), exist_ok=True)
-    files.write_json(os.path.join(cfg.out_dir, 'config.json'), dataclasses.asdict(cfg))
+    run_folder.write_json(configurator.config_file(cfg.out_dir), dataclasses.asdict(cfg))
     # config.py's preset as this start read it: the next start tells an edit of config.py by it
-    files.write_json(os.path.join(cfg.out_dir, configurator.PRESET_FILE),
+    run_folder.write_json(os.path.join(cfg.out_dir, run_folder.PRESET_FILE),
                      dataclasses.asdict(configurator.PRESETS[cfg.preset]))
     return tf.summary.create_file_writer(os.path.join(cfg.out_dir, 'logs'))
 
@@ -473,7 +468,7 @@ def train_epoch(cfg, run, batches, steps, epoch):
         bad = int(run.nonfinite_step.numpy())
         if bad >= 0:
             sys.exit(f'error: a loss became non-finite at step {bad} (epoch {epoch}): stopping; the last good '
-                     f'checkpoint stays in {checkpoints.folder(cfg.out_dir)}. Try a lower learning rate.')
+                     f'checkpoint stays in {run_folder.checkpoint_folder(cfg.out_dir)}. Try a lower learning rate.')
         bar.update(i, [(name, values[name]) for name in SHOWN])
     return values, time.perf_counter() - start
 
@@ -518,7 +513,7 @@ def log_scores(cfg, run, epoch):
     """The validation scores (FID, KID, precision and recall in each feature space, MSE, SSIM) to
     TensorBoard (eval/...) and scores.jsonl; the model to best/ when they are the best yet."""
     step = int(run.steps_done.numpy())
-    scores = validation.score(cfg, run.nets.sampling(), epoch, step,
+    scores = best_model.score(cfg, run.nets.sampling(), epoch, step,
                               run.extractors)
     for name, value in [(name, scores[name]) for name in ('figure', 'mse', 'ssim')] + [
             (f'{space}/{name}', value) for space, figures in scores['features'].items() for name, value in figures.items()]:
@@ -540,8 +535,8 @@ def save_checkpoint(cfg, run, epoch, held_out):
 
 def main(argv):
     cfg = None  # the run's settings once read: where a stop or a failed write leaves the run
-    with run_folder.guarded('vae_gan.py', argv, lambda: cfg and cfg.out_dir):
-        cfg, settings = configurator.for_training(configurator.parse_overrides(argv))  # config.py + flags
+    with run_folder.guarded('vae_gan.py', argv, lambda: cfg and cfg.out_dir, newest=checkpoints.newest):
+        cfg, settings = run_folder.for_training(configurator.parse_overrides(argv))  # config.py + flags
         print(settings)
         train(cfg, STARTED if __name__ == '__main__' else None)  # a script's clock runs from its start
 

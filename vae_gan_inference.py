@@ -27,12 +27,11 @@ import dataclasses
 import difflib
 import math
 import os
-import re
 import sys
 
 import config
 import configurator
-import folders
+import run_folder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,10 +50,11 @@ class Options:
     #                       false: the weights themselves, to compare them (a training checkpoint holds both)
 
 
-def settings(overrides, flags):
+def settings(args):
     """(cfg, source, options, changes) from the command line, in pure Python (checked before TensorFlow
     loads). source: the run or export whose config.json describes the model (--checkpoint's, else
     out_dir); cfg.out_dir: where samples/ goes, source unless --out_dir names another folder."""
+    overrides, flags = configurator.parse_flags(args, config.Config, Options)
     options = Options(**flags)
     for name in ('num_samples', 'metric_samples', 'attribute_images'):
         if getattr(options, name) < 1:
@@ -70,62 +70,50 @@ def settings(overrides, flags):
         source = out_dir_of(options.checkpoint)
     cfg, changes = configurator.for_run(dict(overrides, out_dir=source) if source else overrides)
     out_dir = overrides.get('out_dir', cfg.out_dir)
-    refusal = folders.for_export(options.export) if options.export else folders.for_rendering(out_dir)
+    refusal = run_folder.for_export(options.export) if options.export else run_folder.for_rendering(out_dir)
     if refusal:
         raise configurator.UsageError(refusal)
     samples = os.path.join(out_dir, 'samples')  # replaced whole by a render: never one of its own inputs
     for flag, given in (('--checkpoint', options.checkpoint not in ('', 'best', 'newest') and options.checkpoint),
                         ('--data_dir', cfg.data_dir)):
-        if given and not options.export and folders.inside(given, samples):
+        if given and not options.export and run_folder.inside(given, samples):
             raise configurator.UsageError(f'{flag}={given} lies inside {samples}, which this render replaces whole: '
                                           f'move it out first, or pass another --out_dir')
-    other = source and not options.export and not folders.inside(out_dir, source) and (
-        folders.is_run(out_dir) or folders.is_export(out_dir))
+    other = source and not options.export and not run_folder.inside(out_dir, source) and (
+        run_folder.is_run(out_dir) or run_folder.is_export(out_dir))
     if other:  # its samples/ show its own model: never replaced by another's
+        parent = os.path.dirname(os.path.normpath(out_dir))
+        beside = os.path.join(parent, 'renders', os.path.basename(os.path.normpath(source)))
         raise configurator.UsageError(
-            f'--out_dir={out_dir} is another {"run" if folders.is_run(out_dir) else "exported model"}, whose samples/ '
-            f'are its own model\'s: render {options.checkpoint} into a folder of its own, such as '
-            f'--out_dir={os.path.join(os.path.dirname(os.path.normpath(out_dir)), "renders", os.path.basename(os.path.normpath(source)))}')
+            f'--out_dir={out_dir} is another {"run" if run_folder.is_run(out_dir) else "exported model"}, whose '
+            f'samples/ are its own model\'s: render {options.checkpoint} into a folder of its own, such as '
+            f'--out_dir={beside}')
     return dataclasses.replace(cfg, out_dir=out_dir), cfg.out_dir, options, changes
 
 
 def out_dir_of(path):
-    """The run a --checkpoint belongs to: an exported model's own folder (it holds config.json), the
-    run of its best/, the run above a checkpoints/ folder, or the run above .../checkpoints/ckpt-N. A
-    folder of checkpoints without config.json that is not a run's checkpoints/ is refused: its settings
-    are unknown."""
-    path = os.path.abspath(path.rstrip('/'))
-    if os.path.isdir(path):
-        if os.path.basename(path) == 'best' and os.path.isdir(os.path.join(os.path.dirname(path), 'checkpoints')):
-            return os.path.dirname(path)  # a run's best/: rendered into the run's samples/
-        if os.path.exists(os.path.join(path, 'config.json')):
-            return path
-        if any(re.fullmatch(r'ckpt-\d+\.index', n) for n in os.listdir(path)) and os.path.basename(path) != 'checkpoints':
-            raise configurator.UsageError(
-                f'{path} holds checkpoints but no config.json, so its settings are unknown: export the model '
-                f'again, or pass --out_dir=<the run it came from> with --checkpoint')
-        return os.path.dirname(path)
-    return os.path.dirname(os.path.dirname(path))
+    """The run a --checkpoint belongs to (run_folder.run_of). A folder of checkpoints without config.json
+    that is not a run's checkpoints/ is refused: its settings are unknown."""
+    run = run_folder.run_of(path)
+    if not os.path.exists(configurator.config_file(run)) and run_folder.holds_checkpoints(run):
+        raise configurator.UsageError(
+            f'{run} holds checkpoints but no config.json, so its settings are unknown: export the model '
+            f'again, or pass --out_dir=<the run it came from> with --checkpoint')
+    return run
 
 
-if __name__ == '__main__':  # --help, and a typo refused at once, not after TensorFlow's 10-20 s import
-    configurator.check_command_line(sys.argv[1:], __doc__, config.Config, Options, settle=settings)
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # before TensorFlow loads: no cuInit / grappler error lines
-
-with configurator.without_keras_extras():  # a second less start-up
-    import keras  # noqa: E402
-    import tensorflow as tf  # noqa: E402
+run_folder.start(__name__, __doc__, settings)  # --help and a typo answered before TensorFlow loads
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
 import numpy as np  # noqa: E402
 
+import best_model  # noqa: E402
 import checkpoints  # noqa: E402
 import data  # noqa: E402
-import files  # noqa: E402
 import images  # noqa: E402
 import metrics  # noqa: E402
 import models  # noqa: E402
 import prior  # noqa: E402
-import run_folder  # noqa: E402
-import validation  # noqa: E402
 from configurator import UsageError  # noqa: E402
 
 PAPER_ATTRIBUTES = ('Bald', 'Bangs', 'Black_Hair', 'Blond_Hair', 'Bushy_Eyebrows', 'Eyeglasses', 'Gray_Hair',
@@ -138,8 +126,7 @@ INTERPOLATION_STEPS = 10  # images per interpolation row, both ends included
 def load_config(args):
     """(training config rebuilt from the run's config.json with the command line's overrides, with
     out_dir where the samples go; the checkpoint to render; Options)."""
-    overrides, flags = configurator.parse_flags(args, config.Config, Options)
-    cfg, source, options, changes = settings(overrides, flags)
+    cfg, source, options, changes = settings(args)
     if options.attributes not in ('', 'none'):
         unknown = [a for a in options.attributes.split(',') if a not in data.CELEB_A_ATTRIBUTES]
         if unknown:
@@ -160,10 +147,10 @@ def find_checkpoint(cfg, path):
     best generations it passed through, by its validation scores), else the newest. Damaged ones are
     named and passed over; the line printed says which was chosen, and how to pick the other."""
     if path in ('', 'best'):
-        if os.path.islink(validation.best_folder(cfg.out_dir)):  # another run's best/, say: not this run's model
-            raise UsageError(f'{validation.best_folder(cfg.out_dir)} is a symbolic link, and a run\'s best/ is its own: '
-                             f'remove the link (--checkpoint=newest renders the run\'s newest checkpoint)')
-        best, scores = validation.read_best(cfg.out_dir)
+        if os.path.islink(run_folder.best_folder(cfg.out_dir)):  # another run's best/, say: not this run's model
+            raise UsageError(f'{run_folder.best_folder(cfg.out_dir)} is a symbolic link, and a run\'s best/ is its '
+                             f'own: remove the link (--checkpoint=newest renders the run\'s newest checkpoint)')
+        best, scores = best_model.read_best(cfg.out_dir)
         if best:
             print(f"using best/ (epoch {scores['epoch']}, the best validation scores of the run; "
                   f"--checkpoint=newest takes its newest checkpoint)")
@@ -174,14 +161,14 @@ def find_checkpoint(cfg, path):
     if path in ('', 'newest'):
         found = _find(cfg, '')
         print(f'using the newest checkpoint, {os.path.basename(found)}'
-              + ('; --checkpoint=best takes best/' if os.path.isdir(validation.best_folder(cfg.out_dir)) else ''))
+              + ('; --checkpoint=best takes best/' if os.path.isdir(run_folder.best_folder(cfg.out_dir)) else ''))
         return found
     return _find(cfg, path)
 
 
 def _find(cfg, path):
     """`path` (a checkpoint or a folder of them) checked, or with '' the newest intact one in out_dir."""
-    folder = checkpoints.folder(cfg.out_dir)
+    folder = run_folder.checkpoint_folder(cfg.out_dir)
     if path and not os.path.isdir(path):
         if not os.path.exists(path + '.index'):
             held = [os.path.basename(p) for _, p in checkpoints.numbered(os.path.dirname(path) or '.')]
@@ -196,17 +183,18 @@ def _find(cfg, path):
     for prefix, why in damaged:
         print(f'{os.path.basename(prefix)} is damaged ({why}): passed over')
     if path and not found:
-        raise UsageError(f'no intact checkpoint in {path}: pass a checkpoint (.../checkpoints/ckpt-N) or a folder of them')
+        raise UsageError(f'no intact checkpoint in {path}: pass a checkpoint (.../checkpoints/ckpt-N) or a folder '
+                         f'of them')
     if not found:
         if damaged:
             raise UsageError(f'no intact checkpoint in {folder}: every one is damaged')
-        if folders.is_export(cfg.out_dir):
+        if run_folder.is_export(cfg.out_dir):
             raise UsageError(f'{cfg.out_dir} is an exported model, with no checkpoints/: render it with '
                              f'--checkpoint={cfg.out_dir}')
-        lost = folders.unseen_checkpoints(cfg.out_dir)
+        lost = run_folder.unseen_checkpoints(cfg.out_dir)
         if lost:
             raise UsageError(lost)
-        command = configurator.command('vae_gan.py') + (f' --preset={cfg.preset}' if cfg.preset != config.PRESET else '')
+        command = run_folder.command('vae_gan.py') + (f' --preset={cfg.preset}' if cfg.preset != config.PRESET else '')
         command += f' --out_dir={cfg.out_dir}' if cfg.out_dir != config.PRESETS[cfg.preset].out_dir else ''
         raise UsageError(f'no checkpoint in {folder}: train one first with `{command}`')
     return found
@@ -240,7 +228,7 @@ def export(cfg, checkpoint, folder):
     not empty is refused (another run's export, or a newer one, is never mixed with this one), also
     when a second export into it started at the same time (a lock beside it, .NAME.lock, held while
     the model is written, makes that one refuse)."""
-    refusal = folders.for_export(folder)  # checked before (settings) and again now, after TensorFlow's import
+    refusal = run_folder.for_export(folder)  # checked before (settings) and again now, after TensorFlow's import
     if refusal:
         raise UsageError(refusal)
     folder = os.path.normpath(folder)  # E/. and E/ are E
@@ -258,7 +246,8 @@ def export(cfg, checkpoint, folder):
             try:
                 prior.for_checkpoint(dataclasses.replace(cfg, out_dir=folder), path, encoder)
             except configurator.UsageError as e:  # offline, too few images: the export itself is whole
-                print(f'note: no mixture kept in {folder} ({e}): a render of it fits one, which needs the training images')
+                print(f'note: no mixture kept in {folder} ({e}): a render of it fits one, which needs the training '
+                      f'images')
 
 
 def render(cfg, checkpoint, options):
@@ -273,15 +262,8 @@ def render(cfg, checkpoint, options):
     samples = os.path.join(cfg.out_dir, 'samples')
     print(f'rendering {checkpoint} into {samples}')
     with run_folder.made(cfg.out_dir), run_folder.Lock(cfg.out_dir, 'samples.lock', 'being rendered'), \
-            files.written_folder(samples) as fresh:
+            run_folder.written_folder(samples) as fresh:
         write_samples(cfg, checkpoint, encoder, decoder, options, extractors, fresh, samples)
-
-
-def run_of(checkpoint):
-    """The run folder a checkpoint belongs to (RUN for RUN/checkpoints/ckpt-N and RUN/best/ckpt-N), or
-    an export's own folder: where its training grids (op-gen/) are."""
-    folder = os.path.dirname(os.path.abspath(checkpoint))
-    return os.path.dirname(folder) if os.path.basename(folder) in ('checkpoints', 'best') else folder
 
 
 def write_samples(cfg, checkpoint, encoder, decoder, options, extractors, samples, before):
@@ -295,7 +277,7 @@ def write_samples(cfg, checkpoint, encoder, decoder, options, extractors, sample
                                        for i in range(0, len(z), models.INFERENCE_BATCH)])
     weights = None if cfg.ema_decay is None else 'average' if options.average else 'weights'  # which were scored
     mixture = prior.for_checkpoint(cfg, checkpoint, encoder, unaveraged=not options.average,  # None: N(0, I)
-                                   beside=run_of(checkpoint))
+                                   beside=run_folder.run_of(checkpoint))
     generations = write_generations(cfg, decode, mixture, options.num_samples, samples)
     try:
         originals, codes, reconstructions = write_reconstructions(cfg, encoder, decode, options.num_samples, samples)
@@ -307,7 +289,8 @@ def write_samples(cfg, checkpoint, encoder, decoder, options, extractors, sample
         originals = reconstructions = None
         codes, between = models.prior_z(16, cfg.z_dim, cfg.seed + 1).numpy(), 'random codes'
     rows = write_interpolations(cfg, decode, codes, samples)
-    frames = images.write_gif(os.path.join(run_of(checkpoint), 'op-gen'), os.path.join(samples, 'generations.gif'))
+    frames = images.write_gif(os.path.join(run_folder.run_of(checkpoint), 'op-gen'),
+                              os.path.join(samples, 'generations.gif'))
     print(f'wrote {len(generations)} generations, {0 if originals is None else len(originals)} reconstructions, '
           f'{rows} interpolation rows between {between}'
           + (f' and a GIF of {frames} sampled epoch{"s" * (frames != 1)}' if frames else
@@ -373,7 +356,7 @@ def write_metrics(cfg, checkpoint, encoder, decoder, mixture, count, samples, ex
     scores.update(checkpoint=checkpoint, epoch=checkpoints.epoch_of(checkpoint), prior=prior.describe(mixture))
     if weights:
         scores['weights'] = weights
-    files.write_json(os.path.join(samples, 'metrics.json'), scores)
+    run_folder.write_json(os.path.join(samples, 'metrics.json'), scores)
     print(f"epoch {scores['epoch']}: {metrics.summary(scores)}")
 
 
@@ -426,7 +409,7 @@ def load_attribute_vectors(cfg, checkpoint, encoder, count, samples, before):
             codes.append((mean + sigma * eps).numpy())
             attributes.append(a.numpy())
         vectors = attribute_vectors(np.concatenate(codes)[:count], np.concatenate(attributes)[:count])
-    with files.written(os.path.join(samples, 'attribute_vectors.npz')) as temporary, open(temporary, 'wb') as f:
+    with run_folder.written(os.path.join(samples, 'attribute_vectors.npz')) as temporary, open(temporary, 'wb') as f:
         np.savez(f, vectors=vectors, names=np.array(data.CELEB_A_ATTRIBUTES), checkpoint=checkpoint, images=count)
     return vectors
 
@@ -451,8 +434,7 @@ def saved_attribute_vectors(cfg, path, checkpoint, count):
 
 def main(argv):
     cfg = options = None  # once read: what a stop or a failed write names (the export's folder, or out_dir)
-    with run_folder.guarded('vae_gan_inference.py', argv, lambda: cfg and (options.export or cfg.out_dir),
-                            training=False):
+    with run_folder.guarded('vae_gan_inference.py', argv, lambda: cfg and (options.export or cfg.out_dir)):
         cfg, checkpoint, options = load_config(argv)
         if options.export:
             export(cfg, checkpoint, options.export)

@@ -16,6 +16,7 @@ sys.path.insert(0, ROOT)
 import pytest  # noqa: E402
 
 import configurator  # noqa: E402
+import run_folder  # noqa: E402
 
 # The shared run's settings: 2 steps of 4 images an epoch, a checkpoint and grids every epoch; the
 # tests' folders of 28x28 grey 'digits' scored with MNIST's feature networks.
@@ -96,9 +97,7 @@ needs_real_mnist = pytest.mark.real_mnist  # skipped unless TFDS_DATA_DIR holds 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'real_mnist: reads the real MNIST (TFDS_DATA_DIR)')
     if hasattr(config, 'workerinput') or not config.getoption('numprocesses', None):  # a process that runs tests
-        with configurator.without_keras_extras():  # loaded as the scripts load them, a second sooner
-            import keras  # noqa: F401
-            import tensorflow  # noqa: F401
+        run_folder.start()  # TensorFlow loaded as the scripts load it, a second sooner
 
 
 def pytest_collection_modifyitems(config, items):

@@ -7,12 +7,12 @@ import os
 import numpy as np
 import pytest
 
+import best_model
 import checkpoints
 import config
 import configurator
 import data
 import metrics
-import validation
 import vae_gan
 import vae_gan_inference as inference
 from configurator import UsageError
@@ -71,8 +71,8 @@ def test_best_follows_the_figure_and_a_resumed_run_keeps_it(tmp_path, digits, sc
 def test_a_run_that_never_scores_loads_no_feature_network(tmp_path, digits, monkeypatch):
     monkeypatch.setattr(metrics, 'feature_extractors', lambda cfg: pytest.fail('loaded'))
     cfg = tiny(config.mnist, tmp_path, data_dir=str(digits), z_dim=8, epochs=4, eval_every=5)
-    assert not validation.due(cfg, 0) and validation.due(dataclasses.replace(cfg, epochs=5), 0)
-    assert not validation.due(dataclasses.replace(cfg, epochs=9), 5)
+    assert not best_model.due(cfg, 0) and best_model.due(dataclasses.replace(cfg, epochs=5), 0)
+    assert not best_model.due(dataclasses.replace(cfg, epochs=9), 5)
 
 
 def test_inference_renders_best_by_default_and_either_on_request(run_copy, capsys):
@@ -193,7 +193,7 @@ def test_metrics_py_never_replaces_an_input_and_ends_in_one_line(tmp_path, capsy
 
 def test_a_folder_whose_validation_images_are_its_held_out_images_does_not_score(digits, tmp_path, capsys):
     cfg = tiny(config.mnist, tmp_path, data_dir=str(digits), held_out_split='validation', eval_every=1)
-    assert validation.start(cfg, 0) is None
+    assert best_model.start(cfg, 0) is None
     assert 'no scores and no best/ in this run' in capsys.readouterr().out
 
 
@@ -202,7 +202,7 @@ def test_a_best_scored_on_other_terms_is_replaced(run_copy, scripted, capsys):
     cfg, _ = configurator.for_run({'out_dir': str(run_copy)})
     networks = dict(zip(('encoder', 'decoder'), inference.restore_models(cfg, f'{run_copy}/checkpoints/ckpt-1')))
     fids += [10.0, 50.0, 50.0]
-    assert validation.score(cfg, networks, 1, 2, {})['best']
-    assert not validation.score(cfg, networks, 2, 4, {})['best']  # 50 > 10, scored alike
-    assert validation.score(dataclasses.replace(cfg, seed=7), networks, 2, 4, {})['best']  # other generations
+    assert best_model.score(cfg, networks, 1, 2, {})['best']
+    assert not best_model.score(cfg, networks, 2, 4, {})['best']  # 50 > 10, scored alike
+    assert best_model.score(dataclasses.replace(cfg, seed=7), networks, 2, 4, {})['best']  # other generations
     assert 'was scored on other terms' in capsys.readouterr().out

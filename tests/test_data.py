@@ -178,9 +178,9 @@ def test_the_flips_follow_the_seed_in_every_process(tmp_path):
     _write_images(tmp_path, 20, size=(40, 36))
     script = f'''import pathlib, sys
 sys.path[:0] = [{ROOT!r}, {ROOT + "/tests"!r}]
-import configurator
-with configurator.without_keras_extras():  # as the scripts load TensorFlow
-    import test_data
+import run_folder
+run_folder.start()  # as the scripts load TensorFlow
+import test_data
 print(*(test_data._flipped_batches(pathlib.Path({str(tmp_path)!r}), b) for b in (True, False)))'''
     other = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.PIPE, text=True)
     here = [_flipped_batches(tmp_path, flip_batch) for flip_batch in (True, False)]

@@ -14,9 +14,9 @@ from conftest import ROOT
 MIRRORED = r'''
 import dataclasses, json, sys
 sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tests']
-import configurator
-with configurator.without_keras_extras():  # as the scripts load it
-    import tensorflow as tf
+import run_folder
+run_folder.start()  # as the scripts load TensorFlow
+import tensorflow as tf
 cpu = tf.config.list_physical_devices('CPU')[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import config, vae_gan

@@ -16,14 +16,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import best_model
 import checkpoints
 import config
 import configurator
 import data
-import files
 import metrics
 import run_folder
-import validation
 import vae_gan
 import vae_gan_inference as inference
 from conftest import ROOT, TINY, contents, fake_scores
@@ -65,7 +64,7 @@ def _epochs_in(folder):
 
 def _resumes_at(run):
     """The epochs done that training's own resume restores in `run` (the shared run's command), nothing trained."""
-    cfg, _ = configurator.for_training(configurator.parse_overrides(TINY + [f'--out_dir={run}', '--epochs=9']))
+    cfg, _ = run_folder.for_training(configurator.parse_overrides(TINY + [f'--out_dir={run}', '--epochs=9']))
     return vae_gan.resume(cfg, vae_gan.build(cfg))
 
 
@@ -356,7 +355,7 @@ def test_offline_the_failure_is_one_line_and_leaves_no_folders(tmp_path, capsys,
 # ---- Every other command: rendering, scoring, exporting, and the run's side files ----------------
 
 def _leftovers(folder):
-    """Temporary files or folders (files.written's dot names) anywhere under folder."""
+    """Temporary files or folders (run_folder.written's dot names) anywhere under folder."""
     return [os.path.join(d, n) for d, dirs, names in os.walk(folder) for n in dirs + names if n.startswith('.tmp')
             or n.startswith('.samples') or n.startswith('.best')]
 
@@ -431,9 +430,8 @@ def test_an_export_is_whole_or_absent_and_never_mixed(run, tmp_path, capsys, mon
         assert contents(folder) == exported
     _fails(inference.main, [f'--out_dir={run}', f'--export={run / "samples"}'], capsys, 'writes itself')
     # a full disk or Ctrl-C while exporting: no folder, nothing left beside it
-    import files
     for fault, code in ((OSError(28, 'No space left on device', 'config.json'), 1), (KeyboardInterrupt(), 130)):
-        monkeypatch.setattr(files, 'write_json', lambda *a, fault=fault: (_ for _ in ()).throw(fault))
+        monkeypatch.setattr(run_folder, 'write_json', lambda *a, fault=fault: (_ for _ in ()).throw(fault))
         with pytest.raises(SystemExit) as stop:
             inference.main([f'--out_dir={run}', f'--export={tmp_path / "cut"}'])
         _ended(stop.value.code, capsys, fault)
@@ -546,30 +544,30 @@ def test_a_full_disk_while_logging_is_one_line(run, capsys, monkeypatch):
 # ---- best/: the previous best stays whole until the new one has read back ----------------------------
 
 def _scored(run, epoch, fid, monkeypatch):
-    """validation.score (what a run does every eval_every epochs) on the run's ckpt-<epoch>, whose scores
+    """best_model.score (what a run does every eval_every epochs) on the run's ckpt-<epoch>, whose scores
     are scripted to give `fid`."""
     monkeypatch.setattr(metrics, 'evaluate', lambda *a, **k: fake_scores(fid))
     cfg, _ = configurator.for_run({'out_dir': str(run)})
     encoder, decoder = inference.restore_models(cfg, f'{run}/checkpoints/ckpt-{epoch}')
-    return validation.score(cfg, {'encoder': encoder, 'decoder': decoder}, epoch, 2 * epoch, {})
+    return best_model.score(cfg, {'encoder': encoder, 'decoder': decoder}, epoch, 2 * epoch, {})
 
 
 def test_a_full_disk_ctrl_c_or_a_bad_read_back_leaves_the_previous_best(run, monkeypatch):
     _scored(run, 1, 10.0, monkeypatch)
     before, scores = contents(run / 'best'), (run / 'scores.jsonl').read_bytes()
-    write_json, damage = files.write_json, checkpoints.damage
+    write_json, damage = run_folder.write_json, checkpoints.damage
     faults = {'full disk': (OSError, 'write_json', OSError(28, 'No space left on device', 'scores.json')),
               'Ctrl-C': (KeyboardInterrupt, 'write_json', KeyboardInterrupt()),
               'bad read-back': (OSError, 'damage', 'DataLossError: checksum does not match')}
     for name, (raised, where, fault) in faults.items():
         if where == 'write_json':  # once the new checkpoint is in the folder beside best/
-            monkeypatch.setattr(files, 'write_json', lambda path, value, fault=fault: (
+            monkeypatch.setattr(run_folder, 'write_json', lambda path, value, fault=fault: (
                 (_ for _ in ()).throw(fault) if path.endswith('scores.json') else write_json(path, value)))
         else:
             monkeypatch.setattr(checkpoints, 'damage', lambda prefix, fault=fault: fault)
         with pytest.raises(raised):
             _scored(run, 2, 5.0, monkeypatch)
-        monkeypatch.setattr(files, 'write_json', write_json)
+        monkeypatch.setattr(run_folder, 'write_json', write_json)
         monkeypatch.setattr(checkpoints, 'damage', damage)
         assert contents(run / 'best') == before and not _leftovers(run), name
         assert (run / 'scores.jsonl').read_bytes() == scores, name
@@ -582,7 +580,7 @@ def test_a_kill_between_best_s_two_renames_brings_the_previous_best_back(run, ca
     script = f"""
 import os, signal, sys
 sys.path[:0] = [{ROOT!r}, {os.path.join(ROOT, 'tests')!r}]
-import configurator, metrics, validation, vae_gan_inference as inference
+import best_model, configurator, metrics, vae_gan_inference as inference
 from conftest import fake_scores
 metrics.evaluate = lambda *a, **k: fake_scores(5.0)
 cfg, _ = configurator.for_run({{'out_dir': {str(run)!r}}})
@@ -593,12 +591,12 @@ def rename_then_die(a, b):
     if os.path.basename(b).startswith('.best.old'):  # best/ set aside, the new one not yet in its place
         os.kill(os.getpid(), signal.SIGKILL)
 os.rename = rename_then_die
-validation.score(cfg, {{'encoder': encoder, 'decoder': decoder}}, 2, 4, {{}})
+best_model.score(cfg, {{'encoder': encoder, 'decoder': decoder}}, 2, 4, {{}})
 """
     killed = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert not os.path.exists(run / 'best') and _leftovers(run)  # the kill fell in the gap
-    prefix, best = validation.read_best(str(run))  # what the next scoring, or a render, reads first
+    prefix, best = best_model.read_best(str(run))  # what the next scoring, or a render, reads first
     assert best['epoch'] == 1 and prefix.endswith('best/ckpt-1') and contents(run / 'best') == before
     assert 'best brought back from .best.old' in capsys.readouterr().out and not _leftovers(run)
 
@@ -609,7 +607,7 @@ def test_a_damaged_best_is_named_and_replaced_by_the_next_scores(run, capsys, mo
     data_file.write_bytes(data_file.read_bytes()[:100])
     assert _scored(run, 2, 50.0, monkeypatch)['best']  # worse than 10, but 10's model is gone
     assert 'does not read back' in capsys.readouterr().out
-    assert validation.read_best(str(run))[1]['epoch'] == 2
+    assert best_model.read_best(str(run))[1]['epoch'] == 2
 
 
 def _negative_figure(best):
@@ -636,7 +634,7 @@ def test_a_best_that_is_not_this_run_s_best_model_is_never_rendered_and_is_repla
     printed = capsys.readouterr().out
     assert 'using the newest checkpoint' in printed and (why is None or why in printed), printed
     assert _scored(run, 2, 50.0, monkeypatch)['best']  # worse than 10, but 10 was never this run's best
-    assert validation.read_best(str(run))[1]['epoch'] == 2
+    assert best_model.read_best(str(run))[1]['epoch'] == 2
     assert sorted(n for n in os.listdir(run) if n.startswith('.')) == []  # nothing left beside it
 
 

@@ -7,10 +7,11 @@ import os
 
 from conftest import ROOT
 
-# config.py at the bottom; what reads it; the pieces; what the step and the run folder stand on; the
-# scripts on top. vae_gan.py (the method and its loop) is imported only by bench.py, which times its step.
-LAYERS = {'config': 0, 'folders': 0, 'configurator': 1, 'files': 1, 'data': 2, 'images': 2, 'models': 2, 'checkpoints': 3,
-          'prior': 3, 'run_folder': 4, 'metrics': 5, 'validation': 6, 'vae_gan': 7, 'vae_gan_inference': 7, 'bench': 8}
+# config.py at the bottom; what reads it; the run's care (run_folder.py, pure Python) and the pieces;
+# what the step stands on and the checkpoints; the scripts on top. vae_gan.py (the method and its loop)
+# is imported only by bench.py, which times its step.
+LAYERS = {'config': 0, 'configurator': 1, 'run_folder': 2, 'data': 2, 'models': 2, 'images': 3,
+          'checkpoints': 3, 'prior': 3, 'metrics': 5, 'best_model': 6, 'vae_gan': 7, 'vae_gan_inference': 7, 'bench': 8}
 ENTRY_POINTS = ('vae_gan_inference', 'bench')  # imported by nothing
 
 
@@ -38,7 +39,8 @@ def test_imports_only_run_down_and_no_entry_point_is_imported():
         for imported in _imports(ast.parse(source)) & set(LAYERS):
             assert imported not in ENTRY_POINTS, f'{name} imports the script {imported}'
             assert imported != 'vae_gan' or name == 'bench', f'{name} imports the training script'
-            assert LAYERS[imported] < LAYERS[name], f'{name} (layer {LAYERS[name]}) imports {imported} ({LAYERS[imported]})'
+            assert LAYERS[imported] < LAYERS[name], \
+                f'{name} (layer {LAYERS[name]}) imports {imported} ({LAYERS[imported]})'
 
 
 def test_config_holds_the_experiment_and_no_parser():
@@ -53,3 +55,11 @@ def test_the_training_script_is_the_method_and_its_loop():
     # the lock, signals, file-system recovery and the benchmark live beside it
     assert not _imports(ast.parse(source)) & {'signal', 'fcntl', 'shutil', 'socket', 'contextlib'}
     assert 'benchmark' not in source and 'Lock' not in source
+
+
+def test_the_run_s_care_loads_before_tensorflow():
+    """The scripts check their flags and paths before TensorFlow loads: what they import for that imports
+    nothing heavy at module level (run_folder.start loads TensorFlow inside a function)."""
+    for name in ('config', 'configurator', 'run_folder'):
+        top = ast.Module([n for n in ast.parse(_sources()[name]).body if isinstance(n, (ast.Import, ast.ImportFrom))], [])
+        assert not _imports(top) & {'tensorflow', 'keras', 'numpy', 'checkpoints', 'data', 'models'}, name

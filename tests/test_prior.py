@@ -114,13 +114,13 @@ def test_prior_settings_are_checked_and_older_configs_read_without_them(tmp_path
 
 def test_validation_scores_draw_from_the_mixture_fitted_to_the_codes_of_the_moment(run_copy):
     import metrics
-    import validation
+    import best_model
     cfg, checkpoint, _ = inference.load_config([f'--out_dir={run_copy}', '--prior=mixture', '--prior_components=2',
                                                 '--eval_samples=4'])
     encoder, decoder = inference.restore_models(cfg, checkpoint)
-    record = validation.score(cfg, {'encoder': encoder, 'decoder': decoder}, 2, 4, metrics.feature_extractors(cfg))
+    record = best_model.score(cfg, {'encoder': encoder, 'decoder': decoder}, 2, 4, metrics.feature_extractors(cfg))
     assert record['prior'] == 'mixture of 2 fitted to 32 training codes' and record['best']
-    normal = validation.score(dataclasses.replace(cfg, prior='normal'), {'encoder': encoder, 'decoder': decoder}, 2, 4,
+    normal = best_model.score(dataclasses.replace(cfg, prior='normal'), {'encoder': encoder, 'decoder': decoder}, 2, 4,
                               metrics.feature_extractors(cfg))
     assert normal['prior'] == 'normal' and normal['best']  # scored on other terms: they replace best/, not compete
     assert normal['features']['classifier']['fid'] != record['features']['classifier']['fid']

@@ -19,22 +19,18 @@ import time
 import checkpoints
 import configurator
 import data
-import files
+import run_folder
 import metrics
 import prior
 from configurator import UsageError
-
-
-def best_folder(out_dir):
-    return os.path.join(out_dir, 'best')
 
 
 def read_best(out_dir):
     """(prefix of best/'s checkpoint, its scores.json) when best/ reads back whole, else (None, None); a
     damaged best/ is named in a note (the next scores replace it). A best/ that a killed run had set
     aside comes back first."""
-    folder = best_folder(out_dir)
-    files.recover_folder(folder)
+    folder = run_folder.best_folder(out_dir)
+    run_folder.recover_folder(folder)
     if not os.path.isdir(folder):
         return None, None
     try:
@@ -51,21 +47,20 @@ def read_best(out_dir):
         if why:
             raise ValueError(why)
     except (OSError, ValueError) as e:
-        print(f'note: {folder} does not read back ({files.why(e) if isinstance(e, OSError) else e}): '
+        print(f'note: {folder} does not read back ({run_folder.why(e) if isinstance(e, OSError) else e}): '
               f'the next scores replace it')
         return None, None
     return held[0][1], best
 
 
 def _check_same_run(out_dir, folder):
-    """ValueError unless best/'s config.json reads and is of the run in out_dir (its networks, data
-    and seed: another run's best/ copied in is not this run's best model)."""
+    """ValueError unless best/'s config.json reads and is of the run in out_dir (configurator.changed:
+    another run's best/ copied in is not this run's best model)."""
     try:
-        own = configurator.from_saved(os.path.join(folder, 'config.json'))
-        run = os.path.join(out_dir, 'config.json')
-        if os.path.exists(run):
-            theirs = configurator.from_saved(run)
-            differ = [f for f in configurator.FIXED_FIELDS if getattr(own, f) != getattr(theirs, f)]
+        own = configurator.from_saved(configurator.config_file(folder))
+        theirs = configurator.run_config(out_dir)
+        if theirs:
+            differ = configurator.changed(theirs, own)
             if differ:
                 raise ValueError(f'it is another run\'s: {differ[0]} {getattr(own, differ[0])!r}, not '
                                  f'{getattr(theirs, differ[0])!r}')
@@ -75,7 +70,7 @@ def _check_same_run(out_dir, folder):
 
 def write_scores(out_dir, records):
     """scores.jsonl, one line per record, written whole (a temporary file, then renamed)."""
-    with files.written(os.path.join(out_dir, metrics.SCORES)) as temporary, open(temporary, 'w') as f:
+    with run_folder.written(os.path.join(out_dir, metrics.SCORES)) as temporary, open(temporary, 'w') as f:
         f.writelines(json.dumps(record) + '\n' for record in records)
 
 
@@ -138,8 +133,8 @@ def score(cfg, networks, epoch, step, extractors):
     record = {'epoch': epoch, 'step': step, 'figure': figure, 'best': best is None or figure < best['figure'],
               **scores, **how}
     if record['best']:
-        settings = dataclasses.asdict(dataclasses.replace(cfg, out_dir=best_folder(cfg.out_dir)))
-        checkpoints.export(best_folder(cfg.out_dir), networks, epoch, settings, {'scores.json': record})
+        settings = dataclasses.asdict(dataclasses.replace(cfg, out_dir=run_folder.best_folder(cfg.out_dir)))
+        checkpoints.export(run_folder.best_folder(cfg.out_dir), networks, epoch, settings, {'scores.json': record})
     write_scores(cfg.out_dir, metrics.read_scores(cfg.out_dir) + [record])
     print(f'  validation ({split}): FID ' + ', '.join(
         f'{space} {s["fid"]:.2f}' for space, s in scores['features'].items()) + f', MSE {scores["mse"]:.4f}: '

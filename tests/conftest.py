@@ -27,7 +27,7 @@ TINY = ['--batch_size=4', '--steps_per_epoch=2', '--log_every=1', '--histogram_e
 def pytest_xdist_auto_num_workers(config):
     """`-n auto` (pytest.ini): half again as many workers as cores, 3 on 2. Much of a test's time is one
     core tracing a graph in Python, or waiting for a process it started, so a third worker fills what
-    two leave idle (the suite on 2 idle cores: 350 s with 3 workers against 378 and 390 s with 2).
+    two leave idle (on 2 idle cores the suite is faster with 3 workers than with 2).
     PYTEST_XDIST_AUTO_NUM_WORKERS, pytest-xdist's own setting, still decides when set."""
     if os.environ.get('PYTEST_XDIST_AUTO_NUM_WORKERS'):
         return None  # pytest-xdist's own hook reads it

@@ -4,6 +4,7 @@ a file's or a function's length: a researcher's two-line experiment must not fai
 import ast
 import glob
 import os
+import re
 
 from conftest import ROOT
 
@@ -63,3 +64,16 @@ def test_the_run_s_care_loads_before_tensorflow():
     for name in ('config', 'configurator', 'run_folder'):
         top = ast.Module([n for n in ast.parse(_sources()[name]).body if isinstance(n, (ast.Import, ast.ImportFrom))], [])
         assert not _imports(top) & {'tensorflow', 'keras', 'numpy', 'checkpoints', 'data', 'models'}, name
+
+
+def test_the_readme_s_method_points_at_the_lines_that_compute_it():
+    readme = open(os.path.join(ROOT, 'README.md')).read()
+    lines = _sources()['vae_gan'].split('\n')
+    for loss, assigned in (('L_D', 'loss_d = '), ('L_enc', 'loss_enc = '), ('L_dec', 'loss_dec = ')):
+        line = int(re.search(rf'{loss} .* vae_gan\.py:(\d+)', readme).group(1))
+        assert assigned in lines[line - 1], (loss, line)
+    first, last = (int(n) for n in re.search(r'`vae_gan\.py:(\d+)-(\d+)`: three', readme).groups())
+    step = '\n'.join(lines[first - 1:last])
+    assert lines[first - 1].startswith('def original_step') and step.count('with tf.GradientTape()') == 3
+    one_pass = int(re.search(r"update='simultaneous'`, `vae_gan\.py:(\d+)`", readme).group(1))
+    assert lines[one_pass - 1].startswith('def one_pass_step')

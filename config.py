@@ -171,7 +171,7 @@ cifar10 = dataclasses.replace(
 # The paper's own recipe, from its official code (andersbll/autoencoding_beyond_pixels and its DeepPy;
 # each fact below names its file there). Code-only choices, not in the paper: the crop box, blur and
 # flip, the saturating GAN form, D not seeing reconstructions, the 0.5/0.5 real/fake weights, the
-# +1e-3 in the GAN logs, weight decay, the annealed learning rate and the equilibrium rule.
+# +1e-3 in the GAN logs, weight decay, the annealed learning rate and the balance rule.
 # The official losses are sums over the batch; ours are means, so the two batch-size-dependent values
 # below are divided by 64 to give the same steps: RMSProp's epsilon (it is added to sqrt(v), which a
 # sum makes 64x larger) and the L2 penalty (its gradient is added to a 64x larger data gradient).

@@ -181,7 +181,7 @@ def _check_combinations(cfg):
     if cfg.update == 'simultaneous' and cfg.fresh_batches:
         raise UsageError("update='simultaneous' shares one forward pass, so one batch: add --fresh_batches=false")
     if cfg.balance_margin is not None and cfg.strategy != 'default':  # tf.cond around cross-replica updates
-        raise UsageError('balance_margin (the equilibrium rule) works on one device: drop --balance_margin, '
+        raise UsageError('balance_margin (the balance rule) works on one device: drop --balance_margin, '
                          'or use --strategy=default')
     if cfg.r1_gamma and cfg.update != 'sequential':
         raise UsageError('r1_gamma (the R1 penalty) is built into the sequential step: drop --r1_gamma, or use '

@@ -25,7 +25,7 @@ def test_celeb_a_closecrop_gives_64x64x3_in_minus_one_one_and_a_batch_per_networ
     cfg = tiny(config.celeb_a, tmp_path)
     ds, _ = data.train_dataset(cfg, seed=0)
     batches = np.stack(next(iter(ds)))
-    assert batches.shape == (3, 4, 64, 64, 3)  # fresh_batches: D, E and G each get their own
+    assert batches.shape == (3, 4, 64, 64, 3)  # fresh_batches: D, the encoder and the decoder each get their own
     assert batches.min() >= -1.0 and batches.max() <= 1.0
     assert not np.array_equal(batches[0], batches[1])
     held_out = next(iter(data.held_out_dataset(cfg, 5))).numpy()

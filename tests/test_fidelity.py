@@ -1,6 +1,6 @@
 """The facts of the original's scripts and of the official code that the presets claim, each pinned:
 the one-pass step's shared batches, DeepPy's RMSProp and L2 penalty, AutoFiller, the batch-norm
-epsilons, the GAN logs' offset, the per-batch flip, the equilibrium rule with the one-pass step."""
+epsilons, the GAN logs' offset, the per-batch flip, the balance rule with the one-pass step."""
 import math
 
 import keras
@@ -124,14 +124,14 @@ def _asymmetric(tmp_path):
     return folder
 
 
-def test_the_equilibrium_rule_with_the_one_pass_step(tmp_path):
+def test_the_balance_rule_with_the_one_pass_step(tmp_path):
     cfg = tiny(config.mnist, tmp_path, update='simultaneous', balance_margin=0.35, equilibrium=100.0)
     nets, _, step = build_step(cfg)
     before = [v.numpy() for v in nets.discriminator.trainable_variables]
     metrics = step(tf.random.stateless_uniform([4, 28, 28, 1], seed=[1, 2]), tf.constant(1.0))
     assert all(np.array_equal(a, b.numpy()) for a, b in zip(before, nets.discriminator.trainable_variables))
     assert float(metrics['discriminator_skips']) == 1 and int(nets.optimizers['decoder'].iterations) == 1
-    with pytest.raises(configurator.UsageError, match='equilibrium rule.*works on one device'):
+    with pytest.raises(configurator.UsageError, match='balance rule.*works on one device'):
         configurator.from_args(['--balance_margin=0.3', '--strategy=mirrored'])
     with pytest.raises(configurator.UsageError, match='add --update=simultaneous'):
         configurator.from_args(['--concat_batches=true'])

@@ -32,7 +32,7 @@ def test_decoder_gan_loss_by_hand():
     expected = np.mean(-np.log(_sigmoid(logit_x_tilde)) - np.log(_sigmoid(logit_x_p)))
     lt, lp = tf.constant(logit_x_tilde, tf.float32), tf.constant(logit_x_p, tf.float32)
     assert float(models.decoder_gan_loss([lt, lp])) == pytest.approx(expected, rel=1e-6)
-    # the official saturating form: G minimises log(1 - D(G(z)))
+    # the official saturating form: the decoder minimises log(1 - D(decoder(z)))
     saturating = np.mean(np.log(1 - _sigmoid(logit_x_tilde))) + np.mean(np.log(1 - _sigmoid(logit_x_p)))
     assert float(models.decoder_gan_loss([lt, lp], 'saturating')) == pytest.approx(saturating, rel=1e-6)
 

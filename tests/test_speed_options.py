@@ -115,9 +115,10 @@ def test_mixed_precision_spellings(tmp_path):
 
 
 def test_simultaneous_differs_only_in_the_intended_way(tmp_path):
-    """'simultaneous' takes D's, E's and G's gradients from one forward pass: each equals the gradient
-    the sequential phase would take against the weights of before the step, given the same noise. The
-    sequential step differs because E and G see the D (and G the E) just updated."""
+    """'simultaneous' takes D's, the encoder's and the decoder's gradients from one forward pass: each
+    equals the gradient the sequential phase would take against the weights of before the step, given the
+    same noise. The sequential step differs because the encoder and decoder see the D (and the decoder the
+    encoder) just updated."""
     cfg = tiny(config.mnist, tmp_path)
     nets, _, _ = build_step(cfg)
     x, kl_weight = _batch(), tf.constant(0.25)

@@ -231,4 +231,4 @@ def test_without_discriminate_recon_d_makes_no_reconstruction(tmp_path, step_for
     _, _, step = step_for(cfg)
     metrics = step(tf.random.uniform([4, 28, 28, 1], seed=1), tf.constant(1.0))
     assert 'd_x_tilde' not in metrics and np.isfinite(float(metrics['discriminator_loss']))
-    assert {'dis_l', 'gan', 'decoder_loss'} <= set(metrics)  # G still compares x~ with x
+    assert {'dis_l', 'gan', 'decoder_loss'} <= set(metrics)  # the decoder still compares x~ with x

@@ -261,8 +261,8 @@ def write_histograms(nets, step):
     for name, copies in nets.gradients.items():
         for var, grad in zip(nets[name].trainable_variables, copies):
             label = layer_names(nets[name])[id(var)]
-            tf.summary.histogram(f'{name}/{label}', var, step=step)
-            tf.summary.histogram(f'{name}/{label}/gradient', grad, step=step)
+            tf.summary.histogram(f'weights/{name}/{label}', var, step=step)
+            tf.summary.histogram(f'weights/{name}/{label}/gradient', grad, step=step)
 
 
 @functools.cache
@@ -427,16 +427,16 @@ def start_outputs(cfg, run):
 
 
 SHOWN = ('discriminator_loss', 'encoder_loss', 'decoder_loss', 'kl_weight')  # on the progress bar
-# TensorBoard's tags, grouped: each network's loss together, then what each network's objective holds
-GROUPS = {'discriminator_loss': 'loss/discriminator', 'encoder_loss': 'loss/encoder', 'decoder_loss': 'loss/decoder',
-          'kl': 'encoder/kl', 'kl_weight': 'encoder/kl_weight', 'dis_l': 'decoder/dis_l', 'gan': 'decoder/gan',
-          'decoder_skips': 'decoder/skips', 'discriminator_skips': 'discriminator/skips'}
+# TensorBoard's tags: the three losses first (its groups sort by name), each followed by its parts
+TAGS = {'discriminator_loss': 'loss/discriminator', 'encoder_loss': 'loss/encoder', 'decoder_loss': 'loss/decoder',
+        'kl': 'loss/encoder/kl', 'kl_weight': 'loss/encoder/kl_weight', 'dis_l': 'loss/decoder/dis_l',
+        'gan': 'loss/decoder/gan', 'decoder_skips': 'loss/decoder/skips', 'discriminator_skips': 'loss/discriminator/skips'}
 
 
 def tag(name):
-    """A step's scalar as TensorBoard shows it: loss/..., encoder/..., decoder/..., and the rest (D(x),
-    the balance rule's costs, D's skips, R1) under discriminator/."""
-    return GROUPS.get(name, f'discriminator/{name}')
+    """A step's scalar as TensorBoard shows it; the rest of D's pass (D(x), the balance rule's costs, R1)
+    as loss/discriminator/..."""
+    return TAGS.get(name, f'loss/discriminator/{name}')
 
 
 def train_epoch(cfg, run, batches, steps, epoch):
@@ -511,13 +511,13 @@ def save_samples(cfg, nets, held_out, sample_z, epoch, step):
 
 def log_scores(cfg, run, epoch):
     """The validation scores (FID, KID, precision and recall in each feature space, MSE, SSIM) to
-    TensorBoard (eval/...) and scores.jsonl; the model to best/ when they are the best yet."""
+    TensorBoard (validation/...) and scores.jsonl; the model to best/ when they are the best yet."""
     step = int(run.steps_done.numpy())
     scores = best_model.score(cfg, run.nets.sampling(), epoch, step,
                               run.extractors)
     for name, value in [(name, scores[name]) for name in ('figure', 'mse', 'ssim')] + [
             (f'{space}/{name}', value) for space, figures in scores['features'].items() for name, value in figures.items()]:
-        tf.summary.scalar(f'eval/{name}', value, step=step)
+        tf.summary.scalar(f'validation/{name}', value, step=step)
 
 
 def save_checkpoint(cfg, run, epoch, held_out):

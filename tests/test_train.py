@@ -175,11 +175,13 @@ def test_real_mnist_end_to_end(tmp_path):
     tags = set()
     for record in tf.compat.v1.train.summary_iterator(os.path.join(cfg.out_dir, 'logs', events[0])):
         tags |= {v.tag for v in record.summary.value}
-    assert {'loss/discriminator', 'loss/encoder', 'loss/decoder', 'encoder/kl', 'encoder/kl_weight', 'decoder/dis_l',
-            'decoder/gan', 'discriminator/d_x', 'speed/images_per_second', 'samples/generations',
+    assert {'loss/discriminator', 'loss/encoder', 'loss/decoder', 'loss/encoder/kl', 'loss/encoder/kl_weight',
+            'loss/decoder/dis_l', 'loss/decoder/gan', 'loss/discriminator/d_x', 'speed/images_per_second',
+            'samples/generations',
             'samples/reconstructions'} <= tags
     histograms = {t for t in tags if t.endswith('/gradient')}  # named by each network's own layers
-    assert 'discriminator/00_conv2d/kernel/gradient' in histograms and 'encoder/00_conv2d/kernel/gradient' in histograms
+    assert {'weights/discriminator/00_conv2d/kernel/gradient', 'weights/encoder/00_conv2d/kernel/gradient'} <= histograms
+    assert sorted({t.split('/')[0] for t in tags})[0] == 'loss'  # TensorBoard shows the losses first
     steps = {v.tag: record.step for record in tf.compat.v1.train.summary_iterator(
         os.path.join(cfg.out_dir, 'logs', events[0])) for v in record.summary.value}
     assert steps['samples/generations'] == steps['loss/decoder'] == 10  # images on the scalars' step axis
@@ -187,8 +189,8 @@ def test_real_mnist_end_to_end(tmp_path):
         os.path.join(cfg.out_dir, 'logs', events[0])) for v in record.summary.value if v.tag.startswith('samples/')]
     assert [len(card) for card in cards] == [3, 3]  # width, height and one PNG: each a single grid image
     assert tf.io.decode_png(cards[0][2]).shape == (152, 152, 1)  # 5x5 digits of 28 + 2-pixel borders
-    assert {'eval/classifier/fid', 'eval/classifier/kid', 'eval/classifier/precision', 'eval/mlp/recall',
-            'eval/mse', 'eval/ssim'} <= tags
+    assert {'validation/classifier/fid', 'validation/classifier/kid', 'validation/classifier/precision',
+            'validation/mlp/recall', 'validation/mse', 'validation/ssim'} <= tags
 
 
 def test_annealed_learning_rate_at_its_ends():

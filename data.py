@@ -27,6 +27,9 @@ CELEB_A_ATTRIBUTES = (  # the 40 binary attributes, in list_attr_celeba.txt's or
     'Wearing_Lipstick', 'Wearing_Necklace', 'Wearing_Necktie', 'Young')
 ATTRIBUTE_FILE = 'list_attr_celeba.txt'  # beside the images in a CelebA download: 1 / -1 per attribute
 CELEB_A_TRAIN_END, CELEB_A_VALIDATION_END = 162770, 182637  # the official partition's file numbers
+# What decides the images of a split: the caches of their features (metrics.py) and codes (prior.py) key on it.
+IMAGE_FIELDS = ('dataset', 'data_dir', 'image_size', 'channels', 'crop_fraction', 'crop_box', 'blur_sigma',
+                'resize_method')
 
 
 def check_crop_box(cfg, height, width, images):

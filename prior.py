@@ -71,9 +71,8 @@ def for_checkpoint(cfg, checkpoint, encoder, unaveraged=False, beside=None):
         return None
     with open(checkpoint + '.index', 'rb') as f:  # it holds every tensor's checksum: the contents, not read
         digest = hashlib.sha256(f.read())
-    terms = {field: getattr(cfg, field) for field in ('dataset', 'data_dir', 'train_split', 'image_size', 'channels',
-                                                      'crop_fraction', 'crop_box', 'blur_sigma', 'resize_method',
-                                                      'prior_components', 'prior_images')}
+    terms = {field: getattr(cfg, field)
+             for field in data.IMAGE_FIELDS + ('train_split', 'prior_components', 'prior_images')}
     terms['seed'] = from_saved(config_file(beside)).seed if beside else cfg.seed
     key = [digest.hexdigest(), terms] + (['unaveraged'] if unaveraged and cfg.ema_decay is not None else [])
     key = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]

@@ -47,8 +47,7 @@ def save_image(image, path, title=None, width=400, column_labels=None):
                       ha='left', fontsize=8)
         ax.xaxis.tick_top()
         ax.set_yticks([])
-        for side in ax.spines.values():
-            side.set_visible(False)
+        ax.set_frame_on(False)
     else:
         ax.axis('off')
     if title:

@@ -111,7 +111,6 @@ import models  # noqa: E402
 BATCH = models.INFERENCE_BATCH
 PR_NEIGHBOURS = 3  # k of improved precision and recall (Kynkaanniemi et al. 2019)
 MIN_IMAGES = PR_NEIGHBOURS + 1  # each image needs k neighbours besides itself
-FEATURES = ('classifier', 'mlp', 'inception')
 
 
 # ---- The figures: pure functions of features or images --------------------------------------------
@@ -209,7 +208,7 @@ def train_classifier(cfg, kind='classifier', epochs=5):
     accuracy."""
     import keras
     import tensorflow_datasets as tfds
-    keras.utils.set_random_seed(FEATURES.index(kind))
+    keras.utils.set_random_seed(('classifier', 'mlp').index(kind))
     if cfg.dataset not in ('mnist', 'fashion_mnist', 'cifar10'):  # (command() refuses a data_dir)
         raise UsageError(f'the feature classifier needs labels: mnist, fashion_mnist or cifar10, not {cfg.dataset}')
     labelled = lambda split: tfds.load(cfg.dataset, split=split, as_supervised=True).map(
@@ -296,10 +295,9 @@ def held_out_features(cfg, extract, fingerprint, images, split='held_out'):
             cached = np.load(path)
             if cached.ndim == 2 and len(cached) == len(images) and np.all(np.isfinite(cached)):
                 return cached
-            why = f'shape {cached.shape}' if cached.ndim != 2 or len(cached) != len(images) else 'not finite'
-        except (OSError, ValueError, EOFError) as e:
-            why = f'{type(e).__name__}: {str(e)[:80]}'
-        print(f'note: {path} is damaged ({why}): computing those features again')
+        except (OSError, ValueError, EOFError):
+            pass
+        print(f'note: {path} is damaged (not one finite row per image): computing those features again')
     features = np.concatenate([extract(images[i:i + BATCH]).numpy() for i in range(0, len(images), BATCH)])
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with run_folder.written(path) as temporary, open(temporary, 'wb') as f:

@@ -484,12 +484,10 @@ def plot(path, runs):
             ax.axvline(best, color=colour, linestyle=':', linewidth=1)
         axes[0].text(best, 0.5 - 0.07 * r, f' best/: epoch {best}', color=colour, fontsize=8,
                      transform=axes[0].get_xaxis_transform())
-    for ax in (axes[0], axes[3]):
-        ax.set_yscale('log')
     for ax, title in zip(axes, ('FID of generations (log scale)', 'precision of generations', 'recall of generations',
                                 'reconstruction MSE (log scale)')):
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel('epoch')
+        ax.set(xlabel='epoch', yscale='log' if 'log scale' in title else 'linear')
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)  # a new folder for the plot

@@ -306,11 +306,10 @@ def held_out_features(cfg, extract, fingerprint, images, split='held_out'):
 
 
 def evaluate(cfg, encoder, decoder, count, seed=0, extractors=None, split='held_out', draw=None):
-    """{'features': {space: {'fid', 'kid', 'precision', 'recall'}}, 'mse', 'ssim', 'images',
-    'kid_subsets', 'kid_subset_size'}: `count` generations (from draw(n), the codes prior.sample makes;
-    by default models.prior_z with this seed: the ones vae_gan_inference.py writes) against as many
-    images of `split` ('held_out': the test split; 'validation' while training), fewer if the split is
-    smaller, and those images' reconstructions."""
+    """{'features': {space: {'fid', 'kid', 'precision', 'recall'}}, 'mse', 'ssim', 'images', 'kid_subsets',
+    'kid_subset_size'}: `count` generations of draw(n)'s codes (by default models.prior_z with this seed)
+    against as many images of `split` ('held_out', or 'validation' while training), fewer if the split
+    is smaller, and those images' reconstructions."""
     extractors = extractors or feature_extractors(cfg)
     batches = data.held_out_dataset(cfg, BATCH, split).take(-(-count // BATCH))
     originals = np.concatenate([x.numpy() for x in batches] or [np.zeros((0,))])[:count]

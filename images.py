@@ -85,8 +85,8 @@ def write_gif(folder, path):
             print(f'note: {frame} does not read as an image ({type(e).__name__}): left out of the GIF')
             continue
         if frames and image.shape != frames[0].shape:  # the newest grid's: a run's own grids share it
-            print(f'note: {frame} is of shape {image.shape}, not {frames[0].shape} as the newest grid: left out of '
-                  f'the GIF')
+            size = lambda a: f'{a.shape[1]}x{a.shape[0]}x{a.shape[2] if a.ndim == 3 else 1}'  # width x height x colours
+            print(f'note: {frame} is {size(image)}, not {size(frames[0])} as the newest grid: left out of the GIF')
         else:
             frames.append(image)
     if frames:

@@ -27,7 +27,9 @@ CELEB_A_ATTRIBUTES = (  # the 40 binary attributes, in list_attr_celeba.txt's or
     'Wearing_Lipstick', 'Wearing_Necklace', 'Wearing_Necktie', 'Young')
 ATTRIBUTE_FILE = 'list_attr_celeba.txt'  # beside the images in a CelebA download: 1 / -1 per attribute
 CELEB_A_TRAIN_END, CELEB_A_VALIDATION_END = 162770, 182637  # the official partition's file numbers
-TFDS_RETRIES = 3  # tensorflow-datasets retries a failed download 10 times with back-off: minutes offline
+# What decides the images of a split: the caches of their features (metrics.py) and codes (prior.py) key on it.
+IMAGE_FIELDS = ('dataset', 'data_dir', 'image_size', 'channels', 'crop_fraction', 'crop_box', 'blur_sigma',
+                'resize_method')
 
 
 def check_crop_box(cfg, height, width, images):
@@ -74,19 +76,15 @@ def preprocess(cfg, image):
 
 
 def to_unit(cfg, images):
-    """Images in the decoder's range -> [0, 1]; numpy arrays or tensors. The one place that knows the
-    range: [0, 1] for the mnist family (sigmoid output), [-1, 1] for the others (tanh)."""
+    """Images in the decoder's range -> [0, 1]; numpy arrays or tensors. The decoder's range: [0, 1] for
+    the mnist family (sigmoid output), [-1, 1] for the others (tanh)."""
     return images if cfg.arch == 'mnist' else (images + 1.0) / 2.0
 
 
-def from_unit(cfg, images):
-    """The inverse of to_unit: [0, 1] -> the decoder's range."""
-    return images if cfg.arch == 'mnist' else images * 2.0 - 1.0
-
-
 def to_float(cfg, images):
-    """uint8 -> float32 in the decoder's output range."""
-    return from_unit(cfg, tf.cast(images, tf.float32) / 255.0)
+    """uint8 -> float32 in the decoder's range, the inverse of to_unit after / 255."""
+    images = tf.cast(images, tf.float32) / 255.0
+    return images if cfg.arch == 'mnist' else images * 2.0 - 1.0
 
 
 def to_uint8(cfg, images):
@@ -123,7 +121,7 @@ def _download(builder, name):
         tfds.disable_progress_bar()
     else:
         print(f'{name} is not prepared in {builder.data_dir}: downloading it with tensorflow-datasets')
-    downloader.MAX_RETRIES = min(downloader.MAX_RETRIES, TFDS_RETRIES)
+    downloader.MAX_RETRIES = min(downloader.MAX_RETRIES, 3)  # not 10 times with back-off: minutes offline
     root = os.path.dirname(os.path.dirname(builder.data_dir))  # .../tensorflow_datasets
     watched = [root, os.path.join(root, 'downloads'), os.path.join(root, 'downloads', name),
                os.path.join(root, 'downloads', 'extracted'), os.path.join(root, name), builder.data_dir]
@@ -154,8 +152,7 @@ def _tfds_images(cfg, split, shuffle, seed, with_attributes=False):
     shape = builder.info.features['image'].shape if 'image' in builder.info.features else None
     if shape and None not in shape[:2]:  # MNIST's 28x28, CelebA's 218x178
         check_crop_box(cfg, shape[0], shape[1], f"{name}'s images")
-    read_config = tfds.ReadConfig(shuffle_seed=seed)
-    ds = builder.as_dataset(split=split, shuffle_files=shuffle, read_config=read_config)
+    ds = builder.as_dataset(split=split, shuffle_files=shuffle, read_config=tfds.ReadConfig(shuffle_seed=seed))
     try:
         count = builder.info.splits[split].num_examples
     except KeyError:  # no split metadata (tfds.testing.mock_data)
@@ -233,14 +230,6 @@ def _to_channels(image, channels):
 _SKIPPED = set()  # file names already warned about
 
 
-def _utf8(name):
-    try:
-        name.encode('utf-8')
-        return True
-    except UnicodeEncodeError:  # os.listdir's escapes for bytes that are not UTF-8
-        return False
-
-
 def folder_files(cfg, split):
     """The image file names of `split` in cfg.data_dir (split_files); one UsageError for a folder that
     is missing or holds no images."""
@@ -248,12 +237,12 @@ def folder_files(cfg, split):
     if not os.path.isdir(folder):
         raise UsageError(f'data_dir {cfg.data_dir!r} is not a folder: point --data_dir at a folder of images')
     names = [n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS)]
-    for name in [n for n in names if not _utf8(n)]:  # TensorFlow's strings are UTF-8: such a path cannot be read
-        if name not in _SKIPPED:
+    for name in [n for n in names if n.encode('utf-8', 'replace').decode() != n]:  # os.listdir escapes non-UTF-8 bytes
+        if name not in _SKIPPED:  # TensorFlow's strings are UTF-8: such a path cannot be read
             print(f'warning: skipping {os.path.join(folder, name)!a} (its name is not UTF-8: rename the file)',
                   file=sys.stderr)
             _SKIPPED.add(name)
-    names = [n for n in names if _utf8(n)]
+        names.remove(name)
     if not names:
         raise UsageError(f'data_dir {cfg.data_dir!r} holds no images ({", ".join(IMAGE_EXTENSIONS)})')
     return split_files(names, split)
@@ -286,8 +275,8 @@ def _folder_images(cfg, split, shuffle, seed, with_attributes=False):
     (image, 40 attributes as 0/1 floats) elements from list_attr_celeba.txt."""
     names = folder_files(cfg, split)
     files = [os.path.join(cfg.data_dir, n) for n in names]
-    attributes = read_attributes(cfg.data_dir, names) if with_attributes else [[]] * len(files)
-    ds = tf.data.Dataset.from_tensor_slices((files, tf.constant(attributes, tf.float32, [len(files), 40 if with_attributes else 0])))
+    attributes = read_attributes(cfg.data_dir, names) if with_attributes else [[]] * len(files)  # [files, 40 or 0]
+    ds = tf.data.Dataset.from_tensor_slices((files, tf.constant(attributes, tf.float32)))
     if shuffle:  # file names are cheap to shuffle all at once, decoded images are not
         ds = ds.shuffle(len(files), seed=seed)
 
@@ -338,12 +327,9 @@ def train_dataset(cfg, seed):
     if count is not None and count < cfg.batch_size:  # a batch never fills: the stream would be empty
         raise UsageError(f'batch_size {cfg.batch_size} is larger than the {count} training images: '
                          f'pass a smaller --batch_size')
-    if cfg.steps_per_epoch:
-        steps = cfg.steps_per_epoch
-    elif count is None:
+    if count is None and not cfg.steps_per_epoch:
         raise UsageError(f'the size of the {cfg.dataset} train split is unknown: set --steps_per_epoch')
-    else:
-        steps = count // cfg.batch_size
+    steps = cfg.steps_per_epoch or count // cfg.batch_size
     if cfg.cache:
         images = images.cache()
     ds = images.shuffle(cfg.shuffle_buffer, seed=seed).batch(cfg.batch_size, drop_remainder=True).repeat()

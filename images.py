@@ -47,8 +47,7 @@ def save_image(image, path, title=None, width=400, column_labels=None):
                       ha='left', fontsize=8)
         ax.xaxis.tick_top()
         ax.set_yticks([])
-        for side in ax.spines.values():
-            side.set_visible(False)
+        ax.set_frame_on(False)
     else:
         ax.axis('off')
     if title:
@@ -72,30 +71,26 @@ def write_numbered(images, folder):
             iio.imwrite(temporary, image[..., 0] if image.shape[-1] == 1 else image, extension='.png')
 
 
-def _depth(image):
-    return 1 if image.ndim == 2 else image.shape[-1]
-
-
 def write_gif(folder, path):
     """The PNGs in folder (op-gen/'s epoch grids) as a GIF at path, in natural order (epoch 5 before
     epoch 10), GIF_SECONDS_PER_FRAME each, looping. A frame that does not read (cut short by a full
-    disk, say), or whose size or colours differ from the newest grid's (a file copied in), is left out
-    with a note. Returns the number of frames (0: no file)."""
+    disk, say), or whose shape differs from the newest grid's (a file copied in), is left out with a
+    note. Returns the number of frames (0: no file)."""
     number = lambda p: [int(t) if t.isdigit() else t for t in re.split(r'(\d+)', os.path.basename(p))]
     frames = []
-    for frame in sorted(glob.glob(os.path.join(folder, '*.png')), key=number):
+    for frame in sorted(glob.glob(os.path.join(folder, '*.png')), key=number, reverse=True):  # the newest first
         try:
-            frames.append((frame, iio.imread(frame)))
+            image = iio.imread(frame)
         except Exception as e:  # imageio raises many kinds for a damaged file
             print(f'note: {frame} does not read as an image ({type(e).__name__}): left out of the GIF')
-    shape = frames[-1][1].shape if frames else None  # the newest grid's: a run's own grids share it
-    for frame, image in frames:
-        if image.shape != shape:
-            print(f'note: {frame} is {image.shape[1]}x{image.shape[0]}x{_depth(image)}, not {shape[1]}x{shape[0]}x'
-                  f'{_depth(frames[-1][1])} as the newest grid: left out of the GIF')
-    frames = [image for _, image in frames if image.shape == shape]
+            continue
+        if frames and image.shape != frames[0].shape:  # the newest grid's: a run's own grids share it
+            size = lambda a: f'{a.shape[1]}x{a.shape[0]}x{a.shape[2] if a.ndim == 3 else 1}'  # width x height x colours
+            print(f'note: {frame} is {size(image)}, not {size(frames[0])} as the newest grid: left out of the GIF')
+        else:
+            frames.append(image)
     if frames:
         with run_folder.written(path) as temporary:
-            iio.imwrite(temporary, np.stack(frames), duration=int(GIF_SECONDS_PER_FRAME * 1000), loop=0,
+            iio.imwrite(temporary, np.stack(frames[::-1]), duration=int(GIF_SECONDS_PER_FRAME * 1000), loop=0,
                         extension='.gif')
     return len(frames)

@@ -109,10 +109,8 @@ import models  # noqa: E402
 
 
 BATCH = models.INFERENCE_BATCH
-KID_SUBSETS, KID_SUBSET_SIZE = 10, 1000  # as Binkowski et al. 2018
 PR_NEIGHBOURS = 3  # k of improved precision and recall (Kynkaanniemi et al. 2019)
 MIN_IMAGES = PR_NEIGHBOURS + 1  # each image needs k neighbours besides itself
-FEATURES = ('classifier', 'mlp', 'inception')
 
 
 # ---- The figures: pure functions of features or images --------------------------------------------
@@ -129,9 +127,9 @@ def fid(features_a, features_b):
 
 
 def kid_plan(n):
-    """(subsets, subset size) of KID for n images a side: 10 subsets of 1,000 (Binkowski et al.);
+    """(subsets, subset size) of KID for n images a side: 10 subsets of 1,000 (Binkowski et al. 2018);
     with n <= 1,000 one 'subset', the whole set (ten would be ten copies of it)."""
-    return (KID_SUBSETS, KID_SUBSET_SIZE) if n > KID_SUBSET_SIZE else (1, n)
+    return (10, 1000) if n > 1000 else (1, n)
 
 
 def kid(features_a, features_b, seed=0):
@@ -139,14 +137,13 @@ def kid(features_a, features_b, seed=0):
     k(x, y) = (x.y / d + 1)^3, averaged over random subsets (kid_plan)."""
     a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
     subsets, m = kid_plan(min(len(a), len(b)))
-    d = a.shape[1]
+    kernel = lambda x, y: (x @ y.T / a.shape[1] + 1) ** 3
+    off_diagonal = lambda k: (k.sum() - np.trace(k)) / (m * (m - 1))
     rng = np.random.default_rng(seed)
     estimates = []
     for _ in range(subsets):
         x, y = a[rng.choice(len(a), m, replace=False)], b[rng.choice(len(b), m, replace=False)]
-        k_xx, k_yy, k_xy = ((x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3, (x @ y.T / d + 1) ** 3)
-        off_diagonal = lambda k: (k.sum() - np.trace(k)) / (m * (m - 1))
-        estimates.append(off_diagonal(k_xx) + off_diagonal(k_yy) - 2 * k_xy.mean())
+        estimates.append(off_diagonal(kernel(x, x)) + off_diagonal(kernel(y, y)) - 2 * kernel(x, y).mean())
     return float(np.mean(estimates))
 
 
@@ -187,7 +184,7 @@ def classifier_path(cfg, kind='classifier'):
     scripts run from: mnist_sigmoid uses MNIST's."""
     root = os.path.dirname(os.path.abspath(__file__))
     folder = {p.dataset: p.out_dir for p in reversed(config.PRESETS.values())}.get(cfg.dataset, cfg.dataset)
-    return os.path.join(root, folder, 'classifier.weights.h5' if kind == 'classifier' else f'classifier_{kind}.weights.h5')
+    return os.path.join(root, folder, 'classifier' + ('' if kind == 'classifier' else f'_{kind}') + '.weights.h5')
 
 
 def build_classifier(cfg, kind='classifier'):
@@ -211,11 +208,10 @@ def train_classifier(cfg, kind='classifier', epochs=5):
     accuracy."""
     import keras
     import tensorflow_datasets as tfds
-    keras.utils.set_random_seed(FEATURES.index(kind))
-    name = cfg.dataset
-    if cfg.data_dir or name not in ('mnist', 'fashion_mnist', 'cifar10'):
+    keras.utils.set_random_seed(('classifier', 'mlp').index(kind))
+    if cfg.dataset not in ('mnist', 'fashion_mnist', 'cifar10'):  # (command() refuses a data_dir)
         raise UsageError(f'the feature classifier needs labels: mnist, fashion_mnist or cifar10, not {cfg.dataset}')
-    labelled = lambda split: tfds.load(name, split=split, as_supervised=True).map(
+    labelled = lambda split: tfds.load(cfg.dataset, split=split, as_supervised=True).map(
         lambda x, y: (data.to_float(cfg, x), y)).batch(128).prefetch(data.AUTOTUNE)
     model = build_classifier(cfg, kind)
     model.compile('adam', keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=['accuracy'])
@@ -289,10 +285,8 @@ def held_out_features(cfg, extract, fingerprint, images, split='held_out'):
     """The features of the held-out `images` (of `split`: 'held_out' or 'validation'), cached in
     out_dir/metrics_cache under a key of all that defines them: the split, the folder, the
     preprocessing, the count and the extractor's weights."""
-    defining = {field: getattr(cfg, field) for field in ('dataset', 'data_dir', f'{split}_split', 'image_size',
-                                                         'channels', 'crop_fraction', 'crop_box', 'blur_sigma',
-                                                         'resize_method', 'arch')}
-    if split != 'held_out':  # (the held-out key as before: existing caches stay valid)
+    defining = {field: getattr(cfg, field) for field in data.IMAGE_FIELDS + (f'{split}_split', 'arch')}
+    if split != 'held_out':  # the held-out key names no split (kept caches stay valid)
         defining['split'] = split
     key = hashlib.sha256(json.dumps([defining, len(images), fingerprint], sort_keys=True).encode()).hexdigest()[:16]
     path = os.path.join(cfg.out_dir, 'metrics_cache', f'{len(images)}_{key}.npy')
@@ -301,10 +295,9 @@ def held_out_features(cfg, extract, fingerprint, images, split='held_out'):
             cached = np.load(path)
             if cached.ndim == 2 and len(cached) == len(images) and np.all(np.isfinite(cached)):
                 return cached
-            why = f'shape {cached.shape}' if cached.ndim != 2 or len(cached) != len(images) else 'not finite'
-        except (OSError, ValueError, EOFError) as e:
-            why = f'{type(e).__name__}: {str(e)[:80]}'
-        print(f'note: {path} is damaged ({why}): computing those features again')
+        except (OSError, ValueError, EOFError):
+            pass
+        print(f'note: {path} is damaged (not one finite row per image): computing those features again')
     features = np.concatenate([extract(images[i:i + BATCH]).numpy() for i in range(0, len(images), BATCH)])
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with run_folder.written(path) as temporary, open(temporary, 'wb') as f:
@@ -313,11 +306,10 @@ def held_out_features(cfg, extract, fingerprint, images, split='held_out'):
 
 
 def evaluate(cfg, encoder, decoder, count, seed=0, extractors=None, split='held_out', draw=None):
-    """{'features': {space: {'fid', 'kid', 'precision', 'recall'}}, 'mse', 'ssim', 'images',
-    'kid_subsets', 'kid_subset_size'}: `count` generations (from draw(n), the codes prior.sample makes;
-    by default models.prior_z with this seed: the ones vae_gan_inference.py writes) against as many
-    images of `split` ('held_out': the test split; 'validation' while training), fewer if the split is
-    smaller, and those images' reconstructions."""
+    """{'features': {space: {'fid', 'kid', 'precision', 'recall'}}, 'mse', 'ssim', 'images', 'kid_subsets',
+    'kid_subset_size'}: `count` generations of draw(n)'s codes (by default models.prior_z with this seed)
+    against as many images of `split` ('held_out', or 'validation' while training), fewer if the split
+    is smaller, and those images' reconstructions."""
     extractors = extractors or feature_extractors(cfg)
     batches = data.held_out_dataset(cfg, BATCH, split).take(-(-count // BATCH))
     originals = np.concatenate([x.numpy() for x in batches] or [np.zeros((0,))])[:count]
@@ -369,8 +361,13 @@ def drawn_from(scores):
     return '; '.join(d for d in drawn if d)
 
 
-def _number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def _complete(scores, figures, totals):
+    """Whether `scores` (a metrics.json's, a scores.jsonl record) holds `totals` and each feature space's
+    `figures` as finite numbers."""
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    spaces = scores.get('features') if isinstance(scores, dict) else None
+    return (isinstance(spaces, dict) and bool(spaces) and all(number(scores.get(t)) for t in totals)
+            and all(isinstance(s, dict) and all(number(s.get(f)) for f in figures) for s in spaces.values()))
 
 
 def _scores(path):
@@ -378,12 +375,8 @@ def _scores(path):
     try:
         with open(path) as f:
             scores = json.load(f)
-        if not (isinstance(scores, dict) and isinstance(scores.get('features'), dict) and scores['features']
-                and _number(scores.get('mse')) and _number(scores.get('ssim'))):
-            raise ValueError('no features, mse and ssim')
-        for space, figures in scores['features'].items():
-            if not (isinstance(figures, dict) and all(_number(figures.get(f)) for f in ('fid', 'kid', 'precision', 'recall'))):
-                raise ValueError(f'{space} lacks a figure')
+        if not _complete(scores, ('fid', 'kid', 'precision', 'recall'), ('mse', 'ssim')):
+            raise ValueError('a figure is missing')
     except (OSError, ValueError) as e:
         why = run_folder.why(e) if isinstance(e, OSError) else e
         raise UsageError(f'{path} does not read as a metrics.json ({why}): score the run again with '
@@ -409,8 +402,8 @@ def table(paths):
             print(f'note: {e}; left out of the table', file=sys.stderr)
             continue
         preset = config.PRESETS[cfg.preset]
-        changed = ', '.join(f'{f}={getattr(cfg, f)}' for f in configurator.FIELDS if getattr(cfg, f) != getattr(preset, f)
-                            and f not in ('out_dir', 'seed', 'data_dir', 'metric_features'))
+        changed = ', '.join(f'{f}={getattr(cfg, f)}' for f in configurator.FIELDS if getattr(cfg, f) !=
+                            getattr(preset, f) and f not in ('out_dir', 'seed', 'data_dir', 'metric_features'))
         drawn = drawn_from(scores)
         groups.setdefault(f'`{cfg.preset}`' + (f' ({changed})' if changed else '') + (f', {drawn}' if drawn else ''),
                           []).append(scores)
@@ -450,13 +443,9 @@ def read_scores(out_dir):
 
 def _plottable(run):
     """The run's scores.jsonl records that hold every figure the plot draws; others noted and left out."""
-    number = _number
     kept = []
     for record in read_scores(run):
-        spaces = record.get('features')
-        if (isinstance(spaces, dict) and spaces and number(record.get('mse')) and all(
-                isinstance(s, dict) and all(number(s.get(f)) for f in ('fid', 'precision', 'recall'))
-                for s in spaces.values())):
+        if _complete(record, ('fid', 'precision', 'recall'), ('mse',)):
             kept.append(record)
         else:
             print(f'note: the scores of epoch {record["epoch"]} in {os.path.join(run, SCORES)} lack a figure: left out')
@@ -473,7 +462,6 @@ def plot(path, runs):
         records = sorted(_plottable(run), key=lambda record: record['epoch'])
         if not records:
             raise UsageError(f'no scores in {run}/{SCORES}: a run writes them every eval_every epochs')
-        epochs = [record['epoch'] for record in records]
         best = ([record['epoch'] for record in records if record.get('best')] or [None])[-1]
         try:  # best/'s own record, where the run folder has it: a resumed run may have redone that epoch
             with open(os.path.join(run, 'best', 'scores.json')) as f:
@@ -481,7 +469,9 @@ def plot(path, runs):
         except (OSError, ValueError, KeyError, TypeError):
             pass
         colour, label = f'C{r}', os.path.basename(os.path.normpath(run))
-        for space, style in zip(sorted({space for record in records for space in record['features']}), ('-', '--', ':')):
+        epochs = [record['epoch'] for record in records]
+        spaces = sorted({space for record in records for space in record['features']})
+        for space, style in zip(spaces, ('-', '--', ':')):
             held = [record for record in records if space in record['features']]  # a space added later, say
             for ax, figure in zip(axes, ('fid', 'precision', 'recall')):
                 ax.plot([record['epoch'] for record in held], [record['features'][space][figure] for record in held],
@@ -493,12 +483,10 @@ def plot(path, runs):
             ax.axvline(best, color=colour, linestyle=':', linewidth=1)
         axes[0].text(best, 0.5 - 0.07 * r, f' best/: epoch {best}', color=colour, fontsize=8,
                      transform=axes[0].get_xaxis_transform())
-    for ax in (axes[0], axes[3]):
-        ax.set_yscale('log')
     for ax, title in zip(axes, ('FID of generations (log scale)', 'precision of generations', 'recall of generations',
                                 'reconstruction MSE (log scale)')):
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel('epoch')
+        ax.set(xlabel='epoch', yscale='log' if 'log scale' in title else 'linear')
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)  # a new folder for the plot

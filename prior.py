@@ -1,15 +1,9 @@
 """The prior that generations are drawn from: N(0, I), the prior the networks are trained against
-(the paper, the original); or, with prior='mixture', a Gaussian mixture fitted after training to the
-encoder's codes (means) of the training images, an ex-post density estimate (Ghosh et al. 2020, "From
-Variational to Deterministic Autoencoders", section 4; pythae's GaussianMixtureSampler does the same).
-With the original's KL weight of 1/z_dim the codes sit far from N(0, I) (the shipped MNIST model's
-spread 0.5 a dimension, not 1), so N(0, I) draws codes the decoder rarely saw.
-
-The mixture is scikit-learn's GaussianMixture (full covariances). A render fits it once per
-checkpoint and keeps it in out_dir/metrics_cache/ under a key of everything that defines it (the
-checkpoint's tensor checksums, the components, the images); an export keeps its own, which a render
-into another folder reads; a cached one is checked before it is trusted.
-Training grids (op-gen/) always draw from N(0, I): no mixture exists while the encoder trains.
+(the paper, the original); or, with prior='mixture', a Gaussian mixture (scikit-learn's, full
+covariances) fitted after training to the encoder's codes (means) of the training images, an ex-post
+density estimate (Ghosh et al. 2020, "From Variational to Deterministic Autoencoders", section 4;
+pythae's GaussianMixtureSampler does the same). With the original's kl_weight of 1/z_dim the codes sit
+far from N(0, I) (RESULTS.md measures how far). Training grids (op-gen/) always draw from N(0, I).
 """
 import hashlib
 import json
@@ -47,10 +41,9 @@ def describe(mixture):
 
 def training_codes(cfg, encoder):
     """The encoder's means of the first prior_images training images (the train split, in order)."""
-    codes = []
-    for x in data.held_out_dataset(cfg, BATCH, 'train').take(-(-cfg.prior_images // BATCH)):
-        codes.append(encoder(x, training=False)[0].numpy())
-    return np.concatenate(codes)[:cfg.prior_images].astype(np.float64)
+    batches = data.held_out_dataset(cfg, BATCH, 'train').take(-(-cfg.prior_images // BATCH))
+    codes = np.concatenate([encoder(x, training=False)[0].numpy() for x in batches])
+    return codes[:cfg.prior_images].astype(np.float64)
 
 
 def fit(cfg, encoder, seed=None):
@@ -68,21 +61,19 @@ def fit(cfg, encoder, seed=None):
 
 
 def for_checkpoint(cfg, checkpoint, encoder, unaveraged=False, beside=None):
-    """None with prior='normal'; else the mixture of this checkpoint's encoder, from out_dir/metrics_cache/
-    (or, read only, from `beside`'s: the checkpoint's own run or export, rendered into another folder)
-    when one fitted on the same terms is there and reads back whole, else fitted now and kept in
-    out_dir's. An export carries its mixture, so it renders without the training images.
-    unaveraged: with ema_decay, the encoder is the checkpoint's weights, not their average
-    (--average=false), cached apart. The fit is seeded by `beside`'s own seed (its config.json's) when
-    it has one, else cfg.seed: a render's --seed picks other draws from the same mixture, not another."""
+    """None with prior='normal'; else the mixture of this checkpoint's encoder, kept in out_dir/metrics_cache/
+    under a key of all that defines it (the checkpoint's tensor checksums, the images, the components),
+    read back when it checks whole, else fitted now. `beside`: the checkpoint's run or export, whose
+    own cache is read too (an export carries its mixture, so it renders without the training images)
+    and whose config.json's seed seeds the fit (a render's --seed draws other codes from the same
+    mixture). unaveraged: the checkpoint's weights rather than their average (--average=false), kept apart."""
     if cfg.prior == 'normal':
         return None
     with open(checkpoint + '.index', 'rb') as f:  # it holds every tensor's checksum: the contents, not read
         digest = hashlib.sha256(f.read())
-    terms = {field: getattr(cfg, field) for field in ('dataset', 'data_dir', 'train_split', 'image_size', 'channels',
-                                                      'crop_fraction', 'crop_box', 'blur_sigma', 'resize_method',
-                                                      'prior_components', 'prior_images')}
-    terms['seed'] = _saved_seed(beside) if beside else cfg.seed
+    terms = {field: getattr(cfg, field)
+             for field in data.IMAGE_FIELDS + ('train_split', 'prior_components', 'prior_images')}
+    terms['seed'] = from_saved(config_file(beside)).seed if beside else cfg.seed
     key = [digest.hexdigest(), terms] + (['unaveraged'] if unaveraged and cfg.ema_decay is not None else [])
     key = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     path = os.path.join(cfg.out_dir, 'metrics_cache', f'prior_{key}.npz')
@@ -101,11 +92,6 @@ def for_checkpoint(cfg, checkpoint, encoder, unaveraged=False, beside=None):
     with run_folder.written(path) as temporary, open(temporary, 'wb') as f:
         np.savez(f, **mixture)
     return mixture
-
-
-def _saved_seed(folder):
-    """The seed in a run's or an export's config.json, whatever --seed the command adds."""
-    return from_saved(config_file(folder)).seed
 
 
 def check(cfg, path):

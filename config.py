@@ -140,6 +140,12 @@ mnist_sigmoid = dataclasses.replace(Config(), preset='mnist_sigmoid', kl_weight=
 mnist_ema_mixture = dataclasses.replace(Config(), preset='mnist_ema_mixture', ema_decay=0.999, prior='mixture',
                                         out_dir='MNIST-ema-mixture')
 
+# A folder of your own pictures on a CPU (--data_dir): the original's MNIST networks, small and fast, on
+# 28x28 grey images (each picture's central square); a batch of 64 for more steps in a small folder, and
+# a checkpoint and grids every epoch, so a stop keeps them. The celeb_a networks (64x64 colour) want a GPU.
+folder = dataclasses.replace(mnist, preset='folder', dataset='', batch_size=64, epochs=100, eval_every=0,
+                             checkpoint_every=1, sample_every=1, out_dir='runs/folder')
+
 # The MNIST preset unchanged on Fashion-MNIST (same 28x28x1 shape).
 # No feature networks ship for it: train them (`python metrics.py --train_classifier --preset=fashion_mnist`,
 # minutes) and pass --eval_every=4 to keep the best model.
@@ -200,5 +206,5 @@ celeb_a_paper = dataclasses.replace(
     balance_margin=0.35, equilibrium=0.68,  # [model/aegan.py]
     fresh_batches=False, out_dir='Celeb-A-paper', sample_every=5, checkpoint_every=5)
 
-PRESETS = {'mnist': mnist, 'mnist_sigmoid': mnist_sigmoid, 'mnist_ema_mixture': mnist_ema_mixture,
+PRESETS = {'mnist': mnist, 'mnist_sigmoid': mnist_sigmoid, 'mnist_ema_mixture': mnist_ema_mixture, 'folder': folder,
            'fashion_mnist': fashion_mnist, 'celeb_a': celeb_a, 'cifar10': cifar10, 'celeb_a_paper': celeb_a_paper}

@@ -131,3 +131,11 @@ def test_unknown_field_error_lists_every_field():
     for name in ('preset', 'dataset', 'epochs', 'batch_size', 'z_dim', 'out_dir', 'steps_per_epoch', 'kl_weight',
                  'seed', 'sample_every', 'checkpoint_every', 'data_dir'):
         assert name in str(error.value)
+
+
+def test_the_folder_preset_wants_a_folder_and_keeps_every_epoch(tmp_path):
+    with pytest.raises(UsageError, match='--data_dir'):
+        configurator.from_args(['--preset=folder'])
+    cfg = configurator.from_args(['--preset=folder', f'--data_dir={tmp_path}'])
+    assert (cfg.arch, cfg.image_size, cfg.channels, cfg.batch_size) == ('mnist', 28, 1, 64)  # small and fast
+    assert (cfg.checkpoint_every, cfg.sample_every, cfg.eval_every, cfg.metric_features) == (1, 1, 0, 'none')

@@ -2,11 +2,12 @@
 
     python vae_gan.py                                 # config.py's preset (PRESET: mnist) into MNIST/
     python vae_gan.py --preset=celeb_a --epochs=5     # any config.py field as --field=value
-    python vae_gan.py --data_dir=my_pictures --out_dir=runs/mine --preset=celeb_a --crop_fraction=1
+    python vae_gan.py --preset=folder --data_dir=my_pictures --out_dir=runs/mine   # your own pictures
     TFDS_DATA_DIR=~/tensorflow_datasets python vae_gan.py   # offline, from a prepared tensorflow-datasets copy
 
 Common flags (every field of config.py's Config is one; config.py says what each does and why):
-    --preset=NAME     mnist, mnist_ema_mixture, mnist_sigmoid, fashion_mnist, cifar10, celeb_a, celeb_a_paper
+    --preset=NAME     mnist, mnist_ema_mixture, mnist_sigmoid, folder, fashion_mnist, cifar10, celeb_a,
+                      celeb_a_paper
     --out_dir=DIR     the run's folder: a new one starts a run, a run's goes on from its newest checkpoint
     --epochs=N        train until N epochs are done
     --data_dir=DIR    a folder of your own images instead of tensorflow-datasets

@@ -67,7 +67,11 @@ def settings(args):
             and not os.path.exists(options.checkpoint + '.index'):
         raise configurator.UsageError(f'no checkpoint at {options.checkpoint}: did you mean --checkpoint={near[0]}?')
     if options.checkpoint not in ('', 'best', 'newest'):
-        source = out_dir_of(options.checkpoint)
+        source = run_folder.run_of(options.checkpoint)
+        if not os.path.exists(configurator.config_file(source)) and run_folder.holds_checkpoints(source):
+            raise configurator.UsageError(
+                f'{source} holds checkpoints but no config.json, so its settings are unknown: export the model '
+                f'again, or pass --out_dir=<the run it came from> with --checkpoint')
     cfg, changes = configurator.for_run(dict(overrides, out_dir=source) if source else overrides)
     out_dir = overrides.get('out_dir', cfg.out_dir)
     refusal = run_folder.for_export(options.export) if options.export else run_folder.for_rendering(out_dir)
@@ -89,17 +93,6 @@ def settings(args):
             f'samples/ are its own model\'s: render {options.checkpoint} into a folder of its own, such as '
             f'--out_dir={beside}')
     return dataclasses.replace(cfg, out_dir=out_dir), cfg.out_dir, options, changes
-
-
-def out_dir_of(path):
-    """The run a --checkpoint belongs to (run_folder.run_of). A folder of checkpoints without config.json
-    that is not a run's checkpoints/ is refused: its settings are unknown."""
-    run = run_folder.run_of(path)
-    if not os.path.exists(configurator.config_file(run)) and run_folder.holds_checkpoints(run):
-        raise configurator.UsageError(
-            f'{run} holds checkpoints but no config.json, so its settings are unknown: export the model '
-            f'again, or pass --out_dir=<the run it came from> with --checkpoint')
-    return run
 
 
 run_folder.start(__name__, __doc__, settings)  # --help and a typo answered before TensorFlow loads
@@ -143,9 +136,8 @@ def load_config(args):
 
 def find_checkpoint(cfg, path):
     """The checkpoint to render: `path` (a checkpoint or a folder of them); 'best': out_dir/best/;
-    'newest': the newest intact one in out_dir/checkpoints/; '' = best/ when the run has one (the
-    best generations it passed through, by its validation scores), else the newest. Damaged ones are
-    named and passed over; the line printed says which was chosen, and how to pick the other."""
+    'newest': the newest intact one in out_dir/checkpoints/; '' = best/ if the run has one, else the
+    newest. The line printed says which, and how to pick the other."""
     if path in ('', 'best'):
         if os.path.islink(run_folder.best_folder(cfg.out_dir)):  # another run's best/, say: not this run's model
             raise UsageError(f'{run_folder.best_folder(cfg.out_dir)} is a symbolic link, and a run\'s best/ is its '
@@ -201,10 +193,8 @@ def _find(cfg, path):
 
 
 def restore_models(cfg, path, average=True):
-    """The encoder and decoder of the checkpoint at path, in float32 whatever precision the run
-    trained with (its weights are float32 either way): with ema_decay, the weights' averages (a
-    training checkpoint holds them beside the weights; best/ and exports hold only them), or with
-    average=False the weights themselves (a training checkpoint's only)."""
+    """The encoder and decoder of the checkpoint at path, in float32: with ema_decay, the weights'
+    averages, or with average=False the weights themselves (a training checkpoint's only)."""
     keras.mixed_precision.set_global_policy('float32')
     encoder, decoder = models.build_encoder(cfg), models.build_decoder(cfg)
     averaged = cfg.ema_decay is not None and any(
@@ -222,15 +212,8 @@ def restore_models(cfg, path, average=True):
 
 
 def export(cfg, checkpoint, folder):
-    """The encoder's and decoder's weights alone (no discriminator, no optimizer state) and config.json
-    in `folder`: a small model to share, rendered with --checkpoint=folder. Written into a folder
-    beside it and renamed into place when whole: an export is complete or absent. A folder that is
-    not empty is refused (another run's export, or a newer one, is never mixed with this one), also
-    when a second export into it started at the same time (a lock beside it, .NAME.lock, held while
-    the model is written, makes that one refuse)."""
-    refusal = run_folder.for_export(folder)  # checked before (settings) and again now, after TensorFlow's import
-    if refusal:
-        raise UsageError(refusal)
+    """The encoder and decoder alone, with config.json, into `folder`, new or empty (checkpoints.export
+    writes it whole); a lock beside it (.NAME.lock) makes a second export into it refuse."""
     folder = os.path.normpath(folder)  # E/. and E/ are E
     parent, name = os.path.split(os.path.abspath(folder))
     encoder, decoder = restore_models(cfg, checkpoint)
@@ -251,10 +234,8 @@ def export(cfg, checkpoint, folder):
 
 
 def render(cfg, checkpoint, options):
-    """Every output below, from the checkpoint, into out_dir/samples/ (out_dir made if it is new). One
-    render at a time per out_dir (out_dir/samples.lock), written into a fresh folder that takes
-    samples/'s place when whole: a render cut short leaves the samples before it as they were, and two
-    renders never mix."""
+    """Every output below into out_dir/samples/, written whole (run_folder.written_folder), one render
+    at a time per out_dir (out_dir/samples.lock)."""
     encoder, decoder = restore_models(cfg, checkpoint, options.average)
     extractors = None
     if options.metrics:  # the feature networks first: one that cannot load stops before any rendering
@@ -267,10 +248,8 @@ def render(cfg, checkpoint, options):
 
 
 def write_samples(cfg, checkpoint, encoder, decoder, options, extractors, samples, before):
-    """The outputs into the folder `samples`; `before`: the samples folder of an earlier render, whose
-    attribute vectors are reused when they fit. Without held-out images (offline: the dataset cannot
-    be had), the generations and interpolations between random codes, and a line saying what is missing."""
-    # Batch norm in inference mode; one traced graph for every batch size.
+    """The outputs into the folder `samples`; `before`: an earlier render's, whose attribute vectors are
+    reused when they fit. Without held-out images, the generations and interpolations between random codes."""
     decode_batch = tf.function(lambda z: data.to_uint8(cfg, decoder(z, training=False)),
                                input_signature=[tf.TensorSpec([None, cfg.z_dim], tf.float32)])
     decode = lambda z: np.concatenate([decode_batch(z[i:i + models.INFERENCE_BATCH]).numpy()

@@ -1,20 +1,12 @@
-"""The run's care, pure Python (the scripts check their flags and paths before TensorFlow loads): a run
-folder's files and the rule for every path a command is given, the resume policy, whole-file writes,
-the lock, signals and how a command ends, and the scripts' start-up. checkpoints.py keeps the
-checkpoint files themselves.
+"""The run's care, pure Python (checked before TensorFlow loads): the rule for every path a command is
+given, the resume policy, whole-file writes, the lock, signals, how a command starts and ends.
+checkpoints.py keeps the checkpoint files themselves.
 
-    STARTED = run_folder.start(__name__, __doc__, settle)                       # before TensorFlow loads
-    with run_folder.guarded('vae_gan.py', argv, lambda: cfg and cfg.out_dir, newest=checkpoints.newest):
-        with run_folder.locked(cfg.out_dir, is_chief):                         # while it writes
-            ...
-
-A run folder (vae_gan.py's out_dir) holds config.json and the folders its run writes itself (OWNED);
-an export (vae_gan_inference.py --export, and a run's best/) holds config.json beside its checkpoint,
-ckpt-N.index. Nothing is written inside a run's own folders or inside an export (a render, or the
-run's next best/, would replace it whole); a run trains only into a run folder or a folder that holds
-no run's files; an export goes into a new or empty folder; a render writes samples/ into a run, an
-export or a folder of its own. Each check returns the refusal (one line naming the path and what to
-pass instead) or None.
+A run folder holds config.json and the folders its run writes itself (OWNED, op-*); an export (and a
+run's best/) holds config.json beside its ckpt-N.index. Nothing is written inside those folders or an
+export (a render or the next best/ replaces them whole); a run trains into a run folder or a folder
+with no run's files; an export goes into a new or empty folder. Each check returns the refusal (one
+line naming the path and what to pass instead) or None.
 """
 import contextlib
 import dataclasses
@@ -36,7 +28,7 @@ import configurator
 from config import PRESETS
 from configurator import UsageError
 
-OWNED = ('checkpoints', 'logs', 'best', 'samples', 'metrics_cache', 'op-real', 'op-recons', 'op-gen')
+OWNED = ('checkpoints', 'logs', 'best', 'samples', 'metrics_cache')  # and the grids' op-*/
 CHECKPOINT = re.compile(r'ckpt-(\d+)\.index')  # a checkpoint's index file: ckpt-N.index, N its number
 GRID = re.compile(r'epoch_(\d+)\.png')  # a run's grids in op-*/
 PRESET_FILE = 'preset.json'  # beside a run's config.json: config.py's preset as the run last started with it
@@ -80,9 +72,8 @@ def _owned(name):
 
 
 def run_of(path):
-    """The run or export that a checkpoint, a file or a folder belongs to: a folder that a run or an
-    export writes itself (RUN/checkpoints, RUN/best, RUN/samples), or anything in one, is RUN's; an
-    export's checkpoint is the export's; any other folder is its own."""
+    """The run or export a checkpoint, file or folder belongs to: RUN for anything in RUN's own folders
+    (RUN/checkpoints/ckpt-3), the export for its checkpoint; any other folder is its own."""
     folder = os.path.abspath(path)
     if not os.path.isdir(folder):
         folder = os.path.dirname(folder)
@@ -91,9 +82,8 @@ def run_of(path):
 
 
 def owner(path):
-    """(the run or export whose own folder `path` is or lies in, how) or (None, None): the path is one
-    of a run's OWNED folders (RUN/samples, RUN/best), inside one (RUN/samples/x), or inside an export.
-    The path is taken as the system resolves it: through its symbolic links and their '..'."""
+    """(the run or export whose own folder `path` is or lies in, how) or (None, None), the path resolved
+    through its symbolic links and their '..'."""
     start = child = os.path.realpath(path)
     while True:
         parent = os.path.dirname(child)
@@ -113,23 +103,19 @@ def inside(path, folder):
     return os.path.commonpath([path, folder]) == folder
 
 
-def _in_owned(path, flag, why=''):
-    """The refusal of a path that is or lies in a run's own folders or an export (owner), naming a
-    folder beside that run or export to pass instead; None for any other path."""
+def _in_owned(path, flag, why, fix=''):
+    """The refusal of a path that is or lies in a run's own folders or an export (owner), or None."""
     where, what = owner(path)
     if where:
         instead = os.path.join(os.path.dirname(where), os.path.basename(os.path.realpath(path)) + '-new')
-        return f'{flag}={path} {what}: {why}pass a folder outside it, such as {flag}={instead}'
+        return f'{flag}={path} {what}: {why}; ' + (fix or f'pass a folder outside it, such as {flag}={instead}')
     return None
 
 
 def for_out_dir(path, flag='--out_dir'):
-    """A training run's out_dir: a run folder or a new one, never an export nor a folder inside a run's
-    own folders or an export; a run's own folders are folders, not links to elsewhere (the run writes
-    and deletes in them); a folder without a run's config.json holds none of the folders training
-    writes with files in (a new run would write over them), and a config.json alone (a kept result) is
-    no run to go on."""
-    refusal = _in_owned(path, flag, 'a render or the next best model there would replace it; ')
+    """A training run's out_dir: a run folder or a folder with none of a run's files, not an export; a
+    run's own folders are not links (the run deletes in them)."""
+    refusal = _in_owned(path, flag, 'a render or the next best model there would replace it')
     if refusal:
         return refusal
     if is_export(path):
@@ -153,15 +139,13 @@ def for_out_dir(path, flag='--out_dir'):
 
 
 def for_rendering(path, flag='--out_dir'):
-    """Where a render writes samples/: a run, an export or any folder not inside a run's own folders
-    or an export."""
-    return _in_owned(path, flag, 'a later render or best model there would replace what is written; ')
+    """Where a render writes samples/: any folder not inside a run's own folders or an export."""
+    return _in_owned(path, flag, 'a later render or best model there would replace what is written')
 
 
 def for_export(path, flag='--export'):
-    """An export's folder: new or empty (export() checks that under its lock), not a link, not inside
-    a run's own folders or an export."""
-    refusal = _in_owned(path, flag)
+    """An export's folder: new or empty (export() checks that under its lock), not a link."""
+    refusal = _in_owned(path, flag, 'a render or the next best model there would replace it')
     if refusal:
         return refusal
     if os.path.islink(os.path.normpath(path)):  # also LINK/ and LINK/.
@@ -172,19 +156,14 @@ def for_export(path, flag='--export'):
 
 
 def for_data(path, flag='--data_dir'):
-    """A folder of images to read: never one a run or an export writes itself (RUN/samples/generations:
-    the next render would replace the images being trained on)."""
-    where, what = owner(path)
-    if where:
-        return (f'{flag}={path} {what}, and the next render or best model there replaces what it holds: copy the '
-                f'images to a folder of their own and pass that')
-    return None
+    """A folder of images to read: never one a run or an export writes itself."""
+    return _in_owned(path, flag, 'the next render or best model there replaces what it holds',
+                     'copy the images to a folder of their own and pass that')
 
 
 def unseen_checkpoints(out_dir):
-    """Why the run in out_dir cannot see its checkpoints although it has trained (checkpoints/ a file,
-    unreadable, or gone while scores.jsonl or best/ remain), or None. Going on would start the run over
-    on top of its own scores."""
+    """Why the run in out_dir cannot see its checkpoints although it has trained (scores.jsonl, best/
+    or grids remain), or None: going on would start it over on top of its own scores."""
     folder = checkpoint_folder(out_dir)
     if os.path.lexists(folder) and not os.path.isdir(folder):
         return (f'{folder} is not a folder, so the run cannot see its checkpoints: move it away (or put the '
@@ -205,9 +184,8 @@ def unseen_checkpoints(out_dir):
 
 
 def _grids_past_a_checkpoint(out_dir):
-    """Whether out_dir's grids (op-gen/epoch_N.png) go past its first checkpoint's epoch (config.json's
-    checkpoint_every): that checkpoint was saved once. Grids up to it may come from a run stopped before
-    its first save, which starts over from nothing lost."""
+    """Whether out_dir's grids (op-gen/epoch_N.png) go past config.json's checkpoint_every: a checkpoint
+    was saved. A run stopped before its first save starts over, nothing lost."""
     try:
         with open(configurator.config_file(out_dir)) as f:
             every = json.load(f)['checkpoint_every']
@@ -217,25 +195,13 @@ def _grids_past_a_checkpoint(out_dir):
         return False
 
 
-def clean_interrupted_saves(path):
-    """Removes the *_temp folders a checkpoint save that was interrupted leaves in the folder `path`;
-    returns their names."""
-    names = [n for n in _entries(path) if n.endswith('_temp') and os.path.isdir(os.path.join(path, n))]
-    for name in names:
-        shutil.rmtree(os.path.join(path, name), ignore_errors=True)
-    return names
-
-
 # ---- The resume policy --------------------------------------------------------------------------------
 
 def for_training(overrides):
-    """(cfg, line) for `python vae_gan.py`. Every start takes config.py's preset with the command line's
-    flags on top: an edit to config.py takes effect when a run goes on, as the same --field=value
-    would, and a flag lasts for its command only. The preset is --preset's, else the run's own
-    (out_dir's config.json), else config.PRESET. A run keeps its FIXED_FIELDS (networks, data, seed)
-    from its first start: a flag, or an edit of config.py since the run last started (PRESET_FILE), that
-    would change one is refused in one line naming it, with the commands to go on or to start a new
-    run. line: where the settings came from and, for a resume, what changed since the run last started."""
+    """(cfg, line) for `python vae_gan.py`: config.py's preset (--preset's, else the run's own, else
+    config.PRESET) with the command line's flags on top, so a flag lasts for its command only. A run
+    keeps its FIXED_FIELDS from its first start: a flag, or an edit of config.py since (PRESET_FILE),
+    that changes one is refused. line: where the settings came from, and what changed since."""
     preset = configurator.preset_of(overrides)
     out_dir = overrides.get('out_dir', preset.out_dir)
     _refuse(for_out_dir(out_dir) or unseen_checkpoints(out_dir))
@@ -271,8 +237,7 @@ def _refuse(refusal):
 
 
 def _preset_before(out_dir):
-    """config.py's preset as the run in out_dir last started with it ({field: value}), or None when the
-    run has no such record (an older run, a damaged file): then no edit of config.py can be told."""
+    """config.py's preset as the run in out_dir last started with it ({field: value}), or None."""
     try:
         with open(os.path.join(out_dir, PRESET_FILE)) as f:
             before = json.load(f)
@@ -282,9 +247,8 @@ def _preset_before(out_dir):
 
 
 def _refusal(out_dir, saved, cfg, overrides, fixed):
-    """The line that refuses to change a run's FIXED_FIELDS, with the two commands a user wants: go on
-    with the run as it was (the flags that restore its values), or train the new values as a new run
-    beside it (the run's preset, data and networks, but for the new values)."""
+    """The line refusing to change a run's FIXED_FIELDS, with the commands to go on with the run as it
+    was, or to train the new values as a new run beside it."""
     field = fixed[0]
     source = ('the command line asks for' if field in overrides else
               f"config.py's {cfg.preset} preset now has (edited since the run last started)")
@@ -319,9 +283,8 @@ def command(script):
 
 @contextlib.contextmanager
 def written(path):
-    """Yields a temporary path beside `path` for the body to write; renames it to `path` when the body
-    ends. If the body fails (a full disk, Ctrl-C), the temporary file is removed and `path` is as it
-    was. The temporary name starts with a dot, so globs such as *.png never see it."""
+    """Yields a temporary path beside `path` (a dot name: globs such as *.png skip it) for the body to
+    write, renamed to `path` when the body ends; if the body fails, `path` is as it was."""
     folder, name = os.path.split(path)
     temporary = os.path.join(folder, f'.tmp{os.getpid()}.{name}')  # the same extension, for the writers that read it
     try:
@@ -344,11 +307,10 @@ def write_json(path, value):
 
 @contextlib.contextmanager
 def written_folder(path):
-    """Yields a temporary folder beside `path` for the body to fill; when the body ends, it takes the
-    place of `path`: the folder there before (if any) is renamed aside, the new one renamed in, the old
-    one deleted. If the body fails, the temporary folder is deleted and `path` is as it was."""
+    """Yields a temporary folder beside `path` for the body to fill, renamed into its place when the body
+    ends (the folder there before renamed aside, then deleted); if the body fails, `path` is as it was."""
+    recover_folder(path)
     parent, name = os.path.split(os.path.abspath(path))
-    _clear_leftovers(parent, name)
     temporary = os.path.join(parent, f'.{name}.tmp{os.getpid()}')
     shutil.rmtree(temporary, ignore_errors=True)
     os.makedirs(temporary)
@@ -367,17 +329,10 @@ def written_folder(path):
 
 
 def recover_folder(path):
-    """Before a folder that written_folder writes is read: what a killed writer left beside it is
-    cleared, and the folder comes back if the kill fell between its two renames."""
+    """Before a folder that written_folder writes is read or written: what a killed writer left beside
+    it is deleted, and the folder comes back if the kill fell between the two renames."""
     parent, name = os.path.split(os.path.abspath(path))
-    if os.path.isdir(parent):
-        _clear_leftovers(parent, name)
-
-
-def _clear_leftovers(parent, name):
-    """What a killed written_folder left beside `name`: its temporary folders are deleted, and a folder
-    it had renamed aside comes back if `name` is missing (the kill fell between the two renames)."""
-    for leftover in os.listdir(parent):
+    for leftover in _entries(parent):
         match = re.fullmatch(rf'\.{re.escape(name)}\.(tmp|old)(\d+)', leftover)
         if not match or (_alive(int(match.group(2))) and int(match.group(2)) != os.getpid()):  # ours: an old run's
             continue
@@ -491,12 +446,6 @@ def _stopped_while_loading(signum, frame):
     os._exit(128 + signum)
 
 
-def _failed_write(error):
-    """Whether the error is a failed read or write: an OSError, or TensorFlow's (once it is loaded)."""
-    tf = sys.modules.get('tensorflow')
-    return isinstance(error, OSError) or (tf is not None and isinstance(error, tf.errors.OpError))
-
-
 @contextlib.contextmanager
 def guarded(script, argv, out_dir, newest=None):
     """Runs a command so that it ends in one line and the right exit code: a UsageError as `error: ...`
@@ -524,7 +473,8 @@ def guarded(script, argv, out_dir, newest=None):
         print(f'\nstopped: {where}; go on with: {command(script)} {shlex.join(argv)}'.rstrip(), file=sys.stderr)
         sys.exit(128 + (e.args[0] if e.args else signal.SIGINT))
     except Exception as e:
-        if not _failed_write(e):
+        tf = sys.modules.get('tensorflow')  # a failed read or write: an OSError, or TensorFlow's once loaded
+        if not isinstance(e, OSError) and not (tf and isinstance(e, tf.errors.OpError)):
             raise
         folder = out_dir() or 'out_dir'
         kept = (f'the checkpoints saved before stay in {checkpoint_folder(folder)}' if newest
@@ -538,9 +488,8 @@ _KEPT = None  # objects whose freeing would keep a script waiting (keep_until_ex
 
 
 def keep_until_exit(thing):
-    """Keeps `thing` alive until a script's process ends (run_script), so that it is never freed: freeing
-    a tf.data iterator waits for its threads (40 s for MNIST's shuffle buffer of the whole training set),
-    after the script's last line. Outside a script (tests), nothing is kept."""
+    """Keeps `thing` alive until a script's process ends (run_script): freeing a tf.data iterator waits
+    for its threads. Outside a script (tests), nothing is kept."""
     if _KEPT is not None:
         _KEPT.append(thing)
     return thing
@@ -548,9 +497,8 @@ def keep_until_exit(thing):
 
 def run_script(main, argv):
     """A script's entry point: main(argv), then the process ends at once with main's exit code, its
-    output flushed. TensorFlow's teardown (its thread pools, tf.data's threads) could otherwise keep the
-    prompt waiting for a minute after the last line. Every file is whole by then (written), and the lock
-    released, before main returns."""
+    output flushed, without waiting for TensorFlow's teardown (every file is whole and the lock
+    released before main returns)."""
     global _KEPT
     _KEPT = []
     try:
@@ -580,24 +528,23 @@ def _interrupt(signum, frame):
 
 
 def stop_if_asked():
-    """Raises again the KeyboardInterrupt a signal raised, in case it was lost: Python runs a signal's
-    handler wherever the main thread is, and an exception raised inside a destructor or a callback (as
-    TensorFlow runs many) is reported and dropped. Training calls it every step; guarded() once the
-    command's body is done."""
+    """Raises again the KeyboardInterrupt a signal raised, in case it was lost (raised inside a destructor
+    or a callback, it is reported and dropped). Training calls it every step; guarded() at the end."""
     if _STOPPING:
         raise KeyboardInterrupt(_STOPPING[0])
 
 
 @contextlib.contextmanager
 def locked(out_dir, is_chief=True, scratch=None):
-    """The chief holds out_dir's lock (one run per out_dir) while the body runs, and first clears what
-    interrupted saves left. However the body ends, the lock is released, an out_dir this call made and
-    left empty (the run failed before writing anything) is removed, and so is `scratch` (a worker's
-    temporary checkpoints)."""
+    """The chief holds out_dir's lock (one run per out_dir) while the body runs, and first removes the
+    *_temp folders interrupted saves left in checkpoints/. However the body ends, the lock is released,
+    and `scratch` (a worker's temporary checkpoints) and an out_dir made(...) and left empty go."""
     try:
         with made(out_dir if is_chief else None), Lock(out_dir) if is_chief else contextlib.nullcontext():
-            if is_chief:
-                for name in clean_interrupted_saves(checkpoint_folder(out_dir)):
+            folder = checkpoint_folder(out_dir)
+            for name in _entries(folder) if is_chief else []:
+                if name.endswith('_temp') and os.path.isdir(os.path.join(folder, name)):
+                    shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
                     print(f'note: removed {name}, left by an interrupted save')
             yield
     finally:
@@ -634,12 +581,10 @@ def made(folder):
 
 
 class Lock:
-    """An exclusive lock for one command at a time of a kind: out_dir/lock for training,
-    out_dir/samples.lock for rendering, .NAME.lock beside an export's folder. The file holds the
-    holder's process id and host. The operating system releases the lock when the process ends, however
-    it ends, so a lock left by a killed command is taken over (with a note); a live holder makes a
-    second command refuse in one line. A lock file that is a symbolic link is never followed (it could
-    point at any file): refused, as is a folder in its place."""
+    """An exclusive lock, one command of a kind at a time: out_dir/lock for training, out_dir/samples.lock
+    for rendering, .NAME.lock beside an export's folder; the file names its holder. The operating system
+    releases it when the process ends, so a killed command's is taken over; a link or a folder in its
+    place is refused, never followed."""
 
     def __init__(self, out_dir, name='lock', doing='in use', subject=None):
         self.path = os.path.join(out_dir, name)
@@ -653,11 +598,10 @@ class Lock:
             try:  # O_NOFOLLOW: a link in the lock's place is an error, not a file to write through
                 file = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644), 'r+b')
             except OSError as e:
-                if os.path.islink(self.path):
-                    raise UsageError(f'{self.path} is a symbolic link, not a lock this repo wrote: remove the link '
-                                     f'(rm {shlex.quote(self.path)}) and run again') from e
-                if os.path.isdir(self.path):
-                    raise UsageError(f'{self.path} is a folder, not a lock this repo wrote: move it away and run '
+                kind = 'a folder' if os.path.isdir(self.path) else ''
+                kind = 'a symbolic link' if os.path.islink(self.path) else kind
+                if kind:
+                    raise UsageError(f'{self.path} is {kind}, not a lock this repo wrote: move it away and run '
                                      f'again') from e
                 raise UsageError(f'cannot write to {self.path} ({e.strerror or e}): pass a writable --out_dir') from e
             try:
@@ -688,8 +632,7 @@ class Lock:
         self.release()
 
     def release(self):
-        """Never raises: a lock file someone deleted, or a folder gone, must not hide how the command
-        ended. The operating system's lock goes with the file handle."""
+        """Never raises: a lock file someone deleted must not hide how the command ended."""
         if self.file:
             with contextlib.suppress(OSError):
                 os.remove(self.path)  # before the unlock: a waiting command then opens a new file

@@ -1,14 +1,10 @@
-"""A run's checkpoints, which must survive anything: found, checked, saved, restored and exported. The
-scripts use these; run_folder.py keeps the folder they live in.
+"""A run's checkpoints: found, checked, saved, restored and exported (run_folder.py keeps their folder).
 
-A training checkpoint (vae_gan.py) holds the encoder, decoder and discriminator, their optimizers
-(without loss scaling, so runs can switch precision), the epoch and step counters and the sample
-grids' latent; an exported one (vae_gan_inference.py --export) the encoder, decoder and epoch.
-
-Checkpoints are found by their files (ckpt-N.index), newest first, and one counts only when every
-tensor in it reads back with a matching checksum; TensorFlow's `checkpoint` index file is written
-for other tools but never trusted. A save writes a new ckpt-N, reads it back, and only then deletes
-the oldest beyond `keep`; a damaged checkpoint is renamed ckpt-N-damaged.*, never deleted.
+A training checkpoint holds the encoder, decoder and discriminator, their optimizers (without loss
+scaling), the counters and the grids' latent; an export the encoder, decoder and epoch. Checkpoints
+are found by their files (ckpt-N.index), newest first, and count only when every tensor reads back;
+TensorFlow's `checkpoint` index file is written for other tools, never trusted. A save reads the new
+ckpt-N back before it deletes the oldest beyond `keep`; a damaged one is renamed, never deleted.
 """
 import glob
 import json
@@ -103,10 +99,8 @@ def save(checkpoint, path, number, keep=KEEP):
 
 def export(folder, networks, epoch, settings, extra=None):
     """The `networks` ({'encoder': ..., 'decoder': ...}) with their epoch, config.json (`settings`) and
-    any `extra` {file name: JSON value} in `folder`: the format vae_gan_inference.py --checkpoint=folder
-    renders. Written into a folder beside it and renamed into place once every file has read back whole,
-    so the folder there before (a previous export, the previous best) stays whole until then. Returns
-    the checkpoint's prefix."""
+    any `extra` {file name: JSON value} in `folder`, renamed into place once every file reads back
+    (run_folder.written_folder). Returns the checkpoint's prefix."""
     with run_folder.written_folder(folder) as whole:
         saved = save(tf.train.Checkpoint(epoch=tf.Variable(epoch, dtype=tf.int64), **networks), whole, epoch, keep=1)
         for name, value in {'config.json': settings, **(extra or {})}.items():
@@ -127,10 +121,9 @@ def write_index(path, names):
 
 def restore_newest(checkpoint, path, rename_damaged=True):
     """Restores the newest intact checkpoint in the folder `path` into `checkpoint` and returns its
-    prefix, or None when there is none. Newer damaged ones are named and renamed ckpt-N-damaged.*, and
-    newer ones of another architecture (copied in from another run) ckpt-N-other.* (with
-    rename_damaged; a worker only reads): kept, never deleted, never saved over. If every one is
-    damaged, or of another architecture, it refuses and moves nothing."""
+    prefix, or None when there is none. Newer damaged ones are renamed ckpt-N-damaged.*, newer ones of
+    another architecture ckpt-N-other.* (with rename_damaged: a worker only reads); if every one is
+    damaged or of another architecture, it refuses and moves nothing."""
     damaged, others, error = [], [], None
     for _, prefix in numbered(path):  # newest first, until one restores
         why = damage(prefix)
@@ -172,17 +165,14 @@ def restore(checkpoint, path, fix):
     try:
         checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
     except (ValueError, AssertionError, tf.errors.OpError) as e:
-        # The half-restored objects would log a warning per value when they are deleted: the error line
-        # is what matters, and it should be the last.
-        tf.get_logger().setLevel('ERROR')
+        tf.get_logger().setLevel('ERROR')  # no warning per half-restored value after the error line
         raise UsageError(f'{path} is a checkpoint of another architecture ({type(e).__name__}): {fix}') from e
 
 
 def make_finite_check(nets, sample_z):
     """all_finite(x) -> whether every weight is finite, and so are the losses of a forward pass on x and
-    on as many grid codes (batch norm in inference mode, nothing updated): a state worth saving. Weights
-    of 1e30 after a learning rate exploded are finite, but their losses are not. Run eagerly: once a
-    checkpoint, it costs milliseconds, where tracing it cost a quarter of a second at every start."""
+    on as many grid codes (inference mode): a state worth saving (weights of 1e30 are finite, their
+    losses not). Run eagerly, once a checkpoint."""
     def all_finite(x):
         finite = [tf.reduce_all(tf.math.is_finite(tf.cast(v, tf.float32)))
                   for name in ('discriminator', 'encoder', 'decoder') for v in nets[name].weights]

@@ -46,8 +46,7 @@ class Options:
     attributes: str = ''  # CelebA attribute vectors: 'A,B,...', 'none', or '' = the paper's 18 on CelebA
     attribute_images: int = 10000  # training images encoded to make the attribute vectors
     attribute_scale: float = 1.0  # how far along each attribute vector the faces move
-    average: bool = True  # with ema_decay: the weights' averages (what training's grids, scores and best/ use);
-    #                       false: the weights themselves, to compare them (a training checkpoint holds both)
+    average: bool = True  # with ema_decay: the weights' averages (as training's grids); false: the weights
 
 
 def settings(args):
@@ -117,8 +116,7 @@ INTERPOLATION_STEPS = 10  # images per interpolation row, both ends included
 
 
 def load_config(args):
-    """(training config rebuilt from the run's config.json with the command line's overrides, with
-    out_dir where the samples go; the checkpoint to render; Options)."""
+    """(cfg with out_dir where the samples go, the checkpoint to render, Options) from the command line."""
     cfg, source, options, changes = settings(args)
     if options.attributes not in ('', 'none'):
         unknown = [a for a in options.attributes.split(',') if a not in data.CELEB_A_ATTRIBUTES]
@@ -174,22 +172,20 @@ def _find(cfg, path):
     found, damaged = checkpoints.newest_intact(path or folder)
     for prefix, why in damaged:
         print(f'{os.path.basename(prefix)} is damaged ({why}): passed over')
-    if path and not found:
-        raise UsageError(f'no intact checkpoint in {path}: pass a checkpoint (.../checkpoints/ckpt-N) or a folder '
-                         f'of them')
-    if not found:
-        if damaged:
-            raise UsageError(f'no intact checkpoint in {folder}: every one is damaged')
-        if run_folder.is_export(cfg.out_dir):
-            raise UsageError(f'{cfg.out_dir} is an exported model, with no checkpoints/: render it with '
-                             f'--checkpoint={cfg.out_dir}')
-        lost = run_folder.unseen_checkpoints(cfg.out_dir)
-        if lost:
-            raise UsageError(lost)
-        command = run_folder.command('vae_gan.py') + (f' --preset={cfg.preset}' if cfg.preset != config.PRESET else '')
-        command += f' --out_dir={cfg.out_dir}' if cfg.out_dir != config.PRESETS[cfg.preset].out_dir else ''
-        raise UsageError(f'no checkpoint in {folder}: train one first with `{command}`')
-    return found
+    if found:
+        return found
+    if path or damaged:
+        fix = 'every one is damaged' if damaged else 'pass a checkpoint (.../checkpoints/ckpt-N) or a folder of them'
+        raise UsageError(f'no intact checkpoint in {path or folder}: {fix}')
+    if run_folder.is_export(cfg.out_dir):
+        raise UsageError(f'{cfg.out_dir} is an exported model, with no checkpoints/: render it with '
+                         f'--checkpoint={cfg.out_dir}')
+    lost = run_folder.unseen_checkpoints(cfg.out_dir)
+    if lost:
+        raise UsageError(lost)
+    command = run_folder.command('vae_gan.py') + (f' --preset={cfg.preset}' if cfg.preset != config.PRESET else '')
+    command += f' --out_dir={cfg.out_dir}' if cfg.out_dir != config.PRESETS[cfg.preset].out_dir else ''
+    raise UsageError(f'no checkpoint in {folder}: train one first with `{command}`')
 
 
 def restore_models(cfg, path, average=True):
@@ -199,13 +195,11 @@ def restore_models(cfg, path, average=True):
     encoder, decoder = models.build_encoder(cfg), models.build_decoder(cfg)
     averaged = cfg.ema_decay is not None and any(
         key.startswith('encoder_average/') for key in tf.train.load_checkpoint(path).get_variable_to_shape_map())
-    if cfg.ema_decay is not None and not average:
-        if not averaged:  # best/ and exports keep the averages under the plain names
-            raise UsageError(f'--average=false: {path} holds only the weights\' averages (best/ and exports do): '
-                             f'pass a training checkpoint, --checkpoint=newest or RUN/checkpoints/ckpt-N')
-        averaged = False
-    networks = {'encoder_average': encoder, 'decoder_average': decoder} if averaged else {'encoder': encoder,
-                                                                                          'decoder': decoder}
+    if cfg.ema_decay is not None and not average and not averaged:  # best/ and exports: the averages, plain names
+        raise UsageError(f'--average=false: {path} holds only the weights\' averages (best/ and exports do): '
+                         f'pass a training checkpoint, --checkpoint=newest or RUN/checkpoints/ckpt-N')
+    networks = {'encoder_average': encoder, 'decoder_average': decoder} if averaged and average else {
+        'encoder': encoder, 'decoder': decoder}
     checkpoints.restore(tf.train.Checkpoint(**networks), path,
                         f'{cfg.out_dir}/config.json describes another; pass the out_dir it was trained in')
     return encoder, decoder
@@ -234,8 +228,7 @@ def export(cfg, checkpoint, folder):
 
 
 def render(cfg, checkpoint, options):
-    """Every output below into out_dir/samples/, written whole (run_folder.written_folder), one render
-    at a time per out_dir (out_dir/samples.lock)."""
+    """Every output below into out_dir/samples/, written whole, one render at a time (out_dir/samples.lock)."""
     encoder, decoder = restore_models(cfg, checkpoint, options.average)
     extractors = None
     if options.metrics:  # the feature networks first: one that cannot load stops before any rendering
@@ -254,7 +247,6 @@ def write_samples(cfg, checkpoint, encoder, decoder, options, extractors, sample
                                input_signature=[tf.TensorSpec([None, cfg.z_dim], tf.float32)])
     decode = lambda z: np.concatenate([decode_batch(z[i:i + models.INFERENCE_BATCH]).numpy()
                                        for i in range(0, len(z), models.INFERENCE_BATCH)])
-    weights = None if cfg.ema_decay is None else 'average' if options.average else 'weights'  # which were scored
     mixture = prior.for_checkpoint(cfg, checkpoint, encoder, unaveraged=not options.average,  # None: N(0, I)
                                    beside=run_folder.run_of(checkpoint))
     generations = write_generations(cfg, decode, mixture, options.num_samples, samples)
@@ -275,8 +267,7 @@ def write_samples(cfg, checkpoint, encoder, decoder, options, extractors, sample
           + (f' and a GIF of {frames} sampled epoch{"s" * (frames != 1)}' if frames else
              ' (no training grids in op-gen/: no GIF)'))
     if options.metrics:
-        write_metrics(cfg, checkpoint, encoder, decoder, mixture, options.metric_samples, samples, extractors,
-                      weights)
+        write_metrics(cfg, checkpoint, encoder, decoder, mixture, options, samples, extractors)
     celeb_a = cfg.dataset == 'celeb_a' and (not cfg.data_dir or os.path.exists(os.path.join(cfg.data_dir,
                                                                                             data.ATTRIBUTE_FILE)))
     if options.attributes == 'none' or (not options.attributes and not celeb_a) or originals is None:
@@ -285,8 +276,7 @@ def write_samples(cfg, checkpoint, encoder, decoder, options, extractors, sample
 
 
 def write_generations(cfg, decode, mixture, count, samples):
-    """generations/ and generations.png: `count` images from the prior (N(0, I), or the fitted mixture
-    with prior='mixture'), fixed by the seed."""
+    """generations/ and generations.png: `count` images from the prior (prior.sample), fixed by the seed."""
     generations = decode(prior.sample(cfg, mixture, count, cfg.seed))
     images.write_numbered(generations, os.path.join(samples, 'generations'))
     images.save_grid(generations[:100], os.path.join(samples, 'generations.png'), width=800)
@@ -294,9 +284,8 @@ def write_generations(cfg, decode, mixture, count, samples):
 
 
 def write_reconstructions(cfg, encoder, decode, count, samples):
-    """originals/, reconstructions/ and reconstructions.png: the first `count` held-out images (CelebA:
-    validation) and their reconstructions from the encoder's mean. Returns (originals, codes,
-    reconstructions)."""
+    """originals/, reconstructions/ and reconstructions.png: the first `count` held-out images and their
+    reconstructions from the encoder's mean. Returns (originals, codes, reconstructions)."""
     encode = tf.function(lambda x: encoder(x, training=False)[0],  # the mean
                          input_signature=[tf.TensorSpec([None, cfg.image_size, cfg.image_size, cfg.channels])])
     originals, codes = [], []
@@ -315,8 +304,7 @@ def write_reconstructions(cfg, encoder, decode, count, samples):
 
 
 def write_interpolations(cfg, decode, codes, samples):
-    """interpolations.png: each row walks linearly in z from one code (a held-out image's, or a random
-    one) to the next. Returns the number of rows (0: no file)."""
+    """interpolations.png: rows walking linearly in z between pairs of codes; returns the rows (0: no file)."""
     rows = min(8, len(codes) // 2)
     if rows:
         t = np.linspace(0.0, 1.0, INTERPOLATION_STEPS, dtype=np.float32)[None, :, None]
@@ -326,15 +314,14 @@ def write_interpolations(cfg, decode, codes, samples):
     return rows
 
 
-def write_metrics(cfg, checkpoint, encoder, decoder, mixture, count, samples, extractors, weights):
-    """metrics.json and a summary line: FID, KID, precision and recall of `count` generations in each
-    feature space against as many held-out images (fewer if the split has fewer), MSE and SSIM of their
-    reconstructions; in memory, no image written. weights (runs with ema_decay): 'average' or 'weights'."""
-    scores = metrics.evaluate(cfg, encoder, decoder, count, seed=cfg.seed, extractors=extractors,
+def write_metrics(cfg, checkpoint, encoder, decoder, mixture, options, samples, extractors):
+    """metrics.json and a summary line: metrics.evaluate's scores of options.metric_samples generations
+    and reconstructions, in memory; with ema_decay, which weights were scored ('average' or 'weights')."""
+    scores = metrics.evaluate(cfg, encoder, decoder, options.metric_samples, seed=cfg.seed, extractors=extractors,
                               draw=lambda n: prior.sample(cfg, mixture, n, cfg.seed))
     scores.update(checkpoint=checkpoint, epoch=checkpoints.epoch_of(checkpoint), prior=prior.describe(mixture))
-    if weights:
-        scores['weights'] = weights
+    if cfg.ema_decay is not None:
+        scores['weights'] = 'average' if options.average else 'weights'
     run_folder.write_json(os.path.join(samples, 'metrics.json'), scores)
     print(f"epoch {scores['epoch']}: {metrics.summary(scores)}")
 
@@ -375,9 +362,8 @@ def attribute_vectors(codes, attributes):
 
 
 def load_attribute_vectors(cfg, checkpoint, encoder, count, samples, before):
-    """The 40 attribute vectors of this checkpoint: from before/attribute_vectors.npz when it was made
-    from the same checkpoint and number of images and reads back whole, else from `count` encoded
-    training images (z sampled from q(z|x), as the paper's code); saved in samples/ either way."""
+    """The 40 attribute vectors of this checkpoint, from before/attribute_vectors.npz when they fit, else
+    from `count` encoded training images (z sampled from q(z|x), as the paper's code); saved in samples/."""
     vectors = saved_attribute_vectors(cfg, os.path.join(before, 'attribute_vectors.npz'), checkpoint, count)
     if vectors is None:
         codes, attributes = [], []

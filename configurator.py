@@ -15,20 +15,16 @@ from config import Config, PRESETS
 
 
 class UsageError(Exception):
-    """Something the user can fix (a bad field, a missing folder, ...): the scripts print its one line
-    and exit non-zero, without a traceback."""
+    """A fault the user can fix: the scripts print its one line (`error: ...`) and exit 1, no traceback."""
 
 
 ARCHS = ('mnist', 'celeb_a', 'paper')
 ARCH_FIELDS = ('arch', 'image_size', 'channels', 'z_dim')  # what a checkpoint's shapes depend on
-# What a run keeps for its whole life: its networks and optimizer slots, the images it learns from, and
-# the seed its noise and shuffling follow. Any other field may change when the run goes on.
+# What a run keeps for its whole life (networks and optimizer slots, data, seed; ema_decay as on or off)
 FIXED_FIELDS = ARCH_FIELDS + ('optimizer', 'dataset', 'data_dir', 'train_split', 'crop_fraction', 'crop_box',
-                              'blur_sigma', 'resize_method', 'seed', 'ema_decay')  # (ema_decay: on or off, its
-#   networks in the checkpoint; its value may change)
+                              'blur_sigma', 'resize_method', 'seed', 'ema_decay')
 MNIST_FEATURES = 'classifier,mlp'  # the two feature networks trained on MNIST's digits (metrics.py)
-# Fields added after runs were shipped: a config.json without them was written before they existed, and
-# their defaults are what that version did.
+# Fields newer than some runs' config.json: without them, their defaults (what that version did)
 LATER_FIELDS = ('r1_gamma', 'ema_decay', 'prior', 'prior_components', 'prior_images', 'lr_decay_from')
 FIELDS = [f.name for f in dataclasses.fields(Config)]
 PRECISIONS = {'false': 'float32', 'float16': 'mixed_float16', 'bfloat16': 'mixed_bfloat16'}  # -> Keras policy
@@ -137,9 +133,8 @@ def _check_choices(cfg):
     """Fields that name one of a few settings, or a folder, a box or a list."""
     if cfg.preset not in PRESETS:
         raise UsageError(f"unknown preset {cfg.preset!r}: pick one of {', '.join(PRESETS)}")
-    if cfg.arch not in ARCHS:
-        raise UsageError(f"unknown arch {cfg.arch!r}: pick one of {', '.join(ARCHS)}")
-    for name, allowed in (('optimizer', ('adam', 'deeppy_rmsprop')), ('kernel_init', ('default', 'autofiller')),
+    for name, allowed in (('arch', ARCHS), ('optimizer', ('adam', 'deeppy_rmsprop')),
+                          ('kernel_init', ('default', 'autofiller')),
                           ('lr_schedule', ('constant', 'annealed', 'linear')),
                           ('dis_l_likelihood', ('mean', 'gaussian')),
                           ('gan_loss', ('non_saturating', 'saturating')), ('mixed_precision', tuple(PRECISIONS)),
@@ -202,8 +197,7 @@ def _setting(field, value):
 
 
 def check_same_model(out_dir, saved, asked):
-    """Refuses, before anything is touched, to use out_dir's run (its config `saved`) as another preset
-    or architecture than `asked` ({field: value}) names: the checkpoint would not fit."""
+    """Refuses out_dir's run (config `saved`) as another preset or architecture than `asked` names."""
     for field in changed(saved, asked, ('preset',) + ARCH_FIELDS)[:1]:
         kind = 'preset' if field == 'preset' else 'model'
         raise UsageError(f'{out_dir} holds a checkpoint of another {kind} ({field}={getattr(saved, field)!r} '
@@ -214,8 +208,7 @@ PATH_FIELDS = ('out_dir', 'data_dir', 'checkpoint', 'export')  # '~' means the h
 
 
 def _parse_value(kind, name, text):
-    """Parses text to the type of field `name` of the dataclass `kind`, a path's ~ expanded (a shell
-    leaves `--out_dir=~/runs` as it is)."""
+    """Parses text to the type of field `name` of the dataclass `kind`; a path's '~' is the home folder."""
     if name in PATH_FIELDS and text.startswith('~'):
         text = os.path.expanduser(text)
     kind = kind.__dataclass_fields__[name].type

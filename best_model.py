@@ -61,8 +61,7 @@ def write_scores(out_dir, records):
 
 
 def forget_after(out_dir, epoch):
-    """A resumed run redoes the epochs after its checkpoint: their scores go (best/ stays, a model the
-    run passed through)."""
+    """A resumed run redoes the epochs after its checkpoint: their scores go (best/ stays)."""
     records = metrics.read_scores(out_dir)
     if any(record['epoch'] > epoch for record in records):
         write_scores(out_dir, [record for record in records if record['epoch'] <= epoch])
@@ -111,8 +110,7 @@ def score(cfg, networks, epoch, step, extractors):
     split = f'{cfg.data_dir}: validation' if cfg.data_dir else cfg.validation_split
     how = dict(split=split, images=scores['images'], spaces=sorted(scores['features']), seed=cfg.seed,
                prior=scores['prior'])
-    before = {key: best.get(key, 'normal' if key == 'prior' else None) for key in how} if best else how  # (scores.json
-    #   written before the prior was a setting: 'normal')
+    before = {key: best.get(key, 'normal' if key == 'prior' else None) for key in how} if best else how
     if before != how:  # a resume with other eval_samples, say: figures that do not compare
         print(f"note: best/ (epoch {best['epoch']}) was scored on other terms ({before}): these scores replace it")
         best = None

@@ -28,8 +28,7 @@ def numbered(path):
 
 
 def damage(prefix):
-    """Why the checkpoint at prefix cannot be restored (its index or a tensor does not read back, or a
-    checksum differs), or None when it reads fully."""
+    """Why the checkpoint at prefix does not read back whole (its index, a tensor, a checksum), or None."""
     try:
         reader = tf.train.load_checkpoint(prefix)
         for key in reader.get_variable_to_shape_map():
@@ -63,8 +62,7 @@ def newest(path):
 
 
 def set_aside(prefix, label='damaged'):
-    """Renames a checkpoint's files to ckpt-N-<label>.*: no longer found as a checkpoint, still on disk.
-    Returns the new name (without the extensions)."""
+    """Renames a checkpoint's files to ckpt-N-<label>.* (no longer found, still on disk); returns that name."""
     for file in glob.glob(glob.escape(prefix) + '.*'):
         stem, rest = os.path.basename(file).split('.', 1)
         os.replace(file, os.path.join(os.path.dirname(file), f'{stem}-{label}.{rest}'))
@@ -112,8 +110,7 @@ def export(folder, networks, epoch, settings, extra=None):
 
 
 def write_index(path, names):
-    """TensorFlow's `checkpoint` file (for tf.train.latest_checkpoint and other tools), written to a
-    temporary file and renamed: never half-written. names: newest first."""
+    """TensorFlow's `checkpoint` file, for other tools (never read here), written whole; names: newest first."""
     lines = [f'model_checkpoint_path: "{names[0]}"'] + [f'all_model_checkpoint_paths: "{n}"' for n in reversed(names)]
     with run_folder.written(os.path.join(path, 'checkpoint')) as temporary, open(temporary, 'w') as f:
         f.write('\n'.join(lines) + '\n')

@@ -82,8 +82,7 @@ def run_of(path):
 
 
 def owner(path):
-    """(the run or export whose own folder `path` is or lies in, how) or (None, None), the path resolved
-    through its symbolic links and their '..'."""
+    """(the run or export whose own folder `path` is or lies in, how) or (None, None); links resolved."""
     start = child = os.path.realpath(path)
     while True:
         parent = os.path.dirname(child)
@@ -145,14 +144,11 @@ def for_rendering(path, flag='--out_dir'):
 
 def for_export(path, flag='--export'):
     """An export's folder: new or empty (export() checks that under its lock), not a link."""
-    refusal = _in_owned(path, flag, 'a render or the next best model there would replace it')
-    if refusal:
-        return refusal
     if os.path.islink(os.path.normpath(path)):  # also LINK/ and LINK/.
         return f'{flag}={path} is a symbolic link: pass the folder it points to, or a new folder'
     if os.path.exists(path) and not os.path.isdir(path):
         return f'{flag}={path} is a file: pass a folder to write the model into'
-    return None
+    return _in_owned(path, flag, 'a render or the next best model there would replace it')
 
 
 def for_data(path, flag='--data_dir'):
@@ -184,8 +180,7 @@ def unseen_checkpoints(out_dir):
 
 
 def _grids_past_a_checkpoint(out_dir):
-    """Whether out_dir's grids (op-gen/epoch_N.png) go past config.json's checkpoint_every: a checkpoint
-    was saved. A run stopped before its first save starts over, nothing lost."""
+    """Whether out_dir's grids (op-gen/epoch_N.png) go past config.json's checkpoint_every: it saved one."""
     try:
         with open(configurator.config_file(out_dir)) as f:
             every = json.load(f)['checkpoint_every']
@@ -198,10 +193,9 @@ def _grids_past_a_checkpoint(out_dir):
 # ---- The resume policy --------------------------------------------------------------------------------
 
 def for_training(overrides):
-    """(cfg, line) for `python vae_gan.py`: config.py's preset (--preset's, else the run's own, else
-    config.PRESET) with the command line's flags on top, so a flag lasts for its command only. A run
-    keeps its FIXED_FIELDS from its first start: a flag, or an edit of config.py since (PRESET_FILE),
-    that changes one is refused. line: where the settings came from, and what changed since."""
+    """(cfg, line) for `python vae_gan.py`: config.py's preset (--preset's, else the run's, else PRESET)
+    with the flags on top. A run keeps its FIXED_FIELDS: a flag, or an edit of config.py since the run
+    last started (PRESET_FILE), that changes one is refused. line: where the settings came from."""
     preset = configurator.preset_of(overrides)
     out_dir = overrides.get('out_dir', preset.out_dir)
     _refuse(for_out_dir(out_dir) or unseen_checkpoints(out_dir))
@@ -247,8 +241,7 @@ def _preset_before(out_dir):
 
 
 def _refusal(out_dir, saved, cfg, overrides, fixed):
-    """The line refusing to change a run's FIXED_FIELDS, with the commands to go on with the run as it
-    was, or to train the new values as a new run beside it."""
+    """The refusal of a change to FIXED_FIELDS, with the commands to go on as it was or to start anew."""
     field = fixed[0]
     source = ('the command line asks for' if field in overrides else
               f"config.py's {cfg.preset} preset now has (edited since the run last started)")
@@ -271,15 +264,13 @@ def _refusal(out_dir, saved, cfg, overrides, fixed):
 
 
 def command(script):
-    """How to run one of the repo's scripts from the working directory: `python vae_gan.py` in the
-    repo's folder, else with the path to it."""
+    """How to run one of the repo's scripts from the working directory: `python vae_gan.py`, or its path."""
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), script)
     shown = os.path.relpath(path)
     return f'python {shown if not shown.startswith("..") else path}'
 
 
-# ---- Whole-file writes: to a temporary name beside the file, then renamed into place (a rename within a
-# folder is atomic), so a reader finds the old file or the new one, never part of one.
+# ---- Whole-file writes: a temporary name beside the file, renamed into place (atomic within a folder) --
 
 @contextlib.contextmanager
 def written(path):
@@ -329,8 +320,7 @@ def written_folder(path):
 
 
 def recover_folder(path):
-    """Before a folder that written_folder writes is read or written: what a killed writer left beside
-    it is deleted, and the folder comes back if the kill fell between the two renames."""
+    """Clears what a killed written_folder left beside `path`, bringing the folder back if it was set aside."""
     parent, name = os.path.split(os.path.abspath(path))
     for leftover in _entries(parent):
         match = re.fullmatch(rf'\.{re.escape(name)}\.(tmp|old)(\d+)', leftover)
@@ -448,12 +438,10 @@ def _stopped_while_loading(signum, frame):
 
 @contextlib.contextmanager
 def guarded(script, argv, out_dir, newest=None):
-    """Runs a command so that it ends in one line and the right exit code: a UsageError as `error: ...`
-    (exit 1); a failed read or write (an OSError or TensorFlow's: a full disk, a folder gone or read-only)
-    as `error: <file>: <cause>` and what is left as it was (exit 1); Ctrl-C, kill or a closed terminal
-    as `stopped: ...` (exit 128 + the signal), further signals ignored while it ends. out_dir(): the
-    run's folder once known, else None. A training run (newest: checkpoints.newest) names the checkpoint
-    that holds it and the command to go on; another command says that it changed nothing."""
+    """Runs a command so that it ends in one line: a UsageError or a failed read or write as `error: ...`
+    (exit 1), Ctrl-C, kill or a closed terminal as `stopped: ...` (exit 128 + the signal), naming what
+    is kept and the command to go on. out_dir(): the run's folder once known, else None; newest:
+    checkpoints.newest for a training run."""
     for signum in SIGNALS:
         signal.signal(signum, _interrupt)
     _STOPPING.clear()
@@ -540,9 +528,12 @@ def locked(out_dir, is_chief=True, scratch=None):
     *_temp folders interrupted saves left in checkpoints/. However the body ends, the lock is released,
     and `scratch` (a worker's temporary checkpoints) and an out_dir made(...) and left empty go."""
     try:
-        with made(out_dir if is_chief else None), Lock(out_dir) if is_chief else contextlib.nullcontext():
+        if not is_chief:  # a worker writes only into `scratch`
+            yield
+            return
+        with made(out_dir), Lock(out_dir):
             folder = checkpoint_folder(out_dir)
-            for name in _entries(folder) if is_chief else []:
+            for name in _entries(folder):
                 if name.endswith('_temp') and os.path.isdir(os.path.join(folder, name)):
                     shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
                     print(f'note: removed {name}, left by an interrupted save')
@@ -554,11 +545,8 @@ def locked(out_dir, is_chief=True, scratch=None):
 
 @contextlib.contextmanager
 def made(folder):
-    """The folder (and its missing parents) made for the body, unless None; however the body ends, the
-    folders this call made and the body left empty are removed again. One line if it cannot be made."""
-    if folder is None:
-        yield
-        return
+    """The folder (and its missing parents) made for the body; however the body ends, the folders this
+    call made and the body left empty are removed again. One line if it cannot be made."""
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise UsageError(f'out_dir {folder} is a file: pass a folder, new or of an earlier run')
     new = []  # the folders this call creates, innermost first

@@ -5,8 +5,8 @@ checkpoints.py keeps the checkpoint files themselves.
 A run folder holds config.json and the folders its run writes itself (OWNED, op-*); an export (and a
 run's best/) holds config.json beside its ckpt-N.index. Nothing is written inside those folders or an
 export (a render or the next best/ replaces them whole); a run trains into a run folder or a folder
-with no run's files; an export goes into a new or empty folder. Each check returns the refusal (one
-line naming the path and what to pass instead) or None.
+with no run's files; an export goes into a new or empty folder. Each check raises the refusal, a
+UsageError naming the path and what to pass instead.
 """
 import contextlib
 import dataclasses
@@ -103,80 +103,79 @@ def inside(path, folder):
 
 
 def _in_owned(path, flag, why, fix=''):
-    """The refusal of a path that is or lies in a run's own folders or an export (owner), or None."""
+    """Refuses a path that is or lies in a run's own folders or an export (owner)."""
     where, what = owner(path)
     if where:
         instead = os.path.join(os.path.dirname(where), os.path.basename(os.path.realpath(path)) + '-new')
-        return f'{flag}={path} {what}: {why}; ' + (fix or f'pass a folder outside it, such as {flag}={instead}')
-    return None
+        fix = fix or f'pass a folder outside it, such as {flag}={instead}'
+        raise UsageError(f'{flag}={path} {what}: {why}; {fix}')
 
 
 def for_out_dir(path, flag='--out_dir'):
     """A training run's out_dir: a run folder or a folder with none of a run's files, not an export; a
     run's own folders are not links (the run deletes in them)."""
-    refusal = _in_owned(path, flag, 'a render or the next best model there would replace it')
-    if refusal:
-        return refusal
+    _in_owned(path, flag, 'a render or the next best model there would replace it')
     if is_export(path):
-        return (f'{flag}={path} is an exported model, not a run: render it with --checkpoint={path}, or train '
-                f'into a new folder, such as {flag}={os.path.realpath(path)}-run')
+        raise UsageError(f'{flag}={path} is an exported model, not a run: render it with --checkpoint={path}, or '
+                         f'train into a new folder, such as {flag}={os.path.realpath(path)}-run')
     names = _entries(path)
     linked = sorted(n for n in names if _owned(n) and os.path.islink(os.path.join(path, n)))
     if linked:
-        return (f'{os.path.join(path, linked[0])} is a symbolic link, and a run writes (and deletes) in its own '
-                f'folders: put the folder itself there (or remove the link), or pass another {flag}')
+        raise UsageError(f'{os.path.join(path, linked[0])} is a symbolic link, and a run writes (and deletes) in its '
+                         f'own folders: put the folder itself there (or remove the link), or pass another {flag}')
     if 'config.json' not in names:
         used = sorted(n for n in names if _owned(n) and n not in ('samples', 'metrics_cache')
                       and _entries(os.path.join(path, n)))  # (those two a render into the folder writes too)
         if used:
-            return (f'{flag}={path} holds {", ".join(n + "/" for n in used)} but no config.json, so no run this '
-                    f'repo can go on: a new run would write over them; move them away, or pass a new folder')
+            raise UsageError(f'{flag}={path} holds {", ".join(n + "/" for n in used)} but no config.json, so no run '
+                             f'this repo can go on: a new run would write over them; move them away, or pass a new '
+                             f'folder')
     elif not any(n in names for n in ('checkpoints', 'op-real', 'op-gen', 'op-recons')):
-        return (f'{flag}={path} holds a config.json but none of a run\'s folders (checkpoints/, op-*/): it is no run '
-                f'this repo can go on (a kept result?) and training would rewrite it; pass a new folder')
-    return None
+        raise UsageError(f'{flag}={path} holds a config.json but none of a run\'s folders (checkpoints/, op-*/): it '
+                         f'is no run this repo can go on (a kept result?) and training would rewrite it; pass a new '
+                         f'folder')
 
 
 def for_rendering(path, flag='--out_dir'):
     """Where a render writes samples/: any folder not inside a run's own folders or an export."""
-    return _in_owned(path, flag, 'a later render or best model there would replace what is written')
+    _in_owned(path, flag, 'a later render or best model there would replace what is written')
 
 
 def for_export(path, flag='--export'):
     """An export's folder: new or empty (export() checks that under its lock), not a link."""
     if os.path.islink(os.path.normpath(path)):  # also LINK/ and LINK/.
-        return f'{flag}={path} is a symbolic link: pass the folder it points to, or a new folder'
+        raise UsageError(f'{flag}={path} is a symbolic link: pass the folder it points to, or a new folder')
     if os.path.exists(path) and not os.path.isdir(path):
-        return f'{flag}={path} is a file: pass a folder to write the model into'
-    return _in_owned(path, flag, 'a render or the next best model there would replace it')
+        raise UsageError(f'{flag}={path} is a file: pass a folder to write the model into')
+    _in_owned(path, flag, 'a render or the next best model there would replace it')
 
 
 def for_data(path, flag='--data_dir'):
-    """A folder of images to read: never one a run or an export writes itself."""
-    return _in_owned(path, flag, 'the next render or best model there replaces what it holds',
-                     'copy the images to a folder of their own and pass that')
+    """A folder of images to read (if any): never one a run or an export writes itself."""
+    if path:
+        _in_owned(path, flag, 'the next render or best model there replaces what it holds',
+                  'copy the images to a folder of their own and pass that')
 
 
 def unseen_checkpoints(out_dir):
-    """Why the run in out_dir cannot see its checkpoints although it has trained (scores.jsonl, best/
-    or grids remain), or None: going on would start it over on top of its own scores."""
+    """Refuses a run in out_dir that has trained (scores.jsonl, best/ or grids remain) but cannot see
+    its checkpoints: going on would start it over on top of its own scores."""
     folder = checkpoint_folder(out_dir)
     if os.path.lexists(folder) and not os.path.isdir(folder):
-        return (f'{folder} is not a folder, so the run cannot see its checkpoints: move it away (or put the '
-                f'checkpoints back there) and run again')
+        raise UsageError(f'{folder} is not a folder, so the run cannot see its checkpoints: move it away (or put the '
+                         f'checkpoints back there) and run again')
     try:
         held = [n for n in os.listdir(folder) if CHECKPOINT.fullmatch(n)] if os.path.isdir(folder) else []
     except OSError as e:
-        return f'cannot read {folder} ({e.strerror or e}): fix its permissions and run again'
+        raise UsageError(f'cannot read {folder} ({e.strerror or e}): fix its permissions and run again') from e
     scores = os.path.join(out_dir, 'scores.jsonl')
     trained = (os.path.isfile(scores) and os.path.getsize(scores) > 0) or os.path.isdir(best_folder(out_dir))
     trained = trained or _grids_past_a_checkpoint(out_dir)
     if trained and not held:
-        return (f'{out_dir} has trained (its scores.jsonl, best/ or grids remain) but {folder} holds no checkpoint: '
-                f'put its checkpoints back to go on, or train a new run, such as --out_dir='
-                f'{os.path.normpath(out_dir)}-new (--checkpoint=best renders its best model); if it never saved '
-                f'one, remove its op-*/ grids to start it over')
-    return None
+        raise UsageError(f'{out_dir} has trained (its scores.jsonl, best/ or grids remain) but {folder} holds no '
+                         f'checkpoint: put its checkpoints back to go on, or train a new run, such as --out_dir='
+                         f'{os.path.normpath(out_dir)}-new (--checkpoint=best renders its best model); if it never '
+                         f'saved one, remove its op-*/ grids to start it over')
 
 
 def _grids_past_a_checkpoint(out_dir):
@@ -198,7 +197,8 @@ def for_training(overrides):
     last started (PRESET_FILE), that changes one is refused. line: where the settings came from."""
     preset = configurator.preset_of(overrides)
     out_dir = overrides.get('out_dir', preset.out_dir)
-    _refuse(for_out_dir(out_dir) or unseen_checkpoints(out_dir))
+    for_out_dir(out_dir)
+    unseen_checkpoints(out_dir)
     saved = configurator.run_config(out_dir)
     if saved and 'preset' not in overrides:
         preset = PRESETS[saved.preset]
@@ -207,7 +207,7 @@ def for_training(overrides):
                                                              if flags else '')
     if saved is None:
         cfg = configurator.validate(dataclasses.replace(preset, **dict(overrides, out_dir=out_dir)))
-        _refuse(cfg.data_dir and for_data(cfg.data_dir))
+        for_data(cfg.data_dir)
         return cfg, line + f' (a new run in {out_dir})'
     configurator.check_same_model(out_dir, saved, {'preset': preset.preset})
     before = _preset_before(out_dir)
@@ -217,17 +217,12 @@ def for_training(overrides):
     fixed = configurator.changed(saved, cfg)
     if fixed:
         raise UsageError(_refusal(out_dir, saved, cfg, overrides, fixed))
-    _refuse(cfg.data_dir and for_data(cfg.data_dir))
+    for_data(cfg.data_dir)
     changed = [f'{f} {getattr(saved, f)!r} -> {getattr(cfg, f)!r} ('
                + ('command line' if f in overrides else 'config.py') + ')'
                for f in configurator.FIELDS if f != 'out_dir' and getattr(cfg, f) != getattr(saved, f)]
     return cfg, line + ('; changed since the run last started: ' + ', '.join(changed) if changed
                         else '; as when the run last started')
-
-
-def _refuse(refusal):
-    if refusal:
-        raise UsageError(refusal)
 
 
 def _preset_before(out_dir):

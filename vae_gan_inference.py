@@ -73,9 +73,10 @@ def settings(args):
                 f'again, or pass --out_dir=<the run it came from> with --checkpoint')
     cfg, changes = configurator.for_run(dict(overrides, out_dir=source) if source else overrides)
     out_dir = overrides.get('out_dir', cfg.out_dir)
-    refusal = run_folder.for_export(options.export) if options.export else run_folder.for_rendering(out_dir)
-    if refusal:
-        raise configurator.UsageError(refusal)
+    if options.export:
+        run_folder.for_export(options.export)
+    else:
+        run_folder.for_rendering(out_dir)
     samples = os.path.join(out_dir, 'samples')  # replaced whole by a render: never one of its own inputs
     for flag, given in (('--checkpoint', options.checkpoint not in ('', 'best', 'newest') and options.checkpoint),
                         ('--data_dir', cfg.data_dir)):
@@ -180,9 +181,7 @@ def _find(cfg, path):
     if run_folder.is_export(cfg.out_dir):
         raise UsageError(f'{cfg.out_dir} is an exported model, with no checkpoints/: render it with '
                          f'--checkpoint={cfg.out_dir}')
-    lost = run_folder.unseen_checkpoints(cfg.out_dir)
-    if lost:
-        raise UsageError(lost)
+    run_folder.unseen_checkpoints(cfg.out_dir)
     command = run_folder.command('vae_gan.py') + (f' --preset={cfg.preset}' if cfg.preset != config.PRESET else '')
     command += f' --out_dir={cfg.out_dir}' if cfg.out_dir != config.PRESETS[cfg.preset].out_dir else ''
     raise UsageError(f'no checkpoint in {folder}: train one first with `{command}`')

@@ -70,9 +70,8 @@ def set_aside(prefix, label='damaged'):
 
 
 def save(checkpoint, path, number, keep=KEEP):
-    """Writes ckpt-<number> into the folder `path`, reads it back, then rewrites the index file and
-    deletes the intact checkpoints beyond the newest `keep`. Returns the new prefix. What stood at
-    that number before (a damaged checkpoint) is set aside first, never overwritten."""
+    """Writes ckpt-<number> into the folder `path` (what stood there set aside, never overwritten), reads
+    it back, then deletes the checkpoints beyond the newest `keep`. Returns the new prefix."""
     os.makedirs(path, exist_ok=True)
     prefix = os.path.join(path, f'ckpt-{number}')
     previous = None
@@ -91,7 +90,10 @@ def save(checkpoint, path, number, keep=KEEP):
     for old in kept[keep:] + ([os.path.join(path, previous)] if previous and previous.endswith('-previous') else []):
         for file in glob.glob(glob.escape(old) + '.*'):
             os.remove(file)
-    write_index(path, [os.path.basename(p) for p in kept[:keep]])
+    names = [os.path.basename(p) for p in kept[:keep]]  # TensorFlow's `checkpoint` file, for other tools: never read
+    lines = [f'model_checkpoint_path: "{names[0]}"'] + [f'all_model_checkpoint_paths: "{n}"' for n in reversed(names)]
+    with run_folder.written(os.path.join(path, 'checkpoint')) as temporary, open(temporary, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
     return prefix
 
 
@@ -109,45 +111,34 @@ def export(folder, networks, epoch, settings, extra=None):
     return os.path.join(folder, os.path.basename(saved))
 
 
-def write_index(path, names):
-    """TensorFlow's `checkpoint` file, for other tools (never read here), written whole; names: newest first."""
-    lines = [f'model_checkpoint_path: "{names[0]}"'] + [f'all_model_checkpoint_paths: "{n}"' for n in reversed(names)]
-    with run_folder.written(os.path.join(path, 'checkpoint')) as temporary, open(temporary, 'w') as f:
-        f.write('\n'.join(lines) + '\n')
-
-
 def restore_newest(checkpoint, path, rename_damaged=True):
     """Restores the newest intact checkpoint in the folder `path` into `checkpoint` and returns its
     prefix, or None when there is none. Newer damaged ones are renamed ckpt-N-damaged.*, newer ones of
     another architecture ckpt-N-other.* (with rename_damaged: a worker only reads); if every one is
     damaged or of another architecture, it refuses and moves nothing."""
-    damaged, others, error = [], [], None
+    passed, error = [], None  # (prefix, label, why) of the newer ones
     for _, prefix in numbered(path):  # newest first, until one restores
         why = damage(prefix)
         if why:
-            damaged.append((prefix, why))
+            passed.append((prefix, 'damaged', f'is damaged ({why})'))
             continue
         try:
             restore(checkpoint, prefix, 'pass another --out_dir, or the config it was trained with')
             break
         except UsageError as e:
-            others.append(prefix)
+            passed.append((prefix, 'other', 'is a checkpoint of another architecture (copied in from another run?)'))
             error = error or e  # the newest one's, if none of them is this run's
     else:
-        if others:  # not one of this run's architecture
+        if error:  # not one of this run's architecture
             raise error
-        if damaged:
+        if passed:
             raise UsageError(f'no intact checkpoint in {path}: '
-                             + ', '.join(f'{os.path.basename(p)} ({why})' for p, why in damaged)
+                             + ', '.join(f'{os.path.basename(p)} {why}' for p, _, why in passed)
                              + '; move that folder away to start over')
         return None
-    for older, why in damaged:
-        kept = set_aside(older) if rename_damaged else older
-        print(f'{os.path.basename(older)} is damaged ({why}): kept as {kept}.*, resuming from {prefix}')
-    for other in others:
-        kept = set_aside(other, 'other') if rename_damaged else other
-        print(f'{os.path.basename(other)} is a checkpoint of another architecture (copied in from another run?): '
-              f'kept as {kept}.*, resuming from {prefix}')
+    for older, label, why in passed:
+        kept = set_aside(older, label) if rename_damaged else older
+        print(f'{os.path.basename(older)} {why}: kept as {kept}.*, resuming from {prefix}')
     return prefix
 
 
@@ -157,8 +148,7 @@ def epoch_of(path):
 
 
 def restore(checkpoint, path, fix):
-    """Restores the tf.train.Checkpoint from path; a checkpoint of other shapes is one UsageError. The
-    checkpoint may hold more than `checkpoint` asks for (inference needs no discriminator)."""
+    """Restores the tf.train.Checkpoint from path (which may hold more); other shapes are one UsageError."""
     try:
         checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
     except (ValueError, AssertionError, tf.errors.OpError) as e:
@@ -167,9 +157,8 @@ def restore(checkpoint, path, fix):
 
 
 def make_finite_check(nets, sample_z):
-    """all_finite(x) -> whether every weight is finite, and so are the losses of a forward pass on x and
-    on as many grid codes (inference mode): a state worth saving (weights of 1e30 are finite, their
-    losses not). Run eagerly, once a checkpoint."""
+    """all_finite(x) -> whether every weight, and every loss of a forward pass on x and as many grid codes
+    (inference mode), is finite: a state worth saving (weights of 1e30 are finite, their losses not)."""
     def all_finite(x):
         finite = [tf.reduce_all(tf.math.is_finite(tf.cast(v, tf.float32)))
                   for name in ('discriminator', 'encoder', 'decoder') for v in nets[name].weights]

@@ -41,9 +41,8 @@ def validate(cfg):
 
 
 def features_for(cfg):
-    """metric_features, with 'auto' resolved to the feature networks that fit the data: MNIST's two
-    classifiers for mnist and fashion_mnist, none for a folder of images (digit classifiers would score
-    photos as digits: name the networks to use one), InceptionV3 for any other dataset."""
+    """metric_features, 'auto' resolved to the networks that fit the data: MNIST's two classifiers for
+    mnist and fashion_mnist, none for a folder of images (name them to use one), else InceptionV3."""
     if cfg.metric_features != 'auto':
         return cfg.metric_features
     return 'none' if cfg.data_dir else MNIST_FEATURES if cfg.dataset in ('mnist', 'fashion_mnist') else 'inception'
@@ -74,7 +73,7 @@ def _check_values(cfg):
         if not (math.isfinite(number) and number >= 0):
             raise UsageError(f"kl_weight must be '1/batch', '1/z_dim', 'sigmoid' or a number >= 0, "
                              f"not {cfg.kl_weight!r}")
-    if not 0 <= cfg.seed < 2 ** 31:
+    if cfg.seed < 0:  # (below 2**31: the rule above)
         raise UsageError(f'seed must be a whole number from 0 to {2 ** 31 - 1}, not {cfg.seed}')
     if cfg.real_vs_gen_weight == 1:
         raise UsageError('real_vs_gen_weight 1 would leave D no fake term to learn from: pass a number below 1')
@@ -184,8 +183,7 @@ def _check_combinations(cfg):
 
 def changed(saved, asked, fields=FIXED_FIELDS):
     """The fields among `fields` on which `asked` (a Config, or {field: value}) would change the run
-    whose config is `saved`. The rule: a run keeps its networks, data and seed (FIXED_FIELDS) for its
-    whole life; the weights' average counts by whether there is one, a folder by its path."""
+    `saved`: the weights' average counts by whether there is one, a folder by its path."""
     values = asked if isinstance(asked, dict) else dataclasses.asdict(asked)
     return [f for f in fields if f in values and _setting(f, values[f]) != _setting(f, getattr(saved, f))]
 
@@ -291,7 +289,7 @@ def for_run(overrides):
     out_dir = overrides.get('out_dir', preset.out_dir)
     saved = run_config(out_dir)
     if saved is None:  # no run there
-        return validate(dataclasses.replace(preset, **overrides)), ''
+        return from_overrides(overrides), ''
     check_same_model(out_dir, saved, overrides)
     cfg = validate(dataclasses.replace(saved, **dict(overrides, out_dir=out_dir)))
     given = [f'{f} {getattr(saved, f)!r} -> {v!r}' for f, v in overrides.items()
@@ -346,11 +344,9 @@ def _is_of(kind, value):
     """Whether a JSON value has the field type `kind` (an int counts as a float; a bool as neither)."""
     if kind in (typing.Optional[int], typing.Optional[float]):
         return value is None or _is_of(typing.get_args(kind)[0], value)
-    if kind is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, kind)
+    if isinstance(value, bool):
+        return kind is bool
+    return isinstance(value, (int, float) if kind is float else kind)
 
 
 def _type_name(kind):

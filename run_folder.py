@@ -127,13 +127,11 @@ def for_out_dir(path, flag='--out_dir'):
         used = sorted(n for n in names if _owned(n) and n not in ('samples', 'metrics_cache')
                       and _entries(os.path.join(path, n)))  # (those two a render into the folder writes too)
         if used:
-            raise UsageError(f'{flag}={path} holds {", ".join(n + "/" for n in used)} but no config.json, so no run '
-                             f'this repo can go on: a new run would write over them; move them away, or pass a new '
-                             f'folder')
+            raise UsageError(f'{flag}={path} holds {", ".join(n + "/" for n in used)} but no config.json (no run to '
+                             f'go on): a new run would write over them; move them away, or pass a new folder')
     elif not any(n in names for n in ('checkpoints', 'op-real', 'op-gen', 'op-recons')):
-        raise UsageError(f'{flag}={path} holds a config.json but none of a run\'s folders (checkpoints/, op-*/): it '
-                         f'is no run this repo can go on (a kept result?) and training would rewrite it; pass a new '
-                         f'folder')
+        raise UsageError(f'{flag}={path} holds a config.json but none of a run\'s folders (checkpoints/, op-*/): no '
+                         f'run to go on (a kept result?), and training would rewrite it; pass a new folder')
 
 
 def for_rendering(path, flag='--out_dir'):
@@ -480,8 +478,7 @@ def keep_until_exit(thing):
 
 def run_script(main, argv):
     """A script's entry point: main(argv), then the process ends at once with main's exit code, its
-    output flushed, without waiting for TensorFlow's teardown (every file is whole and the lock
-    released before main returns)."""
+    output flushed, without waiting for TensorFlow's teardown (main leaves every file whole)."""
     global _KEPT
     _KEPT = []
     try:
@@ -519,9 +516,8 @@ def stop_if_asked():
 
 @contextlib.contextmanager
 def locked(out_dir, is_chief=True, scratch=None):
-    """The chief holds out_dir's lock (one run per out_dir) while the body runs, and first removes the
-    *_temp folders interrupted saves left in checkpoints/. However the body ends, the lock is released,
-    and `scratch` (a worker's temporary checkpoints) and an out_dir made(...) and left empty go."""
+    """The chief holds out_dir's lock while the body runs, first removing the *_temp folders interrupted
+    saves left in checkpoints/; however the body ends, `scratch` (a worker's checkpoints) goes."""
     try:
         if not is_chief:  # a worker writes only into `scratch`
             yield

@@ -37,8 +37,7 @@ import run_folder
 @dataclasses.dataclass(frozen=True)
 class Options:
     """This script's own flags, parsed with the config fields (configurator.parse_flags)."""
-    checkpoint: str = ''  # 'best' (out_dir/best/), 'newest' (the newest checkpoint), a checkpoint
-    #                      (.../checkpoints/ckpt-10), a folder of them or an exported model; '' = best, else newest
+    checkpoint: str = ''  # 'best', 'newest', a checkpoint, a folder of them or an export; '' = best, else newest
     num_samples: int = 100  # generations and reconstructions written as PNGs
     metrics: bool = False  # also FID, KID, precision, recall, reconstruction MSE and SSIM into samples/metrics.json
     metric_samples: int = 10000  # generations (and held-out images) --metrics scores, in memory: the standard 10,000
@@ -50,9 +49,8 @@ class Options:
 
 
 def settings(args):
-    """(cfg, source, options, changes) from the command line, in pure Python (checked before TensorFlow
-    loads). source: the run or export whose config.json describes the model (--checkpoint's, else
-    out_dir); cfg.out_dir: where samples/ goes, source unless --out_dir names another folder."""
+    """(cfg, source, options, changes) from the command line, before TensorFlow loads. source: the run or
+    export whose config.json describes the model; cfg.out_dir: where samples/ goes (source by default)."""
     overrides, flags = configurator.parse_flags(args, config.Config, Options)
     options = Options(**flags)
     for name in ('num_samples', 'metric_samples', 'attribute_images'):
@@ -379,8 +377,7 @@ def load_attribute_vectors(cfg, checkpoint, encoder, count, samples, before):
 
 
 def saved_attribute_vectors(cfg, path, checkpoint, count):
-    """The vectors in `path` if they were made from this checkpoint and `count` images and read back
-    whole ([40, z_dim]), else None (a damaged file with a note: they are made again)."""
+    """The [40, z_dim] vectors in `path` if made from this checkpoint and `count` images, else None."""
     if not os.path.exists(path):
         return None
     try:

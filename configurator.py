@@ -1,6 +1,5 @@
-"""Reading an experiment: `--field=value` flags parsed to each field's type (nanoGPT's configurator.py
-beside its train.py), every field checked, and a run's saved config.json loaded. Every fault is one
-UsageError line. config.py holds the values; this module holds what reads and checks them.
+"""Reading an experiment (nanoGPT's configurator.py beside its train.py): `--field=value` flags parsed to
+each field's type, a run's config.json loaded, every field checked; every fault one UsageError line.
 """
 import dataclasses
 import difflib
@@ -18,12 +17,10 @@ class UsageError(Exception):
     """A fault the user can fix: the scripts print its one line (`error: ...`) and exit 1, no traceback."""
 
 
-ARCHS = ('mnist', 'celeb_a', 'paper')
 ARCH_FIELDS = ('arch', 'image_size', 'channels', 'z_dim')  # what a checkpoint's shapes depend on
 # What a run keeps for its whole life (networks and optimizer slots, data, seed; ema_decay as on or off)
 FIXED_FIELDS = ARCH_FIELDS + ('optimizer', 'dataset', 'data_dir', 'train_split', 'crop_fraction', 'crop_box',
                               'blur_sigma', 'resize_method', 'seed', 'ema_decay')
-MNIST_FEATURES = 'classifier,mlp'  # the two feature networks trained on MNIST's digits (metrics.py)
 # Fields newer than some runs' config.json: without them, their defaults (what that version did)
 LATER_FIELDS = ('r1_gamma', 'ema_decay', 'prior', 'prior_components', 'prior_images', 'lr_decay_from')
 FIELDS = [f.name for f in dataclasses.fields(Config)]
@@ -31,8 +28,7 @@ PRECISIONS = {'false': 'float32', 'float16': 'mixed_float16', 'bfloat16': 'mixed
 
 
 def validate(cfg):
-    """Raises UsageError naming the first bad field; returns cfg, with metric_features='auto' resolved and
-    data_dir's '~' expanded (config.py's and config.json's: _parse_value expands a flag's)."""
+    """Raises UsageError naming the first bad field; returns cfg, metric_features resolved, data_dir's '~' expanded."""
     cfg = dataclasses.replace(cfg, metric_features=features_for(cfg), data_dir=os.path.expanduser(cfg.data_dir))
     _check_choices(cfg)
     _check_values(cfg)
@@ -45,7 +41,7 @@ def features_for(cfg):
     mnist and fashion_mnist, none for a folder of images (name them to use one), else InceptionV3."""
     if cfg.metric_features != 'auto':
         return cfg.metric_features
-    return 'none' if cfg.data_dir else MNIST_FEATURES if cfg.dataset in ('mnist', 'fashion_mnist') else 'inception'
+    return 'none' if cfg.data_dir else 'classifier,mlp' if cfg.dataset in ('mnist', 'fashion_mnist') else 'inception'
 
 
 def _check_values(cfg):
@@ -129,10 +125,8 @@ def _check_split(name, split, optional=False):
 
 
 def _check_choices(cfg):
-    """Fields that name one of a few settings, or a folder, a box or a list."""
-    if cfg.preset not in PRESETS:
-        raise UsageError(f"unknown preset {cfg.preset!r}: pick one of {', '.join(PRESETS)}")
-    for name, allowed in (('arch', ARCHS), ('optimizer', ('adam', 'deeppy_rmsprop')),
+    """Fields that name one of a few settings, or a folder, a box or a list (the preset: preset_of, from_saved)."""
+    for name, allowed in (('arch', ('mnist', 'celeb_a', 'paper')), ('optimizer', ('adam', 'deeppy_rmsprop')),
                           ('kernel_init', ('default', 'autofiller')),
                           ('lr_schedule', ('constant', 'annealed', 'linear')),
                           ('dis_l_likelihood', ('mean', 'gaussian')),

@@ -3,10 +3,8 @@ given, the resume policy, whole-file writes, the lock, signals, how a command st
 checkpoints.py keeps the checkpoint files themselves.
 
 A run folder holds config.json and the folders its run writes itself (OWNED, op-*); an export (and a
-run's best/) holds config.json beside its ckpt-N.index. Nothing is written inside those folders or an
-export (a render or the next best/ replaces them whole); a run trains into a run folder or a folder
-with no run's files; an export goes into a new or empty folder. Each check raises the refusal, a
-UsageError naming the path and what to pass instead.
+run's best/) holds config.json beside its ckpt-N.index. Nothing else writes inside either. Each check
+below raises its refusal: a UsageError naming the path and what to pass instead.
 """
 import contextlib
 import dataclasses
@@ -168,8 +166,7 @@ def unseen_checkpoints(out_dir):
         raise UsageError(f'cannot read {folder} ({e.strerror or e}): fix its permissions and run again') from e
     scores = os.path.join(out_dir, 'scores.jsonl')
     trained = (os.path.isfile(scores) and os.path.getsize(scores) > 0) or os.path.isdir(best_folder(out_dir))
-    trained = trained or _grids_past_a_checkpoint(out_dir)
-    if trained and not held:
+    if not held and (trained or _grids_past_a_checkpoint(out_dir)):
         raise UsageError(f'{out_dir} has trained (its scores.jsonl, best/ or grids remain) but {folder} holds no '
                          f'checkpoint: put its checkpoints back to go on, or train a new run, such as --out_dir='
                          f'{os.path.normpath(out_dir)}-new (--checkpoint=best renders its best model); if it never '
@@ -295,8 +292,7 @@ def written_folder(path):
     ends (the folder there before renamed aside, then deleted); if the body fails, `path` is as it was."""
     recover_folder(path)
     parent, name = os.path.split(os.path.abspath(path))
-    temporary = os.path.join(parent, f'.{name}.tmp{os.getpid()}')
-    shutil.rmtree(temporary, ignore_errors=True)
+    temporary = os.path.join(parent, f'.{name}.tmp{os.getpid()}')  # (recover_folder removed any of ours)
     os.makedirs(temporary)
     try:
         yield temporary
@@ -432,9 +428,8 @@ def _stopped_while_loading(signum, frame):
 @contextlib.contextmanager
 def guarded(script, argv, out_dir, newest=None):
     """Runs a command so that it ends in one line: a UsageError or a failed read or write as `error: ...`
-    (exit 1), Ctrl-C, kill or a closed terminal as `stopped: ...` (exit 128 + the signal), naming what
-    is kept and the command to go on. out_dir(): the run's folder once known, else None; newest:
-    checkpoints.newest for a training run."""
+    (exit 1), a signal as `stopped: ...` (exit 128 + the signal) with what is kept and how to go on.
+    out_dir(): the run's folder once known, else None; newest: checkpoints.newest for a training run."""
     for signum in SIGNALS:
         signal.signal(signum, _interrupt)
     _STOPPING.clear()
@@ -469,8 +464,7 @@ _KEPT = None  # objects whose freeing would keep a script waiting (keep_until_ex
 
 
 def keep_until_exit(thing):
-    """Keeps `thing` alive until a script's process ends (run_script): freeing a tf.data iterator waits
-    for its threads. Outside a script (tests), nothing is kept."""
+    """Keeps `thing` alive until the script's process ends (run_script); outside a script (tests), nothing."""
     if _KEPT is not None:
         _KEPT.append(thing)
     return thing
@@ -561,9 +555,8 @@ def made(folder):
 
 class Lock:
     """An exclusive lock, one command of a kind at a time: out_dir/lock for training, out_dir/samples.lock
-    for rendering, .NAME.lock beside an export's folder; the file names its holder. The operating system
-    releases it when the process ends, so a killed command's is taken over; a link or a folder in its
-    place is refused, never followed."""
+    for rendering, .NAME.lock beside an export's folder; the file names its holder. The system releases
+    it when the process ends (a killed command's is taken over); a link in its place is never followed."""
 
     def __init__(self, out_dir, name='lock', doing='in use', subject=None):
         self.path = os.path.join(out_dir, name)

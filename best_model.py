@@ -1,9 +1,7 @@
 """The run's validation scores and the best model it passed through.
 
-Every eval_every epochs the encoder and decoder are scored on validation_split's images (never the
-split reported on), the scores appended to out_dir/scores.jsonl and, when metrics.figure beats best/'s,
-the two written to out_dir/best/ as an export (checkpoints.export); best/scores.json holds the figure
-the next scores must beat, so a resumed run keeps its best.
+Every eval_every epochs the encoder and decoder are scored on the validation images, the scores appended
+to out_dir/scores.jsonl and, when metrics.figure beats best/scores.json's, the two exported to best/.
 """
 import dataclasses
 import json

@@ -3,8 +3,7 @@
 A training checkpoint holds the encoder, decoder and discriminator, their optimizers (without loss
 scaling), the counters and the grids' latent; an export the encoder, decoder and epoch. Checkpoints
 are found by their files (ckpt-N.index), newest first, and count only when every tensor reads back;
-TensorFlow's `checkpoint` index file is written for other tools, never trusted. A save reads the new
-ckpt-N back before it deletes the oldest beyond `keep`; a damaged one is renamed, never deleted.
+a damaged one is renamed, never deleted.
 """
 import glob
 import json
@@ -112,10 +111,9 @@ def export(folder, networks, epoch, settings, extra=None):
 
 
 def restore_newest(checkpoint, path, rename_damaged=True):
-    """Restores the newest intact checkpoint in the folder `path` into `checkpoint` and returns its
-    prefix, or None when there is none. Newer damaged ones are renamed ckpt-N-damaged.*, newer ones of
-    another architecture ckpt-N-other.* (with rename_damaged: a worker only reads); if every one is
-    damaged or of another architecture, it refuses and moves nothing."""
+    """Restores the newest intact checkpoint in the folder `path` into `checkpoint`; returns its prefix or
+    None. Newer ones, damaged or of another architecture, become ckpt-N-damaged.* or ckpt-N-other.* (with
+    rename_damaged: a worker only reads); if none restores, it refuses and moves nothing."""
     passed, error = [], None  # (prefix, label, why) of the newer ones
     for _, prefix in numbered(path):  # newest first, until one restores
         why = damage(prefix)

@@ -227,9 +227,7 @@ def export(cfg, checkpoint, folder):
 def render(cfg, checkpoint, options):
     """Every output below into out_dir/samples/, written whole, one render at a time (out_dir/samples.lock)."""
     encoder, decoder = restore_models(cfg, checkpoint, options.average)
-    extractors = None
-    if options.metrics:  # the feature networks first: one that cannot load stops before any rendering
-        extractors = metrics.feature_extractors(cfg)
+    extractors = metrics.feature_extractors(cfg) if options.metrics else None  # first: a failure renders nothing
     samples = os.path.join(cfg.out_dir, 'samples')
     print(f'rendering {checkpoint} into {samples}')
     with run_folder.made(cfg.out_dir), run_folder.Lock(cfg.out_dir, 'samples.lock', 'being rendered'), \

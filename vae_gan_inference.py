@@ -132,9 +132,8 @@ def load_config(args):
 
 
 def find_checkpoint(cfg, path):
-    """The checkpoint to render: `path` (a checkpoint or a folder of them); 'best': out_dir/best/;
-    'newest': the newest intact one in out_dir/checkpoints/; '' = best/ if the run has one, else the
-    newest. The line printed says which, and how to pick the other."""
+    """The checkpoint to render: `path` (a checkpoint or a folder of them), 'best' (out_dir/best/), 'newest',
+    or '' (best/ if the run has one, else the newest); the line printed says which, and how to pick the other."""
     if path in ('', 'best'):
         if os.path.islink(run_folder.best_folder(cfg.out_dir)):  # another run's best/, say: not this run's model
             raise UsageError(f'{run_folder.best_folder(cfg.out_dir)} is a symbolic link, and a run\'s best/ is its '

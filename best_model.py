@@ -1,14 +1,7 @@
 """The run's validation scores and the best model it passed through.
 
-Every eval_every epochs, vae_gan.py scores the generations and reconstructions against validation_split's
-images (metrics.evaluate; never the test split, which stays for reporting), appends the scores to
-out_dir/scores.jsonl and, when metrics.figure beats best/'s, writes the encoder and decoder to
-out_dir/best/ in the export format (`python vae_gan_inference.py --checkpoint=best`). The GAN's
-generations can get worse while its reconstructions keep improving (RESULTS.md's 200-epoch curve), so
-the newest checkpoint is not the best one.
-
-best/ is written beside itself and swapped in once it reads back whole (checkpoints.export); its own
-scores.json holds the figure the next scores must beat, so a resumed run keeps its best.
+Every eval_every epochs the encoder and decoder are scored on the validation images, the scores appended
+to out_dir/scores.jsonl and, when metrics.figure beats best/scores.json's, the two exported to best/.
 """
 import dataclasses
 import json
@@ -26,9 +19,8 @@ from configurator import UsageError
 
 
 def read_best(out_dir):
-    """(prefix of best/'s checkpoint, its scores.json) when best/ reads back whole, else (None, None); a
-    damaged best/ is named in a note (the next scores replace it). A best/ that a killed run had set
-    aside comes back first."""
+    """(prefix of best/'s checkpoint, its scores.json) when best/ reads back whole and is this run's (its
+    config.json: configurator.changed), else (None, None) and a note (the next scores replace it)."""
     folder = run_folder.best_folder(out_dir)
     run_folder.recover_folder(folder)
     if not os.path.isdir(folder):
@@ -40,7 +32,14 @@ def read_best(out_dir):
         if not (isinstance(best, dict) and isinstance(best.get('epoch'), int) and isinstance(best.get('figure'), float)
                 and math.isfinite(best['figure']) and best['figure'] >= 0):  # an FID is never negative
             raise ValueError('no epoch and figure, an FID >= 0')
-        _check_same_run(out_dir, folder)
+        try:
+            own, theirs = configurator.from_saved(configurator.config_file(folder)), configurator.run_config(out_dir)
+        except UsageError as e:
+            raise ValueError(f'its config.json: {e}') from e
+        differ = configurator.changed(theirs, own) if theirs else []
+        if differ:
+            raise ValueError(f'it is another run\'s: {differ[0]} {getattr(own, differ[0])!r}, not '
+                             f'{getattr(theirs, differ[0])!r}')
         if [number for number, _ in held] != [best['epoch']]:
             raise ValueError(f'its checkpoint is not ckpt-{best["epoch"]}')
         why = checkpoints.damage(held[0][1])
@@ -53,21 +52,6 @@ def read_best(out_dir):
     return held[0][1], best
 
 
-def _check_same_run(out_dir, folder):
-    """ValueError unless best/'s config.json reads and is of the run in out_dir (configurator.changed:
-    another run's best/ copied in is not this run's best model)."""
-    try:
-        own = configurator.from_saved(configurator.config_file(folder))
-        theirs = configurator.run_config(out_dir)
-        if theirs:
-            differ = configurator.changed(theirs, own)
-            if differ:
-                raise ValueError(f'it is another run\'s: {differ[0]} {getattr(own, differ[0])!r}, not '
-                                 f'{getattr(theirs, differ[0])!r}')
-    except UsageError as e:
-        raise ValueError(f'its config.json: {e}') from e
-
-
 def write_scores(out_dir, records):
     """scores.jsonl, one line per record, written whole (a temporary file, then renamed)."""
     with run_folder.written(os.path.join(out_dir, metrics.SCORES)) as temporary, open(temporary, 'w') as f:
@@ -75,8 +59,7 @@ def write_scores(out_dir, records):
 
 
 def forget_after(out_dir, epoch):
-    """A resumed run redoes the epochs after its checkpoint: their scores go (best/ stays: it is a
-    model the run passed through, and its figure is what the redone epochs must beat)."""
+    """A resumed run redoes the epochs after its checkpoint: their scores go (best/ stays)."""
     records = metrics.read_scores(out_dir)
     if any(record['epoch'] > epoch for record in records):
         write_scores(out_dir, [record for record in records if record['epoch'] <= epoch])
@@ -125,8 +108,7 @@ def score(cfg, networks, epoch, step, extractors):
     split = f'{cfg.data_dir}: validation' if cfg.data_dir else cfg.validation_split
     how = dict(split=split, images=scores['images'], spaces=sorted(scores['features']), seed=cfg.seed,
                prior=scores['prior'])
-    before = {key: best.get(key, 'normal' if key == 'prior' else None) for key in how} if best else how  # (scores.json
-    #   written before the prior was a setting: 'normal')
+    before = {key: best.get(key, 'normal' if key == 'prior' else None) for key in how} if best else how
     if before != how:  # a resume with other eval_samples, say: figures that do not compare
         print(f"note: best/ (epoch {best['epoch']}) was scored on other terms ({before}): these scores replace it")
         best = None

@@ -1,14 +1,9 @@
-"""A run's checkpoints, which must survive anything: found, checked, saved, restored and exported. The
-scripts use these; run_folder.py keeps the folder they live in.
+"""A run's checkpoints: found, checked, saved, restored and exported (run_folder.py keeps their folder).
 
-A training checkpoint (vae_gan.py) holds the encoder, decoder and discriminator, their optimizers
-(without loss scaling, so runs can switch precision), the epoch and step counters and the sample
-grids' latent; an exported one (vae_gan_inference.py --export) the encoder, decoder and epoch.
-
-Checkpoints are found by their files (ckpt-N.index), newest first, and one counts only when every
-tensor in it reads back with a matching checksum; TensorFlow's `checkpoint` index file is written
-for other tools but never trusted. A save writes a new ckpt-N, reads it back, and only then deletes
-the oldest beyond `keep`; a damaged checkpoint is renamed ckpt-N-damaged.*, never deleted.
+A training checkpoint holds the encoder, decoder and discriminator, their optimizers (without loss
+scaling), the counters and the grids' latent; an export the encoder, decoder and epoch. Checkpoints
+are found by their files (ckpt-N.index), newest first, and count only when every tensor reads back;
+a damaged one is renamed, never deleted.
 """
 import glob
 import json
@@ -32,8 +27,7 @@ def numbered(path):
 
 
 def damage(prefix):
-    """Why the checkpoint at prefix cannot be restored (its index or a tensor does not read back, or a
-    checksum differs), or None when it reads fully."""
+    """Why the checkpoint at prefix does not read back whole (its index, a tensor, a checksum), or None."""
     try:
         reader = tf.train.load_checkpoint(prefix)
         for key in reader.get_variable_to_shape_map():
@@ -67,8 +61,7 @@ def newest(path):
 
 
 def set_aside(prefix, label='damaged'):
-    """Renames a checkpoint's files to ckpt-N-<label>.*: no longer found as a checkpoint, still on disk.
-    Returns the new name (without the extensions)."""
+    """Renames a checkpoint's files to ckpt-N-<label>.* (no longer found, still on disk); returns that name."""
     for file in glob.glob(glob.escape(prefix) + '.*'):
         stem, rest = os.path.basename(file).split('.', 1)
         os.replace(file, os.path.join(os.path.dirname(file), f'{stem}-{label}.{rest}'))
@@ -76,9 +69,8 @@ def set_aside(prefix, label='damaged'):
 
 
 def save(checkpoint, path, number, keep=KEEP):
-    """Writes ckpt-<number> into the folder `path`, reads it back, then rewrites the index file and
-    deletes the intact checkpoints beyond the newest `keep`. Returns the new prefix. What stood at
-    that number before (a damaged checkpoint) is set aside first, never overwritten."""
+    """Writes ckpt-<number> into the folder `path` (what stood there set aside, never overwritten), reads
+    it back, then deletes the checkpoints beyond the newest `keep`. Returns the new prefix."""
     os.makedirs(path, exist_ok=True)
     prefix = os.path.join(path, f'ckpt-{number}')
     previous = None
@@ -97,16 +89,17 @@ def save(checkpoint, path, number, keep=KEEP):
     for old in kept[keep:] + ([os.path.join(path, previous)] if previous and previous.endswith('-previous') else []):
         for file in glob.glob(glob.escape(old) + '.*'):
             os.remove(file)
-    write_index(path, [os.path.basename(p) for p in kept[:keep]])
+    names = [os.path.basename(p) for p in kept[:keep]]  # TensorFlow's `checkpoint` file, for other tools: never read
+    lines = [f'model_checkpoint_path: "{names[0]}"'] + [f'all_model_checkpoint_paths: "{n}"' for n in reversed(names)]
+    with run_folder.written(os.path.join(path, 'checkpoint')) as temporary, open(temporary, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
     return prefix
 
 
 def export(folder, networks, epoch, settings, extra=None):
     """The `networks` ({'encoder': ..., 'decoder': ...}) with their epoch, config.json (`settings`) and
-    any `extra` {file name: JSON value} in `folder`: the format vae_gan_inference.py --checkpoint=folder
-    renders. Written into a folder beside it and renamed into place once every file has read back whole,
-    so the folder there before (a previous export, the previous best) stays whole until then. Returns
-    the checkpoint's prefix."""
+    any `extra` {file name: JSON value} in `folder`, renamed into place once every file reads back
+    (run_folder.written_folder). Returns the checkpoint's prefix."""
     with run_folder.written_folder(folder) as whole:
         saved = save(tf.train.Checkpoint(epoch=tf.Variable(epoch, dtype=tf.int64), **networks), whole, epoch, keep=1)
         for name, value in {'config.json': settings, **(extra or {})}.items():
@@ -117,47 +110,33 @@ def export(folder, networks, epoch, settings, extra=None):
     return os.path.join(folder, os.path.basename(saved))
 
 
-def write_index(path, names):
-    """TensorFlow's `checkpoint` file (for tf.train.latest_checkpoint and other tools), written to a
-    temporary file and renamed: never half-written. names: newest first."""
-    lines = [f'model_checkpoint_path: "{names[0]}"'] + [f'all_model_checkpoint_paths: "{n}"' for n in reversed(names)]
-    with run_folder.written(os.path.join(path, 'checkpoint')) as temporary, open(temporary, 'w') as f:
-        f.write('\n'.join(lines) + '\n')
-
-
 def restore_newest(checkpoint, path, rename_damaged=True):
-    """Restores the newest intact checkpoint in the folder `path` into `checkpoint` and returns its
-    prefix, or None when there is none. Newer damaged ones are named and renamed ckpt-N-damaged.*, and
-    newer ones of another architecture (copied in from another run) ckpt-N-other.* (with
-    rename_damaged; a worker only reads): kept, never deleted, never saved over. If every one is
-    damaged, or of another architecture, it refuses and moves nothing."""
-    damaged, others, error = [], [], None
+    """Restores the newest intact checkpoint in the folder `path` into `checkpoint`; returns its prefix or
+    None. Newer ones, damaged or of another architecture, become ckpt-N-damaged.* or ckpt-N-other.* (with
+    rename_damaged: a worker only reads); if none restores, it refuses and moves nothing."""
+    passed, error = [], None  # (prefix, label, why) of the newer ones
     for _, prefix in numbered(path):  # newest first, until one restores
         why = damage(prefix)
         if why:
-            damaged.append((prefix, why))
+            passed.append((prefix, 'damaged', f'is damaged ({why})'))
             continue
         try:
             restore(checkpoint, prefix, 'pass another --out_dir, or the config it was trained with')
             break
         except UsageError as e:
-            others.append(prefix)
+            passed.append((prefix, 'other', 'is a checkpoint of another architecture (copied in from another run?)'))
             error = error or e  # the newest one's, if none of them is this run's
     else:
-        if others:  # not one of this run's architecture
+        if error:  # not one of this run's architecture
             raise error
-        if damaged:
+        if passed:
             raise UsageError(f'no intact checkpoint in {path}: '
-                             + ', '.join(f'{os.path.basename(p)} ({why})' for p, why in damaged)
+                             + ', '.join(f'{os.path.basename(p)} {why}' for p, _, why in passed)
                              + '; move that folder away to start over')
         return None
-    for older, why in damaged:
-        kept = set_aside(older) if rename_damaged else older
-        print(f'{os.path.basename(older)} is damaged ({why}): kept as {kept}.*, resuming from {prefix}')
-    for other in others:
-        kept = set_aside(other, 'other') if rename_damaged else other
-        print(f'{os.path.basename(other)} is a checkpoint of another architecture (copied in from another run?): '
-              f'kept as {kept}.*, resuming from {prefix}')
+    for older, label, why in passed:
+        kept = set_aside(older, label) if rename_damaged else older
+        print(f'{os.path.basename(older)} {why}: kept as {kept}.*, resuming from {prefix}')
     return prefix
 
 
@@ -167,22 +146,17 @@ def epoch_of(path):
 
 
 def restore(checkpoint, path, fix):
-    """Restores the tf.train.Checkpoint from path; a checkpoint of other shapes is one UsageError. The
-    checkpoint may hold more than `checkpoint` asks for (inference needs no discriminator)."""
+    """Restores the tf.train.Checkpoint from path (which may hold more); other shapes are one UsageError."""
     try:
         checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
     except (ValueError, AssertionError, tf.errors.OpError) as e:
-        # The half-restored objects would log a warning per value when they are deleted: the error line
-        # is what matters, and it should be the last.
-        tf.get_logger().setLevel('ERROR')
+        tf.get_logger().setLevel('ERROR')  # no warning per half-restored value after the error line
         raise UsageError(f'{path} is a checkpoint of another architecture ({type(e).__name__}): {fix}') from e
 
 
 def make_finite_check(nets, sample_z):
-    """all_finite(x) -> whether every weight is finite, and so are the losses of a forward pass on x and
-    on as many grid codes (batch norm in inference mode, nothing updated): a state worth saving. Weights
-    of 1e30 after a learning rate exploded are finite, but their losses are not. Run eagerly: once a
-    checkpoint, it costs milliseconds, where tracing it cost a quarter of a second at every start."""
+    """all_finite(x) -> whether every weight, and every loss of a forward pass on x and as many grid codes
+    (inference mode), is finite: a state worth saving (weights of 1e30 are finite, their losses not)."""
     def all_finite(x):
         finite = [tf.reduce_all(tf.math.is_finite(tf.cast(v, tf.float32)))
                   for name in ('discriminator', 'encoder', 'decoder') for v in nets[name].weights]

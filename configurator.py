@@ -1,6 +1,5 @@
-"""Reading an experiment: `--field=value` flags parsed to each field's type (nanoGPT's configurator.py
-beside its train.py), every field checked, and a run's saved config.json loaded. Every fault is one
-UsageError line. config.py holds the values; this module holds what reads and checks them.
+"""Reading an experiment (nanoGPT's configurator.py beside its train.py): `--field=value` flags parsed to
+each field's type, a run's config.json loaded, every field checked; every fault one UsageError line.
 """
 import dataclasses
 import difflib
@@ -15,56 +14,34 @@ from config import Config, PRESETS
 
 
 class UsageError(Exception):
-    """Something the user can fix (a bad field, a missing folder, ...): the scripts print its one line
-    and exit non-zero, without a traceback."""
+    """A fault the user can fix: the scripts print its one line (`error: ...`) and exit 1, no traceback."""
 
 
-ARCHS = ('mnist', 'celeb_a', 'paper')
 ARCH_FIELDS = ('arch', 'image_size', 'channels', 'z_dim')  # what a checkpoint's shapes depend on
-# What a run keeps for its whole life: its networks and optimizer slots, the images it learns from, and
-# the seed its noise and shuffling follow. Any other field may change when the run goes on.
+# What a run keeps for its whole life (networks and optimizer slots, data, seed; ema_decay as on or off)
 FIXED_FIELDS = ARCH_FIELDS + ('optimizer', 'dataset', 'data_dir', 'train_split', 'crop_fraction', 'crop_box',
-                              'blur_sigma', 'resize_method', 'seed', 'ema_decay')  # (ema_decay: on or off, its
-#   networks in the checkpoint; its value may change)
-MNIST_FEATURES = 'classifier,mlp'  # the two feature networks trained on MNIST's digits (metrics.py)
-# Fields added after runs were shipped: a config.json without them was written before they existed, and
-# their defaults are what that version did.
+                              'blur_sigma', 'resize_method', 'seed', 'ema_decay')
+# Fields newer than some runs' config.json: without them, their defaults (what that version did)
 LATER_FIELDS = ('r1_gamma', 'ema_decay', 'prior', 'prior_components', 'prior_images', 'lr_decay_from')
 FIELDS = [f.name for f in dataclasses.fields(Config)]
 PRECISIONS = {'false': 'float32', 'float16': 'mixed_float16', 'bfloat16': 'mixed_bfloat16'}  # -> Keras policy
 
 
-def parse_kl_weight(value):
-    """'1/batch', '1/z_dim', 'sigmoid' or a non-negative number (returned as a float)."""
-    if value in ('1/batch', '1/z_dim', 'sigmoid'):
-        return value
-    try:
-        number = float(value)
-    except ValueError:
-        number = -1.0
-    if not (math.isfinite(number) and number >= 0):
-        raise UsageError(f"kl_weight must be '1/batch', '1/z_dim', 'sigmoid' or a number >= 0, not {value!r}")
-    return number
-
-
 def validate(cfg):
-    """Raises UsageError naming the first bad field; returns cfg, with metric_features='auto' resolved and
-    data_dir's '~' expanded (a flag's is already: this is for config.py's and config.json's)."""
+    """Raises UsageError naming the first bad field; returns cfg, metric_features resolved, data_dir's '~' expanded."""
     cfg = dataclasses.replace(cfg, metric_features=features_for(cfg), data_dir=os.path.expanduser(cfg.data_dir))
     _check_choices(cfg)
     _check_values(cfg)
     _check_combinations(cfg)
-    parse_kl_weight(cfg.kl_weight)
     return cfg
 
 
 def features_for(cfg):
-    """metric_features, with 'auto' resolved to the feature networks that fit the data: MNIST's two
-    classifiers for mnist and fashion_mnist, none for a folder of images (digit classifiers would score
-    photos as digits: name the networks to use one), InceptionV3 for any other dataset."""
+    """metric_features, 'auto' resolved to the networks that fit the data: MNIST's two classifiers for
+    mnist and fashion_mnist, none for a folder of images (name them to use one), else InceptionV3."""
     if cfg.metric_features != 'auto':
         return cfg.metric_features
-    return 'none' if cfg.data_dir else MNIST_FEATURES if cfg.dataset in ('mnist', 'fashion_mnist') else 'inception'
+    return 'none' if cfg.data_dir else 'classifier,mlp' if cfg.dataset in ('mnist', 'fashion_mnist') else 'inception'
 
 
 def _check_values(cfg):
@@ -76,22 +53,29 @@ def _check_values(cfg):
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2 ** 31:
             raise UsageError(f'{field.name} must be below 2**31, not {value}')
     for name in ('gamma_enc', 'gamma_dec', 'init_stddev', 'equilibrium', 'gan_log_offset', 'kernel_l2', 'epsilon',
-                 'r1_gamma', 'blur_sigma', 'lr_end', 'lr_encoder', 'lr_decoder', 'lr_discriminator'):
-        if getattr(cfg, name) < 0:
+                 'r1_gamma', 'blur_sigma', 'lr_end', 'lr_encoder', 'lr_decoder', 'lr_discriminator', 'balance_margin',
+                 'histogram_every', 'eval_every'):
+        if getattr(cfg, name) is not None and getattr(cfg, name) < 0:  # None: off
             raise UsageError(f'{name} must be >= 0, not {getattr(cfg, name)}')
     for name in ('epochs', 'batch_size', 'z_dim', 'image_size', 'shuffle_buffer', 'sample_every',
-                 'checkpoint_every', 'log_every'):
-        if getattr(cfg, name) < 1:
+                 'checkpoint_every', 'log_every', 'steps_per_epoch'):
+        if getattr(cfg, name) is not None and getattr(cfg, name) < 1:  # None: the whole dataset
             raise UsageError(f'{name} must be at least 1, not {getattr(cfg, name)}')
-    if not 0 <= cfg.seed < 2 ** 31:
+    if cfg.kl_weight not in ('1/batch', '1/z_dim', 'sigmoid'):
+        try:
+            number = float(cfg.kl_weight)
+        except ValueError:
+            number = -1.0
+        if not (math.isfinite(number) and number >= 0):
+            raise UsageError(f"kl_weight must be '1/batch', '1/z_dim', 'sigmoid' or a number >= 0, "
+                             f"not {cfg.kl_weight!r}")
+    if cfg.seed < 0:  # (below 2**31: the rule above)
         raise UsageError(f'seed must be a whole number from 0 to {2 ** 31 - 1}, not {cfg.seed}')
     if cfg.real_vs_gen_weight == 1:
         raise UsageError('real_vs_gen_weight 1 would leave D no fake term to learn from: pass a number below 1')
     for name in ('recon_vs_gan_weight', 'real_vs_gen_weight'):
         if getattr(cfg, name) is not None and not 0 <= getattr(cfg, name) <= 1:
             raise UsageError(f'{name} must be in [0, 1] (or None), not {getattr(cfg, name)}')
-    if cfg.balance_margin is not None and not cfg.balance_margin >= 0:
-        raise UsageError(f'balance_margin must be >= 0 (or None = off), not {cfg.balance_margin}')
     if not 0 <= cfg.lr_decay_from < 1:
         raise UsageError(f'lr_decay_from (the share of the epochs before the linear decay) must be in [0, 1), '
                          f'not {cfg.lr_decay_from}')
@@ -102,18 +86,14 @@ def _check_values(cfg):
     if cfg.prior_components < 1 or cfg.prior_images < 2 * cfg.prior_components:
         raise UsageError(f'prior_components must be at least 1 and prior_images at least twice as many, not '
                          f'{cfg.prior_components} and {cfg.prior_images}')
-    if cfg.eval_every < 0 or cfg.eval_samples < 4:  # precision and recall need 3 neighbours of each image
-        raise UsageError('eval_every must be >= 0 and eval_samples >= 4')
+    if cfg.eval_samples < 4:  # precision and recall need 3 neighbours of each image
+        raise UsageError(f'eval_samples must be at least 4, not {cfg.eval_samples}')
     if cfg.eval_every and not cfg.validation_split:
         raise UsageError('eval_every needs a validation_split to score on (e.g. train[:5000]), or pass --eval_every=0')
     if cfg.validation_split and cfg.validation_split in (cfg.held_out_split, cfg.train_split):
         which = 'held_out_split' if cfg.validation_split == cfg.held_out_split else 'train_split'
         raise UsageError(f'validation_split {cfg.validation_split!r} is also the {which}: the best model must be '
                          f'chosen on images it neither trains on nor is reported on; pass another split')
-    if cfg.histogram_every < 0:
-        raise UsageError(f'histogram_every must be >= 0 (0 = no histograms), not {cfg.histogram_every}')
-    if cfg.steps_per_epoch is not None and cfg.steps_per_epoch < 1:
-        raise UsageError(f'steps_per_epoch must be at least 1 (or None), not {cfg.steps_per_epoch}')
     if not 0 < cfg.crop_fraction <= 1:
         raise UsageError(f'crop_fraction must be in (0, 1], not {cfg.crop_fraction}')
     if not 0 <= cfg.beta1 < 1:
@@ -145,22 +125,18 @@ def _check_split(name, split, optional=False):
 
 
 def _check_choices(cfg):
-    """Fields that name one of a few settings, or a folder, a box or a list."""
-    if cfg.preset not in PRESETS:
-        raise UsageError(f"unknown preset {cfg.preset!r}: pick one of {', '.join(PRESETS)}")
-    if cfg.arch not in ARCHS:
-        raise UsageError(f"unknown arch {cfg.arch!r}: pick one of {', '.join(ARCHS)}")
-    for name, allowed in (('optimizer', ('adam', 'deeppy_rmsprop')), ('kernel_init', ('default', 'autofiller')),
+    """Fields that name one of a few settings, or a folder, a box or a list (the preset: preset_of, from_saved)."""
+    for name, allowed in (('arch', ('mnist', 'celeb_a', 'paper')), ('optimizer', ('adam', 'deeppy_rmsprop')),
+                          ('kernel_init', ('default', 'autofiller')),
                           ('lr_schedule', ('constant', 'annealed', 'linear')),
                           ('dis_l_likelihood', ('mean', 'gaussian')),
                           ('gan_loss', ('non_saturating', 'saturating')), ('mixed_precision', tuple(PRECISIONS)),
-                          ('resize_method', ('bilinear', 'bicubic', 'area', 'nearest', 'lanczos3'))):
+                          ('resize_method', ('bilinear', 'bicubic', 'area', 'nearest', 'lanczos3')),
+                          ('strategy', ('default', 'mirrored', 'multi_worker'))):
         if getattr(cfg, name) not in allowed:
             raise UsageError(f"{name} must be one of {', '.join(allowed)}, not {getattr(cfg, name)!r}")
     if cfg.update not in ('sequential', 'simultaneous'):
         raise UsageError(f"update must be 'sequential' or 'simultaneous', not {cfg.update!r}")
-    if cfg.strategy not in ('default', 'mirrored', 'multi_worker'):
-        raise UsageError(f"strategy must be 'default', 'mirrored' or 'multi_worker', not {cfg.strategy!r}")
     if cfg.channels not in (1, 3):
         raise UsageError(f'channels must be 1 or 3, not {cfg.channels}')
     if not cfg.dataset and not cfg.data_dir:
@@ -201,8 +177,7 @@ def _check_combinations(cfg):
 
 def changed(saved, asked, fields=FIXED_FIELDS):
     """The fields among `fields` on which `asked` (a Config, or {field: value}) would change the run
-    whose config is `saved`. The rule: a run keeps its networks, data and seed (FIXED_FIELDS) for its
-    whole life; the weights' average counts by whether there is one, a folder by its path."""
+    `saved`: the weights' average counts by whether there is one, a folder by its path."""
     values = asked if isinstance(asked, dict) else dataclasses.asdict(asked)
     return [f for f in fields if f in values and _setting(f, values[f]) != _setting(f, getattr(saved, f))]
 
@@ -214,8 +189,7 @@ def _setting(field, value):
 
 
 def check_same_model(out_dir, saved, asked):
-    """Refuses, before anything is touched, to use out_dir's run (its config `saved`) as another preset
-    or architecture than `asked` ({field: value}) names: the checkpoint would not fit."""
+    """Refuses out_dir's run (config `saved`) as another preset or architecture than `asked` names."""
     for field in changed(saved, asked, ('preset',) + ARCH_FIELDS)[:1]:
         kind = 'preset' if field == 'preset' else 'model'
         raise UsageError(f'{out_dir} holds a checkpoint of another {kind} ({field}={getattr(saved, field)!r} '
@@ -226,8 +200,7 @@ PATH_FIELDS = ('out_dir', 'data_dir', 'checkpoint', 'export')  # '~' means the h
 
 
 def _parse_value(kind, name, text):
-    """Parses text to the type of field `name` of the dataclass `kind` (a path's ~ expanded: a shell
-    leaves `--out_dir=~/runs` as it is, and the user means their home)."""
+    """Parses text to the type of field `name` of the dataclass `kind`; a path's '~' is the home folder."""
     if name in PATH_FIELDS and text.startswith('~'):
         text = os.path.expanduser(text)
     kind = kind.__dataclass_fields__[name].type
@@ -304,15 +277,13 @@ def from_overrides(overrides):
 
 
 def for_run(overrides):
-    """(cfg, changes) for rendering: the settings of the run in out_dir (its config.json, so the model is
-    rebuilt as it was trained) with the command line's overrides on top; without a config.json, the
-    preset that --preset names with the overrides. changes: a line naming each setting the command line
-    changed from the run's, '' if none."""
+    """(cfg, changes) for rendering: out_dir's config.json (else --preset's preset) with the command line's
+    overrides on top. changes: a line naming each setting they changed from the run's, '' if none."""
     preset = preset_of(overrides)
     out_dir = overrides.get('out_dir', preset.out_dir)
     saved = run_config(out_dir)
     if saved is None:  # no run there
-        return validate(dataclasses.replace(preset, **overrides)), ''
+        return from_overrides(overrides), ''
     check_same_model(out_dir, saved, overrides)
     cfg = validate(dataclasses.replace(saved, **dict(overrides, out_dir=out_dir)))
     given = [f'{f} {getattr(saved, f)!r} -> {v!r}' for f, v in overrides.items()
@@ -367,11 +338,9 @@ def _is_of(kind, value):
     """Whether a JSON value has the field type `kind` (an int counts as a float; a bool as neither)."""
     if kind in (typing.Optional[int], typing.Optional[float]):
         return value is None or _is_of(typing.get_args(kind)[0], value)
-    if kind is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, kind)
+    if isinstance(value, bool):
+        return kind is bool
+    return isinstance(value, (int, float) if kind is float else kind)
 
 
 def _type_name(kind):

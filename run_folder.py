@@ -1,20 +1,10 @@
-"""The run's care, pure Python (the scripts check their flags and paths before TensorFlow loads): a run
-folder's files and the rule for every path a command is given, the resume policy, whole-file writes,
-the lock, signals and how a command ends, and the scripts' start-up. checkpoints.py keeps the
-checkpoint files themselves.
+"""The run's care, pure Python (checked before TensorFlow loads): the rule for every path a command is
+given, the resume policy, whole-file writes, the lock, signals, how a command starts and ends.
+checkpoints.py keeps the checkpoint files themselves.
 
-    STARTED = run_folder.start(__name__, __doc__, settle)                       # before TensorFlow loads
-    with run_folder.guarded('vae_gan.py', argv, lambda: cfg and cfg.out_dir, newest=checkpoints.newest):
-        with run_folder.locked(cfg.out_dir, is_chief):                         # while it writes
-            ...
-
-A run folder (vae_gan.py's out_dir) holds config.json and the folders its run writes itself (OWNED);
-an export (vae_gan_inference.py --export, and a run's best/) holds config.json beside its checkpoint,
-ckpt-N.index. Nothing is written inside a run's own folders or inside an export (a render, or the
-run's next best/, would replace it whole); a run trains only into a run folder or a folder that holds
-no run's files; an export goes into a new or empty folder; a render writes samples/ into a run, an
-export or a folder of its own. Each check returns the refusal (one line naming the path and what to
-pass instead) or None.
+A run folder holds config.json and the folders its run writes itself (OWNED, op-*); an export (and a
+run's best/) holds config.json beside its ckpt-N.index. Nothing else writes inside either. Each check
+below raises its refusal: a UsageError naming the path and what to pass instead.
 """
 import contextlib
 import dataclasses
@@ -36,7 +26,7 @@ import configurator
 from config import PRESETS
 from configurator import UsageError
 
-OWNED = ('checkpoints', 'logs', 'best', 'samples', 'metrics_cache', 'op-real', 'op-recons', 'op-gen')
+OWNED = ('checkpoints', 'logs', 'best', 'samples', 'metrics_cache')  # and the grids' op-*/
 CHECKPOINT = re.compile(r'ckpt-(\d+)\.index')  # a checkpoint's index file: ckpt-N.index, N its number
 GRID = re.compile(r'epoch_(\d+)\.png')  # a run's grids in op-*/
 PRESET_FILE = 'preset.json'  # beside a run's config.json: config.py's preset as the run last started with it
@@ -80,9 +70,8 @@ def _owned(name):
 
 
 def run_of(path):
-    """The run or export that a checkpoint, a file or a folder belongs to: a folder that a run or an
-    export writes itself (RUN/checkpoints, RUN/best, RUN/samples), or anything in one, is RUN's; an
-    export's checkpoint is the export's; any other folder is its own."""
+    """The run or export a checkpoint, file or folder belongs to: RUN for anything in RUN's own folders
+    (RUN/checkpoints/ckpt-3), the export for its checkpoint; any other folder is its own."""
     folder = os.path.abspath(path)
     if not os.path.isdir(folder):
         folder = os.path.dirname(folder)
@@ -91,9 +80,7 @@ def run_of(path):
 
 
 def owner(path):
-    """(the run or export whose own folder `path` is or lies in, how) or (None, None): the path is one
-    of a run's OWNED folders (RUN/samples, RUN/best), inside one (RUN/samples/x), or inside an export.
-    The path is taken as the system resolves it: through its symbolic links and their '..'."""
+    """(the run or export whose own folder `path` is or lies in, how) or (None, None); links resolved."""
     start = child = os.path.realpath(path)
     while True:
         parent = os.path.dirname(child)
@@ -113,101 +100,81 @@ def inside(path, folder):
     return os.path.commonpath([path, folder]) == folder
 
 
-def _in_owned(path, flag, why=''):
-    """The refusal of a path that is or lies in a run's own folders or an export (owner), naming a
-    folder beside that run or export to pass instead; None for any other path."""
+def _in_owned(path, flag, why, fix=''):
+    """Refuses a path that is or lies in a run's own folders or an export (owner)."""
     where, what = owner(path)
     if where:
         instead = os.path.join(os.path.dirname(where), os.path.basename(os.path.realpath(path)) + '-new')
-        return f'{flag}={path} {what}: {why}pass a folder outside it, such as {flag}={instead}'
-    return None
+        fix = fix or f'pass a folder outside it, such as {flag}={instead}'
+        raise UsageError(f'{flag}={path} {what}: {why}; {fix}')
 
 
 def for_out_dir(path, flag='--out_dir'):
-    """A training run's out_dir: a run folder or a new one, never an export nor a folder inside a run's
-    own folders or an export; a run's own folders are folders, not links to elsewhere (the run writes
-    and deletes in them); a folder without a run's config.json holds none of the folders training
-    writes with files in (a new run would write over them), and a config.json alone (a kept result) is
-    no run to go on."""
-    refusal = _in_owned(path, flag, 'a render or the next best model there would replace it; ')
-    if refusal:
-        return refusal
+    """A training run's out_dir: a run folder or a folder with none of a run's files, not an export; a
+    run's own folders are not links (the run deletes in them)."""
+    _in_owned(path, flag, 'a render or the next best model there would replace it')
     if is_export(path):
-        return (f'{flag}={path} is an exported model, not a run: render it with --checkpoint={path}, or train '
-                f'into a new folder, such as {flag}={os.path.realpath(path)}-run')
+        raise UsageError(f'{flag}={path} is an exported model, not a run: render it with --checkpoint={path}, or '
+                         f'train into a new folder, such as {flag}={os.path.realpath(path)}-run')
     names = _entries(path)
     linked = sorted(n for n in names if _owned(n) and os.path.islink(os.path.join(path, n)))
     if linked:
-        return (f'{os.path.join(path, linked[0])} is a symbolic link, and a run writes (and deletes) in its own '
-                f'folders: put the folder itself there (or remove the link), or pass another {flag}')
+        raise UsageError(f'{os.path.join(path, linked[0])} is a symbolic link, and a run writes (and deletes) in its '
+                         f'own folders: put the folder itself there (or remove the link), or pass another {flag}')
     if 'config.json' not in names:
         used = sorted(n for n in names if _owned(n) and n not in ('samples', 'metrics_cache')
                       and _entries(os.path.join(path, n)))  # (those two a render into the folder writes too)
         if used:
-            return (f'{flag}={path} holds {", ".join(n + "/" for n in used)} but no config.json, so no run this '
-                    f'repo can go on: a new run would write over them; move them away, or pass a new folder')
+            raise UsageError(f'{flag}={path} holds {", ".join(n + "/" for n in used)} but no config.json (no run to '
+                             f'go on): a new run would write over them; move them away, or pass a new folder')
     elif not any(n in names for n in ('checkpoints', 'op-real', 'op-gen', 'op-recons')):
-        return (f'{flag}={path} holds a config.json but none of a run\'s folders (checkpoints/, op-*/): it is no run '
-                f'this repo can go on (a kept result?) and training would rewrite it; pass a new folder')
-    return None
+        raise UsageError(f'{flag}={path} holds a config.json but none of a run\'s folders (checkpoints/, op-*/): no '
+                         f'run to go on (a kept result?), and training would rewrite it; pass a new folder')
 
 
 def for_rendering(path, flag='--out_dir'):
-    """Where a render writes samples/: a run, an export or any folder not inside a run's own folders
-    or an export."""
-    return _in_owned(path, flag, 'a later render or best model there would replace what is written; ')
+    """Where a render writes samples/: any folder not inside a run's own folders or an export."""
+    _in_owned(path, flag, 'a later render or best model there would replace what is written')
 
 
 def for_export(path, flag='--export'):
-    """An export's folder: new or empty (export() checks that under its lock), not a link, not inside
-    a run's own folders or an export."""
-    refusal = _in_owned(path, flag)
-    if refusal:
-        return refusal
+    """An export's folder: new or empty (export() checks that under its lock), not a link."""
     if os.path.islink(os.path.normpath(path)):  # also LINK/ and LINK/.
-        return f'{flag}={path} is a symbolic link: pass the folder it points to, or a new folder'
+        raise UsageError(f'{flag}={path} is a symbolic link: pass the folder it points to, or a new folder')
     if os.path.exists(path) and not os.path.isdir(path):
-        return f'{flag}={path} is a file: pass a folder to write the model into'
-    return None
+        raise UsageError(f'{flag}={path} is a file: pass a folder to write the model into')
+    _in_owned(path, flag, 'a render or the next best model there would replace it')
 
 
 def for_data(path, flag='--data_dir'):
-    """A folder of images to read: never one a run or an export writes itself (RUN/samples/generations:
-    the next render would replace the images being trained on)."""
-    where, what = owner(path)
-    if where:
-        return (f'{flag}={path} {what}, and the next render or best model there replaces what it holds: copy the '
-                f'images to a folder of their own and pass that')
-    return None
+    """A folder of images to read (if any): never one a run or an export writes itself."""
+    if path:
+        _in_owned(path, flag, 'the next render or best model there replaces what it holds',
+                  'copy the images to a folder of their own and pass that')
 
 
 def unseen_checkpoints(out_dir):
-    """Why the run in out_dir cannot see its checkpoints although it has trained (checkpoints/ a file,
-    unreadable, or gone while scores.jsonl or best/ remain), or None. Going on would start the run over
-    on top of its own scores."""
+    """Refuses a run in out_dir that has trained (scores.jsonl, best/ or grids remain) but cannot see
+    its checkpoints: going on would start it over on top of its own scores."""
     folder = checkpoint_folder(out_dir)
     if os.path.lexists(folder) and not os.path.isdir(folder):
-        return (f'{folder} is not a folder, so the run cannot see its checkpoints: move it away (or put the '
-                f'checkpoints back there) and run again')
+        raise UsageError(f'{folder} is not a folder, so the run cannot see its checkpoints: move it away (or put the '
+                         f'checkpoints back there) and run again')
     try:
         held = [n for n in os.listdir(folder) if CHECKPOINT.fullmatch(n)] if os.path.isdir(folder) else []
     except OSError as e:
-        return f'cannot read {folder} ({e.strerror or e}): fix its permissions and run again'
+        raise UsageError(f'cannot read {folder} ({e.strerror or e}): fix its permissions and run again') from e
     scores = os.path.join(out_dir, 'scores.jsonl')
     trained = (os.path.isfile(scores) and os.path.getsize(scores) > 0) or os.path.isdir(best_folder(out_dir))
-    trained = trained or _grids_past_a_checkpoint(out_dir)
-    if trained and not held:
-        return (f'{out_dir} has trained (its scores.jsonl, best/ or grids remain) but {folder} holds no checkpoint: '
-                f'put its checkpoints back to go on, or train a new run, such as --out_dir='
-                f'{os.path.normpath(out_dir)}-new (--checkpoint=best renders its best model); if it never saved '
-                f'one, remove its op-*/ grids to start it over')
-    return None
+    if not held and (trained or _grids_past_a_checkpoint(out_dir)):
+        raise UsageError(f'{out_dir} has trained (its scores.jsonl, best/ or grids remain) but {folder} holds no '
+                         f'checkpoint: put its checkpoints back to go on, or train a new run, such as --out_dir='
+                         f'{os.path.normpath(out_dir)}-new (--checkpoint=best renders its best model); if it never '
+                         f'saved one, remove its op-*/ grids to start it over')
 
 
 def _grids_past_a_checkpoint(out_dir):
-    """Whether out_dir's grids (op-gen/epoch_N.png) go past its first checkpoint's epoch (config.json's
-    checkpoint_every): that checkpoint was saved once. Grids up to it may come from a run stopped before
-    its first save, which starts over from nothing lost."""
+    """Whether out_dir's grids (op-gen/epoch_N.png) go past config.json's checkpoint_every: it saved one."""
     try:
         with open(configurator.config_file(out_dir)) as f:
             every = json.load(f)['checkpoint_every']
@@ -217,28 +184,16 @@ def _grids_past_a_checkpoint(out_dir):
         return False
 
 
-def clean_interrupted_saves(path):
-    """Removes the *_temp folders a checkpoint save that was interrupted leaves in the folder `path`;
-    returns their names."""
-    names = [n for n in _entries(path) if n.endswith('_temp') and os.path.isdir(os.path.join(path, n))]
-    for name in names:
-        shutil.rmtree(os.path.join(path, name), ignore_errors=True)
-    return names
-
-
 # ---- The resume policy --------------------------------------------------------------------------------
 
 def for_training(overrides):
-    """(cfg, line) for `python vae_gan.py`. Every start takes config.py's preset with the command line's
-    flags on top: an edit to config.py takes effect when a run goes on, as the same --field=value
-    would, and a flag lasts for its command only. The preset is --preset's, else the run's own
-    (out_dir's config.json), else config.PRESET. A run keeps its FIXED_FIELDS (networks, data, seed)
-    from its first start: a flag, or an edit of config.py since the run last started (PRESET_FILE), that
-    would change one is refused in one line naming it, with the commands to go on or to start a new
-    run. line: where the settings came from and, for a resume, what changed since the run last started."""
+    """(cfg, line) for `python vae_gan.py`: config.py's preset (--preset's, else the run's, else PRESET)
+    with the flags on top. A run keeps its FIXED_FIELDS: a flag, or an edit of config.py since the run
+    last started (PRESET_FILE), that changes one is refused. line: where the settings came from."""
     preset = configurator.preset_of(overrides)
     out_dir = overrides.get('out_dir', preset.out_dir)
-    _refuse(for_out_dir(out_dir) or unseen_checkpoints(out_dir))
+    for_out_dir(out_dir)
+    unseen_checkpoints(out_dir)
     saved = configurator.run_config(out_dir)
     if saved and 'preset' not in overrides:
         preset = PRESETS[saved.preset]
@@ -247,7 +202,7 @@ def for_training(overrides):
                                                              if flags else '')
     if saved is None:
         cfg = configurator.validate(dataclasses.replace(preset, **dict(overrides, out_dir=out_dir)))
-        _refuse(cfg.data_dir and for_data(cfg.data_dir))
+        for_data(cfg.data_dir)
         return cfg, line + f' (a new run in {out_dir})'
     configurator.check_same_model(out_dir, saved, {'preset': preset.preset})
     before = _preset_before(out_dir)
@@ -257,7 +212,7 @@ def for_training(overrides):
     fixed = configurator.changed(saved, cfg)
     if fixed:
         raise UsageError(_refusal(out_dir, saved, cfg, overrides, fixed))
-    _refuse(cfg.data_dir and for_data(cfg.data_dir))
+    for_data(cfg.data_dir)
     changed = [f'{f} {getattr(saved, f)!r} -> {getattr(cfg, f)!r} ('
                + ('command line' if f in overrides else 'config.py') + ')'
                for f in configurator.FIELDS if f != 'out_dir' and getattr(cfg, f) != getattr(saved, f)]
@@ -265,14 +220,8 @@ def for_training(overrides):
                         else '; as when the run last started')
 
 
-def _refuse(refusal):
-    if refusal:
-        raise UsageError(refusal)
-
-
 def _preset_before(out_dir):
-    """config.py's preset as the run in out_dir last started with it ({field: value}), or None when the
-    run has no such record (an older run, a damaged file): then no edit of config.py can be told."""
+    """config.py's preset as the run in out_dir last started with it ({field: value}), or None."""
     try:
         with open(os.path.join(out_dir, PRESET_FILE)) as f:
             before = json.load(f)
@@ -282,9 +231,7 @@ def _preset_before(out_dir):
 
 
 def _refusal(out_dir, saved, cfg, overrides, fixed):
-    """The line that refuses to change a run's FIXED_FIELDS, with the two commands a user wants: go on
-    with the run as it was (the flags that restore its values), or train the new values as a new run
-    beside it (the run's preset, data and networks, but for the new values)."""
+    """The refusal of a change to FIXED_FIELDS, with the commands to go on as it was or to start anew."""
     field = fixed[0]
     source = ('the command line asks for' if field in overrides else
               f"config.py's {cfg.preset} preset now has (edited since the run last started)")
@@ -307,21 +254,18 @@ def _refusal(out_dir, saved, cfg, overrides, fixed):
 
 
 def command(script):
-    """How to run one of the repo's scripts from the working directory: `python vae_gan.py` in the
-    repo's folder, else with the path to it."""
+    """How to run one of the repo's scripts from the working directory: `python vae_gan.py`, or its path."""
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), script)
     shown = os.path.relpath(path)
     return f'python {shown if not shown.startswith("..") else path}'
 
 
-# ---- Whole-file writes: to a temporary name beside the file, then renamed into place (a rename within a
-# folder is atomic), so a reader finds the old file or the new one, never part of one.
+# ---- Whole-file writes: a temporary name beside the file, renamed into place (atomic within a folder) --
 
 @contextlib.contextmanager
 def written(path):
-    """Yields a temporary path beside `path` for the body to write; renames it to `path` when the body
-    ends. If the body fails (a full disk, Ctrl-C), the temporary file is removed and `path` is as it
-    was. The temporary name starts with a dot, so globs such as *.png never see it."""
+    """Yields a temporary path beside `path` (a dot name: globs such as *.png skip it) for the body to
+    write, renamed to `path` when the body ends; if the body fails, `path` is as it was."""
     folder, name = os.path.split(path)
     temporary = os.path.join(folder, f'.tmp{os.getpid()}.{name}')  # the same extension, for the writers that read it
     try:
@@ -344,13 +288,11 @@ def write_json(path, value):
 
 @contextlib.contextmanager
 def written_folder(path):
-    """Yields a temporary folder beside `path` for the body to fill; when the body ends, it takes the
-    place of `path`: the folder there before (if any) is renamed aside, the new one renamed in, the old
-    one deleted. If the body fails, the temporary folder is deleted and `path` is as it was."""
+    """Yields a temporary folder beside `path` for the body to fill, renamed into its place when the body
+    ends (the folder there before renamed aside, then deleted); if the body fails, `path` is as it was."""
+    recover_folder(path)
     parent, name = os.path.split(os.path.abspath(path))
-    _clear_leftovers(parent, name)
-    temporary = os.path.join(parent, f'.{name}.tmp{os.getpid()}')
-    shutil.rmtree(temporary, ignore_errors=True)
+    temporary = os.path.join(parent, f'.{name}.tmp{os.getpid()}')  # (recover_folder removed any of ours)
     os.makedirs(temporary)
     try:
         yield temporary
@@ -367,17 +309,9 @@ def written_folder(path):
 
 
 def recover_folder(path):
-    """Before a folder that written_folder writes is read: what a killed writer left beside it is
-    cleared, and the folder comes back if the kill fell between its two renames."""
+    """Clears what a killed written_folder left beside `path`, bringing the folder back if it was set aside."""
     parent, name = os.path.split(os.path.abspath(path))
-    if os.path.isdir(parent):
-        _clear_leftovers(parent, name)
-
-
-def _clear_leftovers(parent, name):
-    """What a killed written_folder left beside `name`: its temporary folders are deleted, and a folder
-    it had renamed aside comes back if `name` is missing (the kill fell between the two renames)."""
-    for leftover in os.listdir(parent):
+    for leftover in _entries(parent):
         match = re.fullmatch(rf'\.{re.escape(name)}\.(tmp|old)(\d+)', leftover)
         if not match or (_alive(int(match.group(2))) and int(match.group(2)) != os.getpid()):  # ours: an old run's
             continue
@@ -491,20 +425,11 @@ def _stopped_while_loading(signum, frame):
     os._exit(128 + signum)
 
 
-def _failed_write(error):
-    """Whether the error is a failed read or write: an OSError, or TensorFlow's (once it is loaded)."""
-    tf = sys.modules.get('tensorflow')
-    return isinstance(error, OSError) or (tf is not None and isinstance(error, tf.errors.OpError))
-
-
 @contextlib.contextmanager
 def guarded(script, argv, out_dir, newest=None):
-    """Runs a command so that it ends in one line and the right exit code: a UsageError as `error: ...`
-    (exit 1); a failed read or write (an OSError or TensorFlow's: a full disk, a folder gone or read-only)
-    as `error: <file>: <cause>` and what is left as it was (exit 1); Ctrl-C, kill or a closed terminal
-    as `stopped: ...` (exit 128 + the signal), further signals ignored while it ends. out_dir(): the
-    run's folder once known, else None. A training run (newest: checkpoints.newest) names the checkpoint
-    that holds it and the command to go on; another command says that it changed nothing."""
+    """Runs a command so that it ends in one line: a UsageError or a failed read or write as `error: ...`
+    (exit 1), a signal as `stopped: ...` (exit 128 + the signal) with what is kept and how to go on.
+    out_dir(): the run's folder once known, else None; newest: checkpoints.newest for a training run."""
     for signum in SIGNALS:
         signal.signal(signum, _interrupt)
     _STOPPING.clear()
@@ -524,7 +449,8 @@ def guarded(script, argv, out_dir, newest=None):
         print(f'\nstopped: {where}; go on with: {command(script)} {shlex.join(argv)}'.rstrip(), file=sys.stderr)
         sys.exit(128 + (e.args[0] if e.args else signal.SIGINT))
     except Exception as e:
-        if not _failed_write(e):
+        tf = sys.modules.get('tensorflow')  # a failed read or write: an OSError, or TensorFlow's once loaded
+        if not isinstance(e, OSError) and not (tf and isinstance(e, tf.errors.OpError)):
             raise
         folder = out_dir() or 'out_dir'
         kept = (f'the checkpoints saved before stay in {checkpoint_folder(folder)}' if newest
@@ -538,9 +464,7 @@ _KEPT = None  # objects whose freeing would keep a script waiting (keep_until_ex
 
 
 def keep_until_exit(thing):
-    """Keeps `thing` alive until a script's process ends (run_script), so that it is never freed: freeing
-    a tf.data iterator waits for its threads (40 s for MNIST's shuffle buffer of the whole training set),
-    after the script's last line. Outside a script (tests), nothing is kept."""
+    """Keeps `thing` alive until the script's process ends (run_script); outside a script (tests), nothing."""
     if _KEPT is not None:
         _KEPT.append(thing)
     return thing
@@ -548,9 +472,7 @@ def keep_until_exit(thing):
 
 def run_script(main, argv):
     """A script's entry point: main(argv), then the process ends at once with main's exit code, its
-    output flushed. TensorFlow's teardown (its thread pools, tf.data's threads) could otherwise keep the
-    prompt waiting for a minute after the last line. Every file is whole by then (written), and the lock
-    released, before main returns."""
+    output flushed, without waiting for TensorFlow's teardown (main leaves every file whole)."""
     global _KEPT
     _KEPT = []
     try:
@@ -580,24 +502,25 @@ def _interrupt(signum, frame):
 
 
 def stop_if_asked():
-    """Raises again the KeyboardInterrupt a signal raised, in case it was lost: Python runs a signal's
-    handler wherever the main thread is, and an exception raised inside a destructor or a callback (as
-    TensorFlow runs many) is reported and dropped. Training calls it every step; guarded() once the
-    command's body is done."""
+    """Raises again the KeyboardInterrupt a signal raised, in case it was lost (raised inside a destructor
+    or a callback, it is reported and dropped). Training calls it every step; guarded() at the end."""
     if _STOPPING:
         raise KeyboardInterrupt(_STOPPING[0])
 
 
 @contextlib.contextmanager
 def locked(out_dir, is_chief=True, scratch=None):
-    """The chief holds out_dir's lock (one run per out_dir) while the body runs, and first clears what
-    interrupted saves left. However the body ends, the lock is released, an out_dir this call made and
-    left empty (the run failed before writing anything) is removed, and so is `scratch` (a worker's
-    temporary checkpoints)."""
+    """The chief holds out_dir's lock while the body runs, first removing the *_temp folders interrupted
+    saves left in checkpoints/; however the body ends, `scratch` (a worker's checkpoints) goes."""
     try:
-        with made(out_dir if is_chief else None), Lock(out_dir) if is_chief else contextlib.nullcontext():
-            if is_chief:
-                for name in clean_interrupted_saves(checkpoint_folder(out_dir)):
+        if not is_chief:  # a worker writes only into `scratch`
+            yield
+            return
+        with made(out_dir), Lock(out_dir):
+            folder = checkpoint_folder(out_dir)
+            for name in _entries(folder):
+                if name.endswith('_temp') and os.path.isdir(os.path.join(folder, name)):
+                    shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
                     print(f'note: removed {name}, left by an interrupted save')
             yield
     finally:
@@ -607,11 +530,8 @@ def locked(out_dir, is_chief=True, scratch=None):
 
 @contextlib.contextmanager
 def made(folder):
-    """The folder (and its missing parents) made for the body, unless None; however the body ends, the
-    folders this call made and the body left empty are removed again. One line if it cannot be made."""
-    if folder is None:
-        yield
-        return
+    """The folder (and its missing parents) made for the body; however the body ends, the folders this
+    call made and the body left empty are removed again. One line if it cannot be made."""
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise UsageError(f'out_dir {folder} is a file: pass a folder, new or of an earlier run')
     new = []  # the folders this call creates, innermost first
@@ -634,12 +554,9 @@ def made(folder):
 
 
 class Lock:
-    """An exclusive lock for one command at a time of a kind: out_dir/lock for training,
-    out_dir/samples.lock for rendering, .NAME.lock beside an export's folder. The file holds the
-    holder's process id and host. The operating system releases the lock when the process ends, however
-    it ends, so a lock left by a killed command is taken over (with a note); a live holder makes a
-    second command refuse in one line. A lock file that is a symbolic link is never followed (it could
-    point at any file): refused, as is a folder in its place."""
+    """An exclusive lock, one command of a kind at a time: out_dir/lock for training, out_dir/samples.lock
+    for rendering, .NAME.lock beside an export's folder; the file names its holder. The system releases
+    it when the process ends (a killed command's is taken over); a link in its place is never followed."""
 
     def __init__(self, out_dir, name='lock', doing='in use', subject=None):
         self.path = os.path.join(out_dir, name)
@@ -653,11 +570,10 @@ class Lock:
             try:  # O_NOFOLLOW: a link in the lock's place is an error, not a file to write through
                 file = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644), 'r+b')
             except OSError as e:
-                if os.path.islink(self.path):
-                    raise UsageError(f'{self.path} is a symbolic link, not a lock this repo wrote: remove the link '
-                                     f'(rm {shlex.quote(self.path)}) and run again') from e
-                if os.path.isdir(self.path):
-                    raise UsageError(f'{self.path} is a folder, not a lock this repo wrote: move it away and run '
+                kind = 'a folder' if os.path.isdir(self.path) else ''
+                kind = 'a symbolic link' if os.path.islink(self.path) else kind
+                if kind:
+                    raise UsageError(f'{self.path} is {kind}, not a lock this repo wrote: move it away and run '
                                      f'again') from e
                 raise UsageError(f'cannot write to {self.path} ({e.strerror or e}): pass a writable --out_dir') from e
             try:
@@ -688,8 +604,7 @@ class Lock:
         self.release()
 
     def release(self):
-        """Never raises: a lock file someone deleted, or a folder gone, must not hide how the command
-        ended. The operating system's lock goes with the file handle."""
+        """Never raises: a lock file someone deleted must not hide how the command ended."""
         if self.file:
             with contextlib.suppress(OSError):
                 os.remove(self.path)  # before the unlock: a waiting command then opens a new file

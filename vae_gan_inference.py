@@ -37,8 +37,7 @@ import run_folder
 @dataclasses.dataclass(frozen=True)
 class Options:
     """This script's own flags, parsed with the config fields (configurator.parse_flags)."""
-    checkpoint: str = ''  # 'best' (out_dir/best/), 'newest' (the newest checkpoint), a checkpoint
-    #                      (.../checkpoints/ckpt-10), a folder of them or an exported model; '' = best, else newest
+    checkpoint: str = ''  # 'best', 'newest', a checkpoint, a folder of them or an export; '' = best, else newest
     num_samples: int = 100  # generations and reconstructions written as PNGs
     metrics: bool = False  # also FID, KID, precision, recall, reconstruction MSE and SSIM into samples/metrics.json
     metric_samples: int = 10000  # generations (and held-out images) --metrics scores, in memory: the standard 10,000
@@ -46,14 +45,12 @@ class Options:
     attributes: str = ''  # CelebA attribute vectors: 'A,B,...', 'none', or '' = the paper's 18 on CelebA
     attribute_images: int = 10000  # training images encoded to make the attribute vectors
     attribute_scale: float = 1.0  # how far along each attribute vector the faces move
-    average: bool = True  # with ema_decay: the weights' averages (what training's grids, scores and best/ use);
-    #                       false: the weights themselves, to compare them (a training checkpoint holds both)
+    average: bool = True  # with ema_decay: the weights' averages (as training's grids); false: the weights
 
 
 def settings(args):
-    """(cfg, source, options, changes) from the command line, in pure Python (checked before TensorFlow
-    loads). source: the run or export whose config.json describes the model (--checkpoint's, else
-    out_dir); cfg.out_dir: where samples/ goes, source unless --out_dir names another folder."""
+    """(cfg, source, options, changes) from the command line, before TensorFlow loads. source: the run or
+    export whose config.json describes the model; cfg.out_dir: where samples/ goes (source by default)."""
     overrides, flags = configurator.parse_flags(args, config.Config, Options)
     options = Options(**flags)
     for name in ('num_samples', 'metric_samples', 'attribute_images'):
@@ -67,12 +64,17 @@ def settings(args):
             and not os.path.exists(options.checkpoint + '.index'):
         raise configurator.UsageError(f'no checkpoint at {options.checkpoint}: did you mean --checkpoint={near[0]}?')
     if options.checkpoint not in ('', 'best', 'newest'):
-        source = out_dir_of(options.checkpoint)
+        source = run_folder.run_of(options.checkpoint)
+        if not os.path.exists(configurator.config_file(source)) and run_folder.holds_checkpoints(source):
+            raise configurator.UsageError(
+                f'{source} holds checkpoints but no config.json, so its settings are unknown: export the model '
+                f'again, or pass --out_dir=<the run it came from> with --checkpoint')
     cfg, changes = configurator.for_run(dict(overrides, out_dir=source) if source else overrides)
     out_dir = overrides.get('out_dir', cfg.out_dir)
-    refusal = run_folder.for_export(options.export) if options.export else run_folder.for_rendering(out_dir)
-    if refusal:
-        raise configurator.UsageError(refusal)
+    if options.export:
+        run_folder.for_export(options.export)
+    else:
+        run_folder.for_rendering(out_dir)
     samples = os.path.join(out_dir, 'samples')  # replaced whole by a render: never one of its own inputs
     for flag, given in (('--checkpoint', options.checkpoint not in ('', 'best', 'newest') and options.checkpoint),
                         ('--data_dir', cfg.data_dir)):
@@ -89,17 +91,6 @@ def settings(args):
             f'samples/ are its own model\'s: render {options.checkpoint} into a folder of its own, such as '
             f'--out_dir={beside}')
     return dataclasses.replace(cfg, out_dir=out_dir), cfg.out_dir, options, changes
-
-
-def out_dir_of(path):
-    """The run a --checkpoint belongs to (run_folder.run_of). A folder of checkpoints without config.json
-    that is not a run's checkpoints/ is refused: its settings are unknown."""
-    run = run_folder.run_of(path)
-    if not os.path.exists(configurator.config_file(run)) and run_folder.holds_checkpoints(run):
-        raise configurator.UsageError(
-            f'{run} holds checkpoints but no config.json, so its settings are unknown: export the model '
-            f'again, or pass --out_dir=<the run it came from> with --checkpoint')
-    return run
 
 
 run_folder.start(__name__, __doc__, settings)  # --help and a typo answered before TensorFlow loads
@@ -124,8 +115,7 @@ INTERPOLATION_STEPS = 10  # images per interpolation row, both ends included
 
 
 def load_config(args):
-    """(training config rebuilt from the run's config.json with the command line's overrides, with
-    out_dir where the samples go; the checkpoint to render; Options)."""
+    """(cfg with out_dir where the samples go, the checkpoint to render, Options) from the command line."""
     cfg, source, options, changes = settings(args)
     if options.attributes not in ('', 'none'):
         unknown = [a for a in options.attributes.split(',') if a not in data.CELEB_A_ATTRIBUTES]
@@ -142,10 +132,8 @@ def load_config(args):
 
 
 def find_checkpoint(cfg, path):
-    """The checkpoint to render: `path` (a checkpoint or a folder of them); 'best': out_dir/best/;
-    'newest': the newest intact one in out_dir/checkpoints/; '' = best/ when the run has one (the
-    best generations it passed through, by its validation scores), else the newest. Damaged ones are
-    named and passed over; the line printed says which was chosen, and how to pick the other."""
+    """The checkpoint to render: `path` (a checkpoint or a folder of them), 'best' (out_dir/best/), 'newest',
+    or '' (best/ if the run has one, else the newest); the line printed says which, and how to pick the other."""
     if path in ('', 'best'):
         if os.path.islink(run_folder.best_folder(cfg.out_dir)):  # another run's best/, say: not this run's model
             raise UsageError(f'{run_folder.best_folder(cfg.out_dir)} is a symbolic link, and a run\'s best/ is its '
@@ -182,55 +170,40 @@ def _find(cfg, path):
     found, damaged = checkpoints.newest_intact(path or folder)
     for prefix, why in damaged:
         print(f'{os.path.basename(prefix)} is damaged ({why}): passed over')
-    if path and not found:
-        raise UsageError(f'no intact checkpoint in {path}: pass a checkpoint (.../checkpoints/ckpt-N) or a folder '
-                         f'of them')
-    if not found:
-        if damaged:
-            raise UsageError(f'no intact checkpoint in {folder}: every one is damaged')
-        if run_folder.is_export(cfg.out_dir):
-            raise UsageError(f'{cfg.out_dir} is an exported model, with no checkpoints/: render it with '
-                             f'--checkpoint={cfg.out_dir}')
-        lost = run_folder.unseen_checkpoints(cfg.out_dir)
-        if lost:
-            raise UsageError(lost)
-        command = run_folder.command('vae_gan.py') + (f' --preset={cfg.preset}' if cfg.preset != config.PRESET else '')
-        command += f' --out_dir={cfg.out_dir}' if cfg.out_dir != config.PRESETS[cfg.preset].out_dir else ''
-        raise UsageError(f'no checkpoint in {folder}: train one first with `{command}`')
-    return found
+    if found:
+        return found
+    if path or damaged:
+        fix = 'every one is damaged' if damaged else 'pass a checkpoint (.../checkpoints/ckpt-N) or a folder of them'
+        raise UsageError(f'no intact checkpoint in {path or folder}: {fix}')
+    if run_folder.is_export(cfg.out_dir):
+        raise UsageError(f'{cfg.out_dir} is an exported model, with no checkpoints/: render it with '
+                         f'--checkpoint={cfg.out_dir}')
+    run_folder.unseen_checkpoints(cfg.out_dir)
+    command = run_folder.command('vae_gan.py') + (f' --preset={cfg.preset}' if cfg.preset != config.PRESET else '')
+    command += f' --out_dir={cfg.out_dir}' if cfg.out_dir != config.PRESETS[cfg.preset].out_dir else ''
+    raise UsageError(f'no checkpoint in {folder}: train one first with `{command}`')
 
 
 def restore_models(cfg, path, average=True):
-    """The encoder and decoder of the checkpoint at path, in float32 whatever precision the run
-    trained with (its weights are float32 either way): with ema_decay, the weights' averages (a
-    training checkpoint holds them beside the weights; best/ and exports hold only them), or with
-    average=False the weights themselves (a training checkpoint's only)."""
+    """The encoder and decoder of the checkpoint at path, in float32: with ema_decay, the weights'
+    averages, or with average=False the weights themselves (a training checkpoint's only)."""
     keras.mixed_precision.set_global_policy('float32')
     encoder, decoder = models.build_encoder(cfg), models.build_decoder(cfg)
     averaged = cfg.ema_decay is not None and any(
         key.startswith('encoder_average/') for key in tf.train.load_checkpoint(path).get_variable_to_shape_map())
-    if cfg.ema_decay is not None and not average:
-        if not averaged:  # best/ and exports keep the averages under the plain names
-            raise UsageError(f'--average=false: {path} holds only the weights\' averages (best/ and exports do): '
-                             f'pass a training checkpoint, --checkpoint=newest or RUN/checkpoints/ckpt-N')
-        averaged = False
-    networks = {'encoder_average': encoder, 'decoder_average': decoder} if averaged else {'encoder': encoder,
-                                                                                          'decoder': decoder}
+    if cfg.ema_decay is not None and not average and not averaged:  # best/ and exports: the averages, plain names
+        raise UsageError(f'--average=false: {path} holds only the weights\' averages (best/ and exports do): '
+                         f'pass a training checkpoint, --checkpoint=newest or RUN/checkpoints/ckpt-N')
+    networks = {'encoder_average': encoder, 'decoder_average': decoder} if averaged and average else {
+        'encoder': encoder, 'decoder': decoder}
     checkpoints.restore(tf.train.Checkpoint(**networks), path,
                         f'{cfg.out_dir}/config.json describes another; pass the out_dir it was trained in')
     return encoder, decoder
 
 
 def export(cfg, checkpoint, folder):
-    """The encoder's and decoder's weights alone (no discriminator, no optimizer state) and config.json
-    in `folder`: a small model to share, rendered with --checkpoint=folder. Written into a folder
-    beside it and renamed into place when whole: an export is complete or absent. A folder that is
-    not empty is refused (another run's export, or a newer one, is never mixed with this one), also
-    when a second export into it started at the same time (a lock beside it, .NAME.lock, held while
-    the model is written, makes that one refuse)."""
-    refusal = run_folder.for_export(folder)  # checked before (settings) and again now, after TensorFlow's import
-    if refusal:
-        raise UsageError(refusal)
+    """The encoder and decoder alone, with config.json, into `folder`, new or empty (checkpoints.export
+    writes it whole); a lock beside it (.NAME.lock) makes a second export into it refuse."""
     folder = os.path.normpath(folder)  # E/. and E/ are E
     parent, name = os.path.split(os.path.abspath(folder))
     encoder, decoder = restore_models(cfg, checkpoint)
@@ -251,14 +224,9 @@ def export(cfg, checkpoint, folder):
 
 
 def render(cfg, checkpoint, options):
-    """Every output below, from the checkpoint, into out_dir/samples/ (out_dir made if it is new). One
-    render at a time per out_dir (out_dir/samples.lock), written into a fresh folder that takes
-    samples/'s place when whole: a render cut short leaves the samples before it as they were, and two
-    renders never mix."""
+    """Every output below into out_dir/samples/, written whole, one render at a time (out_dir/samples.lock)."""
     encoder, decoder = restore_models(cfg, checkpoint, options.average)
-    extractors = None
-    if options.metrics:  # the feature networks first: one that cannot load stops before any rendering
-        extractors = metrics.feature_extractors(cfg)
+    extractors = metrics.feature_extractors(cfg) if options.metrics else None  # first: a failure renders nothing
     samples = os.path.join(cfg.out_dir, 'samples')
     print(f'rendering {checkpoint} into {samples}')
     with run_folder.made(cfg.out_dir), run_folder.Lock(cfg.out_dir, 'samples.lock', 'being rendered'), \
@@ -267,15 +235,12 @@ def render(cfg, checkpoint, options):
 
 
 def write_samples(cfg, checkpoint, encoder, decoder, options, extractors, samples, before):
-    """The outputs into the folder `samples`; `before`: the samples folder of an earlier render, whose
-    attribute vectors are reused when they fit. Without held-out images (offline: the dataset cannot
-    be had), the generations and interpolations between random codes, and a line saying what is missing."""
-    # Batch norm in inference mode; one traced graph for every batch size.
+    """The outputs into the folder `samples`; `before`: an earlier render's, whose attribute vectors are
+    reused when they fit. Without held-out images, the generations and interpolations between random codes."""
     decode_batch = tf.function(lambda z: data.to_uint8(cfg, decoder(z, training=False)),
                                input_signature=[tf.TensorSpec([None, cfg.z_dim], tf.float32)])
     decode = lambda z: np.concatenate([decode_batch(z[i:i + models.INFERENCE_BATCH]).numpy()
                                        for i in range(0, len(z), models.INFERENCE_BATCH)])
-    weights = None if cfg.ema_decay is None else 'average' if options.average else 'weights'  # which were scored
     mixture = prior.for_checkpoint(cfg, checkpoint, encoder, unaveraged=not options.average,  # None: N(0, I)
                                    beside=run_folder.run_of(checkpoint))
     generations = write_generations(cfg, decode, mixture, options.num_samples, samples)
@@ -296,8 +261,7 @@ def write_samples(cfg, checkpoint, encoder, decoder, options, extractors, sample
           + (f' and a GIF of {frames} sampled epoch{"s" * (frames != 1)}' if frames else
              ' (no training grids in op-gen/: no GIF)'))
     if options.metrics:
-        write_metrics(cfg, checkpoint, encoder, decoder, mixture, options.metric_samples, samples, extractors,
-                      weights)
+        write_metrics(cfg, checkpoint, encoder, decoder, mixture, options, samples, extractors)
     celeb_a = cfg.dataset == 'celeb_a' and (not cfg.data_dir or os.path.exists(os.path.join(cfg.data_dir,
                                                                                             data.ATTRIBUTE_FILE)))
     if options.attributes == 'none' or (not options.attributes and not celeb_a) or originals is None:
@@ -306,8 +270,7 @@ def write_samples(cfg, checkpoint, encoder, decoder, options, extractors, sample
 
 
 def write_generations(cfg, decode, mixture, count, samples):
-    """generations/ and generations.png: `count` images from the prior (N(0, I), or the fitted mixture
-    with prior='mixture'), fixed by the seed."""
+    """generations/ and generations.png: `count` images from the prior (prior.sample), fixed by the seed."""
     generations = decode(prior.sample(cfg, mixture, count, cfg.seed))
     images.write_numbered(generations, os.path.join(samples, 'generations'))
     images.save_grid(generations[:100], os.path.join(samples, 'generations.png'), width=800)
@@ -315,9 +278,8 @@ def write_generations(cfg, decode, mixture, count, samples):
 
 
 def write_reconstructions(cfg, encoder, decode, count, samples):
-    """originals/, reconstructions/ and reconstructions.png: the first `count` held-out images (CelebA:
-    validation) and their reconstructions from the encoder's mean. Returns (originals, codes,
-    reconstructions)."""
+    """originals/, reconstructions/ and reconstructions.png: the first `count` held-out images and their
+    reconstructions from the encoder's mean. Returns (originals, codes, reconstructions)."""
     encode = tf.function(lambda x: encoder(x, training=False)[0],  # the mean
                          input_signature=[tf.TensorSpec([None, cfg.image_size, cfg.image_size, cfg.channels])])
     originals, codes = [], []
@@ -336,8 +298,7 @@ def write_reconstructions(cfg, encoder, decode, count, samples):
 
 
 def write_interpolations(cfg, decode, codes, samples):
-    """interpolations.png: each row walks linearly in z from one code (a held-out image's, or a random
-    one) to the next. Returns the number of rows (0: no file)."""
+    """interpolations.png: rows walking linearly in z between pairs of codes; returns the rows (0: no file)."""
     rows = min(8, len(codes) // 2)
     if rows:
         t = np.linspace(0.0, 1.0, INTERPOLATION_STEPS, dtype=np.float32)[None, :, None]
@@ -347,15 +308,14 @@ def write_interpolations(cfg, decode, codes, samples):
     return rows
 
 
-def write_metrics(cfg, checkpoint, encoder, decoder, mixture, count, samples, extractors, weights):
-    """metrics.json and a summary line: FID, KID, precision and recall of `count` generations in each
-    feature space against as many held-out images (fewer if the split has fewer), MSE and SSIM of their
-    reconstructions; in memory, no image written. weights (runs with ema_decay): 'average' or 'weights'."""
-    scores = metrics.evaluate(cfg, encoder, decoder, count, seed=cfg.seed, extractors=extractors,
+def write_metrics(cfg, checkpoint, encoder, decoder, mixture, options, samples, extractors):
+    """metrics.json and a summary line: metrics.evaluate's scores of options.metric_samples generations
+    and reconstructions, in memory; with ema_decay, which weights were scored ('average' or 'weights')."""
+    scores = metrics.evaluate(cfg, encoder, decoder, options.metric_samples, seed=cfg.seed, extractors=extractors,
                               draw=lambda n: prior.sample(cfg, mixture, n, cfg.seed))
     scores.update(checkpoint=checkpoint, epoch=checkpoints.epoch_of(checkpoint), prior=prior.describe(mixture))
-    if weights:
-        scores['weights'] = weights
+    if cfg.ema_decay is not None:
+        scores['weights'] = 'average' if options.average else 'weights'
     run_folder.write_json(os.path.join(samples, 'metrics.json'), scores)
     print(f"epoch {scores['epoch']}: {metrics.summary(scores)}")
 
@@ -396,9 +356,8 @@ def attribute_vectors(codes, attributes):
 
 
 def load_attribute_vectors(cfg, checkpoint, encoder, count, samples, before):
-    """The 40 attribute vectors of this checkpoint: from before/attribute_vectors.npz when it was made
-    from the same checkpoint and number of images and reads back whole, else from `count` encoded
-    training images (z sampled from q(z|x), as the paper's code); saved in samples/ either way."""
+    """The 40 attribute vectors of this checkpoint, from before/attribute_vectors.npz when they fit, else
+    from `count` encoded training images (z sampled from q(z|x), as the paper's code); saved in samples/."""
     vectors = saved_attribute_vectors(cfg, os.path.join(before, 'attribute_vectors.npz'), checkpoint, count)
     if vectors is None:
         codes, attributes = [], []
@@ -415,8 +374,7 @@ def load_attribute_vectors(cfg, checkpoint, encoder, count, samples, before):
 
 
 def saved_attribute_vectors(cfg, path, checkpoint, count):
-    """The vectors in `path` if they were made from this checkpoint and `count` images and read back
-    whole ([40, z_dim]), else None (a damaged file with a note: they are made again)."""
+    """The [40, z_dim] vectors in `path` if made from this checkpoint and `count` images, else None."""
     if not os.path.exists(path):
         return None
     try:

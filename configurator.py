@@ -140,7 +140,8 @@ def _check_choices(cfg):
     if cfg.channels not in (1, 3):
         raise UsageError(f'channels must be 1 or 3, not {cfg.channels}')
     if not cfg.dataset and not cfg.data_dir:
-        raise UsageError('dataset must name a tensorflow-datasets dataset, or --data_dir a folder of images')
+        raise UsageError('no data: pass --data_dir=FOLDER, a folder of images, or --dataset=NAME, a '
+                         'tensorflow-datasets dataset')
     if cfg.crop_box and not (len(cfg.crop_box.split(',')) == 4 and all(
             v.strip().isdigit() for v in cfg.crop_box.split(','))):
         raise UsageError(f"crop_box must be 'top,left,height,width' in pixels, not {cfg.crop_box!r}")

@@ -27,7 +27,7 @@ FIELDS = [f.name for f in dataclasses.fields(Config)]
 PRECISIONS = {'false': 'float32', 'float16': 'mixed_float16', 'bfloat16': 'mixed_bfloat16'}  # -> Keras policy
 
 
-def validate(cfg):
+def checked(cfg):
     """Raises UsageError naming the first bad field; returns cfg, metric_features resolved, data_dir's '~' expanded."""
     cfg = dataclasses.replace(cfg, metric_features=features_for(cfg), data_dir=os.path.expanduser(cfg.data_dir))
     _check_choices(cfg)
@@ -274,7 +274,7 @@ def from_args(args):
 
 def from_overrides(overrides):
     """The preset that overrides['preset'] names (default: PRESET) with the other overrides on top."""
-    return validate(dataclasses.replace(preset_of(overrides), **overrides))
+    return checked(dataclasses.replace(preset_of(overrides), **overrides))
 
 
 def for_run(overrides):
@@ -286,7 +286,7 @@ def for_run(overrides):
     if saved is None:  # no run there
         return from_overrides(overrides), ''
     check_same_model(out_dir, saved, overrides)
-    cfg = validate(dataclasses.replace(saved, **dict(overrides, out_dir=out_dir)))
+    cfg = checked(dataclasses.replace(saved, **dict(overrides, out_dir=out_dir)))
     given = [f'{f} {getattr(saved, f)!r} -> {v!r}' for f, v in overrides.items()
              if f != 'out_dir' and v != getattr(saved, f)]
     return cfg, (f'settings from {config_file(out_dir)}; changed on the command line: {", ".join(given)}'
@@ -329,7 +329,7 @@ def from_saved(path):
         if field.type in (float, typing.Optional[float]) and value is not None:
             saved[field.name] = float(value)  # JSON's 1 for 1.0
     try:
-        return validate(Config(**saved))
+        return checked(Config(**saved))
     except UsageError as e:  # values of the file, not of the command line: said so
         raise UsageError(f'{path} holds a setting this version refuses: {e} (read from that file, not the command '
                          f'line: edit the file, or delete it and pass the run\'s settings as --field=value)') from e

@@ -201,14 +201,14 @@ def for_training(overrides):
     line = f"settings: config.py's {preset.preset} preset" + (f", with {', '.join(flags)} from the command line"
                                                              if flags else '')
     if saved is None:
-        cfg = configurator.validate(dataclasses.replace(preset, **dict(overrides, out_dir=out_dir)))
+        cfg = configurator.checked(dataclasses.replace(preset, **dict(overrides, out_dir=out_dir)))
         for_data(cfg.data_dir)
         return cfg, line + f' (a new run in {out_dir})'
     configurator.check_same_model(out_dir, saved, {'preset': preset.preset})
     before = _preset_before(out_dir)
     edited = {f for f in configurator.FIXED_FIELDS if before and before.get(f) != getattr(preset, f)}
     kept = {f: getattr(saved, f) for f in configurator.FIXED_FIELDS if f not in overrides and f not in edited}
-    cfg = configurator.validate(dataclasses.replace(preset, **dict(overrides, **kept, out_dir=out_dir)))
+    cfg = configurator.checked(dataclasses.replace(preset, **dict(overrides, **kept, out_dir=out_dir)))
     fixed = configurator.changed(saved, cfg)
     if fixed:
         raise UsageError(_refusal(out_dir, saved, cfg, overrides, fixed))

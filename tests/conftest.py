@@ -44,7 +44,7 @@ def tiny(preset, tmp_path, **overrides):
         fields['metric_features'] = 'classifier,mlp'
 
     fields.update(overrides)
-    return configurator.validate(dataclasses.replace(preset, **fields))
+    return configurator.checked(dataclasses.replace(preset, **fields))
 
 
 def build_step(cfg, seed=0):

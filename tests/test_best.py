@@ -99,9 +99,9 @@ def test_the_validation_split_is_neither_the_test_nor_the_training_split():
     assert m.validation_split == 'train[:5000]' and m.train_split == 'train[5000:]' and m.held_out_split == 'test'
     for split, message in (('test', 'also the held_out_split'), ('train[5000:]', 'also the train_split')):
         with pytest.raises(UsageError, match=message):
-            configurator.validate(dataclasses.replace(m, validation_split=split))
+            configurator.checked(dataclasses.replace(m, validation_split=split))
     with pytest.raises(UsageError, match='eval_every needs a validation_split'):
-        configurator.validate(dataclasses.replace(m, validation_split=''))
+        configurator.checked(dataclasses.replace(m, validation_split=''))
     for preset in config.PRESETS.values():
         assert not preset.eval_every or preset.validation_split not in (preset.held_out_split, preset.train_split)
 

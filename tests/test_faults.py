@@ -294,7 +294,7 @@ def test_gif_frames_are_converted_for_a_grey_preset(tmp_path):
     """Colour GIFs (decoded as frames) reach a grey preset's networks as grey images, in training's
     batches and in the grids' held-out ones."""
     gifs = _images(tmp_path / 'gifs', 20, lambda f, i, image: iio.imwrite(f / f'{i:03d}.gif', image))
-    cfg = configurator.validate(dataclasses.replace(config.mnist, data_dir=str(gifs), batch_size=4, shuffle_buffer=16))
+    cfg = configurator.checked(dataclasses.replace(config.mnist, data_dir=str(gifs), batch_size=4, shuffle_buffer=16))
     batch = next(iter(data.train_dataset(cfg, seed=0)[0])).numpy()
     held_out = next(iter(data.held_out_dataset(cfg, 8))).numpy()
     assert batch.shape == (4, 28, 28, 1) and held_out.shape == (2, 28, 28, 1)  # the last 10% of 20 files held out

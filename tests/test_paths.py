@@ -127,7 +127,7 @@ def test_a_split_string_is_checked_before_anything_loads(flag, words):
     with pytest.raises(configurator.UsageError, match=words.replace('[', r'\[')):
         run_folder.for_training(configurator.parse_overrides([flag, '--out_dir=/nonexistent/run']))
     for good in ('train[:10%]', 'train[1%:5%]', 'train[-5000:]', 'train[:5000]+test'):
-        configurator.validate(configurator.from_overrides({'held_out_split': good}))
+        configurator.checked(configurator.from_overrides({'held_out_split': good}))
 
 
 def test_a_file_name_that_is_not_utf8_is_skipped_with_a_warning(digits, tmp_path, capsys):

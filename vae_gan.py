@@ -378,11 +378,12 @@ def resume(cfg, run):
                                       {field: getattr(cfg, field) for field in configurator.ARCH_FIELDS})
     latest = checkpoints.restore_newest(run.checkpoint, run_folder.checkpoint_folder(cfg.out_dir),
                                         rename_damaged=run.is_chief)
+    done = int(run.epochs_done.numpy())
     if latest:
-        print(f'resuming from {latest}: {int(run.epochs_done.numpy())} epoch{"s" * (int(run.epochs_done.numpy()) != 1)} done')
+        print(f'resuming from {latest}: {done} epoch{"s" * (done != 1)} done')
     if run.is_chief:  # the scores of the epochs to be redone go; best/ stays
-        best_model.forget_after(cfg.out_dir, int(run.epochs_done.numpy()))
-    return int(run.epochs_done.numpy())
+        best_model.forget_after(cfg.out_dir, done)
+    return done
 
 
 def inputs(cfg, run, done):
@@ -431,7 +432,8 @@ SHOWN = ('discriminator_loss', 'encoder_loss', 'decoder_loss', 'kl_weight')  # o
 # TensorBoard's tags: the three losses first (its groups sort by name), each followed by its parts
 TAGS = {'discriminator_loss': 'loss/discriminator', 'encoder_loss': 'loss/encoder', 'decoder_loss': 'loss/decoder',
         'kl': 'loss/encoder/kl', 'kl_weight': 'loss/encoder/kl_weight', 'dis_l': 'loss/decoder/dis_l',
-        'gan': 'loss/decoder/gan', 'decoder_skips': 'loss/decoder/skips', 'discriminator_skips': 'loss/discriminator/skips'}
+        'gan': 'loss/decoder/gan', 'decoder_skips': 'loss/decoder/skips',
+        'discriminator_skips': 'loss/discriminator/skips'}
 
 
 def tag(name):
@@ -514,11 +516,12 @@ def log_scores(cfg, run, epoch):
     """The validation scores (FID, KID, precision and recall in each feature space, MSE, SSIM) to
     TensorBoard (validation/...) and scores.jsonl; the model to best/ when they are the best yet."""
     step = int(run.steps_done.numpy())
-    scores = best_model.score(cfg, run.nets.sampling(), epoch, step,
-                              run.extractors)
-    for name, value in [(name, scores[name]) for name in ('figure', 'mse', 'ssim')] + [
-            (f'{space}/{name}', value) for space, figures in scores['features'].items() for name, value in figures.items()]:
-        tf.summary.scalar(f'validation/{name}', value, step=step)
+    scores = best_model.score(cfg, run.nets.sampling(), epoch, step, run.extractors)
+    for name in ('figure', 'mse', 'ssim'):
+        tf.summary.scalar(f'validation/{name}', scores[name], step=step)
+    for space, figures in scores['features'].items():
+        for name, value in figures.items():
+            tf.summary.scalar(f'validation/{space}/{name}', value, step=step)
 
 
 def save_checkpoint(cfg, run, epoch, held_out):

@@ -6,11 +6,7 @@ images.
     python vae_gan_inference.py --metrics                  # scores a checkpoint, writes samples/metrics.json
     python metrics.py --table runs/*/samples/metrics.json  # mean +- std over seeds, one row per recipe
     python metrics.py --plot scores.png MNIST runs/z64     # runs' validation scores (scores.jsonl) over the epochs
-
-Commands (one of them; with --train_classifier any config.py field as --field=value):
-    --train_classifier [--preset=NAME] [--metric_features=classifier,mlp]   train the feature networks
-    --table METRICS.json ...   a markdown table of runs' scores, mean +- std over each recipe's seeds
-    --plot OUT.png RUN ...     a plot of runs' validation scores, each run's best/ epoch marked
+--train_classifier takes any config.py field as --field=value; --plot marks each run's best/ epoch.
 
 Feature spaces (`metric_features`, a comma list; a recipe is better only where it wins in each):
 'classifier', the 128-feature penultimate layer of a small conv classifier trained on the dataset;
@@ -49,12 +45,9 @@ def command(argv):
         return 'table', _once(argv[1:])
     if argv[:1] == ['--plot'] and len(argv) > 2:
         out, runs = os.path.expanduser(argv[1]), _once(argv[2:])  # '~' as the check below reads it
-        if not out.lower().endswith('.png'):
+        if not out.lower().endswith('.png') or os.path.isdir(out) or out in runs:  # (so never a scores.jsonl)
             raise UsageError(f'--plot {argv[1]}: the first path is the PNG to write (a name ending in .png), then the '
                              f'runs: python metrics.py --plot OUT.png RUN ...')
-        if os.path.isdir(out) or out in runs or os.path.basename(out) == SCORES:
-            raise UsageError(f'--plot {out}: the first path is the PNG to write, then the runs: '
-                             f'python metrics.py --plot OUT.png RUN ...')
         if os.path.lexists(out) and not _is_png(out):  # a run's scores.jsonl, a config.json, ...: never replaced
             raise UsageError(f'--plot {out}: that file exists and is not a PNG, so it is not replaced: pass a new '
                              f'file name, such as {os.path.splitext(out)[0]}-scores.png')

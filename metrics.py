@@ -298,9 +298,9 @@ def held_out_features(cfg, extract, fingerprint, images, split='held_out'):
     return features
 
 
-def evaluate(cfg, encoder, decoder, count, seed=0, extractors=None, split='held_out', draw=None):
+def evaluate(cfg, encoder, decoder, count, extractors=None, split='held_out', draw=None):
     """{'features': {space: {'fid', 'kid', 'precision', 'recall'}}, 'mse', 'ssim', 'images', 'kid_subsets',
-    'kid_subset_size'}: `count` generations of draw(n)'s codes (by default models.prior_z with this seed)
+    'kid_subset_size'}: `count` generations of draw(n)'s codes (by default models.prior_z with seed 0)
     against as many images of `split` ('held_out', or 'validation' while training), fewer if the split
     is smaller, and those images' reconstructions."""
     extractors = extractors or feature_extractors(cfg)
@@ -312,7 +312,7 @@ def evaluate(cfg, encoder, decoder, count, seed=0, extractors=None, split='held_
                          f'(at least {MIN_IMAGES})')
     generate = tf.function(lambda z: decoder(z, training=False))
     reconstruct = tf.function(lambda x: models.reconstruct(encoder, decoder, x))
-    z = draw(n) if draw else models.prior_z(n, cfg.z_dim, seed)
+    z = draw(n) if draw else models.prior_z(n, cfg.z_dim, 0)
     # float32 whatever the training policy (a run scoring itself under mixed precision decodes in float16)
     generations = np.concatenate([generate(z[i:i + BATCH]).numpy() for i in range(0, n, BATCH)]).astype(np.float32)
     reconstructions = np.concatenate([reconstruct(originals[i:i + BATCH]).numpy()

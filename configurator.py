@@ -28,20 +28,16 @@ PRECISIONS = {'false': 'float32', 'float16': 'mixed_float16', 'bfloat16': 'mixed
 
 
 def checked(cfg):
-    """Raises UsageError naming the first bad field; returns cfg, metric_features resolved, data_dir's '~' expanded."""
-    cfg = dataclasses.replace(cfg, metric_features=features_for(cfg), data_dir=os.path.expanduser(cfg.data_dir))
+    """Raises UsageError naming the first bad field; returns cfg, data_dir's '~' expanded, metric_features 'auto'
+    resolved to the networks that fit the data: MNIST's two classifiers for mnist and fashion_mnist, none for a
+    folder of images (name them to use one), else InceptionV3."""
+    features = ('none' if cfg.data_dir else 'classifier,mlp' if cfg.dataset in ('mnist', 'fashion_mnist')
+                else 'inception') if cfg.metric_features == 'auto' else cfg.metric_features
+    cfg = dataclasses.replace(cfg, metric_features=features, data_dir=os.path.expanduser(cfg.data_dir))
     _check_choices(cfg)
     _check_values(cfg)
     _check_combinations(cfg)
     return cfg
-
-
-def features_for(cfg):
-    """metric_features, 'auto' resolved to the networks that fit the data: MNIST's two classifiers for
-    mnist and fashion_mnist, none for a folder of images (name them to use one), else InceptionV3."""
-    if cfg.metric_features != 'auto':
-        return cfg.metric_features
-    return 'none' if cfg.data_dir else 'classifier,mlp' if cfg.dataset in ('mnist', 'fashion_mnist') else 'inception'
 
 
 def _check_values(cfg):

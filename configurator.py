@@ -72,11 +72,9 @@ def _check_values(cfg):
     for name in ('recon_vs_gan_weight', 'real_vs_gen_weight'):
         if getattr(cfg, name) is not None and not 0 <= getattr(cfg, name) <= 1:
             raise UsageError(f'{name} must be in [0, 1] (or None), not {getattr(cfg, name)}')
-    if not 0 <= cfg.lr_decay_from < 1:
-        raise UsageError(f'lr_decay_from (the share of the epochs before the linear decay) must be in [0, 1), '
-                         f'not {cfg.lr_decay_from}')
-    if cfg.ema_decay is not None and not 0 <= cfg.ema_decay < 1:
-        raise UsageError(f'ema_decay must be in [0, 1) (or None = off), not {cfg.ema_decay}')
+    for name in ('lr_decay_from', 'ema_decay', 'beta1'):
+        if getattr(cfg, name) is not None and not 0 <= getattr(cfg, name) < 1:  # ema_decay None: off
+            raise UsageError(f'{name} must be in [0, 1), not {getattr(cfg, name)}')
     if cfg.prior not in ('normal', 'mixture'):
         raise UsageError(f"prior must be 'normal' or 'mixture', not {cfg.prior!r}")
     if cfg.prior_components < 1 or cfg.prior_images < 2 * cfg.prior_components:
@@ -92,8 +90,6 @@ def _check_values(cfg):
                          f'chosen on images it neither trains on nor is reported on; pass another split')
     if not 0 < cfg.crop_fraction <= 1:
         raise UsageError(f'crop_fraction must be in (0, 1], not {cfg.crop_fraction}')
-    if not 0 <= cfg.beta1 < 1:
-        raise UsageError(f'beta1 must be in [0, 1), not {cfg.beta1}')
     for name in ('train_split', 'held_out_split', 'validation_split'):
         _check_split(name, getattr(cfg, name), optional=name == 'validation_split')
 
@@ -128,13 +124,11 @@ def _check_choices(cfg):
                           ('dis_l_likelihood', ('mean', 'gaussian')),
                           ('gan_loss', ('non_saturating', 'saturating')), ('mixed_precision', tuple(PRECISIONS)),
                           ('resize_method', ('bilinear', 'bicubic', 'area', 'nearest', 'lanczos3')),
-                          ('strategy', ('default', 'mirrored', 'multi_worker'))):
+                          ('strategy', ('default', 'mirrored', 'multi_worker')), ('channels', (1, 3))):
         if getattr(cfg, name) not in allowed:
-            raise UsageError(f"{name} must be one of {', '.join(allowed)}, not {getattr(cfg, name)!r}")
+            raise UsageError(f"{name} must be one of {', '.join(map(str, allowed))}, not {getattr(cfg, name)!r}")
     if cfg.update not in ('sequential', 'simultaneous'):
         raise UsageError(f"update must be 'sequential' or 'simultaneous', not {cfg.update!r}")
-    if cfg.channels not in (1, 3):
-        raise UsageError(f'channels must be 1 or 3, not {cfg.channels}')
     if not cfg.dataset and not cfg.data_dir:
         raise UsageError('no data: pass --data_dir=FOLDER, a folder of images, or --dataset=NAME, a '
                          'tensorflow-datasets dataset')

@@ -75,8 +75,6 @@ def _check_values(cfg):
     for name in ('lr_decay_from', 'ema_decay', 'beta1'):
         if getattr(cfg, name) is not None and not 0 <= getattr(cfg, name) < 1:  # ema_decay None: off
             raise UsageError(f'{name} must be in [0, 1), not {getattr(cfg, name)}')
-    if cfg.prior not in ('normal', 'mixture'):
-        raise UsageError(f"prior must be 'normal' or 'mixture', not {cfg.prior!r}")
     if cfg.prior_components < 1 or cfg.prior_images < 2 * cfg.prior_components:
         raise UsageError(f'prior_components must be at least 1 and prior_images at least twice as many, not '
                          f'{cfg.prior_components} and {cfg.prior_images}')
@@ -124,11 +122,11 @@ def _check_choices(cfg):
                           ('dis_l_likelihood', ('mean', 'gaussian')),
                           ('gan_loss', ('non_saturating', 'saturating')), ('mixed_precision', tuple(PRECISIONS)),
                           ('resize_method', ('bilinear', 'bicubic', 'area', 'nearest', 'lanczos3')),
-                          ('strategy', ('default', 'mirrored', 'multi_worker')), ('channels', (1, 3))):
-        if getattr(cfg, name) not in allowed:
-            raise UsageError(f"{name} must be one of {', '.join(map(str, allowed))}, not {getattr(cfg, name)!r}")
-    if cfg.update not in ('sequential', 'simultaneous'):
-        raise UsageError(f"update must be 'sequential' or 'simultaneous', not {cfg.update!r}")
+                          ('strategy', ('default', 'mirrored', 'multi_worker')), ('channels', (1, 3)),
+                          ('update', ('sequential', 'simultaneous')), ('prior', ('normal', 'mixture'))):
+        if getattr(cfg, name) not in allowed:  # two as 'a' or 'b', more as: one of a, b, c
+            choices = ' or '.join(map(repr, allowed)) if len(allowed) == 2 else 'one of ' + ', '.join(allowed)
+            raise UsageError(f"{name} must be {choices}, not {getattr(cfg, name)!r}")
     if not cfg.dataset and not cfg.data_dir:
         raise UsageError('no data: pass --data_dir=FOLDER, a folder of images, or --dataset=NAME, a '
                          'tensorflow-datasets dataset')

@@ -212,53 +212,49 @@ def feature_extractors(cfg):
     space in cfg.metric_features, with a fingerprint of its weights (for the held-out cache). Loaded
     before anything is rendered: a missing network is one UsageError."""
     import keras
-    policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy('float32')  # the feature networks in float32, also mid-training
-    try:
-        return _feature_extractors(cfg)
-    finally:
-        keras.mixed_precision.set_global_policy(policy)
-
-
-def _feature_extractors(cfg):
-    import keras
     if cfg.metric_features == 'none':
         raise UsageError(f'no feature network fits the images of {cfg.data_dir or cfg.dataset} (metric_features none): '
                          f'pass --metric_features=inception, or --metric_features=classifier,mlp if they are '
                          f'MNIST-like digits')
-    extractors = {}
-    for kind in cfg.metric_features.split(','):
-        if kind == 'inception':
-            try:
-                inception = keras.applications.InceptionV3(include_top=False, pooling='avg', weights='imagenet')
-            except Exception as e:  # no network and no cached weights
-                why = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
-                raise UsageError(f'could not load the InceptionV3 ImageNet weights ({why}): connect once to let Keras '
-                                 f'download them (to ~/.keras/models), or score without them: --metric_features='
-                                 + ('classifier,mlp for MNIST-like digits' if cfg.channels == 1 else 'none')) from e
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy('float32')  # the feature networks in float32, also mid-training
+    try:
+        return {kind: _extractor(cfg, kind) for kind in cfg.metric_features.split(',')}
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
 
-            @tf.function
-            def extract(x, inception=inception):
-                x = data.to_unit(cfg, x)
-                x = tf.image.resize(tf.image.grayscale_to_rgb(x) if x.shape[-1] == 1 else x, [299, 299])
-                return inception(x * 2.0 - 1.0, training=False)  # Inception's own [-1, 1]
-            extractors[kind] = (extract, 'keras-inception_v3-imagenet')
-            continue
-        path = classifier_path(cfg, kind)
-        if not os.path.exists(path):
-            raise UsageError(f'no {kind} feature network at {path}: train it with `python metrics.py '
-                             f'--train_classifier --preset={cfg.preset} --metric_features={kind}`')
-        model = build_classifier(cfg, kind)
+
+def _extractor(cfg, kind):
+    import keras
+    if kind == 'inception':
         try:
-            model.load_weights(path)
-        except Exception as e:  # h5py and Keras raise many kinds for a damaged file
-            raise UsageError(f'{path} does not read as the {kind} feature network ({type(e).__name__}): restore it '
-                             f'(git checkout {path}), or train it again with `python metrics.py --train_classifier '
-                             f'--preset={cfg.preset} --metric_features={kind}`') from e
-        features = keras.Model(model.input, model.get_layer('features').output)
-        fingerprint = hashlib.sha256(open(path, 'rb').read()).hexdigest()[:16]
-        extractors[kind] = (tf.function(lambda x, features=features: features(x, training=False)), fingerprint)
-    return extractors
+            inception = keras.applications.InceptionV3(include_top=False, pooling='avg', weights='imagenet')
+        except Exception as e:  # no network and no cached weights
+            why = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+            raise UsageError(f'could not load the InceptionV3 ImageNet weights ({why}): connect once to let Keras '
+                             f'download them (to ~/.keras/models), or score without them: --metric_features='
+                             + ('classifier,mlp for MNIST-like digits' if cfg.channels == 1 else 'none')) from e
+
+        @tf.function
+        def extract(x):
+            x = data.to_unit(cfg, x)
+            x = tf.image.resize(tf.image.grayscale_to_rgb(x) if x.shape[-1] == 1 else x, [299, 299])
+            return inception(x * 2.0 - 1.0, training=False)  # Inception's own [-1, 1]
+        return extract, 'keras-inception_v3-imagenet'
+    path = classifier_path(cfg, kind)
+    if not os.path.exists(path):
+        raise UsageError(f'no {kind} feature network at {path}: train it with `python metrics.py --train_classifier '
+                         f'--preset={cfg.preset} --metric_features={kind}`')
+    model = build_classifier(cfg, kind)
+    try:
+        model.load_weights(path)
+    except Exception as e:  # h5py and Keras raise many kinds for a damaged file
+        raise UsageError(f'{path} does not read as the {kind} feature network ({type(e).__name__}): restore it '
+                         f'(git checkout {path}), or train it again with `python metrics.py --train_classifier '
+                         f'--preset={cfg.preset} --metric_features={kind}`') from e
+    features = keras.Model(model.input, model.get_layer('features').output)
+    fingerprint = hashlib.sha256(open(path, 'rb').read()).hexdigest()[:16]
+    return tf.function(lambda x: features(x, training=False)), fingerprint
 
 
 # ---- Scoring a model ------------------------------------------------------------------------------

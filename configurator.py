@@ -219,22 +219,17 @@ def parse_flags(args, *kinds):
         bare = arg.lstrip('-').partition('=')[0]
         if not arg.startswith('--') and bare in known:
             raise UsageError(f'bad argument {arg!r}: flags take two dashes, --{arg.lstrip("-")}')
-        if name not in known and arg.startswith('-'):
-            hint = _did_you_mean(name, known)
-            raise UsageError(f'unknown field {bare!r}' + (hint if hint else f'; valid fields: {", ".join(known)}'))
+        if name not in known and arg.startswith('-'):  # a near name (--z-dim, --epoch, --zdim) named
+            spelled = name.lstrip('-').replace('-', '_').lower()
+            close = difflib.get_close_matches(spelled, known, n=1, cutoff=0.75) or [
+                k for k in known if k.replace('_', '') == spelled.replace('_', '')]
+            hint = f' (did you mean --{close[0]}?)' if close else f'; valid fields: {", ".join(known)}'
+            raise UsageError(f'unknown field {bare!r}{hint}')
         if not arg.startswith('--') or not eq:
             example = f', e.g. --{name}=...' if name in known else ''
             raise UsageError(f'bad argument {arg!r}: write --field=value{example}')
         flags[kinds.index(known[name])][name] = _parse_value(known[name], name, text)
     return flags
-
-
-def _did_you_mean(name, known):
-    """' (did you mean --z_dim?)' for a near name (--z-dim, --epoch, --zdim), else ''."""
-    spelled = name.lstrip('-').replace('-', '_').lower()
-    close = difflib.get_close_matches(spelled, known, n=1, cutoff=0.75) or [
-        k for k in known if k.replace('_', '') == spelled.replace('_', '')]
-    return f' (did you mean --{close[0]}?)' if close else ''
 
 
 def parse_overrides(args):

@@ -419,17 +419,6 @@ def read_scores(out_dir):
     return records
 
 
-def _plottable(run):
-    """The run's scores.jsonl records that hold every figure the plot draws; others noted and left out."""
-    kept = []
-    for record in read_scores(run):
-        if _complete(record, ('fid', 'precision', 'recall'), ('mse',)):
-            kept.append(record)
-        else:
-            print(f'note: the scores of epoch {record["epoch"]} in {os.path.join(run, SCORES)} lack a figure: left out')
-    return kept
-
-
 def plot(path, runs):
     """A PNG at path of each run's validation scores (RUN/scores.jsonl) over the epochs: FID, precision
     and recall in each feature space, reconstruction MSE; each run's best/ epoch marked."""
@@ -437,7 +426,10 @@ def plot(path, runs):
     fig = Figure(figsize=(13, 3.8), dpi=100, layout='constrained')
     axes = fig.subplots(1, 4)
     for r, run in enumerate(runs):
-        records = sorted(_plottable(run), key=lambda record: record['epoch'])
+        records = sorted(read_scores(run), key=lambda record: record['epoch'])
+        for record in [r for r in records if not _complete(r, ('fid', 'precision', 'recall'), ('mse',))]:  # unplottable
+            print(f'note: the scores of epoch {record["epoch"]} in {os.path.join(run, SCORES)} lack a figure: left out')
+            records.remove(record)
         if not records:
             raise UsageError(f'no scores in {run}/{SCORES}: a run writes them every eval_every epochs')
         best = ([record['epoch'] for record in records if record.get('best')] or [None])[-1]

@@ -141,17 +141,16 @@ def _tfds_images(cfg, split, shuffle, seed, with_attributes=False):
     """(uint8 image dataset, number of images or None) for a tensorflow-datasets split; with
     attributes, (image, 40 attributes as 0/1 floats) elements."""
     import tensorflow_datasets as tfds  # imported here: it is slow and only this path needs it
-    name = cfg.dataset
     try:
-        builder = tfds.builder(name)
+        builder = tfds.builder(cfg.dataset)
     except tfds.core.registered.DatasetNotFoundError as e:
-        raise UsageError(f'tensorflow-datasets has no dataset {name!r}: pass a tfds name with --dataset, '
+        raise UsageError(f'tensorflow-datasets has no dataset {cfg.dataset!r}: pass a tfds name with --dataset, '
                          f'or --data_dir for a folder of images') from e
     if not builder.is_prepared():
-        _download(builder, name)
+        _download(builder, cfg.dataset)
     shape = builder.info.features['image'].shape if 'image' in builder.info.features else None
     if shape and None not in shape[:2]:  # MNIST's 28x28, CelebA's 218x178
-        check_crop_box(cfg, shape[0], shape[1], f"{name}'s images")
+        check_crop_box(cfg, shape[0], shape[1], f"{cfg.dataset}'s images")
     ds = builder.as_dataset(split=split, shuffle_files=shuffle, read_config=tfds.ReadConfig(shuffle_seed=seed))
     try:
         count = builder.info.splits[split].num_examples
@@ -159,7 +158,7 @@ def _tfds_images(cfg, split, shuffle, seed, with_attributes=False):
         count = None
     if with_attributes:
         if 'attributes' not in builder.info.features:
-            raise UsageError(f'{name} has no attributes: attribute vectors need CelebA')
+            raise UsageError(f'{cfg.dataset} has no attributes: attribute vectors need CelebA')
         return ds.map(lambda example: (preprocess(cfg, example['image']), tf.stack(
             [tf.cast(example['attributes'][a], tf.float32) for a in CELEB_A_ATTRIBUTES])),
             num_parallel_calls=AUTOTUNE), count
@@ -233,13 +232,12 @@ _SKIPPED = set()  # file names already warned about
 def folder_files(cfg, split):
     """The image file names of `split` in cfg.data_dir (split_files); one UsageError for a folder that
     is missing or holds no images."""
-    folder = cfg.data_dir
-    if not os.path.isdir(folder):
+    if not os.path.isdir(cfg.data_dir):
         raise UsageError(f'data_dir {cfg.data_dir!r} is not a folder: point --data_dir at a folder of images')
-    names = [n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS)]
+    names = [n for n in os.listdir(cfg.data_dir) if n.lower().endswith(IMAGE_EXTENSIONS)]
     for name in [n for n in names if n.encode('utf-8', 'replace').decode() != n]:  # os.listdir escapes non-UTF-8 bytes
         if name not in _SKIPPED:  # TensorFlow's strings are UTF-8: such a path cannot be read
-            print(f'warning: skipping {os.path.join(folder, name)!a} (its name is not UTF-8: rename the file)',
+            print(f'warning: skipping {os.path.join(cfg.data_dir, name)!a} (its name is not UTF-8: rename the file)',
                   file=sys.stderr)
             _SKIPPED.add(name)
         names.remove(name)

@@ -108,9 +108,8 @@ def _check_split(name, split, optional=False):
         if not match:
             raise UsageError(f'{form}, not {split!r}')
         start, start_unit, stop, stop_unit = match.groups()[1:]
-        empty = stop is not None and (int(stop) == 0 or (start is not None and start_unit == stop_unit
-                                                          and 0 <= int(start) and int(start) >= int(stop) > 0))
-        if empty:
+        if stop is not None and (int(stop) == 0 or (start is not None and start_unit == stop_unit
+                                                    and int(start) >= int(stop) > 0)):  # (so start > 0)
             raise UsageError(f'{name} {split!r}: the slice {part.strip()!r} holds no images; {form}')
 
 

@@ -186,8 +186,7 @@ def build_classifier(cfg, kind='classifier'):
 
 
 def train_classifier(cfg, kind='classifier', epochs=5):
-    """Trains a feature network on the train split's labels (its own seed per kind); returns the test
-    accuracy."""
+    """Trains a feature network on the train split's labels (its own seed per kind); returns the test accuracy."""
     import keras
     import tensorflow_datasets as tfds
     keras.utils.set_random_seed(('classifier', 'mlp').index(kind))

@@ -13,7 +13,6 @@ import tensorflow as tf
 
 from configurator import UsageError
 
-AUTOTUNE = tf.data.AUTOTUNE
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif')
 # Each format's first bytes and last bytes (a truncated download lacks the end): JPEG's EOI marker,
 # PNG's IEND chunk, GIF's trailer; a BMP has no end marker.
@@ -161,8 +160,8 @@ def _tfds_images(cfg, split, shuffle, seed, with_attributes=False):
             raise UsageError(f'{cfg.dataset} has no attributes: attribute vectors need CelebA')
         return ds.map(lambda example: (preprocess(cfg, example['image']), tf.stack(
             [tf.cast(example['attributes'][a], tf.float32) for a in CELEB_A_ATTRIBUTES])),
-            num_parallel_calls=AUTOTUNE), count
-    return ds.map(lambda example: preprocess(cfg, example['image']), num_parallel_calls=AUTOTUNE), count
+            num_parallel_calls=tf.data.AUTOTUNE), count
+    return ds.map(lambda example: preprocess(cfg, example['image']), num_parallel_calls=tf.data.AUTOTUNE), count
 
 
 def split_files(names, split):
@@ -294,8 +293,8 @@ def _folder_images(cfg, split, shuffle, seed, with_attributes=False):
 
     # Files that are no image, or cut short, are skipped with a warning naming them; one damaged
     # inside that still fails to decode is skipped by ignore_errors.
-    ds = ds.map(read, num_parallel_calls=AUTOTUNE).filter(lambda _, is_image, __: is_image)
-    return ds.map(decode, num_parallel_calls=AUTOTUNE).ignore_errors(log_warning=True), len(files)
+    ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE).filter(lambda _, is_image, __: is_image)
+    return ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors(log_warning=True), len(files)
 
 
 def _images(cfg, split, shuffle, seed=None, with_attributes=False):
@@ -331,26 +330,26 @@ def train_dataset(cfg, seed):
     if cfg.cache:
         images = images.cache()
     ds = images.shuffle(cfg.shuffle_buffer, seed=seed).batch(cfg.batch_size, drop_remainder=True).repeat()
-    ds = ds.map(lambda batch: to_float(cfg, batch), num_parallel_calls=AUTOTUNE)
+    ds = ds.map(lambda batch: to_float(cfg, batch), num_parallel_calls=tf.data.AUTOTUNE)
     if cfg.flip:  # drawn from (seed, the batch's number): the same flips in every run with this seed
         ds = ds.enumerate().map(lambda i, batch: flip(cfg, batch, tf.stack([tf.constant(seed, tf.int64), i])),
-                                num_parallel_calls=AUTOTUNE)
+                                num_parallel_calls=tf.data.AUTOTUNE)
     if cfg.fresh_batches:
         ds = ds.batch(3).map(lambda batches: (batches[0], batches[1], batches[2]))
     # Under tf.distribute each worker takes its share of every batch, not of the files.
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return ds.prefetch(AUTOTUNE).with_options(options), steps
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options), steps
 
 
 def held_out_dataset(cfg, batch_size, split='held_out'):
     """The held-out images (held_out_split: test, CelebA validation; or split='validation') in a fixed
     order, as float batches."""
     images, _ = _images(cfg, split, shuffle=False)
-    return images.batch(batch_size).map(lambda batch: to_float(cfg, batch)).prefetch(AUTOTUNE)
+    return images.batch(batch_size).map(lambda batch: to_float(cfg, batch)).prefetch(tf.data.AUTOTUNE)
 
 
 def attribute_dataset(cfg, batch_size):
     """Training images in a fixed order with CelebA's 40 attributes: (float batch, [batch, 40] of 0/1)."""
     images, _ = _images(cfg, 'train', shuffle=False, with_attributes=True)
-    return images.batch(batch_size).map(lambda x, a: (to_float(cfg, x), a)).prefetch(AUTOTUNE)
+    return images.batch(batch_size).map(lambda x, a: (to_float(cfg, x), a)).prefetch(tf.data.AUTOTUNE)

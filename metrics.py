@@ -193,7 +193,7 @@ def train_classifier(cfg, kind='classifier', epochs=5):
     if cfg.dataset not in ('mnist', 'fashion_mnist', 'cifar10'):  # (command() refuses a data_dir)
         raise UsageError(f'the feature classifier needs labels: mnist, fashion_mnist or cifar10, not {cfg.dataset}')
     labelled = lambda split: tfds.load(cfg.dataset, split=split, as_supervised=True).map(
-        lambda x, y: (data.to_float(cfg, x), y)).batch(128).prefetch(data.AUTOTUNE)
+        lambda x, y: (data.to_float(cfg, x), y)).batch(128).prefetch(tf.data.AUTOTUNE)
     model = build_classifier(cfg, kind)
     model.compile('adam', keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=['accuracy'])
     model.fit(labelled('train').unbatch().shuffle(60000, seed=0).batch(128), epochs=epochs, verbose=2)

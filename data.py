@@ -302,9 +302,7 @@ def _images(cfg, split, shuffle, seed=None, with_attributes=False):
     validation_split; a folder's validation images are its validation part, whatever the split's name."""
     split = {'train': cfg.train_split, 'held_out': cfg.held_out_split,
              'validation': 'validation' if cfg.data_dir else cfg.validation_split}[split]
-    if cfg.data_dir:
-        return _folder_images(cfg, split, shuffle, seed, with_attributes)
-    return _tfds_images(cfg, split, shuffle, seed, with_attributes)
+    return (_folder_images if cfg.data_dir else _tfds_images)(cfg, split, shuffle, seed, with_attributes)
 
 
 def flip(cfg, batch, key):

@@ -262,8 +262,7 @@ def from_overrides(overrides):
 def for_run(overrides):
     """(cfg, changes) for rendering: out_dir's config.json (else --preset's preset) with the command line's
     overrides on top. changes: a line naming each setting they changed from the run's, '' if none."""
-    preset = preset_of(overrides)
-    out_dir = overrides.get('out_dir', preset.out_dir)
+    out_dir = overrides.get('out_dir', preset_of(overrides).out_dir)
     saved = run_config(out_dir)
     if saved is None:  # no run there
         return from_overrides(overrides), ''

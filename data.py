@@ -170,14 +170,12 @@ def split_files(names, split):
     CelebA's numbered files (000001.jpg ...) follow the official partition (train 1..162770,
     validation 162771..182637, test the rest) when all three parts have files; in any other folder
     the last 10% are the test part and the 10% before them the validation part (a folder of fewer
-    than 3 images has none apart: its last image serves as both). Deterministic: it depends on the
-    names only."""
+    than 3 images has none apart: its last image serves as both)."""
     names = sorted(names)
     stems = [os.path.splitext(name)[0] for name in names]
     parts = {'train': [], 'validation': [], 'test': []}
     if all(stem.isdigit() for stem in stems):
-        for name, stem in zip(names, stems):
-            number = int(stem)
+        for name, number in zip(names, map(int, stems)):
             parts['train' if number <= CELEB_A_TRAIN_END else
                   'validation' if number <= CELEB_A_VALIDATION_END else 'test'].append(name)
     if not all(parts.values()):  # not CelebA's numbering, or not all of it

@@ -24,6 +24,7 @@ FIXED_FIELDS = ARCH_FIELDS + ('optimizer', 'dataset', 'data_dir', 'train_split',
 # Fields newer than some runs' config.json: without them, their defaults (what that version did)
 LATER_FIELDS = ('r1_gamma', 'ema_decay', 'prior', 'prior_components', 'prior_images', 'lr_decay_from')
 FIELDS = [f.name for f in dataclasses.fields(Config)]
+PATH_FIELDS = ('out_dir', 'data_dir', 'checkpoint', 'export')  # '~' means the home folder, as in a shell
 PRECISIONS = {'false': 'float32', 'float16': 'mixed_float16', 'bfloat16': 'mixed_bfloat16'}  # -> Keras policy
 
 
@@ -182,9 +183,6 @@ def check_same_model(out_dir, saved, asked):
         kind = 'preset' if field == 'preset' else 'model'
         raise UsageError(f'{out_dir} holds a checkpoint of another {kind} ({field}={getattr(saved, field)!r} '
                          f'there, {asked[field]!r} asked for): drop --{field}, or pass another --out_dir')
-
-
-PATH_FIELDS = ('out_dir', 'data_dir', 'checkpoint', 'export')  # '~' means the home folder, as in a shell
 
 
 def _parse_value(kind, name, text):

@@ -99,7 +99,7 @@ def score(cfg, networks, epoch, step, extractors):
     them to best/ if their figure beats the best so far; prints one line. Returns the record."""
     start = time.perf_counter()
     mixture = prior.fit(cfg, networks['encoder']) if cfg.prior == 'mixture' else None  # this epoch's codes
-    scores = metrics.evaluate(cfg, networks['encoder'], networks['decoder'], cfg.eval_samples, seed=cfg.seed,
+    scores = metrics.evaluate(cfg, networks['encoder'], networks['decoder'], cfg.eval_samples,
                               extractors=extractors, split='validation',
                               draw=lambda n: prior.sample(cfg, mixture, n, cfg.seed))
     scores['prior'] = prior.describe(mixture)

@@ -24,24 +24,21 @@ FIXED_FIELDS = ARCH_FIELDS + ('optimizer', 'dataset', 'data_dir', 'train_split',
 # Fields newer than some runs' config.json: without them, their defaults (what that version did)
 LATER_FIELDS = ('r1_gamma', 'ema_decay', 'prior', 'prior_components', 'prior_images', 'lr_decay_from')
 FIELDS = [f.name for f in dataclasses.fields(Config)]
+PATH_FIELDS = ('out_dir', 'data_dir', 'checkpoint', 'export')  # '~' means the home folder, as in a shell
 PRECISIONS = {'false': 'float32', 'float16': 'mixed_float16', 'bfloat16': 'mixed_bfloat16'}  # -> Keras policy
 
 
 def checked(cfg):
-    """Raises UsageError naming the first bad field; returns cfg, metric_features resolved, data_dir's '~' expanded."""
-    cfg = dataclasses.replace(cfg, metric_features=features_for(cfg), data_dir=os.path.expanduser(cfg.data_dir))
+    """Raises UsageError naming the first bad field; returns cfg, data_dir's '~' expanded, metric_features 'auto'
+    resolved to the networks that fit the data: MNIST's two classifiers for mnist and fashion_mnist, none for a
+    folder of images (name them to use one), else InceptionV3."""
+    features = ('none' if cfg.data_dir else 'classifier,mlp' if cfg.dataset in ('mnist', 'fashion_mnist')
+                else 'inception') if cfg.metric_features == 'auto' else cfg.metric_features
+    cfg = dataclasses.replace(cfg, metric_features=features, data_dir=os.path.expanduser(cfg.data_dir))
     _check_choices(cfg)
     _check_values(cfg)
     _check_combinations(cfg)
     return cfg
-
-
-def features_for(cfg):
-    """metric_features, 'auto' resolved to the networks that fit the data: MNIST's two classifiers for
-    mnist and fashion_mnist, none for a folder of images (name them to use one), else InceptionV3."""
-    if cfg.metric_features != 'auto':
-        return cfg.metric_features
-    return 'none' if cfg.data_dir else 'classifier,mlp' if cfg.dataset in ('mnist', 'fashion_mnist') else 'inception'
 
 
 def _check_values(cfg):
@@ -76,13 +73,9 @@ def _check_values(cfg):
     for name in ('recon_vs_gan_weight', 'real_vs_gen_weight'):
         if getattr(cfg, name) is not None and not 0 <= getattr(cfg, name) <= 1:
             raise UsageError(f'{name} must be in [0, 1] (or None), not {getattr(cfg, name)}')
-    if not 0 <= cfg.lr_decay_from < 1:
-        raise UsageError(f'lr_decay_from (the share of the epochs before the linear decay) must be in [0, 1), '
-                         f'not {cfg.lr_decay_from}')
-    if cfg.ema_decay is not None and not 0 <= cfg.ema_decay < 1:
-        raise UsageError(f'ema_decay must be in [0, 1) (or None = off), not {cfg.ema_decay}')
-    if cfg.prior not in ('normal', 'mixture'):
-        raise UsageError(f"prior must be 'normal' or 'mixture', not {cfg.prior!r}")
+    for name in ('lr_decay_from', 'ema_decay', 'beta1'):
+        if getattr(cfg, name) is not None and not 0 <= getattr(cfg, name) < 1:  # ema_decay None: off
+            raise UsageError(f'{name} must be in [0, 1), not {getattr(cfg, name)}')
     if cfg.prior_components < 1 or cfg.prior_images < 2 * cfg.prior_components:
         raise UsageError(f'prior_components must be at least 1 and prior_images at least twice as many, not '
                          f'{cfg.prior_components} and {cfg.prior_images}')
@@ -96,8 +89,6 @@ def _check_values(cfg):
                          f'chosen on images it neither trains on nor is reported on; pass another split')
     if not 0 < cfg.crop_fraction <= 1:
         raise UsageError(f'crop_fraction must be in (0, 1], not {cfg.crop_fraction}')
-    if not 0 <= cfg.beta1 < 1:
-        raise UsageError(f'beta1 must be in [0, 1), not {cfg.beta1}')
     for name in ('train_split', 'held_out_split', 'validation_split'):
         _check_split(name, getattr(cfg, name), optional=name == 'validation_split')
 
@@ -118,9 +109,8 @@ def _check_split(name, split, optional=False):
         if not match:
             raise UsageError(f'{form}, not {split!r}')
         start, start_unit, stop, stop_unit = match.groups()[1:]
-        empty = stop is not None and (int(stop) == 0 or (start is not None and start_unit == stop_unit
-                                                          and 0 <= int(start) and int(start) >= int(stop) > 0))
-        if empty:
+        if stop is not None and (int(stop) == 0 or (start is not None and start_unit == stop_unit
+                                                    and int(start) >= int(stop) > 0)):  # (so start > 0)
             raise UsageError(f'{name} {split!r}: the slice {part.strip()!r} holds no images; {form}')
 
 
@@ -132,13 +122,11 @@ def _check_choices(cfg):
                           ('dis_l_likelihood', ('mean', 'gaussian')),
                           ('gan_loss', ('non_saturating', 'saturating')), ('mixed_precision', tuple(PRECISIONS)),
                           ('resize_method', ('bilinear', 'bicubic', 'area', 'nearest', 'lanczos3')),
-                          ('strategy', ('default', 'mirrored', 'multi_worker'))):
-        if getattr(cfg, name) not in allowed:
-            raise UsageError(f"{name} must be one of {', '.join(allowed)}, not {getattr(cfg, name)!r}")
-    if cfg.update not in ('sequential', 'simultaneous'):
-        raise UsageError(f"update must be 'sequential' or 'simultaneous', not {cfg.update!r}")
-    if cfg.channels not in (1, 3):
-        raise UsageError(f'channels must be 1 or 3, not {cfg.channels}')
+                          ('strategy', ('default', 'mirrored', 'multi_worker')), ('channels', (1, 3)),
+                          ('update', ('sequential', 'simultaneous')), ('prior', ('normal', 'mixture'))):
+        if getattr(cfg, name) not in allowed:  # two as 'a' or 'b', more as: one of a, b, c
+            choices = ' or '.join(map(repr, allowed)) if len(allowed) == 2 else 'one of ' + ', '.join(allowed)
+            raise UsageError(f"{name} must be {choices}, not {getattr(cfg, name)!r}")
     if not cfg.dataset and not cfg.data_dir:
         raise UsageError('no data: pass --data_dir=FOLDER, a folder of images, or --dataset=NAME, a '
                          'tensorflow-datasets dataset')
@@ -197,9 +185,6 @@ def check_same_model(out_dir, saved, asked):
                          f'there, {asked[field]!r} asked for): drop --{field}, or pass another --out_dir')
 
 
-PATH_FIELDS = ('out_dir', 'data_dir', 'checkpoint', 'export')  # '~' means the home folder, as in a shell
-
-
 def _parse_value(kind, name, text):
     """Parses text to the type of field `name` of the dataclass `kind`; a path's '~' is the home folder."""
     if name in PATH_FIELDS and text.startswith('~'):
@@ -231,22 +216,17 @@ def parse_flags(args, *kinds):
         bare = arg.lstrip('-').partition('=')[0]
         if not arg.startswith('--') and bare in known:
             raise UsageError(f'bad argument {arg!r}: flags take two dashes, --{arg.lstrip("-")}')
-        if name not in known and arg.startswith('-'):
-            hint = _did_you_mean(name, known)
-            raise UsageError(f'unknown field {bare!r}' + (hint if hint else f'; valid fields: {", ".join(known)}'))
+        if name not in known and arg.startswith('-'):  # a near name (--z-dim, --epoch, --zdim) named
+            spelled = name.lstrip('-').replace('-', '_').lower()
+            close = difflib.get_close_matches(spelled, known, n=1, cutoff=0.75) or [
+                k for k in known if k.replace('_', '') == spelled.replace('_', '')]
+            hint = f' (did you mean --{close[0]}?)' if close else f'; valid fields: {", ".join(known)}'
+            raise UsageError(f'unknown field {bare!r}{hint}')
         if not arg.startswith('--') or not eq:
             example = f', e.g. --{name}=...' if name in known else ''
             raise UsageError(f'bad argument {arg!r}: write --field=value{example}')
         flags[kinds.index(known[name])][name] = _parse_value(known[name], name, text)
     return flags
-
-
-def _did_you_mean(name, known):
-    """' (did you mean --z_dim?)' for a near name (--z-dim, --epoch, --zdim), else ''."""
-    spelled = name.lstrip('-').replace('-', '_').lower()
-    close = difflib.get_close_matches(spelled, known, n=1, cutoff=0.75) or [
-        k for k in known if k.replace('_', '') == spelled.replace('_', '')]
-    return f' (did you mean --{close[0]}?)' if close else ''
 
 
 def parse_overrides(args):
@@ -280,8 +260,7 @@ def from_overrides(overrides):
 def for_run(overrides):
     """(cfg, changes) for rendering: out_dir's config.json (else --preset's preset) with the command line's
     overrides on top. changes: a line naming each setting they changed from the run's, '' if none."""
-    preset = preset_of(overrides)
-    out_dir = overrides.get('out_dir', preset.out_dir)
+    out_dir = overrides.get('out_dir', preset_of(overrides).out_dir)
     saved = run_config(out_dir)
     if saved is None:  # no run there
         return from_overrides(overrides), ''

@@ -13,7 +13,6 @@ import tensorflow as tf
 
 from configurator import UsageError
 
-AUTOTUNE = tf.data.AUTOTUNE
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif')
 # Each format's first bytes and last bytes (a truncated download lacks the end): JPEG's EOI marker,
 # PNG's IEND chunk, GIF's trailer; a BMP has no end marker.
@@ -141,17 +140,16 @@ def _tfds_images(cfg, split, shuffle, seed, with_attributes=False):
     """(uint8 image dataset, number of images or None) for a tensorflow-datasets split; with
     attributes, (image, 40 attributes as 0/1 floats) elements."""
     import tensorflow_datasets as tfds  # imported here: it is slow and only this path needs it
-    name = cfg.dataset
     try:
-        builder = tfds.builder(name)
+        builder = tfds.builder(cfg.dataset)
     except tfds.core.registered.DatasetNotFoundError as e:
-        raise UsageError(f'tensorflow-datasets has no dataset {name!r}: pass a tfds name with --dataset, '
+        raise UsageError(f'tensorflow-datasets has no dataset {cfg.dataset!r}: pass a tfds name with --dataset, '
                          f'or --data_dir for a folder of images') from e
     if not builder.is_prepared():
-        _download(builder, name)
+        _download(builder, cfg.dataset)
     shape = builder.info.features['image'].shape if 'image' in builder.info.features else None
     if shape and None not in shape[:2]:  # MNIST's 28x28, CelebA's 218x178
-        check_crop_box(cfg, shape[0], shape[1], f"{name}'s images")
+        check_crop_box(cfg, shape[0], shape[1], f"{cfg.dataset}'s images")
     ds = builder.as_dataset(split=split, shuffle_files=shuffle, read_config=tfds.ReadConfig(shuffle_seed=seed))
     try:
         count = builder.info.splits[split].num_examples
@@ -159,11 +157,11 @@ def _tfds_images(cfg, split, shuffle, seed, with_attributes=False):
         count = None
     if with_attributes:
         if 'attributes' not in builder.info.features:
-            raise UsageError(f'{name} has no attributes: attribute vectors need CelebA')
+            raise UsageError(f'{cfg.dataset} has no attributes: attribute vectors need CelebA')
         return ds.map(lambda example: (preprocess(cfg, example['image']), tf.stack(
             [tf.cast(example['attributes'][a], tf.float32) for a in CELEB_A_ATTRIBUTES])),
-            num_parallel_calls=AUTOTUNE), count
-    return ds.map(lambda example: preprocess(cfg, example['image']), num_parallel_calls=AUTOTUNE), count
+            num_parallel_calls=tf.data.AUTOTUNE), count
+    return ds.map(lambda example: preprocess(cfg, example['image']), num_parallel_calls=tf.data.AUTOTUNE), count
 
 
 def split_files(names, split):
@@ -172,14 +170,12 @@ def split_files(names, split):
     CelebA's numbered files (000001.jpg ...) follow the official partition (train 1..162770,
     validation 162771..182637, test the rest) when all three parts have files; in any other folder
     the last 10% are the test part and the 10% before them the validation part (a folder of fewer
-    than 3 images has none apart: its last image serves as both). Deterministic: it depends on the
-    names only."""
+    than 3 images has none apart: its last image serves as both)."""
     names = sorted(names)
     stems = [os.path.splitext(name)[0] for name in names]
     parts = {'train': [], 'validation': [], 'test': []}
     if all(stem.isdigit() for stem in stems):
-        for name, stem in zip(names, stems):
-            number = int(stem)
+        for name, number in zip(names, map(int, stems)):
             parts['train' if number <= CELEB_A_TRAIN_END else
                   'validation' if number <= CELEB_A_VALIDATION_END else 'test'].append(name)
     if not all(parts.values()):  # not CelebA's numbering, or not all of it
@@ -233,13 +229,12 @@ _SKIPPED = set()  # file names already warned about
 def folder_files(cfg, split):
     """The image file names of `split` in cfg.data_dir (split_files); one UsageError for a folder that
     is missing or holds no images."""
-    folder = cfg.data_dir
-    if not os.path.isdir(folder):
+    if not os.path.isdir(cfg.data_dir):
         raise UsageError(f'data_dir {cfg.data_dir!r} is not a folder: point --data_dir at a folder of images')
-    names = [n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS)]
+    names = [n for n in os.listdir(cfg.data_dir) if n.lower().endswith(IMAGE_EXTENSIONS)]
     for name in [n for n in names if n.encode('utf-8', 'replace').decode() != n]:  # os.listdir escapes non-UTF-8 bytes
         if name not in _SKIPPED:  # TensorFlow's strings are UTF-8: such a path cannot be read
-            print(f'warning: skipping {os.path.join(folder, name)!a} (its name is not UTF-8: rename the file)',
+            print(f'warning: skipping {os.path.join(cfg.data_dir, name)!a} (its name is not UTF-8: rename the file)',
                   file=sys.stderr)
             _SKIPPED.add(name)
         names.remove(name)
@@ -296,8 +291,8 @@ def _folder_images(cfg, split, shuffle, seed, with_attributes=False):
 
     # Files that are no image, or cut short, are skipped with a warning naming them; one damaged
     # inside that still fails to decode is skipped by ignore_errors.
-    ds = ds.map(read, num_parallel_calls=AUTOTUNE).filter(lambda _, is_image, __: is_image)
-    return ds.map(decode, num_parallel_calls=AUTOTUNE).ignore_errors(log_warning=True), len(files)
+    ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE).filter(lambda _, is_image, __: is_image)
+    return ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors(log_warning=True), len(files)
 
 
 def _images(cfg, split, shuffle, seed=None, with_attributes=False):
@@ -305,9 +300,7 @@ def _images(cfg, split, shuffle, seed=None, with_attributes=False):
     validation_split; a folder's validation images are its validation part, whatever the split's name."""
     split = {'train': cfg.train_split, 'held_out': cfg.held_out_split,
              'validation': 'validation' if cfg.data_dir else cfg.validation_split}[split]
-    if cfg.data_dir:
-        return _folder_images(cfg, split, shuffle, seed, with_attributes)
-    return _tfds_images(cfg, split, shuffle, seed, with_attributes)
+    return (_folder_images if cfg.data_dir else _tfds_images)(cfg, split, shuffle, seed, with_attributes)
 
 
 def flip(cfg, batch, key):
@@ -333,26 +326,26 @@ def train_dataset(cfg, seed):
     if cfg.cache:
         images = images.cache()
     ds = images.shuffle(cfg.shuffle_buffer, seed=seed).batch(cfg.batch_size, drop_remainder=True).repeat()
-    ds = ds.map(lambda batch: to_float(cfg, batch), num_parallel_calls=AUTOTUNE)
+    ds = ds.map(lambda batch: to_float(cfg, batch), num_parallel_calls=tf.data.AUTOTUNE)
     if cfg.flip:  # drawn from (seed, the batch's number): the same flips in every run with this seed
         ds = ds.enumerate().map(lambda i, batch: flip(cfg, batch, tf.stack([tf.constant(seed, tf.int64), i])),
-                                num_parallel_calls=AUTOTUNE)
+                                num_parallel_calls=tf.data.AUTOTUNE)
     if cfg.fresh_batches:
         ds = ds.batch(3).map(lambda batches: (batches[0], batches[1], batches[2]))
     # Under tf.distribute each worker takes its share of every batch, not of the files.
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return ds.prefetch(AUTOTUNE).with_options(options), steps
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options), steps
 
 
 def held_out_dataset(cfg, batch_size, split='held_out'):
     """The held-out images (held_out_split: test, CelebA validation; or split='validation') in a fixed
     order, as float batches."""
     images, _ = _images(cfg, split, shuffle=False)
-    return images.batch(batch_size).map(lambda batch: to_float(cfg, batch)).prefetch(AUTOTUNE)
+    return images.batch(batch_size).map(lambda batch: to_float(cfg, batch)).prefetch(tf.data.AUTOTUNE)
 
 
 def attribute_dataset(cfg, batch_size):
     """Training images in a fixed order with CelebA's 40 attributes: (float batch, [batch, 40] of 0/1)."""
     images, _ = _images(cfg, 'train', shuffle=False, with_attributes=True)
-    return images.batch(batch_size).map(lambda x, a: (to_float(cfg, x), a)).prefetch(AUTOTUNE)
+    return images.batch(batch_size).map(lambda x, a: (to_float(cfg, x), a)).prefetch(tf.data.AUTOTUNE)

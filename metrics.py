@@ -6,11 +6,7 @@ images.
     python vae_gan_inference.py --metrics                  # scores a checkpoint, writes samples/metrics.json
     python metrics.py --table runs/*/samples/metrics.json  # mean +- std over seeds, one row per recipe
     python metrics.py --plot scores.png MNIST runs/z64     # runs' validation scores (scores.jsonl) over the epochs
-
-Commands (one of them; with --train_classifier any config.py field as --field=value):
-    --train_classifier [--preset=NAME] [--metric_features=classifier,mlp]   train the feature networks
-    --table METRICS.json ...   a markdown table of runs' scores, mean +- std over each recipe's seeds
-    --plot OUT.png RUN ...     a plot of runs' validation scores, each run's best/ epoch marked
+--train_classifier takes any config.py field as --field=value; --plot marks each run's best/ epoch.
 
 Feature spaces (`metric_features`, a comma list; a recipe is better only where it wins in each):
 'classifier', the 128-feature penultimate layer of a small conv classifier trained on the dataset;
@@ -49,15 +45,9 @@ def command(argv):
         return 'table', _once(argv[1:])
     if argv[:1] == ['--plot'] and len(argv) > 2:
         out, runs = os.path.expanduser(argv[1]), _once(argv[2:])  # '~' as the check below reads it
-        if not out.lower().endswith('.png'):
+        if not out.lower().endswith('.png') or os.path.isdir(out) or out in runs:  # (so never a scores.jsonl)
             raise UsageError(f'--plot {argv[1]}: the first path is the PNG to write (a name ending in .png), then the '
                              f'runs: python metrics.py --plot OUT.png RUN ...')
-        if os.path.isdir(out) or out in runs or os.path.basename(out) == SCORES:
-            raise UsageError(f'--plot {out}: the first path is the PNG to write, then the runs: '
-                             f'python metrics.py --plot OUT.png RUN ...')
-        if os.path.lexists(out) and not _is_png(out):  # a run's scores.jsonl, a config.json, ...: never replaced
-            raise UsageError(f'--plot {out}: that file exists and is not a PNG, so it is not replaced: pass a new '
-                             f'file name, such as {os.path.splitext(out)[0]}-scores.png')
         where, what = run_folder.owner(out)
         if where:  # a run's grids, its best/, an export: the repo's files, never replaced by a plot
             raise UsageError(f'--plot {out} {what}: pass a file outside it, such as '
@@ -90,14 +80,6 @@ def _once(paths):
             seen.add(real)
             kept.append(path)
     return kept
-
-
-def _is_png(path):
-    try:
-        with open(path, 'rb') as f:
-            return f.read(8) == b'\x89PNG\r\n\x1a\n'
-    except OSError:
-        return False
 
 
 run_folder.start(__name__, __doc__, command)  # a mistyped command refused before TensorFlow loads
@@ -204,15 +186,14 @@ def build_classifier(cfg, kind='classifier'):
 
 
 def train_classifier(cfg, kind='classifier', epochs=5):
-    """Trains a feature network on the train split's labels (its own seed per kind); returns the test
-    accuracy."""
+    """Trains a feature network on the train split's labels (its own seed per kind); returns the test accuracy."""
     import keras
     import tensorflow_datasets as tfds
     keras.utils.set_random_seed(('classifier', 'mlp').index(kind))
     if cfg.dataset not in ('mnist', 'fashion_mnist', 'cifar10'):  # (command() refuses a data_dir)
         raise UsageError(f'the feature classifier needs labels: mnist, fashion_mnist or cifar10, not {cfg.dataset}')
     labelled = lambda split: tfds.load(cfg.dataset, split=split, as_supervised=True).map(
-        lambda x, y: (data.to_float(cfg, x), y)).batch(128).prefetch(data.AUTOTUNE)
+        lambda x, y: (data.to_float(cfg, x), y)).batch(128).prefetch(tf.data.AUTOTUNE)
     model = build_classifier(cfg, kind)
     model.compile('adam', keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=['accuracy'])
     model.fit(labelled('train').unbatch().shuffle(60000, seed=0).batch(128), epochs=epochs, verbose=2)
@@ -230,53 +211,49 @@ def feature_extractors(cfg):
     space in cfg.metric_features, with a fingerprint of its weights (for the held-out cache). Loaded
     before anything is rendered: a missing network is one UsageError."""
     import keras
-    policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy('float32')  # the feature networks in float32, also mid-training
-    try:
-        return _feature_extractors(cfg)
-    finally:
-        keras.mixed_precision.set_global_policy(policy)
-
-
-def _feature_extractors(cfg):
-    import keras
     if cfg.metric_features == 'none':
         raise UsageError(f'no feature network fits the images of {cfg.data_dir or cfg.dataset} (metric_features none): '
                          f'pass --metric_features=inception, or --metric_features=classifier,mlp if they are '
                          f'MNIST-like digits')
-    extractors = {}
-    for kind in cfg.metric_features.split(','):
-        if kind == 'inception':
-            try:
-                inception = keras.applications.InceptionV3(include_top=False, pooling='avg', weights='imagenet')
-            except Exception as e:  # no network and no cached weights
-                why = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
-                raise UsageError(f'could not load the InceptionV3 ImageNet weights ({why}): connect once to let Keras '
-                                 f'download them (to ~/.keras/models), or score without them: --metric_features='
-                                 + ('classifier,mlp for MNIST-like digits' if cfg.channels == 1 else 'none')) from e
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy('float32')  # the feature networks in float32, also mid-training
+    try:
+        return {kind: _extractor(cfg, kind) for kind in cfg.metric_features.split(',')}
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
 
-            @tf.function
-            def extract(x, inception=inception):
-                x = data.to_unit(cfg, x)
-                x = tf.image.resize(tf.image.grayscale_to_rgb(x) if x.shape[-1] == 1 else x, [299, 299])
-                return inception(x * 2.0 - 1.0, training=False)  # Inception's own [-1, 1]
-            extractors[kind] = (extract, 'keras-inception_v3-imagenet')
-            continue
-        path = classifier_path(cfg, kind)
-        if not os.path.exists(path):
-            raise UsageError(f'no {kind} feature network at {path}: train it with `python metrics.py '
-                             f'--train_classifier --preset={cfg.preset} --metric_features={kind}`')
-        model = build_classifier(cfg, kind)
+
+def _extractor(cfg, kind):
+    import keras
+    if kind == 'inception':
         try:
-            model.load_weights(path)
-        except Exception as e:  # h5py and Keras raise many kinds for a damaged file
-            raise UsageError(f'{path} does not read as the {kind} feature network ({type(e).__name__}): restore it '
-                             f'(git checkout {path}), or train it again with `python metrics.py --train_classifier '
-                             f'--preset={cfg.preset} --metric_features={kind}`') from e
-        features = keras.Model(model.input, model.get_layer('features').output)
-        fingerprint = hashlib.sha256(open(path, 'rb').read()).hexdigest()[:16]
-        extractors[kind] = (tf.function(lambda x, features=features: features(x, training=False)), fingerprint)
-    return extractors
+            inception = keras.applications.InceptionV3(include_top=False, pooling='avg', weights='imagenet')
+        except Exception as e:  # no network and no cached weights
+            why = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+            raise UsageError(f'could not load the InceptionV3 ImageNet weights ({why}): connect once to let Keras '
+                             f'download them (to ~/.keras/models), or score without them: --metric_features='
+                             + ('classifier,mlp for MNIST-like digits' if cfg.channels == 1 else 'none')) from e
+
+        @tf.function
+        def extract(x):
+            x = data.to_unit(cfg, x)
+            x = tf.image.resize(tf.image.grayscale_to_rgb(x) if x.shape[-1] == 1 else x, [299, 299])
+            return inception(x * 2.0 - 1.0, training=False)  # Inception's own [-1, 1]
+        return extract, 'keras-inception_v3-imagenet'
+    path = classifier_path(cfg, kind)
+    if not os.path.exists(path):
+        raise UsageError(f'no {kind} feature network at {path}: train it with `python metrics.py --train_classifier '
+                         f'--preset={cfg.preset} --metric_features={kind}`')
+    model = build_classifier(cfg, kind)
+    try:
+        model.load_weights(path)
+    except Exception as e:  # h5py and Keras raise many kinds for a damaged file
+        raise UsageError(f'{path} does not read as the {kind} feature network ({type(e).__name__}): restore it '
+                         f'(git checkout {path}), or train it again with `python metrics.py --train_classifier '
+                         f'--preset={cfg.preset} --metric_features={kind}`') from e
+    features = keras.Model(model.input, model.get_layer('features').output)
+    fingerprint = hashlib.sha256(open(path, 'rb').read()).hexdigest()[:16]
+    return tf.function(lambda x: features(x, training=False)), fingerprint
 
 
 # ---- Scoring a model ------------------------------------------------------------------------------
@@ -305,9 +282,9 @@ def held_out_features(cfg, extract, fingerprint, images, split='held_out'):
     return features
 
 
-def evaluate(cfg, encoder, decoder, count, seed=0, extractors=None, split='held_out', draw=None):
+def evaluate(cfg, encoder, decoder, count, extractors=None, split='held_out', draw=None):
     """{'features': {space: {'fid', 'kid', 'precision', 'recall'}}, 'mse', 'ssim', 'images', 'kid_subsets',
-    'kid_subset_size'}: `count` generations of draw(n)'s codes (by default models.prior_z with this seed)
+    'kid_subset_size'}: `count` generations of draw(n)'s codes (by default models.prior_z with seed 0)
     against as many images of `split` ('held_out', or 'validation' while training), fewer if the split
     is smaller, and those images' reconstructions."""
     extractors = extractors or feature_extractors(cfg)
@@ -319,7 +296,7 @@ def evaluate(cfg, encoder, decoder, count, seed=0, extractors=None, split='held_
                          f'(at least {MIN_IMAGES})')
     generate = tf.function(lambda z: decoder(z, training=False))
     reconstruct = tf.function(lambda x: models.reconstruct(encoder, decoder, x))
-    z = draw(n) if draw else models.prior_z(n, cfg.z_dim, seed)
+    z = draw(n) if draw else models.prior_z(n, cfg.z_dim, 0)
     # float32 whatever the training policy (a run scoring itself under mixed precision decodes in float16)
     generations = np.concatenate([generate(z[i:i + BATCH]).numpy() for i in range(0, n, BATCH)]).astype(np.float32)
     reconstructions = np.concatenate([reconstruct(originals[i:i + BATCH]).numpy()
@@ -441,17 +418,6 @@ def read_scores(out_dir):
     return records
 
 
-def _plottable(run):
-    """The run's scores.jsonl records that hold every figure the plot draws; others noted and left out."""
-    kept = []
-    for record in read_scores(run):
-        if _complete(record, ('fid', 'precision', 'recall'), ('mse',)):
-            kept.append(record)
-        else:
-            print(f'note: the scores of epoch {record["epoch"]} in {os.path.join(run, SCORES)} lack a figure: left out')
-    return kept
-
-
 def plot(path, runs):
     """A PNG at path of each run's validation scores (RUN/scores.jsonl) over the epochs: FID, precision
     and recall in each feature space, reconstruction MSE; each run's best/ epoch marked."""
@@ -459,7 +425,10 @@ def plot(path, runs):
     fig = Figure(figsize=(13, 3.8), dpi=100, layout='constrained')
     axes = fig.subplots(1, 4)
     for r, run in enumerate(runs):
-        records = sorted(_plottable(run), key=lambda record: record['epoch'])
+        records = sorted(read_scores(run), key=lambda record: record['epoch'])
+        for record in [r for r in records if not _complete(r, ('fid', 'precision', 'recall'), ('mse',))]:  # unplottable
+            print(f'note: the scores of epoch {record["epoch"]} in {os.path.join(run, SCORES)} lack a figure: left out')
+            records.remove(record)
         if not records:
             raise UsageError(f'no scores in {run}/{SCORES}: a run writes them every eval_every epochs')
         best = ([record['epoch'] for record in records if record.get('best')] or [None])[-1]

@@ -63,10 +63,9 @@ def fit(cfg, encoder, seed=None):
 def for_checkpoint(cfg, checkpoint, encoder, unaveraged=False, beside=None):
     """None with prior='normal'; else the mixture of this checkpoint's encoder, kept in out_dir/metrics_cache/
     under a key of all that defines it (the checkpoint's tensor checksums, the images, the components),
-    read back when it checks whole, else fitted now. `beside`: the checkpoint's run or export, whose
-    own cache is read too (an export carries its mixture, so it renders without the training images)
-    and whose config.json's seed seeds the fit (a render's --seed draws other codes from the same
-    mixture). unaveraged: the checkpoint's weights rather than their average (--average=false), kept apart."""
+    read back when it checks whole, else fitted now. `beside`: the checkpoint's run or export, whose own
+    cache is read too (an export carries its mixture) and whose config.json's seed seeds the fit (a
+    render's --seed draws other codes). unaveraged: the checkpoint's weights, not their average, kept apart."""
     if cfg.prior == 'normal':
         return None
     with open(checkpoint + '.index', 'rb') as f:  # it holds every tensor's checksum: the contents, not read

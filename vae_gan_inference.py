@@ -311,7 +311,7 @@ def write_interpolations(cfg, decode, codes, samples):
 def write_metrics(cfg, checkpoint, encoder, decoder, mixture, options, samples, extractors):
     """metrics.json and a summary line: metrics.evaluate's scores of options.metric_samples generations
     and reconstructions, in memory; with ema_decay, which weights were scored ('average' or 'weights')."""
-    scores = metrics.evaluate(cfg, encoder, decoder, options.metric_samples, seed=cfg.seed, extractors=extractors,
+    scores = metrics.evaluate(cfg, encoder, decoder, options.metric_samples, extractors=extractors,
                               draw=lambda n: prior.sample(cfg, mixture, n, cfg.seed))
     scores.update(checkpoint=checkpoint, epoch=checkpoints.epoch_of(checkpoint), prior=prior.describe(mixture))
     if cfg.ema_decay is not None:

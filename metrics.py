@@ -48,6 +48,9 @@ def command(argv):
         if not out.lower().endswith('.png') or os.path.isdir(out) or out in runs:  # (so never a scores.jsonl)
             raise UsageError(f'--plot {argv[1]}: the first path is the PNG to write (a name ending in .png), then the '
                              f'runs: python metrics.py --plot OUT.png RUN ...')
+        if os.path.lexists(out) and not _is_png(out):  # a run's scores.jsonl, a config.json, ...: never replaced
+            raise UsageError(f'--plot {out}: that file exists and is not a PNG, so it is not replaced: pass a new '
+                             f'file name, such as {os.path.splitext(out)[0]}-scores.png')
         where, what = run_folder.owner(out)
         if where:  # a run's grids, its best/, an export: the repo's files, never replaced by a plot
             raise UsageError(f'--plot {out} {what}: pass a file outside it, such as '
@@ -80,6 +83,14 @@ def _once(paths):
             seen.add(real)
             kept.append(path)
     return kept
+
+
+def _is_png(path):
+    try:
+        with open(path, 'rb') as f:
+            return f.read(8) == b'\x89PNG\r\n\x1a\n'
+    except OSError:
+        return False
 
 
 run_folder.start(__name__, __doc__, command)  # a mistyped command refused before TensorFlow loads

@@ -1,10 +1,8 @@
 """The run's care, pure Python (checked before TensorFlow loads): the rule for every path a command is
 given, the resume policy, whole-file writes, the lock, signals, how a command starts and ends.
-checkpoints.py keeps the checkpoint files themselves.
 
 A run folder holds config.json and the folders its run writes itself (OWNED, op-*); an export (and a
-run's best/) holds config.json beside its ckpt-N.index. Nothing else writes inside either. Each check
-below raises its refusal: a UsageError naming the path and what to pass instead.
+run's best/) holds config.json beside its ckpt-N.index. Nothing else writes inside either.
 """
 import contextlib
 import dataclasses
@@ -100,19 +98,20 @@ def inside(path, folder):
     return os.path.commonpath([path, folder]) == folder
 
 
-def _in_owned(path, flag, why, fix=''):
-    """Refuses a path that is or lies in a run's own folders or an export (owner)."""
+def not_owned(path, flag, fix=''):
+    """Refuses a path that is or lies in a run's own folders or an export (owner): a command writes
+    nothing there but that run's own files, and reads no images from there."""
     where, what = owner(path)
     if where:
         instead = os.path.join(os.path.dirname(where), os.path.basename(os.path.realpath(path)) + '-new')
         fix = fix or f'pass a folder outside it, such as {flag}={instead}'
-        raise UsageError(f'{flag}={path} {what}: {why}; {fix}')
+        raise UsageError(f'{flag}={path} {what}: a render or the next best model there would replace it; {fix}')
 
 
 def for_out_dir(path, flag='--out_dir'):
     """A training run's out_dir: a run folder or a folder with none of a run's files, not an export; a
     run's own folders are not links (the run deletes in them)."""
-    _in_owned(path, flag, 'a render or the next best model there would replace it')
+    not_owned(path, flag)
     if is_export(path):
         raise UsageError(f'{flag}={path} is an exported model, not a run: render it with --checkpoint={path}, or '
                          f'train into a new folder, such as {flag}={os.path.realpath(path)}-run')
@@ -132,25 +131,13 @@ def for_out_dir(path, flag='--out_dir'):
                          f'run to go on (a kept result?), and training would rewrite it; pass a new folder')
 
 
-def for_rendering(path, flag='--out_dir'):
-    """Where a render writes samples/: any folder not inside a run's own folders or an export."""
-    _in_owned(path, flag, 'a later render or best model there would replace what is written')
-
-
 def for_export(path, flag='--export'):
     """An export's folder: new or empty (export() checks that under its lock), not a link."""
     if os.path.islink(os.path.normpath(path)):  # also LINK/ and LINK/.
         raise UsageError(f'{flag}={path} is a symbolic link: pass the folder it points to, or a new folder')
     if os.path.exists(path) and not os.path.isdir(path):
         raise UsageError(f'{flag}={path} is a file: pass a folder to write the model into')
-    _in_owned(path, flag, 'a render or the next best model there would replace it')
-
-
-def for_data(path, flag='--data_dir'):
-    """A folder of images to read (if any): never one a run or an export writes itself."""
-    if path:
-        _in_owned(path, flag, 'the next render or best model there replaces what it holds',
-                  'copy the images to a folder of their own and pass that')
+    not_owned(path, flag)
 
 
 def unseen_checkpoints(out_dir):
@@ -202,32 +189,29 @@ def for_training(overrides):
                                                              if flags else '')
     if saved is None:
         cfg = configurator.checked(dataclasses.replace(preset, **dict(overrides, out_dir=out_dir)))
-        for_data(cfg.data_dir)
-        return cfg, line + f' (a new run in {out_dir})'
-    configurator.check_same_model(out_dir, saved, {'preset': preset.preset})
-    before = _preset_before(out_dir)
-    edited = {f for f in configurator.FIXED_FIELDS if before and before.get(f) != getattr(preset, f)}
-    kept = {f: getattr(saved, f) for f in configurator.FIXED_FIELDS if f not in overrides and f not in edited}
-    cfg = configurator.checked(dataclasses.replace(preset, **dict(overrides, **kept, out_dir=out_dir)))
-    fixed = configurator.changed(saved, cfg)
-    if fixed:
-        raise UsageError(_refusal(out_dir, saved, cfg, overrides, fixed))
-    for_data(cfg.data_dir)
-    changed = [f'{f} {getattr(saved, f)!r} -> {getattr(cfg, f)!r} ('
-               + ('command line' if f in overrides else 'config.py') + ')'
-               for f in configurator.FIELDS if f != 'out_dir' and getattr(cfg, f) != getattr(saved, f)]
-    return cfg, line + ('; changed since the run last started: ' + ', '.join(changed) if changed
-                        else '; as when the run last started')
-
-
-def _preset_before(out_dir):
-    """config.py's preset as the run in out_dir last started with it ({field: value}), or None."""
-    try:
-        with open(os.path.join(out_dir, PRESET_FILE)) as f:
-            before = json.load(f)
-        return before if isinstance(before, dict) else None
-    except (OSError, ValueError):
-        return None
+        line += f' (a new run in {out_dir})'
+    else:
+        configurator.check_same_model(out_dir, saved, {'preset': preset.preset})
+        try:
+            with open(os.path.join(out_dir, PRESET_FILE)) as f:
+                before = json.load(f)
+        except (OSError, ValueError):
+            before = None
+        edited = {f for f in configurator.FIXED_FIELDS
+                  if before and isinstance(before, dict) and before.get(f) != getattr(preset, f)}
+        kept = {f: getattr(saved, f) for f in configurator.FIXED_FIELDS if f not in overrides and f not in edited}
+        cfg = configurator.checked(dataclasses.replace(preset, **dict(overrides, **kept, out_dir=out_dir)))
+        fixed = configurator.changed(saved, cfg)
+        if fixed:
+            raise UsageError(_refusal(out_dir, saved, cfg, overrides, fixed))
+        changed = [f'{f} {getattr(saved, f)!r} -> {getattr(cfg, f)!r} ('
+                   + ('command line' if f in overrides else 'config.py') + ')'
+                   for f in configurator.FIELDS if f != 'out_dir' and getattr(cfg, f) != getattr(saved, f)]
+        line += ('; changed since the run last started: ' + ', '.join(changed) if changed
+                 else '; as when the run last started')
+    if cfg.data_dir:
+        not_owned(cfg.data_dir, '--data_dir', 'copy the images to a folder of their own and pass that')
+    return cfg, line
 
 
 def _refusal(out_dir, saved, cfg, overrides, fixed):

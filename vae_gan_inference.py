@@ -74,7 +74,7 @@ def settings(args):
     if options.export:
         run_folder.for_export(options.export)
     else:
-        run_folder.for_rendering(out_dir)
+        run_folder.not_owned(out_dir, '--out_dir')
     samples = os.path.join(out_dir, 'samples')  # replaced whole by a render: never one of its own inputs
     for flag, given in (('--checkpoint', options.checkpoint not in ('', 'best', 'newest') and options.checkpoint),
                         ('--data_dir', cfg.data_dir)):

@@ -153,22 +153,18 @@ def unseen_checkpoints(out_dir):
         raise UsageError(f'cannot read {folder} ({e.strerror or e}): fix its permissions and run again') from e
     scores = os.path.join(out_dir, 'scores.jsonl')
     trained = (os.path.isfile(scores) and os.path.getsize(scores) > 0) or os.path.isdir(best_folder(out_dir))
-    if not held and (trained or _grids_past_a_checkpoint(out_dir)):
+    try:  # or its grids (op-gen/epoch_N.png) go past config.json's checkpoint_every: it saved one
+        with open(configurator.config_file(out_dir)) as f:
+            every = json.load(f)['checkpoint_every']
+        epochs = [int(m.group(1)) for m in map(GRID.fullmatch, _entries(os.path.join(out_dir, 'op-gen'))) if m]
+        trained = trained or (isinstance(every, int) and any(epoch > every for epoch in epochs))
+    except (OSError, ValueError, KeyError, TypeError):  # config.json itself is checked when it is read
+        pass
+    if not held and trained:
         raise UsageError(f'{out_dir} has trained (its scores.jsonl, best/ or grids remain) but {folder} holds no '
                          f'checkpoint: put its checkpoints back to go on, or train a new run, such as --out_dir='
                          f'{os.path.normpath(out_dir)}-new (--checkpoint=best renders its best model); if it never '
                          f'saved one, remove its op-*/ grids to start it over')
-
-
-def _grids_past_a_checkpoint(out_dir):
-    """Whether out_dir's grids (op-gen/epoch_N.png) go past config.json's checkpoint_every: it saved one."""
-    try:
-        with open(configurator.config_file(out_dir)) as f:
-            every = json.load(f)['checkpoint_every']
-        epochs = [int(m.group(1)) for m in map(GRID.fullmatch, _entries(os.path.join(out_dir, 'op-gen'))) if m]
-        return isinstance(every, int) and any(epoch > every for epoch in epochs)
-    except (OSError, ValueError, KeyError, TypeError):  # config.json itself is checked when it is read
-        return False
 
 
 # ---- The resume policy --------------------------------------------------------------------------------

@@ -132,8 +132,9 @@ def load_config(args):
 
 
 def find_checkpoint(cfg, path):
-    """The checkpoint to render: `path` (a checkpoint or a folder of them), 'best' (out_dir/best/), 'newest',
-    or '' (best/ if the run has one, else the newest); the line printed says which, and how to pick the other."""
+    """The checkpoint to render: `path` (a checkpoint or a folder of them: its newest intact one), 'best'
+    (out_dir/best/), 'newest' (out_dir's newest intact one), or '' (best/ if the run has one, else the
+    newest); the line printed says which, and how to pick the other."""
     if path in ('', 'best'):
         if os.path.islink(run_folder.best_folder(cfg.out_dir)):  # another run's best/, say: not this run's model
             raise UsageError(f'{run_folder.best_folder(cfg.out_dir)} is a symbolic link, and a run\'s best/ is its '
@@ -146,18 +147,8 @@ def find_checkpoint(cfg, path):
         if path == 'best':
             raise UsageError(f'no best model in {cfg.out_dir}: runs keep one only when they score (eval_every, '
                              f'validation_split); pass --checkpoint=newest')
-    if path in ('', 'newest'):
-        found = _find(cfg, '')
-        print(f'using the newest checkpoint, {os.path.basename(found)}'
-              + ('; --checkpoint=best takes best/' if os.path.isdir(run_folder.best_folder(cfg.out_dir)) else ''))
-        return found
-    return _find(cfg, path)
-
-
-def _find(cfg, path):
-    """`path` (a checkpoint or a folder of them) checked, or with '' the newest intact one in out_dir."""
-    folder = run_folder.checkpoint_folder(cfg.out_dir)
-    if path and not os.path.isdir(path):
+    newest = path in ('', 'newest')
+    if not newest and not os.path.isdir(path):
         if not os.path.exists(path + '.index'):
             held = [os.path.basename(p) for _, p in checkpoints.numbered(os.path.dirname(path) or '.')]
             hint = (f'{os.path.dirname(path) or "."} holds {", ".join(held)}: pass one of those' if held else
@@ -167,14 +158,18 @@ def _find(cfg, path):
         if why:
             raise UsageError(f'{path} is damaged ({why}): pass another checkpoint of {os.path.dirname(path)}')
         return path
-    found, damaged = checkpoints.newest_intact(path or folder)
+    folder = run_folder.checkpoint_folder(cfg.out_dir) if newest else path
+    found, damaged = checkpoints.newest_intact(folder)
     for prefix, why in damaged:
         print(f'{os.path.basename(prefix)} is damaged ({why}): passed over')
+    if found and newest:
+        print(f'using the newest checkpoint, {os.path.basename(found)}'
+              + ('; --checkpoint=best takes best/' if os.path.isdir(run_folder.best_folder(cfg.out_dir)) else ''))
     if found:
         return found
-    if path or damaged:
+    if not newest or damaged:
         fix = 'every one is damaged' if damaged else 'pass a checkpoint (.../checkpoints/ckpt-N) or a folder of them'
-        raise UsageError(f'no intact checkpoint in {path or folder}: {fix}')
+        raise UsageError(f'no intact checkpoint in {folder}: {fix}')
     if run_folder.is_export(cfg.out_dir):
         raise UsageError(f'{cfg.out_dir} is an exported model, with no checkpoints/: render it with '
                          f'--checkpoint={cfg.out_dir}')

@@ -219,57 +219,59 @@ def export(cfg, checkpoint, folder):
 
 
 def render(cfg, checkpoint, options):
-    """Every output below into out_dir/samples/, written whole, one render at a time (out_dir/samples.lock)."""
+    """Every output into out_dir/samples/, written whole, one render at a time (out_dir/samples.lock).
+    Without held-out images, the generations and interpolations between random codes."""
     encoder, decoder = restore_models(cfg, checkpoint, options.average)
     extractors = metrics.feature_extractors(cfg) if options.metrics else None  # first: a failure renders nothing
-    samples = os.path.join(cfg.out_dir, 'samples')
-    print(f'rendering {checkpoint} into {samples}')
+    before = os.path.join(cfg.out_dir, 'samples')  # an earlier render's: its attribute vectors reused if they fit
+    print(f'rendering {checkpoint} into {before}')
     with run_folder.made(cfg.out_dir), run_folder.Lock(cfg.out_dir, 'samples.lock', 'being rendered'), \
-            run_folder.written_folder(samples) as fresh:
-        write_samples(cfg, checkpoint, encoder, decoder, options, extractors, fresh, samples)
-
-
-def write_samples(cfg, checkpoint, encoder, decoder, options, extractors, samples, before):
-    """The outputs into the folder `samples`; `before`: an earlier render's, whose attribute vectors are
-    reused when they fit. Without held-out images, the generations and interpolations between random codes."""
-    decode_batch = tf.function(lambda z: data.to_uint8(cfg, decoder(z, training=False)),
-                               input_signature=[tf.TensorSpec([None, cfg.z_dim], tf.float32)])
-    decode = lambda z: np.concatenate([decode_batch(z[i:i + models.INFERENCE_BATCH]).numpy()
-                                       for i in range(0, len(z), models.INFERENCE_BATCH)])
-    mixture = prior.for_checkpoint(cfg, checkpoint, encoder, unaveraged=not options.average,  # None: N(0, I)
-                                   beside=run_folder.run_of(checkpoint))
-    generations = write_generations(cfg, decode, mixture, options.num_samples, samples)
-    try:
-        originals, codes, reconstructions = write_reconstructions(cfg, encoder, decode, options.num_samples, samples)
-        between = 'held-out images'
-    except data.Unavailable as e:
-        if options.metrics or options.attributes not in ('', 'none'):  # asked for what needs the data
-            raise
-        print(f'note: no reconstructions ({e})')
-        originals = reconstructions = None
-        codes, between = models.prior_z(16, cfg.z_dim, cfg.seed + 1).numpy(), 'random codes'
-    rows = write_interpolations(cfg, decode, codes, samples)
-    frames = images.write_gif(os.path.join(run_folder.run_of(checkpoint), 'op-gen'),
-                              os.path.join(samples, 'generations.gif'))
-    print(f'wrote {len(generations)} generations, {0 if originals is None else len(originals)} reconstructions, '
-          f'{rows} interpolation rows between {between}'
-          + (f' and a GIF of {frames} sampled epoch{"s" * (frames != 1)}' if frames else
-             ' (no training grids in op-gen/: no GIF)'))
-    if options.metrics:
-        write_metrics(cfg, checkpoint, encoder, decoder, mixture, options, samples, extractors)
-    celeb_a = cfg.dataset == 'celeb_a' and (not cfg.data_dir or os.path.exists(os.path.join(cfg.data_dir,
-                                                                                            data.ATTRIBUTE_FILE)))
-    if options.attributes == 'none' or (not options.attributes and not celeb_a) or originals is None:
-        return  # by default only for CelebA's own images: a plain folder has no attributes to speak of
-    write_attributes(cfg, checkpoint, encoder, decode, options, originals, codes, reconstructions, samples, before)
-
-
-def write_generations(cfg, decode, mixture, count, samples):
-    """generations/ and generations.png: `count` images from the prior (prior.sample), fixed by the seed."""
-    generations = decode(prior.sample(cfg, mixture, count, cfg.seed))
-    images.write_numbered(generations, os.path.join(samples, 'generations'))
-    images.save_grid(generations[:100], os.path.join(samples, 'generations.png'), width=800)
-    return generations
+            run_folder.written_folder(before) as samples:
+        decode_batch = tf.function(lambda z: data.to_uint8(cfg, decoder(z, training=False)),
+                                   input_signature=[tf.TensorSpec([None, cfg.z_dim], tf.float32)])
+        decode = lambda z: np.concatenate([decode_batch(z[i:i + models.INFERENCE_BATCH]).numpy()
+                                           for i in range(0, len(z), models.INFERENCE_BATCH)])
+        mixture = prior.for_checkpoint(cfg, checkpoint, encoder, unaveraged=not options.average,  # None: N(0, I)
+                                       beside=run_folder.run_of(checkpoint))
+        generations = decode(prior.sample(cfg, mixture, options.num_samples, cfg.seed))
+        images.write_numbered(generations, os.path.join(samples, 'generations'))
+        images.save_grid(generations[:100], os.path.join(samples, 'generations.png'), width=800)
+        try:
+            originals, codes, reconstructions = write_reconstructions(cfg, encoder, decode, options.num_samples,
+                                                                      samples)
+            between = 'held-out images'
+        except data.Unavailable as e:
+            if options.metrics or options.attributes not in ('', 'none'):  # asked for what needs the data
+                raise
+            print(f'note: no reconstructions ({e})')
+            originals = reconstructions = None
+            codes, between = models.prior_z(16, cfg.z_dim, cfg.seed + 1).numpy(), 'random codes'
+        rows = min(8, len(codes) // 2)  # interpolations.png: rows walking linearly in z between pairs of codes
+        if rows:
+            t = np.linspace(0.0, 1.0, INTERPOLATION_STEPS, dtype=np.float32)[None, :, None]
+            walks = codes[0:2 * rows:2, None] * (1 - t) + codes[1:2 * rows:2, None] * t  # [rows, steps, z]
+            images.save_image(images.tile(decode(walks.reshape(-1, cfg.z_dim)), cols=INTERPOLATION_STEPS),
+                              os.path.join(samples, 'interpolations.png'), width=800)
+        frames = images.write_gif(os.path.join(run_folder.run_of(checkpoint), 'op-gen'),
+                                  os.path.join(samples, 'generations.gif'))
+        print(f'wrote {len(generations)} generations, {0 if originals is None else len(originals)} reconstructions, '
+              f'{rows} interpolation rows between {between}'
+              + (f' and a GIF of {frames} sampled epoch{"s" * (frames != 1)}' if frames else
+                 ' (no training grids in op-gen/: no GIF)'))
+        if options.metrics:  # with ema_decay, metrics.json says which weights were scored
+            scores = metrics.evaluate(cfg, encoder, decoder, options.metric_samples, seed=cfg.seed,
+                                      extractors=extractors, draw=lambda n: prior.sample(cfg, mixture, n, cfg.seed))
+            scores.update(checkpoint=checkpoint, epoch=checkpoints.epoch_of(checkpoint), prior=prior.describe(mixture))
+            if cfg.ema_decay is not None:
+                scores['weights'] = 'average' if options.average else 'weights'
+            run_folder.write_json(os.path.join(samples, 'metrics.json'), scores)
+            print(f"epoch {scores['epoch']}: {metrics.summary(scores)}")
+        celeb_a = cfg.dataset == 'celeb_a' and (not cfg.data_dir or os.path.exists(
+            os.path.join(cfg.data_dir, data.ATTRIBUTE_FILE)))
+        if options.attributes == 'none' or (not options.attributes and not celeb_a) or originals is None:
+            return  # by default only for CelebA's own images: a plain folder has no attributes to speak of
+        write_attributes(cfg, checkpoint, encoder, decode, options, originals, codes, reconstructions, samples,
+                         before)
 
 
 def write_reconstructions(cfg, encoder, decode, count, samples):
@@ -290,29 +292,6 @@ def write_reconstructions(cfg, encoder, decode, count, samples):
     images.save_image(side_by_side, os.path.join(samples, 'reconstructions.png'),
                       'originals (left), reconstructions (right)', width=800)
     return originals, codes, reconstructions
-
-
-def write_interpolations(cfg, decode, codes, samples):
-    """interpolations.png: rows walking linearly in z between pairs of codes; returns the rows (0: no file)."""
-    rows = min(8, len(codes) // 2)
-    if rows:
-        t = np.linspace(0.0, 1.0, INTERPOLATION_STEPS, dtype=np.float32)[None, :, None]
-        walks = codes[0:2 * rows:2, None] * (1 - t) + codes[1:2 * rows:2, None] * t  # [rows, steps, z]
-        images.save_image(images.tile(decode(walks.reshape(-1, cfg.z_dim)), cols=INTERPOLATION_STEPS),
-                          os.path.join(samples, 'interpolations.png'), width=800)
-    return rows
-
-
-def write_metrics(cfg, checkpoint, encoder, decoder, mixture, options, samples, extractors):
-    """metrics.json and a summary line: metrics.evaluate's scores of options.metric_samples generations
-    and reconstructions, in memory; with ema_decay, which weights were scored ('average' or 'weights')."""
-    scores = metrics.evaluate(cfg, encoder, decoder, options.metric_samples, seed=cfg.seed, extractors=extractors,
-                              draw=lambda n: prior.sample(cfg, mixture, n, cfg.seed))
-    scores.update(checkpoint=checkpoint, epoch=checkpoints.epoch_of(checkpoint), prior=prior.describe(mixture))
-    if cfg.ema_decay is not None:
-        scores['weights'] = 'average' if options.average else 'weights'
-    run_folder.write_json(os.path.join(samples, 'metrics.json'), scores)
-    print(f"epoch {scores['epoch']}: {metrics.summary(scores)}")
 
 
 def write_attributes(cfg, checkpoint, encoder, decode, options, originals, codes, reconstructions, samples, before):

@@ -330,9 +330,20 @@ def attribute_vectors(codes, attributes):
 
 
 def load_attribute_vectors(cfg, checkpoint, encoder, count, samples, before):
-    """The 40 attribute vectors of this checkpoint, from before/attribute_vectors.npz when they fit, else
-    from `count` encoded training images (z sampled from q(z|x), as the paper's code); saved in samples/."""
-    vectors = saved_attribute_vectors(cfg, os.path.join(before, 'attribute_vectors.npz'), checkpoint, count)
+    """The 40 attribute vectors of this checkpoint, from before/attribute_vectors.npz when made from it and
+    `count` images, else from `count` encoded training images (z sampled from q(z|x), as the paper's
+    code); saved in samples/."""
+    path, vectors = os.path.join(before, 'attribute_vectors.npz'), None
+    try:
+        if os.path.exists(path):
+            with np.load(path) as saved:
+                if str(saved['checkpoint']) == checkpoint and int(saved['images']) == count:
+                    vectors = saved['vectors']
+            if vectors is not None and vectors.shape != (len(data.CELEB_A_ATTRIBUTES), cfg.z_dim):
+                raise ValueError(f'shape {vectors.shape}')
+    except Exception as e:  # numpy and zipfile raise many kinds for a damaged file
+        print(f'note: {path} is damaged ({type(e).__name__}: {str(e)[:80]}): making the attribute vectors again')
+        vectors = None
     if vectors is None:
         codes, attributes = [], []
         batches = data.attribute_dataset(cfg, models.INFERENCE_BATCH).take(math.ceil(count / models.INFERENCE_BATCH))
@@ -345,23 +356,6 @@ def load_attribute_vectors(cfg, checkpoint, encoder, count, samples, before):
     with run_folder.written(os.path.join(samples, 'attribute_vectors.npz')) as temporary, open(temporary, 'wb') as f:
         np.savez(f, vectors=vectors, names=np.array(data.CELEB_A_ATTRIBUTES), checkpoint=checkpoint, images=count)
     return vectors
-
-
-def saved_attribute_vectors(cfg, path, checkpoint, count):
-    """The [40, z_dim] vectors in `path` if made from this checkpoint and `count` images, else None."""
-    if not os.path.exists(path):
-        return None
-    try:
-        with np.load(path) as saved:
-            if str(saved['checkpoint']) != checkpoint or int(saved['images']) != count:
-                return None
-            vectors = saved['vectors']
-        if vectors.shape != (len(data.CELEB_A_ATTRIBUTES), cfg.z_dim):
-            raise ValueError(f'shape {vectors.shape}')
-        return vectors
-    except Exception as e:  # numpy and zipfile raise many kinds for a damaged file
-        print(f'note: {path} is damaged ({type(e).__name__}: {str(e)[:80]}): making the attribute vectors again')
-        return None
 
 
 def main(argv):

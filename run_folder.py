@@ -21,7 +21,6 @@ import time
 
 import config
 import configurator
-from config import PRESETS
 from configurator import UsageError
 
 OWNED = ('checkpoints', 'logs', 'best', 'samples', 'metrics_cache')  # and the grids' op-*/
@@ -179,7 +178,7 @@ def for_training(overrides):
     unseen_checkpoints(out_dir)
     saved = configurator.run_config(out_dir)
     if saved and 'preset' not in overrides:
-        preset = PRESETS[saved.preset]
+        preset = config.PRESETS[saved.preset]
     flags = [f'{f}={v}' for f, v in overrides.items() if f not in ('preset', 'out_dir')]
     line = f"settings: config.py's {preset.preset} preset" + (f", with {', '.join(flags)} from the command line"
                                                              if flags else '')
@@ -215,7 +214,7 @@ def _refusal(out_dir, saved, cfg, overrides, fixed):
     field = fixed[0]
     source = ('the command line asks for' if field in overrides else
               f"config.py's {cfg.preset} preset now has (edited since the run last started)")
-    preset = PRESETS[cfg.preset]
+    preset = config.PRESETS[cfg.preset]
     flag = lambda f, v: f'--{f}={"None" if v is None else v}'
     keep = {f: v for f, v in overrides.items() if f not in fixed}
     keep.update({f: getattr(saved, f) for f in fixed if getattr(saved, f) != getattr(preset, f)})
@@ -327,9 +326,7 @@ def why(error):
     # TensorFlow's: '{{function_node __wrapped__SaveV2...}} FILE; No space left on device [Op:SaveV2]'
     text = re.sub(r'\s*\[Op:\w+\]$', '', re.sub(r'^\{\{function_node [^}]*\}\}\s*', '', lines[0]))
     cause = next((c for c in _CAUSES if c.lower() in text.lower()), None)
-    if cause:
-        return f'{cause.lower()} ({text[:300]})'
-    return f'{type(error).__name__}: {text[:300]}'
+    return f'{cause.lower()} ({text[:300]})' if cause else f'{type(error).__name__}: {text[:300]}'
 
 
 _CAUSES = ('No space left on device', 'Read-only file system', 'Permission denied', 'No such file or directory',
@@ -550,9 +547,8 @@ class Lock:
             try:  # O_NOFOLLOW: a link in the lock's place is an error, not a file to write through
                 file = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644), 'r+b')
             except OSError as e:
-                kind = 'a folder' if os.path.isdir(self.path) else ''
-                kind = 'a symbolic link' if os.path.islink(self.path) else kind
-                if kind:
+                if os.path.isdir(self.path) or os.path.islink(self.path):
+                    kind = 'a symbolic link' if os.path.islink(self.path) else 'a folder'
                     raise UsageError(f'{self.path} is {kind}, not a lock this repo wrote: move it away and run '
                                      f'again') from e
                 raise UsageError(f'cannot write to {self.path} ({e.strerror or e}): pass a writable --out_dir') from e

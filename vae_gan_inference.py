@@ -32,6 +32,7 @@ import sys
 import config
 import configurator
 import run_folder
+from configurator import UsageError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,20 +56,19 @@ def settings(args):
     options = Options(**flags)
     for name in ('num_samples', 'metric_samples', 'attribute_images'):
         if getattr(options, name) < 1:
-            raise configurator.UsageError(f'{name} must be a whole number >= 1, not {getattr(options, name)}')
+            raise UsageError(f'{name} must be a whole number >= 1, not {getattr(options, name)}')
     if not options.attribute_scale >= 0:
-        raise configurator.UsageError(f'attribute_scale must be a number >= 0, not {options.attribute_scale}')
+        raise UsageError(f'attribute_scale must be a number >= 0, not {options.attribute_scale}')
     source = overrides.get('out_dir')
     near = difflib.get_close_matches(options.checkpoint, ('best', 'newest'), n=1, cutoff=0.6)
     if near and options.checkpoint not in ('best', 'newest') and not os.path.exists(options.checkpoint) \
             and not os.path.exists(options.checkpoint + '.index'):
-        raise configurator.UsageError(f'no checkpoint at {options.checkpoint}: did you mean --checkpoint={near[0]}?')
+        raise UsageError(f'no checkpoint at {options.checkpoint}: did you mean --checkpoint={near[0]}?')
     if options.checkpoint not in ('', 'best', 'newest'):
         source = run_folder.run_of(options.checkpoint)
         if not os.path.exists(configurator.config_file(source)) and run_folder.holds_checkpoints(source):
-            raise configurator.UsageError(
-                f'{source} holds checkpoints but no config.json, so its settings are unknown: export the model '
-                f'again, or pass --out_dir=<the run it came from> with --checkpoint')
+            raise UsageError(f'{source} holds checkpoints but no config.json, so its settings are unknown: export '
+                             f'the model again, or pass --out_dir=<the run it came from> with --checkpoint')
     cfg, changes = configurator.for_run(dict(overrides, out_dir=source) if source else overrides)
     out_dir = overrides.get('out_dir', cfg.out_dir)
     if options.export:
@@ -79,17 +79,16 @@ def settings(args):
     for flag, given in (('--checkpoint', options.checkpoint not in ('', 'best', 'newest') and options.checkpoint),
                         ('--data_dir', cfg.data_dir)):
         if given and not options.export and run_folder.inside(given, samples):
-            raise configurator.UsageError(f'{flag}={given} lies inside {samples}, which this render replaces whole: '
+            raise UsageError(f'{flag}={given} lies inside {samples}, which this render replaces whole: '
                                           f'move it out first, or pass another --out_dir')
     other = source and not options.export and not run_folder.inside(out_dir, source) and (
         run_folder.is_run(out_dir) or run_folder.is_export(out_dir))
     if other:  # its samples/ show its own model: never replaced by another's
         parent = os.path.dirname(os.path.normpath(out_dir))
         beside = os.path.join(parent, 'renders', os.path.basename(os.path.normpath(source)))
-        raise configurator.UsageError(
-            f'--out_dir={out_dir} is another {"run" if run_folder.is_run(out_dir) else "exported model"}, whose '
-            f'samples/ are its own model\'s: render {options.checkpoint} into a folder of its own, such as '
-            f'--out_dir={beside}')
+        kind = 'run' if run_folder.is_run(out_dir) else 'exported model'
+        raise UsageError(f'--out_dir={out_dir} is another {kind}, whose samples/ are its own model\'s: render '
+                         f'{options.checkpoint} into a folder of its own, such as --out_dir={beside}')
     return dataclasses.replace(cfg, out_dir=out_dir), cfg.out_dir, options, changes
 
 
@@ -105,12 +104,10 @@ import images  # noqa: E402
 import metrics  # noqa: E402
 import models  # noqa: E402
 import prior  # noqa: E402
-from configurator import UsageError  # noqa: E402
 
 PAPER_ATTRIBUTES = ('Bald', 'Bangs', 'Black_Hair', 'Blond_Hair', 'Bushy_Eyebrows', 'Eyeglasses', 'Gray_Hair',
                     'Heavy_Makeup', 'High_Cheekbones', 'Male', 'Mustache', 'Pale_Skin', 'Rosy_Cheeks', 'Smiling',
                     'Straight_Hair', 'Wavy_Hair', 'Wearing_Lipstick', 'Young')  # the paper's section 4.1
-ATTRIBUTE_ROWS = 8  # test faces in attributes.png
 INTERPOLATION_STEPS = 10  # images per interpolation row, both ends included
 
 
@@ -132,9 +129,8 @@ def load_config(args):
 
 
 def find_checkpoint(cfg, path):
-    """The checkpoint to render: `path` (a checkpoint or a folder of them: its newest intact one), 'best'
-    (out_dir/best/), 'newest' (out_dir's newest intact one), or '' (best/ if the run has one, else the
-    newest); the line printed says which, and how to pick the other."""
+    """The checkpoint to render: `path` (a checkpoint, or a folder's newest intact one), 'best' (best/), 'newest',
+    or '' (best/ if the run has one, else the newest); the line printed says which, and how to pick the other."""
     if path in ('', 'best'):
         if os.path.islink(run_folder.best_folder(cfg.out_dir)):  # another run's best/, say: not this run's model
             raise UsageError(f'{run_folder.best_folder(cfg.out_dir)} is a symbolic link, and a run\'s best/ is its '
@@ -213,14 +209,13 @@ def export(cfg, checkpoint, folder):
         if cfg.prior == 'mixture':  # fitted now and kept in the export: it renders without the training images
             try:
                 prior.for_checkpoint(dataclasses.replace(cfg, out_dir=folder), path, encoder)
-            except configurator.UsageError as e:  # offline, too few images: the export itself is whole
+            except UsageError as e:  # offline, too few images: the export itself is whole
                 print(f'note: no mixture kept in {folder} ({e}): a render of it fits one, which needs the training '
                       f'images')
 
 
 def render(cfg, checkpoint, options):
-    """Every output into out_dir/samples/, written whole, one render at a time (out_dir/samples.lock).
-    Without held-out images, the generations and interpolations between random codes."""
+    """Every output (the module's docstring) into out_dir/samples/, written whole, one render at a time."""
     encoder, decoder = restore_models(cfg, checkpoint, options.average)
     extractors = metrics.feature_extractors(cfg) if options.metrics else None  # first: a failure renders nothing
     before = os.path.join(cfg.out_dir, 'samples')  # an earlier render's: its attribute vectors reused if they fit
@@ -310,7 +305,7 @@ def write_attributes(cfg, checkpoint, encoder, decode, options, originals, codes
         print(f'no attribute vector for {", ".join(undefined)}: all or none of the '
               f'{options.attribute_images} encoded images have it')
         names = [n for n in names if n not in undefined]
-    faces = min(ATTRIBUTE_ROWS, len(codes))
+    faces = min(8, len(codes))  # rows of attributes.png
     columns = [originals[:faces], reconstructions[:faces]] + [
         decode(codes[:faces] + options.attribute_scale * vectors[data.CELEB_A_ATTRIBUTES.index(n)]) for n in names]
     grid = images.tile(np.stack(columns, axis=1).reshape((-1,) + originals.shape[1:]), cols=len(columns))  # row by row
@@ -330,9 +325,8 @@ def attribute_vectors(codes, attributes):
 
 
 def load_attribute_vectors(cfg, checkpoint, encoder, count, samples, before):
-    """The 40 attribute vectors of this checkpoint, from before/attribute_vectors.npz when made from it and
-    `count` images, else from `count` encoded training images (z sampled from q(z|x), as the paper's
-    code); saved in samples/."""
+    """The 40 attribute vectors of this checkpoint and `count` images: before/attribute_vectors.npz's, else
+    from `count` encoded training images (z sampled from q(z|x), as the paper's code); saved in samples/."""
     path, vectors = os.path.join(before, 'attribute_vectors.npz'), None
     try:
         if os.path.exists(path):

@@ -60,12 +60,12 @@ def settings(args):
     if not options.attribute_scale >= 0:
         raise UsageError(f'attribute_scale must be a number >= 0, not {options.attribute_scale}')
     source = overrides.get('out_dir')
+    checkpoint = options.checkpoint not in ('', 'best', 'newest') and options.checkpoint  # a path
     near = difflib.get_close_matches(options.checkpoint, ('best', 'newest'), n=1, cutoff=0.6)
-    if near and options.checkpoint not in ('best', 'newest') and not os.path.exists(options.checkpoint) \
-            and not os.path.exists(options.checkpoint + '.index'):
-        raise UsageError(f'no checkpoint at {options.checkpoint}: did you mean --checkpoint={near[0]}?')
-    if options.checkpoint not in ('', 'best', 'newest'):
-        source = run_folder.run_of(options.checkpoint)
+    if near and checkpoint and not os.path.exists(checkpoint) and not os.path.exists(checkpoint + '.index'):
+        raise UsageError(f'no checkpoint at {checkpoint}: did you mean --checkpoint={near[0]}?')
+    if checkpoint:
+        source = run_folder.run_of(checkpoint)
         if not os.path.exists(configurator.config_file(source)) and run_folder.holds_checkpoints(source):
             raise UsageError(f'{source} holds checkpoints but no config.json, so its settings are unknown: export '
                              f'the model again, or pass --out_dir=<the run it came from> with --checkpoint')
@@ -73,22 +73,19 @@ def settings(args):
     out_dir = overrides.get('out_dir', cfg.out_dir)
     if options.export:
         run_folder.for_export(options.export)
-    else:
+    else:  # a render replaces samples/ whole: never one of its own inputs, never another model's
         run_folder.not_owned(out_dir, '--out_dir')
-    samples = os.path.join(out_dir, 'samples')  # replaced whole by a render: never one of its own inputs
-    for flag, given in (('--checkpoint', options.checkpoint not in ('', 'best', 'newest') and options.checkpoint),
-                        ('--data_dir', cfg.data_dir)):
-        if given and not options.export and run_folder.inside(given, samples):
-            raise UsageError(f'{flag}={given} lies inside {samples}, which this render replaces whole: '
-                                          f'move it out first, or pass another --out_dir')
-    other = source and not options.export and not run_folder.inside(out_dir, source) and (
-        run_folder.is_run(out_dir) or run_folder.is_export(out_dir))
-    if other:  # its samples/ show its own model: never replaced by another's
-        parent = os.path.dirname(os.path.normpath(out_dir))
-        beside = os.path.join(parent, 'renders', os.path.basename(os.path.normpath(source)))
-        kind = 'run' if run_folder.is_run(out_dir) else 'exported model'
-        raise UsageError(f'--out_dir={out_dir} is another {kind}, whose samples/ are its own model\'s: render '
-                         f'{options.checkpoint} into a folder of its own, such as --out_dir={beside}')
+        samples = os.path.join(out_dir, 'samples')
+        for flag, given in (('--checkpoint', checkpoint), ('--data_dir', cfg.data_dir)):
+            if given and run_folder.inside(given, samples):
+                raise UsageError(f'{flag}={given} lies inside {samples}, which this render replaces whole: '
+                                 f'move it out first, or pass another --out_dir')
+        kind = 'run' if run_folder.is_run(out_dir) else 'exported model' if run_folder.is_export(out_dir) else ''
+        if kind and source and not run_folder.inside(out_dir, source):
+            parent = os.path.dirname(os.path.normpath(out_dir))
+            beside = os.path.join(parent, 'renders', os.path.basename(os.path.normpath(source)))
+            raise UsageError(f'--out_dir={out_dir} is another {kind}, whose samples/ are its own model\'s: render '
+                             f'{options.checkpoint} into a folder of its own, such as --out_dir={beside}')
     return dataclasses.replace(cfg, out_dir=out_dir), cfg.out_dir, options, changes
 
 

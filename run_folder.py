@@ -1,10 +1,8 @@
 """The run's care, pure Python (checked before TensorFlow loads): the rule for every path a command is
 given, the resume policy, whole-file writes, the lock, signals, how a command starts and ends.
-checkpoints.py keeps the checkpoint files themselves.
 
 A run folder holds config.json and the folders its run writes itself (OWNED, op-*); an export (and a
-run's best/) holds config.json beside its ckpt-N.index. Nothing else writes inside either. Each check
-below raises its refusal: a UsageError naming the path and what to pass instead.
+run's best/) holds config.json beside its ckpt-N.index. Nothing else writes inside either.
 """
 import contextlib
 import dataclasses
@@ -23,7 +21,6 @@ import time
 
 import config
 import configurator
-from config import PRESETS
 from configurator import UsageError
 
 OWNED = ('checkpoints', 'logs', 'best', 'samples', 'metrics_cache')  # and the grids' op-*/
@@ -100,19 +97,20 @@ def inside(path, folder):
     return os.path.commonpath([path, folder]) == folder
 
 
-def _in_owned(path, flag, why, fix=''):
-    """Refuses a path that is or lies in a run's own folders or an export (owner)."""
+def not_owned(path, flag, fix=''):
+    """Refuses a path that is or lies in a run's own folders or an export (owner): a command writes
+    nothing there but that run's own files, and reads no images from there."""
     where, what = owner(path)
     if where:
         instead = os.path.join(os.path.dirname(where), os.path.basename(os.path.realpath(path)) + '-new')
         fix = fix or f'pass a folder outside it, such as {flag}={instead}'
-        raise UsageError(f'{flag}={path} {what}: {why}; {fix}')
+        raise UsageError(f'{flag}={path} {what}: a render or the next best model there would replace it; {fix}')
 
 
 def for_out_dir(path, flag='--out_dir'):
     """A training run's out_dir: a run folder or a folder with none of a run's files, not an export; a
     run's own folders are not links (the run deletes in them)."""
-    _in_owned(path, flag, 'a render or the next best model there would replace it')
+    not_owned(path, flag)
     if is_export(path):
         raise UsageError(f'{flag}={path} is an exported model, not a run: render it with --checkpoint={path}, or '
                          f'train into a new folder, such as {flag}={os.path.realpath(path)}-run')
@@ -132,25 +130,13 @@ def for_out_dir(path, flag='--out_dir'):
                          f'run to go on (a kept result?), and training would rewrite it; pass a new folder')
 
 
-def for_rendering(path, flag='--out_dir'):
-    """Where a render writes samples/: any folder not inside a run's own folders or an export."""
-    _in_owned(path, flag, 'a later render or best model there would replace what is written')
-
-
 def for_export(path, flag='--export'):
     """An export's folder: new or empty (export() checks that under its lock), not a link."""
     if os.path.islink(os.path.normpath(path)):  # also LINK/ and LINK/.
         raise UsageError(f'{flag}={path} is a symbolic link: pass the folder it points to, or a new folder')
     if os.path.exists(path) and not os.path.isdir(path):
         raise UsageError(f'{flag}={path} is a file: pass a folder to write the model into')
-    _in_owned(path, flag, 'a render or the next best model there would replace it')
-
-
-def for_data(path, flag='--data_dir'):
-    """A folder of images to read (if any): never one a run or an export writes itself."""
-    if path:
-        _in_owned(path, flag, 'the next render or best model there replaces what it holds',
-                  'copy the images to a folder of their own and pass that')
+    not_owned(path, flag)
 
 
 def unseen_checkpoints(out_dir):
@@ -166,22 +152,18 @@ def unseen_checkpoints(out_dir):
         raise UsageError(f'cannot read {folder} ({e.strerror or e}): fix its permissions and run again') from e
     scores = os.path.join(out_dir, 'scores.jsonl')
     trained = (os.path.isfile(scores) and os.path.getsize(scores) > 0) or os.path.isdir(best_folder(out_dir))
-    if not held and (trained or _grids_past_a_checkpoint(out_dir)):
+    try:  # or its grids (op-gen/epoch_N.png) go past config.json's checkpoint_every: it saved one
+        with open(configurator.config_file(out_dir)) as f:
+            every = json.load(f)['checkpoint_every']
+        epochs = [int(m.group(1)) for m in map(GRID.fullmatch, _entries(os.path.join(out_dir, 'op-gen'))) if m]
+        trained = trained or (isinstance(every, int) and any(epoch > every for epoch in epochs))
+    except (OSError, ValueError, KeyError, TypeError):  # config.json itself is checked when it is read
+        pass
+    if not held and trained:
         raise UsageError(f'{out_dir} has trained (its scores.jsonl, best/ or grids remain) but {folder} holds no '
                          f'checkpoint: put its checkpoints back to go on, or train a new run, such as --out_dir='
                          f'{os.path.normpath(out_dir)}-new (--checkpoint=best renders its best model); if it never '
                          f'saved one, remove its op-*/ grids to start it over')
-
-
-def _grids_past_a_checkpoint(out_dir):
-    """Whether out_dir's grids (op-gen/epoch_N.png) go past config.json's checkpoint_every: it saved one."""
-    try:
-        with open(configurator.config_file(out_dir)) as f:
-            every = json.load(f)['checkpoint_every']
-        epochs = [int(m.group(1)) for m in map(GRID.fullmatch, _entries(os.path.join(out_dir, 'op-gen'))) if m]
-        return isinstance(every, int) and any(epoch > every for epoch in epochs)
-    except (OSError, ValueError, KeyError, TypeError):  # config.json itself is checked when it is read
-        return False
 
 
 # ---- The resume policy --------------------------------------------------------------------------------
@@ -196,38 +178,35 @@ def for_training(overrides):
     unseen_checkpoints(out_dir)
     saved = configurator.run_config(out_dir)
     if saved and 'preset' not in overrides:
-        preset = PRESETS[saved.preset]
+        preset = config.PRESETS[saved.preset]
     flags = [f'{f}={v}' for f, v in overrides.items() if f not in ('preset', 'out_dir')]
     line = f"settings: config.py's {preset.preset} preset" + (f", with {', '.join(flags)} from the command line"
                                                              if flags else '')
     if saved is None:
         cfg = configurator.checked(dataclasses.replace(preset, **dict(overrides, out_dir=out_dir)))
-        for_data(cfg.data_dir)
-        return cfg, line + f' (a new run in {out_dir})'
-    configurator.check_same_model(out_dir, saved, {'preset': preset.preset})
-    before = _preset_before(out_dir)
-    edited = {f for f in configurator.FIXED_FIELDS if before and before.get(f) != getattr(preset, f)}
-    kept = {f: getattr(saved, f) for f in configurator.FIXED_FIELDS if f not in overrides and f not in edited}
-    cfg = configurator.checked(dataclasses.replace(preset, **dict(overrides, **kept, out_dir=out_dir)))
-    fixed = configurator.changed(saved, cfg)
-    if fixed:
-        raise UsageError(_refusal(out_dir, saved, cfg, overrides, fixed))
-    for_data(cfg.data_dir)
-    changed = [f'{f} {getattr(saved, f)!r} -> {getattr(cfg, f)!r} ('
-               + ('command line' if f in overrides else 'config.py') + ')'
-               for f in configurator.FIELDS if f != 'out_dir' and getattr(cfg, f) != getattr(saved, f)]
-    return cfg, line + ('; changed since the run last started: ' + ', '.join(changed) if changed
-                        else '; as when the run last started')
-
-
-def _preset_before(out_dir):
-    """config.py's preset as the run in out_dir last started with it ({field: value}), or None."""
-    try:
-        with open(os.path.join(out_dir, PRESET_FILE)) as f:
-            before = json.load(f)
-        return before if isinstance(before, dict) else None
-    except (OSError, ValueError):
-        return None
+        line += f' (a new run in {out_dir})'
+    else:
+        configurator.check_same_model(out_dir, saved, {'preset': preset.preset})
+        try:
+            with open(os.path.join(out_dir, PRESET_FILE)) as f:
+                before = json.load(f)
+        except (OSError, ValueError):
+            before = None
+        edited = {f for f in configurator.FIXED_FIELDS
+                  if before and isinstance(before, dict) and before.get(f) != getattr(preset, f)}
+        kept = {f: getattr(saved, f) for f in configurator.FIXED_FIELDS if f not in overrides and f not in edited}
+        cfg = configurator.checked(dataclasses.replace(preset, **dict(overrides, **kept, out_dir=out_dir)))
+        fixed = configurator.changed(saved, cfg)
+        if fixed:
+            raise UsageError(_refusal(out_dir, saved, cfg, overrides, fixed))
+        changed = [f'{f} {getattr(saved, f)!r} -> {getattr(cfg, f)!r} ('
+                   + ('command line' if f in overrides else 'config.py') + ')'
+                   for f in configurator.FIELDS if f != 'out_dir' and getattr(cfg, f) != getattr(saved, f)]
+        line += ('; changed since the run last started: ' + ', '.join(changed) if changed
+                 else '; as when the run last started')
+    if cfg.data_dir:
+        not_owned(cfg.data_dir, '--data_dir', 'copy the images to a folder of their own and pass that')
+    return cfg, line
 
 
 def _refusal(out_dir, saved, cfg, overrides, fixed):
@@ -235,7 +214,7 @@ def _refusal(out_dir, saved, cfg, overrides, fixed):
     field = fixed[0]
     source = ('the command line asks for' if field in overrides else
               f"config.py's {cfg.preset} preset now has (edited since the run last started)")
-    preset = PRESETS[cfg.preset]
+    preset = config.PRESETS[cfg.preset]
     flag = lambda f, v: f'--{f}={"None" if v is None else v}'
     keep = {f: v for f, v in overrides.items() if f not in fixed}
     keep.update({f: getattr(saved, f) for f in fixed if getattr(saved, f) != getattr(preset, f)})
@@ -347,9 +326,7 @@ def why(error):
     # TensorFlow's: '{{function_node __wrapped__SaveV2...}} FILE; No space left on device [Op:SaveV2]'
     text = re.sub(r'\s*\[Op:\w+\]$', '', re.sub(r'^\{\{function_node [^}]*\}\}\s*', '', lines[0]))
     cause = next((c for c in _CAUSES if c.lower() in text.lower()), None)
-    if cause:
-        return f'{cause.lower()} ({text[:300]})'
-    return f'{type(error).__name__}: {text[:300]}'
+    return f'{cause.lower()} ({text[:300]})' if cause else f'{type(error).__name__}: {text[:300]}'
 
 
 _CAUSES = ('No space left on device', 'Read-only file system', 'Permission denied', 'No such file or directory',
@@ -570,9 +547,8 @@ class Lock:
             try:  # O_NOFOLLOW: a link in the lock's place is an error, not a file to write through
                 file = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644), 'r+b')
             except OSError as e:
-                kind = 'a folder' if os.path.isdir(self.path) else ''
-                kind = 'a symbolic link' if os.path.islink(self.path) else kind
-                if kind:
+                if os.path.isdir(self.path) or os.path.islink(self.path):
+                    kind = 'a symbolic link' if os.path.islink(self.path) else 'a folder'
                     raise UsageError(f'{self.path} is {kind}, not a lock this repo wrote: move it away and run '
                                      f'again') from e
                 raise UsageError(f'cannot write to {self.path} ({e.strerror or e}): pass a writable --out_dir') from e

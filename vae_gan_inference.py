@@ -32,6 +32,7 @@ import sys
 import config
 import configurator
 import run_folder
+from configurator import UsageError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,41 +56,36 @@ def settings(args):
     options = Options(**flags)
     for name in ('num_samples', 'metric_samples', 'attribute_images'):
         if getattr(options, name) < 1:
-            raise configurator.UsageError(f'{name} must be a whole number >= 1, not {getattr(options, name)}')
+            raise UsageError(f'{name} must be a whole number >= 1, not {getattr(options, name)}')
     if not options.attribute_scale >= 0:
-        raise configurator.UsageError(f'attribute_scale must be a number >= 0, not {options.attribute_scale}')
+        raise UsageError(f'attribute_scale must be a number >= 0, not {options.attribute_scale}')
     source = overrides.get('out_dir')
+    checkpoint = options.checkpoint not in ('', 'best', 'newest') and options.checkpoint  # a path
     near = difflib.get_close_matches(options.checkpoint, ('best', 'newest'), n=1, cutoff=0.6)
-    if near and options.checkpoint not in ('best', 'newest') and not os.path.exists(options.checkpoint) \
-            and not os.path.exists(options.checkpoint + '.index'):
-        raise configurator.UsageError(f'no checkpoint at {options.checkpoint}: did you mean --checkpoint={near[0]}?')
-    if options.checkpoint not in ('', 'best', 'newest'):
-        source = run_folder.run_of(options.checkpoint)
+    if near and checkpoint and not os.path.exists(checkpoint) and not os.path.exists(checkpoint + '.index'):
+        raise UsageError(f'no checkpoint at {checkpoint}: did you mean --checkpoint={near[0]}?')
+    if checkpoint:
+        source = run_folder.run_of(checkpoint)
         if not os.path.exists(configurator.config_file(source)) and run_folder.holds_checkpoints(source):
-            raise configurator.UsageError(
-                f'{source} holds checkpoints but no config.json, so its settings are unknown: export the model '
-                f'again, or pass --out_dir=<the run it came from> with --checkpoint')
+            raise UsageError(f'{source} holds checkpoints but no config.json, so its settings are unknown: export '
+                             f'the model again, or pass --out_dir=<the run it came from> with --checkpoint')
     cfg, changes = configurator.for_run(dict(overrides, out_dir=source) if source else overrides)
     out_dir = overrides.get('out_dir', cfg.out_dir)
     if options.export:
         run_folder.for_export(options.export)
-    else:
-        run_folder.for_rendering(out_dir)
-    samples = os.path.join(out_dir, 'samples')  # replaced whole by a render: never one of its own inputs
-    for flag, given in (('--checkpoint', options.checkpoint not in ('', 'best', 'newest') and options.checkpoint),
-                        ('--data_dir', cfg.data_dir)):
-        if given and not options.export and run_folder.inside(given, samples):
-            raise configurator.UsageError(f'{flag}={given} lies inside {samples}, which this render replaces whole: '
-                                          f'move it out first, or pass another --out_dir')
-    other = source and not options.export and not run_folder.inside(out_dir, source) and (
-        run_folder.is_run(out_dir) or run_folder.is_export(out_dir))
-    if other:  # its samples/ show its own model: never replaced by another's
-        parent = os.path.dirname(os.path.normpath(out_dir))
-        beside = os.path.join(parent, 'renders', os.path.basename(os.path.normpath(source)))
-        raise configurator.UsageError(
-            f'--out_dir={out_dir} is another {"run" if run_folder.is_run(out_dir) else "exported model"}, whose '
-            f'samples/ are its own model\'s: render {options.checkpoint} into a folder of its own, such as '
-            f'--out_dir={beside}')
+    else:  # a render replaces samples/ whole: never one of its own inputs, never another model's
+        run_folder.not_owned(out_dir, '--out_dir')
+        samples = os.path.join(out_dir, 'samples')
+        for flag, given in (('--checkpoint', checkpoint), ('--data_dir', cfg.data_dir)):
+            if given and run_folder.inside(given, samples):
+                raise UsageError(f'{flag}={given} lies inside {samples}, which this render replaces whole: '
+                                 f'move it out first, or pass another --out_dir')
+        kind = 'run' if run_folder.is_run(out_dir) else 'exported model' if run_folder.is_export(out_dir) else ''
+        if kind and source and not run_folder.inside(out_dir, source):
+            parent = os.path.dirname(os.path.normpath(out_dir))
+            beside = os.path.join(parent, 'renders', os.path.basename(os.path.normpath(source)))
+            raise UsageError(f'--out_dir={out_dir} is another {kind}, whose samples/ are its own model\'s: render '
+                             f'{options.checkpoint} into a folder of its own, such as --out_dir={beside}')
     return dataclasses.replace(cfg, out_dir=out_dir), cfg.out_dir, options, changes
 
 
@@ -105,12 +101,10 @@ import images  # noqa: E402
 import metrics  # noqa: E402
 import models  # noqa: E402
 import prior  # noqa: E402
-from configurator import UsageError  # noqa: E402
 
 PAPER_ATTRIBUTES = ('Bald', 'Bangs', 'Black_Hair', 'Blond_Hair', 'Bushy_Eyebrows', 'Eyeglasses', 'Gray_Hair',
                     'Heavy_Makeup', 'High_Cheekbones', 'Male', 'Mustache', 'Pale_Skin', 'Rosy_Cheeks', 'Smiling',
                     'Straight_Hair', 'Wavy_Hair', 'Wearing_Lipstick', 'Young')  # the paper's section 4.1
-ATTRIBUTE_ROWS = 8  # test faces in attributes.png
 INTERPOLATION_STEPS = 10  # images per interpolation row, both ends included
 
 
@@ -132,7 +126,7 @@ def load_config(args):
 
 
 def find_checkpoint(cfg, path):
-    """The checkpoint to render: `path` (a checkpoint or a folder of them), 'best' (out_dir/best/), 'newest',
+    """The checkpoint to render: `path` (a checkpoint, or a folder's newest intact one), 'best' (best/), 'newest',
     or '' (best/ if the run has one, else the newest); the line printed says which, and how to pick the other."""
     if path in ('', 'best'):
         if os.path.islink(run_folder.best_folder(cfg.out_dir)):  # another run's best/, say: not this run's model
@@ -146,18 +140,8 @@ def find_checkpoint(cfg, path):
         if path == 'best':
             raise UsageError(f'no best model in {cfg.out_dir}: runs keep one only when they score (eval_every, '
                              f'validation_split); pass --checkpoint=newest')
-    if path in ('', 'newest'):
-        found = _find(cfg, '')
-        print(f'using the newest checkpoint, {os.path.basename(found)}'
-              + ('; --checkpoint=best takes best/' if os.path.isdir(run_folder.best_folder(cfg.out_dir)) else ''))
-        return found
-    return _find(cfg, path)
-
-
-def _find(cfg, path):
-    """`path` (a checkpoint or a folder of them) checked, or with '' the newest intact one in out_dir."""
-    folder = run_folder.checkpoint_folder(cfg.out_dir)
-    if path and not os.path.isdir(path):
+    newest = path in ('', 'newest')
+    if not newest and not os.path.isdir(path):
         if not os.path.exists(path + '.index'):
             held = [os.path.basename(p) for _, p in checkpoints.numbered(os.path.dirname(path) or '.')]
             hint = (f'{os.path.dirname(path) or "."} holds {", ".join(held)}: pass one of those' if held else
@@ -167,14 +151,18 @@ def _find(cfg, path):
         if why:
             raise UsageError(f'{path} is damaged ({why}): pass another checkpoint of {os.path.dirname(path)}')
         return path
-    found, damaged = checkpoints.newest_intact(path or folder)
+    folder = run_folder.checkpoint_folder(cfg.out_dir) if newest else path
+    found, damaged = checkpoints.newest_intact(folder)
     for prefix, why in damaged:
         print(f'{os.path.basename(prefix)} is damaged ({why}): passed over')
+    if found and newest:
+        print(f'using the newest checkpoint, {os.path.basename(found)}'
+              + ('; --checkpoint=best takes best/' if os.path.isdir(run_folder.best_folder(cfg.out_dir)) else ''))
     if found:
         return found
-    if path or damaged:
+    if not newest or damaged:
         fix = 'every one is damaged' if damaged else 'pass a checkpoint (.../checkpoints/ckpt-N) or a folder of them'
-        raise UsageError(f'no intact checkpoint in {path or folder}: {fix}')
+        raise UsageError(f'no intact checkpoint in {folder}: {fix}')
     if run_folder.is_export(cfg.out_dir):
         raise UsageError(f'{cfg.out_dir} is an exported model, with no checkpoints/: render it with '
                          f'--checkpoint={cfg.out_dir}')
@@ -218,63 +206,64 @@ def export(cfg, checkpoint, folder):
         if cfg.prior == 'mixture':  # fitted now and kept in the export: it renders without the training images
             try:
                 prior.for_checkpoint(dataclasses.replace(cfg, out_dir=folder), path, encoder)
-            except configurator.UsageError as e:  # offline, too few images: the export itself is whole
+            except UsageError as e:  # offline, too few images: the export itself is whole
                 print(f'note: no mixture kept in {folder} ({e}): a render of it fits one, which needs the training '
                       f'images')
 
 
 def render(cfg, checkpoint, options):
-    """Every output below into out_dir/samples/, written whole, one render at a time (out_dir/samples.lock)."""
+    """Every output (the module's docstring) into out_dir/samples/, written whole, one render at a time."""
     encoder, decoder = restore_models(cfg, checkpoint, options.average)
     extractors = metrics.feature_extractors(cfg) if options.metrics else None  # first: a failure renders nothing
-    samples = os.path.join(cfg.out_dir, 'samples')
-    print(f'rendering {checkpoint} into {samples}')
+    before = os.path.join(cfg.out_dir, 'samples')  # an earlier render's: its attribute vectors reused if they fit
+    print(f'rendering {checkpoint} into {before}')
     with run_folder.made(cfg.out_dir), run_folder.Lock(cfg.out_dir, 'samples.lock', 'being rendered'), \
-            run_folder.written_folder(samples) as fresh:
-        write_samples(cfg, checkpoint, encoder, decoder, options, extractors, fresh, samples)
-
-
-def write_samples(cfg, checkpoint, encoder, decoder, options, extractors, samples, before):
-    """The outputs into the folder `samples`; `before`: an earlier render's, whose attribute vectors are
-    reused when they fit. Without held-out images, the generations and interpolations between random codes."""
-    decode_batch = tf.function(lambda z: data.to_uint8(cfg, decoder(z, training=False)),
-                               input_signature=[tf.TensorSpec([None, cfg.z_dim], tf.float32)])
-    decode = lambda z: np.concatenate([decode_batch(z[i:i + models.INFERENCE_BATCH]).numpy()
-                                       for i in range(0, len(z), models.INFERENCE_BATCH)])
-    mixture = prior.for_checkpoint(cfg, checkpoint, encoder, unaveraged=not options.average,  # None: N(0, I)
-                                   beside=run_folder.run_of(checkpoint))
-    generations = write_generations(cfg, decode, mixture, options.num_samples, samples)
-    try:
-        originals, codes, reconstructions = write_reconstructions(cfg, encoder, decode, options.num_samples, samples)
-        between = 'held-out images'
-    except data.Unavailable as e:
-        if options.metrics or options.attributes not in ('', 'none'):  # asked for what needs the data
-            raise
-        print(f'note: no reconstructions ({e})')
-        originals = reconstructions = None
-        codes, between = models.prior_z(16, cfg.z_dim, cfg.seed + 1).numpy(), 'random codes'
-    rows = write_interpolations(cfg, decode, codes, samples)
-    frames = images.write_gif(os.path.join(run_folder.run_of(checkpoint), 'op-gen'),
-                              os.path.join(samples, 'generations.gif'))
-    print(f'wrote {len(generations)} generations, {0 if originals is None else len(originals)} reconstructions, '
-          f'{rows} interpolation rows between {between}'
-          + (f' and a GIF of {frames} sampled epoch{"s" * (frames != 1)}' if frames else
-             ' (no training grids in op-gen/: no GIF)'))
-    if options.metrics:
-        write_metrics(cfg, checkpoint, encoder, decoder, mixture, options, samples, extractors)
-    celeb_a = cfg.dataset == 'celeb_a' and (not cfg.data_dir or os.path.exists(os.path.join(cfg.data_dir,
-                                                                                            data.ATTRIBUTE_FILE)))
-    if options.attributes == 'none' or (not options.attributes and not celeb_a) or originals is None:
-        return  # by default only for CelebA's own images: a plain folder has no attributes to speak of
-    write_attributes(cfg, checkpoint, encoder, decode, options, originals, codes, reconstructions, samples, before)
-
-
-def write_generations(cfg, decode, mixture, count, samples):
-    """generations/ and generations.png: `count` images from the prior (prior.sample), fixed by the seed."""
-    generations = decode(prior.sample(cfg, mixture, count, cfg.seed))
-    images.write_numbered(generations, os.path.join(samples, 'generations'))
-    images.save_grid(generations[:100], os.path.join(samples, 'generations.png'), width=800)
-    return generations
+            run_folder.written_folder(before) as samples:
+        decode_batch = tf.function(lambda z: data.to_uint8(cfg, decoder(z, training=False)),
+                                   input_signature=[tf.TensorSpec([None, cfg.z_dim], tf.float32)])
+        decode = lambda z: np.concatenate([decode_batch(z[i:i + models.INFERENCE_BATCH]).numpy()
+                                           for i in range(0, len(z), models.INFERENCE_BATCH)])
+        mixture = prior.for_checkpoint(cfg, checkpoint, encoder, unaveraged=not options.average,  # None: N(0, I)
+                                       beside=run_folder.run_of(checkpoint))
+        generations = decode(prior.sample(cfg, mixture, options.num_samples, cfg.seed))
+        images.write_numbered(generations, os.path.join(samples, 'generations'))
+        images.save_grid(generations[:100], os.path.join(samples, 'generations.png'), width=800)
+        try:
+            originals, codes, reconstructions = write_reconstructions(cfg, encoder, decode, options.num_samples,
+                                                                      samples)
+            between = 'held-out images'
+        except data.Unavailable as e:
+            if options.metrics or options.attributes not in ('', 'none'):  # asked for what needs the data
+                raise
+            print(f'note: no reconstructions ({e})')
+            originals = reconstructions = None
+            codes, between = models.prior_z(16, cfg.z_dim, cfg.seed + 1).numpy(), 'random codes'
+        rows = min(8, len(codes) // 2)  # interpolations.png: rows walking linearly in z between pairs of codes
+        if rows:
+            t = np.linspace(0.0, 1.0, INTERPOLATION_STEPS, dtype=np.float32)[None, :, None]
+            walks = codes[0:2 * rows:2, None] * (1 - t) + codes[1:2 * rows:2, None] * t  # [rows, steps, z]
+            images.save_image(images.tile(decode(walks.reshape(-1, cfg.z_dim)), cols=INTERPOLATION_STEPS),
+                              os.path.join(samples, 'interpolations.png'), width=800)
+        frames = images.write_gif(os.path.join(run_folder.run_of(checkpoint), 'op-gen'),
+                                  os.path.join(samples, 'generations.gif'))
+        print(f'wrote {len(generations)} generations, {0 if originals is None else len(originals)} reconstructions, '
+              f'{rows} interpolation rows between {between}'
+              + (f' and a GIF of {frames} sampled epoch{"s" * (frames != 1)}' if frames else
+                 ' (no training grids in op-gen/: no GIF)'))
+        if options.metrics:  # with ema_decay, metrics.json says which weights were scored
+            scores = metrics.evaluate(cfg, encoder, decoder, options.metric_samples, extractors=extractors,
+                                      draw=lambda n: prior.sample(cfg, mixture, n, cfg.seed))
+            scores.update(checkpoint=checkpoint, epoch=checkpoints.epoch_of(checkpoint), prior=prior.describe(mixture))
+            if cfg.ema_decay is not None:
+                scores['weights'] = 'average' if options.average else 'weights'
+            run_folder.write_json(os.path.join(samples, 'metrics.json'), scores)
+            print(f"epoch {scores['epoch']}: {metrics.summary(scores)}")
+        celeb_a = cfg.dataset == 'celeb_a' and (not cfg.data_dir or os.path.exists(
+            os.path.join(cfg.data_dir, data.ATTRIBUTE_FILE)))
+        if options.attributes == 'none' or (not options.attributes and not celeb_a) or originals is None:
+            return  # by default only for CelebA's own images: a plain folder has no attributes to speak of
+        write_attributes(cfg, checkpoint, encoder, decode, options, originals, codes, reconstructions, samples,
+                         before)
 
 
 def write_reconstructions(cfg, encoder, decode, count, samples):
@@ -297,29 +286,6 @@ def write_reconstructions(cfg, encoder, decode, count, samples):
     return originals, codes, reconstructions
 
 
-def write_interpolations(cfg, decode, codes, samples):
-    """interpolations.png: rows walking linearly in z between pairs of codes; returns the rows (0: no file)."""
-    rows = min(8, len(codes) // 2)
-    if rows:
-        t = np.linspace(0.0, 1.0, INTERPOLATION_STEPS, dtype=np.float32)[None, :, None]
-        walks = codes[0:2 * rows:2, None] * (1 - t) + codes[1:2 * rows:2, None] * t  # [rows, steps, z]
-        images.save_image(images.tile(decode(walks.reshape(-1, cfg.z_dim)), cols=INTERPOLATION_STEPS),
-                          os.path.join(samples, 'interpolations.png'), width=800)
-    return rows
-
-
-def write_metrics(cfg, checkpoint, encoder, decoder, mixture, options, samples, extractors):
-    """metrics.json and a summary line: metrics.evaluate's scores of options.metric_samples generations
-    and reconstructions, in memory; with ema_decay, which weights were scored ('average' or 'weights')."""
-    scores = metrics.evaluate(cfg, encoder, decoder, options.metric_samples, extractors=extractors,
-                              draw=lambda n: prior.sample(cfg, mixture, n, cfg.seed))
-    scores.update(checkpoint=checkpoint, epoch=checkpoints.epoch_of(checkpoint), prior=prior.describe(mixture))
-    if cfg.ema_decay is not None:
-        scores['weights'] = 'average' if options.average else 'weights'
-    run_folder.write_json(os.path.join(samples, 'metrics.json'), scores)
-    print(f"epoch {scores['epoch']}: {metrics.summary(scores)}")
-
-
 def write_attributes(cfg, checkpoint, encoder, decode, options, originals, codes, reconstructions, samples, before):
     """attributes.png (CelebA): test faces, their reconstructions, and their codes plus each attribute's
     vector: the mean code with the attribute minus the mean code without it (the paper's section 4.1)."""
@@ -336,7 +302,7 @@ def write_attributes(cfg, checkpoint, encoder, decode, options, originals, codes
         print(f'no attribute vector for {", ".join(undefined)}: all or none of the '
               f'{options.attribute_images} encoded images have it')
         names = [n for n in names if n not in undefined]
-    faces = min(ATTRIBUTE_ROWS, len(codes))
+    faces = min(8, len(codes))  # rows of attributes.png
     columns = [originals[:faces], reconstructions[:faces]] + [
         decode(codes[:faces] + options.attribute_scale * vectors[data.CELEB_A_ATTRIBUTES.index(n)]) for n in names]
     grid = images.tile(np.stack(columns, axis=1).reshape((-1,) + originals.shape[1:]), cols=len(columns))  # row by row
@@ -356,9 +322,19 @@ def attribute_vectors(codes, attributes):
 
 
 def load_attribute_vectors(cfg, checkpoint, encoder, count, samples, before):
-    """The 40 attribute vectors of this checkpoint, from before/attribute_vectors.npz when they fit, else
+    """The 40 attribute vectors of this checkpoint and `count` images: before/attribute_vectors.npz's, else
     from `count` encoded training images (z sampled from q(z|x), as the paper's code); saved in samples/."""
-    vectors = saved_attribute_vectors(cfg, os.path.join(before, 'attribute_vectors.npz'), checkpoint, count)
+    path, vectors = os.path.join(before, 'attribute_vectors.npz'), None
+    try:
+        if os.path.exists(path):
+            with np.load(path) as saved:
+                if str(saved['checkpoint']) == checkpoint and int(saved['images']) == count:
+                    vectors = saved['vectors']
+            if vectors is not None and vectors.shape != (len(data.CELEB_A_ATTRIBUTES), cfg.z_dim):
+                raise ValueError(f'shape {vectors.shape}')
+    except Exception as e:  # numpy and zipfile raise many kinds for a damaged file
+        print(f'note: {path} is damaged ({type(e).__name__}: {str(e)[:80]}): making the attribute vectors again')
+        vectors = None
     if vectors is None:
         codes, attributes = [], []
         batches = data.attribute_dataset(cfg, models.INFERENCE_BATCH).take(math.ceil(count / models.INFERENCE_BATCH))
@@ -371,23 +347,6 @@ def load_attribute_vectors(cfg, checkpoint, encoder, count, samples, before):
     with run_folder.written(os.path.join(samples, 'attribute_vectors.npz')) as temporary, open(temporary, 'wb') as f:
         np.savez(f, vectors=vectors, names=np.array(data.CELEB_A_ATTRIBUTES), checkpoint=checkpoint, images=count)
     return vectors
-
-
-def saved_attribute_vectors(cfg, path, checkpoint, count):
-    """The [40, z_dim] vectors in `path` if made from this checkpoint and `count` images, else None."""
-    if not os.path.exists(path):
-        return None
-    try:
-        with np.load(path) as saved:
-            if str(saved['checkpoint']) != checkpoint or int(saved['images']) != count:
-                return None
-            vectors = saved['vectors']
-        if vectors.shape != (len(data.CELEB_A_ATTRIBUTES), cfg.z_dim):
-            raise ValueError(f'shape {vectors.shape}')
-        return vectors
-    except Exception as e:  # numpy and zipfile raise many kinds for a damaged file
-        print(f'note: {path} is damaged ({type(e).__name__}: {str(e)[:80]}): making the attribute vectors again')
-        return None
 
 
 def main(argv):

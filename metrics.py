@@ -6,7 +6,11 @@ images.
     python vae_gan_inference.py --metrics                  # scores a checkpoint, writes samples/metrics.json
     python metrics.py --table runs/*/samples/metrics.json  # mean +- std over seeds, one row per recipe
     python metrics.py --plot scores.png MNIST runs/z64     # runs' validation scores (scores.jsonl) over the epochs
---train_classifier takes any config.py field as --field=value; --plot marks each run's best/ epoch.
+
+Commands (one of them; with --train_classifier any config.py field as --field=value):
+    --train_classifier [--preset=NAME] [--metric_features=classifier,mlp]   train the feature networks
+    --table METRICS.json ...   a markdown table of runs' scores, mean +- std over each recipe's seeds
+    --plot OUT.png RUN ...     a plot of runs' validation scores, each run's best/ epoch marked
 
 Feature spaces (`metric_features`, a comma list; a recipe is better only where it wins in each):
 'classifier', the 128-feature penultimate layer of a small conv classifier trained on the dataset;

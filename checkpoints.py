@@ -110,10 +110,10 @@ def export(folder, networks, epoch, settings, extra=None):
     return os.path.join(folder, os.path.basename(saved))
 
 
-def restore_newest(checkpoint, path, rename_damaged=True):
+def restore_newest(checkpoint, path):
     """Restores the newest intact checkpoint in the folder `path` into `checkpoint`; returns its prefix or
-    None. Newer ones, damaged or of another architecture, become ckpt-N-damaged.* or ckpt-N-other.* (with
-    rename_damaged: a worker only reads); if none restores, it refuses and moves nothing."""
+    None. Newer ones, damaged or of another architecture, become ckpt-N-damaged.* or ckpt-N-other.*; if
+    none restores, it refuses and moves nothing."""
     passed, error = [], None  # (prefix, label, why) of the newer ones
     for _, prefix in numbered(path):  # newest first, until one restores
         why = damage(prefix)
@@ -135,7 +135,7 @@ def restore_newest(checkpoint, path, rename_damaged=True):
                              + '; move that folder away to start over')
         return None
     for older, label, why in passed:
-        kept = set_aside(older, label) if rename_damaged else older
+        kept = set_aside(older, label)
         print(f'{os.path.basename(older)} {why}: kept as {kept}.*, resuming from {prefix}')
     return prefix
 

@@ -90,7 +90,7 @@ class Config:
     mixed_precision: str = 'false'  # 'float16' (GPUs with tensor cores; loss scaling), 'bfloat16' (CPUs with
     #   AVX512-BF16 or AMX, TPUs, A100/H100-class GPUs; float32's range, no loss scaling) or 'false'.
     #   Weights, the encoder's heads, D's logit, losses and batch-norm statistics stay float32
-    strategy: str = 'default'  # 'default' (one device), 'mirrored' (all local GPUs) or 'multi_worker' (TF_CONFIG)
+    strategy: str = 'default'  # 'default' (one device) or 'mirrored' (all local GPUs, the batch split among them)
     seed: int = 0  # weights, noise and shuffling all follow it
     # output
     out_dir: str = 'MNIST'  # checkpoints, logs, grids and config.json go here

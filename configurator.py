@@ -122,7 +122,7 @@ def _check_choices(cfg):
                           ('dis_l_likelihood', ('mean', 'gaussian')),
                           ('gan_loss', ('non_saturating', 'saturating')), ('mixed_precision', tuple(PRECISIONS)),
                           ('resize_method', ('bilinear', 'bicubic', 'area', 'nearest', 'lanczos3')),
-                          ('strategy', ('default', 'mirrored', 'multi_worker')), ('channels', (1, 3)),
+                          ('strategy', ('default', 'mirrored')), ('channels', (1, 3)),
                           ('update', ('sequential', 'simultaneous')), ('prior', ('normal', 'mixture'))):
         if getattr(cfg, name) not in allowed:  # two as 'a' or 'b', more as: one of a, b, c
             choices = ' or '.join(map(repr, allowed)) if len(allowed) == 2 else 'one of ' + ', '.join(allowed)

@@ -332,7 +332,7 @@ def train_dataset(cfg, seed):
                                 num_parallel_calls=tf.data.AUTOTUNE)
     if cfg.fresh_batches:
         ds = ds.batch(3).map(lambda batches: (batches[0], batches[1], batches[2]))
-    # Under tf.distribute each worker takes its share of every batch, not of the files.
+    # Under tf.distribute each replica takes its share of every batch, not of the files.
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.prefetch(tf.data.AUTOTUNE).with_options(options), steps

@@ -486,23 +486,16 @@ def stop_if_asked():
 
 
 @contextlib.contextmanager
-def locked(out_dir, is_chief=True, scratch=None):
-    """The chief holds out_dir's lock while the body runs, first removing the *_temp folders interrupted
-    saves left in checkpoints/; however the body ends, `scratch` (a worker's checkpoints) goes."""
-    try:
-        if not is_chief:  # a worker writes only into `scratch`
-            yield
-            return
-        with made(out_dir), Lock(out_dir):
-            folder = checkpoint_folder(out_dir)
-            for name in _entries(folder):
-                if name.endswith('_temp') and os.path.isdir(os.path.join(folder, name)):
-                    shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
-                    print(f'note: removed {name}, left by an interrupted save')
-            yield
-    finally:
-        if scratch:
-            shutil.rmtree(scratch, ignore_errors=True)
+def locked(out_dir):
+    """out_dir's lock held while the body runs, first removing the *_temp folders interrupted saves left
+    in checkpoints/."""
+    with made(out_dir), Lock(out_dir):
+        folder = checkpoint_folder(out_dir)
+        for name in _entries(folder):
+            if name.endswith('_temp') and os.path.isdir(os.path.join(folder, name)):
+                shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+                print(f'note: removed {name}, left by an interrupted save')
+        yield
 
 
 @contextlib.contextmanager

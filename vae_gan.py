@@ -31,7 +31,6 @@ import functools
 import itertools
 import os
 import sys
-import tempfile
 import time
 
 import configurator  # noqa: E402  (pure Python: the flags are checked before TensorFlow loads)
@@ -278,12 +277,10 @@ def layer_names(network):
 class Run:
     """What a training run holds between its phases."""
     strategy: tf.distribute.Strategy
-    is_chief: bool  # only the chief writes grids, logs, config.json and the kept checkpoints
     nets: models.Networks
     train_step: object  # make_train_step's tf.function
     all_finite: object  # checkpoints.make_finite_check's: worth saving?
     checkpoint: tf.train.Checkpoint
-    save_dir: str  # the chief's out_dir/checkpoints; a worker's temporary folder
     epochs_done: tf.Variable
     steps_done: tf.Variable
     nonfinite_step: tf.Variable  # -1 while every loss is finite
@@ -293,25 +290,17 @@ class Run:
 
 
 def make_strategy(cfg):
-    """'default': one device; 'mirrored': all local GPUs (else all logical CPUs); 'multi_worker': the
-    cluster in TF_CONFIG. Returns (strategy, is_chief): only the chief writes grids, logs and config."""
+    """'default': one device; 'mirrored': all local GPUs (else all logical CPUs), batch split among them."""
     if cfg.strategy == 'mirrored':
         devices = tf.config.list_logical_devices('GPU') or tf.config.list_logical_devices('CPU')
-        return tf.distribute.MirroredStrategy([d.name for d in devices]), True
-    if cfg.strategy == 'multi_worker':
-        if 'TF_CONFIG' not in os.environ:
-            raise UsageError("strategy='multi_worker' needs TF_CONFIG describing the cluster and this worker")
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
-        resolver = strategy.cluster_resolver
-        return strategy, resolver.task_type in (None, 'chief') or (
-            resolver.task_type == 'worker' and resolver.task_id == 0 and 'chief' not in resolver.cluster_spec().jobs)
-    return tf.distribute.get_strategy(), True
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    return tf.distribute.get_strategy()
 
 
 def build(cfg):
     """The strategy, the networks and optimizers, the counters, the step and the checkpoint. Reads
     and writes nothing in out_dir."""
-    strategy, is_chief = make_strategy(cfg)  # first: MultiWorkerMirroredStrategy must precede other ops
+    strategy = make_strategy(cfg)
     keras.utils.set_random_seed(cfg.seed)
     keras.mixed_precision.set_global_policy(configurator.PRECISIONS[cfg.mixed_precision])
     grid_z = models.prior_z(images.GRID, cfg.z_dim, cfg.seed).numpy()  # drawn outside the scope: no mirroring
@@ -320,9 +309,7 @@ def build(cfg):
         sample_z = tf.Variable(grid_z, trainable=False)
         epochs_done, steps_done, nonfinite_step = (tf.Variable(value, dtype=tf.int64, trainable=False)
                                                    for value in (0, 0, -1))
-        # Histograms on the chief's one device only: the gradients of one replica's batch.
-        histograms = cfg.histogram_every and strategy.num_replicas_in_sync == 1 and is_chief
-        if histograms:
+        if cfg.histogram_every and strategy.num_replicas_in_sync == 1:  # histograms on one device only
             nets.gradients = {name: [tf.Variable(tf.zeros_like(v), trainable=False)
                                      for v in nets[name].trainable_variables] for name in UPDATE_ORDER}
             nets.histogram_due = tf.Variable(False, trainable=False)
@@ -332,10 +319,8 @@ def build(cfg):
         **{f'{name}_optimizer': models.unscaled(nets.optimizers[name]) for name in UPDATE_ORDER},
         epoch=epochs_done, step=steps_done, sample_z=sample_z,
         **{f'{name}_average': average for name, average in nets.averages.items()})
-    # Every worker saves (saving is collective); all but the chief into a folder deleted afterwards.
-    save_dir = run_folder.checkpoint_folder(cfg.out_dir) if is_chief else tempfile.mkdtemp(prefix='vae_gan_worker_')
-    return Run(strategy, is_chief, nets, train_step, checkpoints.make_finite_check(nets, sample_z),
-               checkpoint, save_dir, epochs_done, steps_done, nonfinite_step, sample_z)
+    return Run(strategy, nets, train_step, checkpoints.make_finite_check(nets, sample_z), checkpoint,
+               epochs_done, steps_done, nonfinite_step, sample_z)
 
 
 # ---- The run: build, resume, then for each epoch the steps, the log, the samples and a checkpoint ----
@@ -346,14 +331,14 @@ def train(cfg, started=None):
     loaded = f'TensorFlow loaded in {time.perf_counter() - started:.1f} s, ' if started else ''
     started = started or time.perf_counter()
     run = build(cfg)
-    with run_folder.locked(cfg.out_dir, run.is_chief, scratch=None if run.is_chief else run.save_dir):
+    with run_folder.locked(cfg.out_dir):
         done = resume(cfg, run)
         if done >= cfg.epochs:
             print(f'{cfg.out_dir} already holds {done} epochs; nothing to do (raise --epochs to go on)')
             return
         batches, steps, held_out, timings = inputs(cfg, run, done)
-        run.extractors = best_model.start(cfg, done) if run.is_chief else None  # scores due: their networks
-        writer = start_outputs(cfg, run)  # only now, once nothing can fail on bad input, is out_dir written
+        run.extractors = best_model.start(cfg, done)  # when scores are due: their networks
+        writer = start_outputs(cfg)  # only now, once nothing can fail on bad input, is out_dir written
         print(f'training {cfg.preset} epochs {done + 1}..{cfg.epochs}, {steps} step{"s" * (steps != 1)} of '
               f'{cfg.batch_size} images{" per network" if cfg.fresh_batches else ""} each, into {cfg.out_dir}')
         print(f'started in {time.perf_counter() - started:.1f} s: {loaded}{timings}')
@@ -376,13 +361,11 @@ def resume(cfg, run):
     if saved:  # another z_dim, say, is refused before anything is touched
         configurator.check_same_model(cfg.out_dir, saved,
                                       {field: getattr(cfg, field) for field in configurator.ARCH_FIELDS})
-    latest = checkpoints.restore_newest(run.checkpoint, run_folder.checkpoint_folder(cfg.out_dir),
-                                        rename_damaged=run.is_chief)
+    latest = checkpoints.restore_newest(run.checkpoint, run_folder.checkpoint_folder(cfg.out_dir))
     done = int(run.epochs_done.numpy())
     if latest:
         print(f'resuming from {latest}: {done} epoch{"s" * (done != 1)} done')
-    if run.is_chief:  # the scores of the epochs to be redone go; best/ stays
-        best_model.forget_after(cfg.out_dir, done)
+    best_model.forget_after(cfg.out_dir, done)  # the scores of the epochs to be redone go; best/ stays
     return done
 
 
@@ -415,10 +398,8 @@ def inputs(cfg, run, done):
     return itertools.chain([first_batch], batches), steps, held_out, timings
 
 
-def start_outputs(cfg, run):
-    """The grid folders and config.json (the chief's); returns the TensorBoard writer."""
-    if not run.is_chief:
-        return tf.summary.create_noop_writer()
+def start_outputs(cfg):
+    """The grid folders and config.json; returns the TensorBoard writer."""
     for sub in ('op-real', 'op-recons', 'op-gen'):
         os.makedirs(os.path.join(cfg.out_dir, sub), exist_ok=True)
     run_folder.write_json(configurator.config_file(cfg.out_dir), dataclasses.asdict(cfg))
@@ -488,9 +469,9 @@ def end_epoch(cfg, run, epoch, values, seconds, steps, held_out):
                                                 for name, n in counts.items()) + f' of {steps} steps')
         run.skips = counts
     run.epochs_done.assign(epoch)
-    if run.is_chief and (epoch == 1 or epoch % cfg.sample_every == 0 or epoch == cfg.epochs):
+    if (epoch == 1 or epoch % cfg.sample_every == 0 or epoch == cfg.epochs):
         save_samples(cfg, run.nets.sampling(), held_out, run.sample_z, epoch, int(run.steps_done.numpy()))
-    if run.extractors is not None and epoch % cfg.eval_every == 0:  # set on the chief when scores are due
+    if run.extractors is not None and epoch % cfg.eval_every == 0:  # set when scores are due
         log_scores(cfg, run, epoch)
     if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
         save_checkpoint(cfg, run, epoch, held_out)
@@ -527,14 +508,11 @@ def log_scores(cfg, run, epoch):
 def save_checkpoint(cfg, run, epoch, held_out):
     """A checkpoint of the run, unless its state cannot go on (then one line, nothing saved)."""
     if not bool(run.all_finite(held_out)):
-        kept = checkpoints.latest(run.save_dir) if run.is_chief else None
+        kept = checkpoints.latest(run_folder.checkpoint_folder(cfg.out_dir))
         sys.exit(f'error: after epoch {epoch} (step {int(run.steps_done.numpy())}) the weights, or the losses '
                  f'they give, are not finite: not saved; the run stays at {kept or "its start (no checkpoint)"}. '
                  f'Try a lower learning rate.')
-    if run.is_chief:
-        checkpoints.save(run.checkpoint, run.save_dir, epoch)
-    else:  # saving is collective: a worker writes too, into a folder deleted afterwards
-        run.checkpoint.write(os.path.join(run.save_dir, f'ckpt-{epoch}'))
+    checkpoints.save(run.checkpoint, run_folder.checkpoint_folder(cfg.out_dir), epoch)
 
 
 def main(argv):

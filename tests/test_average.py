@@ -1,10 +1,6 @@
 """The weights' exponential moving average (ema_decay): kept beside the encoder and decoder, equal to
 the average computed apart after a few steps, batch-norm statistics included; off by default; saved
 in the checkpoint, and what renders, grids, scores and best/ use."""
-import dataclasses
-import json
-import os
-
 import numpy as np
 import pytest
 import tensorflow as tf

@@ -18,7 +18,6 @@ backpropagated once, with the official code's gradient surgery spelled out:
 The official losses are sums over the batch and the repo's are means, so the repo's gradients times
 the batch size must equal these (the preset divides its L2 weight by the batch size for this).
 """
-import dataclasses
 
 import keras
 import numpy as np

@@ -84,18 +84,18 @@ def test_bfloat16_step_has_float32_weights_heads_and_losses_and_no_loss_scaling(
 
 
 def test_checkpoints_move_between_options(run_copy, capsys):
-    """The shared float32 run resumed with bfloat16, then with float16, XLA and the simultaneous update
-    (one pass for XLA to compile, not three), then rendered (in float32): the checkpoint is the same
-    whatever the precision or the step."""
+    """The shared float32 run resumed with float16 (its optimizers inside a LossScaleOptimizer), XLA and
+    the simultaneous update (one pass for XLA to compile, not three), then rendered (in float32): the
+    checkpoint is the same whatever the precision or the step. (bfloat16 has no loss scaling: its
+    optimizers are float32's.)"""
     import vae_gan_inference
     try:
-        vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3', '--mixed_precision=bfloat16'])
-        vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=4', '--mixed_precision=float16', '--jit_compile=true',
+        vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3', '--mixed_precision=float16', '--jit_compile=true',
                              '--update=simultaneous'])
     finally:
         keras.mixed_precision.set_global_policy('float32')
     printed = capsys.readouterr().out
-    assert all(f'epoch {n}/{n}' in printed for n in (3, 4)) and '3 epochs done' in printed
+    assert 'epoch 3/3' in printed and '2 epochs done' in printed
     vae_gan_inference.render(*vae_gan_inference.load_config([f'--out_dir={run_copy}', '--num_samples=3']))
     assert len(os.listdir(os.path.join(run_copy, 'samples', 'generations'))) == 3
     assert keras.mixed_precision.global_policy().name == 'float32'  # rendered in float32

@@ -8,14 +8,9 @@ import pytest
 
 from conftest import ROOT
 
-MIRRORED = r'''
-import dataclasses, json, sys
-sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tests']
-import run_folder
-run_folder.start()  # as the scripts load TensorFlow
+LOSSES = r'''
+import dataclasses
 import tensorflow as tf
-cpu = tf.config.list_physical_devices('CPU')[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import config, vae_gan
 from conftest import build_step
 
@@ -28,15 +23,28 @@ def losses(strategy_name):
     batches = iter(strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch).repeat()))
     return strategy.num_replicas_in_sync, [{k: float(v) for k, v in step(next(batches), tf.constant(1.0)).items()}
                                            for _ in range(3)]
-
-print(json.dumps([losses('default'), losses('mirrored')]))
 '''
+MIRRORED = r'''
+import json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tests']
+import run_folder
+run_folder.start()  # as the scripts load TensorFlow
+import tensorflow as tf
+cpu = tf.config.list_physical_devices('CPU')[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+''' + LOSSES + "print(json.dumps(losses('mirrored')))"
 
 
 def test_mirrored_over_two_cpus_matches_one_device():
-    result = subprocess.run([sys.executable, '-c', MIRRORED, ROOT], capture_output=True, text=True, timeout=240)
-    assert result.returncode == 0, result.stderr[-3000:]
-    (one, single), (two, mirrored) = json.loads(result.stdout.strip().splitlines()[-1])
+    """Two logical CPUs (set up in a process of their own) against one device (in this one)."""
+    result = subprocess.Popen([sys.executable, '-c', MIRRORED, ROOT], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    here = {}
+    exec(LOSSES, here)
+    one, single = here['losses']('default')
+    stdout, stderr = result.communicate(timeout=240)
+    assert result.returncode == 0, stderr[-3000:]
+    two, mirrored = json.loads(stdout.strip().splitlines()[-1])
     assert (one, two) == (1, 2)
     for a, b in zip(single, mirrored):  # three steps: the weights after each update agree too
         for name in a:

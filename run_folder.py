@@ -472,10 +472,14 @@ _STOPPING = []  # the signal that asked the guarded command to stop, once one ha
 
 
 def _interrupt(signum, frame):
-    for other in SIGNALS:  # a second Ctrl-C does not cut the ending short
-        signal.signal(other, signal.SIG_IGN)
+    for other in SIGNALS:  # a second signal does not cut the ending short (a Python no-op, not SIG_IGN: one
+        signal.signal(other, _ignored)  # already pending when this runs would raise "ignored due to race")
     _STOPPING[:] = [signum]
     raise KeyboardInterrupt(signum)
+
+
+def _ignored(signum, frame):
+    pass
 
 
 def stop_if_asked():

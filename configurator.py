@@ -10,11 +10,9 @@ import re
 import typing
 
 import config
+import run_folder
 from config import Config, PRESETS
-
-
-class UsageError(Exception):
-    """A fault the user can fix: the scripts print its one line (`error: ...`) and exit 1, no traceback."""
+from run_folder import UsageError  # noqa: F401 (the scripts' one error, also as configurator.UsageError)
 
 
 ARCH_FIELDS = ('arch', 'image_size', 'channels', 'z_dim')  # what a checkpoint's shapes depend on
@@ -25,6 +23,7 @@ FIXED_FIELDS = ARCH_FIELDS + ('optimizer', 'dataset', 'data_dir', 'train_split',
 LATER_FIELDS = ('r1_gamma', 'ema_decay', 'prior', 'prior_components', 'prior_images', 'lr_decay_from')
 FIELDS = [f.name for f in dataclasses.fields(Config)]
 PATH_FIELDS = ('out_dir', 'data_dir', 'checkpoint', 'export')  # '~' means the home folder, as in a shell
+PRESET_FILE = 'preset.json'  # beside a run's config.json: config.py's preset as the run last started with it
 PRECISIONS = {'false': 'float32', 'float16': 'mixed_float16', 'bfloat16': 'mixed_bfloat16'}  # -> Keras policy
 
 
@@ -328,3 +327,98 @@ def _type_name(kind):
     name = {int: 'a whole number', float: 'a number', bool: 'true or false', str: 'a string'}[
         typing.get_args(kind)[0] if optional else kind]
     return f'{name} or null' if optional else name
+
+
+# ---- The resume policy --------------------------------------------------------------------------------
+
+def for_training(overrides):
+    """(cfg, line) for `python vae_gan.py`: config.py's preset (--preset's, else the run's, else PRESET)
+    with the flags on top. A run keeps its FIXED_FIELDS: a flag, or an edit of config.py since the run
+    last started (PRESET_FILE), that changes one is refused. line: where the settings came from."""
+    preset = preset_of(overrides)
+    out_dir = overrides.get('out_dir', preset.out_dir)
+    run_folder.for_out_dir(out_dir)
+    unseen_checkpoints(out_dir)
+    saved = run_config(out_dir)
+    if saved and 'preset' not in overrides:
+        preset = config.PRESETS[saved.preset]
+    flags = [f'{f}={v}' for f, v in overrides.items() if f not in ('preset', 'out_dir')]
+    line = f"settings: config.py's {preset.preset} preset" + (f", with {', '.join(flags)} from the command line"
+                                                             if flags else '')
+    if saved is None:
+        cfg = checked(dataclasses.replace(preset, **dict(overrides, out_dir=out_dir)))
+        line += f' (a new run in {out_dir})'
+    else:
+        check_same_model(out_dir, saved, {'preset': preset.preset})
+        try:
+            with open(os.path.join(out_dir, PRESET_FILE)) as f:
+                before = json.load(f)
+        except (OSError, ValueError):
+            before = None
+        edited = {f for f in FIXED_FIELDS
+                  if before and isinstance(before, dict) and before.get(f) != getattr(preset, f)}
+        kept = {f: getattr(saved, f) for f in FIXED_FIELDS if f not in overrides and f not in edited}
+        cfg = checked(dataclasses.replace(preset, **dict(overrides, **kept, out_dir=out_dir)))
+        fixed = changed(saved, cfg)
+        if fixed:
+            raise UsageError(_refusal(out_dir, saved, cfg, overrides, fixed))
+        differ = [f'{f} {getattr(saved, f)!r} -> {getattr(cfg, f)!r} ('
+                  + ('command line' if f in overrides else 'config.py') + ')'
+                  for f in FIELDS if f != 'out_dir' and getattr(cfg, f) != getattr(saved, f)]
+        line += ('; changed since the run last started: ' + ', '.join(differ) if differ
+                 else '; as when the run last started')
+    if cfg.data_dir:
+        run_folder.not_owned(cfg.data_dir, '--data_dir', 'copy the images to a folder of their own and pass that')
+    return cfg, line
+
+
+def _refusal(out_dir, saved, cfg, overrides, fixed):
+    """The refusal of a change to FIXED_FIELDS, with the commands to go on as it was or to start anew."""
+    field = fixed[0]
+    source = ('the command line asks for' if field in overrides else
+              f"config.py's {cfg.preset} preset now has (edited since the run last started)")
+    preset = config.PRESETS[cfg.preset]
+    flag = lambda f, v: f'--{f}={"None" if v is None else v}'
+    keep = {f: v for f, v in overrides.items() if f not in fixed}
+    keep.update({f: getattr(saved, f) for f in fixed if getattr(saved, f) != getattr(preset, f)})
+    keep.setdefault('out_dir', out_dir)
+    new = {'preset': cfg.preset} if cfg.preset != config.PRESET else {}
+    new.update({f: getattr(saved, f) for f in FIXED_FIELDS
+                if f not in fixed and getattr(saved, f) != getattr(preset, f)})
+    new.update({f: v for f, v in overrides.items() if f not in ('out_dir', 'preset')})
+    parent, name = os.path.split(os.path.normpath(out_dir))
+    new['out_dir'] = os.path.join(parent or 'runs', re.sub(r'[^\w.-]', '_', f'{name}-{field}-{getattr(cfg, field)}'))
+    script = run_folder.command('vae_gan.py')
+    return (f'{out_dir} was trained with {field}={getattr(saved, field)!r} and {source} {getattr(cfg, field)!r}'
+            + (f' (also {", ".join(fixed[1:])})' if fixed[1:] else '') + ': a run keeps its networks, data and seed. '
+            f'Go on with it: `{script} {" ".join(flag(f, v) for f, v in keep.items())}`; or train the new setting '
+            f'as a new run beside it: `{script} {" ".join(flag(f, v) for f, v in new.items())}`')
+
+
+def unseen_checkpoints(out_dir):
+    """Refuses a run in out_dir that has trained (scores.jsonl, best/ or grids remain) but cannot see
+    its checkpoints: going on would start it over on top of its own scores."""
+    folder = run_folder.checkpoint_folder(out_dir)
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        raise UsageError(f'{folder} is not a folder, so the run cannot see its checkpoints: move it away (or put the '
+                         f'checkpoints back there) and run again')
+    try:
+        held = [n for n in os.listdir(folder) if run_folder.CHECKPOINT.fullmatch(n)] if os.path.isdir(folder) else []
+    except OSError as e:
+        raise UsageError(f'cannot read {folder} ({e.strerror or e}): fix its permissions and run again') from e
+    scores = os.path.join(out_dir, 'scores.jsonl')
+    trained = ((os.path.isfile(scores) and os.path.getsize(scores) > 0)
+               or os.path.isdir(run_folder.best_folder(out_dir)))
+    try:  # or its grids (op-gen/epoch_N.png) go past config.json's checkpoint_every: it saved one
+        with open(config_file(out_dir)) as f:
+            every = json.load(f)['checkpoint_every']
+        grids = run_folder.entries(os.path.join(out_dir, 'op-gen'))
+        epochs = [int(m.group(1)) for m in map(run_folder.GRID.fullmatch, grids) if m]
+        trained = trained or (isinstance(every, int) and any(epoch > every for epoch in epochs))
+    except (OSError, ValueError, KeyError, TypeError):  # config.json itself is checked when it is read
+        pass
+    if not held and trained:
+        raise UsageError(f'{out_dir} has trained (its scores.jsonl, best/ or grids remain) but {folder} holds no '
+                         f'checkpoint: put its checkpoints back to go on, or train a new run, such as --out_dir='
+                         f'{os.path.normpath(out_dir)}-new (--checkpoint=best renders its best model); if it never '
+                         f'saved one, remove its op-*/ grids to start it over')

@@ -1,12 +1,13 @@
 """The run's care, pure Python (checked before TensorFlow loads): the rule for every path a command is
-given, the resume policy, whole-file writes, the lock, signals, how a command starts and ends.
+given; the one reader and the one writer of every file the repo reads back or writes; the lock, signals,
+how a command starts and ends.
 
 A run folder holds config.json and the folders its run writes itself (OWNED, op-*); an export (and a
 run's best/) holds config.json beside its ckpt-N.index. Nothing else writes inside either.
 """
 import contextlib
-import dataclasses
 import fcntl
+import io
 import json
 import logging
 import os
@@ -15,19 +16,20 @@ import shlex
 import shutil
 import signal
 import socket
+import stat
 import sys
 import tempfile
 import time
 
-import config
-import configurator
-from configurator import UsageError
 
 OWNED = ('checkpoints', 'logs', 'best', 'samples', 'metrics_cache')  # and the grids' op-*/
 CHECKPOINT = re.compile(r'ckpt-(\d+)\.index')  # a checkpoint's index file: ckpt-N.index, N its number
 GRID = re.compile(r'epoch_(\d+)\.png')  # a run's grids in op-*/
-PRESET_FILE = 'preset.json'  # beside a run's config.json: config.py's preset as the run last started with it
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, a closed terminal
+
+
+class UsageError(Exception):
+    """A fault the user can fix: the scripts print its one line (`error: ...`) and exit 1, no traceback."""
 
 
 # ---- A run folder's files, and the paths a command may write ------------------------------------------
@@ -40,7 +42,7 @@ def best_folder(out_dir):
     return os.path.join(out_dir, 'best')
 
 
-def _entries(folder):
+def entries(folder):
     try:
         return os.listdir(folder)
     except OSError:
@@ -48,17 +50,17 @@ def _entries(folder):
 
 
 def holds_checkpoints(folder):
-    return any(CHECKPOINT.fullmatch(n) for n in _entries(folder))
+    return any(CHECKPOINT.fullmatch(n) for n in entries(folder))
 
 
 def is_export(folder):
     """Whether the folder is an exported model (or a run's best/): config.json beside a ckpt-N.index."""
-    return 'config.json' in _entries(folder) and holds_checkpoints(folder)
+    return 'config.json' in entries(folder) and holds_checkpoints(folder)
 
 
 def is_run(folder):
     """Whether the folder is a training run's: config.json or checkpoints/ in it, and no export."""
-    names = _entries(folder)
+    names = entries(folder)
     return ('config.json' in names or 'checkpoints' in names) and not is_export(folder)
 
 
@@ -114,14 +116,14 @@ def for_out_dir(path, flag='--out_dir'):
     if is_export(path):
         raise UsageError(f'{flag}={path} is an exported model, not a run: render it with --checkpoint={path}, or '
                          f'train into a new folder, such as {flag}={os.path.realpath(path)}-run')
-    names = _entries(path)
+    names = entries(path)
     linked = sorted(n for n in names if _owned(n) and os.path.islink(os.path.join(path, n)))
     if linked:
         raise UsageError(f'{os.path.join(path, linked[0])} is a symbolic link, and a run writes (and deletes) in its '
                          f'own folders: put the folder itself there (or remove the link), or pass another {flag}')
     if 'config.json' not in names:
         used = sorted(n for n in names if _owned(n) and n not in ('samples', 'metrics_cache')
-                      and _entries(os.path.join(path, n)))  # (those two a render into the folder writes too)
+                      and entries(os.path.join(path, n)))  # (those two a render into the folder writes too)
         if used:
             raise UsageError(f'{flag}={path} holds {", ".join(n + "/" for n in used)} but no config.json (no run to '
                              f'go on): a new run would write over them; move them away, or pass a new folder')
@@ -139,99 +141,6 @@ def for_export(path, flag='--export'):
     not_owned(path, flag)
 
 
-def unseen_checkpoints(out_dir):
-    """Refuses a run in out_dir that has trained (scores.jsonl, best/ or grids remain) but cannot see
-    its checkpoints: going on would start it over on top of its own scores."""
-    folder = checkpoint_folder(out_dir)
-    if os.path.lexists(folder) and not os.path.isdir(folder):
-        raise UsageError(f'{folder} is not a folder, so the run cannot see its checkpoints: move it away (or put the '
-                         f'checkpoints back there) and run again')
-    try:
-        held = [n for n in os.listdir(folder) if CHECKPOINT.fullmatch(n)] if os.path.isdir(folder) else []
-    except OSError as e:
-        raise UsageError(f'cannot read {folder} ({e.strerror or e}): fix its permissions and run again') from e
-    scores = os.path.join(out_dir, 'scores.jsonl')
-    trained = (os.path.isfile(scores) and os.path.getsize(scores) > 0) or os.path.isdir(best_folder(out_dir))
-    try:  # or its grids (op-gen/epoch_N.png) go past config.json's checkpoint_every: it saved one
-        with open(configurator.config_file(out_dir)) as f:
-            every = json.load(f)['checkpoint_every']
-        epochs = [int(m.group(1)) for m in map(GRID.fullmatch, _entries(os.path.join(out_dir, 'op-gen'))) if m]
-        trained = trained or (isinstance(every, int) and any(epoch > every for epoch in epochs))
-    except (OSError, ValueError, KeyError, TypeError):  # config.json itself is checked when it is read
-        pass
-    if not held and trained:
-        raise UsageError(f'{out_dir} has trained (its scores.jsonl, best/ or grids remain) but {folder} holds no '
-                         f'checkpoint: put its checkpoints back to go on, or train a new run, such as --out_dir='
-                         f'{os.path.normpath(out_dir)}-new (--checkpoint=best renders its best model); if it never '
-                         f'saved one, remove its op-*/ grids to start it over')
-
-
-# ---- The resume policy --------------------------------------------------------------------------------
-
-def for_training(overrides):
-    """(cfg, line) for `python vae_gan.py`: config.py's preset (--preset's, else the run's, else PRESET)
-    with the flags on top. A run keeps its FIXED_FIELDS: a flag, or an edit of config.py since the run
-    last started (PRESET_FILE), that changes one is refused. line: where the settings came from."""
-    preset = configurator.preset_of(overrides)
-    out_dir = overrides.get('out_dir', preset.out_dir)
-    for_out_dir(out_dir)
-    unseen_checkpoints(out_dir)
-    saved = configurator.run_config(out_dir)
-    if saved and 'preset' not in overrides:
-        preset = config.PRESETS[saved.preset]
-    flags = [f'{f}={v}' for f, v in overrides.items() if f not in ('preset', 'out_dir')]
-    line = f"settings: config.py's {preset.preset} preset" + (f", with {', '.join(flags)} from the command line"
-                                                             if flags else '')
-    if saved is None:
-        cfg = configurator.checked(dataclasses.replace(preset, **dict(overrides, out_dir=out_dir)))
-        line += f' (a new run in {out_dir})'
-    else:
-        configurator.check_same_model(out_dir, saved, {'preset': preset.preset})
-        try:
-            with open(os.path.join(out_dir, PRESET_FILE)) as f:
-                before = json.load(f)
-        except (OSError, ValueError):
-            before = None
-        edited = {f for f in configurator.FIXED_FIELDS
-                  if before and isinstance(before, dict) and before.get(f) != getattr(preset, f)}
-        kept = {f: getattr(saved, f) for f in configurator.FIXED_FIELDS if f not in overrides and f not in edited}
-        cfg = configurator.checked(dataclasses.replace(preset, **dict(overrides, **kept, out_dir=out_dir)))
-        fixed = configurator.changed(saved, cfg)
-        if fixed:
-            raise UsageError(_refusal(out_dir, saved, cfg, overrides, fixed))
-        changed = [f'{f} {getattr(saved, f)!r} -> {getattr(cfg, f)!r} ('
-                   + ('command line' if f in overrides else 'config.py') + ')'
-                   for f in configurator.FIELDS if f != 'out_dir' and getattr(cfg, f) != getattr(saved, f)]
-        line += ('; changed since the run last started: ' + ', '.join(changed) if changed
-                 else '; as when the run last started')
-    if cfg.data_dir:
-        not_owned(cfg.data_dir, '--data_dir', 'copy the images to a folder of their own and pass that')
-    return cfg, line
-
-
-def _refusal(out_dir, saved, cfg, overrides, fixed):
-    """The refusal of a change to FIXED_FIELDS, with the commands to go on as it was or to start anew."""
-    field = fixed[0]
-    source = ('the command line asks for' if field in overrides else
-              f"config.py's {cfg.preset} preset now has (edited since the run last started)")
-    preset = config.PRESETS[cfg.preset]
-    flag = lambda f, v: f'--{f}={"None" if v is None else v}'
-    keep = {f: v for f, v in overrides.items() if f not in fixed}
-    keep.update({f: getattr(saved, f) for f in fixed if getattr(saved, f) != getattr(preset, f)})
-    keep.setdefault('out_dir', out_dir)
-    new = {'preset': cfg.preset} if cfg.preset != config.PRESET else {}
-    new.update({f: getattr(saved, f) for f in configurator.FIXED_FIELDS
-                if f not in fixed and getattr(saved, f) != getattr(preset, f)})
-    new.update({f: v for f, v in overrides.items() if f not in ('out_dir', 'preset')})
-    parent, name = os.path.split(os.path.normpath(out_dir))
-    new['out_dir'] = os.path.join(parent or 'runs', re.sub(r'[^\w.-]', '_', f'{name}-{field}-{getattr(cfg, field)}'))
-    script = command('vae_gan.py')
-    return (f'{out_dir} was trained with {field}={getattr(saved, field)!r} and {source} {getattr(cfg, field)!r}'
-            + (f' (also {", ".join(fixed[1:])})' if fixed[1:] else '') + ': a run keeps its networks, data and seed. '
-            f'Go on with it: `{script} {" ".join(flag(f, v) for f, v in keep.items())}`; or train the new setting '
-            f'as a new run beside it: `{script} {" ".join(flag(f, v) for f, v in new.items())}`')
-
-
 def command(script):
     """How to run one of the repo's scripts from the working directory: `python vae_gan.py`, or its path."""
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), script)
@@ -239,15 +148,98 @@ def command(script):
     return f'python {shown if not shown.startswith("..") else path}'
 
 
-# ---- Whole-file writes: a temporary name beside the file, renamed into place (atomic within a folder) --
+# ---- The one reader: every file read back is a regular file, of a bounded size, checked for what it holds --
+
+class Unreadable(Exception):
+    """A file that is not what it should be, and why, in a few words. A derived file (a cache, a mixture,
+    attribute vectors) that raises it is rebuilt with a note; a user's or a run's file is one error line."""
+
+
+def read_bytes(path, limit):
+    """The contents of the regular file at `path` (a link to one is followed), at most `limit` bytes. A
+    folder, FIFO, device or socket is refused without blocking (opened without waiting, checked, then
+    read), as is a larger file or one that cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise Unreadable(e.strerror or str(e)) from e
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kinds = ((stat.S_ISDIR, 'a folder'), (stat.S_ISFIFO, 'a FIFO'), (stat.S_ISSOCK, 'a socket'))
+        raise Unreadable('not a regular file but ' + next((k for test, k in kinds if test(mode)), 'a device'))
+    with os.fdopen(fd, 'rb') as f:
+        try:
+            contents = f.read(limit + 1)
+        except OSError as e:
+            raise Unreadable(e.strerror or str(e)) from e
+    if len(contents) > limit:
+        raise Unreadable(f'larger than {limit:,} bytes')
+    return contents
+
+
+def read_json(path, limit=1 << 20):
+    """The JSON value in the file at `path` (read_bytes)."""
+    try:
+        return json.loads(read_bytes(path, limit))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise Unreadable(f'not JSON: {e}') from e
+
+
+def read_arrays(path, spec, limit=1 << 30):
+    """{name: array} from the .npz (spec a dict) or .npy (spec one (dtype, shape), the array returned alone)
+    at `path`, each exactly as spec says: the dtype (or its kind, 'U' or 'i'), the shape (None: any length
+    on that axis); floats finite. Never unpickles."""
+    import numpy as np
+    try:
+        loaded = np.load(io.BytesIO(read_bytes(path, limit)), allow_pickle=False)
+        archive = isinstance(loaded, np.lib.npyio.NpzFile)
+        arrays = ({name: loaded[name] for name in spec} if isinstance(spec, dict) and archive
+                  else loaded if not isinstance(spec, dict) and not archive else None)
+    except Unreadable:
+        raise
+    except Exception as e:  # numpy and zipfile raise many kinds for a damaged file
+        raise Unreadable(f'{type(e).__name__}: {str(e)[:80]}') from e
+    if arrays is None:
+        raise Unreadable('an archive of arrays, not one array' if archive else 'one array, not an archive of arrays')
+    for name, array in (arrays.items() if isinstance(spec, dict) else [('the array', arrays)]):
+        dtype, shape = spec[name] if isinstance(spec, dict) else spec  # dtype: exact, or a kind ('U', 'i')
+        kind = array.dtype.kind == dtype if len(dtype) == 1 else array.dtype == np.dtype(dtype)
+        if not kind or len(array.shape) != len(shape) or any(
+                want is not None and want != have for want, have in zip(shape, array.shape)):
+            raise Unreadable(f'{name} is {array.dtype} {array.shape}, not {np.dtype(dtype)} {shape}')
+        if array.dtype.kind == 'f' and not np.all(np.isfinite(array)):
+            raise Unreadable(f'{name} is not finite')
+    return arrays
+
+
+# ---- The one writer: whole files and folders built beside their place and renamed in; never through a link
+
+def folder(root, *parts):
+    """root/part/..., made where missing, each part a folder of its own: the repo never writes through a
+    link inside a run or an export (root itself may be one: the user's choice). A link, or a file, in a
+    part's place is refused with one line."""
+    path = root
+    for part in parts:
+        path = os.path.join(path, part)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path)
+        if os.path.islink(path) or not os.path.isdir(path):
+            kind = 'a symbolic link' if os.path.islink(path) else 'a file'
+            raise UsageError(f'{path} is {kind}, and the repo writes (and deletes) in that folder itself: put '
+                             f'a folder of its own there (move the {kind.split()[-1]} away), then run again')
+    return path
+
 
 @contextlib.contextmanager
 def written(path):
     """Yields a temporary path beside `path` (a dot name: globs such as *.png skip it) for the body to
     write, renamed to `path` when the body ends; if the body fails, `path` is as it was."""
-    folder, name = os.path.split(path)
-    temporary = os.path.join(folder, f'.tmp{os.getpid()}.{name}')  # the same extension, for the writers that read it
+    parent, name = os.path.split(path)
+    temporary = os.path.join(parent, f'.tmp{os.getpid()}.{name}')  # the same extension, for the writers that read it
     try:
+        if os.path.lexists(temporary):  # a link planted there would be written through
+            os.remove(temporary)
         yield temporary
         os.replace(temporary, path)
     except OSError as e:
@@ -290,7 +282,7 @@ def written_folder(path):
 def recover_folder(path):
     """Clears what a killed written_folder left beside `path`, bringing the folder back if it was set aside."""
     parent, name = os.path.split(os.path.abspath(path))
-    for leftover in _entries(parent):
+    for leftover in entries(parent):
         match = re.fullmatch(rf'\.{re.escape(name)}\.(tmp|old)(\d+)', leftover)
         if not match or (_alive(int(match.group(2))) and int(match.group(2)) != os.getpid()):  # ours: an old run's
             continue
@@ -494,10 +486,11 @@ def locked(out_dir):
     """out_dir's lock held while the body runs, first removing the *_temp folders interrupted saves left
     in checkpoints/."""
     with made(out_dir), Lock(out_dir):
-        folder = checkpoint_folder(out_dir)
-        for name in _entries(folder):
-            if name.endswith('_temp') and os.path.isdir(os.path.join(folder, name)):
-                shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+        held = checkpoint_folder(out_dir)
+        for name in entries(held):
+            path = os.path.join(held, name)
+            if name.endswith('_temp') and (os.path.islink(path) or os.path.isdir(path)):
+                os.remove(path) if os.path.islink(path) else shutil.rmtree(path, ignore_errors=True)  # a link itself
                 print(f'note: removed {name}, left by an interrupted save')
         yield
 

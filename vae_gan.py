@@ -36,7 +36,7 @@ import time
 import configurator  # noqa: E402  (pure Python: the flags are checked before TensorFlow loads)
 import run_folder  # noqa: E402
 
-STARTED = run_folder.start(__name__, __doc__, lambda argv: run_folder.for_training(configurator.parse_overrides(argv)))
+STARTED = run_folder.start(__name__, __doc__, lambda argv: configurator.for_training(configurator.parse_overrides(argv)))
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -404,7 +404,7 @@ def start_outputs(cfg):
         os.makedirs(os.path.join(cfg.out_dir, sub), exist_ok=True)
     run_folder.write_json(configurator.config_file(cfg.out_dir), dataclasses.asdict(cfg))
     # config.py's preset as this start read it: the next start tells an edit of config.py by it
-    run_folder.write_json(os.path.join(cfg.out_dir, run_folder.PRESET_FILE),
+    run_folder.write_json(os.path.join(cfg.out_dir, configurator.PRESET_FILE),
                      dataclasses.asdict(configurator.PRESETS[cfg.preset]))
     return tf.summary.create_file_writer(os.path.join(cfg.out_dir, 'logs'))
 
@@ -518,7 +518,7 @@ def save_checkpoint(cfg, run, epoch, held_out):
 def main(argv):
     cfg = None  # the run's settings once read: where a stop or a failed write leaves the run
     with run_folder.guarded('vae_gan.py', argv, lambda: cfg and cfg.out_dir, newest=checkpoints.newest):
-        cfg, settings = run_folder.for_training(configurator.parse_overrides(argv))  # config.py + flags
+        cfg, settings = configurator.for_training(configurator.parse_overrides(argv))  # config.py + flags
         print(settings)
         train(cfg, STARTED if __name__ == '__main__' else None)  # a script's clock runs from its start
 

@@ -166,7 +166,7 @@ def find_checkpoint(cfg, path):
     if run_folder.is_export(cfg.out_dir):
         raise UsageError(f'{cfg.out_dir} is an exported model, with no checkpoints/: render it with '
                          f'--checkpoint={cfg.out_dir}')
-    run_folder.unseen_checkpoints(cfg.out_dir)
+    configurator.unseen_checkpoints(cfg.out_dir)
     command = run_folder.command('vae_gan.py') + (f' --preset={cfg.preset}' if cfg.preset != config.PRESET else '')
     command += f' --out_dir={cfg.out_dir}' if cfg.out_dir != config.PRESETS[cfg.preset].out_dir else ''
     raise UsageError(f'no checkpoint in {folder}: train one first with `{command}`')

@@ -7,7 +7,6 @@ import tensorflow as tf
 
 import config
 import configurator
-import run_folder
 import vae_gan
 import vae_gan_inference as inference
 from configurator import UsageError
@@ -61,7 +60,7 @@ def test_a_run_with_an_average_renders_it_and_keeps_it_for_good(digits, tmp_path
     # the average is part of the run: turning it off is refused, another decay goes on
     flags = TINY + [f'--out_dir={out}', '--epochs=2']
     with pytest.raises(UsageError, match='was trained with ema_decay=0.5 and the command line asks for None'):
-        run_folder.for_training(configurator.parse_overrides(flags + ['--ema_decay=None']))
-    assert run_folder.for_training(configurator.parse_overrides(flags + ['--ema_decay=0.9']))[0].ema_decay == 0.9
+        configurator.for_training(configurator.parse_overrides(flags + ['--ema_decay=None']))
+    assert configurator.for_training(configurator.parse_overrides(flags + ['--ema_decay=0.9']))[0].ema_decay == 0.9
     with pytest.raises(UsageError, match='ema_decay must be in'):
         configurator.from_args(['--ema_decay=1'])

@@ -64,7 +64,7 @@ def _epochs_in(folder):
 
 def _resumes_at(run):
     """The epochs done that training's own resume restores in `run` (the shared run's command), nothing trained."""
-    cfg, _ = run_folder.for_training(configurator.parse_overrides(TINY + [f'--out_dir={run}', '--epochs=9']))
+    cfg, _ = configurator.for_training(configurator.parse_overrides(TINY + [f'--out_dir={run}', '--epochs=9']))
     return vae_gan.resume(cfg, vae_gan.build(cfg))
 
 

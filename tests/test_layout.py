@@ -8,11 +8,11 @@ import re
 
 from conftest import ROOT
 
-# config.py at the bottom; what reads it; the run's care (run_folder.py, pure Python) and the pieces;
+# config.py at the bottom; the run's care (run_folder.py, pure Python); what reads the experiment; the pieces;
 # what the step stands on and the checkpoints; the scripts on top. vae_gan.py (the method and its loop)
 # is imported only by bench.py, which times its step.
-LAYERS = {'config': 0, 'configurator': 1, 'run_folder': 2, 'data': 2, 'models': 2, 'images': 3,
-          'checkpoints': 3, 'prior': 3, 'metrics': 5, 'best_model': 6, 'vae_gan': 7, 'vae_gan_inference': 7, 'bench': 8}
+LAYERS = {'config': 0, 'run_folder': 1, 'configurator': 2, 'data': 3, 'models': 3, 'images': 3,
+          'checkpoints': 4, 'prior': 4, 'metrics': 5, 'best_model': 6, 'vae_gan': 7, 'vae_gan_inference': 7, 'bench': 8}
 ENTRY_POINTS = ('vae_gan_inference', 'bench')  # imported by nothing
 
 

@@ -18,7 +18,6 @@ import configurator
 import data
 import metrics
 import models
-import run_folder
 import vae_gan
 import vae_gan_inference as inference
 from configurator import UsageError
@@ -108,14 +107,14 @@ def test_an_edited_learning_rate_reaches_the_resumed_run_s_optimizer(run_copy, m
 def test_a_flag_lasts_for_its_command_only(run_copy):
     saved = json.load(open(run_copy / 'config.json'))  # as a start with --lr_encoder=2e-3 leaves it
     (run_copy / 'config.json').write_text(json.dumps(dict(saved, lr_encoder=2e-3)))
-    cfg, line = run_folder.for_training(configurator.parse_overrides(TINY + [f'--out_dir={run_copy}', '--epochs=4']))
+    cfg, line = configurator.for_training(configurator.parse_overrides(TINY + [f'--out_dir={run_copy}', '--epochs=4']))
     assert cfg.lr_encoder == 1e-3 and 'lr_encoder 0.002 -> 0.001 (config.py)' in line
 
 
 def test_an_edited_z_dim_is_refused_with_the_commands_to_go_on_or_start_anew(run_copy, digits, monkeypatch):
     before = contents(run_copy)
     flags = [f for f in TINY if not f.startswith('--z_dim')]  # the run's z_dim (8) is kept without the flag
-    cfg, _ = run_folder.for_training(configurator.parse_overrides(flags + [f'--out_dir={run_copy}', '--epochs=3']))
+    cfg, _ = configurator.for_training(configurator.parse_overrides(flags + [f'--out_dir={run_copy}', '--epochs=3']))
     assert cfg.z_dim == 8 and cfg.data_dir.endswith('digits')  # and so is its folder of images
     monkeypatch.setitem(config.PRESETS, 'mnist', dataclasses.replace(config.mnist, z_dim=16))  # config.py edited
     with pytest.raises(SystemExit) as refused:
@@ -126,18 +125,18 @@ def test_an_edited_z_dim_is_refused_with_the_commands_to_go_on_or_start_anew(run
     go_on, new = (part.split('`')[1] for part in line.split('Go on with it: ')[1].split('; or train the new setting'))
     assert go_on == f'python vae_gan.py {" ".join(flags)} --out_dir={run_copy} --epochs=3 --z_dim=8'
     assert new.startswith('python vae_gan.py --data_dir=') and new.endswith(f'--out_dir={run_copy}-z_dim-16')
-    cfg, _ = run_folder.for_training(configurator.parse_overrides(go_on.split()[2:]))  # both work when pasted
+    cfg, _ = configurator.for_training(configurator.parse_overrides(go_on.split()[2:]))  # both work when pasted
     assert cfg.z_dim == 8
-    cfg, line = run_folder.for_training(configurator.parse_overrides(new.split()[2:]))
+    cfg, line = configurator.for_training(configurator.parse_overrides(new.split()[2:]))
     assert (cfg.z_dim, cfg.data_dir, cfg.batch_size) == (16, str(digits), 4) and 'a new run in' in line
     assert contents(run_copy) == before  # nothing touched
     with pytest.raises(UsageError, match='was trained with z_dim=8 and the command line asks for 4'):
-        run_folder.for_training(configurator.parse_overrides(flags + [f'--out_dir={run_copy}', '--z_dim=4']))
+        configurator.for_training(configurator.parse_overrides(flags + [f'--out_dir={run_copy}', '--z_dim=4']))
 
 
 def test_an_unedited_resume_changes_nothing(run_copy, capsys):
     before = contents(run_copy)
-    cfg, line = run_folder.for_training(configurator.parse_overrides(TINY + [f'--out_dir={run_copy}', '--epochs=2']))
+    cfg, line = configurator.for_training(configurator.parse_overrides(TINY + [f'--out_dir={run_copy}', '--epochs=2']))
     assert cfg == dataclasses.replace(configurator.from_saved(str(run_copy / 'config.json')), out_dir=str(run_copy))
     assert line.endswith('; as when the run last started')
     _resume(run_copy, '--epochs=2')

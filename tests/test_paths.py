@@ -50,7 +50,7 @@ def test_a_run_never_trains_into_an_export_or_a_run_s_own_folders(run_copy, expo
                    run_copy / 'op-gen', run_copy / 'logs' / 'new', export / 'sub'):
         line = _refused(vae_gan.main, TINY + [f'--out_dir={inside}'], capsys, 'pass a folder outside it')
         suggested = line.split('such as --out_dir=')[1]
-        assert run_folder.for_training(configurator.parse_overrides(TINY + [f'--out_dir={suggested}']))  # accepted
+        assert configurator.for_training(configurator.parse_overrides(TINY + [f'--out_dir={suggested}']))  # accepted
     # what the refusals name, and nothing written anywhere
     assert 'writes itself' in _refused(vae_gan.main, TINY + [f'--out_dir={run_copy / "samples"}'], capsys)
     assert contents(run_copy) == before_run and contents(export) == before_export
@@ -125,7 +125,7 @@ def test_a_second_export_into_one_folder_refuses_while_the_first_writes(run_copy
 ])
 def test_a_split_string_is_checked_before_anything_loads(flag, words):
     with pytest.raises(configurator.UsageError, match=words.replace('[', r'\[')):
-        run_folder.for_training(configurator.parse_overrides([flag, '--out_dir=/nonexistent/run']))
+        configurator.for_training(configurator.parse_overrides([flag, '--out_dir=/nonexistent/run']))
     for good in ('train[:10%]', 'train[1%:5%]', 'train[-5000:]', 'train[:5000]+test'):
         configurator.checked(configurator.from_overrides({'held_out_split': good}))
 
@@ -292,7 +292,7 @@ def test_a_folder_a_render_wrote_into_trains_and_a_linked_best_is_not_rendered(r
     for name in ('samples', 'metrics_cache'):
         (rendered / name).mkdir(parents=True)
         (rendered / name / 'x').write_text('a render wrote this')
-    cfg, _ = run_folder.for_training(configurator.parse_overrides(TINY + [f'--out_dir={rendered}']))
+    cfg, _ = configurator.for_training(configurator.parse_overrides(TINY + [f'--out_dir={rendered}']))
     assert cfg.out_dir == str(rendered)
     os.symlink(trained_run / 'best' if (trained_run / 'best').exists() else tmp_path, run_copy / 'best')
     for checkpoint in ([], ['--checkpoint=best']):  # another run's best/ through a link: not this run's model

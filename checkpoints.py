@@ -2,13 +2,15 @@
 
 A training checkpoint holds the encoder, decoder and discriminator, their optimizers (without loss
 scaling), the counters and the grids' latent; an export the encoder, decoder and epoch. Checkpoints
-are found by their files (ckpt-N.index), newest first, and count only when every tensor reads back;
-a damaged one is renamed, never deleted.
+are found by their files (ckpt-N.index) and ordered by what they hold: the newest has the most epochs
+as recorded in it, whatever its number. One counts only when every tensor reads back; a damaged one is
+renamed, never deleted. A save is built whole beside its place, never through a link.
 """
 import glob
 import json
 import os
 import shutil
+import tempfile
 
 import tensorflow as tf
 
@@ -20,10 +22,25 @@ KEEP = 3  # checkpoints kept per run (the newest)
 
 
 def numbered(path):
-    """[(number, prefix)] of the checkpoints in the folder `path`, newest first, by their files."""
+    """[(number, prefix)] of the checkpoints in the folder `path`, by their files, the highest number first
+    (not the newest: ordered())."""
     found = [(int(m.group(1)), os.path.join(path, f'ckpt-{m.group(1)}'))
              for m in map(run_folder.CHECKPOINT.fullmatch, os.listdir(path) if os.path.isdir(path) else []) if m]
     return sorted(found, reverse=True)
+
+
+def ordered(path, notes=False):
+    """[(prefix, epochs)] of the checkpoints in the folder `path`, newest first: the most epochs as each
+    records them (one scalar read), the number only breaking ties (one that is its epochs first). epochs
+    None: not readable (damaged), ordered first, to be checked and passed over. notes: a checkpoint whose
+    number is not its epochs is named in a note."""
+    found = [(prefix, recorded(prefix), number) for number, prefix in numbered(path)]
+    for prefix, epochs, number in found:
+        if notes and epochs not in (None, number):
+            print(f'note: {os.path.basename(prefix)} holds {epochs} epoch{"s" * (epochs != 1)}, not {number} as its '
+                  f'name says (copied in, or renamed?): ordered by its epochs')
+    found.sort(key=lambda f: (f[1] is None, f[1] or 0, f[1] == f[2], f[2]), reverse=True)
+    return [(prefix, epochs) for prefix, epochs, _ in found]
 
 
 def damage(prefix):
@@ -37,11 +54,11 @@ def damage(prefix):
     return None
 
 
-def newest_intact(path):
+def newest_intact(path, notes=False):
     """(prefix of the newest checkpoint in folder `path` that reads fully, or None;
-    [(prefix, why)] of the newer ones that do not)."""
+    [(prefix, why)] of the newer ones that do not). notes: as ordered()'s."""
     damaged = []
-    for _, prefix in numbered(path):
+    for prefix, _ in ordered(path, notes):
         why = damage(prefix)
         if why is None:
             return prefix, damaged
@@ -69,31 +86,55 @@ def set_aside(prefix, label='damaged'):
 
 
 def save(checkpoint, path, number, keep=KEEP):
-    """Writes ckpt-<number> into the folder `path` (what stood there set aside, never overwritten), reads
-    it back, then deletes the checkpoints beyond the newest `keep`. Returns the new prefix."""
-    os.makedirs(path, exist_ok=True)
+    """Writes ckpt-<number> into the folder `path`, whole or not at all: TensorFlow writes it into a new
+    temporary folder there, it reads back whole, then its files are renamed in, the .index last (a link
+    in the way is removed, never written through; an older checkpoint of that name is set aside). Then
+    the checkpoints beyond the newest `keep` (ordered) that hold fewer epochs go. Returns the prefix."""
+    run_folder.folder(*os.path.split(os.path.abspath(path)))
     prefix = os.path.join(path, f'ckpt-{number}')
-    previous = None
-    if os.path.exists(prefix + '.index'):  # a damaged one is kept; an intact one goes once this is saved
-        previous = set_aside(prefix, 'damaged' if damage(prefix) else 'previous')
-    checkpoint.save_counter  # made now if not yet: restore() makes it, so the file must hold it
+    for name in run_folder.entries(path):
+        if name.startswith((f'ckpt-{number}.', f'ckpt-{number}_temp')) and os.path.islink(os.path.join(path, name)):
+            os.remove(os.path.join(path, name))  # the link itself: nothing where it points is touched
+            print(f'note: removed {name}, a symbolic link in the way of this save (only the link)')
+    temporary = tempfile.mkdtemp(prefix=f'.ckpt-{number}.', suffix='_temp', dir=path)  # (run_folder.locked clears)
     try:
-        checkpoint.write(prefix)
-    except tf.errors.OpError as e:  # a full disk, a vanished folder: TensorFlow's errors as the OS's
-        shutil.rmtree(prefix + '_temp', ignore_errors=True)  # the cut-off save's part files: the disk as it was
-        raise OSError(f'saving {prefix} failed: {run_folder.why(e)}') from e
-    why = damage(prefix)
-    if why:
-        raise OSError(f'{prefix} did not read back after saving ({why})')
-    kept = [p for _, p in numbered(path)]
-    for old in kept[keep:] + ([os.path.join(path, previous)] if previous and previous.endswith('-previous') else []):
-        for file in glob.glob(glob.escape(old) + '.*'):
-            os.remove(file)
-    names = [os.path.basename(p) for p in kept[:keep]]  # TensorFlow's `checkpoint` file, for other tools: never read
+        built = os.path.join(temporary, os.path.basename(prefix))
+        checkpoint.save_counter  # made now if not yet: restore() makes it, so the file must hold it
+        try:
+            checkpoint.write(built)
+        except tf.errors.OpError as e:  # a full disk, a vanished folder: TensorFlow's errors as the OS's
+            raise OSError(f'saving {prefix} failed: {run_folder.why(e)}') from e
+        why = damage(built)
+        if why:
+            raise OSError(f'{prefix} did not read back after saving ({why})')
+        epochs, aside = epoch_of(built), None
+        if os.path.exists(prefix + '.index'):  # what stood there: set aside (a damaged one is kept)
+            aside = os.path.join(path, set_aside(prefix, 'damaged' if damage(prefix) else 'previous'))
+        for file in sorted(glob.glob(glob.escape(built) + '.*'), key=lambda f: f.endswith('.index')):
+            os.replace(file, os.path.join(path, os.path.basename(file)))
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    if aside and aside.endswith('-previous'):
+        held = recorded(aside)
+        if held is not None and held < epochs:
+            remove(aside)
+        else:
+            print(f'note: {os.path.basename(prefix)} held {held} epochs, not fewer than the {epochs} saved in its '
+                  f'place: kept as {os.path.basename(aside)}.*')
+    kept = ordered(path)
+    for old, held in kept[keep:]:
+        if held is not None and held < epochs:  # never a damaged one, nor one as new as this
+            remove(old)
+    names = [os.path.basename(p) for p, _ in kept[:keep]]  # TensorFlow's `checkpoint` file, for other tools: never read
     lines = [f'model_checkpoint_path: "{names[0]}"'] + [f'all_model_checkpoint_paths: "{n}"' for n in reversed(names)]
     with run_folder.written(os.path.join(path, 'checkpoint')) as temporary, open(temporary, 'w') as f:
         f.write('\n'.join(lines) + '\n')
     return prefix
+
+
+def remove(prefix):
+    for file in glob.glob(glob.escape(prefix) + '.*'):
+        os.remove(file)
 
 
 def export(folder, networks, epoch, settings, extra=None):
@@ -115,7 +156,7 @@ def restore_newest(checkpoint, path):
     None. Newer ones, damaged or of another architecture, become ckpt-N-damaged.* or ckpt-N-other.*; if
     none restores, it refuses and moves nothing."""
     passed, error = [], None  # (prefix, label, why) of the newer ones
-    for _, prefix in numbered(path):  # newest first, until one restores
+    for prefix, _ in ordered(path, notes=True):  # newest first, until one restores
         why = damage(prefix)
         if why:
             passed.append((prefix, 'damaged', f'is damaged ({why})'))
@@ -143,6 +184,14 @@ def restore_newest(checkpoint, path):
 def epoch_of(path):
     """The number of epochs the checkpoint at path had trained."""
     return int(tf.train.load_checkpoint(path).get_tensor('epoch/.ATTRIBUTES/VARIABLE_VALUE'))
+
+
+def recorded(prefix):
+    """epoch_of(prefix), or None when that does not read."""
+    try:
+        return epoch_of(prefix)
+    except Exception:  # any failure to read means the same: it does not say
+        return None
 
 
 def restore(checkpoint, path, fix):

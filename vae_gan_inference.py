@@ -143,7 +143,7 @@ def find_checkpoint(cfg, path):
     newest = path in ('', 'newest')
     if not newest and not os.path.isdir(path):
         if not os.path.exists(path + '.index'):
-            held = [os.path.basename(p) for _, p in checkpoints.numbered(os.path.dirname(path) or '.')]
+            held = [os.path.basename(p) for p, _ in checkpoints.ordered(os.path.dirname(path) or '.')]
             hint = (f'{os.path.dirname(path) or "."} holds {", ".join(held)}: pass one of those' if held else
                     'pass a checkpoint such as RUN/checkpoints/ckpt-N, or a folder of them')
             raise UsageError(f'no checkpoint at {path}: {hint}')
@@ -152,7 +152,7 @@ def find_checkpoint(cfg, path):
             raise UsageError(f'{path} is damaged ({why}): pass another checkpoint of {os.path.dirname(path)}')
         return path
     folder = run_folder.checkpoint_folder(cfg.out_dir) if newest else path
-    found, damaged = checkpoints.newest_intact(folder)
+    found, damaged = checkpoints.newest_intact(folder, notes=True)
     for prefix, why in damaged:
         print(f'{os.path.basename(prefix)} is damaged ({why}): passed over')
     if found and newest:

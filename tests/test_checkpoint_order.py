@@ -1,0 +1,64 @@
+"""A run's checkpoints by what they hold: a save is built whole beside its place and never written
+through a link; the newest is the one of the most epochs (as recorded in it), whatever its number; an
+epoch's checkpoint is saved before anything optional can fail; a render holds its checkpoint from its start."""
+import os
+import shutil
+import signal
+
+import pytest
+import tensorflow as tf
+
+import checkpoints
+import configurator
+import vae_gan
+import vae_gan_inference as inference
+from conftest import TINY, contents
+
+
+@pytest.fixture(autouse=True)
+def keep_signal_handlers():
+    """main() installs its Ctrl-C / kill handlers; the test process gets its own back."""
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    yield
+    for s, handler in handlers.items():
+        signal.signal(s, handler)
+
+
+def _copy(folder, number, to):
+    """ckpt-<number>.* copied in `folder` as ckpt-<to>.* (a stale copy under another number)."""
+    for name in os.listdir(folder):
+        if name.startswith(f'ckpt-{number}.'):
+            shutil.copy(os.path.join(folder, name), os.path.join(folder, f'ckpt-{to}.' + name.split('.', 1)[1]))
+
+
+def test_a_link_planted_as_a_save_s_temporary_folder_is_never_written_through(run_copy, tmp_path, capsys):
+    ckpts = str(run_copy / 'checkpoints')
+    elsewhere = tmp_path / 'elsewhere'  # what TensorFlow writes in ckpt-3_temp/, and one file more
+    elsewhere.mkdir()
+    for name in ('part-00000-of-00001.data-00000-of-00001', 'part-00000-of-00001.index', 'notes.txt'):
+        (elsewhere / name).write_text('not the run\'s')
+    before = contents(elsewhere)
+    os.symlink(elsewhere, os.path.join(ckpts, 'ckpt-3_temp'))  # planted while the run trains
+    saved = checkpoints.save(tf.train.Checkpoint(epoch=tf.Variable(3, dtype=tf.int64)), ckpts, 3)
+    assert contents(elsewhere) == before  # nothing written or deleted there
+    assert checkpoints.damage(saved) is None and checkpoints.epoch_of(saved) == 3
+    assert not os.path.lexists(os.path.join(ckpts, 'ckpt-3_temp')) and 'removed ckpt-3_temp' in capsys.readouterr().out
+    assert not [n for n in os.listdir(ckpts) if n.endswith('_temp')]  # its own temporary folder gone too
+
+
+def test_the_newest_is_the_most_epochs_not_the_largest_number(run_copy, capsys):
+    ckpts = run_copy / 'checkpoints'
+    _copy(ckpts, 1, 9)  # a stale copy named ckpt-9 that holds epoch 1
+    kept = contents(ckpts)
+    cfg = configurator.for_run({'out_dir': str(run_copy)})[0]
+    assert inference.find_checkpoint(cfg, 'newest') == str(ckpts / 'ckpt-2')
+    assert checkpoints.newest(str(ckpts)) == (str(ckpts / 'ckpt-2'), 2)  # the stopped line's
+    capsys.readouterr()
+    vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3'])
+    printed = capsys.readouterr().out
+    assert f'resuming from {ckpts / "ckpt-2"}: 2 epochs done' in printed
+    assert 'ckpt-9 holds 1 epoch, not 9' in printed  # the mismatch named
+    assert checkpoints.newest(str(ckpts)) == (str(ckpts / 'ckpt-3'), 3)
+    now = contents(ckpts)  # the rotation kept the one resumed from; the stale copy went first
+    assert all(now[n] == kept[n] for n in kept if n.startswith(('ckpt-2.', 'ckpt-1.')))
+    assert not [n for n in now if n.startswith('ckpt-9')]

@@ -20,8 +20,8 @@ effect when a run goes on; a run keeps its networks, data and seed (a change to 
 
 Top to bottom: the original's step (D, then the encoder, then the decoder: three tapes, each loss
 written with models.py's primitives), the helpers every update uses, the official code's one-pass step;
-then the run: build, resume, and for each epoch the steps, the log, the grids, the validation scores
-(best_model.py keeps the best in best/) and a checkpoint. Writes checkpoints/, best/, logs/, op-*/,
+then the run: build, resume, and for each epoch the steps, the log, a checkpoint, then the grids and the
+validation scores (best_model.py keeps the best in best/). Writes checkpoints/, best/, logs/, op-*/,
 scores.jsonl and config.json into out_dir; the same command resumes from the newest intact checkpoint.
 Epochs count from 1.
 """
@@ -323,7 +323,7 @@ def build(cfg):
                epochs_done, steps_done, nonfinite_step, sample_z)
 
 
-# ---- The run: build, resume, then for each epoch the steps, the log, the samples and a checkpoint ----
+# ---- The run: build, resume, then for each epoch the steps, the log, a checkpoint and the samples ----
 
 def train(cfg, started=None):
     """Trains cfg's run into out_dir, going on from its newest intact checkpoint. started: the
@@ -346,7 +346,7 @@ def train(cfg, started=None):
             with writer.as_default():
                 for epoch in range(done + 1, cfg.epochs + 1):
                     values, seconds = train_epoch(cfg, run, batches, steps, epoch)  # the steps, logged as they go
-                    end_epoch(cfg, run, epoch, values, seconds, steps, held_out)  # grids, scores, checkpoint
+                    end_epoch(cfg, run, epoch, values, seconds, steps, held_out)  # checkpoint, grids, scores
                     writer.flush()
         finally:
             writer.close()  # what was logged reaches the disk, however the run ends
@@ -399,14 +399,14 @@ def inputs(cfg, run, done):
 
 
 def start_outputs(cfg):
-    """The grid folders and config.json; returns the TensorBoard writer."""
+    """The grid folders (never through a link: run_folder.folder) and config.json; returns the TensorBoard writer."""
     for sub in ('op-real', 'op-recons', 'op-gen'):
-        os.makedirs(os.path.join(cfg.out_dir, sub), exist_ok=True)
+        run_folder.folder(cfg.out_dir, sub)
     run_folder.write_json(configurator.config_file(cfg.out_dir), dataclasses.asdict(cfg))
     # config.py's preset as this start read it: the next start tells an edit of config.py by it
     run_folder.write_json(os.path.join(cfg.out_dir, configurator.PRESET_FILE),
                      dataclasses.asdict(configurator.PRESETS[cfg.preset]))
-    return tf.summary.create_file_writer(os.path.join(cfg.out_dir, 'logs'))
+    return tf.summary.create_file_writer(run_folder.folder(cfg.out_dir, 'logs'))
 
 
 SHOWN = ('discriminator_loss', 'encoder_loss', 'decoder_loss', 'kl_weight')  # on the progress bar
@@ -458,7 +458,8 @@ def train_epoch(cfg, run, batches, steps, epoch):
 
 
 def end_epoch(cfg, run, epoch, values, seconds, steps, held_out):
-    """The epoch's line (images/s: batch_size a step), then the grids, the scores and the checkpoint."""
+    """The epoch's line (images/s: batch_size a step), its checkpoint, then what may fail without costing the
+    trained epoch: the grids and the scores (and best/)."""
     images_per_second = max(steps - 1, 1) * cfg.batch_size / seconds  # the first step not timed, if there are more
     tf.summary.scalar('speed/images_per_second', images_per_second, step=int(run.steps_done.numpy()))
     print(f'epoch {epoch}/{cfg.epochs}: {seconds:.1f} s, {images_per_second:.0f} images/s, '
@@ -469,12 +470,12 @@ def end_epoch(cfg, run, epoch, values, seconds, steps, held_out):
                                                 for name, n in counts.items()) + f' of {steps} steps')
         run.skips = counts
     run.epochs_done.assign(epoch)
+    if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
+        save_checkpoint(cfg, run, epoch, held_out)
     if (epoch == 1 or epoch % cfg.sample_every == 0 or epoch == cfg.epochs):
         save_samples(cfg, run.nets.sampling(), held_out, run.sample_z, epoch, int(run.steps_done.numpy()))
     if run.extractors is not None and epoch % cfg.eval_every == 0:  # set when scores are due
         log_scores(cfg, run, epoch)
-    if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
-        save_checkpoint(cfg, run, epoch, held_out)
 
 
 def save_samples(cfg, nets, held_out, sample_z, epoch, step):

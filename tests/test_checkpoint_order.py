@@ -8,6 +8,7 @@ import signal
 import pytest
 import tensorflow as tf
 
+import best_model
 import checkpoints
 import configurator
 import vae_gan
@@ -62,3 +63,14 @@ def test_the_newest_is_the_most_epochs_not_the_largest_number(run_copy, capsys):
     now = contents(ckpts)  # the rotation kept the one resumed from; the stale copy went first
     assert all(now[n] == kept[n] for n in kept if n.startswith(('ckpt-2.', 'ckpt-1.')))
     assert not [n for n in now if n.startswith('ckpt-9')]
+
+
+def test_a_failing_scorer_after_an_epoch_keeps_the_epoch_s_checkpoint(run_copy, capsys, monkeypatch):
+    def unwritable(*args, **kwargs):
+        raise PermissionError(13, 'Permission denied', str(run_copy / 'metrics_cache' / 'features.npy'))
+    monkeypatch.setattr(best_model, 'start', lambda cfg, done: {})  # scores due, no networks loaded
+    monkeypatch.setattr(best_model, 'score', unwritable)
+    with pytest.raises(SystemExit) as stop:
+        vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3', '--eval_every=1'])
+    assert 'Permission denied' in str(stop.value.code)
+    assert checkpoints.newest(str(run_copy / 'checkpoints')) == (str(run_copy / 'checkpoints' / 'ckpt-3'), 3)

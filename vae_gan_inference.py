@@ -212,19 +212,22 @@ def export(cfg, checkpoint, folder):
 
 
 def render(cfg, checkpoint, options):
-    """Every output (the module's docstring) into out_dir/samples/, written whole, one render at a time."""
-    encoder, decoder = restore_models(cfg, checkpoint, options.average)
-    extractors = metrics.feature_extractors(cfg) if options.metrics else None  # first: a failure renders nothing
+    """Every output (the module's docstring) into out_dir/samples/, written whole, one render at a time. The
+    checkpoint is read at the start (its weights, epochs and the mixture's key), never again: a training
+    run may rotate it away meanwhile."""
     before = os.path.join(cfg.out_dir, 'samples')  # an earlier render's: its attribute vectors reused if they fit
     print(f'rendering {checkpoint} into {before}')
     with run_folder.made(cfg.out_dir), run_folder.Lock(cfg.out_dir, 'samples.lock', 'being rendered'), \
             run_folder.written_folder(before) as samples:
+        encoder, decoder = restore_models(cfg, checkpoint, options.average)
+        epoch = checkpoints.epoch_of(checkpoint)
+        mixture = prior.for_checkpoint(cfg, checkpoint, encoder, unaveraged=not options.average,  # None: N(0, I)
+                                       beside=run_folder.run_of(checkpoint))  # (keyed by its index: read now too)
+        extractors = metrics.feature_extractors(cfg) if options.metrics else None  # before the long work
         decode_batch = tf.function(lambda z: data.to_uint8(cfg, decoder(z, training=False)),
                                    input_signature=[tf.TensorSpec([None, cfg.z_dim], tf.float32)])
         decode = lambda z: np.concatenate([decode_batch(z[i:i + models.INFERENCE_BATCH]).numpy()
                                            for i in range(0, len(z), models.INFERENCE_BATCH)])
-        mixture = prior.for_checkpoint(cfg, checkpoint, encoder, unaveraged=not options.average,  # None: N(0, I)
-                                       beside=run_folder.run_of(checkpoint))
         generations = decode(prior.sample(cfg, mixture, options.num_samples, cfg.seed))
         images.write_numbered(generations, os.path.join(samples, 'generations'))
         images.save_grid(generations[:100], os.path.join(samples, 'generations.png'), width=800)
@@ -253,7 +256,7 @@ def render(cfg, checkpoint, options):
         if options.metrics:  # with ema_decay, metrics.json says which weights were scored
             scores = metrics.evaluate(cfg, encoder, decoder, options.metric_samples, extractors=extractors,
                                       draw=lambda n: prior.sample(cfg, mixture, n, cfg.seed))
-            scores.update(checkpoint=checkpoint, epoch=checkpoints.epoch_of(checkpoint), prior=prior.describe(mixture))
+            scores.update(checkpoint=checkpoint, epoch=epoch, prior=prior.describe(mixture))
             if cfg.ema_decay is not None:
                 scores['weights'] = 'average' if options.average else 'weights'
             run_folder.write_json(os.path.join(samples, 'metrics.json'), scores)

@@ -11,6 +11,8 @@ import tensorflow as tf
 import best_model
 import checkpoints
 import configurator
+import images
+import run_folder
 import vae_gan
 import vae_gan_inference as inference
 from conftest import TINY, contents
@@ -74,3 +76,19 @@ def test_a_failing_scorer_after_an_epoch_keeps_the_epoch_s_checkpoint(run_copy, 
         vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3', '--eval_every=1'])
     assert 'Permission denied' in str(stop.value.code)
     assert checkpoints.newest(str(run_copy / 'checkpoints')) == (str(run_copy / 'checkpoints' / 'ckpt-3'), 3)
+
+
+def test_a_render_whose_checkpoint_goes_after_its_start_completes(run_copy, monkeypatch):
+    ckpts, write_numbered = run_copy / 'checkpoints', images.write_numbered
+
+    def rotated_away_meanwhile(*args):  # a training run's rotation, once the render's long work has begun
+        for name in os.listdir(ckpts):
+            if name.startswith('ckpt-2.'):
+                os.remove(ckpts / name)
+        return write_numbered(*args)
+    monkeypatch.setattr(images, 'write_numbered', rotated_away_meanwhile)
+    inference.main([f'--out_dir={run_copy}', '--num_samples=4', '--metrics'])
+    samples = run_copy / 'samples'
+    assert not os.path.exists(ckpts / 'ckpt-2.index') and os.path.exists(samples / 'generations.png')
+    scores = run_folder.read_json(str(samples / 'metrics.json'))
+    assert scores['epoch'] == 2 and scores['checkpoint'] == str(ckpts / 'ckpt-2')

@@ -88,7 +88,7 @@ def set_aside(prefix, label='damaged'):
 def save(checkpoint, path, number, keep=KEEP):
     """Writes ckpt-<number> into the folder `path`, whole or not at all: TensorFlow writes it into a new
     temporary folder there, it reads back whole, then its files are renamed in, the .index last (a link
-    in the way is removed, never written through; an older checkpoint of that name is set aside). Then
+    in the way is removed, never written through; one of that name is replaced only if older). Then
     the checkpoints beyond the newest `keep` (ordered) that hold fewer epochs go. Returns the prefix."""
     run_folder.folder(*os.path.split(os.path.abspath(path)))
     prefix = os.path.join(path, f'ckpt-{number}')
@@ -107,20 +107,18 @@ def save(checkpoint, path, number, keep=KEEP):
         why = damage(built)
         if why:
             raise OSError(f'{prefix} did not read back after saving ({why})')
-        epochs, aside = epoch_of(built), None
-        if os.path.exists(prefix + '.index'):  # what stood there: set aside (a damaged one is kept)
-            aside = os.path.join(path, set_aside(prefix, 'damaged' if damage(prefix) else 'previous'))
+        epochs = epoch_of(built)
+        if os.path.exists(prefix + '.index'):  # what stood there: replaced if intact and older, else kept aside
+            why, held = damage(prefix), recorded(prefix)
+            if not why and held is not None and held < epochs:
+                remove(prefix)
+            else:
+                print(f'note: {os.path.basename(prefix)} ({why or f"{held} epochs"}) stood where epoch {epochs} is '
+                      f'saved: kept as {set_aside(prefix, "damaged" if why else "previous")}.*')
         for file in sorted(glob.glob(glob.escape(built) + '.*'), key=lambda f: f.endswith('.index')):
             os.replace(file, os.path.join(path, os.path.basename(file)))
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
-    if aside and aside.endswith('-previous'):
-        held = recorded(aside)
-        if held is not None and held < epochs:
-            remove(aside)
-        else:
-            print(f'note: {os.path.basename(prefix)} held {held} epochs, not fewer than the {epochs} saved in its '
-                  f'place: kept as {os.path.basename(aside)}.*')
     kept = ordered(path)
     for old, held in kept[keep:]:
         if held is not None and held < epochs:  # never a damaged one, nor one as new as this

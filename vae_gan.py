@@ -489,7 +489,7 @@ def save_samples(cfg, nets, held_out, sample_z, epoch, step):
     for folder, grid, title in (('op-real', to_uint8(held_out), f'originals, epoch {epoch}'),
                                 ('op-recons', reconstructions, f'reconstructions, epoch {epoch}'),
                                 ('op-gen', generations, f'epoch {epoch}')):
-        images.save_grid(grid, os.path.join(cfg.out_dir, folder, name), title)
+        images.save_grid(grid, os.path.join(run_folder.folder(cfg.out_dir, folder), name), title)  # never via a link
     for tag, grid in (('samples/generations', generations), ('samples/reconstructions', reconstructions)):
         tf.summary.image(tag, images.tile(grid)[None], step=step)  # one grid per card, on the scalars' axis
 

@@ -1,0 +1,76 @@
+"""The process's edges: what the data folder holds besides images, a dataset's splits, the flags' numbers,
+a full disk at the lock, a closed or broken standard output, and a Ctrl-C during a long step. Each ends in
+one line and never blocks; a success stays a success."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+
+import config
+import data
+import run_folder
+import vae_gan
+from configurator import UsageError
+from conftest import ROOT, needs_real_mnist, tiny
+
+
+@pytest.fixture(autouse=True)
+def keep_signal_handlers():
+    """main() installs its Ctrl-C / kill handlers; the test process gets its own back."""
+    handlers = {s: signal.getsignal(s) for s in run_folder.SIGNALS}
+    yield
+    for s, handler in handlers.items():
+        signal.signal(s, handler)
+
+
+ENV = {**{k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}, 'PYTHONUNBUFFERED': '1'}  # as a user
+
+
+def _script(name, *args, **kwargs):
+    """A script run as a user runs it (the scripts' own log level), its output unbuffered."""
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, name), *args], stderr=subprocess.PIPE, text=True,
+                            env=ENV, **kwargs)
+
+
+def test_a_device_fifo_folder_or_huge_file_in_the_data_folder_is_skipped_unread(tmp_path, digits, capfd):
+    folder = tmp_path / 'images'
+    shutil.copytree(digits, folder)
+    os.symlink('/dev/zero', folder / '000a.png')  # endless: read whole, it fills the memory
+    os.mkfifo(folder / '000b.png')  # read, it waits for a writer forever
+    (folder / '000c.png').mkdir()
+    with open(folder / '000d.png', 'wb') as f:
+        f.truncate(65 << 20)  # over the bound (sparse: no disk taken)
+    os.symlink(folder / '001.png', folder / '000e.png')  # a link to an image is an image
+    cfg = tiny(config.mnist, tmp_path, data_dir=str(folder), batch_size=1, cache=False)
+    assert data.folder_files(cfg, 'train+validation+test') == sorted(os.listdir(digits) + ['000e.png'])
+    err = capfd.readouterr().err
+    for name in ('000a.png', '000b.png', '000c.png', '000d.png'):
+        assert err.count(name) == 1 and f'warning: skipping {str(folder / name)!a}' in err, err
+    images, count = data._images(cfg, 'train', shuffle=False)
+    assert len(list(images)) == count == 33  # the rest trains
+    data.folder_files(cfg, 'train')
+    assert 'skipping' not in capfd.readouterr().err  # each warned about once
+
+
+@needs_real_mnist
+@pytest.mark.parametrize('flag, part', [('--held_out_split=tset', "'tset'"),
+                                        ('--train_split=validation[:50%]', "'validation'")])
+def test_a_split_the_dataset_lacks_is_one_line_naming_its_splits(tmp_path, capsys, flag, part):
+    with pytest.raises(SystemExit) as stop:
+        vae_gan.main([flag, f'--out_dir={tmp_path / "run"}'])
+    assert stop.value.code == (f'error: mnist has the splits test and train, not {part}: pass one of them to '
+                               f'{flag.partition("=")[0]}')
+    assert 'Traceback' not in capsys.readouterr().err and not os.path.exists(tmp_path / 'run')
+
+
+def test_tfds_data_dir_that_is_a_file_is_named_as_the_cause(tmp_path, monkeypatch):
+    import tensorflow_datasets as tfds
+    (tmp_path / 'file').write_text('x')
+    monkeypatch.setattr(tfds.core.constants, 'DATA_DIR', str(tmp_path / 'file'))  # TFDS_DATA_DIR, as read at import
+    monkeypatch.setattr(data, 'offline', lambda: 'storage.googleapis.com: no such host')
+    with pytest.raises(UsageError, match=f'^tensorflow-datasets cannot keep mnist in {tmp_path}/file/mnist/3.0.1: '
+                                         f'{tmp_path}/file is not a folder; set TFDS_DATA_DIR to a folder'):
+        data.train_dataset(tiny(config.mnist, tmp_path), seed=0)

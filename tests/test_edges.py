@@ -10,6 +10,7 @@ import sys
 import pytest
 
 import config
+import configurator
 import data
 import run_folder
 import vae_gan
@@ -64,6 +65,12 @@ def test_a_split_the_dataset_lacks_is_one_line_naming_its_splits(tmp_path, capsy
     assert stop.value.code == (f'error: mnist has the splits test and train, not {part}: pass one of them to '
                                f'{flag.partition("=")[0]}')
     assert 'Traceback' not in capsys.readouterr().err and not os.path.exists(tmp_path / 'run')
+
+
+@pytest.mark.parametrize('flag', ['--epochs=3_0', '--epochs= 30', '--epochs=\u0663\u0660', '--lr_encoder=1_0.5'])
+def test_numbers_python_reads_that_a_user_does_not_mean_are_refused(flag):
+    with pytest.raises(UsageError, match=f'^{flag}: expected (int|float)'):
+        configurator.from_args([flag])
 
 
 def test_tfds_data_dir_that_is_a_file_is_named_as_the_cause(tmp_path, monkeypatch):

@@ -111,8 +111,8 @@ class Unavailable(UsageError):
 
 def _download(builder, name):
     """Downloads and prepares a tensorflow-datasets dataset. On failure (a file where its folders go,
-    offline, a quota), one Unavailable error: urllib3's retry warnings are silenced for good (the download's other threads
-    would print theirs after it), and the folders the attempt made are removed."""
+    offline, a quota), one Unavailable error: urllib3's retry warnings are silenced for good (the
+    download's other threads would print theirs after it), and the folders the attempt made are removed."""
     import logging
     from tensorflow_datasets.core.download import downloader
     import tensorflow_datasets as tfds

@@ -523,7 +523,8 @@ def made(folder):
 class Lock:
     """An exclusive lock, one command of a kind at a time: out_dir/lock for training, out_dir/samples.lock
     for rendering, .NAME.lock beside an export's folder; the file names its holder. The system releases
-    it when the process ends (a killed command's is taken over); a link in its place is never followed."""
+    it when the process ends (a killed command's is taken over); a link in its place is never followed, and
+    one that cannot name its holder (a full disk) is removed."""
 
     def __init__(self, out_dir, name='lock', doing='in use', subject=None):
         self.path = os.path.join(out_dir, name)
@@ -535,7 +536,7 @@ class Lock:
     def acquire(self):
         while True:
             try:  # O_NOFOLLOW: a link in the lock's place is an error, not a file to write through
-                file = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644), 'r+b')
+                file = open(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644), 'r+b', buffering=0)
             except OSError as e:
                 if os.path.isdir(self.path) or os.path.islink(self.path):
                     kind = 'a symbolic link' if os.path.islink(self.path) else 'a folder'
@@ -555,11 +556,15 @@ class Lock:
         before = _holder(file)
         if before:
             print(f'note: taking over the lock of {before}, which has ended')
-        file.seek(0)
-        file.truncate()
         now = time.strftime('%Y-%m-%d %H:%M:%S')
-        file.write(f'process {os.getpid()} on {socket.gethostname()} since {now}\n'.encode())
-        file.flush()
+        try:
+            file.seek(0)
+            file.truncate()
+            file.write(f'process {os.getpid()} on {socket.gethostname()} since {now}\n'.encode())
+        except OSError as e:  # a full disk: no empty lock is left behind (the file is ours, locked)
+            os.remove(self.path)
+            file.close()
+            raise UsageError(f'cannot write to {self.path} ({e.strerror or e}): pass a writable --out_dir') from e
         self.file = file
         return self
 

@@ -2,6 +2,7 @@
 a full disk at the lock, a closed or broken standard output, and a Ctrl-C during a long step. Each ends in
 one line and never blocks; a success stays a success."""
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -71,6 +72,21 @@ def test_a_split_the_dataset_lacks_is_one_line_naming_its_splits(tmp_path, capsy
 def test_numbers_python_reads_that_a_user_does_not_mean_are_refused(flag):
     with pytest.raises(UsageError, match=f'^{flag}: expected (int|float)'):
         configurator.from_args([flag])
+
+
+def test_a_lock_that_cannot_be_written_is_not_left_behind(tmp_path):
+    new = tmp_path / 'new'
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    xfsz = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write over the limit fails, as on a full disk
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, limit[1]))
+    try:
+        with pytest.raises(UsageError, match=f'^cannot write to {new}/lock '), run_folder.made(str(new)):
+            with run_folder.Lock(str(new)):
+                pass
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+        signal.signal(signal.SIGXFSZ, xfsz)
+    assert not new.exists()
 
 
 def test_tfds_data_dir_that_is_a_file_is_named_as_the_cause(tmp_path, monkeypatch):

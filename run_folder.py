@@ -331,14 +331,20 @@ def start(name=None, usage='', settle=None):
     """A script's first lines, before TensorFlow loads: run as a script (name '__main__'), --help or -h
     prints `usage` and exits 0, and settle(argv) (the script's flags parsed and checked) refusing is one
     `error:` line and exit 1, at once; a stop while TensorFlow loads is one line. Then TensorFlow and
-    Keras load, without their start-up lines. Returns the clock of the start-up line."""
+    Keras load, without their start-up lines. Returns the clock of the start-up line. A script's standard
+    output is _Output's: closed or broken, it never fails the command."""
     started = time.perf_counter()
     if name == '__main__':
+        for fd, stream in ((1, 'stdout'), (2, 'stderr')):
+            if getattr(sys, stream) is None:  # closed (`>&-`): /dev/null there, not the next file the command opens
+                null = os.open(os.devnull, os.O_WRONLY)
+                if null != fd:
+                    os.dup2(null, fd)
+                    os.close(null)
+                setattr(sys, stream, open(fd, 'w', closefd=False))
+        sys.stdout = _Output(sys.stdout)
         if '--help' in sys.argv[1:] or '-h' in sys.argv[1:]:
-            try:
-                print(usage.strip(), flush=True)
-            except BrokenPipeError:  # `| head`: the rest goes nowhere (the Python docs' recipe)
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            print(usage.strip(), flush=True)
             sys.exit(0)
         try:
             settle(sys.argv[1:])
@@ -354,13 +360,41 @@ def start(name=None, usage='', settle=None):
     sys.modules.update(dict.fromkeys(hidden))  # None there: `import sklearn` raises ImportError
     try:
         with _stderr_kept_back():
-            import keras  # noqa: F401
-            import tensorflow  # noqa: F401
+            __import__('keras')
+            __import__('tensorflow')
     finally:
         for module in hidden:
             if module in sys.modules and sys.modules[module] is None:
                 del sys.modules[module]
     return started
+
+
+class _Output:
+    """A script's sys.stdout, whose reader may go away (`| head -1`): the first write that finds the pipe
+    broken says so in one line on stderr, and the rest of the output goes to /dev/null; the command goes on."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+    def write(self, text):
+        return self._unbroken(self.stream.write, text)
+
+    def flush(self):
+        self._unbroken(self.stream.flush)
+
+    def _unbroken(self, method, *args):
+        try:
+            return method(*args)
+        except BrokenPipeError:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self.stream.fileno())
+            os.close(null)
+            print('note: the standard output went away (a pipe its reader closed): the command goes on without it',
+                  file=sys.stderr, flush=True)
+            return method(*args)  # into /dev/null now
 
 
 _STDERR = []  # while TensorFlow loads: the standard error it would print its start-up lines to

@@ -16,7 +16,7 @@ import data
 import run_folder
 import vae_gan
 from configurator import UsageError
-from conftest import ROOT, needs_real_mnist, tiny
+from conftest import ROOT, TINY, needs_real_mnist, tiny
 
 
 @pytest.fixture(autouse=True)
@@ -97,3 +97,19 @@ def test_tfds_data_dir_that_is_a_file_is_named_as_the_cause(tmp_path, monkeypatc
     with pytest.raises(UsageError, match=f'^tensorflow-datasets cannot keep mnist in {tmp_path}/file/mnist/3.0.1: '
                                          f'{tmp_path}/file is not a folder; set TFDS_DATA_DIR to a folder'):
         data.train_dataset(tiny(config.mnist, tmp_path), seed=0)
+
+
+def test_a_closed_or_broken_standard_output_is_no_failure(run_copy, trained_run, tmp_path):
+    other = shutil.copytree(trained_run, tmp_path / 'other')
+    closed = subprocess.Popen(['sh', '-c', 'exec "$@" >&-', 'sh', sys.executable,
+                               os.path.join(ROOT, 'vae_gan_inference.py'), f'--out_dir={run_copy}'],
+                              stderr=subprocess.PIPE, text=True, env=ENV)
+    broken = _script('vae_gan.py', *TINY, f'--out_dir={other}', '--epochs=2', stdout=subprocess.PIPE)
+    broken.stdout.readline()  # `| head -1`: one line, then the reader is gone
+    broken.stdout.close()
+    for process in (closed, broken):
+        err = process.communicate(timeout=120)[1]
+        assert process.returncode == 0 and 'Traceback' not in err, err
+    assert os.path.exists(run_copy / 'samples' / 'generations.png')
+    assert err.strip().splitlines() == ['note: the standard output went away (a pipe its reader closed): the '
+                                        'command goes on without it']

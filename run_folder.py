@@ -19,6 +19,7 @@ import socket
 import stat
 import sys
 import tempfile
+import threading
 import time
 
 
@@ -437,7 +438,8 @@ def guarded(script, argv, out_dir, newest=None):
         signal.signal(signum, _interrupt)
     _STOPPING.clear()
     try:
-        yield
+        with _acknowledged():
+            yield
         stop_if_asked()  # a signal lost on the way still ends the command as one
     except UsageError as e:
         sys.exit(f'error: {e}')
@@ -461,6 +463,35 @@ def guarded(script, argv, out_dir, newest=None):
         sys.exit(f'error: {why(e)}: {kept}; fix that and run the same command again')
     finally:
         _STOPPING.clear()
+
+
+@contextlib.contextmanager
+def _acknowledged():
+    """The first signal is answered at once with a `stopping:` line, though Python runs its handler only
+    between bytecodes, never while TensorFlow runs a step: the system writes each signal's number into a
+    pipe (signal.set_wakeup_fd) that a thread reads. All is as before when the body ends."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    reader = threading.Thread(target=_acknowledge, args=(read_end,), daemon=True)
+    reader.start()
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(write_end)
+        reader.join(1)  # its line before the command's last
+
+
+def _acknowledge(read_end):
+    told = False
+    with open(read_end, 'rb', buffering=0) as pipe:
+        for number in iter(lambda: pipe.read(1), b''):  # until the pipe closes
+            if number[0] in SIGNALS and not told:
+                told = True
+                with contextlib.suppress(OSError):  # (a closed terminal)
+                    print('stopping: the step in progress ends first; nothing more will be saved', file=sys.stderr,
+                          flush=True)
 
 
 _KEPT = None  # objects whose freeing would keep a script waiting (keep_until_exit); a list in a script

@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -113,3 +114,20 @@ def test_a_closed_or_broken_standard_output_is_no_failure(run_copy, trained_run,
     assert os.path.exists(run_copy / 'samples' / 'generations.png')
     assert err.strip().splitlines() == ['note: the standard output went away (a pipe its reader closed): the '
                                         'command goes on without it']
+
+
+def test_a_ctrl_c_during_a_long_step_is_acknowledged_at_once(digits, tmp_path):
+    process = _script('vae_gan.py', '--preset=celeb_a', f'--data_dir={digits}', '--crop_fraction=1',
+                      '--batch_size=16', '--steps_per_epoch=1', f'--out_dir={tmp_path / "run"}', stdout=subprocess.PIPE)
+    for line in process.stdout:
+        if line.startswith('started in'):  # the step traced, the first one starts: seconds of TensorFlow's own work
+            break
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    sent, seen = time.perf_counter(), {}
+    for line in filter(str.strip, process.stderr):
+        seen.setdefault(line.split()[0], (time.perf_counter() - sent, line))
+    process.wait(timeout=60)
+    assert process.returncode == 130 and list(seen) == ['stopping:', 'stopped:'], seen
+    assert seen['stopping:'][0] < 2 < seen['stopped:'][0], seen  # at once, though the step goes on
+    assert seen['stopping:'][1] == 'stopping: the step in progress ends first; nothing more will be saved\n'

@@ -134,9 +134,11 @@ def _download(builder, name):
     logging.getLogger('urllib3').setLevel(logging.ERROR)
     try:
         builder.download_and_prepare()
-    except Exception as e:  # any failure means the same to the user: no dataset
-        for path in new:  # outermost first: what the attempt made, with its partial files
+    except BaseException as e:  # any failure means the same to the user: no dataset
+        for path in new:  # outermost first: what the attempt made, with its partial files (a Ctrl-C's too)
             shutil.rmtree(path, ignore_errors=True)
+        if not isinstance(e, Exception):
+            raise
         raise Unavailable(
             f'tensorflow-datasets could not download {name} ({f"no network: {why}" if why else type(e).__name__}): '
             f'set TFDS_DATA_DIR to a folder holding a prepared copy, or --data_dir to a folder of images') from e

@@ -131,3 +131,24 @@ def test_a_ctrl_c_during_a_long_step_is_acknowledged_at_once(digits, tmp_path):
     assert process.returncode == 130 and list(seen) == ['stopping:', 'stopped:'], seen
     assert seen['stopping:'][0] < 2 < seen['stopped:'][0], seen  # at once, though the step goes on
     assert seen['stopping:'][1] == 'stopping: the step in progress ends first; nothing more will be saved\n'
+
+
+def test_a_ctrl_c_during_a_download_leaves_none_of_its_folders(tmp_path, monkeypatch):
+    import tensorflow_datasets as tfds
+    root = tmp_path / 'tensorflow_datasets'
+
+    class Stopped:  # a builder whose download makes its folders and partial files, then is stopped
+        data_dir = str(root / 'mnist' / '3.0.1')
+
+        def is_prepared(self):
+            return False
+
+        def download_and_prepare(self):
+            os.makedirs(root / 'downloads' / 'mnist')
+            (root / 'downloads' / 'mnist' / 'train.gz.tmp.1').write_bytes(b'')
+            raise KeyboardInterrupt(signal.SIGINT)
+    monkeypatch.setattr(tfds, 'builder', lambda name, **kwargs: Stopped())
+    monkeypatch.setattr(data, 'offline', lambda: '')
+    with pytest.raises(KeyboardInterrupt):
+        data.train_dataset(tiny(config.mnist, tmp_path), seed=0)
+    assert not root.exists()

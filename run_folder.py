@@ -484,6 +484,7 @@ def _acknowledged():
 
 
 def _acknowledge(read_end):
+    """Reads the signals' numbers until the pipe closes; the first of SIGNALS gets the `stopping:` line."""
     told = False
     with open(read_end, 'rb', buffering=0) as pipe:
         for number in iter(lambda: pipe.read(1), b''):  # until the pipe closes
@@ -600,13 +601,15 @@ class Lock:
 
     def acquire(self):
         while True:
-            try:  # O_NOFOLLOW: a link in the lock's place is an error, not a file to write through
-                file = open(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644), 'r+b', buffering=0)
+            mode = os.lstat(self.path).st_mode if os.path.lexists(self.path) else stat.S_IFREG
+            if not stat.S_ISREG(mode):  # a link, a folder, a FIFO or a device: never followed, read or written
+                kinds = ((stat.S_ISLNK, 'a symbolic link'), (stat.S_ISDIR, 'a folder'), (stat.S_ISFIFO, 'a FIFO'))
+                raise UsageError(f'{self.path} is {next((k for test, k in kinds if test(mode)), "a device")}, not a '
+                                 f'lock this repo wrote: move it away and run again')
+            try:  # O_NOFOLLOW, O_NONBLOCK: a link or a FIFO put there since is an error, never waited on
+                file = open(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644),
+                            'r+b', buffering=0)
             except OSError as e:
-                if os.path.isdir(self.path) or os.path.islink(self.path):
-                    kind = 'a symbolic link' if os.path.islink(self.path) else 'a folder'
-                    raise UsageError(f'{self.path} is {kind}, not a lock this repo wrote: move it away and run '
-                                     f'again') from e
                 raise UsageError(f'cannot write to {self.path} ({e.strerror or e}): pass a writable --out_dir') from e
             try:
                 fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)

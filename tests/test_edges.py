@@ -152,3 +152,9 @@ def test_a_ctrl_c_during_a_download_leaves_none_of_its_folders(tmp_path, monkeyp
     with pytest.raises(KeyboardInterrupt):
         data.train_dataset(tiny(config.mnist, tmp_path), seed=0)
     assert not root.exists()
+
+
+def test_a_fifo_in_the_lock_s_place_is_refused_unread(tmp_path):
+    os.mkfifo(tmp_path / 'lock')  # read, it waits for a writer
+    with pytest.raises(UsageError, match=f'^{tmp_path}/lock is a FIFO, not a lock this repo wrote: move it away'):
+        run_folder.Lock(str(tmp_path)).acquire()

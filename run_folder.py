@@ -333,7 +333,7 @@ def start(name=None, usage='', settle=None):
     prints `usage` and exits 0, and settle(argv) (the script's flags parsed and checked) refusing is one
     `error:` line and exit 1, at once; a stop while TensorFlow loads is one line. Then TensorFlow and
     Keras load, without their start-up lines. Returns the clock of the start-up line. A script's standard
-    output is _Output's: closed or broken, it never fails the command."""
+    output and error are _Output's: closed or broken, they never fail the command."""
     started = time.perf_counter()
     if name == '__main__':
         for fd, stream in ((1, 'stdout'), (2, 'stderr')):
@@ -343,7 +343,7 @@ def start(name=None, usage='', settle=None):
                     os.dup2(null, fd)
                     os.close(null)
                 setattr(sys, stream, open(fd, 'w', closefd=False))
-        sys.stdout = _Output(sys.stdout)
+        sys.stdout, sys.stderr = _Output(sys.stdout), _Output(sys.stderr)
         if '--help' in sys.argv[1:] or '-h' in sys.argv[1:]:
             print(usage.strip(), flush=True)
             sys.exit(0)
@@ -371,8 +371,8 @@ def start(name=None, usage='', settle=None):
 
 
 class _Output:
-    """A script's sys.stdout, whose reader may go away (`| head -1`): the first write that finds the pipe
-    broken says so in one line on stderr, and the rest of the output goes to /dev/null; the command goes on."""
+    """A script's sys.stdout or sys.stderr, whose reader may go away (`| head -1`): the first write that finds
+    the pipe broken says so in one line on stderr, and the rest goes to /dev/null; the command goes on."""
 
     def __init__(self, stream):
         self.stream = stream

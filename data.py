@@ -270,7 +270,7 @@ def folder_files(cfg, split):
     if not os.path.isdir(cfg.data_dir):
         raise UsageError(f'data_dir {cfg.data_dir!r} is not a folder: point --data_dir at a folder of images')
     names = []
-    for name in (n for n in os.listdir(cfg.data_dir) if n.lower().endswith(IMAGE_EXTENSIONS)):
+    for name in sorted(n for n in os.listdir(cfg.data_dir) if n.lower().endswith(IMAGE_EXTENSIONS)):
         path, why = os.path.join(cfg.data_dir, name), _unreadable(cfg.data_dir, name)
         if why and path not in _SKIPPED:
             print(f'warning: skipping {path!a} ({why})', file=sys.stderr)

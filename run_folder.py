@@ -371,8 +371,8 @@ def start(name=None, usage='', settle=None):
 
 
 class _Output:
-    """A script's sys.stdout or sys.stderr, whose reader may go away (`| head -1`): the first write that finds
-    the pipe broken says so in one line on stderr, and the rest goes to /dev/null; the command goes on."""
+    """A script's sys.stdout or sys.stderr, whose reader may go away (`| head -1`) or whose disk may fill: the
+    first write that fails says so in one line on stderr, and the rest goes to /dev/null; the command goes on."""
 
     def __init__(self, stream):
         self.stream = stream
@@ -389,12 +389,13 @@ class _Output:
     def _unbroken(self, method, *args):
         try:
             return method(*args)
-        except BrokenPipeError:
+        except OSError as e:
             null = os.open(os.devnull, os.O_WRONLY)
             os.dup2(null, self.stream.fileno())
             os.close(null)
-            print('note: the standard output went away (a pipe its reader closed): the command goes on without it',
-                  file=sys.stderr, flush=True)
+            cause = 'a pipe its reader closed' if isinstance(e, BrokenPipeError) else e.strerror or e
+            print(f'note: the standard output went away ({cause}): the command goes on without it', file=sys.stderr,
+                  flush=True)
             return method(*args)  # into /dev/null now
 
 

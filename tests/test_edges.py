@@ -162,3 +162,12 @@ def test_a_fifo_in_the_lock_s_place_is_refused_unread(tmp_path):
     os.mkfifo(tmp_path / 'lock')  # read, it waits for a writer
     with pytest.raises(UsageError, match=f'^{tmp_path}/lock is a FIFO, not a lock this repo wrote: move it away'):
         run_folder.Lock(str(tmp_path)).acquire()
+
+
+def test_an_output_that_cannot_be_written_is_dropped_with_a_note(capsys):
+    with open('/dev/full', 'w') as full:  # `> log` on a full disk
+        output = run_folder._Output(full)
+        print('a line', file=output, flush=True)
+        print('another', file=output, flush=True)
+    assert capsys.readouterr().err == ('note: the standard output went away (No space left on device): the command '
+                                       'goes on without it\n')

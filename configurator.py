@@ -185,7 +185,8 @@ def check_same_model(out_dir, saved, asked):
 
 
 def _parse_value(kind, name, text):
-    """Parses text to the type of field `name` of the dataclass `kind`; a path's '~' is the home folder."""
+    """Parses text to the type of field `name` of the dataclass `kind`; a path's '~' is the home folder. A
+    number is written in ASCII without '_' or spaces (Python would read --epochs=3_0 as 30)."""
     if name in PATH_FIELDS and text.startswith('~'):
         text = os.path.expanduser(text)
     kind = kind.__dataclass_fields__[name].type
@@ -198,6 +199,8 @@ def _parse_value(kind, name, text):
             if text.lower() not in ('true', 'false', '1', '0'):
                 raise ValueError
             return text.lower() in ('true', '1')
+        if kind in (int, float) and (not text.isascii() or '_' in text or text != text.strip()):
+            raise ValueError
         return kind(text)
     except ValueError:
         raise UsageError(f'--{name}={text}: expected {kind.__name__ if kind is not bool else "true or false"}')

@@ -7,6 +7,7 @@ Images stay uint8 until they are batched (small to cache, cheap to shuffle), the
 import math
 import os
 import shutil
+import stat
 import sys
 
 import tensorflow as tf
@@ -109,31 +110,49 @@ class Unavailable(UsageError):
 
 
 def _download(builder, name):
-    """Downloads and prepares a tensorflow-datasets dataset. On failure (offline, a quota), one
-    Unavailable error: urllib3's retry warnings are silenced for good (the download's other threads
-    would print theirs after it), and the folders the attempt made are removed."""
+    """Downloads and prepares a tensorflow-datasets dataset. On failure (a file where its folders go,
+    offline, a quota), one Unavailable error: urllib3's retry warnings are silenced for good (the
+    download's other threads would print theirs after it), and the folders the attempt made are removed."""
     import logging
     from tensorflow_datasets.core.download import downloader
     import tensorflow_datasets as tfds
+    there = root = os.path.dirname(os.path.dirname(builder.data_dir))  # .../tensorflow_datasets
+    while not os.path.isdir(there):  # up to the folder the download would make its own in
+        if os.path.lexists(there):  # (TFDS_DATA_DIR a file): said so, not blamed on the network
+            raise Unavailable(f'tensorflow-datasets cannot keep {name} in {builder.data_dir}: {there} is not a '
+                              f'folder; set TFDS_DATA_DIR to a folder, or --data_dir to a folder of images')
+        there = os.path.dirname(there)
     why = offline()
     if why:  # not even a name service: the attempt fails at once, without its progress bars
         tfds.disable_progress_bar()
     else:
         print(f'{name} is not prepared in {builder.data_dir}: downloading it with tensorflow-datasets')
     downloader.MAX_RETRIES = min(downloader.MAX_RETRIES, 3)  # not 10 times with back-off: minutes offline
-    root = os.path.dirname(os.path.dirname(builder.data_dir))  # .../tensorflow_datasets
     watched = [root, os.path.join(root, 'downloads'), os.path.join(root, 'downloads', name),
                os.path.join(root, 'downloads', 'extracted'), os.path.join(root, name), builder.data_dir]
     new = [path for path in watched if not os.path.exists(path)]
     logging.getLogger('urllib3').setLevel(logging.ERROR)
     try:
         builder.download_and_prepare()
-    except Exception as e:  # any failure means the same to the user: no dataset
-        for path in new:  # outermost first: what the attempt made, with its partial files
+    except BaseException as e:  # any failure means the same to the user: no dataset
+        for path in new:  # outermost first: what the attempt made, with its partial files (a Ctrl-C's too)
             shutil.rmtree(path, ignore_errors=True)
+        if not isinstance(e, Exception):
+            raise
         raise Unavailable(
             f'tensorflow-datasets could not download {name} ({f"no network: {why}" if why else type(e).__name__}): '
             f'set TFDS_DATA_DIR to a folder holding a prepared copy, or --data_dir to a folder of images') from e
+
+
+def _check_splits(cfg, splits):
+    """One UsageError for a split flag naming a split the dataset does not have, with those it has (a
+    dataset without split metadata, as tfds.testing.mock_data's, is not checked)."""
+    for flag in ('train_split', 'held_out_split', 'validation_split'):
+        for part in filter(None, getattr(cfg, flag).split('+')):
+            name = part.split('[')[0].strip()
+            if splits and name not in splits:
+                raise UsageError(f'{cfg.dataset} has the splits {" and ".join(sorted(splits))}, not {name!r}: '
+                                 f'pass one of them to --{flag}')
 
 
 def _tfds_images(cfg, split, shuffle, seed, with_attributes=False):
@@ -147,6 +166,7 @@ def _tfds_images(cfg, split, shuffle, seed, with_attributes=False):
                          f'or --data_dir for a folder of images') from e
     if not builder.is_prepared():
         _download(builder, cfg.dataset)
+    _check_splits(cfg, builder.info.splits)
     shape = builder.info.features['image'].shape if 'image' in builder.info.features else None
     if shape and None not in shape[:2]:  # MNIST's 28x28, CelebA's 218x178
         check_crop_box(cfg, shape[0], shape[1], f"{cfg.dataset}'s images")
@@ -223,21 +243,40 @@ def _to_channels(image, channels):
     return tf.cond(colour, rgb, lambda: tf.image.grayscale_to_rgb(image[..., :1]))
 
 
-_SKIPPED = set()  # file names already warned about
+MAX_IMAGE_BYTES = 64 << 20  # a larger file is no image anyone means to train on: skipped unread
+_SKIPPED = set()  # the paths already warned about
+
+
+def _unreadable(folder, name):
+    """Why the data folder's file `name` is never read, or '' if it may be: only a regular file (or a link
+    to one) of at most MAX_IMAGE_BYTES, whose name TensorFlow's UTF-8 strings can hold. os.stat opens nothing."""
+    if name.encode('utf-8', 'replace').decode() != name:  # os.listdir escapes non-UTF-8 bytes
+        return 'its name is not UTF-8: rename the file'
+    try:
+        info = os.stat(os.path.join(folder, name))
+    except OSError as e:
+        return e.strerror or str(e)
+    if not stat.S_ISREG(info.st_mode):
+        kinds = ((stat.S_ISDIR, 'a folder'), (stat.S_ISFIFO, 'a FIFO'), (stat.S_ISSOCK, 'a socket'))
+        return 'not a regular file but ' + next((kind for test, kind in kinds if test(info.st_mode)), 'a device')
+    if info.st_size > MAX_IMAGE_BYTES:
+        return f'{info.st_size:,} bytes, over the {MAX_IMAGE_BYTES >> 20} MB an image may have'
+    return ''
 
 
 def folder_files(cfg, split):
-    """The image file names of `split` in cfg.data_dir (split_files); one UsageError for a folder that
-    is missing or holds no images."""
+    """The image file names of `split` in cfg.data_dir (split_files), each one _unreadable passes (the
+    others skipped, with one warning each); one UsageError for a folder that is missing or holds no images."""
     if not os.path.isdir(cfg.data_dir):
         raise UsageError(f'data_dir {cfg.data_dir!r} is not a folder: point --data_dir at a folder of images')
-    names = [n for n in os.listdir(cfg.data_dir) if n.lower().endswith(IMAGE_EXTENSIONS)]
-    for name in [n for n in names if n.encode('utf-8', 'replace').decode() != n]:  # os.listdir escapes non-UTF-8 bytes
-        if name not in _SKIPPED:  # TensorFlow's strings are UTF-8: such a path cannot be read
-            print(f'warning: skipping {os.path.join(cfg.data_dir, name)!a} (its name is not UTF-8: rename the file)',
-                  file=sys.stderr)
-            _SKIPPED.add(name)
-        names.remove(name)
+    names = []
+    for name in sorted(n for n in os.listdir(cfg.data_dir) if n.lower().endswith(IMAGE_EXTENSIONS)):
+        path, why = os.path.join(cfg.data_dir, name), _unreadable(cfg.data_dir, name)
+        if why and path not in _SKIPPED:
+            print(f'warning: skipping {path!a} ({why})', file=sys.stderr)
+            _SKIPPED.add(path)
+        if not why:
+            names.append(name)
     if not names:
         raise UsageError(f'data_dir {cfg.data_dir!r} holds no images ({", ".join(IMAGE_EXTENSIONS)})')
     return split_files(names, split)

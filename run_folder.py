@@ -19,6 +19,7 @@ import socket
 import stat
 import sys
 import tempfile
+import threading
 import time
 
 
@@ -331,14 +332,20 @@ def start(name=None, usage='', settle=None):
     """A script's first lines, before TensorFlow loads: run as a script (name '__main__'), --help or -h
     prints `usage` and exits 0, and settle(argv) (the script's flags parsed and checked) refusing is one
     `error:` line and exit 1, at once; a stop while TensorFlow loads is one line. Then TensorFlow and
-    Keras load, without their start-up lines. Returns the clock of the start-up line."""
+    Keras load, without their start-up lines. Returns the clock of the start-up line. A script's standard
+    output and error are _Output's: closed or broken, they never fail the command."""
     started = time.perf_counter()
     if name == '__main__':
+        for fd, stream in ((1, 'stdout'), (2, 'stderr')):
+            if getattr(sys, stream) is None:  # closed (`>&-`): /dev/null there, not the next file the command opens
+                null = os.open(os.devnull, os.O_WRONLY)
+                if null != fd:
+                    os.dup2(null, fd)
+                    os.close(null)
+                setattr(sys, stream, open(fd, 'w', closefd=False))
+        sys.stdout, sys.stderr = _Output(sys.stdout), _Output(sys.stderr)
         if '--help' in sys.argv[1:] or '-h' in sys.argv[1:]:
-            try:
-                print(usage.strip(), flush=True)
-            except BrokenPipeError:  # `| head`: the rest goes nowhere (the Python docs' recipe)
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            print(usage.strip(), flush=True)
             sys.exit(0)
         try:
             settle(sys.argv[1:])
@@ -354,13 +361,42 @@ def start(name=None, usage='', settle=None):
     sys.modules.update(dict.fromkeys(hidden))  # None there: `import sklearn` raises ImportError
     try:
         with _stderr_kept_back():
-            import keras  # noqa: F401
-            import tensorflow  # noqa: F401
+            __import__('keras')
+            __import__('tensorflow')
     finally:
         for module in hidden:
             if module in sys.modules and sys.modules[module] is None:
                 del sys.modules[module]
     return started
+
+
+class _Output:
+    """A script's sys.stdout or sys.stderr, whose reader may go away (`| head -1`) or whose disk may fill: the
+    first write that fails says so in one line on stderr, and the rest goes to /dev/null; the command goes on."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+    def write(self, text):
+        return self._unbroken(self.stream.write, text)
+
+    def flush(self):
+        self._unbroken(self.stream.flush)
+
+    def _unbroken(self, method, *args):
+        try:
+            return method(*args)
+        except OSError as e:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self.stream.fileno())
+            os.close(null)
+            cause = 'a pipe its reader closed' if isinstance(e, BrokenPipeError) else e.strerror or e
+            print(f'note: the standard output went away ({cause}): the command goes on without it', file=sys.stderr,
+                  flush=True)
+            return method(*args)  # into /dev/null now
 
 
 _STDERR = []  # while TensorFlow loads: the standard error it would print its start-up lines to
@@ -403,7 +439,8 @@ def guarded(script, argv, out_dir, newest=None):
         signal.signal(signum, _interrupt)
     _STOPPING.clear()
     try:
-        yield
+        with _acknowledged():
+            yield
         stop_if_asked()  # a signal lost on the way still ends the command as one
     except UsageError as e:
         sys.exit(f'error: {e}')
@@ -427,6 +464,36 @@ def guarded(script, argv, out_dir, newest=None):
         sys.exit(f'error: {why(e)}: {kept}; fix that and run the same command again')
     finally:
         _STOPPING.clear()
+
+
+@contextlib.contextmanager
+def _acknowledged():
+    """The first signal is answered at once with a `stopping:` line, though Python runs its handler only
+    between bytecodes, never while TensorFlow runs a step: the system writes each signal's number into a
+    pipe (signal.set_wakeup_fd) that a thread reads. All is as before when the body ends."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    reader = threading.Thread(target=_acknowledge, args=(read_end,), daemon=True)
+    reader.start()
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(write_end)
+        reader.join(1)  # its line before the command's last
+
+
+def _acknowledge(read_end):
+    """Reads the signals' numbers until the pipe closes; the first of SIGNALS gets the `stopping:` line."""
+    told = False
+    with open(read_end, 'rb', buffering=0) as pipe:
+        for number in iter(lambda: pipe.read(1), b''):  # until the pipe closes
+            if number[0] in SIGNALS and not told:
+                told = True
+                with contextlib.suppress(OSError):  # (a closed terminal)
+                    print('stopping: the step in progress ends first; nothing more will be saved', file=sys.stderr,
+                          flush=True)
 
 
 _KEPT = None  # objects whose freeing would keep a script waiting (keep_until_exit); a list in a script
@@ -523,7 +590,8 @@ def made(folder):
 class Lock:
     """An exclusive lock, one command of a kind at a time: out_dir/lock for training, out_dir/samples.lock
     for rendering, .NAME.lock beside an export's folder; the file names its holder. The system releases
-    it when the process ends (a killed command's is taken over); a link in its place is never followed."""
+    it when the process ends (a killed command's is taken over); a link in its place is never followed, and
+    one that cannot name its holder (a full disk) is removed."""
 
     def __init__(self, out_dir, name='lock', doing='in use', subject=None):
         self.path = os.path.join(out_dir, name)
@@ -534,13 +602,15 @@ class Lock:
 
     def acquire(self):
         while True:
-            try:  # O_NOFOLLOW: a link in the lock's place is an error, not a file to write through
-                file = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644), 'r+b')
+            mode = os.lstat(self.path).st_mode if os.path.lexists(self.path) else stat.S_IFREG
+            if not stat.S_ISREG(mode):  # a link, a folder, a FIFO or a device: never followed, read or written
+                kinds = ((stat.S_ISLNK, 'a symbolic link'), (stat.S_ISDIR, 'a folder'), (stat.S_ISFIFO, 'a FIFO'))
+                raise UsageError(f'{self.path} is {next((k for test, k in kinds if test(mode)), "a device")}, not a '
+                                 f'lock this repo wrote: move it away and run again')
+            try:  # O_NOFOLLOW, O_NONBLOCK: a link or a FIFO put there since is an error, never waited on
+                file = open(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644),
+                            'r+b', buffering=0)
             except OSError as e:
-                if os.path.isdir(self.path) or os.path.islink(self.path):
-                    kind = 'a symbolic link' if os.path.islink(self.path) else 'a folder'
-                    raise UsageError(f'{self.path} is {kind}, not a lock this repo wrote: move it away and run '
-                                     f'again') from e
                 raise UsageError(f'cannot write to {self.path} ({e.strerror or e}): pass a writable --out_dir') from e
             try:
                 fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -555,11 +625,15 @@ class Lock:
         before = _holder(file)
         if before:
             print(f'note: taking over the lock of {before}, which has ended')
-        file.seek(0)
-        file.truncate()
         now = time.strftime('%Y-%m-%d %H:%M:%S')
-        file.write(f'process {os.getpid()} on {socket.gethostname()} since {now}\n'.encode())
-        file.flush()
+        try:
+            file.seek(0)
+            file.truncate()
+            file.write(f'process {os.getpid()} on {socket.gethostname()} since {now}\n'.encode())
+        except OSError as e:  # a full disk: no empty lock is left behind (the file is ours, locked)
+            os.remove(self.path)
+            file.close()
+            raise UsageError(f'cannot write to {self.path} ({e.strerror or e}): pass a writable --out_dir') from e
         self.file = file
         return self
 

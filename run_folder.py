@@ -492,8 +492,8 @@ def _acknowledge(read_end):
             if number[0] in SIGNALS and not told:
                 told = True
                 with contextlib.suppress(OSError):  # (a closed terminal)
-                    print('stopping: the step in progress ends first; nothing more will be saved', file=sys.stderr,
-                          flush=True)
+                    print('stopping: the work in progress ends first (a training step can take a while); nothing '
+                          'more will be written', file=sys.stderr, flush=True)
 
 
 _KEPT = None  # objects whose freeing would keep a script waiting (keep_until_exit); a list in a script

@@ -36,7 +36,8 @@ import time
 import configurator  # noqa: E402  (pure Python: the flags are checked before TensorFlow loads)
 import run_folder  # noqa: E402
 
-STARTED = run_folder.start(__name__, __doc__, lambda argv: configurator.for_training(configurator.parse_overrides(argv)))
+STARTED = run_folder.start(__name__, __doc__,
+                          lambda argv: configurator.for_training(configurator.parse_overrides(argv)))
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 

@@ -28,7 +28,7 @@ def read_best(out_dir):
     try:
         best = run_folder.read_json(os.path.join(folder, 'scores.json'))
         held = checkpoints.numbered(folder)
-        if not (isinstance(best, dict) and isinstance(best.get('epoch'), int) and isinstance(best.get('figure'), float)
+        if not (isinstance(best.get('epoch'), int) and isinstance(best.get('figure'), float)
                 and math.isfinite(best['figure']) and best['figure'] >= 0):  # an FID is never negative
             raise ValueError('no epoch and figure, an FID >= 0')
         try:

@@ -285,8 +285,6 @@ def from_saved(path):
     """The Config a run saved as config.json (every field, as vae_gan.py writes it; run_folder.read_json)."""
     try:
         saved = run_folder.read_json(path)
-        if not isinstance(saved, dict):
-            raise run_folder.Unreadable('not a JSON object')
     except run_folder.Unreadable as e:
         raise UsageError(f'{path} cannot be read as a config ({e}): restore it from a copy, or delete it '
                          f'and pass the run\'s settings as --field=value') from e
@@ -370,12 +368,8 @@ def _started_with(out_dir, saved):
     the run has none; one UsageError naming the file that does not read, or config.json if it names
     another preset (an edit of config.json, not of config.py)."""
     path = os.path.join(out_dir, PRESET_FILE)
-    if not os.path.lexists(path):
-        return {}
     try:
-        before = run_folder.read_json(path)
-        if not isinstance(before, dict):
-            raise run_folder.Unreadable('not a JSON object')
+        before = run_folder.read_json(path) if os.path.lexists(path) else {}
     except run_folder.Unreadable as e:
         raise UsageError(f'{path} cannot be read ({e}): delete it (the run writes it again; an edit of config.py '
                          f'since the run last started then goes unseen)') from e

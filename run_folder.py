@@ -179,11 +179,14 @@ def read_bytes(path, limit):
 
 
 def read_json(path, limit=1 << 20):
-    """The JSON value in the file at `path` (read_bytes)."""
+    """The JSON object in the file at `path` (read_bytes): every JSON file the repo reads back holds one."""
     try:
-        return json.loads(read_bytes(path, limit))
-    except (ValueError, UnicodeDecodeError) as e:
+        value = json.loads(read_bytes(path, limit))
+    except ValueError as e:  # (UnicodeDecodeError is one)
         raise Unreadable(f'not JSON: {e}') from e
+    if not isinstance(value, dict):
+        raise Unreadable('not a JSON object')
+    return value
 
 
 def read_arrays(path, spec, limit=1 << 30, finite=True):

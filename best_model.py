@@ -26,10 +26,9 @@ def read_best(out_dir):
     if not os.path.isdir(folder):
         return None, None
     try:
-        with open(os.path.join(folder, 'scores.json')) as f:
-            best = json.load(f)
+        best = run_folder.read_json(os.path.join(folder, 'scores.json'))
         held = checkpoints.numbered(folder)
-        if not (isinstance(best, dict) and isinstance(best.get('epoch'), int) and isinstance(best.get('figure'), float)
+        if not (isinstance(best.get('epoch'), int) and isinstance(best.get('figure'), float)
                 and math.isfinite(best['figure']) and best['figure'] >= 0):  # an FID is never negative
             raise ValueError('no epoch and figure, an FID >= 0')
         try:
@@ -45,7 +44,7 @@ def read_best(out_dir):
         why = checkpoints.damage(held[0][1])
         if why:
             raise ValueError(why)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, run_folder.Unreadable) as e:
         print(f'note: {folder} does not read back ({run_folder.why(e) if isinstance(e, OSError) else e}): '
               f'the next scores replace it')
         return None, None

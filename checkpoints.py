@@ -135,10 +135,11 @@ def remove(prefix):
         os.remove(file)
 
 
-def export(folder, networks, epoch, settings, extra=None):
+def export(folder, networks, epoch, settings, extra=None, then=None):
     """The `networks` ({'encoder': ..., 'decoder': ...}) with their epoch, config.json (`settings`) and
     any `extra` {file name: JSON value} in `folder`, renamed into place once every file reads back
-    (run_folder.written_folder). Returns the checkpoint's prefix."""
+    (run_folder.written_folder), and what then(the folder being built, its checkpoint's prefix) writes
+    into it before that. Returns the checkpoint's prefix."""
     with run_folder.written_folder(folder) as whole:
         saved = save(tf.train.Checkpoint(epoch=tf.Variable(epoch, dtype=tf.int64), **networks), whole, epoch, keep=1)
         for name, value in {'config.json': settings, **(extra or {})}.items():
@@ -146,6 +147,8 @@ def export(folder, networks, epoch, settings, extra=None):
             with open(os.path.join(whole, name)) as f:
                 if json.load(f) != json.loads(json.dumps(value)):
                     raise OSError(f'{name} did not read back after writing it to {whole}')
+        if then:
+            then(whole, saved)
     return os.path.join(folder, os.path.basename(saved))
 
 

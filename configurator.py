@@ -3,7 +3,6 @@ each field's type, a run's config.json loaded, every field checked; every fault 
 """
 import dataclasses
 import difflib
-import json
 import math
 import os
 import re
@@ -286,18 +285,15 @@ def run_config(folder):
 
 
 def from_saved(path):
-    """The Config a run saved as config.json (every field, as vae_gan.py writes it)."""
+    """The Config a run saved as config.json (every field, as vae_gan.py writes it; run_folder.read_json)."""
     try:
-        with open(path) as f:
-            saved = json.load(f)
-        if not isinstance(saved, dict):
-            raise ValueError('not a JSON object')
-    except (OSError, ValueError) as e:
+        saved = run_folder.read_json(path)
+    except run_folder.Unreadable as e:
         raise UsageError(f'{path} cannot be read as a config ({e}): restore it from a copy, or delete it '
                          f'and pass the run\'s settings as --field=value') from e
     saved = {**{f: getattr(Config(), f) for f in LATER_FIELDS}, **saved}  # written before they existed: off
     unknown, missing = sorted(set(saved) - set(FIELDS)), [f for f in FIELDS if f not in saved]
-    if unknown or missing or saved['preset'] not in PRESETS:
+    if unknown or missing or not isinstance(saved['preset'], str) or saved['preset'] not in PRESETS:
         why = (f'unknown field {unknown[0]}' if unknown else f'no field {missing[0]}' if missing
                else f'unknown preset {saved["preset"]!r}')
         raise UsageError(f'{path} is not a config this version wrote ({why}): edit the file to hold exactly '
@@ -353,13 +349,8 @@ def for_training(overrides):
         line += f' (a new run in {out_dir})'
     else:
         check_same_model(out_dir, saved, {'preset': preset.preset})
-        try:
-            with open(os.path.join(out_dir, PRESET_FILE)) as f:
-                before = json.load(f)
-        except (OSError, ValueError):
-            before = None
-        edited = {f for f in FIXED_FIELDS
-                  if before and isinstance(before, dict) and before.get(f) != getattr(preset, f)}
+        before = _started_with(out_dir, saved)
+        edited = {f for f in FIXED_FIELDS if f in before and before[f] != getattr(preset, f)}
         kept = {f: getattr(saved, f) for f in FIXED_FIELDS if f not in overrides and f not in edited}
         cfg = checked(dataclasses.replace(preset, **dict(overrides, **kept, out_dir=out_dir)))
         fixed = changed(saved, cfg)
@@ -373,6 +364,23 @@ def for_training(overrides):
     if cfg.data_dir:
         run_folder.not_owned(cfg.data_dir, '--data_dir', 'copy the images to a folder of their own and pass that')
     return cfg, line
+
+
+def _started_with(out_dir, saved):
+    """config.py's preset as the run in out_dir (config `saved`) last started with it (PRESET_FILE), {} if
+    the run has none; one UsageError naming the file that does not read, or config.json if it names
+    another preset (an edit of config.json, not of config.py)."""
+    path = os.path.join(out_dir, PRESET_FILE)
+    try:
+        before = run_folder.read_json(path) if os.path.lexists(path) else {}
+    except run_folder.Unreadable as e:
+        raise UsageError(f'{path} cannot be read ({e}): delete it (the run writes it again; an edit of config.py '
+                         f'since the run last started then goes unseen)') from e
+    if before.get('preset', saved.preset) != saved.preset:
+        raise UsageError(f'{config_file(out_dir)} names the preset {saved.preset!r}, but the run last started with '
+                         f'{before["preset"]!r} ({PRESET_FILE}): put "preset": "{before["preset"]}" back in that '
+                         f'config.json')
+    return before
 
 
 def _refusal(out_dir, saved, cfg, overrides, fixed):
@@ -413,12 +421,11 @@ def unseen_checkpoints(out_dir):
     trained = ((os.path.isfile(scores) and os.path.getsize(scores) > 0)
                or os.path.isdir(run_folder.best_folder(out_dir)))
     try:  # or its grids (op-gen/epoch_N.png) go past config.json's checkpoint_every: it saved one
-        with open(config_file(out_dir)) as f:
-            every = json.load(f)['checkpoint_every']
+        every = run_folder.read_json(config_file(out_dir))['checkpoint_every']
         grids = run_folder.entries(os.path.join(out_dir, 'op-gen'))
         epochs = [int(m.group(1)) for m in map(run_folder.GRID.fullmatch, grids) if m]
         trained = trained or (isinstance(every, int) and any(epoch > every for epoch in epochs))
-    except (OSError, ValueError, KeyError, TypeError):  # config.json itself is checked when it is read
+    except (run_folder.Unreadable, KeyError, TypeError):  # config.json itself is checked when it is read
         pass
     if not held and trained:
         raise UsageError(f'{out_dir} has trained (its scores.jsonl, best/ or grids remain) but {folder} holds no '

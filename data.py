@@ -12,6 +12,7 @@ import sys
 
 import tensorflow as tf
 
+import run_folder
 from configurator import UsageError
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif')
@@ -211,14 +212,18 @@ def split_files(names, split):
 
 
 def read_attributes(folder, names):
-    """{file name: 40 attributes as 0/1} from the folder's list_attr_celeba.txt, for `names`."""
+    """{file name: 40 attributes as 0/1} from the folder's list_attr_celeba.txt, for `names` (CelebA's is
+    26 MB: a file past 256 MB, or not a file, is one error)."""
     path = os.path.join(folder, ATTRIBUTE_FILE)
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         raise UsageError(f'{folder} has no {ATTRIBUTE_FILE}: attribute vectors need the CelebA attribute '
                          f'file beside the images')
-    with open(path) as f:
-        lines = f.read().split('\n')
-    columns = [CELEB_A_ATTRIBUTES.index(a) for a in lines[1].split()]
+    try:
+        lines = run_folder.read_bytes(path, 1 << 28).decode(errors='replace').split('\n')
+        columns = [CELEB_A_ATTRIBUTES.index(a) for a in lines[1].split()]
+    except (run_folder.Unreadable, IndexError, ValueError) as e:
+        why = e if isinstance(e, run_folder.Unreadable) else 'its second line does not name the 40 attributes'
+        raise UsageError(f'{path} does not read as CelebA\'s attribute list ({why}): put the original there') from e
     table = {}
     for line in lines[2:]:
         fields = line.split()

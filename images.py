@@ -74,15 +74,16 @@ def write_numbered(images, folder):
 def write_gif(folder, path):
     """The PNGs in folder (op-gen/'s epoch grids) as a GIF at path, in natural order (epoch 5 before
     epoch 10), GIF_SECONDS_PER_FRAME each, looping. A frame that does not read (cut short by a full
-    disk, say), or whose shape differs from the newest grid's (a file copied in), is left out with a
-    note. Returns the number of frames (0: no file)."""
+    disk, say; or not a file: run_folder.read_bytes), or whose shape differs from the newest grid's (a
+    file copied in), is left out with a note. Returns the number of frames (0: no file)."""
     number = lambda p: [int(t) if t.isdigit() else t for t in re.split(r'(\d+)', os.path.basename(p))]
     frames = []
     for frame in sorted(glob.glob(os.path.join(folder, '*.png')), key=number, reverse=True):  # the newest first
         try:
-            image = iio.imread(frame)
-        except Exception as e:  # imageio raises many kinds for a damaged file
-            print(f'note: {frame} does not read as an image ({type(e).__name__}): left out of the GIF')
+            image = iio.imread(run_folder.read_bytes(frame, 1 << 27), extension='.png')
+        except Exception as e:  # the reader's refusal, or one of imageio's many kinds for a damaged file
+            why = e if isinstance(e, run_folder.Unreadable) else type(e).__name__
+            print(f'note: {frame} does not read as an image ({why}): left out of the GIF')
             continue
         if frames and image.shape != frames[0].shape:  # the newest grid's: a run's own grids share it
             size = lambda a: f'{a.shape[1]}x{a.shape[0]}x{a.shape[2] if a.ndim == 3 else 1}'  # width x height x colours

@@ -91,9 +91,8 @@ def _once(paths):
 
 def _is_png(path):
     try:
-        with open(path, 'rb') as f:
-            return f.read(8) == b'\x89PNG\r\n\x1a\n'
-    except OSError:
+        return run_folder.read_bytes(path, 1 << 28)[:8] == b'\x89PNG\r\n\x1a\n'
+    except run_folder.Unreadable:
         return False
 
 
@@ -261,13 +260,14 @@ def _extractor(cfg, kind):
                          f'--preset={cfg.preset} --metric_features={kind}`')
     model = build_classifier(cfg, kind)
     try:
+        fingerprint = hashlib.sha256(run_folder.read_bytes(path, 1 << 30)).hexdigest()[:16]
         model.load_weights(path)
     except Exception as e:  # h5py and Keras raise many kinds for a damaged file
-        raise UsageError(f'{path} does not read as the {kind} feature network ({type(e).__name__}): restore it '
+        why = e if isinstance(e, run_folder.Unreadable) else type(e).__name__
+        raise UsageError(f'{path} does not read as the {kind} feature network ({why}): restore it '
                          f'(git checkout {path}), or train it again with `python metrics.py --train_classifier '
                          f'--preset={cfg.preset} --metric_features={kind}`') from e
     features = keras.Model(model.input, model.get_layer('features').output)
-    fingerprint = hashlib.sha256(open(path, 'rb').read()).hexdigest()[:16]
     return tf.function(lambda x: features(x, training=False)), fingerprint
 
 
@@ -276,22 +276,23 @@ def _extractor(cfg, kind):
 def held_out_features(cfg, extract, fingerprint, images, split='held_out'):
     """The features of the held-out `images` (of `split`: 'held_out' or 'validation'), cached in
     out_dir/metrics_cache under a key of all that defines them: the split, the folder, the
-    preprocessing, the count and the extractor's weights."""
+    preprocessing, the count and the extractor's weights. The cache counts only as exactly these
+    features (float32, one finite row per image, the width of `extract`, a tf.function); else a note,
+    and they are computed again."""
     defining = {field: getattr(cfg, field) for field in data.IMAGE_FIELDS + (f'{split}_split', 'arch')}
     if split != 'held_out':  # the held-out key names no split (kept caches stay valid)
         defining['split'] = split
     key = hashlib.sha256(json.dumps([defining, len(images), fingerprint], sort_keys=True).encode()).hexdigest()[:16]
     path = os.path.join(cfg.out_dir, 'metrics_cache', f'{len(images)}_{key}.npy')
-    if os.path.exists(path):  # trusted only when whole: one finite row per image
-        try:
-            cached = np.load(path)
-            if cached.ndim == 2 and len(cached) == len(images) and np.all(np.isfinite(cached)):
-                return cached
-        except (OSError, ValueError, EOFError):
-            pass
-        print(f'note: {path} is damaged (not one finite row per image): computing those features again')
-    features = np.concatenate([extract(images[i:i + BATCH]).numpy() for i in range(0, len(images), BATCH)])
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    width = extract.get_concrete_function(tf.TensorSpec((None,) + images.shape[1:], tf.float32)).output_shapes[-1]
+    try:
+        return run_folder.read_arrays(path, ('float32', (len(images), width)))
+    except run_folder.Unreadable as e:
+        if os.path.lexists(path):
+            print(f'note: {path} does not read back as these features ({e}): computing them again')
+    features = np.concatenate([extract(images[i:i + BATCH]).numpy()
+                               for i in range(0, len(images), BATCH)]).astype(np.float32)
+    path = os.path.join(run_folder.folder(cfg.out_dir, 'metrics_cache'), os.path.basename(path))
     with run_folder.written(path) as temporary, open(temporary, 'wb') as f:
         np.save(f, features)
     return features
@@ -365,13 +366,11 @@ def _complete(scores, figures, totals):
 def _scores(path):
     """A metrics.json's scores, checked: one line naming the file if it does not read as one."""
     try:
-        with open(path) as f:
-            scores = json.load(f)
+        scores = run_folder.read_json(path)
         if not _complete(scores, ('fid', 'kid', 'precision', 'recall'), ('mse', 'ssim')):
-            raise ValueError('a figure is missing')
-    except (OSError, ValueError) as e:
-        why = run_folder.why(e) if isinstance(e, OSError) else e
-        raise UsageError(f'{path} does not read as a metrics.json ({why}): score the run again with '
+            raise run_folder.Unreadable('a figure is missing')
+    except run_folder.Unreadable as e:
+        raise UsageError(f'{path} does not read as a metrics.json ({e}): score the run again with '
                          f'`python vae_gan_inference.py --metrics`') from e
     return scores
 
@@ -415,21 +414,22 @@ def table(paths):
 
 
 def read_scores(out_dir):
-    """scores.jsonl's records; lines that do not read as one are left out with a note."""
+    """scores.jsonl's records (none if there is no file); lines that do not read as one are left out with
+    a note; a file that does not read is one error."""
     path = os.path.join(out_dir, SCORES)
+    try:
+        text = run_folder.read_bytes(path, 1 << 28).decode(errors='replace') if os.path.lexists(path) else ''
+    except run_folder.Unreadable as e:
+        raise UsageError(f'{path} is not a file of scores ({e}): move it away (the run writes its scores there)') from e
     records = []
-    if os.path.lexists(path) and not os.path.isfile(path):
-        raise UsageError(f'{path} is not a file of scores: move it away (the run writes its scores there)')
-    if os.path.exists(path):
-        with open(path, errors='replace') as f:
-            for number, line in enumerate(f, 1):
-                try:
-                    record = json.loads(line)
-                    if not (isinstance(record, dict) and isinstance(record.get('epoch'), int)):
-                        raise ValueError('no epoch')
-                    records.append(record)
-                except ValueError:
-                    print(f'note: line {number} of {path} does not read as scores: left out')
+    for number, line in enumerate(text.splitlines(), 1):
+        try:
+            record = json.loads(line)
+            if not (isinstance(record, dict) and isinstance(record.get('epoch'), int)):
+                raise ValueError('no epoch')
+            records.append(record)
+        except ValueError:
+            print(f'note: line {number} of {path} does not read as scores: left out')
     return records
 
 
@@ -448,9 +448,8 @@ def plot(path, runs):
             raise UsageError(f'no scores in {run}/{SCORES}: a run writes them every eval_every epochs')
         best = ([record['epoch'] for record in records if record.get('best')] or [None])[-1]
         try:  # best/'s own record, where the run folder has it: a resumed run may have redone that epoch
-            with open(os.path.join(run, 'best', 'scores.json')) as f:
-                best = int(json.load(f)['epoch'])
-        except (OSError, ValueError, KeyError, TypeError):
+            best = int(run_folder.read_json(os.path.join(run, 'best', 'scores.json'))['epoch'])
+        except (run_folder.Unreadable, ValueError, KeyError, TypeError):
             pass
         colour, label = f'C{r}', os.path.basename(os.path.normpath(run))
         epochs = [record['epoch'] for record in records]

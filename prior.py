@@ -63,13 +63,16 @@ def fit(cfg, encoder, seed=None):
 def for_checkpoint(cfg, checkpoint, encoder, unaveraged=False, beside=None):
     """None with prior='normal'; else the mixture of this checkpoint's encoder, kept in out_dir/metrics_cache/
     under a key of all that defines it (the checkpoint's tensor checksums, the images, the components),
-    read back when it checks whole, else fitted now. `beside`: the checkpoint's run or export, whose own
-    cache is read too (an export carries its mixture) and whose config.json's seed seeds the fit (a
-    render's --seed draws other codes). unaveraged: the checkpoint's weights, not their average, kept apart."""
+    read back when it checks whole (read), else fitted now (a note says why). `beside`: the checkpoint's
+    run or export, whose own cache is read too (an export carries its mixture) and whose config.json's
+    seed seeds the fit (a render's --seed draws other codes). unaveraged: the checkpoint's weights, not
+    their average, kept apart."""
     if cfg.prior == 'normal':
         return None
-    with open(checkpoint + '.index', 'rb') as f:  # it holds every tensor's checksum: the contents, not read
-        digest = hashlib.sha256(f.read())
+    try:  # the index holds every tensor's checksum: the contents, not read
+        digest = hashlib.sha256(run_folder.read_bytes(checkpoint + '.index', 1 << 30))
+    except run_folder.Unreadable as e:
+        raise UsageError(f'{checkpoint}.index does not read ({e}): pass another checkpoint') from e
     terms = {field: getattr(cfg, field)
              for field in data.IMAGE_FIELDS + ('train_split', 'prior_components', 'prior_images')}
     terms['seed'] = from_saved(config_file(beside)).seed if beside else cfg.seed
@@ -78,38 +81,30 @@ def for_checkpoint(cfg, checkpoint, encoder, unaveraged=False, beside=None):
     path = os.path.join(cfg.out_dir, 'metrics_cache', f'prior_{key}.npz')
     elsewhere = beside and os.path.abspath(beside) != os.path.abspath(cfg.out_dir)  # (a run rendered into itself)
     for cached in [path] + ([os.path.join(beside, 'metrics_cache', os.path.basename(path))] if elsewhere else []):
-        if os.path.exists(cached):
-            why = check(cfg, cached)
-            if why is None:
-                with np.load(cached) as saved:
-                    return {name: saved[name] for name in ('weights', 'means', 'covariances', 'images')}
-            print(f'note: {cached} does not read as a mixture ({why}): fitting it again')
+        try:
+            return read(cfg, cached)
+        except run_folder.Unreadable as e:
+            if os.path.lexists(cached):
+                print(f'note: {cached} does not read as a mixture ({e}): fitting it again')
     print(f'fitting a mixture of {cfg.prior_components} to the codes of {cfg.prior_images} training images '
           f'at most (prior=mixture)')
     mixture = fit(cfg, encoder, terms['seed'])
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    path = os.path.join(run_folder.folder(cfg.out_dir, 'metrics_cache'), os.path.basename(path))  # never a link
     with run_folder.written(path) as temporary, open(temporary, 'wb') as f:
         np.savez(f, **mixture)
     return mixture
 
 
-def check(cfg, path):
-    """Why the mixture file at path cannot be trusted (not whole, wrong shapes, weights not a
-    distribution, covariances not positive definite), or None."""
+def read(cfg, path):
+    """The mixture in the file at path (run_folder.read_arrays: cfg's components, finite), or Unreadable
+    saying why: weights that are not a distribution, a covariance not positive definite."""
     k, z = cfg.prior_components, cfg.z_dim
+    mixture = run_folder.read_arrays(path, {'weights': ('float64', (k,)), 'means': ('float64', (k, z)),
+                                            'covariances': ('float64', (k, z, z)), 'images': ('i', ())})
+    if np.any(mixture['weights'] < 0) or abs(mixture['weights'].sum() - 1) > 1e-6:
+        raise run_folder.Unreadable('weights not a distribution')
     try:
-        with np.load(path) as saved:
-            weights, means, covariances = saved['weights'], saved['means'], saved['covariances']
-            int(saved['images'])
-        if (weights.shape, means.shape, covariances.shape) != ((k,), (k, z), (k, z, z)):
-            return f'shapes {weights.shape}, {means.shape}, {covariances.shape}'
-        if not all(np.all(np.isfinite(a)) for a in (weights, means, covariances)):
-            return 'not finite'
-        if np.any(weights < 0) or abs(weights.sum() - 1) > 1e-6:
-            return 'weights not a distribution'
-        np.linalg.cholesky(covariances)
+        np.linalg.cholesky(mixture['covariances'])
     except np.linalg.LinAlgError:
-        return 'a covariance is not positive definite'
-    except Exception as e:  # numpy and zipfile raise many kinds for a damaged file
-        return f'{type(e).__name__}: {str(e)[:80]}'
-    return None
+        raise run_folder.Unreadable('a covariance is not positive definite') from None
+    return mixture

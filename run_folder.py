@@ -180,17 +180,20 @@ def read_bytes(path, limit):
 
 
 def read_json(path, limit=1 << 20):
-    """The JSON value in the file at `path` (read_bytes)."""
+    """The JSON object in the file at `path` (read_bytes): every JSON file the repo reads back holds one."""
     try:
-        return json.loads(read_bytes(path, limit))
-    except (ValueError, UnicodeDecodeError) as e:
+        value = json.loads(read_bytes(path, limit))
+    except ValueError as e:  # (UnicodeDecodeError is one)
         raise Unreadable(f'not JSON: {e}') from e
+    if not isinstance(value, dict):
+        raise Unreadable('not a JSON object')
+    return value
 
 
-def read_arrays(path, spec, limit=1 << 30):
+def read_arrays(path, spec, limit=1 << 30, finite=True):
     """{name: array} from the .npz (spec a dict) or .npy (spec one (dtype, shape), the array returned alone)
     at `path`, each exactly as spec says: the dtype (or its kind, 'U' or 'i'), the shape (None: any length
-    on that axis); floats finite. Never unpickles."""
+    on that axis); floats finite (unless finite=False: NaN may stand for 'undefined'). Never unpickles."""
     import numpy as np
     try:
         loaded = np.load(io.BytesIO(read_bytes(path, limit)), allow_pickle=False)
@@ -209,7 +212,7 @@ def read_arrays(path, spec, limit=1 << 30):
         if not kind or len(array.shape) != len(shape) or any(
                 want is not None and want != have for want, have in zip(shape, array.shape)):
             raise Unreadable(f'{name} is {array.dtype} {array.shape}, not {np.dtype(dtype)} {shape}')
-        if array.dtype.kind == 'f' and not np.all(np.isfinite(array)):
+        if finite and array.dtype.kind == 'f' and not np.all(np.isfinite(array)):
             raise Unreadable(f'{name} is not finite')
     return arrays
 
@@ -220,6 +223,7 @@ def folder(root, *parts):
     """root/part/..., made where missing, each part a folder of its own: the repo never writes through a
     link inside a run or an export (root itself may be one: the user's choice). A link, or a file, in a
     part's place is refused with one line."""
+    os.makedirs(root, exist_ok=True)
     path = root
     for part in parts:
         path = os.path.join(path, part)

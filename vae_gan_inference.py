@@ -190,8 +190,9 @@ def restore_models(cfg, path, average=True):
 
 
 def export(cfg, checkpoint, folder):
-    """The encoder and decoder alone, with config.json, into `folder`, new or empty (checkpoints.export
-    writes it whole); a lock beside it (.NAME.lock) makes a second export into it refuse."""
+    """The encoder and decoder alone, with config.json (and a prior='mixture' run's mixture, fitted now: it
+    renders without the training images), into `folder`, new or empty: checkpoints.export builds it whole
+    beside it and renames it in last; a lock beside it (.NAME.lock) makes a second export into it refuse."""
     folder = os.path.normpath(folder)  # E/. and E/ are E
     parent, name = os.path.split(os.path.abspath(folder))
     encoder, decoder = restore_models(cfg, checkpoint)
@@ -200,15 +201,17 @@ def export(cfg, checkpoint, folder):
             held = checkpoints.numbered(folder)
             what = f'an export of epoch {held[0][0]}' if held else 'other files'
             raise UsageError(f'--export={folder} already holds {what}: pass a new folder, or move that one away first')
-        path = checkpoints.export(folder, {'encoder': encoder, 'decoder': decoder}, checkpoints.epoch_of(checkpoint),
-                                  dataclasses.asdict(dataclasses.replace(cfg, out_dir=folder)))
-        print(f'exported {checkpoint} to {path}')
-        if cfg.prior == 'mixture':  # fitted now and kept in the export: it renders without the training images
+
+        def with_mixture(whole, saved):
             try:
-                prior.for_checkpoint(dataclasses.replace(cfg, out_dir=folder), path, encoder)
+                prior.for_checkpoint(dataclasses.replace(cfg, out_dir=whole), saved, encoder)
             except UsageError as e:  # offline, too few images: the export itself is whole
                 print(f'note: no mixture kept in {folder} ({e}): a render of it fits one, which needs the training '
                       f'images')
+        path = checkpoints.export(folder, {'encoder': encoder, 'decoder': decoder}, checkpoints.epoch_of(checkpoint),
+                                  dataclasses.asdict(dataclasses.replace(cfg, out_dir=folder)),
+                                  then=with_mixture if cfg.prior == 'mixture' else None)
+        print(f'exported {checkpoint} to {path}')
 
 
 def render(cfg, checkpoint, options):
@@ -328,16 +331,15 @@ def load_attribute_vectors(cfg, checkpoint, encoder, count, samples, before):
     """The 40 attribute vectors of this checkpoint and `count` images: before/attribute_vectors.npz's, else
     from `count` encoded training images (z sampled from q(z|x), as the paper's code); saved in samples/."""
     path, vectors = os.path.join(before, 'attribute_vectors.npz'), None
-    try:
-        if os.path.exists(path):
-            with np.load(path) as saved:
-                if str(saved['checkpoint']) == checkpoint and int(saved['images']) == count:
-                    vectors = saved['vectors']
-            if vectors is not None and vectors.shape != (len(data.CELEB_A_ATTRIBUTES), cfg.z_dim):
-                raise ValueError(f'shape {vectors.shape}')
-    except Exception as e:  # numpy and zipfile raise many kinds for a damaged file
-        print(f'note: {path} is damaged ({type(e).__name__}: {str(e)[:80]}): making the attribute vectors again')
-        vectors = None
+    spec = {'vectors': ('float32', (len(data.CELEB_A_ATTRIBUTES), cfg.z_dim)), 'checkpoint': ('U', ()),
+            'images': ('i', ())}
+    try:  # NaN: an attribute all or none of the images have
+        saved = run_folder.read_arrays(path, spec, finite=False)
+        if str(saved['checkpoint']) == checkpoint and int(saved['images']) == count:
+            vectors = saved['vectors']
+    except run_folder.Unreadable as e:
+        if os.path.lexists(path):
+            print(f'note: {path} does not read back as attribute vectors ({e}): making them again')
     if vectors is None:
         codes, attributes = [], []
         batches = data.attribute_dataset(cfg, models.INFERENCE_BATCH).take(math.ceil(count / models.INFERENCE_BATCH))

@@ -66,7 +66,7 @@ def test_attributes_png_and_saved_vectors(faces, capsys, monkeypatch):
     open(path, 'r+b').truncate(os.path.getsize(path) // 2)
     capsys.readouterr()
     inference.render(*inference.load_config(args))
-    assert 'attribute_vectors.npz is damaged' in capsys.readouterr().out
+    assert "attribute_vectors.npz does not read back as attribute vectors" in capsys.readouterr().out
     assert np.array_equal(np.load(path)['vectors'], saved['vectors'], equal_nan=True)
 
 

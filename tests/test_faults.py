@@ -415,7 +415,7 @@ def test_a_damaged_metrics_cache_is_computed_again(run, capsys):
         capsys.readouterr()
         inference.main([f'--out_dir={run}', '--metrics', '--num_samples=4'])
         printed = capsys.readouterr().out
-        assert printed.count('is damaged') == len(damages) and 'computing those features again' in printed
+        assert printed.count('does not read back as these features') == len(damages) and 'computing them again' in printed
         assert json.load(open(run / 'samples' / 'metrics.json'))['features'] == scores['features']  # the same scores
     assert all(np.load(path).shape[0] == 4 for path in cache) and not _leftovers(run)
 

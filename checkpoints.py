@@ -135,12 +135,12 @@ def remove(prefix):
         os.remove(file)
 
 
-def export(folder, networks, epoch, settings, extra=None, then=None):
+def export(folder, networks, epoch, settings, extra=None, then=None, check=None):
     """The `networks` ({'encoder': ..., 'decoder': ...}) with their epoch, config.json (`settings`) and
     any `extra` {file name: JSON value} in `folder`, renamed into place once every file reads back
     (run_folder.written_folder), and what then(the folder being built, its checkpoint's prefix) writes
-    into it before that. Returns the checkpoint's prefix."""
-    with run_folder.written_folder(folder) as whole:
+    into it before that; check: written_folder's. Returns the checkpoint's prefix."""
+    with run_folder.written_folder(folder, check) as whole:
         saved = save(tf.train.Checkpoint(epoch=tf.Variable(epoch, dtype=tf.int64), **networks), whole, epoch, keep=1)
         for name, value in {'config.json': settings, **(extra or {})}.items():
             run_folder.write_json(os.path.join(whole, name), value)

@@ -6,6 +6,7 @@ A run folder holds config.json and the folders its run writes itself (OWNED, op-
 run's best/) holds config.json beside its ckpt-N.index. Nothing else writes inside either.
 """
 import contextlib
+import errno
 import fcntl
 import io
 import json
@@ -223,6 +224,8 @@ def folder(root, *parts):
     """root/part/..., made where missing, each part a folder of its own: the repo never writes through a
     link inside a run or an export (root itself may be one: the user's choice). A link, or a file, in a
     part's place is refused with one line."""
+    if os.path.lexists(root) and not os.path.isdir(root):
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), root)
     os.makedirs(root, exist_ok=True)
     path = root
     for part in parts:
@@ -263,15 +266,19 @@ def write_json(path, value):
 
 
 @contextlib.contextmanager
-def written_folder(path):
+def written_folder(path, check=None):
     """Yields a temporary folder beside `path` for the body to fill, renamed into its place when the body
-    ends (the folder there before renamed aside, then deleted); if the body fails, `path` is as it was."""
+    ends (the folder there before renamed aside, then deleted); if the body fails, `path` is as it was.
+    check(): called under the caller's lock just before the rename, to refuse a place that is no longer
+    the command's own (another command wrote there meanwhile); then too `path` is as it was."""
     recover_folder(path)
     parent, name = os.path.split(os.path.abspath(path))
     temporary = os.path.join(parent, f'.{name}.tmp{os.getpid()}')  # (recover_folder removed any of ours)
     os.makedirs(temporary)
     try:
         yield temporary
+        if check:
+            check()
         old = os.path.join(parent, f'.{name}.old{os.getpid()}')
         if os.path.lexists(path):
             os.rename(path, old)  # a link is renamed, never followed

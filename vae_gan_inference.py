@@ -196,11 +196,16 @@ def export(cfg, checkpoint, folder):
     folder = os.path.normpath(folder)  # E/. and E/ are E
     parent, name = os.path.split(os.path.abspath(folder))
     encoder, decoder = restore_models(cfg, checkpoint)
-    with run_folder.made(parent), run_folder.Lock(parent, f'.{name}.lock', 'being exported', subject=folder):
+    def vacant(meanwhile=False):  # under the lock, at the start and again at the last rename
         if os.path.isdir(folder) and os.listdir(folder):
             held = checkpoints.numbered(folder)
             what = f'an export of epoch {held[0][0]}' if held else 'other files'
-            raise UsageError(f'--export={folder} already holds {what}: pass a new folder, or move that one away first')
+            raise UsageError(f'--export={folder} was written by another command meanwhile ({what}): nothing exported; '
+                             f'pass a new folder' if meanwhile else
+                             f'--export={folder} already holds {what}: pass a new folder, or move that one away first')
+
+    with run_folder.made(parent), run_folder.Lock(parent, f'.{name}.lock', 'being exported', subject=folder):
+        vacant()
 
         def with_mixture(whole, saved):
             try:
@@ -210,7 +215,8 @@ def export(cfg, checkpoint, folder):
                       f'images')
         path = checkpoints.export(folder, {'encoder': encoder, 'decoder': decoder}, checkpoints.epoch_of(checkpoint),
                                   dataclasses.asdict(dataclasses.replace(cfg, out_dir=folder)),
-                                  then=with_mixture if cfg.prior == 'mixture' else None)
+                                  then=with_mixture if cfg.prior == 'mixture' else None,
+                                  check=lambda: vacant(meanwhile=True))
         print(f'exported {checkpoint} to {path}')
 
 
@@ -220,8 +226,15 @@ def render(cfg, checkpoint, options):
     run may rotate it away meanwhile."""
     before = os.path.join(cfg.out_dir, 'samples')  # an earlier render's: its attribute vectors reused if they fit
     print(f'rendering {checkpoint} into {before}')
+    def still_its_own():  # a run or an export may have landed in out_dir since the flags were checked
+        kind = 'an exported model' if run_folder.is_export(cfg.out_dir) else 'a training run' if run_folder.is_run(
+            cfg.out_dir) else None
+        if kind and not run_folder.inside(cfg.out_dir, run_folder.run_of(checkpoint)):
+            raise UsageError(f'{cfg.out_dir} became {kind} while this render ran, and its samples/ are its own '
+                             f'model\'s: nothing written; render into a folder of its own')
+
     with run_folder.made(cfg.out_dir), run_folder.Lock(cfg.out_dir, 'samples.lock', 'being rendered'), \
-            run_folder.written_folder(before) as samples:
+            run_folder.written_folder(before, still_its_own) as samples:
         encoder, decoder = restore_models(cfg, checkpoint, options.average)
         epoch = checkpoints.epoch_of(checkpoint)
         mixture = prior.for_checkpoint(cfg, checkpoint, encoder, unaveraged=not options.average,  # None: N(0, I)

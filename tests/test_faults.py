@@ -528,7 +528,7 @@ def test_the_lock_garbage_deleted_or_the_folder_gone(run, capsys, monkeypatch):
         return save(*args, **kwargs)
     monkeypatch.setattr(checkpoints, 'save', gone)
     line = _fails(vae_gan.main, TINY + [f'--out_dir={run}', '--epochs=4', '--eval_every=0'], capsys,  # (no best/ to save first)
-                  'checkpoints: Not a directory')
+                  'run: Not a directory')
     assert '/lock' not in line
 
 

@@ -117,6 +117,32 @@ def test_a_second_export_into_one_folder_refuses_while_the_first_writes(run_copy
     assert sorted(os.listdir(tmp_path / 'shared')) == ['export']  # no lock left beside it
 
 
+def test_an_export_and_a_render_started_together_into_one_new_folder_never_mix(run_copy, tmp_path, capsys,
+                                                                                  monkeypatch):
+    """Both pass their checks while the folder is new; each checks again under its lock at its last rename:
+    a render never lands its samples in an export written meanwhile, an export never replaces a folder a
+    render wrote meanwhile. The one that comes second refuses and leaves the other's files as they are."""
+    ckpt = f'--checkpoint={run_copy}/checkpoints/ckpt-2'
+    first = tmp_path / 'first'
+    render = inference.load_config([ckpt, f'--out_dir={first}', '--num_samples=2'])  # checked: a new folder
+    inference.main([ckpt, f'--export={first}'])  # meanwhile, an export lands there
+    exported = contents(first)
+    with pytest.raises(configurator.UsageError, match='became an exported model while this render ran'):
+        inference.render(*render)
+    assert contents(first) == exported
+    second = tmp_path / 'second'
+    real = run_folder.written_folder
+
+    def a_render_lands_meanwhile(path, *args):
+        if os.path.basename(path) == 'second':
+            inference.main([ckpt, f'--out_dir={second}', '--num_samples=2'])
+        return real(path, *args)
+    monkeypatch.setattr(run_folder, 'written_folder', a_render_lands_meanwhile)
+    _refused(inference.main, [ckpt, f'--export={second}'], capsys, 'was written by another command meanwhile')
+    assert sorted(os.listdir(second)) == ['samples'] and os.path.exists(second / 'samples' / 'generations.png')
+    assert not [n for n in os.listdir(tmp_path) if n.startswith('.second')]  # nothing of the export left
+
+
 @pytest.mark.parametrize('flag, words', [
     ('--held_out_split=test[:0]', "the slice 'test[:0]' holds no images"),
     ('--validation_split=train[:zz', "validation_split must be a split such as 'train'"),

@@ -121,8 +121,11 @@ def test_a_closed_or_broken_standard_output_is_no_failure(run_copy, trained_run,
 
 
 def test_a_ctrl_c_during_a_long_step_is_acknowledged_at_once(digits, tmp_path):
-    process = _script('vae_gan.py', '--preset=celeb_a', f'--data_dir={digits}', '--crop_fraction=1',
-                      '--batch_size=8', '--steps_per_epoch=1', f'--out_dir={tmp_path / "run"}', stdout=subprocess.PIPE)
+    """The first Ctrl-C is answered at once, though the step runs on; then one `stopped:` line with the
+    command to go on, which names the script's path when run from another folder."""
+    args = ['--preset=celeb_a', f'--data_dir={digits}', '--crop_fraction=1', '--batch_size=8', '--steps_per_epoch=1',
+            f'--out_dir={tmp_path / "run"}']
+    process = _script('vae_gan.py', *args, stdout=subprocess.PIPE, cwd=tmp_path)
     for line in process.stdout:
         if line.startswith('started in'):  # the step traced, the first one starts: seconds of TensorFlow's own work
             break
@@ -135,6 +138,9 @@ def test_a_ctrl_c_during_a_long_step_is_acknowledged_at_once(digits, tmp_path):
     assert process.returncode == 130 and list(seen) == ['stopping:', 'stopped:'], seen
     assert seen['stopping:'][0] < 2, seen  # at once, though the step goes on (seconds more on 2 cores)
     assert seen['stopping:'][1].startswith('stopping: the work in progress ends first')
+    assert seen['stopped:'][1] == (f'stopped: no checkpoint was saved yet; go on with: python '
+                                   f'{os.path.join(ROOT, "vae_gan.py")} ' + ' '.join(args) + '\n')
+    assert not os.path.exists(tmp_path / 'run' / 'lock')
 
 
 def test_a_ctrl_c_during_a_download_leaves_none_of_its_folders(tmp_path, monkeypatch):

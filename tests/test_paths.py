@@ -3,6 +3,7 @@ writes itself, never starts over when it cannot see its checkpoints, never write
 its lock's place; an export is never mixed with a second one started at the same time."""
 import json
 import os
+import shutil
 
 import pytest
 
@@ -325,3 +326,38 @@ def test_a_folder_a_render_wrote_into_trains_and_a_linked_best_is_not_rendered(r
         _refused(inference.main, [f'--out_dir={run_copy}', *checkpoint], capsys, 'best is a symbolic link')
     assert not (run_copy / 'samples').exists()
     assert metrics.command([f'--plot={tmp_path / "p.png"}', str(trained_run)])[1] == str(tmp_path / 'p.png')
+
+
+def test_a_link_planted_at_every_place_the_repo_writes_is_never_written_through(run_copy, tmp_path, capsys):
+    """The one writer's rule, at each place: a link where a folder of the run's own belongs is refused in
+    one line before anything is written; a link where a file or samples/ goes is replaced (the link
+    itself), and nothing where any link points changes."""
+    elsewhere = tmp_path / 'elsewhere'
+    for name in ('checkpoints', 'logs', 'op-gen', 'metrics_cache', 'best', 'samples'):
+        (elsewhere / name).mkdir(parents=True)
+        (elsewhere / name / 'keep.txt').write_text(name)
+    (elsewhere / 'scores.jsonl').write_text('')  # (the run has scored nothing yet)
+    for name in ('config.json', 'preset.json', 'checkpoints/checkpoint'):  # copies that read
+        shutil.copyfile(run_copy / name, elsewhere / name.replace('/', '-'))
+    before = contents(elsewhere)
+    train = TINY + [f'--out_dir={run_copy}', '--epochs=3', '--eval_every=1', '--eval_samples=4']
+    for name in ('checkpoints', 'logs', 'op-gen', 'metrics_cache', 'best'):  # a folder of the run's own
+        held = tmp_path / f'{name}.real'
+        if os.path.exists(run_copy / name):
+            os.rename(run_copy / name, held)
+        os.symlink(elsewhere / name, run_copy / name)
+        _refused(vae_gan.main, train, capsys, f'{run_copy / name}', 'symbolic link')
+        os.remove(run_copy / name)
+        if os.path.exists(held):
+            os.rename(held, run_copy / name)
+    for name in ('scores.jsonl', 'config.json', 'preset.json', 'checkpoints/checkpoint'):  # a file: replaced
+        if os.path.exists(run_copy / name):
+            os.remove(run_copy / name)
+        os.symlink(elsewhere / name.replace('/', '-'), run_copy / name)
+    vae_gan.main(train)
+    os.symlink(elsewhere / 'samples', run_copy / 'samples')
+    inference.main([f'--out_dir={run_copy}', '--checkpoint=newest', '--num_samples=2'])
+    for name in ('scores.jsonl', 'config.json', 'preset.json', 'checkpoints/checkpoint', 'samples'):
+        assert not os.path.islink(run_copy / name), name
+    assert os.path.isfile(run_copy / 'best' / 'scores.json') and os.path.isfile(run_copy / 'samples' / 'generations.png')
+    assert contents(elsewhere) == before

@@ -10,6 +10,7 @@ import glob
 import json
 import os
 import shutil
+import stat
 import tempfile
 
 import tensorflow as tf
@@ -43,10 +44,20 @@ def ordered(path, notes=False):
     return [(prefix, epochs) for prefix, epochs, _ in found]
 
 
+def load(prefix):
+    """TensorFlow's reader of the checkpoint at prefix, once each of its files is a regular file (the one
+    reader's rule: a FIFO or a device there would be waited on forever); ValueError naming one that is not."""
+    for file in glob.glob(glob.escape(prefix) + '.*'):
+        if not stat.S_ISREG(os.stat(file).st_mode):
+            raise ValueError(f'{os.path.basename(file)} is not a regular file')
+    return tf.train.load_checkpoint(prefix)
+
+
 def damage(prefix):
-    """Why the checkpoint at prefix does not read back whole (its index, a tensor, a checksum), or None."""
+    """Why the checkpoint at prefix does not read back whole (its files, its index, a tensor, a checksum), or
+    None."""
     try:
-        reader = tf.train.load_checkpoint(prefix)
+        reader = load(prefix)
         for key in reader.get_variable_to_shape_map():
             reader.get_tensor(key)
     except Exception as e:  # any failure to read means the same: not restorable
@@ -184,7 +195,7 @@ def restore_newest(checkpoint, path):
 
 def epoch_of(path):
     """The number of epochs the checkpoint at path had trained."""
-    return int(tf.train.load_checkpoint(path).get_tensor('epoch/.ATTRIBUTES/VARIABLE_VALUE'))
+    return int(load(path).get_tensor('epoch/.ATTRIBUTES/VARIABLE_VALUE'))
 
 
 def recorded(prefix):

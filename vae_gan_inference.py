@@ -178,7 +178,7 @@ def restore_models(cfg, path, average=True):
     keras.mixed_precision.set_global_policy('float32')
     encoder, decoder = models.build_encoder(cfg), models.build_decoder(cfg)
     averaged = cfg.ema_decay is not None and any(
-        key.startswith('encoder_average/') for key in tf.train.load_checkpoint(path).get_variable_to_shape_map())
+        key.startswith('encoder_average/') for key in checkpoints.load(path).get_variable_to_shape_map())
     if cfg.ema_decay is not None and not average and not averaged:  # best/ and exports: the averages, plain names
         raise UsageError(f'--average=false: {path} holds only the weights\' averages (best/ and exports do): '
                          f'pass a training checkpoint, --checkpoint=newest or RUN/checkpoints/ckpt-N')

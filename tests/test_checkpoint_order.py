@@ -112,3 +112,19 @@ def test_a_grid_folder_replaced_by_a_link_mid_run_is_never_written_through(run_c
         vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3'])
     assert 'op-gen is a symbolic link' in str(stop.value.code) and os.listdir(elsewhere) == []
     assert checkpoints.newest(str(run_copy / 'checkpoints')) == (str(run_copy / 'checkpoints' / 'ckpt-3'), 3)
+
+
+def test_a_fifo_among_a_checkpoint_s_files_is_passed_over_never_waited_on(run_copy, capsys):
+    folder = run_copy / 'checkpoints'
+    signal.alarm(30)  # a hang fails the test instead of the suite
+    try:
+        for number, part in ((1, 'data-00000-of-00001'), (2, 'index')):
+            os.rename(folder / f'ckpt-{number}.{part}', folder / 'kept')
+            os.mkfifo(folder / f'ckpt-{number}.{part}')  # read, it waits for a writer forever
+            assert f'ckpt-{number}.{part} is not a regular file' in checkpoints.damage(str(folder / f'ckpt-{number}'))
+            if number == 1:
+                os.replace(folder / 'kept', folder / f'ckpt-1.{part}')
+        vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3'])  # passes over ckpt-2, resumes from ckpt-1
+    finally:
+        signal.alarm(0)
+    assert 'ckpt-2 is damaged' in capsys.readouterr().out and checkpoints.epoch_of(str(folder / 'ckpt-3')) == 3

@@ -42,7 +42,7 @@ def command(argv):
     if argv and argv[0].split('=')[0] in ('--plot', '--table') and '=' in argv[0]:  # --plot=OUT.png as --plot OUT.png
         argv = argv[0].split('=', 1) + argv[1:]
     if argv[:1] == ['--table'] and argv[1:]:
-        missing = [path for path in argv[1:] if not os.path.isfile(path)]
+        missing = [path for path in argv[1:] if not os.path.lexists(path)]  # (what is there: the reader's)
         if missing:
             raise UsageError(f'--table: no file {missing[0]}: pass metrics.json files (RUN/samples/metrics.json, '
                              f'written by `vae_gan_inference.py --metrics`)')
@@ -53,8 +53,8 @@ def command(argv):
             raise UsageError(f'--plot {argv[1]}: the first path is the PNG to write (a name ending in .png), then the '
                              f'runs: python metrics.py --plot OUT.png RUN ...')
         if os.path.lexists(out) and not _is_png(out):  # a run's scores.jsonl, a config.json, ...: never replaced
-            raise UsageError(f'--plot {out}: that file exists and is not a PNG, so it is not replaced: pass a new '
-                             f'file name, such as {os.path.splitext(out)[0]}-scores.png')
+            raise UsageError(f'--plot {out}: that name is taken by something that is not a PNG (a file, a link), '
+                             f'so it is not replaced: pass a new file name, such as {os.path.splitext(out)[0]}-scores.png')
         where, what = run_folder.owner(out)
         if where:  # a run's grids, its best/, an export: the repo's files, never replaced by a plot
             raise UsageError(f'--plot {out} {what}: pass a file outside it, such as '

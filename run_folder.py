@@ -181,9 +181,16 @@ def read_bytes(path, limit):
 
 
 def read_json(path, limit=1 << 20):
-    """The JSON object in the file at `path` (read_bytes): every JSON file the repo reads back holds one."""
+    """The JSON object in the file at `path` (read_bytes): every JSON file the repo reads back holds one, each
+    key once (a hand-edited file's second "z_dim" would silently win)."""
+    def once(pairs):
+        keys = [key for key, _ in pairs]
+        twice = next((key for key in keys if keys.count(key) > 1), None)
+        if twice is not None:
+            raise ValueError(f'the key {twice!r} appears twice')
+        return dict(pairs)
     try:
-        value = json.loads(read_bytes(path, limit))
+        value = json.loads(read_bytes(path, limit), object_pairs_hook=once)
     except ValueError as e:  # (UnicodeDecodeError is one)
         raise Unreadable(f'not JSON: {e}') from e
     if not isinstance(value, dict):

@@ -165,7 +165,7 @@ def test_metrics_py_never_replaces_an_input_and_ends_in_one_line(tmp_path, capsy
             metrics.main(['--plot', str(out), str(run)])
     assert (run / metrics.SCORES).read_text() == scores and (run / 'config.json').read_text() == '{}'
     (tmp_path / 'notes.png').write_text('a user file that only ends in .png')  # outside any run: kept too
-    with pytest.raises(SystemExit, match='exists and is not a PNG'):
+    with pytest.raises(SystemExit, match='that name is taken by something that is not a PNG'):
         metrics.main(['--plot', str(tmp_path / 'notes.png'), str(run)])
     assert (tmp_path / 'notes.png').read_text() == 'a user file that only ends in .png'
     metrics.main(['--plot', str(tmp_path / 'new' / 'scores.png'), str(run)])

@@ -315,3 +315,6 @@ def test_a_preset_edited_in_config_json_is_blamed_on_config_json(run_copy, capsy
     (run_copy / 'config.json').write_text(json.dumps(dict(saved, preset=['mnist'])))
     _one_error(vae_gan.main, TINY + [f'--out_dir={run_copy}'], "config.json is not a config this version wrote "
                "(unknown preset ['mnist'])")
+    text = json.dumps(saved)  # a key given twice, as a hand edit leaves it: the second would silently win
+    (run_copy / 'config.json').write_text(text[:-1] + ', "z_dim": 16}')
+    _one_error(vae_gan.main, TINY + [f'--out_dir={run_copy}'], "the key 'z_dim' appears twice")

@@ -51,17 +51,19 @@ def read_best(out_dir):
     return held[0][1], best
 
 
-def write_scores(out_dir, records):
-    """scores.jsonl, one line per record, written whole (a temporary file, then renamed)."""
+def write_scores(out_dir, lines):
+    """scores.jsonl, these lines, written whole (a temporary file, then renamed)."""
     with run_folder.written(os.path.join(out_dir, metrics.SCORES)) as temporary, open(temporary, 'w') as f:
-        f.writelines(json.dumps(record) + '\n' for record in records)
+        f.writelines(line + '\n' for line in lines)
 
 
 def forget_after(out_dir, epoch):
-    """A resumed run redoes the epochs after its checkpoint: their scores go (best/ stays)."""
-    records = metrics.read_scores(out_dir)
-    if any(record['epoch'] > epoch for record in records):
-        write_scores(out_dir, [record for record in records if record['epoch'] <= epoch])
+    """A resumed run redoes the epochs after its checkpoint: their scores go (best/ stays; a line that does
+    not read stays as it is)."""
+    lines = metrics.read_scores(out_dir, lines=True)
+    kept = [line for line, record in lines if record is None or record['epoch'] <= epoch]
+    if len(kept) < len(lines):
+        write_scores(out_dir, kept)
 
 
 def due(cfg, done):
@@ -116,7 +118,7 @@ def score(cfg, networks, epoch, step, extractors):
     if record['best']:
         settings = dataclasses.asdict(dataclasses.replace(cfg, out_dir=run_folder.best_folder(cfg.out_dir)))
         checkpoints.export(run_folder.best_folder(cfg.out_dir), networks, epoch, settings, {'scores.json': record})
-    write_scores(cfg.out_dir, metrics.read_scores(cfg.out_dir) + [record])
+    write_scores(cfg.out_dir, [line for line, _ in metrics.read_scores(cfg.out_dir, lines=True)] + [json.dumps(record)])
     print(f'  validation ({split}): FID ' + ', '.join(
         f'{space} {s["fid"]:.2f}' for space, s in scores['features'].items()) + f', MSE {scores["mse"]:.4f}: '
         + ('the best yet, kept in best/' if record['best'] else f'best/ stays (epoch {best["epoch"]})')

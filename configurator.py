@@ -30,6 +30,14 @@ def checked(cfg):
     """Raises UsageError naming the first bad field; returns cfg, data_dir's '~' expanded, metric_features 'auto'
     resolved to the networks that fit the data: MNIST's two classifiers for mnist and fashion_mnist, none for a
     folder of images (name them to use one), else InceptionV3."""
+    for field in dataclasses.fields(Config):  # an edit of config.py as strict as a flag: 'fast' is no rate
+        value = getattr(cfg, field.name)
+        if not _is_of(field.type, value):
+            raise UsageError(f'{field.name} must be {_type_name(field.type)}, not {value!r} (config.py\'s '
+                             f'{cfg.preset!r} preset, if no flag set it)')
+        if field.name in PATH_FIELDS and isinstance(value, str) and not_utf8(value):
+            raise UsageError(f'{field.name} {value!r} is not UTF-8 text, which TensorFlow\'s paths must be: '
+                             f'rename it')
     features = ('none' if cfg.data_dir else 'classifier,mlp' if cfg.dataset in ('mnist', 'fashion_mnist')
                 else 'inception') if cfg.metric_features == 'auto' else cfg.metric_features
     cfg = dataclasses.replace(cfg, metric_features=features, data_dir=os.path.expanduser(cfg.data_dir))
@@ -310,6 +318,15 @@ def from_saved(path):
     except UsageError as e:  # values of the file, not of the command line: said so
         raise UsageError(f'{path} holds a setting this version refuses: {e} (read from that file, not the command '
                          f'line: edit the file, or delete it and pass the run\'s settings as --field=value)') from e
+
+
+def not_utf8(text):
+    """Whether a path's text cannot be UTF-8 (a byte os.fsdecode escaped, a lone surrogate from JSON)."""
+    try:
+        text.encode('utf-8')
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _is_of(kind, value):

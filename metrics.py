@@ -53,8 +53,8 @@ def command(argv):
             raise UsageError(f'--plot {argv[1]}: the first path is the PNG to write (a name ending in .png), then the '
                              f'runs: python metrics.py --plot OUT.png RUN ...')
         if os.path.lexists(out) and not _is_png(out):  # a run's scores.jsonl, a config.json, ...: never replaced
-            raise UsageError(f'--plot {out}: that name is taken by something that is not a PNG (a file, a link), '
-                             f'so it is not replaced: pass a new file name, such as {os.path.splitext(out)[0]}-scores.png')
+            raise UsageError(f'--plot {out}: that name is taken by something that is not a PNG (a file, a link), so '
+                             f'it is not replaced: pass a new file name, such as {os.path.splitext(out)[0]}-scores.png')
         where, what = run_folder.owner(out)
         if where:  # a run's grids, its best/, an export: the repo's files, never replaced by a plot
             raise UsageError(f'--plot {out} {what}: pass a file outside it, such as '
@@ -413,24 +413,26 @@ def table(paths):
     return '\n'.join(rows)
 
 
-def read_scores(out_dir):
-    """scores.jsonl's records (none if there is no file); lines that do not read as one are left out with
-    a note; a file that does not read is one error."""
+def read_scores(out_dir, lines=False):
+    """scores.jsonl's records (none if there is no file); a line that does not read as one is left out of
+    them with a note, and kept in the file; lines: [(each line, its record or None)] instead. A file that
+    does not read is one error."""
     path = os.path.join(out_dir, SCORES)
     try:
         text = run_folder.read_bytes(path, 1 << 28).decode(errors='replace') if os.path.lexists(path) else ''
     except run_folder.Unreadable as e:
         raise UsageError(f'{path} is not a file of scores ({e}): move it away (the run writes its scores there)') from e
-    records = []
+    read = []
     for number, line in enumerate(text.splitlines(), 1):
         try:
             record = json.loads(line)
-            if not (isinstance(record, dict) and isinstance(record.get('epoch'), int)):
+            if not (isinstance(record, dict) and type(record.get('epoch')) is int):
                 raise ValueError('no epoch')
-            records.append(record)
-        except ValueError:
-            print(f'note: line {number} of {path} does not read as scores: left out')
-    return records
+        except (ValueError, RecursionError):
+            print(f'note: line {number} of {path} does not read as scores: left out (kept in the file)')
+            record = None
+        read.append((line, record))
+    return read if lines else [record for _, record in read if record is not None]
 
 
 def plot(path, runs):

@@ -191,8 +191,8 @@ def read_json(path, limit=1 << 20):
         return dict(pairs)
     try:
         value = json.loads(read_bytes(path, limit), object_pairs_hook=once)
-    except ValueError as e:  # (UnicodeDecodeError is one)
-        raise Unreadable(f'not JSON: {e}') from e
+    except (ValueError, RecursionError) as e:  # (UnicodeDecodeError is one; RecursionError: nested too deep)
+        raise Unreadable(f'not JSON: {str(e)[:120]}') from e
     if not isinstance(value, dict):
         raise Unreadable('not a JSON object')
     return value
@@ -279,6 +279,9 @@ def written_folder(path, check=None):
     check(): called under the caller's lock just before the rename, to refuse a place that is no longer
     the command's own (another command wrote there meanwhile); then too `path` is as it was."""
     recover_folder(path)
+    if os.path.lexists(path) and not os.path.islink(path) and not os.path.isdir(path):  # a user's file: kept
+        raise UsageError(f'{path} is a file, where the repo writes a folder of its own: move the file away, then '
+                         f'run again')
     parent, name = os.path.split(os.path.abspath(path))
     temporary = os.path.join(parent, f'.{name}.tmp{os.getpid()}')  # (recover_folder removed any of ours)
     os.makedirs(temporary)
@@ -292,7 +295,7 @@ def written_folder(path, check=None):
         os.rename(temporary, path)
         if os.path.isdir(old) and not os.path.islink(old):
             shutil.rmtree(old, ignore_errors=True)
-        elif os.path.lexists(old):  # a file or a link in the folder's place
+        elif os.path.lexists(old):  # a link in the folder's place: the link itself
             os.remove(old)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
@@ -572,6 +575,8 @@ def locked(out_dir):
     in checkpoints/."""
     with made(out_dir), Lock(out_dir):
         held = checkpoint_folder(out_dir)
+        if os.path.isdir(held) and not os.access(held, os.W_OK):  # (at the first save, an epoch would be lost)
+            raise UsageError(f'cannot write to {held} (read-only?): make it writable, then run again')
         for name in entries(held):
             path = os.path.join(held, name)
             if name.endswith('_temp') and (os.path.islink(path) or os.path.isdir(path)):

@@ -54,6 +54,10 @@ def settings(args):
     export whose config.json describes the model; cfg.out_dir: where samples/ goes (source by default)."""
     overrides, flags = configurator.parse_flags(args, config.Config, Options)
     options = Options(**flags)
+    for name in ('checkpoint', 'export'):
+        if configurator.not_utf8(getattr(options, name)):
+            raise UsageError(f'--{name} {getattr(options, name)!r} is not UTF-8 text, which TensorFlow\'s paths '
+                             f'must be: rename it')
     for name in ('num_samples', 'metric_samples', 'attribute_images'):
         if getattr(options, name) < 1:
             raise UsageError(f'{name} must be a whole number >= 1, not {getattr(options, name)}')

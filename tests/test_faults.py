@@ -606,15 +606,8 @@ def _another_run_s(best):
     (best / 'config.json').write_text(json.dumps(dict(json.loads((best / 'config.json').read_text()), seed=7)))
 
 
-def _as_a_file(best):
-    import shutil
-    shutil.rmtree(best)
-    best.write_text('not a folder')
-
-
 @pytest.mark.parametrize('damage, why', [(_negative_figure, 'an FID >= 0'), (_another_run_s, "another run's: seed 7"),
-                                         (lambda best: (best / 'config.json').write_text('{'), 'its config.json'),
-                                         (_as_a_file, None)])
+                                         (lambda best: (best / 'config.json').write_text('{'), 'its config.json')])
 def test_a_best_that_is_not_this_run_s_best_model_is_never_rendered_and_is_replaced(run, capsys, monkeypatch, damage, why):
     _scored(run, 1, 10.0, monkeypatch)
     damage(run / 'best')
@@ -634,3 +627,18 @@ def test_too_few_validation_images_stop_the_run_before_it_trains(tmp_path, capsy
                              '--metric_features=classifier,mlp'])
     assert 'has 2 validation image(s); the scores need at least 4' in str(stop.value.code)
     assert not os.path.exists(tmp_path / 'run' / 'checkpoints')
+
+
+def test_a_user_s_file_where_the_repo_writes_a_folder_is_kept_and_named(run, capsys, monkeypatch):
+    """best/ or samples/ as a file (a user's, say): a render and a scoring refuse in one line naming it, and
+    the file stays as it was (it used to be replaced without a word)."""
+    _scored(run, 1, 10.0, monkeypatch)
+    import shutil
+    shutil.rmtree(run / 'best')
+    for name in ('best', 'samples'):
+        (run / name).write_text(f'my {name}')
+    _fails(inference.main, [f'--out_dir={run}', '--num_samples=2', '--checkpoint=newest'], capsys,
+           f'{run}/samples is a file, where the repo writes a folder of its own: move the file away')
+    with pytest.raises(configurator.UsageError, match=f'{run}/best is a file, where the repo writes a folder'):
+        _scored(run, 2, 5.0, monkeypatch)
+    assert [(run / name).read_text() for name in ('best', 'samples')] == ['my best', 'my samples']

@@ -4,6 +4,7 @@ made again; a run's or a user's file is one `error:` line naming it; never a tra
 import dataclasses
 import json
 import os
+import re
 import signal
 
 import numpy as np
@@ -318,3 +319,26 @@ def test_a_preset_edited_in_config_json_is_blamed_on_config_json(run_copy, capsy
     text = json.dumps(saved)  # a key given twice, as a hand edit leaves it: the second would silently win
     (run_copy / 'config.json').write_text(text[:-1] + ', "z_dim": 16}')
     _one_error(vae_gan.main, TINY + [f'--out_dir={run_copy}'], "the key 'z_dim' appears twice")
+
+
+def test_json_nested_too_deep_is_one_line_and_a_bad_scores_line_is_kept(run_copy, capsys):
+    """A JSON file nested 100,000 deep (under the size bound) is refused as any other bad JSON, not a
+    RecursionError's traceback; a scores.jsonl line that does not read is left out of the scores and kept
+    in the file when the run rewrites it."""
+    import best_model
+    import vae_gan
+    deep = '[' * 100000 + ']' * 100000
+    (run_copy / 'preset.json').write_text(deep)
+    _one_error(vae_gan.main, TINY + [f'--out_dir={run_copy}'], 'preset.json')
+    (run_copy / 'scores.jsonl').write_text(f'{{"epoch": "1"}}\n{deep}\n{{"epoch": 5, "figure": 1.0}}\n')
+    best_model.forget_after(str(run_copy), 2)
+    assert (run_copy / 'scores.jsonl').read_text() == f'{{"epoch": "1"}}\n{deep}\n'
+    assert capsys.readouterr().out.count('does not read as scores: left out (kept in the file)') == 2
+
+
+def test_an_edit_of_config_py_and_a_path_are_checked_as_flags_are():
+    for fields, message in (({'lr_decoder': 'fast'}, "lr_decoder must be a number, not 'fast' (config.py's"),
+                            ({'out_dir': 'runs/a\udcffb'}, 'is not UTF-8 text'),
+                            ({'data_dir': '\ud800x'}, 'is not UTF-8 text')):  # (a lone surrogate, from JSON)
+        with pytest.raises(UsageError, match=re.escape(message)):
+            configurator.checked(dataclasses.replace(config.mnist, **fields))

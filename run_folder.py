@@ -459,6 +459,9 @@ def guarded(script, argv, out_dir, newest=None):
     for signum in SIGNALS:
         signal.signal(signum, _interrupt)
     _STOPPING.clear()
+    hook = sys.unraisablehook  # a signal's KeyboardInterrupt raised in a destructor is dropped there:
+    sys.unraisablehook = lambda unraisable: (  # stop_if_asked raises it again, not "Exception ignored"
+        None if isinstance(unraisable.exc_value, KeyboardInterrupt) else hook(unraisable))
     try:
         with _acknowledged():
             yield
@@ -484,6 +487,8 @@ def guarded(script, argv, out_dir, newest=None):
                 else f'what {folder} held before is as it was')
         sys.exit(f'error: {why(e)}: {kept}; fix that and run the same command again')
     finally:
+        if not _STOPPING:  # (a stopped command keeps its silence to the end)
+            sys.unraisablehook = hook
         _STOPPING.clear()
 
 

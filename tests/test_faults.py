@@ -642,3 +642,22 @@ def test_a_user_s_file_where_the_repo_writes_a_folder_is_kept_and_named(run, cap
     with pytest.raises(configurator.UsageError, match=f'{run}/best is a file, where the repo writes a folder'):
         _scored(run, 2, 5.0, monkeypatch)
     assert [(run / name).read_text() for name in ('best', 'samples')] == ['my best', 'my samples']
+
+
+def test_a_signal_raised_in_a_destructor_stops_the_command_without_exception_ignored_noise(capsys):
+    """Python prints 'Exception ignored in ...' with a traceback for an exception a destructor raises;
+    a signal's KeyboardInterrupt there (TensorFlow frees graphs while it traces) is the command's to end."""
+    class Freed:
+        def __del__(self):
+            run_folder._interrupt(signal.SIGTERM, None)
+
+    reported, hook = [], sys.unraisablehook  # what Python's own hook would print as 'Exception ignored'
+    sys.unraisablehook = reported.append
+    try:
+        with pytest.raises(SystemExit) as stop:
+            with run_folder.guarded('vae_gan.py', ['--epochs=3'], lambda: None):
+                Freed()  # freed at once: its KeyboardInterrupt goes to sys.unraisablehook
+    finally:
+        sys.unraisablehook = hook
+    assert stop.value.code == 128 + signal.SIGTERM and not reported
+    assert capsys.readouterr().err.strip().startswith('stopped: nothing written')

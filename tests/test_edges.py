@@ -103,7 +103,7 @@ def test_tfds_data_dir_that_is_a_file_is_named_as_the_cause(tmp_path, monkeypatc
 def test_a_closed_or_broken_standard_output_is_no_failure(run_copy, trained_run, tmp_path):
     other = shutil.copytree(trained_run, tmp_path / 'other')
     closed = subprocess.Popen(['sh', '-c', 'exec "$@" >&-', 'sh', sys.executable,
-                               os.path.join(ROOT, 'vae_gan_inference.py'), f'--out_dir={run_copy}'],
+                               os.path.join(ROOT, 'vae_gan_inference.py'), f'--out_dir={run_copy}', '--num_samples=2'],
                               stderr=subprocess.PIPE, text=True, env=ENV)
     both = _script('vae_gan.py', *TINY, f'--out_dir={shutil.copytree(trained_run, tmp_path / "both")}', '--epochs=2',
                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # `2>&1 | head -1`

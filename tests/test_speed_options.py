@@ -84,13 +84,12 @@ def test_bfloat16_step_has_float32_weights_heads_and_losses_and_no_loss_scaling(
 
 
 def test_checkpoints_move_between_options(run_copy, capsys):
-    """The shared float32 run resumed with float16 (its optimizers inside a LossScaleOptimizer), XLA and
-    the simultaneous update (one pass for XLA to compile, not three), then rendered (in float32): the
-    checkpoint is the same whatever the precision or the step. (bfloat16 has no loss scaling: its
-    optimizers are float32's.)"""
+    """The shared float32 run resumed with float16 (its optimizers inside a LossScaleOptimizer) and the
+    simultaneous update, then rendered (in float32): the checkpoint is the same whatever the precision or
+    the step. (bfloat16 has no loss scaling: its optimizers are float32's; XLA compiles the same variables.)"""
     import vae_gan_inference
     try:
-        vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3', '--mixed_precision=float16', '--jit_compile=true',
+        vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3', '--mixed_precision=float16',
                              '--update=simultaneous'])
     finally:
         keras.mixed_precision.set_global_policy('float32')

@@ -351,7 +351,7 @@ def train(cfg, started=None):
                     writer.flush()
         finally:
             writer.close()  # what was logged reaches the disk, however the run ends
-        print(f'done: {cfg.epochs} epochs in {cfg.out_dir}; render them with '
+        print(f'done: {cfg.epochs} epoch{"s" * (cfg.epochs != 1)} in {cfg.out_dir}; render them with '
               f'`{run_folder.command("vae_gan_inference.py")} --out_dir={cfg.out_dir}`')
 
 

@@ -116,6 +116,16 @@ def _mnist_is_prepared():
     return tfds.builder('mnist').is_prepared()
 
 
+@pytest.fixture(autouse=True)
+def keep_signal_handlers():
+    """A script's main() installs its Ctrl-C / kill handlers: every test gets the process's own back."""
+    handlers = {s: signal.getsignal(s) for s in run_folder.SIGNALS}
+    yield
+    for s, handler in handlers.items():
+        signal.signal(s, handler)
+    run_folder._STOPPING.clear()  # (a test that calls the handler itself)
+
+
 @pytest.fixture
 def step_for():
     """build_step, with the float32 policy restored afterwards."""

@@ -18,15 +18,6 @@ import vae_gan_inference as inference
 from conftest import TINY, contents
 
 
-@pytest.fixture(autouse=True)
-def keep_signal_handlers():
-    """main() installs its Ctrl-C / kill handlers; the test process gets its own back."""
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    yield
-    for s, handler in handlers.items():
-        signal.signal(s, handler)
-
-
 def _copy(folder, number, to):
     """ckpt-<number>.* copied in `folder` as ckpt-<to>.* (a stale copy under another number)."""
     for name in os.listdir(folder):

@@ -20,15 +20,6 @@ from configurator import UsageError
 from conftest import ROOT, TINY, needs_real_mnist, tiny
 
 
-@pytest.fixture(autouse=True)
-def keep_signal_handlers():
-    """main() installs its Ctrl-C / kill handlers; the test process gets its own back."""
-    handlers = {s: signal.getsignal(s) for s in run_folder.SIGNALS}
-    yield
-    for s, handler in handlers.items():
-        signal.signal(s, handler)
-
-
 ENV = {**{k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}, 'PYTHONUNBUFFERED': '1'}  # as a user
 
 

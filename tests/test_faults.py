@@ -27,16 +27,6 @@ import vae_gan
 import vae_gan_inference as inference
 from conftest import ROOT, TINY, contents, fake_scores
 
-@pytest.fixture(autouse=True)
-def keep_signal_handlers():
-    """main() installs its Ctrl-C / kill handlers; the test process gets its own back."""
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    yield
-    for s, handler in handlers.items():
-        signal.signal(s, handler)
-    run_folder._STOPPING.clear()  # (a test that calls the handler itself)
-
-
 @pytest.fixture
 def run(run_copy):
     """A copy of the shared trained run (conftest.trained_run: ckpt-1, ckpt-2), to damage."""

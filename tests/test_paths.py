@@ -14,15 +14,6 @@ import vae_gan_inference as inference
 from conftest import TINY, contents
 
 
-@pytest.fixture(autouse=True)
-def keep_signal_handlers():
-    import signal
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    yield
-    for s, handler in handlers.items():
-        signal.signal(s, handler)
-
-
 def _refused(main, args, capsys, *words):
     """main(args) ends in one error line holding each of `words`; returns the line."""
     with pytest.raises(SystemExit) as stop:

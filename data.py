@@ -262,8 +262,7 @@ def _unreadable(folder, name):
     except OSError as e:
         return e.strerror or str(e)
     if not stat.S_ISREG(info.st_mode):
-        kinds = ((stat.S_ISDIR, 'a folder'), (stat.S_ISFIFO, 'a FIFO'), (stat.S_ISSOCK, 'a socket'))
-        return 'not a regular file but ' + next((kind for test, kind in kinds if test(info.st_mode)), 'a device')
+        return f'not a regular file but {run_folder.kind(info.st_mode)}'
     if info.st_size > MAX_IMAGE_BYTES:
         return f'{info.st_size:,} bytes, over the {MAX_IMAGE_BYTES >> 20} MB an image may have'
     return ''

@@ -157,6 +157,13 @@ class Unreadable(Exception):
     attribute vectors) that raises it is rebuilt with a note; a user's or a run's file is one error line."""
 
 
+def kind(mode):
+    """What a file of this st_mode is, in words, when it is not a regular file ('' when it is)."""
+    kinds = ((stat.S_ISREG, ''), (stat.S_ISLNK, 'a symbolic link'), (stat.S_ISDIR, 'a folder'),
+             (stat.S_ISFIFO, 'a FIFO'), (stat.S_ISSOCK, 'a socket'))
+    return next((words for test, words in kinds if test(mode)), 'a device')
+
+
 def read_bytes(path, limit):
     """The contents of the regular file at `path` (a link to one is followed), at most `limit` bytes. A
     folder, FIFO, device or socket is refused without blocking (opened without waiting, checked, then
@@ -168,8 +175,7 @@ def read_bytes(path, limit):
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
-        kinds = ((stat.S_ISDIR, 'a folder'), (stat.S_ISFIFO, 'a FIFO'), (stat.S_ISSOCK, 'a socket'))
-        raise Unreadable('not a regular file but ' + next((k for test, k in kinds if test(mode)), 'a device'))
+        raise Unreadable(f'not a regular file but {kind(mode)}')
     with os.fdopen(fd, 'rb') as f:
         try:
             contents = f.read(limit + 1)
@@ -632,9 +638,7 @@ class Lock:
         while True:
             mode = os.lstat(self.path).st_mode if os.path.lexists(self.path) else stat.S_IFREG
             if not stat.S_ISREG(mode):  # a link, a folder, a FIFO or a device: never followed, read or written
-                kinds = ((stat.S_ISLNK, 'a symbolic link'), (stat.S_ISDIR, 'a folder'), (stat.S_ISFIFO, 'a FIFO'))
-                raise UsageError(f'{self.path} is {next((k for test, k in kinds if test(mode)), "a device")}, not a '
-                                 f'lock this repo wrote: move it away and run again')
+                raise UsageError(f'{self.path} is {kind(mode)}, not a lock this repo wrote: move it away and run again')
             try:  # O_NOFOLLOW, O_NONBLOCK: a link or a FIFO put there since is an error, never waited on
                 file = open(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644),
                             'r+b', buffering=0)

@@ -1,9 +1,7 @@
-"""The prior that generations are drawn from: N(0, I), the prior the networks are trained against
-(the paper, the original); or, with prior='mixture', a Gaussian mixture (scikit-learn's, full
-covariances) fitted after training to the encoder's codes (means) of the training images, an ex-post
-density estimate (Ghosh et al. 2020, "From Variational to Deterministic Autoencoders", section 4;
-pythae's GaussianMixtureSampler does the same). With the original's kl_weight of 1/z_dim the codes sit
-far from N(0, I) (RESULTS.md measures how far). Training grids (op-gen/) always draw from N(0, I).
+"""The prior generations are drawn from: N(0, I), as trained; or, with prior='mixture', a full-covariance
+Gaussian mixture fitted after training to the encoder's means of the training images (Ghosh et al. 2020,
+"From Variational to Deterministic Autoencoders", section 4): with kl_weight 1/z_dim the codes sit far
+from N(0, I) (RESULTS.md measures how far).
 """
 import hashlib
 import json
@@ -47,9 +45,8 @@ def training_codes(cfg, encoder):
 
 
 def fit(cfg, encoder, seed=None):
-    """{'weights' [k], 'means' [k, z], 'covariances' [k, z, z], 'images'}: scikit-learn's
-    GaussianMixture with prior_components full-covariance components, fitted to training_codes; its
-    initialisation seeded by `seed` (None: cfg.seed)."""
+    """{'weights' [k], 'means' [k, z], 'covariances' [k, z, z], 'images'}: scikit-learn's GaussianMixture
+    fitted to training_codes, seeded by `seed` (None: cfg.seed)."""
     from sklearn.mixture import GaussianMixture  # imported here: only a mixture prior needs it
     codes = training_codes(cfg, encoder)
     if len(codes) < 2 * cfg.prior_components:
@@ -61,12 +58,10 @@ def fit(cfg, encoder, seed=None):
 
 
 def for_checkpoint(cfg, checkpoint, encoder, unaveraged=False, beside=None):
-    """None with prior='normal'; else the mixture of this checkpoint's encoder, kept in out_dir/metrics_cache/
-    under a key of all that defines it (the checkpoint's tensor checksums, the images, the components),
-    read back when it checks whole (read), else fitted now (a note says why). `beside`: the checkpoint's
-    run or export, whose own cache is read too (an export carries its mixture) and whose config.json's
-    seed seeds the fit (a render's --seed draws other codes). unaveraged: the checkpoint's weights, not
-    their average, kept apart."""
+    """None with prior='normal'; else this checkpoint's mixture, cached in out_dir/metrics_cache/ under a key
+    of all that defines it, else fitted now. `beside`: the checkpoint's run or export (which carries its
+    mixture), whose cache is read too and whose config.json's seed seeds the fit (a render's --seed draws
+    other codes). unaveraged: the checkpoint's own weights, not their average, cached apart."""
     if cfg.prior == 'normal':
         return None
     try:  # the index holds every tensor's checksum: the contents, not read
@@ -96,8 +91,7 @@ def for_checkpoint(cfg, checkpoint, encoder, unaveraged=False, beside=None):
 
 
 def read(cfg, path):
-    """The mixture in the file at path (run_folder.read_arrays: cfg's components, finite), or Unreadable
-    saying why: weights that are not a distribution, a covariance not positive definite."""
+    """The mixture in the file at path, of cfg's shape, or Unreadable saying why."""
     k, z = cfg.prior_components, cfg.z_dim
     mixture = run_folder.read_arrays(path, {'weights': ('float64', (k,)), 'means': ('float64', (k, z)),
                                             'covariances': ('float64', (k, z, z)), 'images': ('i', ())})

@@ -4,10 +4,8 @@
     python bench.py --preset=celeb_a --data_dir=... --benchmark_steps=3         # any config.py field too
     python bench.py --mixed_precision=bfloat16 --benchmark_steps=40
 
-Common flags (and any config.py field; config.py says what each does):
-    --benchmark_steps=N    steps timed, after 3 of warm-up
-    --preset=NAME          the preset whose step is timed (mnist, celeb_a, ...)
-    --mixed_precision=bfloat16|float16, --jit_compile=true, --update=simultaneous   the speed options
+Flags: --benchmark_steps=N (steps timed, after 3 of warm-up) and any config.py field, such as the speed
+options --mixed_precision=bfloat16|float16, --jit_compile=true, --update=simultaneous.
 
 Prints images/s of vae_gan.py's whole step on the preset's real input pipeline and of the pipeline
 alone, on fresh weights. Reads and writes nothing in out_dir, so it runs from any folder.
@@ -27,15 +25,16 @@ class Options:
     benchmark_steps: int = 40  # steps timed, after 3 of warm-up (a few for CelebA on a CPU: about 10 s each)
 
 
-def settings(fields, flags):
+def settings(argv):
     """(the config to time, Options): pure Python, checked before TensorFlow loads."""
+    fields, flags = configurator.parse_flags(argv, config.Config, Options)
     options = Options(**flags)
     if options.benchmark_steps < 1:
         raise configurator.UsageError(f'benchmark_steps must be at least 1, not {options.benchmark_steps}')
     return configurator.from_overrides(fields), options
 
 
-run_folder.start(__name__, __doc__, lambda argv: settings(*configurator.parse_flags(argv, config.Config, Options)))
+run_folder.start(__name__, __doc__, settings)
 import tensorflow as tf  # noqa: E402
 
 import data  # noqa: E402
@@ -43,9 +42,7 @@ import vae_gan  # noqa: E402
 
 
 def benchmark(cfg, n, warmup=3):
-    """Prints images/s of `n` whole steps on the real pipeline (batch_size images per step, also with
-    fresh_batches) and of the pipeline alone, on fresh weights. Reads and writes nothing in out_dir.
-    Returns the seconds per step of each."""
+    """Prints the images/s of `n` whole steps and of the pipeline alone; returns the seconds per step of each."""
     run = vae_gan.build(cfg)
     train_ds, _ = data.train_dataset(cfg, seed=cfg.seed)
     epoch = tf.constant(1.0)
@@ -72,7 +69,7 @@ def benchmark(cfg, n, warmup=3):
 
 def main(argv):
     with run_folder.guarded('bench.py', argv, lambda: None):  # one line however it ends
-        cfg, options = settings(*configurator.parse_flags(argv, config.Config, Options))
+        cfg, options = settings(argv)
         benchmark(cfg, options.benchmark_steps)
 
 

@@ -1,25 +1,18 @@
 """Numbers for a trained VAE/GAN: FID, KID, precision and recall of its generations against the
 held-out split, in one or more feature spaces, and the reconstruction MSE and SSIM of the held-out
-images.
-
-    python metrics.py --train_classifier --preset=mnist    # MNIST's two feature networks (~2 min on a CPU)
-    python vae_gan_inference.py --metrics                  # scores a checkpoint, writes samples/metrics.json
-    python metrics.py --table runs/*/samples/metrics.json  # mean +- std over seeds, one row per recipe
-    python metrics.py --plot scores.png MNIST runs/z64     # runs' validation scores (scores.jsonl) over the epochs
+images. `python vae_gan_inference.py --metrics` scores a checkpoint (writes RUN/samples/metrics.json).
 
 Commands (one of them; with --train_classifier any config.py field as --field=value):
-    --train_classifier [--preset=NAME] [--metric_features=classifier,mlp]   train the feature networks
+    --train_classifier [--preset=NAME] [--metric_features=classifier,mlp]   train the feature networks (~2 min)
     --table METRICS.json ...   a markdown table of runs' scores, mean +- std over each recipe's seeds
-    --plot OUT.png RUN ...     a plot of runs' validation scores, each run's best/ epoch marked
+    --plot OUT.png RUN ...     a plot of runs' validation scores (RUN/scores.jsonl), each best/ epoch marked
 
 Feature spaces (`metric_features`, a comma list; a recipe is better only where it wins in each):
-'classifier', the 128-feature penultimate layer of a small conv classifier trained on the dataset;
-'mlp', the same from a differently built network (two dense layers on the raw pixels), trained on
-its own (MNIST ships both: MNIST/classifier.weights.h5, MNIST/classifier_mlp.weights.h5, so MNIST
-metrics work offline); 'inception', Keras' InceptionV3 with ImageNet weights (2048 pooled features of
-299x299 images; Keras downloads the weights once). Keras' InceptionV3 is not the network of the
-TTUR / pytorch-fid FID, so its figures do not compare with papers'. Figures from different feature
-spaces do not compare either.
+'classifier' and 'mlp', the 128 penultimate features of a small conv classifier and of two dense
+layers on the raw pixels, each trained on the dataset (MNIST ships both, so MNIST metrics work
+offline); 'inception', Keras' InceptionV3 with ImageNet weights (2048 pooled features of 299x299
+images, downloaded once): not the TTUR / pytorch-fid network, so its FIDs do not compare with
+papers'. Figures from different feature spaces do not compare either.
 """
 import hashlib
 import json
@@ -36,9 +29,8 @@ SCORES = 'scores.jsonl'  # a run's validation scores (best_model.py): one JSON o
 
 
 def command(argv):
-    """('table', [metrics.json, ...]), ('plot', OUT.png, [RUN, ...]) or ('train', {config field: value})
-    from the command line, in pure Python (checked before TensorFlow loads): one UsageError if it is
-    none of them."""
+    """('table', [metrics.json, ...]), ('plot', OUT.png, [RUN, ...]) or ('train', {config field: value}),
+    in pure Python (checked before TensorFlow loads), or one UsageError."""
     if argv and argv[0].split('=')[0] in ('--plot', '--table') and '=' in argv[0]:  # --plot=OUT.png as --plot OUT.png
         argv = argv[0].split('=', 1) + argv[1:]
     if argv[:1] == ['--table'] and argv[1:]:
@@ -112,9 +104,8 @@ MIN_IMAGES = PR_NEIGHBOURS + 1  # each image needs k neighbours besides itself
 # ---- The figures: pure functions of features or images --------------------------------------------
 
 def fid(features_a, features_b):
-    """Frechet distance between Gaussians fitted to two feature sets:
-    |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)). The trace of the square root is the sum of the
-    square roots of the eigenvalues of S_a S_b (real and >= 0 for covariance matrices)."""
+    """Frechet distance between Gaussians fitted to two feature sets: |mu_a - mu_b|^2 + Tr(S_a + S_b -
+    2 (S_a S_b)^(1/2)), the trace of the root the sum of the roots of S_a S_b's eigenvalues (real, >= 0)."""
     a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
     mu_a, mu_b = a.mean(0), b.mean(0)
     s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
@@ -158,9 +149,8 @@ def _coverage(support, queries, k, chunk=1000):
 
 
 def precision_recall(real, fake, k=PR_NEIGHBOURS):
-    """Improved precision and recall (Kynkaanniemi et al. 2019): precision, the share of generations
-    inside the real data's manifold (the union of k-NN balls around the real features); recall, the
-    share of real images inside the generations' manifold."""
+    """Improved precision and recall (Kynkaanniemi et al. 2019): the share of generations inside the real
+    features' k-NN balls, and of real images inside the generations'."""
     real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     return _coverage(real, fake, k), _coverage(fake, real, k)
 
@@ -175,17 +165,15 @@ def reconstruction_errors(originals, reconstructions):
 
 # ---- Feature extractors ---------------------------------------------------------------------------
 
-def classifier_path(cfg, kind='classifier'):
-    """<repo>/<dataset folder>/classifier.weights.h5 (or classifier_mlp.weights.h5), wherever the
-    scripts run from: mnist_sigmoid uses MNIST's."""
+def classifier_path(cfg, kind):
+    """<repo>/<dataset folder>/classifier.weights.h5 (or classifier_mlp.weights.h5): mnist_sigmoid uses MNIST's."""
     root = os.path.dirname(os.path.abspath(__file__))
     folder = {p.dataset: p.out_dir for p in reversed(config.PRESETS.values())}.get(cfg.dataset, cfg.dataset)
     return os.path.join(root, folder, 'classifier' + ('' if kind == 'classifier' else f'_{kind}') + '.weights.h5')
 
 
-def build_classifier(cfg, kind='classifier'):
-    """A small classifier whose 'features' layer (128) is what the figures compare: 'classifier',
-    two convs and max pooling; 'mlp', two dense layers on the raw pixels (another view of the images)."""
+def build_classifier(cfg, kind):
+    """A small classifier whose 'features' layer (128) is what the figures compare."""
     import keras
     from keras import layers
     x = keras.Input((cfg.image_size, cfg.image_size, cfg.channels))
@@ -221,9 +209,8 @@ def train_classifier(cfg, kind='classifier', epochs=5):
 
 
 def feature_extractors(cfg):
-    """{name: images (float, the preset's range) -> features, under tf.function} for each feature
-    space in cfg.metric_features, with a fingerprint of its weights (for the held-out cache). Loaded
-    before anything is rendered: a missing network is one UsageError."""
+    """{space: (images -> features under tf.function, a fingerprint of its weights)} for cfg.metric_features,
+    loaded before anything is rendered: a missing network is one UsageError."""
     import keras
     if cfg.metric_features == 'none':
         raise UsageError(f'no feature network fits the images of {cfg.data_dir or cfg.dataset} (metric_features none): '
@@ -274,11 +261,8 @@ def _extractor(cfg, kind):
 # ---- Scoring a model ------------------------------------------------------------------------------
 
 def held_out_features(cfg, extract, fingerprint, images, split='held_out'):
-    """The features of the held-out `images` (of `split`: 'held_out' or 'validation'), cached in
-    out_dir/metrics_cache under a key of all that defines them: the split, the folder, the
-    preprocessing, the count and the extractor's weights. The cache counts only as exactly these
-    features (float32, one finite row per image, the width of `extract`, a tf.function); else a note,
-    and they are computed again."""
+    """The features of `split`'s `images`, cached in out_dir/metrics_cache under a key of all that defines
+    them; a cache that is not exactly these features' shape (finite float32) is noted and computed again."""
     defining = {field: getattr(cfg, field) for field in data.IMAGE_FIELDS + (f'{split}_split', 'arch')}
     if split != 'held_out':  # the held-out key names no split (kept caches stay valid)
         defining['split'] = split
@@ -300,9 +284,8 @@ def held_out_features(cfg, extract, fingerprint, images, split='held_out'):
 
 def evaluate(cfg, encoder, decoder, count, extractors=None, split='held_out', draw=None):
     """{'features': {space: {'fid', 'kid', 'precision', 'recall'}}, 'mse', 'ssim', 'images', 'kid_subsets',
-    'kid_subset_size'}: `count` generations of draw(n)'s codes (by default models.prior_z with seed 0)
-    against as many images of `split` ('held_out', or 'validation' while training), fewer if the split
-    is smaller, and those images' reconstructions."""
+    'kid_subset_size'}: `count` generations of draw(n)'s codes (default: models.prior_z, seed 0) against as
+    many images of `split` (fewer if it is smaller), and those images' reconstructions."""
     extractors = extractors or feature_extractors(cfg)
     batches = data.held_out_dataset(cfg, BATCH, split).take(-(-count // BATCH))
     originals = np.concatenate([x.numpy() for x in batches] or [np.zeros((0,))])[:count]
@@ -330,9 +313,8 @@ def evaluate(cfg, encoder, decoder, count, extractors=None, split='held_out', dr
 
 
 def figure(scores):
-    """The one number best/ is chosen by, lower is better: the geometric mean of the generations' FID
-    over the feature spaces. Each space counts alike whatever its scale (a 10% gain in one space
-    offsets a 10% loss in the other), and FID moves with both the quality and the variety of samples."""
+    """The one number best/ is chosen by, lower is better: the geometric mean of the FIDs (which move with
+    quality and variety), so each space counts alike whatever its scale (10% won in one offsets 10% lost in another)."""
     fids = [max(s['fid'], 0.0) for s in scores['features'].values()]
     return float(np.prod(fids) ** (1 / len(fids)))
 
@@ -347,16 +329,14 @@ def summary(scores):
 
 
 def drawn_from(scores):
-    """How the scored generations were drawn when not as trained: 'prior mixture of ...', 'the weights'
-    or 'the average' (a run with ema_decay), joined by '; '; '' for N(0, I) from the plain weights."""
+    """How the generations were drawn when not as trained ('prior mixture of ...; the weights'), else ''."""
     drawn = [f"prior {scores['prior']}" if scores.get('prior', 'normal') != 'normal' else '',
              f"the {scores['weights']}" if 'weights' in scores else '']
     return '; '.join(d for d in drawn if d)
 
 
 def _complete(scores, figures, totals):
-    """Whether `scores` (a metrics.json's, a scores.jsonl record) holds `totals` and each feature space's
-    `figures` as finite numbers."""
+    """Whether `scores` holds `totals` and each feature space's `figures` as finite numbers."""
     number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
     spaces = scores.get('features') if isinstance(scores, dict) else None
     return (isinstance(spaces, dict) and bool(spaces) and all(number(scores.get(t)) for t in totals)
@@ -376,10 +356,8 @@ def _scores(path):
 
 
 def table(paths):
-    """Markdown rows, one per recipe (the preset, and the fields its runs changed), of mean +- std over
-    the runs' metrics.json files (RUN/samples/metrics.json, whose RUN/config.json says the recipe, or
-    a copy of both in one folder, as MNIST/results/ keeps them). A file that does not read, or whose
-    recipe is unknown, is noted (on stderr, beside the table) and left out."""
+    """Markdown rows of mean +- std, one per recipe (the preset and the fields its runs changed, from the
+    config.json of each file's run); a file that does not read, or whose recipe is unknown, is noted and left out."""
     groups = {}
     for path in paths:
         run = run_folder.run_of(path)  # RUN for RUN/samples/metrics.json, or a kept copy's folder
@@ -414,9 +392,8 @@ def table(paths):
 
 
 def read_scores(out_dir, lines=False):
-    """scores.jsonl's records (none if there is no file); a line that does not read as one is left out of
-    them with a note, and kept in the file; lines: [(each line, its record or None)] instead. A file that
-    does not read is one error."""
+    """scores.jsonl's records (none without a file), a line that does not read noted and left out (kept in the
+    file); lines: [(each line, its record or None)] instead. A file that does not read is one error."""
     path = os.path.join(out_dir, SCORES)
     try:
         text = run_folder.read_bytes(path, 1 << 28).decode(errors='replace') if os.path.lexists(path) else ''
@@ -436,8 +413,7 @@ def read_scores(out_dir, lines=False):
 
 
 def plot(path, runs):
-    """A PNG at path of each run's validation scores (RUN/scores.jsonl) over the epochs: FID, precision
-    and recall in each feature space, reconstruction MSE; each run's best/ epoch marked."""
+    """A PNG at path of each run's validation scores over the epochs, its best/ epoch marked."""
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
     fig = Figure(figsize=(13, 3.8), dpi=100, layout='constrained')
     axes = fig.subplots(1, 4)

@@ -187,7 +187,7 @@ def build_classifier(cfg, kind):
     return keras.Model(x, layers.Dense(10)(layers.Dropout(0.5)(h)), name='classifier')
 
 
-def train_classifier(cfg, kind='classifier', epochs=5):
+def train_classifier(cfg, kind):
     """Trains a feature network on the train split's labels (its own seed per kind); returns the test accuracy."""
     import keras
     import tensorflow_datasets as tfds
@@ -198,7 +198,7 @@ def train_classifier(cfg, kind='classifier', epochs=5):
         lambda x, y: (data.to_float(cfg, x), y)).batch(128).prefetch(tf.data.AUTOTUNE)
     model = build_classifier(cfg, kind)
     model.compile('adam', keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=['accuracy'])
-    model.fit(labelled('train').unbatch().shuffle(60000, seed=0).batch(128), epochs=epochs, verbose=2)
+    model.fit(labelled('train').unbatch().shuffle(60000, seed=0).batch(128), epochs=5, verbose=2)
     _, accuracy = model.evaluate(labelled('test'), verbose=0)
     os.makedirs(os.path.dirname(classifier_path(cfg, kind)), exist_ok=True)
     weights_only = build_classifier(cfg, kind)  # uncompiled: the file holds no optimizer state
@@ -260,6 +260,11 @@ def _extractor(cfg, kind):
 
 # ---- Scoring a model ------------------------------------------------------------------------------
 
+def _batched(fn, x):
+    """fn over x in batches, as float32 (a run scoring itself under mixed precision decodes in float16)."""
+    return np.concatenate([fn(x[i:i + BATCH]).numpy() for i in range(0, len(x), BATCH)]).astype(np.float32)
+
+
 def held_out_features(cfg, extract, fingerprint, images, split='held_out'):
     """The features of `split`'s `images`, cached in out_dir/metrics_cache under a key of all that defines
     them; a cache that is not exactly these features' shape (finite float32) is noted and computed again."""
@@ -274,8 +279,7 @@ def held_out_features(cfg, extract, fingerprint, images, split='held_out'):
     except run_folder.Unreadable as e:
         if os.path.lexists(path):
             print(f'note: {path} does not read back as these features ({e}): computing them again')
-    features = np.concatenate([extract(images[i:i + BATCH]).numpy()
-                               for i in range(0, len(images), BATCH)]).astype(np.float32)
+    features = _batched(extract, images)
     path = os.path.join(run_folder.folder(cfg.out_dir, 'metrics_cache'), os.path.basename(path))
     with run_folder.written(path) as temporary, open(temporary, 'wb') as f:
         np.save(f, features)
@@ -293,18 +297,14 @@ def evaluate(cfg, encoder, decoder, count, extractors=None, split='held_out', dr
     if n < MIN_IMAGES:
         raise UsageError(f'the scores compare sets of images: {n} {split.replace("_", "-")} image(s) is too few '
                          f'(at least {MIN_IMAGES})')
-    generate = tf.function(lambda z: decoder(z, training=False))
-    reconstruct = tf.function(lambda x: models.reconstruct(encoder, decoder, x))
     z = draw(n) if draw else models.prior_z(n, cfg.z_dim, 0)
-    # float32 whatever the training policy (a run scoring itself under mixed precision decodes in float16)
-    generations = np.concatenate([generate(z[i:i + BATCH]).numpy() for i in range(0, n, BATCH)]).astype(np.float32)
-    reconstructions = np.concatenate([reconstruct(originals[i:i + BATCH]).numpy()
-                                      for i in range(0, n, BATCH)]).astype(np.float32)
+    generations = _batched(tf.function(lambda z: decoder(z, training=False)), z)
+    reconstructions = _batched(tf.function(lambda x: models.reconstruct(encoder, decoder, x)), originals)
     mse, ssim = reconstruction_errors(data.to_unit(cfg, originals), np.clip(data.to_unit(cfg, reconstructions), 0, 1))
     scores = {}
     for name, (extract, fingerprint) in extractors.items():
         real = held_out_features(cfg, extract, fingerprint, originals, split)
-        fake = np.concatenate([extract(generations[i:i + BATCH]).numpy() for i in range(0, n, BATCH)])
+        fake = _batched(extract, generations)
         precision, recall = precision_recall(real, fake)
         scores[name] = {'fid': fid(real, fake), 'kid': kid(real, fake), 'precision': precision, 'recall': recall}
     subsets, size = kid_plan(n)
@@ -438,12 +438,11 @@ def plot(path, runs):
                 ax.plot([record['epoch'] for record in held], [record['features'][space][figure] for record in held],
                         style, color=colour, label=f'{label}, {space}')
         axes[3].plot(epochs, [record['mse'] for record in records], color=colour, label=label)
-        if best is None:  # its best scores' line was lost
-            continue
-        for ax in axes:
-            ax.axvline(best, color=colour, linestyle=':', linewidth=1)
-        axes[0].text(best, 0.5 - 0.07 * r, f' best/: epoch {best}', color=colour, fontsize=8,
-                     transform=axes[0].get_xaxis_transform())
+        if best is not None:  # (None: its best scores' line was lost)
+            for ax in axes:
+                ax.axvline(best, color=colour, linestyle=':', linewidth=1)
+            axes[0].text(best, 0.5 - 0.07 * r, f' best/: epoch {best}', color=colour, fontsize=8,
+                         transform=axes[0].get_xaxis_transform())
     for ax, title in zip(axes, ('FID of generations (log scale)', 'precision of generations', 'recall of generations',
                                 'reconstruction MSE (log scale)')):
         ax.set_title(title, fontsize=10)

@@ -7,12 +7,10 @@ Commands (one of them; with --train_classifier any config.py field as --field=va
     --table METRICS.json ...   a markdown table of runs' scores, mean +- std over each recipe's seeds
     --plot OUT.png RUN ...     a plot of runs' validation scores (RUN/scores.jsonl), each best/ epoch marked
 
-Feature spaces (`metric_features`, a comma list; a recipe is better only where it wins in each):
-'classifier' and 'mlp', the 128 penultimate features of a small conv classifier and of two dense
-layers on the raw pixels, each trained on the dataset (MNIST ships both, so MNIST metrics work
-offline); 'inception', Keras' InceptionV3 with ImageNet weights (2048 pooled features of 299x299
-images, downloaded once): not the TTUR / pytorch-fid network, so its FIDs do not compare with
-papers'. Figures from different feature spaces do not compare either.
+Feature spaces (`metric_features`): 'classifier' and 'mlp', the 128 penultimate features of two small networks
+trained on the dataset (MNIST ships both, so MNIST metrics work offline); 'inception', Keras' InceptionV3
+(ImageNet weights, downloaded once), not the TTUR / pytorch-fid network: its FIDs do not compare with papers'.
+Figures of different spaces do not compare either: a recipe is better only where it wins in each.
 """
 import hashlib
 import json

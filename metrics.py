@@ -118,8 +118,7 @@ def kid_plan(n):
 
 
 def kid(features_a, features_b, seed=0):
-    """Kernel Inception Distance: the unbiased MMD^2 estimate with the cubic polynomial kernel
-    k(x, y) = (x.y / d + 1)^3, averaged over random subsets (kid_plan)."""
+    """Kernel Inception Distance: the unbiased MMD^2 with k(x, y) = (x.y / d + 1)^3, averaged over kid_plan."""
     a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
     subsets, m = kid_plan(min(len(a), len(b)))
     kernel = lambda x, y: (x @ y.T / a.shape[1] + 1) ** 3
@@ -137,8 +136,7 @@ def _squared_distances(a, b):
 
 
 def _coverage(support, queries, k, chunk=1000):
-    """The share of `queries` inside at least one ball around a `support` point whose radius is the
-    distance to that point's k-th nearest other support point."""
+    """The share of `queries` within the distance of some `support` point to its k-th nearest other one."""
     radii = np.concatenate([np.partition(_squared_distances(support[i:i + chunk], support), k, axis=1)[:, k]
                             for i in range(0, len(support), chunk)])  # index 0 is the point itself
     inside = [(_squared_distances(queries[i:i + chunk], support) <= radii[None, :]).any(1)
@@ -147,8 +145,7 @@ def _coverage(support, queries, k, chunk=1000):
 
 
 def precision_recall(real, fake, k=PR_NEIGHBOURS):
-    """Improved precision and recall (Kynkaanniemi et al. 2019): the share of generations inside the real
-    features' k-NN balls, and of real images inside the generations'."""
+    """Improved precision and recall (Kynkaanniemi et al. 2019): fakes in the real k-NN balls, and vice versa."""
     real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     return _coverage(real, fake, k), _coverage(fake, real, k)
 

@@ -103,7 +103,7 @@ MIN_IMAGES = PR_NEIGHBOURS + 1  # each image needs k neighbours besides itself
 
 def fid(features_a, features_b):
     """Frechet distance between Gaussians fitted to two feature sets: |mu_a - mu_b|^2 + Tr(S_a + S_b -
-    2 (S_a S_b)^(1/2)), the trace of the root the sum of the roots of S_a S_b's eigenvalues (real, >= 0)."""
+    2 (S_a S_b)^(1/2)), where Tr((S_a S_b)^(1/2)) = the sum of the roots of S_a S_b's eigenvalues (real, >= 0)."""
     a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
     mu_a, mu_b = a.mean(0), b.mean(0)
     s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)

@@ -26,11 +26,10 @@ class Config:
     resize_method: str = 'bilinear'  # tf.image.resize's method
     flip: bool = False  # a random horizontal flip of each training image
     flip_batch: bool = False  # with flip: flip whole batches, each with probability 1/2, not single images
-    train_split: str = 'train[5000:]'  # the original's TF1 read_data_sets keeps 55,000 of MNIST's 60,000 (its
-    #   first 5,000 validate; tfds orders them otherwise). A folder ignores the [slice] (data.split_files)
+    train_split: str = 'train[5000:]'  # 55,000 of MNIST's 60,000, as the original's read_data_sets; a folder:
+    #   its own split, the [slice] ignored (data.split_files)
     held_out_split: str = 'test'  # the split of the sample grids and of inference's originals and scores
-    validation_split: str = 'train[:5000]'  # best/ is chosen on these, never on the test split; '' = none.
-    #   A folder uses its own validation part (data.split_files)
+    validation_split: str = 'train[:5000]'  # best/ is chosen on these, never on the test split; '' = none
     cache: bool = True  # keep the decoded dataset in memory; too big for CelebA
     shuffle_buffer: int = 60000  # images shuffled together; the whole of MNIST
     # model
@@ -48,8 +47,7 @@ class Config:
     beta1: float = 0.5  # Adam's beta1, as DCGAN: the default 0.9 destabilises GANs
     epsilon: float = 1e-8  # Adam's (and RMSProp's) epsilon: TF1's default, as the original (Keras' is 1e-7)
     optimizer: str = 'adam'  # or 'deeppy_rmsprop', the official code's: lr g / (sqrt(v) + epsilon), rho 0.9
-    kernel_l2: float = 0.0  # DeepPy's weight decay (deeppy/parameter.py:70-74) as an L2 penalty kernel_l2 * |w|^2
-    #   on conv and dense kernels, not on the encoder's latent heads (the official heads have none)
+    kernel_l2: float = 0.0  # DeepPy's weight decay, an L2 penalty kernel_l2 * |w|^2 on kernels but the latent heads'
     lr_schedule: str = 'constant'  # or 'annealed', the official GammaAnnealer: lr - ((epoch - 1)/epochs)^0.75
     #   * (lr - lr_end); or 'linear' (CycleGAN's), down to lr_end after lr_decay_from: a long run settles
     lr_end: float = 0.0  # the annealed or linear learning rates' last value
@@ -62,26 +60,21 @@ class Config:
     #   None = gamma_dec * Dis_l + GAN (the original)
     real_vs_gen_weight: typing.Optional[float] = None  # D: w * real term + (1 - w) * fake terms (official 0.5);
     #   None = their plain sum (the original)
-    discriminate_recon: bool = True  # reconstructions x~ are fakes too, for D and the decoder's GAN term (the
-    #   original); False: prior samples x_p only (official)
-    gan_log_offset: float = 0.0  # the GAN terms as log(D + c) and log(1 - D + c); 0 = the exact, stable
-    #   log-sigmoid forms (the original's log D without an offset)
-    gan_loss: str = 'non_saturating'  # the decoder minimises -log D(x_p) (the original); 'saturating':
-    #   log(1 - D(x_p)) (the official code)
+    discriminate_recon: bool = True  # reconstructions x~ are fakes too (the original); False: x_p only (official)
+    gan_log_offset: float = 0.0  # log(D + c), log(1 - D + c); 0 = the stable log-sigmoid forms (the original)
+    gan_loss: str = 'non_saturating'  # decoder: -log D(x_p) (the original); 'saturating': log(1 - D(x_p)) (official)
     kl_weight: str = '1/z_dim'  # the original's MNIST/vae-gan.py:189; '1/batch' (its README's advice, its CelebA
     #   script's), 'sigmoid' (sigmoid((epoch - 1)/3 - 5), epochs counted from 1) or a number
     fresh_batches: bool = False  # True: the three networks each get their own batch (the CelebA script)
     balance_margin: typing.Optional[float] = None  # the official code's balance rule (not in the paper): skip
     #   D's update while D wins by more than this, the decoder's while D loses by more; None = off
     equilibrium: float = 0.68  # the cost -log D the rule balances around: about ln 2, D undecided
-    concat_batches: bool = False  # with update='simultaneous': D on [x, x_p] and Dis_l on [x~, x] in one pass,
-    #   so reals and fakes share batch-norm statistics (the official step); else apart
+    concat_batches: bool = False  # simultaneous: reals and fakes in one pass share batch-norm statistics (official)
     update: str = 'sequential'  # D, then the encoder, then the decoder, each on a fresh forward pass (the
     #   original); or 'simultaneous': all three updates from one shared forward pass (the official code)
     jit_compile: bool = False  # XLA for the step (`python bench.py` tells whether it is faster here)
-    mixed_precision: str = 'false'  # 'float16' (GPUs with tensor cores; loss scaling), 'bfloat16' (CPUs with
-    #   AVX512-BF16 or AMX, TPUs, A100-class GPUs; float32's range) or 'false'. Weights, the encoder's heads,
-    #   D's logit, losses and batch-norm statistics stay float32
+    mixed_precision: str = 'false'  # 'float16' (GPUs with tensor cores; loss scaling), 'bfloat16' (AMX CPUs, TPUs,
+    #   A100-class GPUs; float32's range) or 'false'. Weights, heads, losses and batch-norm stay float32
     strategy: str = 'default'  # 'default' (one device) or 'mirrored' (all local GPUs, the batch split among them)
     seed: int = 0  # weights, noise and shuffling all follow it
     # output
@@ -89,17 +82,15 @@ class Config:
     sample_every: int = 5  # epochs between 5x5 grids in op-real/, op-recons/, op-gen/
     checkpoint_every: int = 2  # epochs between checkpoints (also one at the end)
     log_every: int = 20  # steps between TensorBoard scalars and progress-bar values (the original's 20)
-    metric_features: str = 'auto'  # the scores' feature spaces, a comma list of 'classifier' and 'mlp' (small
-    #   MNIST networks) or 'inception' (InceptionV3); 'none'; 'auto': classifier,mlp for mnist and fashion_mnist,
-    #   none for a folder (digit classifiers would score photos as digits), else inception
+    metric_features: str = 'auto'  # the scores' features: classifier, mlp (MNIST networks), inception or 'none';
+    #   'auto': classifier,mlp for (fashion_)mnist, none for a folder (not digits), else inception
     eval_every: int = 4  # epochs between the validation scores that keep the best model in best/; 0 = never.
     #   A multiple of checkpoint_every, so that a scored model is also checkpointed
     eval_samples: int = 2000  # generations (and validation images) each of those scores uses
     r1_gamma: float = 0.0  # the R1 penalty r1_gamma / 2 * E|d logit D(x) / dx|^2 on real images (Mescheder et
     #   al. 2018) keeps D's slope small where the data is; 0 = off (the original). Sequential step only
-    ema_decay: typing.Optional[float] = None  # a moving average of the encoder's and decoder's weights (and batch
-    #   norm statistics) for sampling only (Yazici et al. 2019): min(ema_decay, (1 + step) / (10 + step)) a step,
-    #   as tf.train.ExponentialMovingAverage; grids, renders, scores, best/ and exports use it. None = off
+    ema_decay: typing.Optional[float] = None  # an average of the encoder's and decoder's weights to sample from
+    #   (Yazici et al. 2019), as tf.train.ExponentialMovingAverage with num_updates; None = off (the original)
     prior: str = 'normal'  # generations drawn from 'normal', N(0, I) (the original, the paper), or 'mixture': a
     #   Gaussian mixture fitted to the training codes after training (Ghosh et al. 2020; prior.py)
     prior_components: int = 10  # the mixture's components (full covariances)
@@ -136,9 +127,7 @@ celeb_a = dataclasses.replace(
     mnist, preset='celeb_a', dataset='celeb_a', image_size=64, channels=3, crop_fraction=140 / 178, cache=False,
     resize_method='lanczos3',  # PIL's ANTIALIAS (Lanczos), lines 79-95
     train_split='train', kl_weight='1/batch',  # the official train split; 1/batch_size
-    # No best/ by default: the grids and scores use the validation split (held_out_split, as the original),
-    # so none is left to choose on.
-    validation_split='', eval_every=0,
+    validation_split='', eval_every=0,  # no best/: held_out_split is the validation split (the original's)
     shuffle_buffer=10000, arch='celeb_a', z_dim=128, init_stddev=0.02, epochs=100, batch_size=128,
     lr_encoder=3e-4, lr_decoder=3e-4, lr_discriminator=1e-4, gamma_enc=10.0, gamma_dec=30.0,
     fresh_batches=True, held_out_split='validation', metric_features='inception', out_dir='Celeb-A', sample_every=2,
@@ -150,10 +139,9 @@ cifar10 = dataclasses.replace(
     celeb_a, preset='cifar10', dataset='cifar10', image_size=32, crop_fraction=1.0, cache=True, shuffle_buffer=50000,
     held_out_split='test', z_dim=100, epochs=50, fresh_batches=False, out_dir='CIFAR-10')
 
-# The paper's own recipe, from its official code (andersbll/autoencoding_beyond_pixels and its DeepPy;
-# each fact names its file there). The official losses are sums over the batch, ours means: so RMSProp's
-# epsilon (added to sqrt(v), 64x larger for a sum) and the L2 penalty (added to a 64x larger gradient) are
-# divided by the batch size 64 to give the same steps.
+# The paper's official code, each fact with its file there. Its losses are sums over the batch, ours means:
+# so RMSProp's epsilon (added to sqrt(v), 64x larger for a sum) and the L2 penalty (added to a 64x larger
+# gradient) are divided by the batch size 64 to give the same steps.
 celeb_a_paper = dataclasses.replace(
     celeb_a, preset='celeb_a_paper',
     crop_fraction=1.0, crop_box='40,15,148,148',  # rows 40:188, cols 15:163 [dataset/celeba.py]
@@ -162,8 +150,7 @@ celeb_a_paper = dataclasses.replace(
     train_split='train+validation', held_out_split='test', validation_split='',  # [dataset/celeba.py]
     arch='paper', init_stddev=0.0, kernel_init='autofiller', z_dim=128,  # [architectures.py, deeppy/filler.py]
     batch_size=64, epochs=250, steps_per_epoch=250,  # 62,500 steps [celeba_aegan.py]
-    # One forward and one backward pass, then each network steps [model/aegan.py:57-119, 181-205]
-    update='simultaneous', concat_batches=True,  # D on [x, x_p], Dis_l on [x~, x] [aegan.py:69-72, 93-104]
+    update='simultaneous', concat_batches=True,  # one pass for all [aegan.py:57-119, 181-205; 69-72, 93-104]
     # DeepPy's RMSProp [deeppy/train/learn_rules.py:32-54], weight decay 1e-5 [deeppy/parameter.py:70-74];
     # lr 0.025 annealed to 1e-5, divided by the batch size 64 [celeba_aegan.py:17-36]: the official value as
     # it is (RMSProp divides the gradient by its RMS, so the step is about lr, sum or mean).

@@ -35,9 +35,8 @@ def checked(cfg):
         if not _is_of(field.type, value):
             raise UsageError(f'{field.name} must be {TYPE_NAMES[field.type]}, not {value!r} (config.py\'s '
                              f'{cfg.preset!r} preset, if no flag set it)')
-        if field.name in PATH_FIELDS and isinstance(value, str) and not_utf8(value):
-            raise UsageError(f'{field.name} {value!r} is not UTF-8 text, which TensorFlow\'s paths must be: '
-                             f'rename it')
+        if field.name in PATH_FIELDS and not_utf8(value):
+            raise UsageError(f'{field.name} {value!r} is not UTF-8 text, which TensorFlow\'s paths must be: rename it')
     features = ('none' if cfg.data_dir else 'classifier,mlp' if cfg.dataset in ('mnist', 'fashion_mnist')
                 else 'inception') if cfg.metric_features == 'auto' else cfg.metric_features
     cfg = dataclasses.replace(cfg, metric_features=features, data_dir=os.path.expanduser(cfg.data_dir))

@@ -53,8 +53,7 @@ def _gaussian_blur(image, sigma):
 
 
 def preprocess(cfg, image):
-    """uint8 HxWxC -> uint8 image_size x image_size x channels: a crop (crop_box, else the central
-    square, e.g. the CelebA "closecrop": 140x140 of a 178x218 image), an optional Gaussian blur, then
+    """uint8 HxWxC -> uint8 image_size x image_size x channels: crop_box, else the central square; the blur;
     a resize if the size differs (antialiased unless the blur already did that job)."""
     if cfg.crop_box:
         top, left, height, width = (int(v) for v in cfg.crop_box.split(','))
@@ -178,12 +177,10 @@ def _tfds_images(cfg, split, shuffle, seed, with_attributes=False):
 
 
 def split_files(names, split):
-    """The sorted image file names of `split` ('train', 'validation', 'test' or a '+' of them; a
-    tensorflow-datasets [slice] after a name is ignored).
-    CelebA's numbered files (000001.jpg ...) follow the official partition (train 1..162770,
-    validation 162771..182637, test the rest) when all three parts have files; in any other folder
-    the last 10% are the test part and the 10% before them the validation part (a folder of fewer
-    than 3 images has none apart: its last image serves as both)."""
+    """The sorted file names of `split` ('train', 'validation', 'test' or a '+' of them; a [slice] ignored).
+    CelebA's numbered files follow the official partition when all three parts have files; in any other
+    folder the last 10% are the test part and the 10% before them the validation part (under 3 images:
+    the last serves as both)."""
     names = sorted(names)
     stems = [os.path.splitext(name)[0] for name in names]
     parts = {'train': [], 'validation': [], 'test': []}
@@ -204,8 +201,7 @@ def split_files(names, split):
 
 
 def read_attributes(folder, names):
-    """{file name: 40 attributes as 0/1} from the folder's list_attr_celeba.txt, for `names` (CelebA's is
-    26 MB: a file past 256 MB, or not a file, is one error)."""
+    """The 40 attributes (0/1) of each of `names` from the folder's ATTRIBUTE_FILE (CelebA's: 26 MB; 256 at most)."""
     path = os.path.join(folder, ATTRIBUTE_FILE)
     if not os.path.lexists(path):
         raise UsageError(f'{folder} has no {ATTRIBUTE_FILE}: attribute vectors need the CelebA attribute '
@@ -231,8 +227,7 @@ def read_attributes(folder, names):
 
 
 def _to_channels(image, channels):
-    """A decoded image of its own channels (grey, grey + alpha, RGB, RGBA; a GIF's first frame is RGB)
-    as `channels` (1 or 3): alpha dropped, colour made grey or grey repeated."""
+    """A decoded grey, grey + alpha, RGB or RGBA image as `channels` (1 or 3): alpha dropped, grey or colour made."""
     colour = tf.shape(image)[-1] >= 3
     rgb = lambda: tf.ensure_shape(image[..., :3], [None, None, 3])
     if channels == 1:
@@ -322,23 +317,20 @@ def _folder_images(cfg, split, shuffle, seed, with_attributes=False):
         image = preprocess(cfg, _to_channels(tf.io.decode_image(contents, expand_animations=False), cfg.channels))
         return (image, attributes) if with_attributes else image
 
-    # Files that are no image, or cut short, are skipped with a warning naming them; one damaged
-    # inside that still fails to decode is skipped by ignore_errors.
+    # No image, or cut short: skipped with a warning; damaged inside: skipped by ignore_errors.
     ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE).filter(lambda _, is_image, __: is_image)
     return ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors(log_warning=True), len(files)
 
 
 def _images(cfg, split, shuffle, seed=None, with_attributes=False):
-    """split: 'train', 'held_out' or 'validation', read as the config's train_split, held_out_split and
-    validation_split; a folder's validation images are its validation part, whatever the split's name."""
+    """split: 'train', 'held_out' or 'validation' (cfg's train_split, ...; a folder's own validation part)."""
     split = {'train': cfg.train_split, 'held_out': cfg.held_out_split,
              'validation': 'validation' if cfg.data_dir else cfg.validation_split}[split]
     return (_folder_images if cfg.data_dir else _tfds_images)(cfg, split, shuffle, seed, with_attributes)
 
 
 def flip(cfg, batch, key):
-    """A left-right flip of the whole batch with probability 1/2 (flip_batch, the official
-    dataset/augment.py:66), else of each image with probability 1/2; key: a stateless random seed."""
+    """A left-right flip of each image (or, flip_batch, of the whole batch) with probability 1/2; key: a seed."""
     if cfg.flip_batch:
         return tf.cond(tf.random.stateless_uniform([], seed=key) < 0.5, lambda: tf.reverse(batch, [2]), lambda: batch)
     return tf.image.stateless_random_flip_left_right(batch, seed=key)

@@ -1,6 +1,5 @@
-"""Reading an experiment (nanoGPT's configurator.py beside its train.py): `--field=value` flags parsed to
-each field's type, a run's config.json loaded, every field checked; every fault one UsageError line.
-"""
+"""Reading an experiment: `--field=value` flags parsed to each field's type, a run's config.json loaded,
+every field checked (each fault one UsageError line); and the resume policy (for_training)."""
 import dataclasses
 import difflib
 import math
@@ -24,20 +23,20 @@ FIELDS = [f.name for f in dataclasses.fields(Config)]
 PATH_FIELDS = ('out_dir', 'data_dir', 'checkpoint', 'export')  # '~' means the home folder, as in a shell
 PRESET_FILE = 'preset.json'  # beside a run's config.json: config.py's preset as the run last started with it
 PRECISIONS = {'false': 'float32', 'float16': 'mixed_float16', 'bfloat16': 'mixed_bfloat16'}  # -> Keras policy
+TYPE_NAMES = {int: 'a whole number', float: 'a number', bool: 'true or false', str: 'a string',
+              typing.Optional[int]: 'a whole number or null', typing.Optional[float]: 'a number or null'}
 
 
 def checked(cfg):
     """Raises UsageError naming the first bad field; returns cfg, data_dir's '~' expanded, metric_features 'auto'
-    resolved to the networks that fit the data: MNIST's two classifiers for mnist and fashion_mnist, none for a
-    folder of images (name them to use one), else InceptionV3."""
+    resolved to the networks that fit the data (config.py says which)."""
     for field in dataclasses.fields(Config):  # an edit of config.py as strict as a flag: 'fast' is no rate
         value = getattr(cfg, field.name)
         if not _is_of(field.type, value):
-            raise UsageError(f'{field.name} must be {_type_name(field.type)}, not {value!r} (config.py\'s '
+            raise UsageError(f'{field.name} must be {TYPE_NAMES[field.type]}, not {value!r} (config.py\'s '
                              f'{cfg.preset!r} preset, if no flag set it)')
-        if field.name in PATH_FIELDS and isinstance(value, str) and not_utf8(value):
-            raise UsageError(f'{field.name} {value!r} is not UTF-8 text, which TensorFlow\'s paths must be: '
-                             f'rename it')
+        if field.name in PATH_FIELDS and not_utf8(value):
+            raise UsageError(f'{field.name} {value!r} is not UTF-8 text, which TensorFlow\'s paths must be: rename it')
     features = ('none' if cfg.data_dir else 'classifier,mlp' if cfg.dataset in ('mnist', 'fashion_mnist')
                 else 'inception') if cfg.metric_features == 'auto' else cfg.metric_features
     cfg = dataclasses.replace(cfg, metric_features=features, data_dir=os.path.expanduser(cfg.data_dir))
@@ -171,8 +170,8 @@ def _check_combinations(cfg):
 
 
 def changed(saved, asked, fields=FIXED_FIELDS):
-    """The fields among `fields` on which `asked` (a Config, or {field: value}) would change the run
-    `saved`: the weights' average counts by whether there is one, a folder by its path."""
+    """The fields among `fields` on which `asked` (a Config, or {field: value}) would change the run `saved`:
+    the weights' average counts by whether there is one, a folder by its path."""
     values = asked if isinstance(asked, dict) else dataclasses.asdict(asked)
     return [f for f in fields if f in values and _setting(f, values[f]) != _setting(f, getattr(saved, f))]
 
@@ -203,13 +202,11 @@ def _parse_value(kind, name, text):
         kind = typing.get_args(kind)[0]
     try:
         if kind is bool:
-            if text.lower() not in ('true', 'false', '1', '0'):
-                raise ValueError
-            return text.lower() in ('true', '1')
+            return {'true': True, '1': True, 'false': False, '0': False}[text.lower()]
         if kind in (int, float) and (not text.isascii() or '_' in text or text != text.strip()):
             raise ValueError
         return kind(text)
-    except ValueError:
+    except (KeyError, ValueError):
         raise UsageError(f'--{name}={text}: expected {kind.__name__ if kind is not bool else "true or false"}')
 
 
@@ -244,8 +241,7 @@ def parse_overrides(args):
 
 
 def preset_of(overrides):
-    """The preset that --preset names (default: PRESET). A --dataset that names another preset's data
-    without --preset is refused: --dataset is the tensorflow-datasets name, --preset picks networks."""
+    """The preset --preset names (default: PRESET); a --dataset naming another preset's data needs --preset."""
     name = overrides.get('preset', config.PRESET)
     if name not in PRESETS:
         raise UsageError(f"unknown preset {name!r}: pick one of {', '.join(PRESETS)}")
@@ -267,8 +263,8 @@ def from_overrides(overrides):
 
 
 def for_run(overrides):
-    """(cfg, changes) for rendering: out_dir's config.json (else --preset's preset) with the command line's
-    overrides on top. changes: a line naming each setting they changed from the run's, '' if none."""
+    """(cfg, changes) for rendering: out_dir's config.json (else --preset's preset) with the overrides on top;
+    changes: a line naming each setting they changed from the run's, '' if none."""
     out_dir = overrides.get('out_dir', preset_of(overrides).out_dir)
     saved = run_config(out_dir)
     if saved is None:  # no run there
@@ -287,13 +283,12 @@ def config_file(folder):
 
 
 def run_config(folder):
-    """The Config in folder's config.json, or None when there is none (a folder in its place is not
-    none: from_saved refuses it)."""
+    """The Config in folder's config.json, or None when there is none (a folder there: from_saved refuses it)."""
     return from_saved(config_file(folder)) if os.path.exists(config_file(folder)) else None
 
 
 def from_saved(path):
-    """The Config a run saved as config.json (every field, as vae_gan.py writes it; run_folder.read_json)."""
+    """The Config a run saved as config.json (every field, as vae_gan.py writes it)."""
     try:
         saved = run_folder.read_json(path)
     except run_folder.Unreadable as e:
@@ -309,7 +304,7 @@ def from_saved(path):
     for field in dataclasses.fields(Config):  # as strict as the flags: "3" is not an epoch count
         value = saved[field.name]
         if not _is_of(field.type, value):
-            raise UsageError(f'{path}: {field.name} must be {_type_name(field.type)}, not {value!r}: fix that '
+            raise UsageError(f'{path}: {field.name} must be {TYPE_NAMES[field.type]}, not {value!r}: fix that '
                              f'value, or delete the file and pass the run\'s settings as --field=value')
         if field.type in (float, typing.Optional[float]) and value is not None:
             saved[field.name] = float(value)  # JSON's 1 for 1.0
@@ -322,11 +317,7 @@ def from_saved(path):
 
 def not_utf8(text):
     """Whether a path's text cannot be UTF-8 (a byte os.fsdecode escaped, a lone surrogate from JSON)."""
-    try:
-        text.encode('utf-8')
-    except UnicodeEncodeError:
-        return True
-    return False
+    return text.encode('utf-8', 'replace').decode() != text
 
 
 def _is_of(kind, value):
@@ -336,13 +327,6 @@ def _is_of(kind, value):
     if isinstance(value, bool):
         return kind is bool
     return isinstance(value, (int, float) if kind is float else kind)
-
-
-def _type_name(kind):
-    optional = kind in (typing.Optional[int], typing.Optional[float])
-    name = {int: 'a whole number', float: 'a number', bool: 'true or false', str: 'a string'}[
-        typing.get_args(kind)[0] if optional else kind]
-    return f'{name} or null' if optional else name
 
 
 # ---- The resume policy --------------------------------------------------------------------------------
@@ -385,8 +369,7 @@ def for_training(overrides):
 
 def _started_with(out_dir, saved):
     """config.py's preset as the run in out_dir (config `saved`) last started with it (PRESET_FILE), {} if
-    the run has none; one UsageError naming the file that does not read, or config.json if it names
-    another preset (an edit of config.json, not of config.py)."""
+    none; one UsageError if it does not read, or if config.json names another preset (an edit of config.json)."""
     path = os.path.join(out_dir, PRESET_FILE)
     try:
         before = run_folder.read_json(path) if os.path.lexists(path) else {}
@@ -424,8 +407,8 @@ def _refusal(out_dir, saved, cfg, overrides, fixed):
 
 
 def unseen_checkpoints(out_dir):
-    """Refuses a run in out_dir that has trained (scores.jsonl, best/ or grids remain) but cannot see
-    its checkpoints: going on would start it over on top of its own scores."""
+    """Refuses a run that has trained (scores.jsonl, best/ or grids remain) but cannot see its checkpoints:
+    going on would start it over on top of its own scores."""
     folder = run_folder.checkpoint_folder(out_dir)
     if os.path.lexists(folder) and not os.path.isdir(folder):
         raise UsageError(f'{folder} is not a folder, so the run cannot see its checkpoints: move it away (or put the '

@@ -1,19 +1,15 @@
-"""Input pipelines: a preset's train and held-out images, from tensorflow-datasets (`cfg.dataset`) or
-from a local folder of images (`--data_dir=...`, e.g. the img_align_celeba/ JPEGs), as float batches
-in the decoder's pixel range (to_unit below says which).
-
-Images stay uint8 until they are batched (small to cache, cheap to shuffle), then become floats.
+"""Input pipelines: images from tensorflow-datasets (`cfg.dataset`) or a folder (`--data_dir`) as float
+batches in the decoder's range; uint8 until batched (small to cache, cheap to shuffle).
 """
 import math
 import os
 import shutil
-import stat
 import sys
 
 import tensorflow as tf
 
 import run_folder
-from configurator import UsageError
+from configurator import UsageError, not_utf8
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif')
 # Each format's first bytes and last bytes (a truncated download lacks the end): JPEG's EOI marker,
@@ -57,8 +53,7 @@ def _gaussian_blur(image, sigma):
 
 
 def preprocess(cfg, image):
-    """uint8 HxWxC -> uint8 image_size x image_size x channels: a crop (crop_box, else the central
-    square, e.g. the CelebA "closecrop": 140x140 of a 178x218 image), an optional Gaussian blur, then
+    """uint8 HxWxC -> uint8 image_size x image_size x channels: crop_box, else the central square; the blur;
     a resize if the size differs (antialiased unless the blur already did that job)."""
     if cfg.crop_box:
         top, left, height, width = (int(v) for v in cfg.crop_box.split(','))
@@ -77,8 +72,7 @@ def preprocess(cfg, image):
 
 
 def to_unit(cfg, images):
-    """Images in the decoder's range -> [0, 1]; numpy arrays or tensors. The decoder's range: [0, 1] for
-    the mnist family (sigmoid output), [-1, 1] for the others (tanh)."""
+    """Images in the decoder's range ([0, 1] for the mnist family's sigmoid, else tanh's [-1, 1]) -> [0, 1]."""
     return images if cfg.arch == 'mnist' else (images + 1.0) / 2.0
 
 
@@ -111,9 +105,8 @@ class Unavailable(UsageError):
 
 
 def _download(builder, name):
-    """Downloads and prepares a tensorflow-datasets dataset. On failure (a file where its folders go,
-    offline, a quota), one Unavailable error: urllib3's retry warnings are silenced for good (the
-    download's other threads would print theirs after it), and the folders the attempt made are removed."""
+    """Downloads and prepares a tensorflow-datasets dataset; on failure, one Unavailable error, the folders the
+    attempt made removed and urllib3's retry warnings silenced for good (other threads would print theirs after)."""
     import logging
     from tensorflow_datasets.core.download import downloader
     import tensorflow_datasets as tfds
@@ -146,8 +139,7 @@ def _download(builder, name):
 
 
 def _check_splits(cfg, splits):
-    """One UsageError for a split flag naming a split the dataset does not have, with those it has (a
-    dataset without split metadata, as tfds.testing.mock_data's, is not checked)."""
+    """One UsageError for a split flag naming a split the dataset does not have (none: mock_data's, unchecked)."""
     for flag in ('train_split', 'held_out_split', 'validation_split'):
         for part in filter(None, getattr(cfg, flag).split('+')):
             name = part.split('[')[0].strip()
@@ -157,8 +149,7 @@ def _check_splits(cfg, splits):
 
 
 def _tfds_images(cfg, split, shuffle, seed, with_attributes=False):
-    """(uint8 image dataset, number of images or None) for a tensorflow-datasets split; with
-    attributes, (image, 40 attributes as 0/1 floats) elements."""
+    """(uint8 images, their number or None) of a tensorflow-datasets split; with_attributes: (image, 40 0/1)."""
     import tensorflow_datasets as tfds  # imported here: it is slow and only this path needs it
     try:
         builder = tfds.builder(cfg.dataset)
@@ -186,12 +177,10 @@ def _tfds_images(cfg, split, shuffle, seed, with_attributes=False):
 
 
 def split_files(names, split):
-    """The sorted image file names of `split` ('train', 'validation', 'test' or a '+' of them; a
-    tensorflow-datasets [slice] after a name is ignored).
-    CelebA's numbered files (000001.jpg ...) follow the official partition (train 1..162770,
-    validation 162771..182637, test the rest) when all three parts have files; in any other folder
-    the last 10% are the test part and the 10% before them the validation part (a folder of fewer
-    than 3 images has none apart: its last image serves as both)."""
+    """The sorted file names of `split` ('train', 'validation', 'test' or a '+' of them; a [slice] ignored).
+    CelebA's numbered files follow the official partition when all three parts have files; in any other
+    folder the last 10% are the test part and the 10% before them the validation part (under 3 images:
+    the last serves as both)."""
     names = sorted(names)
     stems = [os.path.splitext(name)[0] for name in names]
     parts = {'train': [], 'validation': [], 'test': []}
@@ -212,8 +201,7 @@ def split_files(names, split):
 
 
 def read_attributes(folder, names):
-    """{file name: 40 attributes as 0/1} from the folder's list_attr_celeba.txt, for `names` (CelebA's is
-    26 MB: a file past 256 MB, or not a file, is one error)."""
+    """The 40 attributes (0/1) of each of `names` from the folder's ATTRIBUTE_FILE (CelebA's: 26 MB; 256 at most)."""
     path = os.path.join(folder, ATTRIBUTE_FILE)
     if not os.path.lexists(path):
         raise UsageError(f'{folder} has no {ATTRIBUTE_FILE}: attribute vectors need the CelebA attribute '
@@ -239,8 +227,7 @@ def read_attributes(folder, names):
 
 
 def _to_channels(image, channels):
-    """A decoded image of its own channels (grey, grey + alpha, RGB, RGBA; a GIF's first frame is RGB)
-    as `channels` (1 or 3): alpha dropped, colour made grey or grey repeated."""
+    """A decoded grey, grey + alpha, RGB or RGBA image as `channels` (1 or 3): alpha dropped, grey or colour made."""
     colour = tf.shape(image)[-1] >= 3
     rgb = lambda: tf.ensure_shape(image[..., :3], [None, None, 3])
     if channels == 1:
@@ -255,13 +242,13 @@ _SKIPPED = set()  # the paths already warned about
 def _unreadable(folder, name):
     """Why the data folder's file `name` is never read, or '' if it may be: only a regular file (or a link
     to one) of at most MAX_IMAGE_BYTES, whose name TensorFlow's UTF-8 strings can hold. os.stat opens nothing."""
-    if name.encode('utf-8', 'replace').decode() != name:  # os.listdir escapes non-UTF-8 bytes
+    if not_utf8(name):  # os.listdir escapes non-UTF-8 bytes
         return 'its name is not UTF-8: rename the file'
     try:
         info = os.stat(os.path.join(folder, name))
     except OSError as e:
         return e.strerror or str(e)
-    if not stat.S_ISREG(info.st_mode):
+    if run_folder.kind(info.st_mode):
         return f'not a regular file but {run_folder.kind(info.st_mode)}'
     if info.st_size > MAX_IMAGE_BYTES:
         return f'{info.st_size:,} bytes, over the {MAX_IMAGE_BYTES >> 20} MB an image may have'
@@ -269,8 +256,8 @@ def _unreadable(folder, name):
 
 
 def folder_files(cfg, split):
-    """The image file names of `split` in cfg.data_dir (split_files), each one _unreadable passes (the
-    others skipped, with one warning each); one UsageError for a folder that is missing or holds no images."""
+    """The image file names of `split` in cfg.data_dir that _unreadable passes (the others skipped, with one
+    warning each); one UsageError for a folder that is missing or holds no images."""
     if not os.path.isdir(cfg.data_dir):
         raise UsageError(f'data_dir {cfg.data_dir!r} is not a folder: point --data_dir at a folder of images')
     names = []
@@ -287,8 +274,7 @@ def folder_files(cfg, split):
 
 
 def describe_folder(cfg):
-    """One line: what data_dir holds (how many images, the first one's size and colour) and what the
-    networks see of them, with the flags that change it."""
+    """One line: what data_dir holds and what the networks see of it, with the flags that change that."""
     names = folder_files(cfg, 'train+validation+test')
     colours = {1: 'grey', 2: 'grey with alpha', 3: 'RGB', 4: 'RGBA'}
     first = 'none of which reads'
@@ -309,8 +295,7 @@ def describe_folder(cfg):
 
 
 def _folder_images(cfg, split, shuffle, seed, with_attributes=False):
-    """(uint8 image dataset, number of files) for the images in cfg.data_dir; with attributes,
-    (image, 40 attributes as 0/1 floats) elements from list_attr_celeba.txt."""
+    """(uint8 images, number of files) in cfg.data_dir; with_attributes: (image, 40 0/1 from ATTRIBUTE_FILE)."""
     names = folder_files(cfg, split)
     files = [os.path.join(cfg.data_dir, n) for n in names]
     attributes = read_attributes(cfg.data_dir, names) if with_attributes else [[]] * len(files)  # [files, 40 or 0]
@@ -332,33 +317,28 @@ def _folder_images(cfg, split, shuffle, seed, with_attributes=False):
         image = preprocess(cfg, _to_channels(tf.io.decode_image(contents, expand_animations=False), cfg.channels))
         return (image, attributes) if with_attributes else image
 
-    # Files that are no image, or cut short, are skipped with a warning naming them; one damaged
-    # inside that still fails to decode is skipped by ignore_errors.
+    # No image, or cut short: skipped with a warning; damaged inside: skipped by ignore_errors.
     ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE).filter(lambda _, is_image, __: is_image)
     return ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors(log_warning=True), len(files)
 
 
 def _images(cfg, split, shuffle, seed=None, with_attributes=False):
-    """split: 'train', 'held_out' or 'validation', read as the config's train_split, held_out_split and
-    validation_split; a folder's validation images are its validation part, whatever the split's name."""
+    """split: 'train', 'held_out' or 'validation' (cfg's train_split, ...; a folder's own validation part)."""
     split = {'train': cfg.train_split, 'held_out': cfg.held_out_split,
              'validation': 'validation' if cfg.data_dir else cfg.validation_split}[split]
     return (_folder_images if cfg.data_dir else _tfds_images)(cfg, split, shuffle, seed, with_attributes)
 
 
 def flip(cfg, batch, key):
-    """A left-right flip of the whole batch with probability 1/2 (flip_batch, the official
-    dataset/augment.py:66), else of each image with probability 1/2; key: a stateless random seed."""
+    """A left-right flip of each image (or, flip_batch, of the whole batch) with probability 1/2; key: a seed."""
     if cfg.flip_batch:
         return tf.cond(tf.random.stateless_uniform([], seed=key) < 0.5, lambda: tf.reverse(batch, [2]), lambda: batch)
     return tf.image.stateless_random_flip_left_right(batch, seed=key)
 
 
 def train_dataset(cfg, seed):
-    """An endless stream of shuffled float batches, reshuffled on every pass, and the number of steps
-    in an epoch: steps_per_epoch, else train images // batch_size. With fresh_batches each element is a
-    tuple of three batches, one for each network, so an epoch of steps reads the data three times (as
-    the original's CelebA script, whose every network draws its own batch)."""
+    """(An endless stream of shuffled float batches, steps in an epoch: steps_per_epoch, else train images //
+    batch_size). With fresh_batches each element is three batches, one for each network."""
     images, count = _images(cfg, 'train', shuffle=True, seed=seed)
     if count is not None and count < cfg.batch_size:  # a batch never fills: the stream would be empty
         raise UsageError(f'batch_size {cfg.batch_size} is larger than the {count} training images: '
@@ -382,8 +362,7 @@ def train_dataset(cfg, seed):
 
 
 def held_out_dataset(cfg, batch_size, split='held_out'):
-    """The held-out images (held_out_split: test, CelebA validation; or split='validation') in a fixed
-    order, as float batches."""
+    """The held-out images (or split='validation') in a fixed order, as float batches."""
     images, _ = _images(cfg, split, shuffle=False)
     return images.batch(batch_size).map(lambda batch: to_float(cfg, batch)).prefetch(tf.data.AUTOTUNE)
 

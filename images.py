@@ -1,8 +1,5 @@
-"""Writing images: grids, labelled PNGs, numbered files and the training GIF. No model code here.
-
-Images are uint8 arrays [N, H, W, C] (data.to_uint8 makes them from a batch). Every file is written
-to a temporary name and renamed into place (run_folder.written): a full disk or a kill leaves no half image.
-"""
+"""Writing uint8 images [N, H, W, C]: grids, labelled PNGs, numbered files and the training GIF, each to a
+temporary name renamed into place (run_folder.written): a full disk or a kill leaves no half image."""
 import glob
 import math
 import os
@@ -18,8 +15,7 @@ GIF_SECONDS_PER_FRAME = 0.4  # the original's imagetogif.py
 
 
 def tile(images, cols=None):
-    """uint8 images [N, H, W, C] -> one uint8 [rows*(H+2)+2, cols*(W+2)+2, C] grid, 2-pixel white borders.
-    cols defaults to a square grid."""
+    """Images -> one [rows*(H+2)+2, cols*(W+2)+2, C] grid with 2-pixel white borders, square unless cols."""
     images = np.asarray(images)
     n, h, w, c = images.shape
     cols = cols or math.ceil(math.sqrt(n))
@@ -57,7 +53,7 @@ def save_image(image, path, title=None, width=400, column_labels=None):
 
 
 def save_grid(images, path, title=None, width=400):
-    """uint8 images [N, H, W, C] -> a square grid PNG at path."""
+    """Images -> a square grid PNG at path."""
     save_image(tile(images), path, title, width)
 
 
@@ -72,10 +68,8 @@ def write_numbered(images, folder):
 
 
 def write_gif(folder, path):
-    """The PNGs in folder (op-gen/'s epoch grids) as a GIF at path, in natural order (epoch 5 before
-    epoch 10), GIF_SECONDS_PER_FRAME each, looping. A frame that does not read (cut short by a full
-    disk, say; or not a file: run_folder.read_bytes), or whose shape differs from the newest grid's (a
-    file copied in), is left out with a note. Returns the number of frames (0: no file)."""
+    """The PNGs in folder as a looping GIF at path, in natural order (epoch 5 before epoch 10); a frame that does
+    not read, or whose shape is not the newest grid's, is left out with a note. Returns the frames (0: no file)."""
     number = lambda p: [int(t) if t.isdigit() else t for t in re.split(r'(\d+)', os.path.basename(p))]
     frames = []
     for frame in sorted(glob.glob(os.path.join(folder, '*.png')), key=number, reverse=True):  # the newest first

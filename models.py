@@ -62,11 +62,10 @@ def _conv_stack(cfg, x, batch_norm):
 
 
 def _paper_conv(cfg, x, filters, stride, transpose=False):
-    """The official code's stride-2 conv: 5x5, no bias (batch norm follows) [architectures.py:21-37], padded
-    as DeepPy pads 'same': 2 on every side [deeppy/expr/nnet/spatial.py:7-16]. (TensorFlow's 'same' pads a
-    stride-2 conv 1 before and 2 after, a sampling grid one pixel off.) The transposed conv is DeepPy's
-    BackwardConvolution, the gradient of such a conv from 2n to n [spatial.py:86-129]: a 'valid' transposed
-    conv (n -> 2n + 3) cropped by the padding, 2 before, 1 after (the last padded row is never read)."""
+    """The official stride-2 conv: 5x5, no bias [architectures.py:21-37], padded 2 on every side as DeepPy's
+    'same' [deeppy/expr/nnet/spatial.py:7-16] (TensorFlow's pads 1 before, 2 after: a grid one pixel off).
+    Transposed: DeepPy's BackwardConvolution [spatial.py:86-129], a 'valid' one (n -> 2n + 3) cropped 2
+    before, 1 after."""
     conv = dict(kernel_size=5, strides=stride, padding='valid', use_bias=False, kernel_initializer=_kernel_init(cfg))
     if transpose:
         return layers.Cropping2D(((2, 1), (2, 1)))(layers.Conv2DTranspose(filters, **conv)(x))
@@ -131,8 +130,7 @@ def build_decoder(cfg):
         x = layers.Reshape((cfg.image_size, cfg.image_size, cfg.channels))(h)
     else:
         # z -> 8x8x512 (dense, batch norm, ReLU) -> 16x16x256 -> 32x32x128 -> 64x64x64 (5x5 stride-2
-        # transposed convs, batch norm, ReLU) -> 64x64x3 (5x5 stride 1), tanh. The base grid is
-        # image_size / 8: 8x8 for 64x64 images, 4x4 for CIFAR's 32x32.
+        # transposed convs, batch norm, ReLU) -> 64x64x3 (5x5 stride 1), tanh; 4x4 at first for CIFAR's 32x32.
         base = cfg.image_size // 8
         h = layers.Dense(base * base * 512, kernel_initializer=init)(z)
         h = layers.ReLU()(_batch_norm(cfg)(h))
@@ -174,8 +172,7 @@ def build_discriminator(cfg):
 
 @dataclasses.dataclass
 class Networks:
-    """The three networks and one optimizer each, keyed by network name: nets['decoder'],
-    nets.optimizers['decoder']; with ema_decay, the encoder's and decoder's weights' averages."""
+    """The three networks and one optimizer each, keyed by name: nets['decoder'], nets.optimizers['decoder']."""
     encoder: keras.Model
     decoder: keras.Model
     discriminator: keras.Model

@@ -240,9 +240,8 @@ def make_train_step(cfg, nets, steps_done, nonfinite_step):
 # ---- Building a run: the networks, counters, the step and the checkpoint ------------------------------
 
 def write_histograms(nets, step):
-    """The original's histograms of every weight and of the gradient apply kept at the last step due one.
-    Tags name a weight by its layer's place in its network (discriminator/00_conv2d/kernel), not by Keras'
-    process-wide layer counters."""
+    """Histograms of every weight and of the gradient apply kept, tagged by the layer's place in its network
+    (discriminator/00_conv2d/kernel), not by Keras' process-wide layer counters."""
     for name, copies in nets.gradients.items():
         kept = dict(zip(map(id, nets[name].trainable_variables), copies))
         weighted = [layer for layer in nets[name].layers if layer.trainable_weights]

@@ -177,8 +177,8 @@ def find_checkpoint(cfg, path):
 
 
 def restore_models(cfg, path, average=True):
-    """The encoder and decoder of the checkpoint at path, in float32: with ema_decay, the weights'
-    averages, or with average=False the weights themselves (a training checkpoint's only)."""
+    """The encoder and decoder of the checkpoint at path, in float32: with ema_decay, the weights' averages
+    unless average=False."""
     keras.mixed_precision.set_global_policy('float32')
     encoder, decoder = models.build_encoder(cfg), models.build_decoder(cfg)
     averaged = cfg.ema_decay is not None and any(
@@ -288,8 +288,8 @@ def render(cfg, checkpoint, options):
 
 
 def write_reconstructions(cfg, encoder, decode, count, samples):
-    """originals/, reconstructions/ and reconstructions.png: the first `count` held-out images and their
-    reconstructions from the encoder's mean. Returns (originals, codes, reconstructions)."""
+    """originals/, reconstructions/ and reconstructions.png of the first `count` held-out images (from the
+    encoder's mean); returns (originals, codes, reconstructions)."""
     encode = tf.function(lambda x: encoder(x, training=False)[0],  # the mean
                          input_signature=[tf.TensorSpec([None, cfg.image_size, cfg.image_size, cfg.channels])])
     originals, codes = [], []

@@ -1,9 +1,7 @@
-"""The three networks of VAE/GAN, as the original TensorFlow 1 repo (PrateekMunjal/VAE_GAN) builds
-them in its MNIST/vae-gan.py and Celeb-A/vae-gan.py: a strided-conv encoder, a transposed-conv decoder
-and an encoder-shaped discriminator (D below; D(x) is its probability that x is real). Three families
-(`arch`): 'mnist' (28x28x1, pixels in [0, 1]), 'celeb_a' (64x64x3 or any multiple of 8, pixels in
-[-1, 1]) and 'paper', the networks of the paper's official code (andersbll/autoencoding_beyond_pixels;
-its files in brackets).
+"""The three networks of VAE/GAN as the original TensorFlow 1 repo (PrateekMunjal/VAE_GAN) builds them,
+and the losses vae_gan.py's step writes with them. `arch`: 'mnist' (28x28x1, pixels in [0, 1]), 'celeb_a'
+(64x64x3 or any multiple of 8, pixels in [-1, 1]) or 'paper', the official code's networks
+(andersbll/autoencoding_beyond_pixels; its files in brackets).
 
     encoder(x)       -> [mean, sigma]   sigma > 0, used directly as the standard deviation: a softplus
                                         (mnist, celeb_a) or exp(logvar / 2) (paper)
@@ -11,9 +9,7 @@ its files in brackets).
     discriminator(x) -> [dis_l, logit]  dis_l = the learned similarity's features; D(x) = sigmoid(logit)
 
 D returns a logit, not the original's sigmoid probability, so the losses can use the stable sigmoid
-cross-entropy. Top to bottom: the builders; the three networks with an optimizer each (Networks); using
-a trained model (drawing z from the prior, reconstructing); the losses, small pure functions that
-vae_gan.py's step writes each network's loss with.
+cross-entropy.
 """
 import dataclasses
 
@@ -35,9 +31,9 @@ def _kernel_init(cfg):
     return 'glorot_uniform'
 
 
-def _batch_norm(cfg):
+def _batch_norm(cfg, **options):
     # Under tf.distribute, statistics over the global batch, as on one device.
-    return layers.BatchNormalization(synchronized=cfg.strategy != 'default')
+    return layers.BatchNormalization(synchronized=cfg.strategy != 'default', **options)
 
 
 def _leaky(x):
@@ -66,11 +62,10 @@ def _conv_stack(cfg, x, batch_norm):
 
 
 def _paper_conv(cfg, x, filters, stride, transpose=False):
-    """The official code's stride-2 conv: 5x5, no bias (batch norm follows) [architectures.py:21-37], padded
-    as DeepPy pads 'same': 2 on every side [deeppy/expr/nnet/spatial.py:7-16]. (TensorFlow's 'same' pads a
-    stride-2 conv 1 before and 2 after, a sampling grid one pixel off.) The transposed conv is DeepPy's
-    BackwardConvolution, the gradient of such a conv from 2n to n [spatial.py:86-129]: a 'valid' transposed
-    conv (n -> 2n + 3) cropped by the padding, 2 before, 1 after (the last padded row is never read)."""
+    """The official stride-2 conv: 5x5, no bias [architectures.py:21-37], padded 2 on every side as DeepPy's
+    'same' [deeppy/expr/nnet/spatial.py:7-16] (TensorFlow's pads 1 before, 2 after: a grid one pixel off).
+    Transposed: DeepPy's BackwardConvolution [spatial.py:86-129], a 'valid' one (n -> 2n + 3) cropped 2
+    before, 1 after."""
     conv = dict(kernel_size=5, strides=stride, padding='valid', use_bias=False, kernel_initializer=_kernel_init(cfg))
     if transpose:
         return layers.Cropping2D(((2, 1), (2, 1)))(layers.Conv2DTranspose(filters, **conv)(x))
@@ -80,29 +75,25 @@ def _paper_conv(cfg, x, filters, stride, transpose=False):
 def _paper_bn_relu(cfg, x, epsilon=1e-6):
     # batch norm with the official momentum 0.9 and epsilon 1e-6 after convs [architectures.py:174-241];
     # after dense layers DeepPy's default, 1e-5 [deeppy/expr/nnet/batch_normalization.py:14]; then ReLU
-    return layers.ReLU()(layers.BatchNormalization(momentum=0.9, epsilon=epsilon,
-                                                   synchronized=cfg.strategy != 'default')(x))
-
-
-def _paper_encoder(cfg, x):
-    # 64x64x3 -> 32x32x64 -> 16x16x128 -> 8x8x256 -> dense 1024 -> mean and log-variance;
-    # sigma = exp(logvar / 2) [architectures.py, model/ae.py]
-    for filters in (64, 128, 256):
-        x = _paper_bn_relu(cfg, _paper_conv(cfg, x, filters, 2))
-    h = layers.Flatten()(x)
-    h = _paper_bn_relu(cfg, layers.Dense(1024, use_bias=False, kernel_initializer=_kernel_init(cfg))(h), 1e-5)
-    mean = layers.Dense(cfg.z_dim, kernel_initializer=_kernel_init(cfg), name='mean', dtype='float32')(h)
-    logvar = layers.Dense(cfg.z_dim, kernel_initializer=_kernel_init(cfg), name='logvar', dtype='float32')(h)
-    half = layers.Rescaling(0.5, dtype='float32')(logvar)
-    sigma = layers.Activation('exponential', name='sigma', dtype='float32')(half)
-    return mean, sigma
+    return layers.ReLU()(_batch_norm(cfg, momentum=0.9, epsilon=epsilon)(x))
 
 
 def build_encoder(cfg):
     """The encoder: x -> [mean, sigma] of q(z|x)."""
     x = keras.Input((cfg.image_size, cfg.image_size, cfg.channels), name='x')
     if cfg.arch == 'paper':
-        return keras.Model(x, list(_paper_encoder(cfg, x)), name='encoder')
+        # 64x64x3 -> 32x32x64 -> 16x16x128 -> 8x8x256 -> dense 1024 -> mean and log-variance;
+        # sigma = exp(logvar / 2) [architectures.py, model/ae.py]
+        h = x
+        for filters in (64, 128, 256):
+            h = _paper_bn_relu(cfg, _paper_conv(cfg, h, filters, 2))
+        h = layers.Flatten()(h)
+        h = _paper_bn_relu(cfg, layers.Dense(1024, use_bias=False, kernel_initializer=_kernel_init(cfg))(h), 1e-5)
+        mean = layers.Dense(cfg.z_dim, kernel_initializer=_kernel_init(cfg), name='mean', dtype='float32')(h)
+        logvar = layers.Dense(cfg.z_dim, kernel_initializer=_kernel_init(cfg), name='logvar', dtype='float32')(h)
+        half = layers.Rescaling(0.5, dtype='float32')(logvar)
+        sigma = layers.Activation('exponential', name='sigma', dtype='float32')(half)
+        return keras.Model(x, [mean, sigma], name='encoder')
     h = layers.Flatten()(_conv_stack(cfg, x, batch_norm=True))  # mnist 1024, celeb_a 32768 features
     init = _kernel_init(cfg)
     # float32 heads, also under mixed precision: the KL needs their precision
@@ -139,8 +130,7 @@ def build_decoder(cfg):
         x = layers.Reshape((cfg.image_size, cfg.image_size, cfg.channels))(h)
     else:
         # z -> 8x8x512 (dense, batch norm, ReLU) -> 16x16x256 -> 32x32x128 -> 64x64x64 (5x5 stride-2
-        # transposed convs, batch norm, ReLU) -> 64x64x3 (5x5 stride 1), tanh. The base grid is
-        # image_size / 8: 8x8 for 64x64 images, 4x4 for CIFAR's 32x32.
+        # transposed convs, batch norm, ReLU) -> 64x64x3 (5x5 stride 1), tanh; 4x4 at first for CIFAR's 32x32.
         base = cfg.image_size // 8
         h = layers.Dense(base * base * 512, kernel_initializer=init)(z)
         h = layers.ReLU()(_batch_norm(cfg)(h))
@@ -182,8 +172,7 @@ def build_discriminator(cfg):
 
 @dataclasses.dataclass
 class Networks:
-    """The three networks and one optimizer each, keyed by network name: nets['decoder'],
-    nets.optimizers['decoder']; with ema_decay, the encoder's and decoder's weights' averages."""
+    """The three networks and one optimizer each, keyed by name: nets['decoder'], nets.optimizers['decoder']."""
     encoder: keras.Model
     decoder: keras.Model
     discriminator: keras.Model
@@ -202,8 +191,8 @@ class Networks:
 
 
 def build_networks(cfg):
-    """The encoder, decoder and discriminator with an optimizer each; with ema_decay, a copy of the encoder
-    and decoder for their averages, starting at the initial weights."""
+    """The three networks with an optimizer each; with ema_decay, copies of the encoder and decoder for
+    their averages, starting at the initial weights."""
     encoder, decoder, discriminator = build_encoder(cfg), build_decoder(cfg), build_discriminator(cfg)
     averages = {}
     if cfg.ema_decay is not None:
@@ -243,16 +232,14 @@ class DeepPyRMSprop(keras.optimizers.RMSprop):
 
 
 def unscaled(optimizer):
-    """The optimizer under any loss scaling: the one a checkpoint holds (so runs can switch precision)
-    and whose learning rate is set."""
+    """The optimizer under any loss scaling: the one a checkpoint holds and whose learning rate is set."""
     return getattr(optimizer, 'inner_optimizer', optimizer)
 
 
 def learning_rates(cfg, epoch):
-    """{network: learning rate} in epoch (from 1): constant; 'annealed' as the official GammaAnnealer:
-    lr - ((epoch - 1) / epochs)^0.75 * (lr - lr_end), from lr in the first epoch towards lr_end; or
-    'linear': lr for the first lr_decay_from * epochs epochs, then lr - (epoch - 1 - start) / (epochs - start)
-    * (lr - lr_end), towards lr_end (CycleGAN's constant-then-linear policy)."""
+    """{network: learning rate} in epoch (from 1): constant; 'annealed' as the official GammaAnnealer, from lr
+    towards lr_end by ((epoch - 1) / epochs)^0.75; or 'linear': constant for lr_decay_from * epochs epochs,
+    then linearly towards lr_end (CycleGAN's policy)."""
     rates = {'encoder': cfg.lr_encoder, 'decoder': cfg.lr_decoder, 'discriminator': cfg.lr_discriminator}
     if cfg.lr_schedule == 'annealed':
         rates = {name: lr - ((epoch - 1) / cfg.epochs) ** 0.75 * (lr - cfg.lr_end) for name, lr in rates.items()}
@@ -264,10 +251,9 @@ def learning_rates(cfg, epoch):
 
 
 def update_averages(nets, decay, step):
-    """average <- d * average + (1 - d) * weights after step `step` (from 1), for every weight of the encoder and
-    decoder, their batch-norm statistics included (Keras' own use_ema averages only what its optimizer updates).
-    d = min(decay, (1 + step) / (10 + step)), tf.train.ExponentialMovingAverage's num_updates rule: early in a run
-    the average forgets the random initial weights fast."""
+    """average <- d * average + (1 - d) * weights after step `step` (from 1), batch-norm statistics included
+    (Keras' use_ema averages only what its optimizer updates); d = min(decay, (1 + step) / (10 + step)), as
+    tf.train.ExponentialMovingAverage's num_updates: early on the average forgets the initial weights fast."""
     step = tf.cast(step, tf.float32)
     d = tf.minimum(decay, (1.0 + step) / (10.0 + step))
     for name, average in nets.averages.items():
@@ -278,16 +264,14 @@ def update_averages(nets, decay, step):
 # ---- Using a trained model ------------------------------------------------------------------------
 
 def prior_z(count, z_dim, seed):
-    """`count` codes z ~ N(0, I), fixed by `seed`: the one way training grids, inference and metrics
-    draw from the prior (the first n of a larger draw are the same n)."""
+    """`count` codes z ~ N(0, I), fixed by `seed` (the first n of a larger draw are the same n)."""
     return tf.random.Generator.from_seed(seed).normal([count, z_dim])
 
 
 def discriminate_real(discriminator, x, r1=False):
-    """(Dis_l(x), D's logit, R1 or None): D on real images; with r1 also the R1 penalty, the batch mean
-    of |d logit / dx|^2 (Mescheder et al. 2018, "Which Training Methods for GANs do actually Converge?",
-    eq. 9: their gamma / 2 is the caller's weight), from a tape of its own around D's pass on x, so
-    the penalty's own gradient reaches D's weights through the caller's tape (a double backward pass)."""
+    """(Dis_l(x), D's logit, R1 or None): D on real images; with r1 also the R1 penalty, the batch mean of
+    |d logit / dx|^2 (Mescheder et al. 2018, eq. 9), from a tape of its own, so its gradient reaches D's
+    weights through the caller's tape (a double backward pass)."""
     if not r1:
         return (*discriminator(x, training=True), None)
     with tf.GradientTape(watch_accessed_variables=False) as tape:
@@ -319,9 +303,8 @@ def neg_log_not_d(logit, offset=0.0):
 
 
 def discriminator_loss(logit_x, logit_fakes, real_weight=None, offset=0.0):
-    """L_D = -mean(log D(x)) - sum over the fakes of mean(log(1 - D(fake))): the original's
-    -mean(log D(x) + log(1 - D(x~)) + log(1 - D(x_p))). With real_weight w (the official code's
-    real_vs_gen_weight): w * real term + (1 - w) * fake terms; offset: the official log(D + 1e-3)."""
+    """L_D = -mean(log D(x)) - sum over the fakes of mean(log(1 - D(fake))) (the original); with real_weight
+    w (the official real_vs_gen_weight): w * real + (1 - w) * fakes; offset: the official log(D + 1e-3)."""
     real = tf.reduce_mean(neg_log_d(logit_x, offset))
     fake = tf.add_n([tf.reduce_mean(neg_log_not_d(logit, offset)) for logit in logit_fakes])
     return real + fake if real_weight is None else real_weight * real + (1 - real_weight) * fake
@@ -342,9 +325,8 @@ def decoder_loss(dis_l, gan, gamma_dec, recon_weight=None):
 
 
 def dis_l_loss(dis_l_x_tilde, dis_l_x, likelihood='mean'):
-    """The learned similarity. 'mean': mean((Dis_l(x~) - Dis_l(x))^2) over batch and features (the
-    original's L_llike); 'gaussian': -log N(Dis_l(x~); Dis_l(x), I) up to a constant, i.e. half the
-    squared error summed over features, averaged over the batch (the official code)."""
+    """The learned similarity: 'mean', mean((Dis_l(x~) - Dis_l(x))^2) (the original's L_llike); 'gaussian',
+    -log N(Dis_l(x~); Dis_l(x), I) + const: half the squared error summed over features, batch mean (official)."""
     squared = tf.square(tf.cast(dis_l_x_tilde, tf.float32) - tf.cast(dis_l_x, tf.float32))
     if likelihood == 'gaussian':
         return tf.reduce_mean(0.5 * tf.reduce_sum(tf.reshape(squared, [tf.shape(squared)[0], -1]), axis=1))
@@ -358,9 +340,8 @@ def kl_loss(mean, sigma):
 
 
 def kl_weight(setting, epoch, batch_size, z_dim):
-    """'1/z_dim' (the original's MNIST/vae-gan.py:189), '1/batch' (Celeb-A/vae-gan.py, and the original README:
-    "almost always works"), 'sigmoid': sigmoid((epoch - 1)/3 - 5) in the epoch counted from 1 (the
-    original's commented-out schedule, fed the epoch from 0 (line 294): 0.007 at first, then 1), or a number."""
+    """'1/z_dim' (the original's MNIST/vae-gan.py:189), '1/batch' (Celeb-A/vae-gan.py), 'sigmoid':
+    sigmoid((epoch - 1)/3 - 5), epoch from 1 (the original's commented-out schedule, line 294), or a number."""
     if setting == '1/batch':
         return 1.0 / tf.cast(batch_size, tf.float32)
     if setting == '1/z_dim':
@@ -371,10 +352,10 @@ def kl_weight(setting, epoch, batch_size, z_dim):
 
 
 def balance(scalars, equilibrium, margin):
-    """The balance rule of the official code (model/aegan.py, not in the paper): (update D, update the
-    decoder) from D's pass's real_cost = mean(-log D(x)) and fake_cost = mean(-log(1 - D(x_p))). D is
-    skipped while it wins (either cost below equilibrium - margin), the decoder while D loses (either above
-    equilibrium + margin); both update if both would be skipped. margin None (the rule off): (None, None)."""
+    """The official code's balance rule (model/aegan.py, not in the paper): (update D, update the decoder)
+    from real_cost and fake_cost. D is skipped while it wins (either cost below equilibrium - margin), the
+    decoder while D loses (either above equilibrium + margin); both update if both would be skipped.
+    margin None (the rule off): (None, None)."""
     if margin is None:
         return None, None
     real_cost, fake_cost = scalars['real_cost'], scalars['fake_cost']

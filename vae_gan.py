@@ -18,16 +18,13 @@ Common flags (every field of config.py's Config is one; config.py says what each
 Every start takes config.py's preset with the command's flags on top, so an edit to config.py takes
 effect when a run goes on; a run keeps its networks, data and seed (a change to one is refused).
 
-Top to bottom: the original's step (D, then the encoder, then the decoder: three tapes, each loss
-written with models.py's primitives), the helpers every update uses, the official code's one-pass step;
-then the run: build, resume, and for each epoch the steps, the log, a checkpoint, then the grids and the
-validation scores (best_model.py keeps the best in best/). Writes checkpoints/, best/, logs/, op-*/,
-scores.jsonl and config.json into out_dir; the same command resumes from the newest intact checkpoint.
-Epochs count from 1.
+Top to bottom: the original's step (three tapes: D, the encoder, the decoder), the helpers every update
+uses, the official one-pass step; then the run: build, resume, and each epoch's steps, log, checkpoint,
+grids and validation scores. Writes checkpoints/, best/, logs/, op-*/, scores.jsonl and config.json into
+out_dir; the same command resumes from the newest intact checkpoint. Epochs count from 1.
 """
 import concurrent.futures
 import dataclasses
-import functools
 import itertools
 import os
 import sys
@@ -66,12 +63,9 @@ def prior_sample(cfg, nets, x, noise, stream):
 
 
 def original_step(cfg, nets, batches, kl_weight, noise):
-    """The original's step (update='sequential'): one D update, then one encoder update, then one decoder
-    update (the original's MNIST/vae-gan.py:300, 309, 318; Celeb-A/vae-gan.py:402, 410, 419), each from a
-    fresh forward pass with the weights as they are now: the encoder sees the D just updated, the decoder
-    the new D and encoder. batches: (x_d, x_enc, x_dec), the same batch three times (the MNIST script) or
-    three (fresh_batches, the CelebA script); noise(shape, stream): N(0, I), streams 0-4 apart. Returns
-    (the step's scalars, {network: its gradients})."""
+    """update='sequential': D, then the encoder, then the decoder steps (the original's MNIST/vae-gan.py:300,
+    309, 318), each from a fresh forward pass that sees the updates before it. batches: (x_d, x_enc, x_dec),
+    one batch three times or three (fresh_batches); noise(shape, stream): N(0, I). Returns (scalars, grads)."""
     x_d, x_enc, x_dec = batches
     grads = {}
     # 1. D tells real x from prior samples x_p and (discriminate_recon) reconstructions x~: L_D
@@ -115,15 +109,13 @@ def original_step(cfg, nets, batches, kl_weight, noise):
 
 
 def fakes(cfg, logit_x_tilde, logit_x_p):
-    """The fakes' logits D judges: x~ and x_p (the original), or x_p alone without discriminate_recon
-    (the official code)."""
+    """The fakes' logits D judges: x~ and x_p (the original), or x_p alone (the official code)."""
     return [logit_x_tilde, logit_x_p] if cfg.discriminate_recon else [logit_x_p]
 
 
 def judgement(cfg, logit_x, logit_x_p, logit_x_tilde=None, r1=None):
-    """What D's pass says, logged: D's mean output on x, x_p and x~, R1, and the balance rule's inputs,
-    real_cost = mean(-log D(x)) and fake_cost = mean(-log(1 - D(x_p))) (x_p only, as the official
-    model/aegan.py)."""
+    """What D's pass says, logged: D's mean output on x, x_p and x~, R1, and the balance rule's inputs
+    real_cost = mean(-log D(x)) and fake_cost = mean(-log(1 - D(x_p))) (x_p only, as model/aegan.py)."""
     seen = {'real_cost': tf.reduce_mean(models.neg_log_d(logit_x, cfg.gan_log_offset)),
             'fake_cost': tf.reduce_mean(models.neg_log_not_d(logit_x_p, cfg.gan_log_offset)),
             'd_x': tf.reduce_mean(tf.sigmoid(logit_x)), 'd_x_p': tf.reduce_mean(tf.sigmoid(logit_x_p))}
@@ -138,9 +130,8 @@ LATENT_HEADS = ('mean', 'sigma', 'logvar')  # the encoder's last layers [archite
 
 
 def gradients(cfg, nets, name, tape, loss):
-    """tape.gradient of `loss` for network `name`'s weights, plus kernel_l2 * its kernels' squared norm but
-    the latent heads' (DeepPy's weight decay; the official heads have none), the loss divided among the
-    replicas (their gradients sum to the global batch's mean) and scaled by float16's loss scale."""
+    """Network `name`'s gradient of `loss` plus kernel_l2 * its kernels' squared norm but the latent heads'
+    (DeepPy's weight decay), divided among the replicas and scaled by float16's loss scale."""
     context = tf.distribute.get_replica_context()
     with tape:  # the tape records the penalty and the scaling too
         if cfg.kernel_l2:
@@ -152,9 +143,8 @@ def gradients(cfg, nets, name, tape, loss):
 
 
 def apply(nets, name, grads, allowed=None):
-    """The optimizer steps network `name` along `grads`; where `allowed` (the balance rule's verdict, a
-    boolean tensor; None: always) is false, the update is skipped and counted, in the graph. On the steps
-    due a histogram the gradients are also kept (nets.gradients)."""
+    """The optimizer steps network `name` along `grads`, unless `allowed` (the balance rule's verdict; None:
+    always) is false: then the skip is counted. On steps due a histogram the gradients are kept too."""
     if nets.gradients:
         keep = lambda: tf.group([kept.assign(grad) for kept, grad in zip(nets.gradients[name], grads)])
         tf.cond(nets.histogram_due, keep, tf.no_op)
@@ -166,11 +156,9 @@ def apply(nets, name, grads, allowed=None):
 
 def one_pass_step(cfg, nets, batches, kl_weight, noise):
     """update='simultaneous': all three losses from one forward pass, then each network steps, none seeing
-    another's update (the official code [model/aegan.py:57-119, 181-205] and the PyTorch ports). With
-    concat_batches, the official pass: D runs once on [x, x_p] and Dis_l once on [x~, x], reals and fakes
-    sharing batch-norm statistics; the Dis_l target passes no gradient back (NLLNormal.bprop,
-    model/ae.py:24-28); with the saturating form the decoder steps along minus D's whole loss
-    (decoder_neggrad, aegan.py:29-33). One batch: batches holds it three times. Returns as original_step."""
+    another's update [model/aegan.py:57-119, 181-205]. concat_batches, the official pass: D on [x, x_p] and
+    Dis_l on [x~, x], sharing batch-norm statistics; the Dis_l target passes no gradient back
+    [model/ae.py:24-28]; saturating: the decoder steps along minus D's loss [aegan.py:29-33]."""
     x = batches[0]
     with tf.GradientTape(persistent=True) as tape:
         mean, sigma, x_tilde = encode_decode(nets, x, noise, stream=0)
@@ -207,9 +195,8 @@ def one_pass_step(cfg, nets, batches, kl_weight, noise):
 # ---- The step as training runs it: on each replica, counted, checked, averaged ----------------------
 
 def make_noise(seed, steps_done):
-    """noise(shape, stream) -> N(0, I) rows for this replica's share of the global batch. The numbers
-    depend only on (seed, step, stream, row of the global batch): the same on one device or several,
-    with or without XLA, and a resumed run draws what an uninterrupted one would."""
+    """noise(shape, stream) -> N(0, I) rows for this replica's share of the global batch, fixed by (seed, step,
+    stream, row): the same on any devices, with or without XLA, and on resuming."""
     def noise(shape, stream):
         context = tf.distribute.get_replica_context()  # None outside the replicas: one device
         replicas, replica = (context.num_replicas_in_sync, context.replica_id_in_sync_group) if context else (1, 0)
@@ -221,12 +208,10 @@ def make_noise(seed, steps_done):
 
 
 def make_train_step(cfg, nets, steps_done, nonfinite_step):
-    """train_step(x, epoch) -> the step's scalars: original_step (update='sequential') or one_pass_step
-    ('simultaneous'). x: a batch, or with fresh_batches three (per replica under a strategy). Each call
-    adds 1 to `steps_done`; the first step whose losses are not finite goes to `nonfinite_step`; with
-    ema_decay the weights' average follows. XLA compiles the whole step with jit_compile."""
+    """train_step(x, epoch) -> the step's scalars: original_step or one_pass_step on x (fresh_batches: three
+    batches), counted in `steps_done`; the first step with a non-finite loss goes to `nonfinite_step`."""
     strategy = tf.distribute.get_strategy()
-    noise = make_noise(cfg.seed, steps_done)  # depends on (seed, step, stream, row) only
+    noise = make_noise(cfg.seed, steps_done)
     step = original_step if cfg.update == 'sequential' else one_pass_step
 
     def replica_step(x, epoch):
@@ -255,28 +240,20 @@ def make_train_step(cfg, nets, steps_done, nonfinite_step):
 # ---- Building a run: the networks, counters, the step and the checkpoint ------------------------------
 
 def write_histograms(nets, step):
-    """The original's histograms of every weight and of the gradient of the last step due one
-    (apply keeps those in nets.gradients): no separate pass, nothing traced. Tags name each
-    weight by its network and its layer's place in it (discriminator/00_conv2d/kernel), not by
-    Keras' process-wide layer counters."""
+    """Histograms of every weight and of the gradient apply kept, tagged by the layer's place in its network
+    (discriminator/00_conv2d/kernel), not by Keras' process-wide layer counters."""
     for name, copies in nets.gradients.items():
-        for var, grad in zip(nets[name].trainable_variables, copies):
-            label = layer_names(nets[name])[id(var)]
-            tf.summary.histogram(f'weights/{name}/{label}', var, step=step)
-            tf.summary.histogram(f'weights/{name}/{label}/gradient', grad, step=step)
-
-
-@functools.cache
-def layer_names(network):
-    """{id(weight): '<index>_<layer kind>/<weight>'} for a network's trainable weights."""
-    weighted = [layer for layer in network.layers if layer.trainable_weights]
-    return {id(var): f'{i:02d}_{type(layer).__name__.lower()}/{var.name}'
-            for i, layer in enumerate(weighted) for var in layer.trainable_weights}
+        kept = dict(zip(map(id, nets[name].trainable_variables), copies))
+        weighted = [layer for layer in nets[name].layers if layer.trainable_weights]
+        for i, layer in enumerate(weighted):
+            for var in layer.trainable_weights:
+                label = f'weights/{name}/{i:02d}_{type(layer).__name__.lower()}/{var.name}'
+                tf.summary.histogram(label, var, step=step)
+                tf.summary.histogram(f'{label}/gradient', kept[id(var)], step=step)
 
 
 @dataclasses.dataclass
 class Run:
-    """What a training run holds between its phases."""
     strategy: tf.distribute.Strategy
     nets: models.Networks
     train_step: object  # make_train_step's tf.function
@@ -299,8 +276,7 @@ def make_strategy(cfg):
 
 
 def build(cfg):
-    """The strategy, the networks and optimizers, the counters, the step and the checkpoint. Reads
-    and writes nothing in out_dir."""
+    """The strategy, the networks and optimizers, the counters, the step and the checkpoint (out_dir untouched)."""
     strategy = make_strategy(cfg)
     keras.utils.set_random_seed(cfg.seed)
     keras.mixed_precision.set_global_policy(configurator.PRECISIONS[cfg.mixed_precision])
@@ -327,8 +303,8 @@ def build(cfg):
 # ---- The run: build, resume, then for each epoch the steps, the log, a checkpoint and the samples ----
 
 def train(cfg, started=None):
-    """Trains cfg's run into out_dir, going on from its newest intact checkpoint. started: the
-    perf_counter() of the command's start, for the start-up line (None: now)."""
+    """Trains cfg's run into out_dir, going on from its newest intact checkpoint. started: the command's
+    perf_counter() start, for the start-up line."""
     loaded = f'TensorFlow loaded in {time.perf_counter() - started:.1f} s, ' if started else ''
     started = started or time.perf_counter()
     run = build(cfg)
@@ -356,8 +332,7 @@ def train(cfg, started=None):
 
 
 def resume(cfg, run):
-    """Restores the newest intact checkpoint in out_dir, if any (checkpoints.py sets damaged ones
-    aside); returns the epochs done, 0 for a new run."""
+    """Restores the newest intact checkpoint in out_dir, if any; returns the epochs done."""
     saved = configurator.run_config(cfg.out_dir)
     if saved:  # another z_dim, say, is refused before anything is touched
         configurator.check_same_model(cfg.out_dir, saved,
@@ -371,9 +346,8 @@ def resume(cfg, run):
 
 
 def inputs(cfg, run, done):
-    """(batches, steps per epoch, the grids' held-out originals, a line of what start-up took); a
-    resumed run reshuffles, by the seed. The step is traced while the pipeline makes its first batch
-    (MNIST's fills a shuffle buffer of the whole training set): the two take the two cores at once."""
+    """(batches, steps per epoch, the grids' held-out originals, a line of what start-up took). The step is
+    traced while the pipeline makes its first batch (MNIST's fills a shuffle buffer of the whole training set)."""
     if cfg.data_dir:
         print(data.describe_folder(cfg))
     train_ds, steps = data.train_dataset(cfg, seed=cfg.seed + done)
@@ -400,7 +374,7 @@ def inputs(cfg, run, done):
 
 
 def start_outputs(cfg):
-    """The grid folders (never through a link: run_folder.folder) and config.json; returns the TensorBoard writer."""
+    """The grid folders and config.json; returns the TensorBoard writer."""
     for sub in ('op-real', 'op-recons', 'op-gen'):
         run_folder.folder(cfg.out_dir, sub)
     run_folder.write_json(configurator.config_file(cfg.out_dir), dataclasses.asdict(cfg))
@@ -411,26 +385,23 @@ def start_outputs(cfg):
 
 
 SHOWN = ('discriminator_loss', 'encoder_loss', 'decoder_loss', 'kl_weight')  # on the progress bar
-# TensorBoard's tags: the three losses first (its groups sort by name), each followed by its parts
-TAGS = {'discriminator_loss': 'loss/discriminator', 'encoder_loss': 'loss/encoder', 'decoder_loss': 'loss/decoder',
-        'kl': 'loss/encoder/kl', 'kl_weight': 'loss/encoder/kl_weight', 'dis_l': 'loss/decoder/dis_l',
-        'gan': 'loss/decoder/gan', 'decoder_skips': 'loss/decoder/skips',
-        'discriminator_skips': 'loss/discriminator/skips'}
+PARTS = {'kl': 'encoder', 'kl_weight': 'encoder', 'dis_l': 'decoder', 'gan': 'decoder'}  # the rest: D's pass
 
 
 def tag(name):
-    """A step's scalar as TensorBoard shows it; the rest of D's pass (D(x), the balance rule's costs, R1)
-    as loss/discriminator/..."""
-    return TAGS.get(name, f'loss/discriminator/{name}')
+    """A step's scalar as TensorBoard shows it: each network's loss (loss/decoder), then its parts and skips
+    (loss/decoder/gan, loss/decoder/skips); the losses first, as its groups sort by name."""
+    network, _, part = name.rpartition('_')
+    if part in ('loss', 'skips'):
+        return f'loss/{network}' + ('/skips' if part == 'skips' else '')
+    return f'loss/{PARTS.get(name, "discriminator")}/{name}'
 
 
 def train_epoch(cfg, run, batches, steps, epoch):
-    """One epoch of steps: TensorBoard scalars and the progress bar every log_every steps, histograms
-    every histogram_every. Returns (the last logged values, seconds from the end of the first step, or of
-    the whole epoch if it has one step)."""
+    """One epoch of steps, logged every log_every steps, histograms every histogram_every. Returns (the last
+    logged values, seconds from the end of the first step, or of the whole epoch if it has one step)."""
     for name, lr in models.learning_rates(cfg, epoch).items():
         models.unscaled(run.nets.optimizers[name]).learning_rate = lr
-    histogram_every = cfg.histogram_every if run.nets.gradients else 0
     # a live bar on a terminal; in a log file the epoch's summary line says it all
     bar = keras.utils.Progbar(steps, stateful_metrics=SHOWN, verbose=1 if sys.stdout.isatty() else 0)
     epoch_tensor = tf.constant(epoch, tf.float32)
@@ -439,7 +410,7 @@ def train_epoch(cfg, run, batches, steps, epoch):
     for i in range(1, steps + 1):
         run_folder.stop_if_asked()  # a Ctrl-C whose exception was lost on the way stops here
         scalars = run.train_step(next(batches), epoch_tensor)
-        if histogram_every and step % histogram_every == 0:  # this step kept its gradients
+        if run.nets.gradients and step % cfg.histogram_every == 0:  # this step kept its gradients
             write_histograms(run.nets, step)
         step += 1
         if i == 1 and steps > 1:  # time from here: the first step of a run also optimizes the graph
@@ -459,8 +430,7 @@ def train_epoch(cfg, run, batches, steps, epoch):
 
 
 def end_epoch(cfg, run, epoch, values, seconds, steps, held_out):
-    """The epoch's line (images/s: batch_size a step), its checkpoint, then what may fail without costing the
-    trained epoch: the grids and the scores (and best/)."""
+    """The epoch's line, its checkpoint, then what may fail without costing the epoch: the grids and scores."""
     images_per_second = max(steps - 1, 1) * cfg.batch_size / seconds  # the first step not timed, if there are more
     tf.summary.scalar('speed/images_per_second', images_per_second, step=int(run.steps_done.numpy()))
     print(f'epoch {epoch}/{cfg.epochs}: {seconds:.1f} s, {images_per_second:.0f} images/s, '
@@ -480,9 +450,8 @@ def end_epoch(cfg, run, epoch, values, seconds, steps, held_out):
 
 
 def save_samples(cfg, nets, held_out, sample_z, epoch, step):
-    """The original's grids: held-out originals, their reconstructions, prior samples (op-real/, op-recons/,
-    op-gen/), and the last two as one grid image each in TensorBoard. nets: {'encoder', 'decoder'}
-    (Networks.sampling: the weights' averages with ema_decay)."""
+    """The original's grids of held-out originals, their reconstructions and prior samples (op-real/,
+    op-recons/, op-gen/; the last two in TensorBoard too). nets: Networks.sampling's."""
     to_uint8 = lambda x: data.to_uint8(cfg, x).numpy()
     name = f'epoch_{epoch:04d}.png'
     reconstructions = to_uint8(models.reconstruct(nets['encoder'], nets['decoder'], held_out))
@@ -496,8 +465,7 @@ def save_samples(cfg, nets, held_out, sample_z, epoch, step):
 
 
 def log_scores(cfg, run, epoch):
-    """The validation scores (FID, KID, precision and recall in each feature space, MSE, SSIM) to
-    TensorBoard (validation/...) and scores.jsonl; the model to best/ when they are the best yet."""
+    """The validation scores to TensorBoard and scores.jsonl; the model to best/ when they are the best yet."""
     step = int(run.steps_done.numpy())
     scores = best_model.score(cfg, run.nets.sampling(), epoch, step, run.extractors)
     for name in ('figure', 'mse', 'ssim'):

@@ -130,8 +130,8 @@ def load_config(args):
 
 
 def find_checkpoint(cfg, path):
-    """The checkpoint to render: `path` (a checkpoint, or a folder's newest intact one), 'best' (best/), 'newest',
-    or '' (best/ if the run has one, else the newest); the line printed says which, and how to pick the other."""
+    """The checkpoint to render: `path` (a checkpoint, or a folder's newest intact one), 'best', 'newest', or ''
+    (best/ if the run has one, else the newest); the line printed says which."""
     if path in ('', 'best'):
         if os.path.islink(run_folder.best_folder(cfg.out_dir)):  # another run's best/, say: not this run's model
             raise UsageError(f'{run_folder.best_folder(cfg.out_dir)} is a symbolic link, and a run\'s best/ is its '
@@ -177,8 +177,8 @@ def find_checkpoint(cfg, path):
 
 
 def restore_models(cfg, path, average=True):
-    """The encoder and decoder of the checkpoint at path, in float32: with ema_decay, the weights'
-    averages, or with average=False the weights themselves (a training checkpoint's only)."""
+    """The encoder and decoder of the checkpoint at path, in float32: with ema_decay, the weights' averages
+    unless average=False."""
     keras.mixed_precision.set_global_policy('float32')
     encoder, decoder = models.build_encoder(cfg), models.build_decoder(cfg)
     averaged = cfg.ema_decay is not None and any(
@@ -194,9 +194,8 @@ def restore_models(cfg, path, average=True):
 
 
 def export(cfg, checkpoint, folder):
-    """The encoder and decoder alone, with config.json (and a prior='mixture' run's mixture, fitted now: it
-    renders without the training images), into `folder`, new or empty: checkpoints.export builds it whole
-    beside it and renames it in last; a lock beside it (.NAME.lock) makes a second export into it refuse."""
+    """The encoder and decoder alone, with config.json (and a prior='mixture' run's mixture, fitted now), into
+    `folder`, new or empty, under a lock beside it (.NAME.lock)."""
     folder = os.path.normpath(folder)  # E/. and E/ are E
     parent, name = os.path.split(os.path.abspath(folder))
     encoder, decoder = restore_models(cfg, checkpoint)
@@ -226,8 +225,7 @@ def export(cfg, checkpoint, folder):
 
 def render(cfg, checkpoint, options):
     """Every output (the module's docstring) into out_dir/samples/, written whole, one render at a time. The
-    checkpoint is read at the start (its weights, epochs and the mixture's key), never again: a training
-    run may rotate it away meanwhile."""
+    checkpoint is read at the start only: a training run may rotate it away meanwhile."""
     before = os.path.join(cfg.out_dir, 'samples')  # an earlier render's: its attribute vectors reused if they fit
     print(f'rendering {checkpoint} into {before}')
     def still_its_own():  # a run or an export may have landed in out_dir since the flags were checked
@@ -290,8 +288,8 @@ def render(cfg, checkpoint, options):
 
 
 def write_reconstructions(cfg, encoder, decode, count, samples):
-    """originals/, reconstructions/ and reconstructions.png: the first `count` held-out images and their
-    reconstructions from the encoder's mean. Returns (originals, codes, reconstructions)."""
+    """originals/, reconstructions/ and reconstructions.png of the first `count` held-out images (from the
+    encoder's mean); returns (originals, codes, reconstructions)."""
     encode = tf.function(lambda x: encoder(x, training=False)[0],  # the mean
                          input_signature=[tf.TensorSpec([None, cfg.image_size, cfg.image_size, cfg.channels])])
     originals, codes = [], []
@@ -311,7 +309,7 @@ def write_reconstructions(cfg, encoder, decode, count, samples):
 
 def write_attributes(cfg, checkpoint, encoder, decode, options, originals, codes, reconstructions, samples, before):
     """attributes.png (CelebA): test faces, their reconstructions, and their codes plus each attribute's
-    vector: the mean code with the attribute minus the mean code without it (the paper's section 4.1)."""
+    vector (the paper's section 4.1)."""
     try:
         vectors = load_attribute_vectors(cfg, checkpoint, encoder, options.attribute_images, samples, before)
     except UsageError as e:
@@ -345,8 +343,8 @@ def attribute_vectors(codes, attributes):
 
 
 def load_attribute_vectors(cfg, checkpoint, encoder, count, samples, before):
-    """The 40 attribute vectors of this checkpoint and `count` images: before/attribute_vectors.npz's, else
-    from `count` encoded training images (z sampled from q(z|x), as the paper's code); saved in samples/."""
+    """The 40 attribute vectors of this checkpoint from `count` training images (z sampled from q(z|x), as the
+    paper's code), or before/attribute_vectors.npz's when they fit; saved in samples/."""
     path, vectors = os.path.join(before, 'attribute_vectors.npz'), None
     spec = {'vectors': ('float32', (len(data.CELEB_A_ATTRIBUTES), cfg.z_dim)), 'checkpoint': ('U', ()),
             'images': ('i', ())}

@@ -117,7 +117,8 @@ def score(cfg, networks, epoch, step, extractors):
               **scores, **how}
     if record['best']:
         settings = dataclasses.asdict(dataclasses.replace(cfg, out_dir=run_folder.best_folder(cfg.out_dir)))
-        checkpoints.export(run_folder.best_folder(cfg.out_dir), networks, epoch, settings, {'scores.json': record})
+        files = {'scores.json': record, **({'prior.json': prior.plain(mixture)} if mixture else {})}
+        checkpoints.export(run_folder.best_folder(cfg.out_dir), networks, epoch, settings, files)
     write_scores(cfg.out_dir, [line for line, _ in metrics.read_scores(cfg.out_dir, lines=True)] + [json.dumps(record)])
     print(f'  validation ({split}): FID ' + ', '.join(
         f'{space} {s["fid"]:.2f}' for space, s in scores['features'].items()) + f', MSE {scores["mse"]:.4f}: '

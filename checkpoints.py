@@ -160,7 +160,52 @@ def export(folder, networks, epoch, settings, extra=None, then=None, check=None)
                     raise OSError(f'{name} did not read back after writing it to {whole}')
         if then:
             then(whole, saved)
+        for name, network in networks.items():  # plain Keras files too: keras.saving.load_model opens them anywhere
+            network.save(os.path.join(whole, f'{name}.keras'))
+        with open(os.path.join(whole, 'README.md'), 'w') as f:
+            f.write(card(settings, epoch, extra or {}, os.path.exists(os.path.join(whole, 'prior.json'))))
     return os.path.join(folder, os.path.basename(saved))
+
+
+def card(settings, epoch, extra, mixture):
+    """The export's model card: what the model is, how it was chosen, and how to sample it without this repo."""
+    s = settings
+    data = f"the images in {s['data_dir']}" if s['data_dir'] else f"{s['dataset']} ({s['train_split']} split)"
+    pixels = '[0, 1]' if s['arch'] == 'mnist' else '[-1, 1]'
+    scores = extra.get('scores.json')
+    chosen = (f"the run's best: the epoch of the lowest validation figure (FID in {', '.join(scores['spaces'])}), "
+              f"{scores['figure']:.3f}; scores.json holds its scores" if scores else
+              'exported from a training checkpoint (`vae_gan_inference.py --export`)')
+    draw = ('codes from the Gaussian mixture fitted to the training images\' codes (prior.json: weights, means, '
+            'covariances), the prior this repo renders it with:\n\n'
+            "    p = json.load(open('prior.json'))\n"
+            "    k = rng.choice(len(p['weights']), size=16, p=p['weights'])\n"
+            "    z = np.stack([rng.multivariate_normal(p['means'][i], p['covariances'][i]) for i in k])\n"
+            "    z = z.astype('float32')" if mixture else
+            ('codes from N(0, I), the prior it was trained against (its run renders from a mixture fitted to the '
+             'training codes, which this folder lacks: an export made with the training images at hand keeps it '
+             'as prior.json)' if s['prior'] == 'mixture' else 'codes from N(0, I), the prior it was trained against')
+            + f":\n\n    z = rng.standard_normal((16, {s['z_dim']})).astype('float32')")
+    return f"""# VAE/GAN ({s['preset']} preset), {epoch} epochs
+
+The encoder and decoder of a VAE/GAN (Larsen et al. 2016, "Autoencoding beyond pixels using a learned
+similarity metric"), trained on {data}: {s['image_size']}x{s['image_size']}x{s['channels']} images with
+pixels in {pixels}, codes of {s['z_dim']} numbers. How it was chosen: {chosen}. config.json holds every setting.
+
+## Use it with Keras alone
+
+    import json, keras, numpy as np
+    decoder = keras.saving.load_model('decoder.keras')
+    encoder = keras.saving.load_model('encoder.keras')
+    rng = np.random.default_rng(0)
+
+Draw {draw}
+
+    images = decoder(z, training=False)              # [16, {s['image_size']}, {s['image_size']}, {s['channels']}]
+    mean, sigma = encoder(images, training=False)    # an image's code: mean, and sigma its spread
+
+With this repo, `python vae_gan_inference.py --checkpoint=THIS_FOLDER` renders it (ckpt-{epoch}).
+"""
 
 
 def restore_newest(checkpoint, path):

@@ -90,6 +90,12 @@ def for_checkpoint(cfg, checkpoint, encoder, unaveraged=False, beside=None):
     return mixture
 
 
+def plain(mixture):
+    """The mixture as JSON (prior.json beside an export's Keras files): lists of numbers, read anywhere."""
+    return dict({key: mixture[key].tolist() for key in ('weights', 'means', 'covariances')},
+                images=int(mixture['images']))
+
+
 def read(cfg, path):
     """The mixture in the file at path, of cfg's shape, or Unreadable saying why."""
     k, z = cfg.prior_components, cfg.z_dim

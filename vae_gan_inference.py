@@ -212,7 +212,8 @@ def export(cfg, checkpoint, folder):
 
         def with_mixture(whole, saved):
             try:
-                prior.for_checkpoint(dataclasses.replace(cfg, out_dir=whole), saved, encoder)
+                mixture = prior.for_checkpoint(dataclasses.replace(cfg, out_dir=whole), saved, encoder)
+                run_folder.write_json(os.path.join(whole, 'prior.json'), prior.plain(mixture))
             except UsageError as e:  # offline, too few images: the export itself is whole
                 print(f'note: no mixture kept in {folder} ({e}): a render of it fits one, which needs the training '
                       f'images')

@@ -157,3 +157,39 @@ def test_the_first_training_grid_is_the_first_render(run):
     sample_z = tf.train.load_checkpoint(os.path.join(run.out_dir, 'checkpoints', 'ckpt-2')).get_tensor(
         'sample_z/.ATTRIBUTES/VARIABLE_VALUE')
     assert np.array_equal(sample_z, models.prior_z(100, run.z_dim, run.seed).numpy()[:25])
+
+
+KERAS_ALONE = r'''
+import os, re, sys
+for folder in sys.argv[1:]:
+    os.chdir(folder)
+    card = open('README.md').read()  # its code blocks, run as a reader of the card would
+    exec('\n'.join(line[4:] for line in card.splitlines() if line.startswith('    ')))
+    np.savez('from_keras.npz', z=z, images=np.asarray(images), mean=np.asarray(mean))
+repo = {'config', 'models', 'run_folder', 'checkpoints', 'vae_gan', 'vae_gan_inference'} & set(sys.modules)
+assert not repo, repo
+'''
+
+
+def test_an_export_s_keras_files_and_card_reproduce_the_render_without_the_repo(run, tmp_path):
+    """Every export carries encoder.keras, decoder.keras and a model card whose code, run in a process that
+    imports nothing of this repo, draws from the export's prior (prior.json for a mixture) and decodes as the
+    repo's own restore does."""
+    checkpoint = os.path.join(run.out_dir, 'checkpoints', 'ckpt-2')
+    normal, mixture = tmp_path / 'normal', tmp_path / 'mixture'
+    inference.main([f'--checkpoint={checkpoint}', f'--export={normal}'])
+    inference.main([f'--checkpoint={checkpoint}', f'--export={mixture}', '--prior=mixture', '--prior_components=2',
+                    '--prior_images=8'])
+    assert not os.path.exists(normal / 'prior.json') and len(json.load(open(mixture / 'prior.json'))['weights']) == 2
+    assert 'a VAE/GAN' in (normal / 'README.md').read_text() and '2 epochs' in (normal / 'README.md').read_text()
+    alone = subprocess.run([sys.executable, '-I', '-c', KERAS_ALONE, str(normal), str(mixture)], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=240)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    for folder in (normal, mixture):
+        cfg, prefix, _ = inference.load_config([f'--checkpoint={folder}', f'--out_dir={tmp_path / "render"}'])
+        encoder, decoder = inference.restore_models(cfg, prefix)
+        got = np.load(folder / 'from_keras.npz')
+        assert got['z'].shape == (16, 8)
+        assert np.allclose(got['images'], decoder(got['z'], training=False), atol=1e-6)
+        assert np.allclose(got['mean'], encoder(got['images'], training=False)[0], atol=1e-6)
+    assert not np.allclose(np.load(mixture / 'from_keras.npz')['z'], np.load(normal / 'from_keras.npz')['z'])

@@ -172,10 +172,9 @@ def card(settings, epoch, extra, mixture):
     s = settings
     data = f"the images in {s['data_dir']}" if s['data_dir'] else f"{s['dataset']} ({s['train_split']} split)"
     pixels = '[0, 1]' if s['arch'] == 'mnist' else '[-1, 1]'
-    scores = extra.get('scores.json')
-    chosen = (f"the run's best: the epoch of the lowest validation figure (FID in {', '.join(scores['spaces'])}), "
-              f"{scores['figure']:.3f}; scores.json holds its scores" if scores else
-              'exported from a training checkpoint (`vae_gan_inference.py --export`)')
+    scores = 'scores.json' in extra
+    chosen = ("the run's best: the epoch whose validation scores (scores.json) beat every earlier one's" if scores
+              else 'exported from a training checkpoint (`vae_gan_inference.py --export`)')
     draw = ('codes from the Gaussian mixture fitted to the training images\' codes (prior.json: weights, means, '
             'covariances), the prior this repo renders it with:\n\n'
             "    p = json.load(open('prior.json'))\n"

@@ -135,4 +135,5 @@ def test_an_export_whose_mixture_cannot_be_fitted_is_whole_and_says_so(run_copy,
     printed = capsys.readouterr().out
     assert f'note: no mixture kept in {export} (prior mixture: 32 training images is too few for 20 components' in printed
     assert not (export / 'metrics_cache').exists() and sorted(os.listdir(export)) == [
-        'checkpoint', 'ckpt-2.data-00000-of-00001', 'ckpt-2.index', 'config.json']
+        'README.md', 'checkpoint', 'ckpt-2.data-00000-of-00001', 'ckpt-2.index', 'config.json', 'decoder.keras',
+        'encoder.keras']

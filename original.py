@@ -47,20 +47,9 @@ def names(preset):
 
 def read(prefix):
     """(preset, z_dim, epochs done, {name: array}) of the original's checkpoint at prefix (.../model_N): its
-    network variables; the preset told by the encoder's first kernel, z_dim by its mean's; the epochs N + 1 (None
-    for a name without a number). One that is missing, damaged, this repo's or another's is one UsageError line."""
-    if not os.path.exists(prefix + '.index'):
-        stem = re.sub(r'\.(index|meta|data-\d+-of-\d+)$', '', prefix)
-        raise UsageError(f'no checkpoint at {prefix}: ' + (f'pass the prefix of its files, {stem}' if stem != prefix
-                         else 'the original saves three files, model_N.index, .data-00000-of-00001 and .meta; '
-                              'pass VAE-GAN-model_dir/model_N'))
-    for file in glob.glob(glob.escape(prefix) + '.*'):  # a FIFO would be waited on forever (checkpoints.load)
-        if os.path.exists(file) and run_folder.kind(os.stat(file).st_mode):
-            raise UsageError(f'{file} is {run_folder.kind(os.stat(file).st_mode)}, not a file: copy the checkpoint')
-    try:
-        reader = tf.train.load_checkpoint(prefix)
-    except Exception as e:  # any failure to read the index means the same
-        raise UsageError(f'{prefix}.index is damaged ({run_folder.why(e)}): copy it again from the original run')
+    network variables; the preset told by the encoder's first kernel, z_dim by its mean's; epochs(prefix). One
+    that is missing, damaged, this repo's or another's is one UsageError line."""
+    reader = _reader(prefix)
     shapes = reader.get_variable_to_shape_map()
     if '_CHECKPOINTABLE_OBJECT_GRAPH' in shapes:  # tf.train.Checkpoint's: a run's, best/ or an export
         raise UsageError(f'{prefix} is a checkpoint of this repo, not the original\'s: pass it as --checkpoint='
@@ -79,8 +68,37 @@ def read(prefix):
     except Exception as e:  # a short or altered .data file
         raise UsageError(f'{prefix}.data-00000-of-00001 is damaged ({run_folder.why(e)}): copy it again from the '
                          f'original run')
+    return preset, int(arrays['encoder/enc_mean/kernel'].shape[1]), epochs(prefix), arrays
+
+
+def is_original(prefix):
+    """Whether prefix is a checkpoint saved by name (tf.train.Saver's, as the original's), not by object
+    (tf.train.Checkpoint's, this repo's). False for none, or one whose index does not read."""
+    try:
+        return '_CHECKPOINTABLE_OBJECT_GRAPH' not in _reader(prefix).get_variable_to_shape_map()
+    except UsageError:
+        return False
+
+
+def epochs(prefix):
+    """The epochs model_N had trained: N + 1 (the original counts from 0); None for another name."""
     number = re.fullmatch(r'model_(\d+)', os.path.basename(prefix))
-    return preset, int(arrays['encoder/enc_mean/kernel'].shape[1]), number and int(number.group(1)) + 1, arrays
+    return number and int(number.group(1)) + 1
+
+
+def _reader(prefix):
+    if not os.path.exists(prefix + '.index'):
+        stem = re.sub(r'\.(index|meta|data-\d+-of-\d+)$', '', prefix)
+        raise UsageError(f'no checkpoint at {prefix}: ' + (f'pass the prefix of its files, {stem}' if stem != prefix
+                         else 'the original saves three files, model_N.index, .data-00000-of-00001 and .meta; '
+                              'pass VAE-GAN-model_dir/model_N'))
+    for file in glob.glob(glob.escape(prefix) + '.*'):  # a FIFO would be waited on forever (checkpoints.load)
+        if os.path.exists(file) and run_folder.kind(os.stat(file).st_mode):
+            raise UsageError(f'{file} is {run_folder.kind(os.stat(file).st_mode)}, not a file: copy the checkpoint')
+    try:
+        return tf.train.load_checkpoint(prefix)
+    except Exception as e:  # any failure to read the index means the same
+        raise UsageError(f'{prefix}.index is damaged ({run_folder.why(e)}): copy it again from the original run')
 
 
 def config_for(prefix, preset, z_dim, overrides):

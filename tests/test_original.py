@@ -278,8 +278,10 @@ def test_a_missing_or_damaged_checkpoint_is_one_line(made, tmp_path):
 
 
 def test_this_repo_s_checkpoint_is_sent_to_checkpoint(made, tmp_path):
-    nets = made('mnist')['nets']
-    prefix = tf.train.Checkpoint(encoder=nets.encoder, decoder=nets.decoder).write(str(tmp_path / 'ckpt-1'))
+    case = made('mnist')
+    prefix = tf.train.Checkpoint(encoder=case['nets'].encoder).write(str(tmp_path / 'ckpt-1'))
+    assert original.is_original(case['prefix']) and not original.is_original(prefix)
+    assert not original.is_original(str(tmp_path / 'model_3')) and not original.is_original(str(tmp_path))
     with pytest.raises(UsageError, match=r"ckpt-1 is a checkpoint of this repo, not the original's: pass it as "
                                          r"--checkpoint=.*ckpt-1 directly$"):
         original.read(prefix)

@@ -109,7 +109,8 @@ def config_for(prefix, preset, z_dim, overrides):
     asked = dict({f: getattr(base, f) for f in ('arch', 'image_size', 'channels')}, **overrides)
     for field in configurator.changed(found, asked, configurator.ARCH_FIELDS)[:1]:
         flag = field if field in overrides else 'preset'
-        given = f'--{field}={asked[field]}' if field in overrides else f'--preset={base.preset}\'s {asked[field]}'
+        given = (f'--{field}={asked[field]}' if field in overrides else
+                 f'--preset={base.preset}\'s ({field} {asked[field]})')
         raise UsageError(f'{prefix} holds the original\'s {preset} networks ({field} {getattr(found, field)}), not '
                          f'{given}: drop --{flag}')
     return configurator.checked(dataclasses.replace(base, **dict(overrides, z_dim=z_dim)))

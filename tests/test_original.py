@@ -292,10 +292,12 @@ def test_the_preset_asked_must_be_the_checkpoint_s():
     assert (cfg.preset, cfg.arch, cfg.z_dim, cfg.image_size) == ('celeb_a', 'celeb_a', 16, 64)
     cfg = original.config_for('m/model_198', 'mnist', 32, {'preset': 'mnist_sigmoid', 'seed': 3})
     assert (cfg.preset, cfg.arch, cfg.z_dim, cfg.seed) == ('mnist_sigmoid', 'mnist', 32, 3)
-    for overrides, line in (({'preset': 'celeb_a'}, "(arch mnist), not --preset=celeb_a's celeb_a: drop --preset"),
-                            ({'z_dim': 16}, '(z_dim 32), not --z_dim=16: drop --z_dim')):
-        line = re.escape(f"m/model_198 holds the original's mnist networks {line}") + '$'
+    for prefix, preset, z_dim, overrides, line in (
+            ('m/model_198', 'mnist', 32, {'preset': 'celeb_a'}, "(arch mnist), not --preset=celeb_a's (arch celeb_a)"),
+            ('m/model_198', 'mnist', 32, {'z_dim': 16}, '(z_dim 32), not --z_dim=16'),
+            ('m/model_15', 'celeb_a', 16, {'preset': 'cifar10'},
+             "(image_size 64), not --preset=cifar10's (image_size 32)")):
+        flag = 'z_dim' if 'z_dim' in overrides else 'preset'
+        line = re.escape(f"{prefix} holds the original's {preset} networks {line}: drop --{flag}") + '$'
         with pytest.raises(UsageError, match=line):
-            original.config_for('m/model_198', 'mnist', 32, overrides)
-    with pytest.raises(UsageError, match=re.escape("(image_size 64), not --preset=cifar10's 32: drop --preset") + '$'):
-        original.config_for('m/model_15', 'celeb_a', 16, {'preset': 'cifar10'})
+            original.config_for(prefix, preset, z_dim, overrides)

@@ -104,6 +104,7 @@ import data  # noqa: E402
 import images  # noqa: E402
 import metrics  # noqa: E402
 import models  # noqa: E402
+import original  # noqa: E402
 import prior  # noqa: E402
 
 PAPER_ATTRIBUTES = ('Bald', 'Bangs', 'Black_Hair', 'Blond_Hair', 'Bushy_Eyebrows', 'Eyeglasses', 'Gray_Hair',
@@ -126,6 +127,15 @@ def load_config(args):
                          f'not {options.metric_samples}')
     if changes:
         print(changes)
+    if original.is_original(options.checkpoint):  # the original TensorFlow 1 repo's model_N (original.py)
+        if not options.export:
+            raise UsageError(f'{options.checkpoint} is a checkpoint of the original TensorFlow 1 repo: import it with '
+                             f'--export=FOLDER, then render FOLDER with --checkpoint=FOLDER')
+        preset, z_dim, epochs, _ = original.read(options.checkpoint)
+        overrides = configurator.parse_flags(args, config.Config, Options)[0]
+        print(f"{options.checkpoint}: the original's {preset} networks, z_dim {z_dim}, "
+              f"{f'{epochs} epochs done' if epochs else 'epochs unknown (not named model_N)'}")
+        return original.config_for(options.checkpoint, preset, z_dim, overrides), options.checkpoint, options
     return cfg, find_checkpoint(dataclasses.replace(cfg, out_dir=source), options.checkpoint), options
 
 
@@ -181,6 +191,10 @@ def restore_models(cfg, path, average=True):
     unless average=False."""
     keras.mixed_precision.set_global_policy('float32')
     encoder, decoder = models.build_encoder(cfg), models.build_decoder(cfg)
+    if original.is_original(path):  # the original TensorFlow 1 repo's model_N: by its variables' names
+        preset, _, _, arrays = original.read(path)
+        original.load_into(arrays, preset, encoder=encoder, decoder=decoder)
+        return encoder, decoder
     averaged = cfg.ema_decay is not None and any(
         key.startswith('encoder_average/') for key in checkpoints.load(path).get_variable_to_shape_map())
     if cfg.ema_decay is not None and not average and not averaged:  # best/ and exports: the averages, plain names
@@ -217,7 +231,9 @@ def export(cfg, checkpoint, folder):
             except UsageError as e:  # offline, too few images: the export itself is whole
                 print(f'note: no mixture kept in {folder} ({e}): a render of it fits one, which needs the training '
                       f'images')
-        path = checkpoints.export(folder, {'encoder': encoder, 'decoder': decoder}, checkpoints.epoch_of(checkpoint),
+        epoch = (original.epochs(checkpoint) or 0) if original.is_original(checkpoint) else checkpoints.epoch_of(
+            checkpoint)
+        path = checkpoints.export(folder, {'encoder': encoder, 'decoder': decoder}, epoch,
                                   dataclasses.asdict(dataclasses.replace(cfg, out_dir=folder)),
                                   then=with_mixture if cfg.prior == 'mixture' else None,
                                   check=lambda: vacant(meanwhile=True))

@@ -301,3 +301,28 @@ def test_the_preset_asked_must_be_the_checkpoint_s():
         line = re.escape(f"{prefix} holds the original's {preset} networks {line}: drop --{flag}") + '$'
         with pytest.raises(UsageError, match=line):
             original.config_for(prefix, preset, z_dim, overrides)
+
+
+def test_the_original_s_checkpoint_imports_with_one_command_and_renders_as_an_export(made, tmp_path, capsys):
+    """`--checkpoint=.../model_198 --export=DIR` imports it (preset, z_dim and epochs from the file), writing
+    nothing beside the original's files; DIR then renders and loads as Keras files, computing what the
+    original's graph computes. A render of model_N itself, or an import as another preset, is one line."""
+    import keras
+    import vae_gan_inference as inference
+    case = made('mnist')
+    source = os.path.dirname(case['prefix'])
+    before = sorted(os.listdir(source))
+    export = tmp_path / 'original-198'
+    for args, line in (([], 'is a checkpoint of the original TensorFlow 1 repo: import it with --export=FOLDER'),
+                       ([f'--export={export}', '--preset=celeb_a'], "not --preset=celeb_a's (arch celeb_a)")):
+        with pytest.raises(SystemExit) as stop:
+            inference.main([f'--checkpoint={case["prefix"]}'] + args)
+        assert line in str(stop.value.code)
+    inference.main([f'--checkpoint={case["prefix"]}', f'--export={export}'])
+    assert "the original's mnist networks, z_dim 32, 199 epochs done" in capsys.readouterr().out
+    assert sorted(os.listdir(source)) == before and os.path.exists(export / 'ckpt-199.index')
+    decoder = keras.saving.load_model(export / 'decoder.keras')
+    image = case['theirs'][False]['image']
+    assert np.max(np.abs(decoder(case['z'], training=False).numpy().reshape(image.shape) - image)) < TOLERANCE
+    inference.main([f'--checkpoint={export}', '--num_samples=2', f'--out_dir={tmp_path / "render"}'])
+    assert os.path.exists(tmp_path / 'render' / 'samples' / 'generations.png')

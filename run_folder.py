@@ -1,10 +1,5 @@
-"""The run's care, pure Python (checked before TensorFlow loads): the rule for every path a command is
-given; the one reader and the one writer of every file the repo reads back or writes; the lock, signals,
-how a command starts and ends.
-
-A run folder holds config.json and the folders its run writes itself (OWNED, op-*); an export (and a
-run's best/) holds config.json beside its ckpt-N.index. Nothing else writes inside either.
-"""
+"""The run's care, pure Python (checked before TensorFlow loads): the rules for the paths a command is given,
+the one reader and the one writer (RELIABILITY.md's rules), the lock, signals, how a command starts and ends."""
 import contextlib
 import errno
 import fcntl
@@ -102,8 +97,7 @@ def inside(path, folder):
 
 
 def not_owned(path, flag, fix=''):
-    """Refuses a path that is or lies in a run's own folders or an export (owner): a command writes
-    nothing there but that run's own files, and reads no images from there."""
+    """Refuses a path in a run's own folders or an export (owner()): only its run writes there, no images read."""
     where, what = owner(path)
     if where:
         instead = os.path.join(os.path.dirname(where), os.path.basename(os.path.realpath(path)) + '-new')
@@ -112,8 +106,7 @@ def not_owned(path, flag, fix=''):
 
 
 def for_out_dir(path, flag='--out_dir'):
-    """A training run's out_dir: a run folder or a folder with none of a run's files, not an export; a
-    run's own folders are not links (the run deletes in them)."""
+    """A training run's out_dir: a run's folder or one with none of a run's files; its own folders no links."""
     not_owned(path, flag)
     if is_export(path):
         raise UsageError(f'{flag}={path} is an exported model, not a run: render it with --checkpoint={path}, or '
@@ -153,8 +146,7 @@ def command(script):
 # ---- The one reader: every file read back is a regular file, of a bounded size, checked for what it holds --
 
 class Unreadable(Exception):
-    """A file that is not what it should be, and why, in a few words. A derived file (a cache, a mixture,
-    attribute vectors) that raises it is rebuilt with a note; a user's or a run's file is one error line."""
+    """A file that is not what it should be, and why, in a few words (a derived file is then rebuilt)."""
 
 
 def kind(mode):
@@ -165,9 +157,8 @@ def kind(mode):
 
 
 def read_bytes(path, limit):
-    """The contents of the regular file at `path` (a link to one is followed), at most `limit` bytes. A
-    folder, FIFO, device or socket is refused without blocking (opened without waiting, checked, then
-    read), as is a larger file or one that cannot be opened."""
+    """The contents of the regular file at `path` (or a link to one), at most `limit` bytes. Anything else is
+    refused without blocking (a FIFO is opened without waiting, checked, and never read)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as e:
@@ -187,8 +178,7 @@ def read_bytes(path, limit):
 
 
 def read_json(path, limit=1 << 20):
-    """The JSON object in the file at `path` (read_bytes): every JSON file the repo reads back holds one, each
-    key once (a hand-edited file's second "z_dim" would silently win)."""
+    """The JSON object in the file at `path` (read_bytes), each key once (a hand edit's second "z_dim" would win)."""
     def once(pairs):
         keys = [key for key, _ in pairs]
         twice = next((key for key in keys if keys.count(key) > 1), None)
@@ -234,9 +224,8 @@ def read_arrays(path, spec, limit=1 << 30, finite=True):
 # ---- The one writer: whole files and folders built beside their place and renamed in; never through a link
 
 def folder(root, *parts):
-    """root/part/..., made where missing, each part a folder of its own: the repo never writes through a
-    link inside a run or an export (root itself may be one: the user's choice). A link, or a file, in a
-    part's place is refused with one line."""
+    """root/part/..., made where missing; a link or a file in a part's place is refused in one line (the repo
+    never writes through a link inside a run or an export; root itself may be one: the user's choice)."""
     if os.path.lexists(root) and not os.path.isdir(root):
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), root)
     os.makedirs(root, exist_ok=True)
@@ -280,10 +269,9 @@ def write_json(path, value):
 
 @contextlib.contextmanager
 def written_folder(path, check=None):
-    """Yields a temporary folder beside `path` for the body to fill, renamed into its place when the body
-    ends (the folder there before renamed aside, then deleted); if the body fails, `path` is as it was.
-    check(): called under the caller's lock just before the rename, to refuse a place that is no longer
-    the command's own (another command wrote there meanwhile); then too `path` is as it was."""
+    """Yields a temporary folder beside `path` for the body to fill, renamed into its place when the body ends
+    (the folder there before set aside, then deleted); if the body fails, `path` is as it was. check(): called
+    under the caller's lock just before the rename, to refuse a place another command wrote meanwhile."""
     recover_folder(path)
     if os.path.lexists(path) and not os.path.islink(path) and not os.path.isdir(path):  # a user's file: kept
         raise UsageError(f'{path} is a file, where the repo writes a folder of its own: move the file away, then '
@@ -356,11 +344,9 @@ _CAUSES = ('No space left on device', 'Read-only file system', 'Permission denie
 # ---- How a command starts and ends: the lock, signals, one line --------------------------------------
 
 def start(name=None, usage='', settle=None):
-    """A script's first lines, before TensorFlow loads: run as a script (name '__main__'), --help or -h
-    prints `usage` and exits 0, and settle(argv) (the script's flags parsed and checked) refusing is one
-    `error:` line and exit 1, at once; a stop while TensorFlow loads is one line. Then TensorFlow and
-    Keras load, without their start-up lines. Returns the clock of the start-up line. A script's standard
-    output and error are _Output's: closed or broken, they never fail the command."""
+    """A script's first lines, before TensorFlow loads (as a script, name '__main__'): an output that never fails
+    the command (_Output), --help, settle(argv) refusing the flags in one line, a stop while TensorFlow loads
+    in one line. Then TensorFlow and Keras load, without their start-up lines. Returns the start's clock."""
     started = time.perf_counter()
     if name == '__main__':
         for fd, stream in ((1, 'stdout'), (2, 'stderr')):
@@ -382,8 +368,7 @@ def start(name=None, usage='', settle=None):
             signal.signal(signum, _stopped_while_loading)
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # no cuInit / grappler error lines
     # Keras 3 imports scikit-learn and matplotlib.pyplot when installed, for code this repo never calls (a
-    # second of every start on 2 cores): hidden while it loads; afterwards they import as usual (prior.py,
-    # metrics.py).
+    # second of every start on 2 cores): hidden while it loads; afterwards they import as usual.
     hidden = [module for module in ('sklearn', 'matplotlib.pyplot') if module not in sys.modules]
     sys.modules.update(dict.fromkeys(hidden))  # None there: `import sklearn` raises ImportError
     try:
@@ -574,16 +559,14 @@ def _ignored(signum, frame):
 
 
 def stop_if_asked():
-    """Raises again the KeyboardInterrupt a signal raised, in case it was lost (raised inside a destructor
-    or a callback, it is reported and dropped). Training calls it every step; guarded() at the end."""
+    """Raises again a signal's KeyboardInterrupt, in case it was lost (raised in a destructor or a callback)."""
     if _STOPPING:
         raise KeyboardInterrupt(_STOPPING[0])
 
 
 @contextlib.contextmanager
 def locked(out_dir):
-    """out_dir's lock held while the body runs, first removing the *_temp folders interrupted saves left
-    in checkpoints/."""
+    """out_dir's lock held while the body runs, first removing what interrupted saves left in checkpoints/."""
     with made(out_dir), Lock(out_dir):
         held = checkpoint_folder(out_dir)
         if os.path.isdir(held) and not os.access(held, os.W_OK):  # (at the first save, an epoch would be lost)
@@ -622,10 +605,8 @@ def made(folder):
 
 
 class Lock:
-    """An exclusive lock, one command of a kind at a time: out_dir/lock for training, out_dir/samples.lock
-    for rendering, .NAME.lock beside an export's folder; the file names its holder. The system releases
-    it when the process ends (a killed command's is taken over); a link in its place is never followed, and
-    one that cannot name its holder (a full disk) is removed."""
+    """One command of a kind at a time (out_dir/lock, out_dir/samples.lock, .NAME.lock beside an export): an
+    operating-system lock, released when the process ends, on a file that names its holder (RELIABILITY.md)."""
 
     def __init__(self, out_dir, name='lock', doing='in use', subject=None):
         self.path = os.path.join(out_dir, name)

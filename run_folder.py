@@ -105,35 +105,35 @@ def not_owned(path, flag, fix=''):
         raise UsageError(f'{flag}={path} {what}: a render or the next best model there would replace it; {fix}')
 
 
-def for_out_dir(path, flag='--out_dir'):
+def for_out_dir(path):
     """A training run's out_dir: a run's folder or one with none of a run's files; its own folders no links."""
-    not_owned(path, flag)
+    not_owned(path, '--out_dir')
     if is_export(path):
-        raise UsageError(f'{flag}={path} is an exported model, not a run: render it with --checkpoint={path}, or '
-                         f'train into a new folder, such as {flag}={os.path.realpath(path)}-run')
+        raise UsageError(f'--out_dir={path} is an exported model, not a run: render it with --checkpoint={path}, or '
+                         f'train into a new folder, such as --out_dir={os.path.realpath(path)}-run')
     names = entries(path)
     linked = sorted(n for n in names if _owned(n) and os.path.islink(os.path.join(path, n)))
     if linked:
         raise UsageError(f'{os.path.join(path, linked[0])} is a symbolic link, and a run writes (and deletes) in its '
-                         f'own folders: put the folder itself there (or remove the link), or pass another {flag}')
+                         f'own folders: put the folder itself there (or remove the link), or pass another --out_dir')
     if 'config.json' not in names:
         used = sorted(n for n in names if _owned(n) and n not in ('samples', 'metrics_cache')
                       and entries(os.path.join(path, n)))  # (those two a render into the folder writes too)
         if used:
-            raise UsageError(f'{flag}={path} holds {", ".join(n + "/" for n in used)} but no config.json (no run to '
+            raise UsageError(f'--out_dir={path} holds {", ".join(n + "/" for n in used)} but no config.json (no run to '
                              f'go on): a new run would write over them; move them away, or pass a new folder')
     elif not any(n in names for n in ('checkpoints', 'op-real', 'op-gen', 'op-recons')):
-        raise UsageError(f'{flag}={path} holds a config.json but none of a run\'s folders (checkpoints/, op-*/): no '
+        raise UsageError(f'--out_dir={path} holds a config.json but none of a run\'s folders (checkpoints/, op-*/): no '
                          f'run to go on (a kept result?), and training would rewrite it; pass a new folder')
 
 
-def for_export(path, flag='--export'):
+def for_export(path):
     """An export's folder: new or empty (export() checks that under its lock), not a link."""
     if os.path.islink(os.path.normpath(path)):  # also LINK/ and LINK/.
-        raise UsageError(f'{flag}={path} is a symbolic link: pass the folder it points to, or a new folder')
+        raise UsageError(f'--export={path} is a symbolic link: pass the folder it points to, or a new folder')
     if os.path.exists(path) and not os.path.isdir(path):
-        raise UsageError(f'{flag}={path} is a file: pass a folder to write the model into')
-    not_owned(path, flag)
+        raise UsageError(f'--export={path} is a file: pass a folder to write the model into')
+    not_owned(path, '--export')
 
 
 def command(script):
@@ -177,7 +177,7 @@ def read_bytes(path, limit):
     return contents
 
 
-def read_json(path, limit=1 << 20):
+def read_json(path):
     """The JSON object in the file at `path` (read_bytes), each key once (a hand edit's second "z_dim" would win)."""
     def once(pairs):
         keys = [key for key, _ in pairs]
@@ -186,7 +186,7 @@ def read_json(path, limit=1 << 20):
             raise ValueError(f'the key {twice!r} appears twice')
         return dict(pairs)
     try:
-        value = json.loads(read_bytes(path, limit), object_pairs_hook=once)
+        value = json.loads(read_bytes(path, 1 << 20), object_pairs_hook=once)
     except (ValueError, RecursionError) as e:  # (UnicodeDecodeError is one; RecursionError: nested too deep)
         raise Unreadable(f'not JSON: {str(e)[:120]}') from e
     if not isinstance(value, dict):
@@ -194,24 +194,22 @@ def read_json(path, limit=1 << 20):
     return value
 
 
-def read_arrays(path, spec, limit=1 << 30, finite=True):
+def read_arrays(path, spec, finite=True):
     """{name: array} from the .npz (spec a dict) or .npy (spec one (dtype, shape), the array returned alone)
     at `path`, each exactly as spec says: the dtype (or its kind, 'U' or 'i'), the shape (None: any length
     on that axis); floats finite (unless finite=False: NaN may stand for 'undefined'). Never unpickles."""
     import numpy as np
+    several, contents = isinstance(spec, dict), read_bytes(path, 1 << 30)
     try:
-        loaded = np.load(io.BytesIO(read_bytes(path, limit)), allow_pickle=False)
+        loaded = np.load(io.BytesIO(contents), allow_pickle=False)
         archive = isinstance(loaded, np.lib.npyio.NpzFile)
-        arrays = ({name: loaded[name] for name in spec} if isinstance(spec, dict) and archive
-                  else loaded if not isinstance(spec, dict) and not archive else None)
-    except Unreadable:
-        raise
+        arrays = {name: loaded[name] for name in spec} if several and archive else loaded
     except Exception as e:  # numpy and zipfile raise many kinds for a damaged file
         raise Unreadable(f'{type(e).__name__}: {str(e)[:80]}') from e
-    if arrays is None:
+    if archive != several:
         raise Unreadable('an archive of arrays, not one array' if archive else 'one array, not an archive of arrays')
-    for name, array in (arrays.items() if isinstance(spec, dict) else [('the array', arrays)]):
-        dtype, shape = spec[name] if isinstance(spec, dict) else spec  # dtype: exact, or a kind ('U', 'i')
+    for name, array in (arrays.items() if several else [('the array', arrays)]):
+        dtype, shape = spec[name] if several else spec
         kind = array.dtype.kind == dtype if len(dtype) == 1 else array.dtype == np.dtype(dtype)
         if not kind or len(array.shape) != len(shape) or any(
                 want is not None and want != have for want, have in zip(shape, array.shape)):
@@ -371,10 +369,24 @@ def start(name=None, usage='', settle=None):
     # second of every start on 2 cores): hidden while it loads; afterwards they import as usual.
     hidden = [module for module in ('sklearn', 'matplotlib.pyplot') if module not in sys.modules]
     sys.modules.update(dict.fromkeys(hidden))  # None there: `import sklearn` raises ImportError
+    # TensorFlow's C++ start-up lines (oneDNN, CUDA drivers: written before TF_CPP_MIN_LOG_LEVEL is read) go
+    # to a temporary file while it loads, shown only if the import fails.
     try:
-        with _stderr_kept_back():
-            __import__('keras')
-            __import__('tensorflow')
+        sys.stderr.flush()
+        _STDERR[:] = [os.dup(2)]
+        with tempfile.TemporaryFile() as caught:
+            os.dup2(caught.fileno(), 2)
+            try:
+                __import__('keras')
+                __import__('tensorflow')
+            except BaseException:
+                os.dup2(_STDERR[0], 2)
+                caught.seek(0)
+                sys.stderr.write(caught.read().decode(errors='replace'))
+                raise
+            finally:
+                os.dup2(_STDERR[0], 2)
+                os.close(_STDERR.pop())
     finally:
         for module in hidden:
             if module in sys.modules and sys.modules[module] is None:
@@ -412,26 +424,6 @@ class _Output:
 
 
 _STDERR = []  # while TensorFlow loads: the standard error it would print its start-up lines to
-
-
-@contextlib.contextmanager
-def _stderr_kept_back():
-    """TensorFlow's C++ start-up lines (oneDNN, CUDA drivers: written before TF_CPP_MIN_LOG_LEVEL is
-    read) go to a temporary file while it loads; they reach the terminal only if the import fails."""
-    sys.stderr.flush()
-    _STDERR[:] = [os.dup(2)]
-    with tempfile.TemporaryFile() as caught:
-        os.dup2(caught.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            os.dup2(_STDERR[0], 2)
-            caught.seek(0)
-            sys.stderr.write(caught.read().decode(errors='replace'))
-            raise
-        finally:
-            os.dup2(_STDERR[0], 2)
-            os.close(_STDERR.pop())
 
 
 def _stopped_while_loading(signum, frame):
@@ -489,9 +481,18 @@ def _acknowledged():
     between bytecodes, never while TensorFlow runs a step: the system writes each signal's number into a
     pipe (signal.set_wakeup_fd) that a thread reads. All is as before when the body ends."""
     read_end, write_end = os.pipe()
+    def acknowledge():
+        told = False
+        with open(read_end, 'rb', buffering=0) as pipe:
+            for number in iter(lambda: pipe.read(1), b''):  # until the pipe closes
+                if number[0] in SIGNALS and not told:
+                    told = True
+                    with contextlib.suppress(OSError):  # (a closed terminal)
+                        print('stopping: the work in progress ends first (a training step can take a while); '
+                              'nothing more will be written', file=sys.stderr, flush=True)
     os.set_blocking(write_end, False)
     previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
-    reader = threading.Thread(target=_acknowledge, args=(read_end,), daemon=True)
+    reader = threading.Thread(target=acknowledge, daemon=True)
     reader.start()
     try:
         yield
@@ -499,18 +500,6 @@ def _acknowledged():
         signal.set_wakeup_fd(previous)
         os.close(write_end)
         reader.join(1)  # its line before the command's last
-
-
-def _acknowledge(read_end):
-    """Reads the signals' numbers until the pipe closes; the first of SIGNALS gets the `stopping:` line."""
-    told = False
-    with open(read_end, 'rb', buffering=0) as pipe:
-        for number in iter(lambda: pipe.read(1), b''):  # until the pipe closes
-            if number[0] in SIGNALS and not told:
-                told = True
-                with contextlib.suppress(OSError):  # (a closed terminal)
-                    print('stopping: the work in progress ends first (a training step can take a while); nothing '
-                          'more will be written', file=sys.stderr, flush=True)
 
 
 _KEPT = None  # objects whose freeing would keep a script waiting (keep_until_exit); a list in a script
@@ -530,18 +519,14 @@ def run_script(main, argv):
     _KEPT = []
     try:
         main(argv)
+        sys.exit(0)
     except SystemExit as e:  # ended here, inside the handler: the exception and its frames are never freed
         if isinstance(e.code, str):
             print(e.code, file=sys.stderr)
-        _exit(e.code if isinstance(e.code, int) else 0 if e.code is None else 1)
-    _exit(0)
-
-
-def _exit(code):
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(e.code if isinstance(e.code, int) else 0 if e.code is None else 1)
 
 
 _STOPPING = []  # the signal that asked the guarded command to stop, once one has
@@ -599,9 +584,8 @@ def made(folder):
         yield
     finally:
         for path in new:
-            with contextlib.suppress(OSError):
-                if not os.listdir(path):
-                    os.rmdir(path)
+            with contextlib.suppress(OSError):  # (one the body wrote in is not empty: kept)
+                os.rmdir(path)
 
 
 class Lock:
@@ -650,19 +634,17 @@ class Lock:
         self.file = file
         return self
 
-    def __enter__(self):
-        return self.acquire()
+    __enter__ = acquire
 
-    def __exit__(self, *error):
-        self.release()
-
-    def release(self):
+    def release(self, *error):
         """Never raises: a lock file someone deleted must not hide how the command ended."""
         if self.file:
             with contextlib.suppress(OSError):
                 os.remove(self.path)  # before the unlock: a waiting command then opens a new file
             self.file.close()
             self.file = None
+
+    __exit__ = release
 
 
 def _holder(file):

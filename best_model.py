@@ -55,8 +55,7 @@ def write_scores(out_dir, lines):
 
 
 def forget_after(out_dir, epoch):
-    """A resumed run redoes the epochs after its checkpoint: their scores go (best/ stays; a line that does
-    not read stays as it is)."""
+    """A resumed run redoes the epochs after its checkpoint: their scores go (best/ and unreadable lines stay)."""
     lines = metrics.read_scores(out_dir, lines=True)
     kept = [line for line, record in lines if record is None or record['epoch'] <= epoch]
     if len(kept) < len(lines):

@@ -24,9 +24,9 @@ def numbered(path):
 
 
 def ordered(path, notes=False):
-    """[(prefix, epochs)] of the checkpoints in the folder `path`, newest first: the most epochs as each records
-    them, ties broken by the number (one that is its epochs first); epochs None (damaged) first, to be passed
-    over. notes: a checkpoint whose number is not its epochs is named in a note."""
+    """[(prefix, epochs)] of the checkpoints in the folder `path`, newest first: the most epochs recorded, then one
+    whose number is its epochs, then the number; epochs None (damaged) first, to be passed over. notes: a number
+    that is not its epochs is noted."""
     found = [(prefix, recorded(prefix), number) for number, prefix in numbered(path)]
     for prefix, epochs, number in found:
         if notes and epochs not in (None, number):
@@ -87,9 +87,8 @@ def set_aside(prefix, label):
 
 
 def save(checkpoint, path, number):
-    """Writes ckpt-<number> into the folder `path`, whole: built in a temporary folder there, read back, then
-    renamed in, the .index last (one of that name replaced only if older). Then the checkpoints beyond the
-    newest KEEP that hold fewer epochs go. Returns the prefix."""
+    """Writes ckpt-<number> into the folder `path` whole (built beside, read back, renamed in, the .index last; one of
+    that name replaced only if older), then removes the older ones beyond the newest KEEP. Returns the prefix."""
     run_folder.folder(*os.path.split(os.path.abspath(path)))
     prefix = os.path.join(path, f'ckpt-{number}')
     for name in run_folder.entries(path):

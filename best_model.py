@@ -1,8 +1,5 @@
-"""The run's validation scores and the best model it passed through.
-
-Every eval_every epochs the encoder and decoder are scored on the validation images, the scores appended
-to out_dir/scores.jsonl and, when metrics.figure beats best/scores.json's, the two exported to best/.
-"""
+"""The run's validation scores (out_dir/scores.jsonl, every eval_every epochs) and the best model it passed
+through (best/: the encoder and decoder whose metrics.figure was the lowest)."""
 import dataclasses
 import json
 import math
@@ -52,14 +49,13 @@ def read_best(out_dir):
 
 
 def write_scores(out_dir, lines):
-    """scores.jsonl, these lines, written whole (a temporary file, then renamed)."""
+    """scores.jsonl, these lines, written whole."""
     with run_folder.written(os.path.join(out_dir, metrics.SCORES)) as temporary, open(temporary, 'w') as f:
         f.writelines(line + '\n' for line in lines)
 
 
 def forget_after(out_dir, epoch):
-    """A resumed run redoes the epochs after its checkpoint: their scores go (best/ stays; a line that does
-    not read stays as it is)."""
+    """A resumed run redoes the epochs after its checkpoint: their scores go (best/ and unreadable lines stay)."""
     lines = metrics.read_scores(out_dir, lines=True)
     kept = [line for line, record in lines if record is None or record['epoch'] <= epoch]
     if len(kept) < len(lines):

@@ -1,11 +1,5 @@
-"""A run's checkpoints: found, checked, saved, restored and exported (run_folder.py keeps their folder).
-
-A training checkpoint holds the encoder, decoder and discriminator, their optimizers (without loss
-scaling), the counters and the grids' latent; an export the encoder, decoder and epoch. Checkpoints
-are found by their files (ckpt-N.index) and ordered by what they hold: the newest has the most epochs
-as recorded in it, whatever its number. One counts only when every tensor reads back; a damaged one is
-renamed, never deleted. A save is built whole beside its place, never through a link.
-"""
+"""A run's checkpoints (ckpt-N.*): found, checked, saved, restored and exported, by RELIABILITY.md's rules:
+the newest holds the most epochs, whatever its number; one counts only when every tensor reads back."""
 import glob
 import json
 import os
@@ -23,18 +17,16 @@ KEEP = 3  # checkpoints kept per run (the newest)
 
 
 def numbered(path):
-    """[(number, prefix)] of the checkpoints in the folder `path`, by their files, the highest number first
-    (not the newest: ordered())."""
+    """[(number, prefix)] of the checkpoints in the folder `path`, the highest number first (not the newest)."""
     found = [(int(m.group(1)), os.path.join(path, f'ckpt-{m.group(1)}'))
              for m in map(run_folder.CHECKPOINT.fullmatch, os.listdir(path) if os.path.isdir(path) else []) if m]
     return sorted(found, reverse=True)
 
 
 def ordered(path, notes=False):
-    """[(prefix, epochs)] of the checkpoints in the folder `path`, newest first: the most epochs as each
-    records them (one scalar read), the number only breaking ties (one that is its epochs first). epochs
-    None: not readable (damaged), ordered first, to be checked and passed over. notes: a checkpoint whose
-    number is not its epochs is named in a note."""
+    """[(prefix, epochs)] of the checkpoints in the folder `path`, newest first: the most epochs recorded, then one
+    whose number is its epochs, then the number; epochs None (damaged) first, to be passed over. notes: a number
+    that is not its epochs is noted."""
     found = [(prefix, recorded(prefix), number) for number, prefix in numbered(path)]
     for prefix, epochs, number in found:
         if notes and epochs not in (None, number):
@@ -45,8 +37,8 @@ def ordered(path, notes=False):
 
 
 def load(prefix):
-    """TensorFlow's reader of the checkpoint at prefix, once each of its files is a regular file (the one
-    reader's rule: a FIFO or a device there would be waited on forever); ValueError naming one that is not."""
+    """TensorFlow's reader of the checkpoint at prefix; ValueError for a file of it that is not a regular file
+    (a FIFO or a device would be waited on forever)."""
     for file in glob.glob(glob.escape(prefix) + '.*'):
         if not stat.S_ISREG(os.stat(file).st_mode):
             raise ValueError(f'{os.path.basename(file)} is not a regular file')
@@ -54,8 +46,7 @@ def load(prefix):
 
 
 def damage(prefix):
-    """Why the checkpoint at prefix does not read back whole (its files, its index, a tensor, a checksum), or
-    None."""
+    """Why the checkpoint at prefix does not read back whole (its files, a tensor, a checksum), or None."""
     try:
         reader = load(prefix)
         for key in reader.get_variable_to_shape_map():
@@ -66,8 +57,7 @@ def damage(prefix):
 
 
 def newest_intact(path, notes=False):
-    """(prefix of the newest checkpoint in folder `path` that reads fully, or None;
-    [(prefix, why)] of the newer ones that do not). notes: as ordered()'s."""
+    """(the newest intact checkpoint in the folder `path` or None, [(prefix, why)] of the newer damaged ones)."""
     damaged = []
     for prefix, _ in ordered(path, notes):
         why = damage(prefix)
@@ -88,7 +78,7 @@ def newest(path):
     return prefix and (prefix, epoch_of(prefix))
 
 
-def set_aside(prefix, label='damaged'):
+def set_aside(prefix, label):
     """Renames a checkpoint's files to ckpt-N-<label>.* (no longer found, still on disk); returns that name."""
     for file in glob.glob(glob.escape(prefix) + '.*'):
         stem, rest = os.path.basename(file).split('.', 1)
@@ -96,11 +86,9 @@ def set_aside(prefix, label='damaged'):
     return f'{os.path.basename(prefix)}-{label}'
 
 
-def save(checkpoint, path, number, keep=KEEP):
-    """Writes ckpt-<number> into the folder `path`, whole or not at all: TensorFlow writes it into a new
-    temporary folder there, it reads back whole, then its files are renamed in, the .index last (a link
-    in the way is removed, never written through; one of that name is replaced only if older). Then
-    the checkpoints beyond the newest `keep` (ordered) that hold fewer epochs go. Returns the prefix."""
+def save(checkpoint, path, number):
+    """Writes ckpt-<number> into the folder `path` whole (built beside, read back, renamed in, the .index last; one of
+    that name replaced only if older), then removes the older ones beyond the newest KEEP. Returns the prefix."""
     run_folder.folder(*os.path.split(os.path.abspath(path)))
     prefix = os.path.join(path, f'ckpt-{number}')
     for name in run_folder.entries(path):
@@ -131,10 +119,10 @@ def save(checkpoint, path, number, keep=KEEP):
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
     kept = ordered(path)
-    for old, held in kept[keep:]:
+    for old, held in kept[KEEP:]:
         if held is not None and held < epochs:  # never a damaged one, nor one as new as this
             remove(old)
-    names = [os.path.basename(p) for p, _ in kept[:keep]]  # TensorFlow's `checkpoint` file, for other tools: never read
+    names = [os.path.basename(p) for p, _ in kept[:KEEP]]  # TensorFlow's `checkpoint` file, for other tools: never read
     lines = [f'model_checkpoint_path: "{names[0]}"'] + [f'all_model_checkpoint_paths: "{n}"' for n in reversed(names)]
     with run_folder.written(os.path.join(path, 'checkpoint')) as temporary, open(temporary, 'w') as f:
         f.write('\n'.join(lines) + '\n')
@@ -147,17 +135,14 @@ def remove(prefix):
 
 
 def export(folder, networks, epoch, settings, extra=None, then=None, check=None):
-    """The `networks` ({'encoder': ..., 'decoder': ...}) with their epoch, config.json (`settings`) and
-    any `extra` {file name: JSON value} in `folder`, renamed into place once every file reads back
-    (run_folder.written_folder), and what then(the folder being built, its checkpoint's prefix) writes
-    into it before that; check: written_folder's. Returns the checkpoint's prefix."""
+    """The `networks` with their epoch, config.json (`settings`), any `extra` {file name: JSON value} and what
+    then(folder, prefix) writes, built whole into `folder` (written_folder, with check). Returns the prefix."""
     with run_folder.written_folder(folder, check) as whole:
-        saved = save(tf.train.Checkpoint(epoch=tf.Variable(epoch, dtype=tf.int64), **networks), whole, epoch, keep=1)
+        saved = save(tf.train.Checkpoint(epoch=tf.Variable(epoch, dtype=tf.int64), **networks), whole, epoch)
         for name, value in {'config.json': settings, **(extra or {})}.items():
             run_folder.write_json(os.path.join(whole, name), value)
-            with open(os.path.join(whole, name)) as f:
-                if json.load(f) != json.loads(json.dumps(value)):
-                    raise OSError(f'{name} did not read back after writing it to {whole}')
+            if run_folder.read_json(os.path.join(whole, name)) != json.loads(json.dumps(value)):
+                raise OSError(f'{name} did not read back after writing it to {whole}')
         if then:
             then(whole, saved)
         for name, network in networks.items():  # plain Keras files too: keras.saving.load_model opens them anywhere
@@ -208,9 +193,8 @@ With this repo, `python vae_gan_inference.py --checkpoint=THIS_FOLDER` renders i
 
 
 def restore_newest(checkpoint, path):
-    """Restores the newest intact checkpoint in the folder `path` into `checkpoint`; returns its prefix or
-    None. Newer ones, damaged or of another architecture, become ckpt-N-damaged.* or ckpt-N-other.*; if
-    none restores, it refuses and moves nothing."""
+    """Restores the newest intact checkpoint in the folder `path` into `checkpoint`; returns its prefix or None.
+    Newer ones become ckpt-N-damaged.* or ckpt-N-other.* (another architecture); if none restores, nothing moves."""
     passed, error = [], None  # (prefix, label, why) of the newer ones
     for prefix, _ in ordered(path, notes=True):  # newest first, until one restores
         why = damage(prefix)
@@ -232,8 +216,7 @@ def restore_newest(checkpoint, path):
                              + '; move that folder away to start over')
         return None
     for older, label, why in passed:
-        kept = set_aside(older, label)
-        print(f'{os.path.basename(older)} {why}: kept as {kept}.*, resuming from {prefix}')
+        print(f'{os.path.basename(older)} {why}: kept as {set_aside(older, label)}.*, resuming from {prefix}')
     return prefix
 
 

@@ -1,10 +1,5 @@
-"""The run's care, pure Python (checked before TensorFlow loads): the rule for every path a command is
-given; the one reader and the one writer of every file the repo reads back or writes; the lock, signals,
-how a command starts and ends.
-
-A run folder holds config.json and the folders its run writes itself (OWNED, op-*); an export (and a
-run's best/) holds config.json beside its ckpt-N.index. Nothing else writes inside either.
-"""
+"""The run's care, pure Python (checked before TensorFlow loads): the rules for the paths a command is given,
+the one reader and the one writer (RELIABILITY.md's rules), the lock, signals, how a command starts and ends."""
 import contextlib
 import errno
 import fcntl
@@ -102,8 +97,7 @@ def inside(path, folder):
 
 
 def not_owned(path, flag, fix=''):
-    """Refuses a path that is or lies in a run's own folders or an export (owner): a command writes
-    nothing there but that run's own files, and reads no images from there."""
+    """Refuses a path in a run's own folders or an export (owner()): only its run writes there, no images read."""
     where, what = owner(path)
     if where:
         instead = os.path.join(os.path.dirname(where), os.path.basename(os.path.realpath(path)) + '-new')
@@ -111,36 +105,35 @@ def not_owned(path, flag, fix=''):
         raise UsageError(f'{flag}={path} {what}: a render or the next best model there would replace it; {fix}')
 
 
-def for_out_dir(path, flag='--out_dir'):
-    """A training run's out_dir: a run folder or a folder with none of a run's files, not an export; a
-    run's own folders are not links (the run deletes in them)."""
-    not_owned(path, flag)
+def for_out_dir(path):
+    """A training run's out_dir: a run's folder or one with none of a run's files; its own folders no links."""
+    not_owned(path, '--out_dir')
     if is_export(path):
-        raise UsageError(f'{flag}={path} is an exported model, not a run: render it with --checkpoint={path}, or '
-                         f'train into a new folder, such as {flag}={os.path.realpath(path)}-run')
+        raise UsageError(f'--out_dir={path} is an exported model, not a run: render it with --checkpoint={path}, or '
+                         f'train into a new folder, such as --out_dir={os.path.realpath(path)}-run')
     names = entries(path)
     linked = sorted(n for n in names if _owned(n) and os.path.islink(os.path.join(path, n)))
     if linked:
         raise UsageError(f'{os.path.join(path, linked[0])} is a symbolic link, and a run writes (and deletes) in its '
-                         f'own folders: put the folder itself there (or remove the link), or pass another {flag}')
+                         f'own folders: put the folder itself there (or remove the link), or pass another --out_dir')
     if 'config.json' not in names:
         used = sorted(n for n in names if _owned(n) and n not in ('samples', 'metrics_cache')
                       and entries(os.path.join(path, n)))  # (those two a render into the folder writes too)
         if used:
-            raise UsageError(f'{flag}={path} holds {", ".join(n + "/" for n in used)} but no config.json (no run to '
+            raise UsageError(f'--out_dir={path} holds {", ".join(n + "/" for n in used)} but no config.json (no run to '
                              f'go on): a new run would write over them; move them away, or pass a new folder')
     elif not any(n in names for n in ('checkpoints', 'op-real', 'op-gen', 'op-recons')):
-        raise UsageError(f'{flag}={path} holds a config.json but none of a run\'s folders (checkpoints/, op-*/): no '
+        raise UsageError(f'--out_dir={path} holds a config.json but none of a run\'s folders (checkpoints/, op-*/): no '
                          f'run to go on (a kept result?), and training would rewrite it; pass a new folder')
 
 
-def for_export(path, flag='--export'):
+def for_export(path):
     """An export's folder: new or empty (export() checks that under its lock), not a link."""
     if os.path.islink(os.path.normpath(path)):  # also LINK/ and LINK/.
-        raise UsageError(f'{flag}={path} is a symbolic link: pass the folder it points to, or a new folder')
+        raise UsageError(f'--export={path} is a symbolic link: pass the folder it points to, or a new folder')
     if os.path.exists(path) and not os.path.isdir(path):
-        raise UsageError(f'{flag}={path} is a file: pass a folder to write the model into')
-    not_owned(path, flag)
+        raise UsageError(f'--export={path} is a file: pass a folder to write the model into')
+    not_owned(path, '--export')
 
 
 def command(script):
@@ -153,8 +146,7 @@ def command(script):
 # ---- The one reader: every file read back is a regular file, of a bounded size, checked for what it holds --
 
 class Unreadable(Exception):
-    """A file that is not what it should be, and why, in a few words. A derived file (a cache, a mixture,
-    attribute vectors) that raises it is rebuilt with a note; a user's or a run's file is one error line."""
+    """A file that is not what it should be, and why, in a few words (a derived file is then rebuilt)."""
 
 
 def kind(mode):
@@ -165,9 +157,8 @@ def kind(mode):
 
 
 def read_bytes(path, limit):
-    """The contents of the regular file at `path` (a link to one is followed), at most `limit` bytes. A
-    folder, FIFO, device or socket is refused without blocking (opened without waiting, checked, then
-    read), as is a larger file or one that cannot be opened."""
+    """The contents of the regular file at `path` (or a link to one), at most `limit` bytes. Anything else is
+    refused without blocking (a FIFO is opened without waiting, checked, and never read)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as e:
@@ -186,9 +177,8 @@ def read_bytes(path, limit):
     return contents
 
 
-def read_json(path, limit=1 << 20):
-    """The JSON object in the file at `path` (read_bytes): every JSON file the repo reads back holds one, each
-    key once (a hand-edited file's second "z_dim" would silently win)."""
+def read_json(path):
+    """The JSON object in the file at `path` (read_bytes), each key once (a hand edit's second "z_dim" would win)."""
     def once(pairs):
         keys = [key for key, _ in pairs]
         twice = next((key for key in keys if keys.count(key) > 1), None)
@@ -196,7 +186,7 @@ def read_json(path, limit=1 << 20):
             raise ValueError(f'the key {twice!r} appears twice')
         return dict(pairs)
     try:
-        value = json.loads(read_bytes(path, limit), object_pairs_hook=once)
+        value = json.loads(read_bytes(path, 1 << 20), object_pairs_hook=once)
     except (ValueError, RecursionError) as e:  # (UnicodeDecodeError is one; RecursionError: nested too deep)
         raise Unreadable(f'not JSON: {str(e)[:120]}') from e
     if not isinstance(value, dict):
@@ -204,24 +194,22 @@ def read_json(path, limit=1 << 20):
     return value
 
 
-def read_arrays(path, spec, limit=1 << 30, finite=True):
+def read_arrays(path, spec, finite=True):
     """{name: array} from the .npz (spec a dict) or .npy (spec one (dtype, shape), the array returned alone)
     at `path`, each exactly as spec says: the dtype (or its kind, 'U' or 'i'), the shape (None: any length
     on that axis); floats finite (unless finite=False: NaN may stand for 'undefined'). Never unpickles."""
     import numpy as np
+    several, contents = isinstance(spec, dict), read_bytes(path, 1 << 30)
     try:
-        loaded = np.load(io.BytesIO(read_bytes(path, limit)), allow_pickle=False)
+        loaded = np.load(io.BytesIO(contents), allow_pickle=False)
         archive = isinstance(loaded, np.lib.npyio.NpzFile)
-        arrays = ({name: loaded[name] for name in spec} if isinstance(spec, dict) and archive
-                  else loaded if not isinstance(spec, dict) and not archive else None)
-    except Unreadable:
-        raise
+        arrays = {name: loaded[name] for name in spec} if several and archive else loaded
     except Exception as e:  # numpy and zipfile raise many kinds for a damaged file
         raise Unreadable(f'{type(e).__name__}: {str(e)[:80]}') from e
-    if arrays is None:
+    if archive != several:
         raise Unreadable('an archive of arrays, not one array' if archive else 'one array, not an archive of arrays')
-    for name, array in (arrays.items() if isinstance(spec, dict) else [('the array', arrays)]):
-        dtype, shape = spec[name] if isinstance(spec, dict) else spec  # dtype: exact, or a kind ('U', 'i')
+    for name, array in (arrays.items() if several else [('the array', arrays)]):
+        dtype, shape = spec[name] if several else spec
         kind = array.dtype.kind == dtype if len(dtype) == 1 else array.dtype == np.dtype(dtype)
         if not kind or len(array.shape) != len(shape) or any(
                 want is not None and want != have for want, have in zip(shape, array.shape)):
@@ -234,9 +222,8 @@ def read_arrays(path, spec, limit=1 << 30, finite=True):
 # ---- The one writer: whole files and folders built beside their place and renamed in; never through a link
 
 def folder(root, *parts):
-    """root/part/..., made where missing, each part a folder of its own: the repo never writes through a
-    link inside a run or an export (root itself may be one: the user's choice). A link, or a file, in a
-    part's place is refused with one line."""
+    """root/part/..., made where missing; a link or a file in a part's place is refused in one line (the repo
+    never writes through a link inside a run or an export; root itself may be one: the user's choice)."""
     if os.path.lexists(root) and not os.path.isdir(root):
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), root)
     os.makedirs(root, exist_ok=True)
@@ -280,10 +267,9 @@ def write_json(path, value):
 
 @contextlib.contextmanager
 def written_folder(path, check=None):
-    """Yields a temporary folder beside `path` for the body to fill, renamed into its place when the body
-    ends (the folder there before renamed aside, then deleted); if the body fails, `path` is as it was.
-    check(): called under the caller's lock just before the rename, to refuse a place that is no longer
-    the command's own (another command wrote there meanwhile); then too `path` is as it was."""
+    """Yields a temporary folder beside `path` for the body to fill, renamed into its place when the body ends
+    (the folder there before set aside, then deleted); if the body fails, `path` is as it was. check(): called
+    under the caller's lock just before the rename, to refuse a place another command wrote meanwhile."""
     recover_folder(path)
     if os.path.lexists(path) and not os.path.islink(path) and not os.path.isdir(path):  # a user's file: kept
         raise UsageError(f'{path} is a file, where the repo writes a folder of its own: move the file away, then '
@@ -356,11 +342,9 @@ _CAUSES = ('No space left on device', 'Read-only file system', 'Permission denie
 # ---- How a command starts and ends: the lock, signals, one line --------------------------------------
 
 def start(name=None, usage='', settle=None):
-    """A script's first lines, before TensorFlow loads: run as a script (name '__main__'), --help or -h
-    prints `usage` and exits 0, and settle(argv) (the script's flags parsed and checked) refusing is one
-    `error:` line and exit 1, at once; a stop while TensorFlow loads is one line. Then TensorFlow and
-    Keras load, without their start-up lines. Returns the clock of the start-up line. A script's standard
-    output and error are _Output's: closed or broken, they never fail the command."""
+    """A script's first lines, before TensorFlow loads (as a script, name '__main__'): an output that never fails
+    the command (_Output), --help, settle(argv) refusing the flags in one line, a stop while TensorFlow loads
+    in one line. Then TensorFlow and Keras load, without their start-up lines. Returns the start's clock."""
     started = time.perf_counter()
     if name == '__main__':
         for fd, stream in ((1, 'stdout'), (2, 'stderr')):
@@ -382,14 +366,27 @@ def start(name=None, usage='', settle=None):
             signal.signal(signum, _stopped_while_loading)
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # no cuInit / grappler error lines
     # Keras 3 imports scikit-learn and matplotlib.pyplot when installed, for code this repo never calls (a
-    # second of every start on 2 cores): hidden while it loads; afterwards they import as usual (prior.py,
-    # metrics.py).
+    # second of every start on 2 cores): hidden while it loads; afterwards they import as usual.
     hidden = [module for module in ('sklearn', 'matplotlib.pyplot') if module not in sys.modules]
     sys.modules.update(dict.fromkeys(hidden))  # None there: `import sklearn` raises ImportError
+    # TensorFlow's C++ start-up lines (oneDNN, CUDA drivers: written before TF_CPP_MIN_LOG_LEVEL is read) go
+    # to a temporary file while it loads, shown only if the import fails.
     try:
-        with _stderr_kept_back():
-            __import__('keras')
-            __import__('tensorflow')
+        sys.stderr.flush()
+        _STDERR[:] = [os.dup(2)]
+        with tempfile.TemporaryFile() as caught:
+            os.dup2(caught.fileno(), 2)
+            try:
+                __import__('keras')
+                __import__('tensorflow')
+            except BaseException:
+                os.dup2(_STDERR[0], 2)
+                caught.seek(0)
+                sys.stderr.write(caught.read().decode(errors='replace'))
+                raise
+            finally:
+                os.dup2(_STDERR[0], 2)
+                os.close(_STDERR.pop())
     finally:
         for module in hidden:
             if module in sys.modules and sys.modules[module] is None:
@@ -427,26 +424,6 @@ class _Output:
 
 
 _STDERR = []  # while TensorFlow loads: the standard error it would print its start-up lines to
-
-
-@contextlib.contextmanager
-def _stderr_kept_back():
-    """TensorFlow's C++ start-up lines (oneDNN, CUDA drivers: written before TF_CPP_MIN_LOG_LEVEL is
-    read) go to a temporary file while it loads; they reach the terminal only if the import fails."""
-    sys.stderr.flush()
-    _STDERR[:] = [os.dup(2)]
-    with tempfile.TemporaryFile() as caught:
-        os.dup2(caught.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            os.dup2(_STDERR[0], 2)
-            caught.seek(0)
-            sys.stderr.write(caught.read().decode(errors='replace'))
-            raise
-        finally:
-            os.dup2(_STDERR[0], 2)
-            os.close(_STDERR.pop())
 
 
 def _stopped_while_loading(signum, frame):
@@ -504,9 +481,18 @@ def _acknowledged():
     between bytecodes, never while TensorFlow runs a step: the system writes each signal's number into a
     pipe (signal.set_wakeup_fd) that a thread reads. All is as before when the body ends."""
     read_end, write_end = os.pipe()
+    def acknowledge():
+        told = False
+        with open(read_end, 'rb', buffering=0) as pipe:
+            for number in iter(lambda: pipe.read(1), b''):  # until the pipe closes
+                if number[0] in SIGNALS and not told:
+                    told = True
+                    with contextlib.suppress(OSError):  # (a closed terminal)
+                        print('stopping: the work in progress ends first (a training step can take a while); '
+                              'nothing more will be written', file=sys.stderr, flush=True)
     os.set_blocking(write_end, False)
     previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
-    reader = threading.Thread(target=_acknowledge, args=(read_end,), daemon=True)
+    reader = threading.Thread(target=acknowledge, daemon=True)
     reader.start()
     try:
         yield
@@ -514,18 +500,6 @@ def _acknowledged():
         signal.set_wakeup_fd(previous)
         os.close(write_end)
         reader.join(1)  # its line before the command's last
-
-
-def _acknowledge(read_end):
-    """Reads the signals' numbers until the pipe closes; the first of SIGNALS gets the `stopping:` line."""
-    told = False
-    with open(read_end, 'rb', buffering=0) as pipe:
-        for number in iter(lambda: pipe.read(1), b''):  # until the pipe closes
-            if number[0] in SIGNALS and not told:
-                told = True
-                with contextlib.suppress(OSError):  # (a closed terminal)
-                    print('stopping: the work in progress ends first (a training step can take a while); nothing '
-                          'more will be written', file=sys.stderr, flush=True)
 
 
 _KEPT = None  # objects whose freeing would keep a script waiting (keep_until_exit); a list in a script
@@ -545,18 +519,14 @@ def run_script(main, argv):
     _KEPT = []
     try:
         main(argv)
+        sys.exit(0)
     except SystemExit as e:  # ended here, inside the handler: the exception and its frames are never freed
         if isinstance(e.code, str):
             print(e.code, file=sys.stderr)
-        _exit(e.code if isinstance(e.code, int) else 0 if e.code is None else 1)
-    _exit(0)
-
-
-def _exit(code):
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(e.code if isinstance(e.code, int) else 0 if e.code is None else 1)
 
 
 _STOPPING = []  # the signal that asked the guarded command to stop, once one has
@@ -574,16 +544,14 @@ def _ignored(signum, frame):
 
 
 def stop_if_asked():
-    """Raises again the KeyboardInterrupt a signal raised, in case it was lost (raised inside a destructor
-    or a callback, it is reported and dropped). Training calls it every step; guarded() at the end."""
+    """Raises again a signal's KeyboardInterrupt, in case it was lost (raised in a destructor or a callback)."""
     if _STOPPING:
         raise KeyboardInterrupt(_STOPPING[0])
 
 
 @contextlib.contextmanager
 def locked(out_dir):
-    """out_dir's lock held while the body runs, first removing the *_temp folders interrupted saves left
-    in checkpoints/."""
+    """out_dir's lock held while the body runs, first removing what interrupted saves left in checkpoints/."""
     with made(out_dir), Lock(out_dir):
         held = checkpoint_folder(out_dir)
         if os.path.isdir(held) and not os.access(held, os.W_OK):  # (at the first save, an epoch would be lost)
@@ -616,16 +584,13 @@ def made(folder):
         yield
     finally:
         for path in new:
-            with contextlib.suppress(OSError):
-                if not os.listdir(path):
-                    os.rmdir(path)
+            with contextlib.suppress(OSError):  # (one the body wrote in is not empty: kept)
+                os.rmdir(path)
 
 
 class Lock:
-    """An exclusive lock, one command of a kind at a time: out_dir/lock for training, out_dir/samples.lock
-    for rendering, .NAME.lock beside an export's folder; the file names its holder. The system releases
-    it when the process ends (a killed command's is taken over); a link in its place is never followed, and
-    one that cannot name its holder (a full disk) is removed."""
+    """One command of a kind at a time (out_dir/lock, out_dir/samples.lock, .NAME.lock beside an export): an
+    operating-system lock, released when the process ends, on a file that names its holder (RELIABILITY.md)."""
 
     def __init__(self, out_dir, name='lock', doing='in use', subject=None):
         self.path = os.path.join(out_dir, name)
@@ -669,19 +634,17 @@ class Lock:
         self.file = file
         return self
 
-    def __enter__(self):
-        return self.acquire()
+    __enter__ = acquire
 
-    def __exit__(self, *error):
-        self.release()
-
-    def release(self):
+    def release(self, *error):
         """Never raises: a lock file someone deleted must not hide how the command ended."""
         if self.file:
             with contextlib.suppress(OSError):
                 os.remove(self.path)  # before the unlock: a waiting command then opens a new file
             self.file.close()
             self.file = None
+
+    __exit__ = release
 
 
 def _holder(file):

@@ -142,7 +142,8 @@ def test_metrics_json(run, monkeypatch):
 def test_export_renders_the_same_generations(run, tmp_path):
     folder = str(tmp_path / 'pretrained')
     inference.main([f'--out_dir={run.out_dir}', f'--export={folder}'])
-    assert sorted(os.listdir(folder)) == ['checkpoint', 'ckpt-2.data-00000-of-00001', 'ckpt-2.index', 'config.json']
+    assert sorted(os.listdir(folder)) == ['README.md', 'checkpoint', 'ckpt-2.data-00000-of-00001', 'ckpt-2.index',
+                                          'config.json', 'decoder.keras', 'encoder.keras']
     exported = _render(run, '--num_samples=2', '--seed=5')
     original = iio.imread(os.path.join(exported, 'generations', '000001.png'))
     cfg, checkpoint, options = inference.load_config([f'--checkpoint={folder}', '--num_samples=2', '--seed=5'])

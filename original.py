@@ -80,6 +80,20 @@ def is_original(prefix):
         return False
 
 
+def hint(path):
+    """The one line for a path that misses the original's checkpoints beside it (its folder, a file of one,
+    a wrong N): which model_N there are to pass; '' when there are none or path is one."""
+    if path in ('', 'best', 'newest'):
+        return ''
+    folder = path if os.path.isdir(path) else os.path.dirname(path)
+    held = sorted((os.path.join(folder, name[:-len('.index')]) for name in os.listdir(folder or '.')
+                   if re.fullmatch(r'model_\d+\.index', name)), key=epochs) if os.path.isdir(folder or '.') else []
+    if not held or os.path.exists(path + '.index'):
+        return ''
+    return (f'{path} is not a checkpoint; {folder or "."} holds the original\'s ' + ', '.join(
+        os.path.basename(p) for p in held) + f': pass one by its prefix, such as --checkpoint={held[-1]}')
+
+
 def epochs(prefix):
     """The epochs model_N had trained: N + 1 (the original counts from 0); None for another name."""
     number = re.fullmatch(r'model_(\d+)', os.path.basename(prefix))

@@ -127,6 +127,8 @@ def load_config(args):
                          f'not {options.metric_samples}')
     if changes:
         print(changes)
+    if original.hint(options.checkpoint):  # its folder, or one of its files, for the original's model_N
+        raise UsageError(original.hint(options.checkpoint))
     if original.is_original(options.checkpoint):  # the original TensorFlow 1 repo's model_N (original.py)
         if not options.export:
             raise UsageError(f'{options.checkpoint} is a checkpoint of the original TensorFlow 1 repo: import it with '

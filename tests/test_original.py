@@ -313,11 +313,17 @@ def test_the_original_s_checkpoint_imports_with_one_command_and_renders_as_an_ex
     source = os.path.dirname(case['prefix'])
     before = sorted(os.listdir(source))
     export = tmp_path / 'original-198'
-    for args, line in (([], 'is a checkpoint of the original TensorFlow 1 repo: import it with --export=FOLDER'),
-                       ([f'--export={export}', '--preset=celeb_a'], "not --preset=celeb_a's (arch celeb_a)")):
+    shutil.copy(case['prefix'] + '.index', os.path.join(source, 'model_8.index'))  # (its data is not needed here)
+    pass_198 = f"holds the original's model_8, model_198: pass one by its prefix, such as --checkpoint={case['prefix']}"
+    for checkpoint, args, line in (
+            (case['prefix'], [], 'is a checkpoint of the original TensorFlow 1 repo: import it with --export=FOLDER'),
+            (case['prefix'], [f'--export={export}', '--preset=celeb_a'], "not --preset=celeb_a's (arch celeb_a)"),
+            (source, [f'--export={export}'], pass_198), (case['prefix'] + '.index', [f'--export={export}'], pass_198),
+            (case['prefix'][:-1], [f'--export={export}'], pass_198)):
         with pytest.raises(SystemExit) as stop:
-            inference.main([f'--checkpoint={case["prefix"]}'] + args)
+            inference.main([f'--checkpoint={checkpoint}'] + args)
         assert line in str(stop.value.code)
+    os.remove(os.path.join(source, 'model_8.index'))
     inference.main([f'--checkpoint={case["prefix"]}', f'--export={export}'])
     assert "the original's mnist networks, z_dim 32, 199 epochs done" in capsys.readouterr().out
     assert sorted(os.listdir(source)) == before and os.path.exists(export / 'ckpt-199.index')

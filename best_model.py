@@ -114,7 +114,9 @@ def score(cfg, networks, epoch, step, extractors):
     if record['best']:
         settings = dataclasses.asdict(dataclasses.replace(cfg, out_dir=run_folder.best_folder(cfg.out_dir)))
         files = {'scores.json': record, **({'prior.json': prior.plain(mixture)} if mixture else {})}
-        checkpoints.export(run_folder.best_folder(cfg.out_dir), networks, epoch, settings, files)
+        checkpoints.export(run_folder.best_folder(cfg.out_dir), networks, epoch, settings,
+                           "the run's best: the epoch whose validation scores (scores.json) beat every earlier one's",
+                           files)
     write_scores(cfg.out_dir, [line for line, _ in metrics.read_scores(cfg.out_dir, lines=True)] + [json.dumps(record)])
     print(f'  validation ({split}): FID ' + ', '.join(
         f'{space} {s["fid"]:.2f}' for space, s in scores['features'].items()) + f', MSE {scores["mse"]:.4f}: '

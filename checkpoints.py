@@ -134,9 +134,10 @@ def remove(prefix):
         os.remove(file)
 
 
-def export(folder, networks, epoch, settings, extra=None, then=None, check=None):
-    """The `networks` with their epoch, config.json (`settings`), any `extra` {file name: JSON value} and what
-    then(folder, prefix) writes, built whole into `folder` (written_folder, with check). Returns the prefix."""
+def export(folder, networks, epoch, settings, how, extra=None, then=None, check=None):
+    """The `networks` with their epoch, config.json (`settings`), any `extra` {file name: JSON value}, what
+    then(folder, prefix) writes, Keras files and a card saying `how` the model was chosen, built whole into
+    `folder` (written_folder, with check). Returns the prefix."""
     with run_folder.written_folder(folder, check) as whole:
         saved = save(tf.train.Checkpoint(epoch=tf.Variable(epoch, dtype=tf.int64), **networks), whole, epoch)
         for name, value in {'config.json': settings, **(extra or {})}.items():
@@ -148,18 +149,15 @@ def export(folder, networks, epoch, settings, extra=None, then=None, check=None)
         for name, network in networks.items():  # plain Keras files too: keras.saving.load_model opens them anywhere
             network.save(os.path.join(whole, f'{name}.keras'))
         with open(os.path.join(whole, 'README.md'), 'w') as f:
-            f.write(card(settings, epoch, extra or {}, os.path.exists(os.path.join(whole, 'prior.json'))))
+            f.write(card(settings, epoch, how, os.path.exists(os.path.join(whole, 'prior.json'))))
     return os.path.join(folder, os.path.basename(saved))
 
 
-def card(settings, epoch, extra, mixture):
+def card(settings, epoch, how, mixture):
     """The export's model card: what the model is, how it was chosen, and how to sample it without this repo."""
     s = settings
     data = f"the images in {s['data_dir']}" if s['data_dir'] else f"{s['dataset']} ({s['train_split']} split)"
     pixels = '[0, 1]' if s['arch'] == 'mnist' else '[-1, 1]'
-    scores = 'scores.json' in extra
-    chosen = ("the run's best: the epoch whose validation scores (scores.json) beat every earlier one's" if scores
-              else 'exported from a training checkpoint (`vae_gan_inference.py --export`)')
     draw = ('codes from the Gaussian mixture fitted to the training images\' codes (prior.json: weights, means, '
             'covariances), the prior this repo renders it with:\n\n'
             "    p = json.load(open('prior.json'))\n"
@@ -173,8 +171,8 @@ def card(settings, epoch, extra, mixture):
     return f"""# VAE/GAN ({s['preset']} preset), {epoch} epochs
 
 The encoder and decoder of a VAE/GAN (Larsen et al. 2016, "Autoencoding beyond pixels using a learned
-similarity metric"), trained on {data}: {s['image_size']}x{s['image_size']}x{s['channels']} images with
-pixels in {pixels}, codes of {s['z_dim']} numbers. How it was chosen: {chosen}. config.json holds every setting.
+similarity metric"), {how}. It reads and draws {s['image_size']}x{s['image_size']}x{s['channels']} images,
+pixels in {pixels}, with codes of {s['z_dim']} numbers; data: {data}. config.json holds every setting.
 
 ## Use it with Keras alone
 

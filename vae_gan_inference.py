@@ -233,10 +233,13 @@ def export(cfg, checkpoint, folder):
             except UsageError as e:  # offline, too few images: the export itself is whole
                 print(f'note: no mixture kept in {folder} ({e}): a render of it fits one, which needs the training '
                       f'images')
-        epoch = (original.epochs(checkpoint) or 0) if original.is_original(checkpoint) else checkpoints.epoch_of(
-            checkpoint)
+        imported = original.is_original(checkpoint)
+        epoch = (original.epochs(checkpoint) or 0) if imported else checkpoints.epoch_of(checkpoint)
+        how = (f'trained by the original TensorFlow 1 repo (PrateekMunjal/VAE_GAN), imported from its '
+               f'{os.path.basename(checkpoint)}' if imported else
+               f'exported from its training checkpoint {os.path.basename(checkpoint)}')
         path = checkpoints.export(folder, {'encoder': encoder, 'decoder': decoder}, epoch,
-                                  dataclasses.asdict(dataclasses.replace(cfg, out_dir=folder)),
+                                  dataclasses.asdict(dataclasses.replace(cfg, out_dir=folder)), how,
                                   then=with_mixture if cfg.prior == 'mixture' else None,
                                   check=lambda: vacant(meanwhile=True))
         print(f'exported {checkpoint} to {path}')

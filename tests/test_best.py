@@ -84,7 +84,7 @@ def test_inference_renders_best_by_default_and_either_on_request(run_copy, capsy
     assert 'using the newest checkpoint, ckpt-2\n' in capsys.readouterr().out  # no best/ yet: nothing to offer
     with pytest.raises(SystemExit, match='no best model in'):
         inference.main([f'--out_dir={run_copy}', '--num_samples=2', '--checkpoint=best'])
-    checkpoints.export(f'{run_copy}/best', {'encoder': encoder, 'decoder': decoder}, 1, settings,
+    checkpoints.export(f'{run_copy}/best', {'encoder': encoder, 'decoder': decoder}, 1, settings, "the run's best",
                        {'scores.json': dict(fake_scores(3.0), epoch=1, figure=3.0)})
     for args, chosen in (([], 'best/ckpt-1'), (['--checkpoint=best'], 'best/ckpt-1'), ([f'--checkpoint={run_copy}/best'],
                          'best/ckpt-1'), (['--checkpoint=newest'], 'checkpoints/ckpt-2')):

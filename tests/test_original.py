@@ -327,6 +327,8 @@ def test_the_original_s_checkpoint_imports_with_one_command_and_renders_as_an_ex
     inference.main([f'--checkpoint={case["prefix"]}', f'--export={export}'])
     assert "the original's mnist networks, z_dim 32, 199 epochs done" in capsys.readouterr().out
     assert sorted(os.listdir(source)) == before and os.path.exists(export / 'ckpt-199.index')
+    assert "trained by the original TensorFlow 1 repo (PrateekMunjal/VAE_GAN), imported from its model_198" in (
+        export / 'README.md').read_text()
     decoder = keras.saving.load_model(export / 'decoder.keras')
     image = case['theirs'][False]['image']
     assert np.max(np.abs(decoder(case['z'], training=False).numpy().reshape(image.shape) - image)) < TOLERANCE

@@ -22,6 +22,9 @@ CELEB_A_ATTRIBUTES = (  # the 40 binary attributes, in list_attr_celeba.txt's or
     'Mustache', 'Narrow_Eyes', 'No_Beard', 'Oval_Face', 'Pale_Skin', 'Pointy_Nose', 'Receding_Hairline',
     'Rosy_Cheeks', 'Sideburns', 'Smiling', 'Straight_Hair', 'Wavy_Hair', 'Wearing_Earrings', 'Wearing_Hat',
     'Wearing_Lipstick', 'Wearing_Necklace', 'Wearing_Necktie', 'Young')
+# The pipelines' functions branch on settings only (tf.cond where on a tensor): traced as written, not
+# converted by AutoGraph first: less work at every start.
+plain = tf.autograph.experimental.do_not_convert
 ATTRIBUTE_FILE = 'list_attr_celeba.txt'  # beside the images in a CelebA download: 1 / -1 per attribute
 CELEB_A_TRAIN_END, CELEB_A_VALIDATION_END = 162770, 182637  # the official partition's file numbers
 # What decides the images of a split: the caches of their features (metrics.py) and codes (prior.py) key on it.
@@ -170,10 +173,10 @@ def _tfds_images(cfg, split, shuffle, seed, with_attributes=False):
     if with_attributes:
         if 'attributes' not in builder.info.features:
             raise UsageError(f'{cfg.dataset} has no attributes: attribute vectors need CelebA')
-        return ds.map(lambda example: (preprocess(cfg, example['image']), tf.stack(
-            [tf.cast(example['attributes'][a], tf.float32) for a in CELEB_A_ATTRIBUTES])),
+        return ds.map(plain(lambda example: (preprocess(cfg, example['image']), tf.stack(
+            [tf.cast(example['attributes'][a], tf.float32) for a in CELEB_A_ATTRIBUTES]))),
             num_parallel_calls=tf.data.AUTOTUNE), count
-    return ds.map(lambda example: preprocess(cfg, example['image']), num_parallel_calls=tf.data.AUTOTUNE), count
+    return ds.map(plain(lambda example: preprocess(cfg, example['image'])), num_parallel_calls=tf.data.AUTOTUNE), count
 
 
 def split_files(names, split):
@@ -318,8 +321,8 @@ def _folder_images(cfg, split, shuffle, seed, with_attributes=False):
         return (image, attributes) if with_attributes else image
 
     # No image, or cut short: skipped with a warning; damaged inside: skipped by ignore_errors.
-    ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE).filter(lambda _, is_image, __: is_image)
-    return ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors(log_warning=True), len(files)
+    ds = ds.map(plain(read), num_parallel_calls=tf.data.AUTOTUNE).filter(plain(lambda _, is_image, __: is_image))
+    return ds.map(plain(decode), num_parallel_calls=tf.data.AUTOTUNE).ignore_errors(log_warning=True), len(files)
 
 
 def _images(cfg, split, shuffle, seed=None, with_attributes=False):
@@ -349,12 +352,12 @@ def train_dataset(cfg, seed):
     if cfg.cache:
         images = images.cache()
     ds = images.shuffle(cfg.shuffle_buffer, seed=seed).batch(cfg.batch_size, drop_remainder=True).repeat()
-    ds = ds.map(lambda batch: to_float(cfg, batch), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(plain(lambda batch: to_float(cfg, batch)), num_parallel_calls=tf.data.AUTOTUNE)
     if cfg.flip:  # drawn from (seed, the batch's number): the same flips in every run with this seed
-        ds = ds.enumerate().map(lambda i, batch: flip(cfg, batch, tf.stack([tf.constant(seed, tf.int64), i])),
+        ds = ds.enumerate().map(plain(lambda i, batch: flip(cfg, batch, tf.stack([tf.constant(seed, tf.int64), i]))),
                                 num_parallel_calls=tf.data.AUTOTUNE)
     if cfg.fresh_batches:
-        ds = ds.batch(3).map(lambda batches: (batches[0], batches[1], batches[2]))
+        ds = ds.batch(3).map(plain(lambda batches: (batches[0], batches[1], batches[2])))
     # Under tf.distribute each replica takes its share of every batch, not of the files.
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -364,10 +367,10 @@ def train_dataset(cfg, seed):
 def held_out_dataset(cfg, batch_size, split='held_out'):
     """The held-out images (or split='validation') in a fixed order, as float batches."""
     images, _ = _images(cfg, split, shuffle=False)
-    return images.batch(batch_size).map(lambda batch: to_float(cfg, batch)).prefetch(tf.data.AUTOTUNE)
+    return images.batch(batch_size).map(plain(lambda batch: to_float(cfg, batch))).prefetch(tf.data.AUTOTUNE)
 
 
 def attribute_dataset(cfg, batch_size):
     """Training images in a fixed order with CelebA's 40 attributes: (float batch, [batch, 40] of 0/1)."""
     images, _ = _images(cfg, 'train', shuffle=False, with_attributes=True)
-    return images.batch(batch_size).map(lambda x, a: (to_float(cfg, x), a)).prefetch(tf.data.AUTOTUNE)
+    return images.batch(batch_size).map(plain(lambda x, a: (to_float(cfg, x), a))).prefetch(tf.data.AUTOTUNE)

@@ -3,6 +3,7 @@ the newest holds the most epochs, whatever its number; one counts only when ever
 import glob
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -151,6 +152,16 @@ def export(folder, networks, epoch, settings, how, extra=None, then=None, check=
         with open(os.path.join(whole, 'README.md'), 'w') as f:
             f.write(card(settings, epoch, how, os.path.exists(os.path.join(whole, 'prior.json'))))
     return os.path.join(folder, os.path.basename(saved))
+
+
+def chosen(folder):
+    """How the model in an export's folder was chosen, as its card says; None without a card that says it."""
+    try:
+        text = run_folder.read_bytes(os.path.join(folder, 'README.md'), 1 << 20).decode(errors='replace')
+    except run_folder.Unreadable:
+        return None
+    said = re.search(r'similarity metric"\), (.+?)\. It reads and draws', text, re.DOTALL)
+    return said and said.group(1)
 
 
 def card(settings, epoch, how, mixture):

@@ -91,7 +91,8 @@ def hint(path):
     if not held or os.path.exists(path + '.index'):
         return ''
     return (f'{path} is not a checkpoint; {folder or "."} holds the original\'s ' + ', '.join(
-        os.path.basename(p) for p in held) + f': pass one by its prefix, such as --checkpoint={held[-1]}')
+        os.path.basename(p) for p in held) + f': pass one by its prefix with --export=FOLDER to import it, such as '
+        f'--checkpoint={held[-1]}')
 
 
 def epochs(prefix):
@@ -117,17 +118,18 @@ def _reader(prefix):
 
 def config_for(prefix, preset, z_dim, overrides):
     """The Config to build the checkpoint's networks with: the command line's fields (`overrides`) on its preset,
-    or on --preset's; a --preset of other networks (arch, image size, channels) or another --z_dim is refused."""
+    or on --preset's; a --preset of other networks or data, or another --z_dim, is refused. No weights' average:
+    the original keeps none."""
     base = configurator.preset_of(overrides) if 'preset' in overrides else config.PRESETS[preset]
     found = dataclasses.replace(config.PRESETS[preset], z_dim=z_dim)
-    asked = dict({f: getattr(base, f) for f in ('arch', 'image_size', 'channels')}, **overrides)
-    for field in configurator.changed(found, asked, configurator.ARCH_FIELDS)[:1]:
+    asked = dict({f: getattr(base, f) for f in ('arch', 'image_size', 'channels', 'dataset')}, **overrides)
+    for field in configurator.changed(found, asked, configurator.ARCH_FIELDS + ('dataset',))[:1]:
         flag = field if field in overrides else 'preset'
         given = (f'--{field}={asked[field]}' if field in overrides else
                  f'--preset={base.preset}\'s ({field} {asked[field]})')
         raise UsageError(f'{prefix} holds the original\'s {preset} networks ({field} {getattr(found, field)}), not '
                          f'{given}: drop --{flag}')
-    return configurator.checked(dataclasses.replace(base, **dict(overrides, z_dim=z_dim)))
+    return configurator.checked(dataclasses.replace(base, **dict(overrides, z_dim=z_dim, ema_decay=None)))
 
 
 def load_into(arrays, preset, **networks):

@@ -21,6 +21,7 @@ import time
 
 OWNED = ('checkpoints', 'logs', 'best', 'samples', 'metrics_cache')  # and the grids' op-*/
 CHECKPOINT = re.compile(r'ckpt-(\d+)\.index')  # a checkpoint's index file: ckpt-N.index, N its number
+ORIGINAL = re.compile(r'model_(\d+)\.index')  # the original TF1 repo's checkpoints (original.py)
 GRID = re.compile(r'epoch_(\d+)\.png')  # a run's grids in op-*/
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, a closed terminal
 
@@ -50,6 +51,10 @@ def holds_checkpoints(folder):
     return any(CHECKPOINT.fullmatch(n) for n in entries(folder))
 
 
+def holds_original(folder):
+    return any(ORIGINAL.fullmatch(n) for n in entries(folder))
+
+
 def is_export(folder):
     """Whether the folder is an exported model (or a run's best/): config.json beside a ckpt-N.index."""
     return 'config.json' in entries(folder) and holds_checkpoints(folder)
@@ -76,14 +81,19 @@ def run_of(path):
 
 
 def owner(path):
-    """(the run or export whose own folder `path` is or lies in, how) or (None, None); links resolved."""
+    """(the run or export whose own folder `path` is or lies in, how) or (None, None); links resolved. The
+    original TF1 repo's folder of model_N files counts too: it is read, never written in."""
     start = child = os.path.realpath(path)
+    if holds_original(start):
+        return start, 'holds the original TF1 repo\'s checkpoints (model_N), which this repo only reads'
     while True:
         parent = os.path.dirname(child)
         if parent == child:
             return None, None
         if is_export(parent):
             return parent, f'is inside the exported model {parent}'
+        if holds_original(parent):
+            return parent, f'is inside {parent}, which holds the original TF1 repo\'s checkpoints and is only read'
         if _owned(os.path.basename(child)) and is_run(parent):
             how = f'is {os.path.basename(child)}/' if child == start else f'is inside {child}'
             return parent, f'{how}, a folder the run in {parent} writes itself'
@@ -102,7 +112,8 @@ def not_owned(path, flag, fix=''):
     if where:
         instead = os.path.join(os.path.dirname(where), os.path.basename(os.path.realpath(path)) + '-new')
         fix = fix or f'pass a folder outside it, such as {flag}={instead}'
-        raise UsageError(f'{flag}={path} {what}: a render or the next best model there would replace it; {fix}')
+        why = '' if holds_original(where) else ': a render or the next best model there would replace it'
+        raise UsageError(f'{flag}={path} {what}{why}; {fix}')
 
 
 def for_out_dir(path):

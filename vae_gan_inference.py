@@ -68,6 +68,10 @@ def settings(args):
     near = difflib.get_close_matches(options.checkpoint, ('best', 'newest'), n=1, cutoff=0.6)
     if near and checkpoint and not os.path.exists(checkpoint) and not os.path.exists(checkpoint + '.index'):
         raise UsageError(f'no checkpoint at {checkpoint}: did you mean --checkpoint={near[0]}?')
+    if (checkpoint and run_folder.ORIGINAL.fullmatch(os.path.basename(checkpoint) + '.index') and not options.export
+            and os.path.isfile(checkpoint + '.index')):
+        raise UsageError(f'{checkpoint} is a checkpoint of the original TensorFlow 1 repo: import it with '
+                         f'--export=FOLDER, then render FOLDER with --checkpoint=FOLDER')
     if checkpoint:
         source = run_folder.run_of(checkpoint)
         if not os.path.exists(configurator.config_file(source)) and run_folder.holds_checkpoints(source):
@@ -130,13 +134,10 @@ def load_config(args):
     if original.hint(options.checkpoint):  # its folder, or one of its files, for the original's model_N
         raise UsageError(original.hint(options.checkpoint))
     if original.is_original(options.checkpoint):  # the original TensorFlow 1 repo's model_N (original.py)
-        if not options.export:
-            raise UsageError(f'{options.checkpoint} is a checkpoint of the original TensorFlow 1 repo: import it with '
-                             f'--export=FOLDER, then render FOLDER with --checkpoint=FOLDER')
         preset, z_dim, epochs, _ = original.read(options.checkpoint)
         overrides = configurator.parse_flags(args, config.Config, Options)[0]
-        print(f"{options.checkpoint}: the original's {preset} networks, z_dim {z_dim}, "
-              f"{f'{epochs} epochs done' if epochs else 'epochs unknown (not named model_N)'}")
+        done = f'{epochs} epoch' + 's' * (epochs != 1) + ' done' if epochs else 'epochs unknown (not named model_N)'
+        print(f"{options.checkpoint}: the original's {preset} networks, z_dim {z_dim}, {done}")
         return original.config_for(options.checkpoint, preset, z_dim, overrides), options.checkpoint, options
     return cfg, find_checkpoint(dataclasses.replace(cfg, out_dir=source), options.checkpoint), options
 
@@ -236,8 +237,8 @@ def export(cfg, checkpoint, folder):
         imported = original.is_original(checkpoint)
         epoch = (original.epochs(checkpoint) or 0) if imported else checkpoints.epoch_of(checkpoint)
         how = (f'trained by the original TensorFlow 1 repo (PrateekMunjal/VAE_GAN), imported from its '
-               f'{os.path.basename(checkpoint)}' if imported else
-               f'exported from its training checkpoint {os.path.basename(checkpoint)}')
+               f'{os.path.basename(checkpoint)}' if imported else checkpoints.chosen(run_folder.run_of(checkpoint))
+               or f'exported from its training checkpoint {os.path.basename(checkpoint)}')
         path = checkpoints.export(folder, {'encoder': encoder, 'decoder': decoder}, epoch,
                                   dataclasses.asdict(dataclasses.replace(cfg, out_dir=folder)), how,
                                   then=with_mixture if cfg.prior == 'mixture' else None,

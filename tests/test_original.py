@@ -290,13 +290,16 @@ def test_this_repo_s_checkpoint_is_sent_to_checkpoint(made, tmp_path):
 def test_the_preset_asked_must_be_the_checkpoint_s():
     cfg = original.config_for('m/model_15', 'celeb_a', 16, {})
     assert (cfg.preset, cfg.arch, cfg.z_dim, cfg.image_size) == ('celeb_a', 'celeb_a', 16, 64)
+    assert original.config_for('m/model_198', 'mnist', 32, {'preset': 'mnist_ema_mixture'}).ema_decay is None
     cfg = original.config_for('m/model_198', 'mnist', 32, {'preset': 'mnist_sigmoid', 'seed': 3})
     assert (cfg.preset, cfg.arch, cfg.z_dim, cfg.seed) == ('mnist_sigmoid', 'mnist', 32, 3)
     for prefix, preset, z_dim, overrides, line in (
             ('m/model_198', 'mnist', 32, {'preset': 'celeb_a'}, "(arch mnist), not --preset=celeb_a's (arch celeb_a)"),
             ('m/model_198', 'mnist', 32, {'z_dim': 16}, '(z_dim 32), not --z_dim=16'),
             ('m/model_15', 'celeb_a', 16, {'preset': 'cifar10'},
-             "(image_size 64), not --preset=cifar10's (image_size 32)")):
+             "(image_size 64), not --preset=cifar10's (image_size 32)"),
+            ('m/model_198', 'mnist', 32, {'preset': 'fashion_mnist'},
+             "(dataset mnist), not --preset=fashion_mnist's (dataset fashion_mnist)")):
         flag = 'z_dim' if 'z_dim' in overrides else 'preset'
         line = re.escape(f"{prefix} holds the original's {preset} networks {line}: drop --{flag}") + '$'
         with pytest.raises(UsageError, match=line):
@@ -308,18 +311,22 @@ def test_the_original_s_checkpoint_imports_with_one_command_and_renders_as_an_ex
     nothing beside the original's files; DIR then renders and loads as Keras files, computing what the
     original's graph computes. A render of model_N itself, or an import as another preset, is one line."""
     import keras
+    import vae_gan
     import vae_gan_inference as inference
     case = made('mnist')
     source = os.path.dirname(case['prefix'])
     before = sorted(os.listdir(source))
     export = tmp_path / 'original-198'
     shutil.copy(case['prefix'] + '.index', os.path.join(source, 'model_8.index'))  # (its data is not needed here)
-    pass_198 = f"holds the original's model_8, model_198: pass one by its prefix, such as --checkpoint={case['prefix']}"
+    pass_198 = (f"holds the original's model_8, model_198: pass one by its prefix with --export=FOLDER to import it, "
+                f"such as --checkpoint={case['prefix']}")
     for checkpoint, args, line in (
             (case['prefix'], [], 'is a checkpoint of the original TensorFlow 1 repo: import it with --export=FOLDER'),
             (case['prefix'], [f'--export={export}', '--preset=celeb_a'], "not --preset=celeb_a's (arch celeb_a)"),
             (source, [f'--export={export}'], pass_198), (case['prefix'] + '.index', [f'--export={export}'], pass_198),
-            (case['prefix'][:-1], [f'--export={export}'], pass_198)):
+            (case['prefix'][:-1], [f'--export={export}'], pass_198),
+            (case['prefix'], [f'--export={source}/sub'], f"--export={source}/sub is inside {source}, which holds the "
+                                                            f"original TF1 repo's checkpoints and is only read")):
         with pytest.raises(SystemExit) as stop:
             inference.main([f'--checkpoint={checkpoint}'] + args)
         assert line in str(stop.value.code)
@@ -332,5 +339,10 @@ def test_the_original_s_checkpoint_imports_with_one_command_and_renders_as_an_ex
     decoder = keras.saving.load_model(export / 'decoder.keras')
     image = case['theirs'][False]['image']
     assert np.max(np.abs(decoder(case['z'], training=False).numpy().reshape(image.shape) - image)) < TOLERANCE
+    with pytest.raises(SystemExit) as stop:  # nor does a run train there
+        vae_gan.main([f'--out_dir={source}'])
+    assert "holds the original TF1 repo's checkpoints (model_N), which this repo only reads" in str(stop.value.code)
+    inference.main([f'--checkpoint={export}', f'--export={tmp_path / "again"}'])  # an export of it says so too
+    assert "imported from its model_198" in (tmp_path / 'again' / 'README.md').read_text()
     inference.main([f'--checkpoint={export}', '--num_samples=2', f'--out_dir={tmp_path / "render"}'])
     assert os.path.exists(tmp_path / 'render' / 'samples' / 'generations.png')

@@ -306,7 +306,7 @@ def test_the_preset_asked_must_be_the_checkpoint_s():
             original.config_for(prefix, preset, z_dim, overrides)
 
 
-def test_the_original_s_checkpoint_imports_with_one_command_and_renders_as_an_export(made, tmp_path, capsys):
+def test_the_original_s_checkpoint_imports_with_one_command_and_renders_as_an_export(made, digits, tmp_path, capsys):
     """`--checkpoint=.../model_198 --export=DIR` imports it (preset, z_dim and epochs from the file), writing
     nothing beside the original's files; DIR then renders and loads as Keras files, computing what the
     original's graph computes. A render of model_N itself, or an import as another preset, is one line."""
@@ -344,5 +344,6 @@ def test_the_original_s_checkpoint_imports_with_one_command_and_renders_as_an_ex
     assert "holds the original TF1 repo's checkpoints (model_N), which this repo only reads" in str(stop.value.code)
     inference.main([f'--checkpoint={export}', f'--export={tmp_path / "again"}'])  # an export of it says so too
     assert "imported from its model_198" in (tmp_path / 'again' / 'README.md').read_text()
-    inference.main([f'--checkpoint={export}', '--num_samples=2', f'--out_dir={tmp_path / "render"}'])
+    inference.main([f'--checkpoint={export}', '--num_samples=2', f'--out_dir={tmp_path / "render"}',
+                    f'--data_dir={digits}'])  # (its held-out images: no download)
     assert os.path.exists(tmp_path / 'render' / 'samples' / 'generations.png')

@@ -179,7 +179,7 @@ def card(settings, epoch, how, mixture):
              'training codes, which this folder lacks: an export made with the training images at hand keeps it '
              'as prior.json)' if s['prior'] == 'mixture' else 'codes from N(0, I), the prior it was trained against')
             + f":\n\n    z = rng.standard_normal((16, {s['z_dim']})).astype('float32')")
-    return f"""# VAE/GAN ({s['preset']} preset), {epoch} epochs
+    return f"""# VAE/GAN ({s['preset']} preset), {epoch} epoch{'s' * (epoch != 1)}
 
 The encoder and decoder of a VAE/GAN (Larsen et al. 2016, "Autoencoding beyond pixels using a learned
 similarity metric"), {how}. It reads and draws {s['image_size']}x{s['image_size']}x{s['channels']} images,

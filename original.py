@@ -10,12 +10,10 @@ Each of the original's layers is one of ours with weights, in the same order (LA
 layouts (conv HWIO, transposed conv HWOI, dense [in, out], flatten NHWC): each weight is copied as it is.
 """
 import dataclasses
-import glob
 import os
 import re
 
-import tensorflow as tf
-
+import checkpoints
 import config
 import configurator
 import run_folder
@@ -107,11 +105,10 @@ def _reader(prefix):
         raise UsageError(f'no checkpoint at {prefix}: ' + (f'pass the prefix of its files, {stem}' if stem != prefix
                          else 'the original saves three files, model_N.index, .data-00000-of-00001 and .meta; '
                               'pass VAE-GAN-model_dir/model_N'))
-    for file in glob.glob(glob.escape(prefix) + '.*'):  # a FIFO would be waited on forever (checkpoints.load)
-        if os.path.exists(file) and run_folder.kind(os.stat(file).st_mode):
-            raise UsageError(f'{file} is {run_folder.kind(os.stat(file).st_mode)}, not a file: copy the checkpoint')
     try:
-        return tf.train.load_checkpoint(prefix)
+        return checkpoints.load(prefix)  # each of its files a regular one first: a FIFO is never waited on
+    except ValueError as e:
+        raise UsageError(f'{prefix}: {e}: copy the checkpoint again from the original run')
     except Exception as e:  # any failure to read the index means the same
         raise UsageError(f'{prefix}.index is damaged ({run_folder.why(e)}): copy it again from the original run')
 

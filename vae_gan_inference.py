@@ -131,8 +131,9 @@ def load_config(args):
                          f'not {options.metric_samples}')
     if changes:
         print(changes)
-    if original.hint(options.checkpoint):  # its folder, or one of its files, for the original's model_N
-        raise UsageError(original.hint(options.checkpoint))
+    hint = original.hint(options.checkpoint)  # its folder, or one of its files, for the original's model_N
+    if hint:
+        raise UsageError(hint)
     if original.is_original(options.checkpoint):  # the original TensorFlow 1 repo's model_N (original.py)
         preset, z_dim, epochs, _ = original.read(options.checkpoint)
         overrides = configurator.parse_flags(args, config.Config, Options)[0]

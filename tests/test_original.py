@@ -268,6 +268,11 @@ def test_a_missing_or_damaged_checkpoint_is_one_line(made, tmp_path):
         shutil.copy(file, tmp_path)
     prefix = str(tmp_path / 'model_198')
     data = prefix + '.data-00000-of-00001'
+    os.rename(data, data + '.kept')
+    os.mkfifo(data)  # read, it would wait for a writer forever
+    with pytest.raises(UsageError, match=r'model_198: model_198.data-00000-of-00001 is not a regular file: copy'):
+        original.read(prefix)
+    os.replace(data + '.kept', data)
     os.truncate(data, os.path.getsize(data) // 2)
     with pytest.raises(UsageError, match=r'model_198.data-00000-of-00001 is damaged \(.*\): copy it again'):
         original.read(prefix)

@@ -84,8 +84,8 @@ def hint(path):
     if path in ('', 'best', 'newest'):
         return ''
     folder = path if os.path.isdir(path) else os.path.dirname(path)
-    held = sorted((os.path.join(folder, name[:-len('.index')]) for name in os.listdir(folder or '.')
-                   if re.fullmatch(r'model_\d+\.index', name)), key=epochs) if os.path.isdir(folder or '.') else []
+    held = sorted((os.path.join(folder, name[:-len('.index')]) for name in run_folder.entries(folder or '.')
+                   if run_folder.ORIGINAL.fullmatch(name)), key=epochs)
     if not held or os.path.exists(path + '.index'):
         return ''
     return (f'{path} is not a checkpoint; {folder or "."} holds the original\'s ' + ', '.join(
@@ -95,7 +95,7 @@ def hint(path):
 
 def epochs(prefix):
     """The epochs model_N had trained: N + 1 (the original counts from 0); None for another name."""
-    number = re.fullmatch(r'model_(\d+)', os.path.basename(prefix))
+    number = run_folder.ORIGINAL.fullmatch(os.path.basename(prefix) + '.index')
     return number and int(number.group(1)) + 1
 
 

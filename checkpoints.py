@@ -68,14 +68,9 @@ def newest_intact(path, notes=False):
     return None, damaged
 
 
-def latest(path):
-    """The newest intact checkpoint in the folder `path`, or None."""
-    return newest_intact(path)[0]
-
-
 def newest(path):
     """(prefix, epochs) of the newest intact checkpoint in the folder `path`, or None."""
-    prefix = latest(path)
+    prefix = newest_intact(path)[0]
     return prefix and (prefix, epoch_of(prefix))
 
 

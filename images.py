@@ -52,11 +52,6 @@ def save_image(image, path, title=None, width=400, column_labels=None):
         fig.savefig(temporary, dpi=100, format='png')
 
 
-def save_grid(images, path, title=None, width=400):
-    """Images -> a square grid PNG at path."""
-    save_image(tile(images), path, title, width)
-
-
 def write_numbered(images, folder):
     """uint8 images -> folder/000001.png ..., replacing what an earlier call left there."""
     os.makedirs(folder, exist_ok=True)

@@ -459,7 +459,8 @@ def save_samples(cfg, nets, held_out, sample_z, epoch, step):
     for folder, grid, title in (('op-real', to_uint8(held_out), f'originals, epoch {epoch}'),
                                 ('op-recons', reconstructions, f'reconstructions, epoch {epoch}'),
                                 ('op-gen', generations, f'epoch {epoch}')):
-        images.save_grid(grid, os.path.join(run_folder.folder(cfg.out_dir, folder), name), title)  # never via a link
+        path = os.path.join(run_folder.folder(cfg.out_dir, folder), name)  # never via a link
+        images.save_image(images.tile(grid), path, title)
     for tag, grid in (('samples/generations', generations), ('samples/reconstructions', reconstructions)):
         tf.summary.image(tag, images.tile(grid)[None], step=step)  # one grid per card, on the scalars' axis
 
@@ -478,7 +479,7 @@ def log_scores(cfg, run, epoch):
 def save_checkpoint(cfg, run, epoch, held_out):
     """A checkpoint of the run, unless its state cannot go on (then one line, nothing saved)."""
     if not bool(run.all_finite(held_out)):
-        kept = checkpoints.latest(run_folder.checkpoint_folder(cfg.out_dir))
+        kept = checkpoints.newest_intact(run_folder.checkpoint_folder(cfg.out_dir))[0]
         sys.exit(f'error: after epoch {epoch} (step {int(run.steps_done.numpy())}) the weights, or the losses '
                  f'they give, are not finite: not saved; the run stays at {kept or "its start (no checkpoint)"}. '
                  f'Try a lower learning rate.')

@@ -272,7 +272,7 @@ def render(cfg, checkpoint, options):
                                            for i in range(0, len(z), models.INFERENCE_BATCH)])
         generations = decode(prior.sample(cfg, mixture, options.num_samples, cfg.seed))
         images.write_numbered(generations, os.path.join(samples, 'generations'))
-        images.save_grid(generations[:100], os.path.join(samples, 'generations.png'), width=800)
+        images.save_image(images.tile(generations[:100]), os.path.join(samples, 'generations.png'), width=800)
         try:
             originals, codes, reconstructions = write_reconstructions(cfg, encoder, decode, options.num_samples,
                                                                       samples)

@@ -49,7 +49,7 @@ def _fails(main, args, capsys, message):
 
 
 def _epochs_in(folder):
-    return checkpoints.epoch_of(checkpoints.latest(folder))
+    return checkpoints.epoch_of(checkpoints.newest_intact(folder)[0])
 
 
 def _resumes_at(run):
@@ -186,7 +186,7 @@ def test_ctrl_c_says_where_the_run_is_and_how_to_go_on(run):
     last = stderr.strip().splitlines()[-1]
     assert 'Traceback' not in stderr and not os.path.exists(run / 'lock')
     assert 'cuInit' not in stderr and 'remapper failed' not in stderr  # TensorFlow's C++ error lines hidden
-    held = checkpoints.latest(str(run / 'checkpoints'))  # the newest checkpoint reads back whole and holds the run
+    held = checkpoints.newest_intact(str(run / 'checkpoints'))[0]  # the newest checkpoint reads back whole and holds the run
     assert last.startswith(f'stopped: {held} holds the run ({checkpoints.epoch_of(held)} epochs); go on with')
     assert checkpoints.epoch_of(held) >= 5 and not [n for n in os.listdir(run / 'checkpoints') if 'damaged' in n]
 

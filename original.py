@@ -22,8 +22,7 @@ from configurator import UsageError
 _CONVS = ['enc_conv1_layer', 'bn_1', 'enc_conv2_layer', 'bn_2', 'enc_conv3_layer', 'bn_3', 'enc_conv4_layer', 'bn_4']
 LAYERS = {  # {preset: {network: the original's layers with weights, in the order it builds them}}
     'mnist': {  # MNIST/vae-gan.py:57-72, 91-107, 127-145
-        'encoder': ['enc_conv1_layer', 'bn_1', 'enc_conv2_layer', 'bn_2', 'enc_conv3_layer', 'bn_3', 'enc_mean',
-                    'enc_variance'],
+        'encoder': _CONVS[:6] + ['enc_mean', 'enc_variance'],
         'decoder': ['dec_dense_fc_first_layer', 'dec_deconv1_layer', 'bn_1', 'dec_deconv2_layer', 'bn_2',
                     'dec_deconv3_layer', 'bn_3', 'dec_dense_fc_last_layer'],
         'discriminator': ['dis_conv1_layer', 'dis_conv2_layer', 'dis_conv3_layer', 'dis_fc_layer']},

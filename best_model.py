@@ -1,5 +1,6 @@
-"""The run's validation scores (out_dir/scores.jsonl, every eval_every epochs) and the best model it passed
-through (best/: the encoder and decoder whose metrics.figure was the lowest)."""
+"""The run's validation scores (in out_dir/scores.jsonl every eval_every epochs; its other epochs' records
+hold D's overfitting alone) and the best model it passed through (best/: the encoder and decoder whose
+metrics.figure was the lowest)."""
 import dataclasses
 import json
 import math
@@ -54,6 +55,11 @@ def write_scores(out_dir, lines):
         f.writelines(line + '\n' for line in lines)
 
 
+def append(out_dir, record):
+    """scores.jsonl with `record` as its last line (the lines before it kept, those that do not read too)."""
+    write_scores(out_dir, [line for line, _ in metrics.read_scores(out_dir, lines=True)] + [json.dumps(record)])
+
+
 def forget_after(out_dir, epoch):
     """A resumed run redoes the epochs after its checkpoint: their scores go (best/ and unreadable lines stay)."""
     lines = metrics.read_scores(out_dir, lines=True)
@@ -91,9 +97,10 @@ def start(cfg, done):
     return extractors
 
 
-def score(cfg, networks, epoch, step, extractors):
-    """Scores the encoder and decoder on the validation images, appends them to scores.jsonl, and writes
-    them to best/ if their figure beats the best so far; prints one line. Returns the record."""
+def score(cfg, networks, epoch, step, extractors, overfitting=None):
+    """Scores the encoder and decoder on the validation images, appends them to scores.jsonl (with D's
+    `overfitting` that epoch, if given), and writes them to best/ if their figure beats the best so far;
+    prints one line. Returns the record."""
     start = time.perf_counter()
     mixture = prior.fit(cfg, networks['encoder']) if cfg.prior == 'mixture' else None  # this epoch's codes
     scores = metrics.evaluate(cfg, networks['encoder'], networks['decoder'], cfg.eval_samples,
@@ -110,14 +117,14 @@ def score(cfg, networks, epoch, step, extractors):
         print(f"note: best/ (epoch {best['epoch']}) was scored on other terms ({before}): these scores replace it")
         best = None
     record = {'epoch': epoch, 'step': step, 'figure': figure, 'best': best is None or figure < best['figure'],
-              **scores, **how}
+              **scores, **how, **({'overfitting': overfitting} if overfitting else {})}
     if record['best']:
         settings = dataclasses.asdict(dataclasses.replace(cfg, out_dir=run_folder.best_folder(cfg.out_dir)))
         files = {'scores.json': record, **({'prior.json': prior.plain(mixture)} if mixture else {})}
         checkpoints.export(run_folder.best_folder(cfg.out_dir), networks, epoch, settings,
                            "the run's best: the epoch whose validation scores (scores.json) beat every earlier one's",
                            files)
-    write_scores(cfg.out_dir, [line for line, _ in metrics.read_scores(cfg.out_dir, lines=True)] + [json.dumps(record)])
+    append(cfg.out_dir, record)
     print(f'  validation ({split}): FID ' + ', '.join(
         f'{space} {s["fid"]:.2f}' for space, s in scores['features'].items()) + f', MSE {scores["mse"]:.4f}: '
         + ('the best yet, kept in best/' if record['best'] else f'best/ stays (epoch {best["epoch"]})')

@@ -2,6 +2,7 @@
 every field checked (each fault one UsageError line); and the resume policy (for_training)."""
 import dataclasses
 import difflib
+import json
 import math
 import os
 import re
@@ -406,6 +407,22 @@ def _refusal(out_dir, saved, cfg, overrides, fixed):
             f'as a new run beside it: `{script} {" ".join(flag(f, v) for f, v in new.items())}`')
 
 
+def _lines(path):
+    """A scores.jsonl's lines as JSON, None for one that does not read; [] without the file, [None] for a file
+    that does not read."""
+    try:
+        text = run_folder.read_bytes(path, 1 << 28).decode(errors='replace') if os.path.isfile(path) else ''
+    except run_folder.Unreadable:
+        return [None]
+    lines = []
+    for line in text.splitlines():
+        try:
+            lines.append(json.loads(line))
+        except (ValueError, RecursionError):
+            lines.append(None)
+    return lines
+
+
 def unseen_checkpoints(out_dir):
     """Refuses a run that has trained (scores.jsonl, best/ or grids remain) but cannot see its checkpoints:
     going on would start it over on top of its own scores."""
@@ -417,13 +434,15 @@ def unseen_checkpoints(out_dir):
         held = [n for n in os.listdir(folder) if run_folder.CHECKPOINT.fullmatch(n)] if os.path.isdir(folder) else []
     except OSError as e:
         raise UsageError(f'cannot read {folder} ({e.strerror or e}): fix its permissions and run again') from e
-    scores = os.path.join(out_dir, 'scores.jsonl')
-    trained = ((os.path.isfile(scores) and os.path.getsize(scores) > 0)
-               or os.path.isdir(run_folder.best_folder(out_dir)))
-    try:  # or its grids (op-gen/epoch_N.png) go past config.json's checkpoint_every: it saved one
+    lines = _lines(os.path.join(out_dir, 'scores.jsonl'))
+    # D's records alone (vae_gan.log_overfitting) come every epoch, before the first checkpoint too: as the grids
+    watched = [record['epoch'] for record in lines if isinstance(record, dict) and type(record.get('epoch')) is int
+                   and set(record) == {'epoch', 'step', 'overfitting'}]
+    trained = len(watched) < len(lines) or os.path.isdir(run_folder.best_folder(out_dir))  # a scoring, say
+    try:  # or its grids (op-gen/epoch_N.png) or D's records go past config.json's checkpoint_every: it saved one
         every = run_folder.read_json(config_file(out_dir))['checkpoint_every']
         grids = run_folder.entries(os.path.join(out_dir, 'op-gen'))
-        epochs = [int(m.group(1)) for m in map(run_folder.GRID.fullmatch, grids) if m]
+        epochs = [int(m.group(1)) for m in map(run_folder.GRID.fullmatch, grids) if m] + watched
         trained = trained or (isinstance(every, int) and any(epoch > every for epoch in epochs))
     except (run_folder.Unreadable, KeyError, TypeError):  # config.json itself is checked when it is read
         pass

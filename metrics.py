@@ -5,7 +5,8 @@ images. `python vae_gan_inference.py --metrics` scores a checkpoint (writes RUN/
 Commands (one of them; with --train_classifier any config.py field as --field=value):
     --train_classifier [--preset=NAME] [--metric_features=classifier,mlp]   train the feature networks (~2 min)
     --table METRICS.json ...   a markdown table of runs' scores, mean +- std over each recipe's seeds
-    --plot OUT.png RUN ...     a plot of runs' validation scores (RUN/scores.jsonl), each best/ epoch marked
+    --plot OUT.png RUN ...     a plot of runs' validation scores and D's overfitting (RUN/scores.jsonl), each best/
+                               epoch marked
 
 Feature spaces (`metric_features`): 'classifier' and 'mlp', the 128 penultimate features of two small networks
 trained on the dataset (MNIST ships both, so MNIST metrics work offline); 'inception', Keras' InceptionV3
@@ -23,7 +24,8 @@ import configurator
 import run_folder
 from configurator import UsageError
 
-SCORES = 'scores.jsonl'  # a run's validation scores (best_model.py): one JSON object per scoring
+SCORES = 'scores.jsonl'  # a run's record of each epoch, a JSON object: D's overfitting, and the validation
+#   scores (best_model.py) when the epoch scored
 
 
 def command(argv):
@@ -148,6 +150,18 @@ def precision_recall(real, fake, k=PR_NEIGHBOURS):
     """Improved precision and recall (Kynkaanniemi et al. 2019): fakes in the real k-NN balls, and vice versa."""
     real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     return _coverage(real, fake, k), _coverage(fake, real, k)
+
+
+def overfitting(train, validation, generations):
+    """D's overfitting from its logits on training images, images it never trains on and generations: ADA's
+    heuristics (Karras et al. 2020, section 3), r_t = E[sign(logit on training images)] and r_v = (E[train] -
+    E[validation]) / (E[train] - E[generations]) (NaN where the last two are equal), and each mean logit:
+    logits, as ADA's figures, for a probability near 1 or 0 hides a gap."""
+    means = {name: float(np.mean(logits, dtype=np.float64)) for name, logits in
+             (('train', train), ('validation', validation), ('generations', generations))}
+    gap = means['train'] - means['generations']
+    return {'r_t': float(np.mean(np.sign(train))),
+            'r_v': (means['train'] - means['validation']) / gap if gap else math.nan, **means}
 
 
 def reconstruction_errors(originals, reconstructions):
@@ -408,16 +422,23 @@ def read_scores(out_dir, lines=False):
 
 
 def plot(path, runs):
-    """A PNG at path of each run's validation scores over the epochs, its best/ epoch marked."""
+    """A PNG at path of each run's validation scores over the epochs, its best/ epoch marked; where the records
+    hold D's overfitting (vae_gan.log_overfitting), two panels more: D's mean logit on training and validation
+    images, and r_t."""
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
-    fig = Figure(figsize=(13, 3.8), dpi=100, layout='constrained')
-    axes = fig.subplots(1, 4)
-    for r, run in enumerate(runs):
-        records = sorted(read_scores(run), key=lambda record: record['epoch'])
+    read = {run: sorted(read_scores(run), key=lambda record: record['epoch']) for run in runs}
+    watched = any(isinstance(record.get('overfitting'), dict) for records in read.values() for record in records)
+    fig = Figure(figsize=(19.5 if watched else 13, 3.8), dpi=100, layout='constrained')
+    axes = fig.subplots(1, 6 if watched else 4)
+    for r, (run, records) in enumerate(read.items()):
+        overfitting = [(record['epoch'], record['overfitting']) for record in records
+                       if isinstance(record.get('overfitting'), dict) and all(
+                           type(record['overfitting'].get(name)) is float for name in ('train', 'validation', 'r_t'))]
+        records = [record for record in records if 'figure' in record or 'overfitting' not in record]  # scorings
         for record in [r for r in records if not _complete(r, ('fid', 'precision', 'recall'), ('mse',))]:  # unplottable
             print(f'note: the scores of epoch {record["epoch"]} in {os.path.join(run, SCORES)} lack a figure: left out')
             records.remove(record)
-        if not records:
+        if not records and not overfitting:
             raise UsageError(f'no scores in {run}/{SCORES}: a run writes them every eval_every epochs')
         best = ([record['epoch'] for record in records if record.get('best')] or [None])[-1]
         try:  # best/'s own record, where the run folder has it: a resumed run may have redone that epoch
@@ -433,17 +454,25 @@ def plot(path, runs):
                 ax.plot([record['epoch'] for record in held], [record['features'][space][figure] for record in held],
                         style, color=colour, label=f'{label}, {space}')
         axes[3].plot(epochs, [record['mse'] for record in records], color=colour, label=label)
+        if overfitting:
+            watched_epochs, figures = zip(*overfitting)
+            for name, style in (('train', '-'), ('validation', '--')):
+                axes[4].plot(watched_epochs, [f[name] for f in figures], style, color=colour, label=f'{label}, {name}')
+            axes[5].plot(watched_epochs, [f['r_t'] for f in figures], color=colour, label=label)
         if best is not None:  # (None: its best scores' line was lost)
             for ax in axes:
                 ax.axvline(best, color=colour, linestyle=':', linewidth=1)
             axes[0].text(best, 0.5 - 0.07 * r, f' best/: epoch {best}', color=colour, fontsize=8,
                          transform=axes[0].get_xaxis_transform())
     for ax, title in zip(axes, ('FID of generations (log scale)', 'precision of generations', 'recall of generations',
-                                'reconstruction MSE (log scale)')):
+                                'reconstruction MSE (log scale)', "D's mean logit on training and validation images",
+                                "r_t: mean sign of D's logit on training images")):
         ax.set_title(title, fontsize=10)
         ax.set(xlabel='epoch', yscale='log' if 'log scale' in title else 'linear')
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+    for ax in axes[::4]:  # the runs and their feature spaces; D's training and validation images
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)  # a new folder for the plot
     with run_folder.written(path) as temporary:
         fig.savefig(temporary, dpi=100, format='png')
@@ -458,7 +487,7 @@ def main(argv):
         if kind == 'plot':
             output = rest[0]
             plot(*rest)
-            return print(f'wrote {rest[0]}: the validation scores of {len(rest[1])} run(s)')
+            return print(f'wrote {rest[0]}: the scores of {len(rest[1])} run(s)')
         cfg = configurator.from_overrides(rest[0])
         for kind in cfg.metric_features.split(','):
             output = classifier_path(cfg, kind)

@@ -19,9 +19,9 @@ Every start takes config.py's preset with the command's flags on top, so an edit
 effect when a run goes on; a run keeps its networks, data and seed (a change to one is refused).
 
 Top to bottom: the original's step (three tapes: D, the encoder, the decoder), the helpers every update
-uses, the official one-pass step; then the run: build, resume, and each epoch's steps, log, checkpoint,
-grids and validation scores. Writes checkpoints/, best/, logs/, op-*/, scores.jsonl and config.json into
-out_dir; the same command resumes from the newest intact checkpoint. Epochs count from 1.
+uses, the official one-pass step; then the run: build, resume, and each epoch's steps, log, D's
+overfitting, checkpoint, grids and validation scores. Writes checkpoints/, best/, logs/, op-*/, scores.jsonl
+and config.json into out_dir; the same command resumes from the newest intact checkpoint. Epochs count from 1.
 """
 import concurrent.futures
 import dataclasses
@@ -42,6 +42,7 @@ import best_model
 import checkpoints
 import data
 import images
+import metrics
 import models
 from configurator import UsageError
 
@@ -263,6 +264,8 @@ class Run:
     steps_done: tf.Variable
     nonfinite_step: tf.Variable  # -1 while every loss is finite
     sample_z: tf.Variable  # the op-gen/ grids' latent, fixed for the whole run
+    d_logits: object = None  # make_d_logits' tf.function: D's logits, read without a state change
+    watched: tuple = None  # watched_images': D's overfitting measured on them every epoch
     extractors: dict = None  # metrics.feature_extractors, loaded when this run scores (eval_every)
     skips: dict = dataclasses.field(default_factory=dict)  # balance-rule skips counted at the last epoch's end
 
@@ -297,7 +300,7 @@ def build(cfg):
         epoch=epochs_done, step=steps_done, sample_z=sample_z,
         **{f'{name}_average': average for name, average in nets.averages.items()})
     return Run(strategy, nets, train_step, checkpoints.make_finite_check(nets, sample_z), checkpoint,
-               epochs_done, steps_done, nonfinite_step, sample_z)
+               epochs_done, steps_done, nonfinite_step, sample_z, make_d_logits(cfg, nets))
 
 
 # ---- The run: build, resume, then for each epoch the steps, the log, a checkpoint and the samples ----
@@ -314,6 +317,7 @@ def train(cfg, started=None):
             print(f'{cfg.out_dir} already holds {done} epochs; nothing to do (raise --epochs to go on)')
             return
         batches, steps, held_out, timings = inputs(cfg, run, done)
+        run.watched = watched_images(cfg)
         run.extractors = best_model.start(cfg, done)  # when scores are due: their networks
         writer = start_outputs(cfg)  # only now, once nothing can fail on bad input, is out_dir written
         print(f'training {cfg.preset} epochs {done + 1}..{cfg.epochs}, {steps} step{"s" * (steps != 1)} of '
@@ -441,12 +445,16 @@ def end_epoch(cfg, run, epoch, values, seconds, steps, held_out):
                                                 for name, n in counts.items()) + f' of {steps} steps')
         run.skips = counts
     run.epochs_done.assign(epoch)
+    overfitting = log_overfitting(cfg, run)
     if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
         save_checkpoint(cfg, run, epoch, held_out)
     if (epoch == 1 or epoch % cfg.sample_every == 0 or epoch == cfg.epochs):
         save_samples(cfg, run.nets.sampling(), held_out, run.sample_z, epoch, int(run.steps_done.numpy()))
     if run.extractors is not None and epoch % cfg.eval_every == 0:  # set when scores are due
-        log_scores(cfg, run, epoch)
+        log_scores(cfg, run, epoch, overfitting)  # one record of the epoch holds both
+    else:
+        best_model.append(cfg.out_dir, {'epoch': epoch, 'step': int(run.steps_done.numpy()),
+                                        'overfitting': overfitting})
 
 
 def save_samples(cfg, nets, held_out, sample_z, epoch, step):
@@ -465,15 +473,71 @@ def save_samples(cfg, nets, held_out, sample_z, epoch, step):
         tf.summary.image(tag, images.tile(grid)[None], step=step)  # one grid per card, on the scalars' axis
 
 
-def log_scores(cfg, run, epoch):
-    """The validation scores to TensorBoard and scores.jsonl; the model to best/ when they are the best yet."""
+def log_scores(cfg, run, epoch, overfitting):
+    """The validation scores to TensorBoard and scores.jsonl (with D's overfitting); the model to best/ when
+    they are the best yet."""
     step = int(run.steps_done.numpy())
-    scores = best_model.score(cfg, run.nets.sampling(), epoch, step, run.extractors)
+    scores = best_model.score(cfg, run.nets.sampling(), epoch, step, run.extractors, overfitting)
     for name in ('figure', 'mse', 'ssim'):
         tf.summary.scalar(f'validation/{name}', scores[name], step=step)
     for space, figures in scores['features'].items():
         for name, value in figures.items():
             tf.summary.scalar(f'validation/{space}/{name}', value, step=step)
+
+
+# ---- D's overfitting, once an epoch on fixed images (Karras et al. 2020, section 3) ---------------------
+
+WATCHED_BATCHES = 4  # batches of each set: MNIST's 1,024 images, CelebA's 512
+
+
+def watched_images(cfg):
+    """(images, z): D's overfitting is measured on the same images every epoch, the first WATCHED_BATCHES
+    batches of the train split and of the validation split (else the held-out one: the celeb_a presets), in
+    order, unaugmented; and on generations from as many fixed codes z (models.prior_z: the grids' codes first,
+    no draw from the training's generators)."""
+    first = lambda split: tf.concat(list(data.held_out_dataset(cfg, cfg.batch_size, split).take(WATCHED_BATCHES)), 0)
+    images = {'train': first('train'), 'validation': first('validation' if cfg.validation_split or cfg.data_dir
+                                                             else 'held_out')}
+    return images, models.prior_z(WATCHED_BATCHES * cfg.batch_size, cfg.z_dim, cfg.seed)
+
+
+def make_d_logits(cfg, nets):
+    """d_logits(x, z) -> D's logits of the images x and of the generations decoder(z), each network in training
+    mode as the step runs it (batch statistics, D's with concat_batches over x and the generations together):
+    D as it trains, as ADA measures it, where inference mode's moving statistics mix real and fake batches. By
+    stateless_call: the batch norms' moving statistics are read, their updates dropped, so no state changes."""
+    forward = lambda net, x: net.stateless_call(net.trainable_variables, net.non_trainable_variables, x,
+                                                training=True)[0]
+
+    @tf.function(autograph=False)
+    def d_logits(x, z):
+        generations = forward(nets.decoder, z)
+        if cfg.concat_batches:  # the official pass: D on [x, x_p]
+            logits = forward(nets.discriminator, tf.concat([x, generations], 0))[1]
+            return logits[:tf.shape(x)[0]], logits[tf.shape(x)[0]:]
+        return forward(nets.discriminator, x)[1], forward(nets.discriminator, generations)[1]
+    return d_logits
+
+
+def log_overfitting(cfg, run):
+    """metrics.overfitting of D's logits on run.watched, batch by batch, to TensorBoard (overfitting/r_t, ...)
+    and one line; returns them."""
+    start = time.perf_counter()
+    (images, z), logits = run.watched, {'train': [], 'validation': [], 'generations': []}
+    for name, x in images.items():
+        for i in range(0, len(x), cfg.batch_size):
+            batch = x[i:i + cfg.batch_size]
+            real, generated = run.d_logits(batch, z[i:i + len(batch)])
+            logits[name].append(real)
+            if name == 'train':
+                logits['generations'].append(generated)
+    figures = metrics.overfitting(**{name: tf.concat(parts, 0).numpy() for name, parts in logits.items()})
+    for name, value in figures.items():
+        tf.summary.scalar(f'overfitting/{name}', value, step=int(run.steps_done.numpy()))
+    print(f"  overfitting: r_t {figures['r_t']:.3f}, r_v {figures['r_v']:.3f}; D's mean logit on training images "
+          f"{figures['train']:.3f}, validation {figures['validation']:.3f}, generations {figures['generations']:.3f} "
+          f"({time.perf_counter() - start:.1f} s)")
+    return figures
 
 
 def save_checkpoint(cfg, run, epoch, held_out):

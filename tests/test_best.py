@@ -61,6 +61,7 @@ def test_best_follows_the_figure_and_a_resumed_run_keeps_it(tmp_path, digits, sc
     records = metrics.read_scores(cfg.out_dir)
     assert [(r['epoch'], r['figure'], r['best']) for r in records] == [
         (1, 10.0, True), (2, 20.0, False), (3, 15.0, False), (4, 5.0, True)]
+    assert all(len(r['overfitting']) == 5 for r in records)  # a scored epoch's one record holds D's figures too
     assert checkpoints.numbered(best)[0][0] == 4 and len(checkpoints.numbered(best)) == 1
     assert _same_networks(cfg, f'{best}/ckpt-4', f'{cfg.out_dir}/checkpoints/ckpt-4')
     with open(f'{best}/scores.json') as f:

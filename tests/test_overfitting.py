@@ -1,0 +1,124 @@
+"""D's overfitting, logged once an epoch (vae_gan.log_overfitting): ADA's r_t and r_v and D's mean logits on
+fixed training and validation images and generations, as D's own logits give them, in scores.jsonl and
+TensorBoard every epoch, without changing the training by a bit."""
+import json
+import os
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import config
+import configurator
+import metrics
+import models
+import vae_gan
+from conftest import TINY, fake_scores, tiny
+
+
+def _scalars(out_dir, prefix):
+    """{(tag, step): value} of the run's TensorBoard scalars whose tag starts with prefix."""
+    logs = os.path.join(out_dir, 'logs')
+    return {(v.tag, event.step): float(tf.make_ndarray(v.tensor)) for name in sorted(os.listdir(logs))
+            for event in tf.compat.v1.train.summary_iterator(os.path.join(logs, name))
+            for v in event.summary.value if v.tag.startswith(prefix)}
+
+
+def test_the_figures_are_d_s_logits_on_the_first_images_of_each_split_every_epoch(trained_run):
+    records = metrics.read_scores(trained_run)  # TINY: 2 epochs of 2 steps, no scoring
+    assert [(r['epoch'], r['step']) for r in records] == [(1, 2), (2, 4)]
+    logged = _scalars(trained_run, 'overfitting/')
+    assert logged == pytest.approx({(f'overfitting/{name}', r['step']): value
+                                    for r in records for name, value in r['overfitting'].items()}, rel=1e-6)
+    assert len(logged) == 10  # r_t, r_v, train, validation, generations, each epoch
+    # D as epoch 2 left it, on what a reader picks by hand: 4 batches of 4, the folder's first 16 files
+    # (its training part: 000-031.png) and its validation part (032-035.png), and generations from the
+    # first 16 codes of models.prior_z (the grids' codes first); each in training mode, batch by batch
+    cfg = configurator.run_config(trained_run)
+    run = vae_gan.build(cfg)
+    run.checkpoint.restore(os.path.join(trained_run, 'checkpoints', 'ckpt-2')).expect_partial()
+    read = lambda numbers: np.stack([iio.imread(os.path.join(cfg.data_dir, f'{i:03d}.png'))
+                                     for i in numbers]).reshape(-1, 4, 28, 28, 1).astype(np.float32) / 255
+    z = models.prior_z(16, cfg.z_dim, cfg.seed).numpy().reshape(4, 4, cfg.z_dim)
+    d = lambda x: run.nets.discriminator(x, training=True)[1].numpy().ravel()
+    logits = {'train': np.concatenate([d(x) for x in read(range(16))]),
+              'validation': d(read(range(32, 36))[0]),
+              'generations': np.concatenate([d(run.nets.decoder(c, training=True)) for c in z])}
+    mean = {name: logits[name].astype(np.float64).mean() for name in logits}
+    expected = {'r_t': np.sign(logits['train']).mean(), **mean,
+                'r_v': (mean['train'] - mean['validation']) / (mean['train'] - mean['generations'])}
+    assert len(set(logits['train'])) == 16  # 16 images, no batch repeated
+    assert records[1]['overfitting'] == pytest.approx(expected, rel=1e-5)
+
+
+def test_ada_s_heuristics_by_hand():
+    figures = metrics.overfitting(train=np.float32([3, -1, 2, 0]), validation=np.float32([1, -1]),
+                                  generations=np.float32([-2, -4]))
+    assert figures == {'r_t': 0.25, 'r_v': 0.25, 'train': 1.0, 'validation': 0.0, 'generations': -3.0}  # 1 / (1 + 3)
+
+
+@pytest.mark.parametrize('preset', ['celeb_a', 'celeb_a_paper'])  # the step; the one-pass step, D on [x, x_p]
+def test_the_logging_changes_no_state(preset, digits, tmp_path, monkeypatch, capsys):
+    """D and the decoder have batch norms here: a call in training mode would move their statistics."""
+    cfg = lambda name: tiny(config.PRESETS[preset], tmp_path / name, data_dir=str(digits), image_size=16, channels=1,
+                            crop_fraction=1.0, crop_box='', blur_sigma=0.0, z_dim=8, epochs=2, eval_every=0,
+                            checkpoint_every=1, sample_every=1)
+    vae_gan.train(cfg('logged'))
+    with monkeypatch.context() as patched:  # the run without it
+        patched.setattr(vae_gan, 'watched_images', lambda cfg: None)
+        patched.setattr(vae_gan, 'log_overfitting', lambda cfg, run: {})
+        vae_gan.train(cfg('plain'))
+    logged, plain = (str(tmp_path / name / 'run') for name in ('logged', 'plain'))
+    assert all(len(r['overfitting']) == 5 for r in metrics.read_scores(logged))
+    tensors = 0
+    for epoch in (1, 2):
+        a, b = (tf.train.load_checkpoint(f'{run}/checkpoints/ckpt-{epoch}') for run in (logged, plain))
+        names = sorted(a.get_variable_to_shape_map().keys() - {'_CHECKPOINTABLE_OBJECT_GRAPH'})  # (the layers' names)
+        assert names == sorted(b.get_variable_to_shape_map().keys() - {'_CHECKPOINTABLE_OBJECT_GRAPH'})
+        assert sum('discriminator/' in n and 'moving_mean' in n for n in names) >= 2  # D's batch norms are there
+        different = [n for n in names if not np.array_equal(a.get_tensor(n), b.get_tensor(n))]
+        assert not different, different[:3]
+        tensors += len(names)
+    steps = _scalars(logged, 'loss/')
+    assert len(steps) >= 2 * 2 * 10 and steps == _scalars(plain, 'loss/')  # every step's scalars, bit for bit
+    with capsys.disabled():
+        print(f'\n{preset}: {tensors} checkpoint tensors (ckpt-1 and ckpt-2) and {len(steps)} step scalars identical')
+
+
+def test_a_resumed_run_keeps_one_record_an_epoch(run_copy, capsys):
+    before = metrics.read_scores(run_copy)
+    for name in os.listdir(run_copy / 'checkpoints'):  # a stop after epoch 2's record, before its checkpoint
+        if name.startswith('ckpt-2.'):
+            os.remove(run_copy / 'checkpoints' / name)
+    vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3'])
+    records = metrics.read_scores(run_copy)
+    assert [(r['epoch'], r['step']) for r in records] == [(1, 2), (2, 4), (3, 6)]
+    assert records[0] == before[0] and records[1] != before[1]  # epoch 2 redone, from other batches
+    # A run stopped before its first checkpoint has D's records and its first grids: it starts over
+    (run_copy / 'scores.jsonl').write_text(json.dumps(before[0]) + '\n')
+    for folder in ('checkpoints', 'op-gen', 'op-recons', 'op-real'):
+        for name in os.listdir(run_copy / folder):
+            if name.startswith('ckpt-') or '0001' not in name:
+                os.remove(run_copy / folder / name)
+    capsys.readouterr()
+    vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=1'])
+    assert 'resuming' not in capsys.readouterr().out
+    assert [r['epoch'] for r in metrics.read_scores(run_copy)] == [1]
+
+
+def test_the_plot_draws_d_s_panels_from_any_record_that_holds_them(trained_run, tmp_path, capsys):
+    metrics.main(['--plot', str(tmp_path / 'overfitting.png'), str(trained_run)])  # D's records alone
+    assert iio.imread(tmp_path / 'overfitting.png').shape[:2] == (380, 1950)  # six panels
+    # scorings every other epoch, each with D's figures, and D's records alone between them
+    run = tmp_path / 'run'
+    os.makedirs(run)
+    overfitting = metrics.read_scores(trained_run)[0]['overfitting']
+    scoring = dict(fake_scores(5.0), epoch=2, step=4, figure=5.0, best=True, overfitting=overfitting)
+    lines = [dict(epoch=1, step=2, overfitting=overfitting), scoring, dict(epoch=3, step=6, overfitting=overfitting),
+             dict(scoring, epoch=4, step=8, figure=4.0)]
+    (run / metrics.SCORES).write_text(''.join(json.dumps(line) + '\n' for line in lines))
+    capsys.readouterr()
+    metrics.main(['--plot', str(tmp_path / 'both.png'), str(run)])
+    assert iio.imread(tmp_path / 'both.png').shape[:2] == (380, 1950)
+    assert 'note' not in capsys.readouterr().out  # D's records are no cut scores

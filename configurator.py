@@ -437,7 +437,7 @@ def unseen_checkpoints(out_dir):
     lines = _lines(os.path.join(out_dir, 'scores.jsonl'))
     # D's records alone (vae_gan.log_overfitting) come every epoch, before the first checkpoint too: as the grids
     watched = [record['epoch'] for record in lines if isinstance(record, dict) and type(record.get('epoch')) is int
-                   and set(record) == {'epoch', 'step', 'overfitting'}]
+               and set(record) == {'epoch', 'step', 'overfitting'}]
     trained = len(watched) < len(lines) or os.path.isdir(run_folder.best_folder(out_dir))  # a scoring, say
     try:  # or its grids (op-gen/epoch_N.png) or D's records go past config.json's checkpoint_every: it saved one
         every = run_folder.read_json(config_file(out_dir))['checkpoint_every']

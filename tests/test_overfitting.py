@@ -59,34 +59,27 @@ def test_ada_s_heuristics_by_hand():
 
 
 @pytest.mark.parametrize('preset', ['celeb_a', 'celeb_a_paper'])  # the step; the one-pass step, D on [x, x_p]
-def test_the_logging_changes_no_state(preset, digits, tmp_path, monkeypatch, capsys):
+def test_the_logging_reads_d_as_it_trains_and_changes_no_state(preset, step_for, tmp_path):
     """D and the decoder have batch norms here: a call in training mode would move their statistics."""
-    cfg = lambda name: tiny(config.PRESETS[preset], tmp_path / name, data_dir=str(digits), image_size=16, channels=1,
-                            crop_fraction=1.0, crop_box='', blur_sigma=0.0, z_dim=8, epochs=2, eval_every=0,
-                            checkpoint_every=1, sample_every=1)
-    vae_gan.train(cfg('logged'))
-    with monkeypatch.context() as patched:  # the run without it
-        patched.setattr(vae_gan, 'watched_images', lambda cfg: None)
-        patched.setattr(vae_gan, 'log_overfitting', lambda cfg, run: {})
-        vae_gan.train(cfg('plain'))
-    logged, plain = (str(tmp_path / name / 'run') for name in ('logged', 'plain'))
-    assert all(len(r['overfitting']) == 5 for r in metrics.read_scores(logged))
-    tensors = 0
-    for epoch in (1, 2):
-        a, b = (tf.train.load_checkpoint(f'{run}/checkpoints/ckpt-{epoch}') for run in (logged, plain))
-        names = sorted(a.get_variable_to_shape_map().keys() - {'_CHECKPOINTABLE_OBJECT_GRAPH'})  # (the layers' names)
-        assert names == sorted(b.get_variable_to_shape_map().keys() - {'_CHECKPOINTABLE_OBJECT_GRAPH'})
-        assert sum('discriminator/' in n and 'moving_mean' in n for n in names) >= 2  # D's batch norms are there
-        different = [n for n in names if not np.array_equal(a.get_tensor(n), b.get_tensor(n))]
-        assert not different, different[:3]
-        tensors += len(names)
-    steps = _scalars(logged, 'loss/')
-    assert len(steps) >= 2 * 2 * 10 and steps == _scalars(plain, 'loss/')  # every step's scalars, bit for bit
-    with capsys.disabled():
-        print(f'\n{preset}: {tensors} checkpoint tensors (ckpt-1 and ckpt-2) and {len(steps)} step scalars identical')
+    cfg = tiny(config.PRESETS[preset], tmp_path, image_size=16, z_dim=8)
+    nets, _, _ = step_for(cfg)
+    variables = [v for name in ('encoder', 'decoder', 'discriminator') for v in nets[name].variables]
+    before = [v.numpy().copy() for v in variables]
+    x = tf.random.stateless_uniform([4, 16, 16, 3], seed=[1, 2], minval=-1.0)
+    z = tf.random.stateless_normal([4, 8], seed=[3, 4])
+    real, generated = vae_gan.make_d_logits(cfg, nets)(x, z)
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, variables))  # not a bit moved
+    generations = nets.decoder(z, training=True)  # the same in training mode, which moves the statistics
+    if cfg.concat_batches:
+        logits = nets.discriminator(tf.concat([x, generations], 0), training=True)[1]
+        expected = logits[:4], logits[4:]
+    else:
+        expected = nets.discriminator(x, training=True)[1], nets.discriminator(generations, training=True)[1]
+    assert np.array_equal(real.numpy(), expected[0].numpy()) and np.array_equal(generated.numpy(), expected[1].numpy())
+    assert sum(not np.array_equal(a, v.numpy()) for a, v in zip(before, variables)) >= 4  # D's, the decoder's
 
 
-def test_a_resumed_run_keeps_one_record_an_epoch(run_copy, capsys):
+def test_a_resumed_run_keeps_one_record_an_epoch(run_copy):
     before = metrics.read_scores(run_copy)
     for name in os.listdir(run_copy / 'checkpoints'):  # a stop after epoch 2's record, before its checkpoint
         if name.startswith('ckpt-2.'):
@@ -101,10 +94,10 @@ def test_a_resumed_run_keeps_one_record_an_epoch(run_copy, capsys):
         for name in os.listdir(run_copy / folder):
             if name.startswith('ckpt-') or '0001' not in name:
                 os.remove(run_copy / folder / name)
-    capsys.readouterr()
-    vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=1'])
-    assert 'resuming' not in capsys.readouterr().out
-    assert [r['epoch'] for r in metrics.read_scores(run_copy)] == [1]
+    configurator.unseen_checkpoints(str(run_copy))  # not refused: it has not passed checkpoint_every
+    (run_copy / 'op-gen' / 'epoch_0002.png').write_bytes(b'')  # a grid past it: it saved one, which is gone
+    with pytest.raises(configurator.UsageError, match='holds no checkpoint'):
+        configurator.unseen_checkpoints(str(run_copy))
 
 
 def test_the_plot_draws_d_s_panels_from_any_record_that_holds_them(trained_run, tmp_path, capsys):

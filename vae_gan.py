@@ -26,6 +26,7 @@ out_dir; the same command resumes from the newest intact checkpoint. Epochs coun
 import concurrent.futures
 import dataclasses
 import itertools
+import math
 import os
 import sys
 import time
@@ -140,8 +141,8 @@ def judgement(cfg, logit_x, logit_x_p, logit_x_tilde=None, r1=None):
             'd_x': tf.reduce_mean(tf.sigmoid(logit_x)), 'd_x_p': tf.reduce_mean(tf.sigmoid(logit_x_p))}
     if logit_x_tilde is not None:
         seen['d_x_tilde'] = tf.reduce_mean(tf.sigmoid(logit_x_tilde))
-    if cfg.ada_target is not None:  # ADA's r_t for this step: the mean sign of D's logits on x
-        seen['sign_x'] = tf.reduce_mean(tf.sign(tf.cast(logit_x, tf.float32)))
+    if cfg.ada_target is not None:  # ADA's r_t for this step: the mean sign of D's logits on x, about neutral
+        seen['sign_x'] = tf.reduce_mean(tf.sign(tf.cast(logit_x, tf.float32) - neutral_logit(cfg)))
     return seen if r1 is None else {**seen, 'r1': r1}
 
 
@@ -236,10 +237,19 @@ def make_noise(seed, steps_done):
 ADA_INTERVAL = 4  # steps between ADA's moves of p (stylegan2-ada-pytorch's ada_interval)
 
 
+def neutral_logit(cfg):
+    """D's logit where L_D leaves it when it cannot tell real from fake: the log of the real term's weight over
+    the fake terms'. ADA's loss weighs them alike (0, the sign's threshold there); the original's has two fakes
+    per real (log 1/2: D says 1/3 on everything), so r_t measures D's signs about this, not about 0."""
+    fakes = 2 if cfg.discriminate_recon else 1
+    real = 1.0 if cfg.real_vs_gen_weight is None else cfg.real_vs_gen_weight
+    return math.log(real / (fakes * (1.0 if cfg.real_vs_gen_weight is None else 1 - cfg.real_vs_gen_weight)))
+
+
 def adapt(cfg, nets, sign_x, step_number):
     """ADA's heuristic (Karras et al. 2020; stylegan2-ada-pytorch's training/training_loop.py:311-315): every
     ADA_INTERVAL steps p += sign(r_t - ada_target) * batch_size * ADA_INTERVAL / ada_images, at least 0, where
-    r_t is the mean of those steps' sign_x (the sign of D's logits on x)."""
+    r_t is the mean of those steps' sign_x (the sign of D's logits on x about neutral_logit)."""
     nets.signs.assign_add(sign_x)
     due = step_number % ADA_INTERVAL == 0
     r_t = nets.signs / ADA_INTERVAL

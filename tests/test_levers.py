@@ -97,6 +97,11 @@ def test_ada_moves_p_as_its_rule_on_a_planted_sequence():
         seen.append(float(nets.augment_p.numpy()))
     assert np.allclose(seen, expected, atol=1e-6)
     assert expected[3] > 0.2 and expected[7] < expected[3] and expected[11] == 0.0  # up, down, floored at 0
+    # r_t's threshold: where each loss leaves a D that cannot tell (D = 1/3 with the original's two fakes)
+    neutral = lambda **fields: vae_gan.neutral_logit(dataclasses.replace(config.mnist, **fields))
+    assert neutral() == pytest.approx(np.log(1 / 2))
+    assert neutral(real_vs_gen_weight=0.5, discriminate_recon=False) == 0.0  # the official's, ADA's
+    assert neutral(real_vs_gen_weight=0.8, discriminate_recon=False) == pytest.approx(np.log(4))
 
 
 def test_the_adaptive_weight_is_the_ratio_of_the_gradients_at_the_last_kernel():

@@ -89,6 +89,17 @@ class Config:
     eval_samples: int = 2000  # generations (and validation images) each of those scores uses
     r1_gamma: float = 0.0  # the R1 penalty r1_gamma / 2 * E|d logit D(x) / dx|^2 on real images (Mescheder et
     #   al. 2018) keeps D's slope small where the data is; 0 = off (the original). Sequential step only
+    augment: str = ''  # DiffAugment (Zhao et al. 2020) of every image D sees, a comma list of 'translation' (up
+    #   to 1/8 of the side), 'cutout' (a square of half the side), 'color'; x and x~ share a draw where Dis_l
+    #   compares them; '' = off (the original). Sequential step only
+    augment_p: float = 1.0  # each augmentation's chance per image (DiffAugment's: 1); with ada_target, p's start
+    #   (ADA's: 0)
+    ada_target: typing.Optional[float] = None  # ADA (Karras et al. 2020): every 4 steps p moves up while r_t =
+    #   E[sign(D's logit on x)] (about D's neutral logit: vae_gan.neutral_logit) is above this, down while below
+    #   (their 0.6); None = p fixed
+    ada_images: int = 500000  # ADA's speed: the images over which p moves by 1 (their ada_kimg, 500)
+    adaptive_gan_weight: typing.Optional[float] = None  # the decoder's GAN term weighted each step by |grad of
+    #   gamma_dec * Dis_l| / |grad of GAN| at its last layer, times this (VQGAN, Esser et al. 2021); None = 1
     ema_decay: typing.Optional[float] = None  # an average of the encoder's and decoder's weights to sample from
     #   (Yazici et al. 2019), as tf.train.ExponentialMovingAverage with num_updates; None = off (the original)
     prior: str = 'normal'  # generations drawn from 'normal', N(0, I) (the original, the paper), or 'mixture': a

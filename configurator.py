@@ -15,11 +15,12 @@ from run_folder import UsageError  # noqa: F401 (the scripts' one error, also as
 
 
 ARCH_FIELDS = ('arch', 'image_size', 'channels', 'z_dim')  # what a checkpoint's shapes depend on
-# What a run keeps for its whole life (networks and optimizer slots, data, seed; ema_decay as on or off)
+# What a run keeps for its whole life (networks and optimizer slots, data, seed; ema_decay, ada_target as on or off)
 FIXED_FIELDS = ARCH_FIELDS + ('optimizer', 'dataset', 'data_dir', 'train_split', 'crop_fraction', 'crop_box',
-                              'blur_sigma', 'resize_method', 'seed', 'ema_decay')
+                              'blur_sigma', 'resize_method', 'seed', 'ema_decay', 'ada_target')
 # Fields newer than some runs' config.json: without them, their defaults (what that version did)
-LATER_FIELDS = ('r1_gamma', 'ema_decay', 'prior', 'prior_components', 'prior_images', 'lr_decay_from')
+LATER_FIELDS = ('r1_gamma', 'ema_decay', 'prior', 'prior_components', 'prior_images', 'lr_decay_from', 'augment',
+                'augment_p', 'ada_target', 'ada_images', 'adaptive_gan_weight')
 FIELDS = [f.name for f in dataclasses.fields(Config)]
 PATH_FIELDS = ('out_dir', 'data_dir', 'checkpoint', 'export')  # '~' means the home folder, as in a shell
 PRESET_FILE = 'preset.json'  # beside a run's config.json: config.py's preset as the run last started with it
@@ -57,11 +58,11 @@ def _check_values(cfg):
             raise UsageError(f'{field.name} must be below 2**31, not {value}')
     for name in ('gamma_enc', 'gamma_dec', 'init_stddev', 'equilibrium', 'gan_log_offset', 'kernel_l2', 'epsilon',
                  'r1_gamma', 'blur_sigma', 'lr_end', 'lr_encoder', 'lr_decoder', 'lr_discriminator', 'balance_margin',
-                 'histogram_every', 'eval_every'):
+                 'histogram_every', 'eval_every', 'adaptive_gan_weight'):
         if getattr(cfg, name) is not None and getattr(cfg, name) < 0:  # None: off
             raise UsageError(f'{name} must be >= 0, not {getattr(cfg, name)}')
     for name in ('epochs', 'batch_size', 'z_dim', 'image_size', 'shuffle_buffer', 'sample_every',
-                 'checkpoint_every', 'log_every', 'steps_per_epoch'):
+                 'checkpoint_every', 'log_every', 'steps_per_epoch', 'ada_images'):
         if getattr(cfg, name) is not None and getattr(cfg, name) < 1:  # None: the whole dataset
             raise UsageError(f'{name} must be at least 1, not {getattr(cfg, name)}')
     if cfg.kl_weight not in ('1/batch', '1/z_dim', 'sigmoid'):
@@ -79,6 +80,9 @@ def _check_values(cfg):
     for name in ('recon_vs_gan_weight', 'real_vs_gen_weight'):
         if getattr(cfg, name) is not None and not 0 <= getattr(cfg, name) <= 1:
             raise UsageError(f'{name} must be in [0, 1] (or None), not {getattr(cfg, name)}')
+    for name in ('augment_p', 'ada_target'):
+        if getattr(cfg, name) is not None and not 0 <= getattr(cfg, name) <= 1:  # ada_target None: off
+            raise UsageError(f'{name} must be in [0, 1], not {getattr(cfg, name)}')
     for name in ('lr_decay_from', 'ema_decay', 'beta1'):
         if getattr(cfg, name) is not None and not 0 <= getattr(cfg, name) < 1:  # ema_decay None: off
             raise UsageError(f'{name} must be in [0, 1), not {getattr(cfg, name)}')
@@ -133,6 +137,9 @@ def _check_choices(cfg):
         if getattr(cfg, name) not in allowed:  # two as 'a' or 'b', more as: one of a, b, c
             choices = ' or '.join(map(repr, allowed)) if len(allowed) == 2 else 'one of ' + ', '.join(allowed)
             raise UsageError(f"{name} must be {choices}, not {getattr(cfg, name)!r}")
+    unknown = [kind for kind in cfg.augment.split(',') if kind not in ('translation', 'cutout', 'color')]
+    if cfg.augment and unknown:
+        raise UsageError(f"augment must be a comma list of translation, cutout and color, or '', not {cfg.augment!r}")
     if not cfg.dataset and not cfg.data_dir:
         raise UsageError('no data: pass --data_dir=FOLDER, a folder of images, or --dataset=NAME, a '
                          'tensorflow-datasets dataset')
@@ -154,9 +161,16 @@ def _check_combinations(cfg):
     if cfg.balance_margin is not None and cfg.strategy != 'default':  # tf.cond around cross-replica updates
         raise UsageError('balance_margin (the balance rule) works on one device: drop --balance_margin, '
                          'or use --strategy=default')
-    if cfg.r1_gamma and cfg.update != 'sequential':
-        raise UsageError('r1_gamma (the R1 penalty) is built into the sequential step: drop --r1_gamma, or use '
-                         '--update=sequential')
+    levers = [name for name, off in (('r1_gamma', 0.0), ('augment', ''), ('ada_target', None),
+                                     ('adaptive_gan_weight', None)) if getattr(cfg, name) != off]
+    if levers and cfg.update != 'sequential':  # (the R1 penalty, the augmentation, the adaptive weight)
+        raise UsageError(f'{levers[0]} is built into the sequential step: drop --{levers[0]}, or use '
+                         f'--update=sequential')
+    if cfg.ada_target is not None and not cfg.augment:
+        raise UsageError('ada_target adapts the augmentation\'s chance: add --augment=translation,cutout (say)')
+    if cfg.adaptive_gan_weight is not None and cfg.recon_vs_gan_weight is not None:
+        raise UsageError('adaptive_gan_weight weighs the GAN term against gamma_dec * Dis_l: drop '
+                         '--recon_vs_gan_weight')
     if cfg.concat_batches and cfg.update != 'simultaneous':
         raise UsageError('concat_batches joins the batches of one forward pass: add --update=simultaneous')
     if cfg.jit_compile and cfg.strategy != 'default':
@@ -178,7 +192,7 @@ def changed(saved, asked, fields=FIXED_FIELDS):
 
 
 def _setting(field, value):
-    if field == 'ema_decay':
+    if field in ('ema_decay', 'ada_target'):  # (each keeps variables of its own in the checkpoint)
         return value is not None
     return os.path.normpath(value) if field == 'data_dir' and value else value
 

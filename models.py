@@ -181,6 +181,8 @@ class Networks:
     skips: dict = dataclasses.field(default_factory=dict)  # the balance rule's skips: {'discriminator', 'decoder'}
     gradients: dict = dataclasses.field(default_factory=dict)  # for histograms: {network: a variable per weight}
     histogram_due: tf.Variable = None  # whether this step's gradients go to `gradients`
+    augment_p: tf.Variable = None  # with ada_target: the augmentation's chance, which ADA moves
+    signs: tf.Variable = None  # with ada_target: the sum of sign_x over the steps since p last moved
 
     def __getitem__(self, name):
         return getattr(self, name)
@@ -202,7 +204,10 @@ def build_networks(cfg):
     optimizers = {net.name: build_optimizer(cfg, net, lr) for net, lr in
                   ((encoder, cfg.lr_encoder), (decoder, cfg.lr_decoder), (discriminator, cfg.lr_discriminator))}
     skips = {name: tf.Variable(0, dtype=tf.int64, trainable=False) for name in ('discriminator', 'decoder')}
-    return Networks(encoder, decoder, discriminator, optimizers, averages, skips)
+    nets = Networks(encoder, decoder, discriminator, optimizers, averages, skips)
+    if cfg.ada_target is not None:
+        nets.augment_p, nets.signs = (tf.Variable(value, trainable=False) for value in (cfg.augment_p, 0.0))
+    return nets
 
 
 def build_optimizer(cfg, net, lr):
@@ -280,6 +285,54 @@ def discriminate_real(discriminator, x, r1=False):
         total = tf.reduce_sum(logit)  # (recorded: each row's logit depends on its own image, batch norm aside)
     slope = tf.cast(tape.gradient(total, x), tf.float32)
     return dis_l, logit, tf.reduce_mean(tf.reduce_sum(tf.square(slope), axis=list(range(1, len(x.shape)))))
+
+
+AUGMENT_DRAWS = 12  # uniform numbers per image that augment() reads
+
+
+def augment(x, kinds, p, u):
+    """DiffAugment (Zhao et al. 2020; DiffAugment_tf.py): each of `kinds` applied to each image with chance p,
+    differentiable in x: 'color' (brightness + U(-0.5, 0.5), saturation and contrast * U(0, 2) and U(0.5, 1.5)
+    about their means), 'translation' (a shift of up to 1/8 of the side each way, zero-filled), 'cutout' (a
+    zeroed square of half the side, centred anywhere). u [n, AUGMENT_DRAWS] in [0, 1): the draw; images
+    given one u move alike."""
+    size, dtype = x.shape[1], x.dtype
+    u = tf.cast(u, tf.float32)
+    on = lambda k: u[:, k] < p  # augmentation k applied to each image?
+    column = lambda values: tf.cast(values, dtype)[:, None, None, None]
+    pick = lambda k, changed, x: tf.where(on(k)[:, None, None, None], changed, x)
+    if 'color' in kinds:
+        x = pick(0, x + column(u[:, 1] - 0.5), x)
+        mean = tf.reduce_mean(x, axis=3, keepdims=True)
+        x = pick(2, mean + (x - mean) * column(2 * u[:, 3]), x)
+        mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+        x = pick(4, mean + (x - mean) * column(u[:, 5] + 0.5), x)
+    if 'translation' in kinds:
+        shift = int(size * 0.125 + 0.5)
+        padded = tf.pad(x, [[0, 0], [shift, shift], [shift, shift], [0, 0]])
+        for axis, k in ((1, 7), (2, 8)):  # rows, then columns: out[i] = x[i + t], 0 outside
+            t = tf.where(on(6), tf.cast(tf.floor(u[:, k] * (2 * shift + 1)), tf.int32) - shift, 0)
+            index = tf.range(size)[None] + shift + t[:, None]
+            padded = tf.gather(padded, index, axis=axis, batch_dims=1)
+        x = padded
+    if 'cutout' in kinds:
+        side = int(size * 0.5 + 0.5)
+        inside = []
+        for k in (10, 11):  # the square's rows, then its columns
+            start = tf.cast(tf.floor(u[:, k] * (size + 1 - side % 2)), tf.int32)[:, None] - side // 2
+            inside.append((tf.range(size)[None] >= start) & (tf.range(size)[None] < start + side))
+        cut = inside[0][:, :, None] & inside[1][:, None, :] & on(9)[:, None, None]
+        x *= tf.cast(~cut, dtype)[..., None]
+    return x
+
+
+def adaptive_weight(tape, reconstruction, gan, last):
+    """VQGAN's weight of the GAN term (Esser et al. 2021; taming-transformers' vqperceptual.py,
+    calculate_adaptive_weight): |d reconstruction / d last| / (|d gan / d last| + 1e-4), clipped to [0, 1e4],
+    held constant. last: the decoder's last kernel; tape: a persistent tape that recorded both losses."""
+    with tape.stop_recording():
+        g_reconstruction, g_gan = tape.gradient(reconstruction, last), tape.gradient(gan, last)
+    return tf.stop_gradient(tf.clip_by_value(tf.norm(g_reconstruction) / (tf.norm(g_gan) + 1e-4), 0.0, 1e4))
 
 
 def reconstruct(encoder, decoder, x):

@@ -26,6 +26,7 @@ and config.json into out_dir; the same command resumes from the newest intact ch
 import concurrent.futures
 import dataclasses
 import itertools
+import math
 import os
 import sys
 import time
@@ -69,13 +70,14 @@ def original_step(cfg, nets, batches, kl_weight, noise):
     one batch three times or three (fresh_batches); noise(shape, stream): N(0, I). Returns (scalars, grads)."""
     x_d, x_enc, x_dec = batches
     grads = {}
+    aug = augmenter(cfg, nets, noise)  # what D sees of an image: itself, unless augment is set
     # 1. D tells real x from prior samples x_p and (discriminate_recon) reconstructions x~: L_D
     with tf.GradientTape() as tape:
         x_tilde = encode_decode(nets, x_d, noise, stream=0)[2] if cfg.discriminate_recon else None
         x_p = prior_sample(cfg, nets, x_d, noise, stream=1)
-        _, logit_x, r1 = models.discriminate_real(nets.discriminator, x_d, r1=cfg.r1_gamma > 0)
-        _, logit_x_p = nets.discriminator(x_p, training=True)
-        logit_x_tilde = None if x_tilde is None else nets.discriminator(x_tilde, training=True)[1]
+        _, logit_x, r1 = models.discriminate_real(nets.discriminator, aug(x_d, 0), r1=cfg.r1_gamma > 0)
+        _, logit_x_p = nets.discriminator(aug(x_p, 1), training=True)
+        logit_x_tilde = None if x_tilde is None else nets.discriminator(aug(x_tilde, 2), training=True)[1]
         loss_d = models.discriminator_loss(logit_x, fakes(cfg, logit_x_tilde, logit_x_p), cfg.real_vs_gen_weight,
                                            cfg.gan_log_offset)  # the original's MNIST/vae-gan.py:166-168
         if r1 is not None:  # R1: D's slope at the real images, kept small (Mescheder et al. 2018)
@@ -84,29 +86,46 @@ def original_step(cfg, nets, batches, kl_weight, noise):
     seen = judgement(cfg, logit_x, logit_x_p, logit_x_tilde, r1)
     update_d, update_decoder = models.balance(seen, cfg.equilibrium, cfg.balance_margin)  # the balance rule
     apply(nets, 'discriminator', grads['discriminator'], allowed=update_d)
-    # 2. The encoder, against the D just updated: kl_weight * KL + gamma_enc * Dis_l
+    # 2. The encoder, against the D just updated: kl_weight * KL + gamma_enc * Dis_l (x, x~ augmented alike)
     with tf.GradientTape() as tape:
         mean, sigma, x_tilde = encode_decode(nets, x_enc, noise, stream=2)
-        dis_l_x, _ = nets.discriminator(x_enc, training=True)
-        dis_l_x_tilde, _ = nets.discriminator(x_tilde, training=True)
+        dis_l_x, _ = nets.discriminator(aug(x_enc, 3), training=True)
+        dis_l_x_tilde, _ = nets.discriminator(aug(x_tilde, 3), training=True)
         kl = models.kl_loss(mean, sigma)
         loss_enc = kl_weight * kl + cfg.gamma_enc * models.dis_l_loss(dis_l_x_tilde, dis_l_x, cfg.dis_l_likelihood)
     grads['encoder'] = gradients(cfg, nets, 'encoder', tape, loss_enc)  # the original's MNIST/vae-gan.py:193
     apply(nets, 'encoder', grads['encoder'])
     # 3. The decoder, against the new D and encoder: gamma_dec * Dis_l + fooling D with x~ and x_p
-    with tf.GradientTape() as tape:
+    weighted = cfg.adaptive_gan_weight is not None
+    with tf.GradientTape(persistent=weighted) as tape:
         _, _, x_tilde = encode_decode(nets, x_dec, noise, stream=3)
         x_p = prior_sample(cfg, nets, x_dec, noise, stream=4)
-        dis_l_x, _ = nets.discriminator(x_dec, training=True)
-        _, logit_x_p = nets.discriminator(x_p, training=True)
-        dis_l_x_tilde, logit_x_tilde = nets.discriminator(x_tilde, training=True)
+        dis_l_x, _ = nets.discriminator(aug(x_dec, 4), training=True)
+        _, logit_x_p = nets.discriminator(aug(x_p, 5), training=True)
+        dis_l_x_tilde, logit_x_tilde = nets.discriminator(aug(x_tilde, 4), training=True)
         dis_l = models.dis_l_loss(dis_l_x_tilde, dis_l_x, cfg.dis_l_likelihood)
         gan = models.decoder_gan_loss(fakes(cfg, logit_x_tilde, logit_x_p), cfg.gan_loss, cfg.gan_log_offset)
-        loss_dec = models.decoder_loss(dis_l, gan, cfg.gamma_dec, cfg.recon_vs_gan_weight)  # MNIST/vae-gan.py:181
+        if weighted:  # VQGAN's adaptive weight of the GAN term, from the gradients at the decoder's last kernel
+            last = [v for v in nets.decoder.trainable_variables if v.path.endswith('kernel')][-1]
+            seen['gan_weight'] = cfg.adaptive_gan_weight * models.adaptive_weight(tape, cfg.gamma_dec * dis_l, gan,
+                                                                                  last)
+        loss_dec = models.decoder_loss(dis_l, gan * seen['gan_weight'] if weighted else gan, cfg.gamma_dec,
+                                       cfg.recon_vs_gan_weight)  # the original's MNIST/vae-gan.py:181
     grads['decoder'] = gradients(cfg, nets, 'decoder', tape, loss_dec)
     apply(nets, 'decoder', grads['decoder'], allowed=update_decoder)
     return {**seen, 'discriminator_loss': loss_d, 'encoder_loss': loss_enc, 'kl': kl, 'kl_weight': kl_weight,
             'decoder_loss': loss_dec, 'dis_l': dis_l, 'gan': gan}, grads
+
+
+def augmenter(cfg, nets, noise):
+    """aug(images, stream): the images as D sees them: DiffAugment (models.augment) with the draw of `stream`,
+    so images given one stream move alike (x and x~ where Dis_l compares them); the images themselves without
+    cfg.augment. The chance: augment_p, or ADA's (nets.augment_p) with ada_target."""
+    if not cfg.augment:
+        return lambda images, stream: images
+    p = cfg.augment_p if nets.augment_p is None else nets.augment_p
+    return lambda images, stream: models.augment(
+        images, cfg.augment, p, noise([tf.shape(images)[0], models.AUGMENT_DRAWS], stream, uniform=True))
 
 
 def fakes(cfg, logit_x_tilde, logit_x_p):
@@ -115,13 +134,16 @@ def fakes(cfg, logit_x_tilde, logit_x_p):
 
 
 def judgement(cfg, logit_x, logit_x_p, logit_x_tilde=None, r1=None):
-    """What D's pass says, logged: D's mean output on x, x_p and x~, R1, and the balance rule's inputs
-    real_cost = mean(-log D(x)) and fake_cost = mean(-log(1 - D(x_p))) (x_p only, as model/aegan.py)."""
+    """What D's pass says, logged: D's mean output on x, x_p and x~, R1, the balance rule's inputs
+    real_cost = mean(-log D(x)) and fake_cost = mean(-log(1 - D(x_p))) (x_p only, as model/aegan.py), and
+    with ada_target the mean sign of D's logits on x."""
     seen = {'real_cost': tf.reduce_mean(models.neg_log_d(logit_x, cfg.gan_log_offset)),
             'fake_cost': tf.reduce_mean(models.neg_log_not_d(logit_x_p, cfg.gan_log_offset)),
             'd_x': tf.reduce_mean(tf.sigmoid(logit_x)), 'd_x_p': tf.reduce_mean(tf.sigmoid(logit_x_p))}
     if logit_x_tilde is not None:
         seen['d_x_tilde'] = tf.reduce_mean(tf.sigmoid(logit_x_tilde))
+    if cfg.ada_target is not None:  # ADA's r_t for this step: the mean sign of D's logits on x, about neutral
+        seen['sign_x'] = tf.reduce_mean(tf.sign(tf.cast(logit_x, tf.float32) - neutral_logit(cfg)))
     return seen if r1 is None else {**seen, 'r1': r1}
 
 
@@ -196,16 +218,45 @@ def one_pass_step(cfg, nets, batches, kl_weight, noise):
 # ---- The step as training runs it: on each replica, counted, checked, averaged ----------------------
 
 def make_noise(seed, steps_done):
-    """noise(shape, stream) -> N(0, I) rows for this replica's share of the global batch, fixed by (seed, step,
-    stream, row): the same on any devices, with or without XLA, and on resuming."""
-    def noise(shape, stream):
+    """noise(shape, stream, uniform=False) -> N(0, I) rows (uniform: in [0, 1), drawn from keys of their own)
+    for this replica's share of the global batch, fixed by (seed, step, stream, row): the same on any devices,
+    with or without XLA, and on resuming."""
+    def noise(shape, stream, uniform=False):
         context = tf.distribute.get_replica_context()  # None outside the replicas: one device
         replicas, replica = (context.num_replicas_in_sync, context.replica_id_in_sync_group) if context else (1, 0)
         rows = shape[0]
         key = tf.stack([tf.constant(seed, tf.int64), tf.cast(steps_done, tf.int64) * 8 + stream])
-        z = tf.random.stateless_normal(tf.stack([rows * replicas, shape[1]]), seed=key)
+        if uniform:
+            z = tf.random.stateless_uniform(tf.stack([rows * replicas, shape[1]]),
+                                            seed=tf.random.experimental.stateless_fold_in(key, 1))
+        else:
+            z = tf.random.stateless_normal(tf.stack([rows * replicas, shape[1]]), seed=key)
         return z[replica * rows:(replica + 1) * rows]
     return noise
+
+
+ADA_INTERVAL = 4  # steps between ADA's moves of p (stylegan2-ada-pytorch's ada_interval)
+
+
+def neutral_logit(cfg):
+    """D's logit where L_D leaves it when it cannot tell real from fake: the log of the real term's weight over
+    the fake terms'. ADA's loss weighs them alike (0, the sign's threshold there); the original's has two fakes
+    per real (log 1/2: D says 1/3 on everything), so r_t measures D's signs about this, not about 0."""
+    fakes = 2 if cfg.discriminate_recon else 1
+    real = 1.0 if cfg.real_vs_gen_weight is None else cfg.real_vs_gen_weight
+    return math.log(real / (fakes * (1.0 if cfg.real_vs_gen_weight is None else 1 - cfg.real_vs_gen_weight)))
+
+
+def adapt(cfg, nets, sign_x, step_number):
+    """ADA's heuristic (Karras et al. 2020; stylegan2-ada-pytorch's training/training_loop.py:311-315): every
+    ADA_INTERVAL steps p += sign(r_t - ada_target) * batch_size * ADA_INTERVAL / ada_images, at least 0, where
+    r_t is the mean of those steps' sign_x (the sign of D's logits on x about neutral_logit)."""
+    nets.signs.assign_add(sign_x)
+    due = step_number % ADA_INTERVAL == 0
+    r_t = nets.signs / ADA_INTERVAL
+    moved = nets.augment_p + tf.sign(r_t - cfg.ada_target) * (cfg.batch_size * ADA_INTERVAL / cfg.ada_images)
+    nets.augment_p.assign(tf.where(due, tf.maximum(moved, 0.0), nets.augment_p))
+    nets.signs.assign(tf.where(due, 0.0, nets.signs))
 
 
 def make_train_step(cfg, nets, steps_done, nonfinite_step):
@@ -233,6 +284,9 @@ def make_train_step(cfg, nets, steps_done, nonfinite_step):
         nonfinite_step.assign(tf.where(finite | (nonfinite_step >= 0), nonfinite_step, step_number))
         if nets.averages:  # ema_decay: the weights' average for sampling, after every update of the step
             models.update_averages(nets, cfg.ema_decay, step_number)
+        if nets.augment_p is not None:  # ada_target: the augmentation's chance follows D's r_t
+            adapt(cfg, nets, scalars['sign_x'], step_number)
+            scalars['augment_p'] = nets.augment_p.read_value()
         return scalars
 
     return train_step
@@ -298,7 +352,8 @@ def build(cfg):
         encoder=nets.encoder, decoder=nets.decoder, discriminator=nets.discriminator,
         **{f'{name}_optimizer': models.unscaled(nets.optimizers[name]) for name in UPDATE_ORDER},
         epoch=epochs_done, step=steps_done, sample_z=sample_z,
-        **{f'{name}_average': average for name, average in nets.averages.items()})
+        **{f'{name}_average': average for name, average in nets.averages.items()},
+        **({'augment_p': nets.augment_p, 'ada_signs': nets.signs} if nets.augment_p is not None else {}))
     return Run(strategy, nets, train_step, checkpoints.make_finite_check(nets, sample_z), checkpoint,
                epochs_done, steps_done, nonfinite_step, sample_z, make_d_logits(cfg, nets))
 
@@ -389,7 +444,8 @@ def start_outputs(cfg):
 
 
 SHOWN = ('discriminator_loss', 'encoder_loss', 'decoder_loss', 'kl_weight')  # on the progress bar
-PARTS = {'kl': 'encoder', 'kl_weight': 'encoder', 'dis_l': 'decoder', 'gan': 'decoder'}  # the rest: D's pass
+PARTS = {'kl': 'encoder', 'kl_weight': 'encoder', 'dis_l': 'decoder', 'gan': 'decoder',
+         'gan_weight': 'decoder'}  # the rest: D's pass
 
 
 def tag(name):

@@ -75,6 +75,6 @@ def test_the_readme_s_method_points_at_the_lines_that_compute_it():
         assert assigned in lines[line - 1], (loss, line)
     first, last = (int(n) for n in re.search(r'`vae_gan\.py:(\d+)-(\d+)`: three', readme).groups())
     step = '\n'.join(lines[first - 1:last])
-    assert lines[first - 1].startswith('def original_step') and step.count('with tf.GradientTape()') == 3
+    assert lines[first - 1].startswith('def original_step') and step.count('with tf.GradientTape(') == 3
     one_pass = int(re.search(r"update='simultaneous'`, `vae_gan\.py:(\d+)`", readme).group(1))
     assert lines[one_pass - 1].startswith('def one_pass_step')

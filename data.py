@@ -25,7 +25,8 @@ CELEB_A_ATTRIBUTES = (  # the 40 binary attributes, in list_attr_celeba.txt's or
 # The pipelines' functions branch on settings only (tf.cond where on a tensor): traced as written, not
 # converted by AutoGraph first: less work at every start.
 plain = tf.autograph.experimental.do_not_convert
-ATTRIBUTE_FILE = 'list_attr_celeba.txt'  # beside the images in a CelebA download: 1 / -1 per attribute
+# A folder's labels, beside its images: CelebA's attribute list, or any list in its format.
+LABEL_FILES = ('list_attr_celeba.txt', 'labels.txt')
 CELEB_A_TRAIN_END, CELEB_A_VALIDATION_END = 162770, 182637  # the official partition's file numbers
 # What decides the images of a split: the caches of their features (metrics.py) and codes (prior.py) key on it.
 IMAGE_FIELDS = ('dataset', 'data_dir', 'image_size', 'channels', 'crop_fraction', 'crop_box', 'blur_sigma',
@@ -151,14 +152,19 @@ def _check_splits(cfg, splits):
                                  f'pass one of them to --{flag}')
 
 
-def _tfds_images(cfg, split, shuffle, seed, with_attributes=False):
-    """(uint8 images, their number or None) of a tensorflow-datasets split; with_attributes: (image, 40 0/1)."""
+def _builder(cfg):
     import tensorflow_datasets as tfds  # imported here: it is slow and only this path needs it
     try:
-        builder = tfds.builder(cfg.dataset)
+        return tfds.builder(cfg.dataset)
     except tfds.core.registered.DatasetNotFoundError as e:
         raise UsageError(f'tensorflow-datasets has no dataset {cfg.dataset!r}: pass a tfds name with --dataset, '
                          f'or --data_dir for a folder of images') from e
+
+
+def _tfds_images(cfg, split, shuffle, seed, with_labels=False):
+    """(uint8 images, their number or None) of a tensorflow-datasets split; with_labels: (image, [K] 0/1)."""
+    import tensorflow_datasets as tfds
+    builder = _builder(cfg)
     if not builder.is_prepared():
         _download(builder, cfg.dataset)
     _check_splits(cfg, builder.info.splits)
@@ -170,12 +176,10 @@ def _tfds_images(cfg, split, shuffle, seed, with_attributes=False):
         count = builder.info.splits[split].num_examples
     except KeyError:  # no split metadata (tfds.testing.mock_data)
         count = None
-    if with_attributes:
-        if 'attributes' not in builder.info.features:
-            raise UsageError(f'{cfg.dataset} has no attributes: attribute vectors need CelebA')
-        return ds.map(plain(lambda example: (preprocess(cfg, example['image']), tf.stack(
-            [tf.cast(example['attributes'][a], tf.float32) for a in CELEB_A_ATTRIBUTES]))),
-            num_parallel_calls=tf.data.AUTOTUNE), count
+    if with_labels:
+        labels = _tfds_labels(cfg, builder.info.features)[1]
+        return ds.map(plain(lambda example: (preprocess(cfg, example['image']), labels(example))),
+                      num_parallel_calls=tf.data.AUTOTUNE), count
     return ds.map(plain(lambda example: preprocess(cfg, example['image'])), num_parallel_calls=tf.data.AUTOTUNE), count
 
 
@@ -203,30 +207,54 @@ def split_files(names, split):
     return sorted(set(n for p in wanted for n in parts[p]))
 
 
-def read_attributes(folder, names):
-    """The 40 attributes (0/1) of each of `names` from the folder's ATTRIBUTE_FILE (CelebA's: 26 MB; 256 at most)."""
-    path = os.path.join(folder, ATTRIBUTE_FILE)
-    if not os.path.lexists(path):
-        raise UsageError(f'{folder} has no {ATTRIBUTE_FILE}: attribute vectors need the CelebA attribute '
-                         f'file beside the images')
+def label_file(folder):
+    """The folder's labels file (the first of LABEL_FILES there), or None."""
+    return next((os.path.join(folder, n) for n in LABEL_FILES if os.path.lexists(os.path.join(folder, n))), None)
+
+
+def read_labels(folder, names):
+    """(the K label names, [[0/1] * K] for each of `names`) from the folder's labels file, in list_attr_celeba.txt's
+    format: line 1 a count, line 2 the K names, then `file v1 ... vK` of 1 / -1 (CelebA's: 26 MB; 256 at most)."""
+    path = label_file(folder)
+    if not path:
+        raise UsageError(f'{folder} has no labels: a {LABEL_FILES[1]} beside its images (line 1 the count, line 2 the '
+                         f'names, then `FILE 1 -1 ...` for each image, as CelebA\'s {LABEL_FILES[0]}) gives it some')
     try:
         lines = run_folder.read_bytes(path, 1 << 28).decode(errors='replace').split('\n')
-        columns = [CELEB_A_ATTRIBUTES.index(a) for a in lines[1].split()]
-    except (run_folder.Unreadable, IndexError, ValueError) as e:
-        why = e if isinstance(e, run_folder.Unreadable) else 'its second line does not name the 40 attributes'
-        raise UsageError(f'{path} does not read as CelebA\'s attribute list ({why}): put the original there') from e
+        labels = tuple(lines[1].split())
+        if not labels:
+            raise IndexError
+    except (run_folder.Unreadable, IndexError) as e:
+        why = e if isinstance(e, run_folder.Unreadable) else 'its second line names no labels'
+        raise UsageError(f'{path} does not read as a labels file ({why}): line 1 the count, line 2 the names, '
+                         f'then `FILE 1 -1 ...` for each image') from e
     table = {}
     for line in lines[2:]:
         fields = line.split()
         if fields:
-            values = [0.0] * len(CELEB_A_ATTRIBUTES)
-            for column, value in zip(columns, fields[1:]):
-                values[column] = float(value == '1')
-            table[fields[0]] = values
+            table[fields[0]] = ([float(value == '1') for value in fields[1:]] + [0.0] * len(labels))[:len(labels)]
     missing = [n for n in names if n not in table]
     if missing:
-        raise UsageError(f'{path} lists no attributes for {missing[0]} (and {len(missing) - 1} more)')
-    return [table[n] for n in names]
+        raise UsageError(f'{path} lists no labels for {missing[0]} (and {len(missing) - 1} more)')
+    return labels, [table[n] for n in names]
+
+
+def _tfds_labels(cfg, features):
+    """(names, example -> [K] 0/1) of a tensorflow-datasets dataset: one-hot classes of a ClassLabel 'label'
+    (MNIST's '0'..'9'), or CelebA's 40 'attributes'."""
+    if 'label' in features and getattr(features['label'], 'names', None):
+        names = tuple(features['label'].names)
+        return names, lambda example: tf.one_hot(example['label'], len(names))
+    if 'attributes' in features:
+        return CELEB_A_ATTRIBUTES, lambda example: tf.stack(
+            [tf.cast(example['attributes'][a], tf.float32) for a in CELEB_A_ATTRIBUTES])
+    raise UsageError(f'{cfg.dataset} has no labels (no ClassLabel `label`, no `attributes`): pass --data_dir, a '
+                     f'folder of its images with a {LABEL_FILES[1]}')
+
+
+def label_names(cfg):
+    """The names of the data's labels (_tfds_labels, read_labels), or one UsageError saying what would give some."""
+    return read_labels(cfg.data_dir, [])[0] if cfg.data_dir else _tfds_labels(cfg, _builder(cfg).info.features)[0]
 
 
 def _to_channels(image, channels):
@@ -238,6 +266,7 @@ def _to_channels(image, channels):
     return tf.cond(colour, rgb, lambda: tf.image.grayscale_to_rgb(image[..., :1]))
 
 
+COLOURS = {1: 'grey', 2: 'grey with alpha', 3: 'RGB', 4: 'RGBA'}  # a decoded image's channels
 MAX_IMAGE_BYTES = 64 << 20  # a larger file is no image anyone means to train on: skipped unread
 _SKIPPED = set()  # the paths already warned about
 
@@ -258,34 +287,66 @@ def _unreadable(folder, name):
     return ''
 
 
-def folder_files(cfg, split):
-    """The image file names of `split` in cfg.data_dir that _unreadable passes (the others skipped, with one
-    warning each); one UsageError for a folder that is missing or holds no images."""
-    if not os.path.isdir(cfg.data_dir):
-        raise UsageError(f'data_dir {cfg.data_dir!r} is not a folder: point --data_dir at a folder of images')
+def picture_files(folder):
+    """The sorted image file names in `folder` that _unreadable passes, the others skipped with one warning each."""
     names = []
-    for name in sorted(n for n in os.listdir(cfg.data_dir) if n.lower().endswith(IMAGE_EXTENSIONS)):
-        path, why = os.path.join(cfg.data_dir, name), _unreadable(cfg.data_dir, name)
+    for name in sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS)):
+        path, why = os.path.join(folder, name), _unreadable(folder, name)
         if why and path not in _SKIPPED:
             print(f'warning: skipping {path!a} ({why})', file=sys.stderr)
             _SKIPPED.add(path)
         if not why:
             names.append(name)
+    return names
+
+
+def folder_files(cfg, split):
+    """The image file names of `split` in cfg.data_dir (picture_files); one UsageError for a folder that is
+    missing or holds no images."""
+    if not os.path.isdir(cfg.data_dir):
+        raise UsageError(f'data_dir {cfg.data_dir!r} is not a folder: point --data_dir at a folder of images')
+    names = picture_files(cfg.data_dir)
     if not names:
         raise UsageError(f'data_dir {cfg.data_dir!r} holds no images ({", ".join(IMAGE_EXTENSIONS)})')
     return split_files(names, split)
 
 
+def read_picture(cfg, path):
+    """(uint8 image, how it was read in words): a picture file as the training images are read (the rules of
+    _unreadable and IMAGE_ENDS, _to_channels, preprocess). For mnist and fashion_mnist, whose images are light
+    on dark, a picture whose border is mostly light is inverted. run_folder.Unreadable(why) if it does not read."""
+    why = _unreadable(os.path.dirname(path) or '.', os.path.basename(path))
+    try:
+        contents = b'' if why else run_folder.read_bytes(path, MAX_IMAGE_BYTES)
+        if not why and not any(contents.startswith(head) and contents.endswith(end) for head, end in IMAGE_ENDS):
+            why = 'not a complete JPEG, PNG, GIF or BMP image'
+        decoded = None if why else tf.io.decode_image(contents, expand_animations=False)
+    except (run_folder.Unreadable, tf.errors.OpError, ValueError) as e:
+        why = str(e) if isinstance(e, run_folder.Unreadable) else 'damaged inside'
+    if why:
+        raise run_folder.Unreadable(why)
+    height, width, colours = decoded.shape
+    check_crop_box(cfg, height, width, path)
+    image = preprocess(cfg, _to_channels(decoded, cfg.channels)).numpy()
+    box = cfg.crop_box.split(',')[2:] if cfg.crop_box else [round(min(height, width) * cfg.crop_fraction)] * 2
+    light = (image[[0, -1]] > 127).sum() + (image[:, [0, -1]] > 127).sum()  # the border's light pixels
+    inverted = cfg.dataset in ('mnist', 'fashion_mnist') and light > image[[0, -1]].size  # over half of them
+    words = (f'{path}: {width}x{height} {COLOURS.get(colours, f"{colours}-channel")}, '
+             + (f'the box {cfg.crop_box}' if cfg.crop_box else f'its central {box[1]}x{box[0]}')
+             + f', seen at {cfg.image_size}x{cfg.image_size} {COLOURS[cfg.channels]}'
+             + (f', inverted (its border is light; {cfg.dataset}\'s images are light on dark)' if inverted else ''))
+    return (255 - image if inverted else image), words
+
+
 def describe_folder(cfg):
     """One line: what data_dir holds and what the networks see of it, with the flags that change that."""
     names = folder_files(cfg, 'train+validation+test')
-    colours = {1: 'grey', 2: 'grey with alpha', 3: 'RGB', 4: 'RGBA'}
     first = 'none of which reads'
     for name in names[:10]:  # the first image that decodes
         try:
             h, w, c = tf.io.decode_image(tf.io.read_file(os.path.join(cfg.data_dir, name)),
                                          expand_animations=False).shape
-            first = f'the first {w}x{h} {colours.get(c, f"{c}-channel")}'
+            first = f'the first {w}x{h} {COLOURS.get(c, f"{c}-channel")}'
             check_crop_box(cfg, h, w, f'the first image of {cfg.data_dir} ({name})')
             break
         except (tf.errors.OpError, ValueError):
@@ -293,20 +354,20 @@ def describe_folder(cfg):
     crop = (f'the box {cfg.crop_box} of each' if cfg.crop_box else
             f'the central {cfg.crop_fraction:.0%} of each square' if cfg.crop_fraction < 1 else 'each, squared')
     return (f'{cfg.data_dir}: {len(names)} images, {first}; the networks see {crop}, resized to {cfg.image_size}x'
-            f'{cfg.image_size} {colours[cfg.channels]} (--image_size, --channels, --crop_fraction change that'
+            f'{cfg.image_size} {COLOURS[cfg.channels]} (--image_size, --channels, --crop_fraction change that'
             + ('; --preset=celeb_a for colour at 64x64' if cfg.arch == 'mnist' and cfg.channels == 1 else '') + ')')
 
 
-def _folder_images(cfg, split, shuffle, seed, with_attributes=False):
-    """(uint8 images, number of files) in cfg.data_dir; with_attributes: (image, 40 0/1 from ATTRIBUTE_FILE)."""
+def _folder_images(cfg, split, shuffle, seed, with_labels=False):
+    """(uint8 images, number of files) in cfg.data_dir; with_labels: (image, [K] 0/1 from its labels file)."""
     names = folder_files(cfg, split)
     files = [os.path.join(cfg.data_dir, n) for n in names]
-    attributes = read_attributes(cfg.data_dir, names) if with_attributes else [[]] * len(files)  # [files, 40 or 0]
-    ds = tf.data.Dataset.from_tensor_slices((files, tf.constant(attributes, tf.float32)))
+    labels = read_labels(cfg.data_dir, names)[1] if with_labels else [[]] * len(files)  # [files, K or 0]
+    ds = tf.data.Dataset.from_tensor_slices((files, tf.constant(labels, tf.float32)))
     if shuffle:  # file names are cheap to shuffle all at once, decoded images are not
         ds = ds.shuffle(len(files), seed=seed)
 
-    def read(path, attributes):
+    def read(path, labels):
         contents = tf.io.read_file(path)
         size = tf.strings.length(contents)
         is_image = tf.reduce_any([(tf.strings.substr(contents, 0, len(head)) == head) &
@@ -314,22 +375,22 @@ def _folder_images(cfg, split, shuffle, seed, with_attributes=False):
                                   for head, end in IMAGE_ENDS])
         tf.cond(is_image, tf.no_op, lambda: tf.print(
             'warning: skipping', path, '(not a complete JPEG, PNG, GIF or BMP image)', output_stream=sys.stderr))
-        return contents, is_image, attributes
+        return contents, is_image, labels
 
-    def decode(contents, _, attributes):
+    def decode(contents, _, labels):
         image = preprocess(cfg, _to_channels(tf.io.decode_image(contents, expand_animations=False), cfg.channels))
-        return (image, attributes) if with_attributes else image
+        return (image, labels) if with_labels else image
 
     # No image, or cut short: skipped with a warning; damaged inside: skipped by ignore_errors.
     ds = ds.map(plain(read), num_parallel_calls=tf.data.AUTOTUNE).filter(plain(lambda _, is_image, __: is_image))
     return ds.map(plain(decode), num_parallel_calls=tf.data.AUTOTUNE).ignore_errors(log_warning=True), len(files)
 
 
-def _images(cfg, split, shuffle, seed=None, with_attributes=False):
+def _images(cfg, split, shuffle, seed=None, with_labels=False):
     """split: 'train', 'held_out' or 'validation' (cfg's train_split, ...; a folder's own validation part)."""
     split = {'train': cfg.train_split, 'held_out': cfg.held_out_split,
              'validation': 'validation' if cfg.data_dir else cfg.validation_split}[split]
-    return (_folder_images if cfg.data_dir else _tfds_images)(cfg, split, shuffle, seed, with_attributes)
+    return (_folder_images if cfg.data_dir else _tfds_images)(cfg, split, shuffle, seed, with_labels)
 
 
 def flip(cfg, batch, key):
@@ -370,7 +431,7 @@ def held_out_dataset(cfg, batch_size, split='held_out'):
     return images.batch(batch_size).map(plain(lambda batch: to_float(cfg, batch))).prefetch(tf.data.AUTOTUNE)
 
 
-def attribute_dataset(cfg, batch_size):
-    """Training images in a fixed order with CelebA's 40 attributes: (float batch, [batch, 40] of 0/1)."""
-    images, _ = _images(cfg, 'train', shuffle=False, with_attributes=True)
+def labelled_dataset(cfg, batch_size, split='train'):
+    """The images of `split` ('train', 'held_out') in a fixed order with their labels: (float batch, [batch, K] 0/1)."""
+    images, _ = _images(cfg, split, shuffle=False, with_labels=True)
     return images.batch(batch_size).map(plain(lambda x, a: (to_float(cfg, x), a))).prefetch(tf.data.AUTOTUNE)

@@ -58,8 +58,13 @@ def write_numbered(images, folder):
     for old in glob.glob(os.path.join(folder, '[0-9]' * 6 + '.png')):
         os.remove(old)
     for i, image in enumerate(images, 1):
-        with run_folder.written(os.path.join(folder, f'{i:06d}.png')) as temporary:
-            iio.imwrite(temporary, image[..., 0] if image.shape[-1] == 1 else image, extension='.png')
+        write_png(image, os.path.join(folder, f'{i:06d}.png'))
+
+
+def write_png(image, path):
+    """A uint8 [H, W, C] image as a PNG at path, at its own size."""
+    with run_folder.written(path) as temporary:
+        iio.imwrite(temporary, image[..., 0] if image.shape[-1] == 1 else image, extension='.png')
 
 
 def write_gif(folder, path):

@@ -99,6 +99,7 @@ import models  # noqa: E402
 BATCH = models.INFERENCE_BATCH
 PR_NEIGHBOURS = 3  # k of improved precision and recall (Kynkaanniemi et al. 2019)
 MIN_IMAGES = PR_NEIGHBOURS + 1  # each image needs k neighbours besides itself
+EDIT_IMAGES, EDIT_STRENGTHS = 1000, (0.5, 1.0, 1.5, 2.0)  # the held-out images edit_scores moves, and how far
 
 
 # ---- The figures: pure functions of features or images --------------------------------------------
@@ -250,6 +251,14 @@ def _extractor(cfg, kind):
             x = tf.image.resize(tf.image.grayscale_to_rgb(x) if x.shape[-1] == 1 else x, [299, 299])
             return inception(x * 2.0 - 1.0, training=False)  # Inception's own [-1, 1]
         return extract, 'keras-inception_v3-imagenet'
+    model, fingerprint = classifier(cfg, kind)
+    features = keras.Model(model.input, model.get_layer('features').output)
+    return tf.function(lambda x: features(x, training=False)), fingerprint
+
+
+def classifier(cfg, kind):
+    """(the trained classifier `kind` of classifier_path, a fingerprint of its weights); one UsageError if missing
+    or damaged."""
     path = classifier_path(cfg, kind)
     if not os.path.exists(path):
         raise UsageError(f'no {kind} feature network at {path}: train it with `python metrics.py --train_classifier '
@@ -263,8 +272,7 @@ def _extractor(cfg, kind):
         raise UsageError(f'{path} does not read as the {kind} feature network ({why}): restore it '
                          f'(git checkout {path}), or train it again with `python metrics.py --train_classifier '
                          f'--preset={cfg.preset} --metric_features={kind}`') from e
-    features = keras.Model(model.input, model.get_layer('features').output)
-    return tf.function(lambda x: features(x, training=False)), fingerprint
+    return model, fingerprint
 
 
 # ---- Scoring a model ------------------------------------------------------------------------------
@@ -319,6 +327,46 @@ def evaluate(cfg, encoder, decoder, count, extractors=None, split='held_out', dr
     subsets, size = kid_plan(n)
     return {'features': scores, 'mse': mse, 'ssim': ssim, 'images': n, 'kid_subsets': subsets,
             'kid_subset_size': size}
+
+
+def edit_scores(codes, classes, vectors, means, decode, classify, strengths=EDIT_STRENGTHS):
+    """How well attribute vectors (attributes.py) move images of one class to another: each image (codes [n, z],
+    classes [n]) moved to each other class t of the K (vectors, means [K, z]), decoded (decode: codes -> images in
+    [0, 1]) and read by each classifier (classify: {name: images -> classes}). Per move, 'vector' (code + s *
+    vectors[t]) and 'direct' (code + s * (means[t] - means[its class])), and strength s: 'success' {name: the share
+    read as t} and 'identity' (the mean squared error to the image's reconstruction). Baselines: 'class_mean'
+    (means[t] decoded) and 'reconstruction' (the reconstruction itself: success is the share read as t)."""
+    codes, classes, means = np.asarray(codes, np.float32), np.asarray(classes), np.asarray(means, np.float32)
+    source, target = np.divmod(np.arange(len(codes) * len(means)), len(means))
+    source, target = source[target != classes[source]], target[target != classes[source]]  # (image, other class)
+    reconstructions = decode(codes)[source]
+
+    def scored(edits):
+        return {'success': {name: float(np.mean(read(edits) == target)) for name, read in classify.items()},
+                'identity': float(np.mean((edits - reconstructions) ** 2))}
+    scores = {move: {f'{s:g}': scored(decode(codes[source] + s * direction)) for s in strengths}
+              for move, direction in (('vector', np.asarray(vectors, np.float32)[target]),
+                                      ('direct', means[target] - means[classes[source]]))}
+    return dict(scores, class_mean=scored(decode(means)[target]), reconstruction=scored(reconstructions))
+
+
+def edits(cfg, decoder, codes, classes, vectors, means, kinds):
+    """edit_scores of the decoder's images, read by the digit classifiers `kinds` (10 logits: argmax, the class)."""
+    decode = tf.function(lambda z: tf.clip_by_value(data.to_unit(cfg, decoder(z, training=False)), 0.0, 1.0))
+    def reader(model):  # the classifiers take images in the decoder's range (to_float of [0, 255])
+        read = tf.function(lambda x: tf.argmax(model(data.to_float(cfg, x * 255.0), training=False), -1))
+        return lambda x: _batched(read, x)
+    classify = {kind: reader(classifier(cfg, kind)[0]) for kind in kinds}
+    scores = edit_scores(codes, classes, vectors, means, lambda z: _batched(decode, z), classify)
+    return dict(scores, images=len(codes), strengths=list(EDIT_STRENGTHS))
+
+
+def edit_lines(scores):
+    """One line per move and strength, and per baseline: the success in each classifier's eyes, the identity."""
+    line = lambda name, s: (f'edits {name}: success ' + ', '.join(f'{k} {v:.3f}' for k, v in s['success'].items())
+                            + f'; identity (MSE to the reconstruction) {s["identity"]:.4f}')
+    return [line(f'{move} x{strength}', s) for move in ('vector', 'direct') for strength, s in scores[move].items()] + [
+        line(baseline, scores[baseline]) for baseline in ('class_mean', 'reconstruction')]
 
 
 def figure(scores):

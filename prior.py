@@ -58,36 +58,48 @@ def fit(cfg, encoder, seed=None):
 
 
 def for_checkpoint(cfg, checkpoint, encoder, unaveraged=False, beside=None):
-    """None with prior='normal'; else this checkpoint's mixture, cached in out_dir/metrics_cache/ under a key
-    of all that defines it, else fitted now. `beside`: the checkpoint's run or export (which carries its
-    mixture), whose cache is read too and whose config.json's seed seeds the fit (a render's --seed draws
-    other codes). unaveraged: the checkpoint's own weights, not their average, cached apart."""
+    """None with prior='normal'; else this checkpoint's mixture, cached (`cached`), else fitted now."""
     if cfg.prior == 'normal':
         return None
-    try:  # the index holds every tensor's checksum: the contents, not read
+    terms = {field: getattr(cfg, field)
+             for field in data.IMAGE_FIELDS + ('train_split', 'prior_components', 'prior_images')}
+
+    def fitted(seed):
+        print(f'fitting a mixture of {cfg.prior_components} to the codes of {cfg.prior_images} training images '
+              f'at most (prior=mixture)')
+        return fit(cfg, encoder, seed)
+    return cached(cfg, checkpoint, 'prior', terms, lambda path: read(cfg, path), fitted, 'a mixture', 'fitting it',
+                  unaveraged, beside)
+
+
+def cached(cfg, checkpoint, kind, terms, read, make, what, redo, unaveraged=False, beside=None):
+    """What make(seed) derives from a checkpoint ({name: array}), kept in out_dir/metrics_cache/<kind>_<key>.npz
+    under a key of all that defines it: the checkpoint index's sha256 (every tensor's checksum: the contents, not
+    read), `terms`, the seed and, with unaveraged, that the checkpoint's own weights were used, not their average.
+    `beside`: the checkpoint's run or export (which carries its derived files), whose cache is read too and whose
+    config.json's seed is the seed (a render's --seed draws other codes). read(path): the arrays, or Unreadable,
+    then noted ('does not read as <what>: <redo> again') and made again."""
+    try:
         digest = hashlib.sha256(run_folder.read_bytes(checkpoint + '.index', 1 << 30))
     except run_folder.Unreadable as e:
         raise UsageError(f'{checkpoint}.index does not read ({e}): pass another checkpoint') from e
-    terms = {field: getattr(cfg, field)
-             for field in data.IMAGE_FIELDS + ('train_split', 'prior_components', 'prior_images')}
-    terms['seed'] = from_saved(config_file(beside)).seed if beside else cfg.seed
-    key = [digest.hexdigest(), terms] + (['unaveraged'] if unaveraged and cfg.ema_decay is not None else [])
+    seed = from_saved(config_file(beside)).seed if beside else cfg.seed
+    key = [digest.hexdigest(), dict(terms, seed=seed)] + (['unaveraged'] if unaveraged and cfg.ema_decay is not None
+                                                          else [])
     key = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    path = os.path.join(cfg.out_dir, 'metrics_cache', f'prior_{key}.npz')
+    path = os.path.join(cfg.out_dir, 'metrics_cache', f'{kind}_{key}.npz')
     elsewhere = beside and os.path.abspath(beside) != os.path.abspath(cfg.out_dir)  # (a run rendered into itself)
-    for cached in [path] + ([os.path.join(beside, 'metrics_cache', os.path.basename(path))] if elsewhere else []):
+    for saved in [path] + ([os.path.join(beside, 'metrics_cache', os.path.basename(path))] if elsewhere else []):
         try:
-            return read(cfg, cached)
+            return read(saved)
         except run_folder.Unreadable as e:
-            if os.path.lexists(cached):
-                print(f'note: {cached} does not read as a mixture ({e}): fitting it again')
-    print(f'fitting a mixture of {cfg.prior_components} to the codes of {cfg.prior_images} training images '
-          f'at most (prior=mixture)')
-    mixture = fit(cfg, encoder, terms['seed'])
+            if os.path.lexists(saved):
+                print(f'note: {saved} does not read as {what} ({e}): {redo} again')
+    arrays = make(seed)
     path = os.path.join(run_folder.folder(cfg.out_dir, 'metrics_cache'), os.path.basename(path))  # never a link
     with run_folder.written(path) as temporary, open(temporary, 'wb') as f:
-        np.savez(f, **mixture)
-    return mixture
+        np.savez(f, **arrays)
+    return arrays
 
 
 def plain(mixture):

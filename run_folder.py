@@ -19,7 +19,7 @@ import threading
 import time
 
 
-OWNED = ('checkpoints', 'logs', 'best', 'samples', 'metrics_cache')  # and the grids' op-*/
+OWNED = ('checkpoints', 'logs', 'best', 'samples', 'metrics_cache', 'edits')  # and the grids' op-*/
 CHECKPOINT = re.compile(r'ckpt-(\d+)\.index')  # a checkpoint's index file: ckpt-N.index, N its number
 ORIGINAL = re.compile(r'model_(\d+)\.index')  # the original TF1 repo's checkpoints (original.py)
 GRID = re.compile(r'epoch_(\d+)\.png')  # a run's grids in op-*/
@@ -128,8 +128,8 @@ def for_out_dir(path):
         raise UsageError(f'{os.path.join(path, linked[0])} is a symbolic link, and a run writes (and deletes) in its '
                          f'own folders: put the folder itself there (or remove the link), or pass another --out_dir')
     if 'config.json' not in names:
-        used = sorted(n for n in names if _owned(n) and n not in ('samples', 'metrics_cache')
-                      and entries(os.path.join(path, n)))  # (those two a render into the folder writes too)
+        used = sorted(n for n in names if _owned(n) and n not in ('samples', 'metrics_cache', 'edits')
+                      and entries(os.path.join(path, n)))  # (those a render into the folder writes too)
         if used:
             raise UsageError(f'--out_dir={path} holds {", ".join(n + "/" for n in used)} but no config.json (no run to '
                              f'go on): a new run would write over them; move them away, or pass a new folder')

@@ -7,6 +7,8 @@
     python vae_gan_inference.py --checkpoint=MNIST/pretrained --out_dir=renders/pretrained --num_samples=1000
     python vae_gan_inference.py --metrics                    # also FID, KID, precision, recall, MSE, SSIM
     python vae_gan_inference.py --export=MNIST/mine          # the encoder and decoder alone, to share
+    python vae_gan_inference.py --checkpoint=MNIST/pretrained-ema-mixture --edit=my_digit.png --to=7
+    python vae_gan_inference.py --preset=celeb_a --edit=me.jpg --to=Smiling --strength=1.5
 
 Common flags (and any config.py field, e.g. --seed=1 for other generations, --data_dir for the originals):
     --checkpoint=...     best, newest, a checkpoint (RUN/checkpoints/ckpt-10), a run's best/ or an export
@@ -16,17 +18,24 @@ Common flags (and any config.py field, e.g. --seed=1 for other generations, --da
     --metric_samples=N   how many --metrics scores
     --export=DIR         write the model to a new folder instead of rendering
     --average=false      a run with ema_decay: the weights themselves, not their average
+    --edit=PICTURE       a picture (or a folder of them) moved towards the label --to=NAME (a class, an attribute)
+    --from_label=NAME    with --edit: move from the mean code of NAME to that of --to (class data)
+    --strength=0.5,1     how far along the label's vector (a comma list; default 0.5,1,1.5,2)
 
 The model is rebuilt from the run's config.json (written by vae_gan.py), or the export's. Writes to
 <out_dir>/samples/: generations/, originals/ and reconstructions/ (one PNG per image, 000001.png ...),
 generations.png, reconstructions.png, interpolations.png, generations.gif, and with --metrics
-metrics.json. Without the held-out images (offline, no prepared dataset) it writes the generations and
-interpolations between random codes, and says what it left out.
+metrics.json (on class data scored with the digit classifiers: also how well edits reach their class), and for
+labelled data attributes.png. Without the held-out images (offline, no prepared dataset) it writes the
+generations and interpolations between random codes, and says what it left out. --edit writes instead
+<out_dir>/edits/<picture>_to_<NAME>.png (the picture as the networks see it, its reconstruction and one edit
+per strength) and the same images one by one in <out_dir>/edits/<picture>_to_<NAME>/.
 """
 import dataclasses
 import difflib
 import math
 import os
+import re
 import sys
 
 import config
@@ -43,9 +52,13 @@ class Options:
     metrics: bool = False  # also FID, KID, precision, recall, reconstruction MSE and SSIM into samples/metrics.json
     metric_samples: int = 10000  # generations (and held-out images) --metrics scores, in memory: the standard 10,000
     export: str = ''  # a folder: write the encoder and decoder alone there with config.json, render nothing
-    attributes: str = ''  # CelebA attribute vectors: 'A,B,...', 'none', or '' = the paper's 18 on CelebA
+    attributes: str = ''  # attributes.png's labels: 'A,B,...', 'none', or '' = all (CelebA: the paper's 18)
     attribute_images: int = 10000  # training images encoded to make the attribute vectors
-    attribute_scale: float = 1.0  # how far along each attribute vector the faces move
+    attribute_scale: float = 1.0  # how far along each attribute vector attributes.png moves the images
+    edit: str = ''  # a picture, or a folder of pictures, to move towards the label --to
+    to: str = ''  # with --edit: the label (a class, an attribute) to move towards
+    from_label: str = ''  # with --edit: move from this label's mean code to --to's, not along --to's vector
+    strength: str = '0.5,1,1.5,2'  # with --edit: how far along the move, a comma list
     average: bool = True  # with ema_decay: the weights' averages (as training's grids); false: the weights
 
 
@@ -54,7 +67,7 @@ def settings(args):
     export whose config.json describes the model; cfg.out_dir: where samples/ goes (source by default)."""
     overrides, flags = configurator.parse_flags(args, config.Config, Options)
     options = Options(**flags)
-    for name in ('checkpoint', 'export'):
+    for name in ('checkpoint', 'export', 'edit'):
         if configurator.not_utf8(getattr(options, name)):
             raise UsageError(f'--{name} {getattr(options, name)!r} is not UTF-8 text, which TensorFlow\'s paths '
                              f'must be: rename it')
@@ -63,6 +76,16 @@ def settings(args):
             raise UsageError(f'{name} must be a whole number >= 1, not {getattr(options, name)}')
     if not options.attribute_scale >= 0:
         raise UsageError(f'attribute_scale must be a number >= 0, not {options.attribute_scale}')
+    if (options.to or options.from_label) and (options.export or options.metrics or not options.edit):
+        other = '--export' if options.export else '--metrics' if options.metrics else 'no --edit'
+        raise UsageError(f'--{"to" if options.to else "from_label"} edits a picture, and {other} was given: pass '
+                         f'--edit=PICTURE with --to=NAME alone')
+    if options.edit and not options.to:
+        raise UsageError('--edit needs --to=NAME, the label to move the picture towards (a class such as 7, an '
+                         'attribute such as Smiling)')
+    if options.edit and not os.path.lexists(options.edit):
+        raise UsageError(f'no picture at {options.edit}: pass a JPEG, PNG, GIF or BMP picture, or a folder of them')
+    strengths(options.strength)
     source = overrides.get('out_dir')
     checkpoint = options.checkpoint not in ('', 'best', 'newest') and options.checkpoint  # a path
     near = difflib.get_close_matches(options.checkpoint, ('best', 'newest'), n=1, cutoff=0.6)
@@ -97,11 +120,24 @@ def settings(args):
     return dataclasses.replace(cfg, out_dir=out_dir), cfg.out_dir, options, changes
 
 
+def strengths(text):
+    """--strength's numbers, or one UsageError."""
+    try:
+        values = [float(v) for v in text.split(',')]
+        if not all(map(math.isfinite, values)):
+            raise ValueError
+    except ValueError:
+        raise UsageError(f'--strength={text}: pass how far along the move, a number or a comma list such as '
+                         f'--strength=0.5,1,1.5,2') from None
+    return values
+
+
 run_folder.start(__name__, __doc__, settings)  # --help and a typo answered before TensorFlow loads
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import numpy as np  # noqa: E402
 
+import attributes  # noqa: E402
 import best_model  # noqa: E402
 import checkpoints  # noqa: E402
 import data  # noqa: E402
@@ -120,12 +156,14 @@ INTERPOLATION_STEPS = 10  # images per interpolation row, both ends included
 def load_config(args):
     """(cfg with out_dir where the samples go, the checkpoint to render, Options) from the command line."""
     cfg, source, options, changes = settings(args)
-    if options.attributes not in ('', 'none'):
-        unknown = [a for a in options.attributes.split(',') if a not in data.CELEB_A_ATTRIBUTES]
-        if unknown:
-            raise UsageError(f'unknown attribute {unknown[0]!r}; the 40 are: {", ".join(data.CELEB_A_ATTRIBUTES)}')
-        if cfg.dataset != 'celeb_a':
-            raise UsageError(f'{cfg.dataset} has no attributes: attribute vectors need CelebA')
+    asked = (options.attributes.split(',') if options.attributes not in ('', 'none') else []) + [
+        name for name in (options.to, options.from_label) if name]
+    names = data.label_names(cfg) if asked else ()
+    for name in asked:
+        if name not in names:
+            near = difflib.get_close_matches(name, names, n=1)
+            raise UsageError(f'unknown label {name!r}' + (f' (did you mean {near[0]!r}?)' if near else '')
+                             + f'; the {len(names)} of {cfg.data_dir or cfg.dataset}: {", ".join(names)}')
     if options.metrics and options.metric_samples < metrics.MIN_IMAGES:
         raise UsageError(f'--metrics compares sets of images: pass --metric_samples={metrics.MIN_IMAGES} or more, '
                          f'not {options.metric_samples}')
@@ -250,7 +288,7 @@ def export(cfg, checkpoint, folder):
 def render(cfg, checkpoint, options):
     """Every output (the module's docstring) into out_dir/samples/, written whole, one render at a time. The
     checkpoint is read at the start only: a training run may rotate it away meanwhile."""
-    before = os.path.join(cfg.out_dir, 'samples')  # an earlier render's: its attribute vectors reused if they fit
+    before = os.path.join(cfg.out_dir, 'samples')
     print(f'rendering {checkpoint} into {before}')
     def still_its_own():  # a run or an export may have landed in out_dir since the flags were checked
         kind = 'an exported model' if run_folder.is_export(cfg.out_dir) else 'a training run' if run_folder.is_run(
@@ -266,22 +304,18 @@ def render(cfg, checkpoint, options):
         mixture = prior.for_checkpoint(cfg, checkpoint, encoder, unaveraged=not options.average,  # None: N(0, I)
                                        beside=run_folder.run_of(checkpoint))  # (keyed by its index: read now too)
         extractors = metrics.feature_extractors(cfg) if options.metrics else None  # before the long work
-        decode_batch = tf.function(lambda z: data.to_uint8(cfg, decoder(z, training=False)),
-                                   input_signature=[tf.TensorSpec([None, cfg.z_dim], tf.float32)])
-        decode = lambda z: np.concatenate([decode_batch(z[i:i + models.INFERENCE_BATCH]).numpy()
-                                           for i in range(0, len(z), models.INFERENCE_BATCH)])
+        encode, decode = coders(cfg, encoder, decoder)
         generations = decode(prior.sample(cfg, mixture, options.num_samples, cfg.seed))
         images.write_numbered(generations, os.path.join(samples, 'generations'))
         images.save_image(images.tile(generations[:100]), os.path.join(samples, 'generations.png'), width=800)
         try:
-            originals, codes, reconstructions = write_reconstructions(cfg, encoder, decode, options.num_samples,
-                                                                      samples)
+            originals, codes = write_reconstructions(cfg, encode, decode, options.num_samples, samples)
             between = 'held-out images'
         except data.Unavailable as e:
             if options.metrics or options.attributes not in ('', 'none'):  # asked for what needs the data
                 raise
             print(f'note: no reconstructions ({e})')
-            originals = reconstructions = None
+            originals = None
             codes, between = models.prior_z(16, cfg.z_dim, cfg.seed + 1).numpy(), 'random codes'
         rows = min(8, len(codes) // 2)  # interpolations.png: rows walking linearly in z between pairs of codes
         if rows:
@@ -295,31 +329,48 @@ def render(cfg, checkpoint, options):
               f'{rows} interpolation rows between {between}'
               + (f' and a GIF of {frames} sampled epoch{"s" * (frames != 1)}' if frames else
                  ' (no training grids in op-gen/: no GIF)'))
+        wanted = options.metrics or (originals is not None and options.attributes != 'none')
+        try:  # by default only for labelled data: a plain folder has no labels to speak of
+            names = data.label_names(cfg) if wanted else None
+        except UsageError:
+            if options.attributes not in ('', 'none'):
+                raise
+            names = None
+        vectors = lambda: attributes.for_checkpoint(cfg, checkpoint, encoder, options.attribute_images,
+                                                    not options.average, run_folder.run_of(checkpoint))[1]
         if options.metrics:  # with ema_decay, metrics.json says which weights were scored
             scores = metrics.evaluate(cfg, encoder, decoder, options.metric_samples, extractors=extractors,
                                       draw=lambda n: prior.sample(cfg, mixture, n, cfg.seed))
             scores.update(checkpoint=checkpoint, epoch=epoch, prior=prior.describe(mixture))
             if cfg.ema_decay is not None:
                 scores['weights'] = 'average' if options.average else 'weights'
-            run_folder.write_json(os.path.join(samples, 'metrics.json'), scores)
             print(f"epoch {scores['epoch']}: {metrics.summary(scores)}")
-        celeb_a = cfg.dataset == 'celeb_a' and (not cfg.data_dir or os.path.exists(
-            os.path.join(cfg.data_dir, data.ATTRIBUTE_FILE)))
-        if options.attributes == 'none' or (not options.attributes and not celeb_a) or originals is None:
-            return  # by default only for CelebA's own images: a plain folder has no attributes to speak of
-        write_attributes(cfg, checkpoint, encoder, decode, options, originals, codes, reconstructions, samples,
-                         before)
+            kinds = [kind for kind in cfg.metric_features.split(',') if kind in ('classifier', 'mlp')]
+            if kinds and names and len(names) == 10:  # the digit classifiers' 10 classes
+                scores['edits'] = measure_edits(cfg, encode, decoder, vectors(), kinds, options.metric_samples)
+            run_folder.write_json(os.path.join(samples, 'metrics.json'), scores)
+        if names and originals is not None and options.attributes != 'none':
+            write_attributes(cfg, options, names, vectors(), encode, decode, samples)
 
 
-def write_reconstructions(cfg, encoder, decode, count, samples):
+def coders(cfg, encoder, decoder):
+    """(encode: float images -> the encoder's means, decode: codes -> uint8 images), numpy in and out, in batches."""
+    encode_batch = tf.function(lambda x: encoder(x, training=False)[0],
+                               input_signature=[tf.TensorSpec([None, cfg.image_size, cfg.image_size, cfg.channels])])
+    decode_batch = tf.function(lambda z: data.to_uint8(cfg, decoder(z, training=False)),
+                               input_signature=[tf.TensorSpec([None, cfg.z_dim], tf.float32)])
+    return tuple(lambda x, f=f: np.concatenate([f(x[i:i + models.INFERENCE_BATCH]).numpy()
+                                                for i in range(0, len(x), models.INFERENCE_BATCH)])
+                 for f in (encode_batch, decode_batch))
+
+
+def write_reconstructions(cfg, encode, decode, count, samples):
     """originals/, reconstructions/ and reconstructions.png of the first `count` held-out images (from the
-    encoder's mean); returns (originals, codes, reconstructions)."""
-    encode = tf.function(lambda x: encoder(x, training=False)[0],  # the mean
-                         input_signature=[tf.TensorSpec([None, cfg.image_size, cfg.image_size, cfg.channels])])
+    encoder's mean); returns (originals, codes)."""
     originals, codes = [], []
     for x in data.held_out_dataset(cfg, models.INFERENCE_BATCH).take(math.ceil(count / models.INFERENCE_BATCH)):
         originals.append(data.to_uint8(cfg, x).numpy())
-        codes.append(encode(x).numpy())
+        codes.append(encode(x.numpy()))
     originals, codes = np.concatenate(originals)[:count], np.concatenate(codes)[:count]
     reconstructions = decode(codes)
     images.write_numbered(originals, os.path.join(samples, 'originals'))
@@ -328,69 +379,101 @@ def write_reconstructions(cfg, encoder, decode, count, samples):
     side_by_side = np.concatenate([images.tile(originals[:pairs]), images.tile(reconstructions[:pairs])], axis=1)
     images.save_image(side_by_side, os.path.join(samples, 'reconstructions.png'),
                       'originals (left), reconstructions (right)', width=800)
-    return originals, codes, reconstructions
+    return originals, codes
 
 
-def write_attributes(cfg, checkpoint, encoder, decode, options, originals, codes, reconstructions, samples, before):
-    """attributes.png (CelebA): test faces, their reconstructions, and their codes plus each attribute's
-    vector (the paper's section 4.1)."""
-    try:
-        vectors = load_attribute_vectors(cfg, checkpoint, encoder, options.attribute_images, samples, before)
-    except UsageError as e:
-        if options.attributes:  # asked for: an error; by default: a note
-            raise
-        print(f'no attribute vectors: {e}')
-        return
-    names = options.attributes.split(',') if options.attributes else list(PAPER_ATTRIBUTES)
-    undefined = [n for n in names if not np.all(np.isfinite(vectors[data.CELEB_A_ATTRIBUTES.index(n)]))]
+def held_out_labelled(cfg, encode, count):
+    """(float images, the encoder's means, labels [n, K]) of the first `count` held-out images."""
+    batches = data.labelled_dataset(cfg, models.INFERENCE_BATCH, 'held_out').take(
+        math.ceil(count / models.INFERENCE_BATCH))
+    x, labels = (np.concatenate(parts)[:count] for parts in zip(*[(x.numpy(), y.numpy()) for x, y in batches]))
+    return x, encode(x), labels
+
+
+def measure_edits(cfg, encode, decoder, found, kinds, count):
+    """metrics.json's 'edits' (metrics.edits) on the first EDIT_IMAGES held-out images (at most `count`), each
+    moved to each other class; the lines printed. None (and a note) where they are not one class each."""
+    _, codes, labels = held_out_labelled(cfg, encode, min(metrics.EDIT_IMAGES, count))
+    if not np.all(labels.sum(1) == 1) or not np.all(np.isfinite(found['means'])):
+        print('note: edits not measured: the held-out images are not of one class each, or a class has no '
+              f'training image among the {int(found["counts"][0].sum())} encoded')
+        return None
+    scores = metrics.edits(cfg, decoder, codes, labels.argmax(1), found['vectors'], found['means'], kinds)
+    print('\n'.join(metrics.edit_lines(scores)))
+    return scores
+
+
+def write_attributes(cfg, options, names, found, encode, decode, samples):
+    """attributes.png: held-out images (rows: of class data, the first of each class; else the first 8), their
+    reconstructions, and their codes plus attribute_scale times each label's vector (the paper's section 4.1)."""
+    shown = options.attributes.split(',') if options.attributes else list(
+        PAPER_ATTRIBUTES if names == data.CELEB_A_ATTRIBUTES else names)
+    undefined = [n for n in shown if not np.all(np.isfinite(found['vectors'][names.index(n)]))]
     if undefined:  # every encoded image has it, or none has
         print(f'no attribute vector for {", ".join(undefined)}: all or none of the '
-              f'{options.attribute_images} encoded images have it')
-        names = [n for n in names if n not in undefined]
-    faces = min(8, len(codes))  # rows of attributes.png
-    columns = [originals[:faces], reconstructions[:faces]] + [
-        decode(codes[:faces] + options.attribute_scale * vectors[data.CELEB_A_ATTRIBUTES.index(n)]) for n in names]
+              f'{int(found["counts"][0].sum())} encoded training images have it')
+        shown = [n for n in shown if n not in undefined]
+    classes = found['counts'][:, 0].sum() == found['counts'][0].sum()  # one label an image
+    x, codes, labels = held_out_labelled(cfg, encode, metrics.EDIT_IMAGES if classes else 8)
+    rows = labels.argmax(0)[labels.max(0) > 0] if classes else np.arange(len(x))  # each label's first image
+    originals, codes = data.to_uint8(cfg, x[rows]).numpy(), codes[rows]
+    columns = [originals, decode(codes)] + [
+        decode(codes + options.attribute_scale * found['vectors'][names.index(n)]) for n in shown]
     grid = images.tile(np.stack(columns, axis=1).reshape((-1,) + originals.shape[1:]), cols=len(columns))  # row by row
     images.save_image(grid, os.path.join(samples, 'attributes.png'), width=3 * grid.shape[1],
-                      column_labels=['original', 'reconstruction'] + names)
-    print(f'wrote attributes.png: {faces} test faces, {len(names)} attributes')
+                      column_labels=['original', 'reconstruction'] + shown)
+    print(f'wrote attributes.png: {len(rows)} held-out images moved along {len(shown)} labels\' vectors')
 
 
-def attribute_vectors(codes, attributes):
-    """codes [n, z] and attributes [n, 40] of 0/1 -> [40, z]: for each attribute, the mean code of the
-    images that have it minus the mean code of those that don't (NaN where either side is empty)."""
-    codes, attributes = np.asarray(codes, np.float64), np.asarray(attributes, np.float64)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        having = attributes.T @ codes / attributes.sum(0)[:, None]
-        lacking = (1 - attributes).T @ codes / (1 - attributes).sum(0)[:, None]
-    return (having - lacking).astype(np.float32)
-
-
-def load_attribute_vectors(cfg, checkpoint, encoder, count, samples, before):
-    """The 40 attribute vectors of this checkpoint from `count` training images (z sampled from q(z|x), as the
-    paper's code), or before/attribute_vectors.npz's when they fit; saved in samples/."""
-    path, vectors = os.path.join(before, 'attribute_vectors.npz'), None
-    spec = {'vectors': ('float32', (len(data.CELEB_A_ATTRIBUTES), cfg.z_dim)), 'checkpoint': ('U', ()),
-            'images': ('i', ())}
-    try:  # NaN: an attribute all or none of the images have
-        saved = run_folder.read_arrays(path, spec, finite=False)
-        if str(saved['checkpoint']) == checkpoint and int(saved['images']) == count:
-            vectors = saved['vectors']
-    except run_folder.Unreadable as e:
-        if os.path.lexists(path):
-            print(f'note: {path} does not read back as attribute vectors ({e}): making them again')
-    if vectors is None:
-        codes, attributes = [], []
-        batches = data.attribute_dataset(cfg, models.INFERENCE_BATCH).take(math.ceil(count / models.INFERENCE_BATCH))
-        for i, (x, a) in enumerate(batches):
-            mean, sigma = encoder(x, training=False)
-            eps = tf.random.stateless_normal(tf.shape(mean), seed=[cfg.seed, i])
-            codes.append((mean + sigma * eps).numpy())
-            attributes.append(a.numpy())
-        vectors = attribute_vectors(np.concatenate(codes)[:count], np.concatenate(attributes)[:count])
-    with run_folder.written(os.path.join(samples, 'attribute_vectors.npz')) as temporary, open(temporary, 'wb') as f:
-        np.savez(f, vectors=vectors, names=np.array(data.CELEB_A_ATTRIBUTES), checkpoint=checkpoint, images=count)
-    return vectors
+def edit(cfg, checkpoint, options):
+    """--edit: each picture (data.read_picture) encoded (the encoder's mean), moved along --to's vector (or from
+    --from_label's mean code to --to's) at each strength, decoded; into out_dir/edits/ a strip (the picture as the
+    networks see it, its reconstruction, an edit per strength) and its images one by one, under the render's lock."""
+    if os.path.isdir(options.edit):
+        paths = [os.path.join(options.edit, name) for name in data.picture_files(options.edit)]
+        pictures = []
+        for path in paths:  # a damaged one warned about and skipped, as a data folder's
+            try:
+                pictures.append((path,) + data.read_picture(cfg, path))
+            except run_folder.Unreadable as e:
+                print(f'warning: skipping {path!a} ({e})', file=sys.stderr)
+        if not pictures:
+            raise UsageError(f'--edit={options.edit} holds no picture that reads ({", ".join(data.IMAGE_EXTENSIONS)})')
+    else:
+        try:
+            pictures = [(options.edit,) + data.read_picture(cfg, options.edit)]
+        except run_folder.Unreadable as e:
+            raise UsageError(f'--edit={options.edit} does not read as a picture ({e}): pass a JPEG, PNG, GIF or BMP '
+                             f'image') from e
+    for _, _, words in pictures:
+        print(words)
+    by = strengths(options.strength)
+    name = re.sub(r'[^\w.-]', '-', (options.from_label + '_to_' if options.from_label else 'to_') + options.to)
+    with run_folder.made(cfg.out_dir), run_folder.Lock(cfg.out_dir, 'samples.lock', 'being rendered'):
+        encoder, decoder = restore_models(cfg, checkpoint, options.average)
+        labels, found = attributes.for_checkpoint(cfg, checkpoint, encoder, options.attribute_images,
+                                                  not options.average, run_folder.run_of(checkpoint))
+        move = found['vectors'][labels.index(options.to)] if not options.from_label else (
+            found['means'][labels.index(options.to)] - found['means'][labels.index(options.from_label)])
+        if not np.all(np.isfinite(move)):
+            raise UsageError(f'no move to {options.to}: all or none of the {int(found["counts"][0].sum())} encoded '
+                             f'training images have {options.to} or {options.from_label}: pass --attribute_images='
+                             f'{10 * options.attribute_images}, or another label')
+        encode, decode = coders(cfg, encoder, decoder)
+        folder = run_folder.folder(cfg.out_dir, 'edits')
+        for path, picture, _ in pictures:
+            code = encode(data.to_float(cfg, picture[None]).numpy())
+            edits = decode(np.concatenate([code] + [code + s * move for s in by]).astype(np.float32))
+            stem = f'{os.path.splitext(os.path.basename(path))[0]}_{name}'
+            titles = ['original', 'reconstruction'] + [f'strength {s:g}' for s in by]
+            strip = images.tile(np.concatenate([picture[None], edits]), cols=len(titles))
+            images.save_image(strip, os.path.join(folder, stem + '.png'), width=3 * strip.shape[1],
+                              column_labels=titles)
+            with run_folder.written_folder(os.path.join(folder, stem)) as singles:
+                for title, image in zip(titles, np.concatenate([picture[None], edits])):
+                    images.write_png(image, os.path.join(singles, title.replace(' ', '_') + '.png'))
+            print(f'wrote {os.path.join(folder, stem)}.png and {stem}/: {path} moved to {options.to} at strength '
+                  f'{", ".join(f"{s:g}" for s in by)}')
 
 
 def main(argv):
@@ -399,6 +482,8 @@ def main(argv):
         cfg, checkpoint, options = load_config(argv)
         if options.export:
             export(cfg, checkpoint, options.export)
+        elif options.edit:
+            edit(cfg, checkpoint, options)
         else:
             render(cfg, checkpoint, options)
 

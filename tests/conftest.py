@@ -194,6 +194,31 @@ def run_copy(trained_run, tmp_path):
     return tmp_path / 'run'
 
 
+@pytest.fixture(scope='module')
+def faces(tmp_path_factory):
+    """A CelebA-like run on 24 random 'faces' with a list_attr_celeba.txt; Smiling on every other image,
+    all young; trained once in each test module that takes it."""
+    import numpy as np
+    import tensorflow as tf
+    import config
+    import data
+    import vae_gan
+    root = tmp_path_factory.mktemp('faces')
+    folder = root / 'img_align_celeba'
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    lines = ['24', ' '.join(data.CELEB_A_ATTRIBUTES)]
+    for i in range(24):
+        name = f'face{i:02d}.jpg'
+        tf.io.write_file(str(folder / name), tf.io.encode_jpeg(rng.integers(0, 256, (40, 32, 3), np.uint8)))
+        values = ['1' if (a == 'Smiling' and i % 2) or a == 'Young' else '-1' for a in data.CELEB_A_ATTRIBUTES]
+        lines.append(f'{name} ' + ' '.join(values))
+    (folder / 'list_attr_celeba.txt').write_text('\n'.join(lines) + '\n')  # CelebA's own name
+    cfg = tiny(config.celeb_a, root, data_dir=str(folder), image_size=32, z_dim=8)
+    vae_gan.train(cfg)
+    return cfg
+
+
 def fake_scores(fid):
     """What metrics.evaluate returns, with the FID a test scripts (one feature space)."""
     return {'features': {'classifier': {'fid': float(fid), 'kid': 0.0, 'precision': 0.5, 'recall': 0.5}},

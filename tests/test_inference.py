@@ -70,7 +70,7 @@ def test_config_comes_from_out_dir(run):
     (['--num_samples=many'], '--num_samples=many: expected int'),
     (['--num_samples=0'], 'num_samples must be a whole number >= 1'),
     (['--attribute_scale=-1'], 'attribute_scale must be a number >= 0'),
-    (['--attributes=Smile'], "unknown attribute 'Smile'"),
+    (['--attributes=Smile'], "unknown label 'Smile'"),
 ])
 def test_bad_flags(args, message):
     with pytest.raises(UsageError, match=message):

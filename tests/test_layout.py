@@ -12,7 +12,7 @@ from conftest import ROOT
 # what the step stands on and the checkpoints; the scripts on top. vae_gan.py (the method and its loop)
 # is imported only by bench.py, which times its step.
 LAYERS = {'config': 0, 'run_folder': 1, 'configurator': 2, 'data': 3, 'models': 3, 'images': 3,
-          'checkpoints': 4, 'prior': 4, 'original': 5, 'metrics': 5, 'best_model': 6, 'vae_gan': 7,
+          'checkpoints': 4, 'prior': 4, 'original': 5, 'metrics': 5, 'attributes': 5, 'best_model': 6, 'vae_gan': 7,
           'vae_gan_inference': 7, 'bench': 8}
 ENTRY_POINTS = ('vae_gan_inference', 'bench')  # imported by nothing
 

@@ -138,7 +138,7 @@ def _kinds(tmp, monkeypatch):
     import metrics
     import prior
     import tensorflow as tf
-    import vae_gan_inference as inference
+    import attributes
     from conftest import ROOT
     cfg = tiny(config.mnist, tmp, z_dim=8, prior='mixture', prior_components=2, prior_images=4)
     pictures = np.random.default_rng(1).random((8, 28, 28, 1), np.float32)
@@ -146,8 +146,8 @@ def _kinds(tmp, monkeypatch):
     mixture = {'weights': np.array([0.5, 0.5]), 'means': np.zeros((2, 8)), 'covariances': np.stack([np.eye(8)] * 2),
                'images': 4}
     monkeypatch.setattr(prior, 'fit', lambda *args: mixture)
-    monkeypatch.setattr(data, 'attribute_dataset', lambda *args: tf.data.Dataset.from_tensors(
-        (np.zeros((4, 28, 28, 1), np.float32), np.eye(4, 40, dtype=np.float32))))
+    monkeypatch.setattr(data, 'labelled_dataset', lambda *args: tf.data.Dataset.from_tensors(
+        (np.zeros((4, 28, 28, 1), np.float32), np.eye(4, 10, dtype=np.float32))))
     encode = lambda x, training: (tf.zeros([4, 8]), tf.ones([4, 8]))
 
     def at(folder):
@@ -172,8 +172,8 @@ def _kinds(tmp, monkeypatch):
         return str(next((folder / 'metrics_cache').iterdir()))
 
     def vectors(folder):
-        inference.load_attribute_vectors(at(folder), 'ckpt-1', encode, 4, str(folder), str(folder))
-        return str(folder / 'attribute_vectors.npz')
+        attributes.for_checkpoint(at(folder), index(folder)[:-6], encode, 4)
+        return str(next((folder / 'metrics_cache').iterdir()))
 
     def best(folder):
         run(folder)
@@ -181,10 +181,10 @@ def _kinds(tmp, monkeypatch):
         run_folder.write_json(folder / 'best' / 'scores.json', {'epoch': 1, 'figure': 1.0})
         return str(folder / 'best' / 'scores.json')
 
-    def attributes(folder):
+    def labels(folder):
         names = ' '.join(data.CELEB_A_ATTRIBUTES)
-        (folder / data.ATTRIBUTE_FILE).write_text(f'1\n{names}\n000001.jpg ' + ' 1' * 40 + '\n')
-        return str(folder / data.ATTRIBUTE_FILE)
+        (folder / data.LABEL_FILES[0]).write_text(f'1\n{names}\n000001.jpg ' + ' 1' * 40 + '\n')
+        return str(folder / data.LABEL_FILES[0])
 
     def frames(folder):
         os.mkdir(folder / 'op-gen')
@@ -206,8 +206,8 @@ def _kinds(tmp, monkeypatch):
                           lambda p: metrics.held_out_features(parent(p), extract, 'weights', pictures)),
         'mixture': (True, ARRAY_DAMAGES, mixed, lambda p: prior.for_checkpoint(
             parent(p), os.path.join(os.path.dirname(os.path.dirname(p)), 'ckpt-1'), None)),
-        'attribute vectors': (True, ARRAY_DAMAGES, vectors, lambda p: inference.load_attribute_vectors(
-            at(os.path.dirname(p)), 'ckpt-1', encode, 4, os.path.dirname(p), os.path.dirname(p))),
+        'attribute vectors': (True, ARRAY_DAMAGES, vectors, lambda p: attributes.for_checkpoint(
+            parent(p), os.path.join(os.path.dirname(os.path.dirname(p)), 'ckpt-1'), encode, 4)),
         'config.json': (False, JSON_DAMAGES, lambda f: str(run(f) / 'config.json'), configurator.from_saved),
         'preset.json': (False, JSON_DAMAGES, lambda f: str(run(f) / configurator.PRESET_FILE),
                         lambda p: configurator.for_training({'out_dir': os.path.dirname(p)})),
@@ -217,8 +217,8 @@ def _kinds(tmp, monkeypatch):
         'metrics.json': (False, JSON_DAMAGES, lambda f: str(run_folder.write_json(f / 'metrics.json', figures)
                                                              or f / 'metrics.json'), metrics._scores),
         'checkpoint index': (False, {}, index, lambda p: prior.for_checkpoint(at(os.path.dirname(p)), p[:-6], None)),
-        'list_attr_celeba.txt': (False, {}, attributes,
-                                 lambda p: data.read_attributes(os.path.dirname(p), ['000001.jpg'])),
+        'list_attr_celeba.txt': (False, {}, labels,
+                                 lambda p: data.read_labels(os.path.dirname(p), ['000001.jpg'])),
         'a grid of op-gen/': (False, {}, frames, lambda p: images.write_gif(os.path.dirname(p), p + '.gif')),
         'a feature network': (False, {}, network, lambda p: metrics._extractor(cfg, 'classifier')),
     }

@@ -1,4 +1,5 @@
 import dataclasses
+import glob
 import json
 import os
 import subprocess
@@ -225,7 +226,8 @@ def test_celeb_a_paper_trains_and_renders(mock_tfds, tmp_path, capsys):
     assert len(os.listdir(os.path.join(samples, 'generations'))) == 2
     # the attributes come from tensorflow-datasets (mocked): the paper's 18 by default
     assert os.path.exists(os.path.join(samples, 'attributes.png'))
-    assert np.load(os.path.join(samples, 'attribute_vectors.npz'))['vectors'].shape == (40, 128)
+    [vectors] = glob.glob(os.path.join(cfg.out_dir, 'metrics_cache', 'labels_*.npz'))
+    assert np.load(vectors)['vectors'].shape == (40, 128)
 
 
 def test_without_discriminate_recon_d_makes_no_reconstruction(tmp_path, step_for):

@@ -212,7 +212,7 @@ def test_linear_learning_rate_holds_then_falls_in_a_straight_line():
 
 def test_celeb_a_paper_trains_and_renders(mock_tfds, tmp_path, capsys):
     import vae_gan_inference
-    cfg = tiny(config.celeb_a_paper, tmp_path, steps_per_epoch=1, equilibrium=0.68, image_size=32)  # (the 64x64 family)
+    cfg = tiny(config.celeb_a_paper, tmp_path, steps_per_epoch=1, equilibrium=0.68, image_size=32)  # (its nets at 32x32)
     vae_gan.train(cfg)
     printed = capsys.readouterr().out
     assert 'epoch 1/1' in printed and 'balance: skipped' in printed

@@ -212,7 +212,8 @@ def test_linear_learning_rate_holds_then_falls_in_a_straight_line():
 
 def test_celeb_a_paper_trains_and_renders(mock_tfds, tmp_path, capsys):
     import vae_gan_inference
-    cfg = tiny(config.celeb_a_paper, tmp_path, steps_per_epoch=1, equilibrium=0.68, image_size=32)  # (its nets at 32x32)
+    # its networks at 32x32, as tests/test_fidelity.py builds them
+    cfg = tiny(config.celeb_a_paper, tmp_path, steps_per_epoch=1, equilibrium=0.68, image_size=32)
     vae_gan.train(cfg)
     printed = capsys.readouterr().out
     assert 'epoch 1/1' in printed and 'balance: skipped' in printed

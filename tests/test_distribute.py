@@ -32,11 +32,18 @@ run_folder.start()  # as the scripts load TensorFlow
 import tensorflow as tf
 cpu = tf.config.list_physical_devices('CPU')[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-''' + LOSSES + "print(json.dumps(losses('mirrored')))"
+''' + LOSSES + '''
+# what training's start loaded (run_folder.start, then `import vae_gan`), before anything ran
+loaded = [n for n in ('sklearn', 'scipy.stats', 'matplotlib.pyplot') if n in sys.modules]
+print(json.dumps([loaded, losses('mirrored')]))'''
 
 
 def test_mirrored_over_two_cpus_matches_one_device():
-    """Two logical CPUs (set up in a process of their own) against one device (in this one)."""
+    """Two logical CPUs (set up in a process of their own) against one device (in this one). That process
+    also tells what a start loads: run_folder.start and `import vae_gan` load Keras without scikit-learn
+    or matplotlib.pyplot (a second of every start). That both import afterwards, as prior.py and
+    metrics.py need, the tests of those show: the processes running the tests load Keras the same way
+    (conftest)."""
     result = subprocess.Popen([sys.executable, '-c', MIRRORED, ROOT], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
     here = {}
@@ -44,7 +51,8 @@ def test_mirrored_over_two_cpus_matches_one_device():
     one, single = here['losses']('default')
     stdout, stderr = result.communicate(timeout=240)
     assert result.returncode == 0, stderr[-3000:]
-    two, mirrored = json.loads(stdout.strip().splitlines()[-1])
+    loaded, (two, mirrored) = json.loads(stdout.strip().splitlines()[-1])
+    assert loaded == [], stdout + stderr[-2000:]  # a start without Keras' unused extras
     assert (one, two) == (1, 2)
     for a, b in zip(single, mirrored):  # three steps: the weights after each update agree too
         for name in a:

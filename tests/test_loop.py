@@ -234,16 +234,6 @@ def test_help_and_typos_are_answered_before_tensorflow_loads(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_a_start_loads_keras_without_its_unused_extras():
-    """run_folder.start: training's start loads neither scikit-learn nor matplotlib.pyplot
-    with Keras (a second of every start). That both import afterwards, as prior.py and metrics.py need,
-    the tests of those show: the processes running the tests load Keras the same way (conftest)."""
-    script = ("import sys; sys.path.insert(0, sys.argv[1]); import vae_gan; "
-              "print('loaded:', *[n for n in ('sklearn', 'scipy.stats', 'matplotlib.pyplot') if n in sys.modules])")
-    result = subprocess.run([sys.executable, '-c', script, ROOT], capture_output=True, text=True, timeout=120)
-    assert result.stdout.strip() == 'loaded:', result.stdout + result.stderr[-2000:]
-
-
 # ---- What a run writes is ignored by git ---------------------------------------------------------------
 
 def test_git_ignores_what_runs_and_the_readme_s_commands_write():

@@ -67,21 +67,46 @@ def test_renders_and_exports_never_land_inside_a_run_s_own_folders_or_an_export(
     assert len(os.listdir(export / 'samples' / 'generations')) == 2
 
 
-def test_a_run_that_cannot_see_its_checkpoints_refuses_and_keeps_its_scores(run_copy, capsys):
+def test_a_run_that_cannot_see_its_checkpoints_refuses_and_one_of_another_architecture_is_set_aside(
+        run_copy, tmp_path, capsys):
+    """Two cases, one training of each: the run whose checkpoints went away and came back goes on as the
+    shared run's own command would (that run is the reference), and so does a run with a checkpoint of
+    another architecture copied in, to the bit."""
+    import dataclasses
+    import numpy as np
+    import tensorflow as tf
+    import models
+    reference = tmp_path / 'reference'
+    shutil.copytree(run_copy, reference)
+    # its checkpoints out of sight: refused, the scores kept; back in place, the run goes on where it was
     scores = json.dumps({'epoch': 2, 'step': 4, 'figure': 9.0}) + '\n'
-    (run_copy / 'scores.jsonl').write_text(scores)
-    os.rename(run_copy / 'checkpoints', run_copy / 'saved')
-    (run_copy / 'checkpoints').write_text('a file in its place')
-    _refused(vae_gan.main, TINY + [f'--out_dir={run_copy}', '--epochs=3'], capsys, 'is not a folder',
+    (reference / 'scores.jsonl').write_text(scores)
+    os.rename(reference / 'checkpoints', reference / 'saved')
+    (reference / 'checkpoints').write_text('a file in its place')
+    _refused(vae_gan.main, TINY + [f'--out_dir={reference}', '--epochs=3'], capsys, 'is not a folder',
              'cannot see its checkpoints')
-    os.remove(run_copy / 'checkpoints')  # gone: the run has scores, so it trained
-    _refused(vae_gan.main, TINY + [f'--out_dir={run_copy}', '--epochs=3'], capsys, 'holds no checkpoint',
+    os.remove(reference / 'checkpoints')  # gone: the run has scores, so it trained
+    _refused(vae_gan.main, TINY + [f'--out_dir={reference}', '--epochs=3'], capsys, 'holds no checkpoint',
              'put its checkpoints back')
-    _refused(inference.main, [f'--out_dir={run_copy}', '--checkpoint=newest'], capsys, 'holds no checkpoint')
-    assert (run_copy / 'scores.jsonl').read_text() == scores and not os.path.exists(run_copy / 'op-gen' / 'x')
-    os.rename(run_copy / 'saved', run_copy / 'checkpoints')  # back: the run goes on where it was
+    _refused(inference.main, [f'--out_dir={reference}', '--checkpoint=newest'], capsys, 'holds no checkpoint')
+    assert (reference / 'scores.jsonl').read_text() == scores and not os.path.exists(reference / 'op-gen' / 'x')
+    os.rename(reference / 'saved', reference / 'checkpoints')  # back: the run goes on where it was
+    vae_gan.main(TINY + [f'--out_dir={reference}', '--epochs=3'])
+    assert 'resuming from' in capsys.readouterr().out and (reference / 'scores.jsonl').read_text() == scores
+    # a checkpoint of another architecture copied in: set aside, and the run goes on as the reference did
+    other = dataclasses.replace(configurator.from_saved(str(run_copy / 'config.json')), z_dim=4)
+    tf.train.Checkpoint(encoder=models.build_encoder(other), decoder=models.build_decoder(other),
+                        epoch=tf.Variable(5, dtype=tf.int64)).write(str(run_copy / 'checkpoints' / 'ckpt-5'))
     vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3'])
-    assert 'resuming from' in capsys.readouterr().out and (run_copy / 'scores.jsonl').read_text() == scores
+    printed = capsys.readouterr().out
+    assert 'ckpt-5 is a checkpoint of another architecture' in printed and 'kept as ckpt-5-other.*' in printed
+    assert 'resuming from' in printed and 'ckpt-2' in printed.split('resuming from')[1].split('\n')[0]
+    assert os.path.exists(run_copy / 'checkpoints' / 'ckpt-5-other.index')  # kept, never saved over
+    got, want = (tf.train.load_checkpoint(str(r / 'checkpoints' / 'ckpt-3')) for r in (run_copy, reference))
+    keys = set(want.get_variable_to_shape_map()) - {'_CHECKPOINTABLE_OBJECT_GRAPH'}  # (it holds layer names' counters)
+    assert set(got.get_variable_to_shape_map()) - {'_CHECKPOINTABLE_OBJECT_GRAPH'} == keys
+    for key in keys:
+        assert np.array_equal(got.get_tensor(key), want.get_tensor(key)), key
 
 
 @pytest.mark.parametrize('kind', ['link', 'folder'])
@@ -174,30 +199,6 @@ def test_a_crop_box_beyond_the_images_and_a_bad_value_in_config_json_are_named(r
     (run_copy / 'config.json').write_text(json.dumps(dict(saved, r1_gamma=1.0, update='simultaneous')))
     _refused(inference.main, [f'--out_dir={run_copy}'], capsys, f'{run_copy}/config.json holds a setting',
              'r1_gamma', 'read from that file, not the command line')
-
-
-def test_a_checkpoint_of_another_architecture_copied_in_is_set_aside_and_the_run_goes_on(run_copy, tmp_path, capsys):
-    import dataclasses
-    import shutil
-    import numpy as np
-    import tensorflow as tf
-    import models
-    reference = tmp_path / 'reference'
-    shutil.copytree(run_copy, reference)
-    other = dataclasses.replace(configurator.from_saved(str(run_copy / 'config.json')), z_dim=4)
-    tf.train.Checkpoint(encoder=models.build_encoder(other), decoder=models.build_decoder(other),
-                        epoch=tf.Variable(5, dtype=tf.int64)).write(str(run_copy / 'checkpoints' / 'ckpt-5'))
-    vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3'])
-    printed = capsys.readouterr().out
-    assert 'ckpt-5 is a checkpoint of another architecture' in printed and 'kept as ckpt-5-other.*' in printed
-    assert 'resuming from' in printed and 'ckpt-2' in printed.split('resuming from')[1].split('\n')[0]
-    assert os.path.exists(run_copy / 'checkpoints' / 'ckpt-5-other.index')  # kept, never saved over
-    vae_gan.main(TINY + [f'--out_dir={reference}', '--epochs=3'])  # the same run without it
-    got, want = (tf.train.load_checkpoint(str(r / 'checkpoints' / 'ckpt-3')) for r in (run_copy, reference))
-    keys = set(want.get_variable_to_shape_map()) - {'_CHECKPOINTABLE_OBJECT_GRAPH'}  # (it holds layer names' counters)
-    assert set(got.get_variable_to_shape_map()) - {'_CHECKPOINTABLE_OBJECT_GRAPH'} == keys
-    for key in keys:
-        assert np.array_equal(got.get_tensor(key), want.get_tensor(key)), key
 
 
 def test_paths_are_judged_as_the_system_resolves_them(run_copy, export, tmp_path, capsys, monkeypatch):

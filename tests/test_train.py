@@ -28,10 +28,13 @@ def _changed(before, net):
     return any(not np.array_equal(a, b.numpy()) for a, b in zip(before, net.trainable_variables))
 
 
-def test_each_optimizer_changes_only_its_own_network(tmp_path, step_for):
+def test_each_optimizer_changes_only_its_own_network_and_a_checkpoint_round_trips(tmp_path):
     """A step with one network's learning rate above 0 (set as training sets each epoch's) changes that
-    network's weights and no other's; one step traced for the three cases."""
-    nets, _, step = step_for(tiny(config.mnist, tmp_path))
+    network's weights and no other's; one step traced for the three cases. Then what build() checkpoints
+    comes back whole: weights, batch-norm statistics, optimizer slots, step."""
+    cfg = tiny(config.mnist, tmp_path)
+    trained = vae_gan.build(cfg)
+    nets, step = trained.nets, trained.train_step
     for only in NAMES:
         for name in NAMES:
             models.unscaled(nets.optimizers[name]).learning_rate = 1e-2 if name == only else 0.0
@@ -39,6 +42,16 @@ def test_each_optimizer_changes_only_its_own_network(tmp_path, step_for):
         step(tf.random.uniform([4, 28, 28, 1], seed=1), tf.constant(1.0))
         assert [_changed(b, nets[name]) for b, name in zip(before, NAMES)] == [name == only for name in NAMES], only
     assert step.experimental_get_tracing_count() == 1
+    path = trained.checkpoint.save(str(tmp_path / 'ckpt'))
+    run = vae_gan.build(cfg)  # fresh weights
+    assert not np.array_equal(run.nets.decoder.weights[0].numpy(), trained.nets.decoder.weights[0].numpy())
+    checkpoints.restore(run.checkpoint, path, 'unused')
+    for name in NAMES:
+        assert all(np.array_equal(x.numpy(), y.numpy())
+                   for x, y in zip(trained.nets[name].weights, run.nets[name].weights))
+        assert all(np.array_equal(x.numpy(), y.numpy())
+                   for x, y in zip(trained.nets.optimizers[name].variables, run.nets.optimizers[name].variables))
+    assert int(run.steps_done) == 3
 
 
 def test_step_returns_finite_scalars_and_counts_steps(tmp_path, step_for):
@@ -52,22 +65,6 @@ def test_step_returns_finite_scalars_and_counts_steps(tmp_path, step_for):
     assert float(metrics['kl_weight']) == pytest.approx(1 / 2)  # 1/batch from the tensor's shape
     assert 0 < float(metrics['d_x']) < 1
     assert [int(o.iterations) for o in nets.optimizers.values()] == [1, 1, 1] and int(steps_done) == 1
-
-
-def test_checkpoint_round_trip(tmp_path):
-    """What build() checkpoints comes back whole: weights, batch-norm statistics, optimizer slots, step."""
-    cfg = tiny(config.mnist, tmp_path)
-    trained = vae_gan.build(cfg)
-    trained.train_step(tf.random.uniform([4, 28, 28, 1], seed=1), tf.constant(1.0))
-    path = trained.checkpoint.save(str(tmp_path / 'ckpt'))
-    run = vae_gan.build(cfg)  # fresh weights
-    assert not np.array_equal(run.nets.decoder.weights[0].numpy(), trained.nets.decoder.weights[0].numpy())
-    checkpoints.restore(run.checkpoint, path, 'unused')
-    for name in NAMES:
-        assert all(np.array_equal(x.numpy(), y.numpy()) for x, y in zip(trained.nets[name].weights, run.nets[name].weights))
-        assert all(np.array_equal(x.numpy(), y.numpy())
-                   for x, y in zip(trained.nets.optimizers[name].variables, run.nets.optimizers[name].variables))
-    assert int(run.steps_done) == 1
 
 
 def _epochs_in(path):
@@ -216,7 +213,8 @@ def test_linear_learning_rate_holds_then_falls_in_a_straight_line():
 
 def test_celeb_a_paper_trains_and_renders(mock_tfds, tmp_path, capsys):
     import vae_gan_inference
-    cfg = tiny(config.celeb_a_paper, tmp_path, steps_per_epoch=1, equilibrium=0.68)
+    # its networks at 32x32, as tests/test_fidelity.py builds them
+    cfg = tiny(config.celeb_a_paper, tmp_path, steps_per_epoch=1, equilibrium=0.68, image_size=32)
     vae_gan.train(cfg)
     printed = capsys.readouterr().out
     assert 'epoch 1/1' in printed and 'balance: skipped' in printed

@@ -194,10 +194,10 @@ def run_copy(trained_run, tmp_path):
     return tmp_path / 'run'
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def faces(tmp_path_factory):
     """A CelebA-like run on 24 random 'faces' with a list_attr_celeba.txt; Smiling on every other image,
-    all young; trained once in each test module that takes it."""
+    all young; trained once in each test process that takes it."""
     import numpy as np
     import tensorflow as tf
     import config

@@ -131,12 +131,16 @@ def test_a_damaged_latest_checkpoint_is_kept_aside_and_the_one_before_resumes(ru
     assert checkpoint.endswith('ckpt-1') and 'ckpt-2 is damaged' in capsys.readouterr().out
     _fails(inference.main, [f'--checkpoint={ckpts / "ckpt-2"}'], capsys, 'ckpt-2 is damaged')
     assert _hashes(ckpts) == before
-    # training keeps it as ckpt-2-damaged.* and goes on from ckpt-1
+    # training keeps it as ckpt-2-damaged.* and goes on from ckpt-1, epoch 2's record in scores.jsonl redone
+    records = metrics.read_scores(str(run))
     vae_gan.main(TINY + [f'--out_dir={run}', '--epochs=3'])
     assert 'ckpt-2 is damaged' in capsys.readouterr().out
     names = os.listdir(ckpts)
     assert 'ckpt-2-damaged.index' in names and _hashes(ckpts)['ckpt-1.index'] == before['ckpt-1.index']
     assert _epochs_in(ckpts) == 3 and checkpoints.newest_intact(str(ckpts))[1] == []
+    redone = metrics.read_scores(str(run))  # one record an epoch: epoch 1's kept, 2 and 3 from the resumed run
+    assert [(r['epoch'], r['step']) for r in redone] == [(1, 2), (2, 4), (3, 6)]
+    assert redone[0] == records[0] and redone[1] != records[1]
 
 
 def test_every_checkpoint_damaged_is_one_line_and_nothing_moves(run, capsys):

@@ -153,15 +153,16 @@ def precision_recall(real, fake, k=PR_NEIGHBOURS):
     return _coverage(real, fake, k), _coverage(fake, real, k)
 
 
-def overfitting(train, validation, generations):
+def overfitting(train, validation, generations, neutral=0.0):
     """D's overfitting from its logits on training images, images it never trains on and generations: ADA's
-    heuristics (Karras et al. 2020, section 3), r_t = E[sign(logit on training images)] and r_v = (E[train] -
-    E[validation]) / (E[train] - E[generations]) (NaN where the last two are equal), and each mean logit:
-    logits, as ADA's figures, for a probability near 1 or 0 hides a gap."""
+    heuristics (Karras et al. 2020, section 3), r_t = E[sign(logit on training images - neutral)] (neutral: the
+    logit of a D that cannot tell, 0 in ADA's loss; vae_gan.neutral_logit) and r_v = (E[train] - E[validation])
+    / (E[train] - E[generations]) (NaN where the last two are equal), and each mean logit: logits, as ADA's
+    figures, for a probability near 1 or 0 hides a gap."""
     means = {name: float(np.mean(logits, dtype=np.float64)) for name, logits in
              (('train', train), ('validation', validation), ('generations', generations))}
     gap = means['train'] - means['generations']
-    return {'r_t': float(np.mean(np.sign(train))),
+    return {'r_t': float(np.mean(np.sign(np.asarray(train, np.float64) - neutral))),
             'r_v': (means['train'] - means['validation']) / gap if gap else math.nan, **means}
 
 
@@ -513,8 +514,8 @@ def plot(path, runs):
             axes[0].text(best, 0.5 - 0.07 * r, f' best/: epoch {best}', color=colour, fontsize=8,
                          transform=axes[0].get_xaxis_transform())
     for ax, title in zip(axes, ('FID of generations (log scale)', 'precision of generations', 'recall of generations',
-                                'reconstruction MSE (log scale)', "D's mean logit on training and validation images",
-                                "r_t: mean sign of D's logit on training images")):
+                                'reconstruction MSE (log scale)', "D's mean logit: training, validation images",
+                                "r_t: mean sign of D's logit (about neutral)")):
         ax.set_title(title, fontsize=10)
         ax.set(xlabel='epoch', yscale='log' if 'log scale' in title else 'linear')
         ax.grid(alpha=0.3)

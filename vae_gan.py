@@ -587,7 +587,8 @@ def log_overfitting(cfg, run):
             logits[name].append(real)
             if name == 'train':
                 logits['generations'].append(generated)
-    figures = metrics.overfitting(**{name: tf.concat(parts, 0).numpy() for name, parts in logits.items()})
+    figures = metrics.overfitting(**{name: tf.concat(parts, 0).numpy() for name, parts in logits.items()},
+                                  neutral=neutral_logit(cfg))
     for name, value in figures.items():
         tf.summary.scalar(f'overfitting/{name}', value, step=int(run.steps_done.numpy()))
     print(f"  overfitting: r_t {figures['r_t']:.3f}, r_v {figures['r_v']:.3f}; D's mean logit on training images "

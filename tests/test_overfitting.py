@@ -46,7 +46,7 @@ def test_the_figures_are_d_s_logits_on_the_first_images_of_each_split_every_epoc
               'validation': d(read(range(32, 36))[0]),
               'generations': np.concatenate([d(run.nets.decoder(c, training=True)) for c in z])}
     mean = {name: logits[name].astype(np.float64).mean() for name in logits}
-    expected = {'r_t': np.sign(logits['train']).mean(), **mean,
+    expected = {'r_t': np.sign(logits['train'] - np.log(1 / 2)).mean(), **mean,  # about D's neutral: 2 fakes a real
                 'r_v': (mean['train'] - mean['validation']) / (mean['train'] - mean['generations'])}
     assert len(set(logits['train'])) == 16  # 16 images, no batch repeated
     assert records[1]['overfitting'] == pytest.approx(expected, rel=1e-5)
@@ -56,6 +56,7 @@ def test_ada_s_heuristics_by_hand():
     figures = metrics.overfitting(train=np.float32([3, -1, 2, 0]), validation=np.float32([1, -1]),
                                   generations=np.float32([-2, -4]))
     assert figures == {'r_t': 0.25, 'r_v': 0.25, 'train': 1.0, 'validation': 0.0, 'generations': -3.0}  # 1 / (1 + 3)
+    assert metrics.overfitting(np.float32([3, -1, 2, 0]), [0], [0], neutral=-1.5)['r_t'] == 1.0  # all above neutral
 
 
 @pytest.mark.parametrize('preset', ['celeb_a', 'celeb_a_paper'])  # the step; the one-pass step, D on [x, x_p]

@@ -55,5 +55,5 @@ def for_checkpoint(cfg, checkpoint, encoder, count, unaveraged=False, beside=Non
         if tuple(saved['names']) != tuple(names):
             raise run_folder.Unreadable('other labels')
         return saved
-    return names, prior.cached(cfg, checkpoint, 'labels', terms, read, encoded, 'label vectors', 'making them',
+    return names, prior.cached(cfg, checkpoint, 'labels', terms, read, encoded, 'attribute vectors', 'making them',
                                unaveraged, beside)

@@ -90,9 +90,10 @@ class Config:
     r1_gamma: float = 0.0  # the R1 penalty r1_gamma / 2 * E|d logit D(x) / dx|^2 on real images (Mescheder et
     #   al. 2018) keeps D's slope small where the data is; 0 = off (the original). Sequential step only
     augment: str = ''  # DiffAugment (Zhao et al. 2020) of every image D sees, a comma list of 'translation' (up
-    #   to 1/8 of the side), 'cutout' (a square of half the side), 'color'; x and x~ share a draw where Dis_l
-    #   compares them; '' = off (the original). Sequential step only
-    augment_p: float = 1.0  # each augmentation's chance per image (DiffAugment's: 1); with ada_target, p's start
+    #   to 1/8 of the side, rounded: 4 pixels at 28), 'cutout' (a square of half the side), 'color' (models.augment
+    #   says how each meets MNIST's [0, 1] pixels); x and x~ share a draw where Dis_l compares them; '' = off (the
+    #   original). Sequential step only
+    augment_p: float = 1.0  # each augmentation part's chance per image (DiffAugment's: 1); with ada_target, p's start
     #   (ADA's: 0)
     ada_target: typing.Optional[float] = None  # ADA (Karras et al. 2020): every 4 steps p moves up while r_t =
     #   E[sign(D's logit on x)] (about D's neutral logit: vae_gan.neutral_logit) is above this, down while below

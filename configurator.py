@@ -75,8 +75,10 @@ def _check_values(cfg):
                              f"not {cfg.kl_weight!r}")
     if cfg.seed < 0:  # (below 2**31: the rule above)
         raise UsageError(f'seed must be a whole number from 0 to {2 ** 31 - 1}, not {cfg.seed}')
-    if cfg.real_vs_gen_weight == 1:
-        raise UsageError('real_vs_gen_weight 1 would leave D no fake term to learn from: pass a number below 1')
+    if cfg.real_vs_gen_weight in (0, 1):
+        raise UsageError(f'real_vs_gen_weight {cfg.real_vs_gen_weight:g} would leave D no '
+                         f'{"real" if cfg.real_vs_gen_weight == 0 else "fake"} term to learn from: pass a number '
+                         f'between 0 and 1')
     for name in ('recon_vs_gan_weight', 'real_vs_gen_weight'):
         if getattr(cfg, name) is not None and not 0 <= getattr(cfg, name) <= 1:
             raise UsageError(f'{name} must be in [0, 1] (or None), not {getattr(cfg, name)}')

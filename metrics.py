@@ -99,7 +99,7 @@ import models  # noqa: E402
 BATCH = models.INFERENCE_BATCH
 PR_NEIGHBOURS = 3  # k of improved precision and recall (Kynkaanniemi et al. 2019)
 MIN_IMAGES = PR_NEIGHBOURS + 1  # each image needs k neighbours besides itself
-EDIT_IMAGES, EDIT_STRENGTHS = 1000, (0.5, 1.0, 1.5, 2.0)  # the held-out images edit_scores moves, and how far
+EDIT_IMAGES, EDIT_STRENGTHS = 1000, (0.5, 1.0, 1.5, 2.0)  # the held-out images the edits move, and how far
 
 
 # ---- The figures: pure functions of features or images --------------------------------------------

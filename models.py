@@ -291,11 +291,12 @@ AUGMENT_DRAWS = 12  # uniform numbers per image that augment() reads
 
 
 def augment(x, kinds, p, u):
-    """DiffAugment (Zhao et al. 2020; DiffAugment_tf.py): each of `kinds` applied to each image with chance p,
-    differentiable in x: 'color' (brightness + U(-0.5, 0.5), saturation and contrast * U(0, 2) and U(0.5, 1.5)
-    about their means), 'translation' (a shift of up to 1/8 of the side each way, zero-filled), 'cutout' (a
-    zeroed square of half the side, centred anywhere). u [n, AUGMENT_DRAWS] in [0, 1): the draw; images
-    given one u move alike."""
+    """DiffAugment (Zhao et al. 2020; DiffAugment_tf.py), differentiable in x, each part applied to each image
+    with chance p: 'color' (brightness + U(-0.5, 0.5), saturation and contrast * U(0, 2) and U(0.5, 1.5) about
+    their means: three parts), 'translation' (one part: a shift of up to 1/8 of the side, rounded, each way,
+    zero-filled), 'cutout' (a zeroed square of half the side, centred anywhere). Its strengths are for pixels
+    in [-1, 1]: on MNIST's [0, 1] the brightness moves twice as far and the fill is the black background.
+    u [n, AUGMENT_DRAWS] in [0, 1): the draw; images given one u move alike."""
     size, dtype = x.shape[1], x.dtype
     u = tf.cast(u, tf.float32)
     on = lambda k: u[:, k] < p  # augmentation k applied to each image?

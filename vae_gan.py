@@ -107,8 +107,9 @@ def original_step(cfg, nets, batches, kl_weight, noise):
         gan = models.decoder_gan_loss(fakes(cfg, logit_x_tilde, logit_x_p), cfg.gan_loss, cfg.gan_log_offset)
         if weighted:  # VQGAN's adaptive weight of the GAN term, from the gradients at the decoder's last kernel
             last = [v for v in nets.decoder.trainable_variables if v.path.endswith('kernel')][-1]
-            seen['gan_weight'] = cfg.adaptive_gan_weight * models.adaptive_weight(tape, cfg.gamma_dec * dis_l, gan,
-                                                                                  last)
+            scale = nets.optimizers['decoder'].scale_loss  # (float16: both scaled, the ratio as it is)
+            seen['gan_weight'] = cfg.adaptive_gan_weight * models.adaptive_weight(
+                tape, scale(cfg.gamma_dec * dis_l), scale(gan), last)
         loss_dec = models.decoder_loss(dis_l, gan * seen['gan_weight'] if weighted else gan, cfg.gamma_dec,
                                        cfg.recon_vs_gan_weight)  # the original's MNIST/vae-gan.py:181
     grads['decoder'] = gradients(cfg, nets, 'decoder', tape, loss_dec)

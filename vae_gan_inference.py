@@ -80,6 +80,8 @@ def settings(args):
         other = '--export' if options.export else '--metrics' if options.metrics else 'no --edit'
         raise UsageError(f'--{"to" if options.to else "from_label"} edits a picture, and {other} was given: pass '
                          f'--edit=PICTURE with --to=NAME alone')
+    if options.from_label and options.from_label == options.to:
+        raise UsageError(f'--from_label={options.to} is --to: a move from a label to itself moves nothing; pass another')
     if options.edit and not options.to:
         raise UsageError('--edit needs --to=NAME, the label to move the picture towards (a class such as 7, an '
                          'attribute such as Smiling)')
@@ -288,7 +290,7 @@ def export(cfg, checkpoint, folder):
 def render(cfg, checkpoint, options):
     """Every output (the module's docstring) into out_dir/samples/, written whole, one render at a time. The
     checkpoint is read at the start only: a training run may rotate it away meanwhile."""
-    before = os.path.join(cfg.out_dir, 'samples')
+    before = os.path.join(cfg.out_dir, 'samples')  # (written whole as `samples`)
     print(f'rendering {checkpoint} into {before}')
     def still_its_own():  # a run or an export may have landed in out_dir since the flags were checked
         kind = 'an exported model' if run_folder.is_export(cfg.out_dir) else 'a training run' if run_folder.is_run(
@@ -346,7 +348,7 @@ def render(cfg, checkpoint, options):
                 scores['weights'] = 'average' if options.average else 'weights'
             print(f"epoch {scores['epoch']}: {metrics.summary(scores)}")
             kinds = [kind for kind in cfg.metric_features.split(',') if kind in ('classifier', 'mlp')]
-            if kinds and names and len(names) == 10:  # the digit classifiers' 10 classes
+            if kinds and names == tuple('0123456789'):  # the digit classifiers' classes, in their order
                 scores['edits'] = measure_edits(cfg, encode, decoder, vectors(), kinds, options.metric_samples)
             run_folder.write_json(os.path.join(samples, 'metrics.json'), scores)
         if names and originals is not None and options.attributes != 'none':
@@ -413,16 +415,16 @@ def write_attributes(cfg, options, names, found, encode, decode, samples):
         print(f'no attribute vector for {", ".join(undefined)}: all or none of the '
               f'{int(found["counts"][0].sum())} encoded training images have it')
         shown = [n for n in shown if n not in undefined]
-    classes = found['counts'][:, 0].sum() == found['counts'][0].sum()  # one label an image
-    x, codes, labels = held_out_labelled(cfg, encode, metrics.EDIT_IMAGES if classes else 8)
-    rows = labels.argmax(0)[labels.max(0) > 0] if classes else np.arange(len(x))  # each label's first image
+    x, codes, labels = held_out_labelled(cfg, encode, metrics.EDIT_IMAGES)
+    classes = bool(np.all(labels.sum(1) == 1))  # one label an image
+    rows = labels.argmax(0)[labels.max(0) > 0] if classes else np.arange(min(8, len(x)))  # each label's first image
     originals, codes = data.to_uint8(cfg, x[rows]).numpy(), codes[rows]
     columns = [originals, decode(codes)] + [
         decode(codes + options.attribute_scale * found['vectors'][names.index(n)]) for n in shown]
     grid = images.tile(np.stack(columns, axis=1).reshape((-1,) + originals.shape[1:]), cols=len(columns))  # row by row
     images.save_image(grid, os.path.join(samples, 'attributes.png'), width=3 * grid.shape[1],
                       column_labels=['original', 'reconstruction'] + shown)
-    print(f'wrote attributes.png: {len(rows)} held-out images moved along {len(shown)} labels\' vectors')
+    print(f'wrote attributes.png: {len(rows)} held-out images moved along {len(shown)} attribute vectors')
 
 
 def edit(cfg, checkpoint, options):

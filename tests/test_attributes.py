@@ -47,7 +47,7 @@ def test_attributes_png_and_saved_vectors(faces, capsys, monkeypatch):
     open(path, 'r+b').truncate(os.path.getsize(path) // 2)  # damaged: made again, with a note
     capsys.readouterr()
     inference.render(*inference.load_config(args))
-    assert 'does not read as label vectors' in capsys.readouterr().out
+    assert 'does not read as attribute vectors' in capsys.readouterr().out
     assert np.array_equal(np.load(path)['vectors'], saved['vectors'], equal_nan=True)
 
 

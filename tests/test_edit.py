@@ -136,6 +136,7 @@ def test_refusals_are_one_line(trained_run, labelled, tmp_path, capsys):
             ([f'--edit={picture}', '--to=7', '--strength='], '--strength=: pass how far along the move'),
             ([f'--edit={picture}', '--to=7', '--strength=1,x'], '--strength=1,x: pass how far along the move'),
             ([f'--edit={picture}'], '--edit needs --to=NAME'),
+            ([f'--edit={picture}', '--to=7', '--from_label=7'], '--from_label=7 is --to: a move from a label to itself'),
             (['--to=7', f'--export={tmp_path / "e"}'], '--to edits a picture, and --export was given'),
             ([f'--edit={tmp_path / "none.png"}', '--to=7'], f'no picture at {tmp_path / "none.png"}')]:
         with pytest.raises(SystemExit) as stop:
@@ -180,7 +181,7 @@ def test_metrics_measure_edits_on_class_data(trained_run, labelled, tmp_path, ca
     printed = capsys.readouterr().out
     assert printed.count('edits vector x') == 4 and printed.count('edits direct x') == 4
     assert 'edits class_mean: success classifier ' in printed
-    assert 'wrote attributes.png: 4 held-out images moved along 10 labels\' vectors' in printed  # classes 6-9
+    assert 'wrote attributes.png: 4 held-out images moved along 10 attribute vectors' in printed  # classes 6-9
 
 
 def test_a_render_of_class_data_moves_the_first_image_of_each_class(labelled, trained_run, tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+import checkpoints
 import configurator
 import run_folder
 import vae_gan
@@ -68,10 +69,12 @@ def test_renders_and_exports_never_land_inside_a_run_s_own_folders_or_an_export(
 
 
 def test_a_run_that_cannot_see_its_checkpoints_refuses_and_one_of_another_architecture_is_set_aside(
-        run_copy, tmp_path, capsys):
+        run_copy, tmp_path, capsys, monkeypatch):
     """Two cases, one training of each: the run whose checkpoints went away and came back goes on as the
     shared run's own command would (that run is the reference), and so does a run with a checkpoint of
-    another architecture copied in, to the bit."""
+    another architecture copied in, to the bit. That second training also has its grid folder replaced by
+    a link once its epoch's checkpoint is saved (tests/test_checkpoint_order.py's faults, one training for both):
+    the link is never written through, and the checkpoint saved before stays."""
     import dataclasses
     import numpy as np
     import tensorflow as tf
@@ -99,7 +102,19 @@ def test_a_run_that_cannot_see_its_checkpoints_refuses_and_one_of_another_archit
     other = dataclasses.replace(configurator.from_saved(str(run_copy / 'config.json')), z_dim=4)
     tf.train.Checkpoint(encoder=models.build_encoder(other), decoder=models.build_decoder(other),
                         epoch=tf.Variable(5, dtype=tf.int64)).write(str(run_copy / 'checkpoints' / 'ckpt-5'))
-    vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3'])
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    save = vae_gan.save_checkpoint
+
+    def saved_then_linked(cfg, *args):  # the epoch's checkpoint saved, then op-gen/ becomes a link
+        save(cfg, *args)
+        shutil.rmtree(run_copy / 'op-gen')
+        os.symlink(elsewhere, run_copy / 'op-gen')
+    monkeypatch.setattr(vae_gan, 'save_checkpoint', saved_then_linked)
+    with pytest.raises(SystemExit) as stop:
+        vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3'])
+    assert 'op-gen is a symbolic link' in str(stop.value.code) and os.listdir(elsewhere) == []
+    assert checkpoints.newest(str(run_copy / 'checkpoints')) == (str(run_copy / 'checkpoints' / 'ckpt-3'), 3)
     printed = capsys.readouterr().out
     assert 'ckpt-5 is a checkpoint of another architecture' in printed and 'kept as ckpt-5-other.*' in printed
     assert 'resuming from' in printed and 'ckpt-2' in printed.split('resuming from')[1].split('\n')[0]

@@ -34,9 +34,18 @@ def test_the_average_equals_one_computed_apart(step_for, tmp_path):
     assert not step_for(tiny(config.mnist, tmp_path))[0].averages  # off by default: nothing kept, nothing done
 
 
-def test_a_run_with_an_average_renders_it_and_keeps_it_for_good(digits, tmp_path, capsys):
+def test_a_run_with_an_average_renders_it_and_keeps_it_for_good_and_the_same_seed_trains_the_same_run(
+        digits, trained_run, tmp_path, capsys):
+    """The run with an average is also tests/test_train.py's run of one epoch with the shared run's settings
+    and seed (one training for both): it trains that run's first epoch again, to the bit, also with
+    histograms every step (they read the step's own gradients: no pass of their own, nothing that batch norm's
+    averages see) and with the average kept beside the weights (it reads them, never moves them)."""
     out = tmp_path / 'run'
-    vae_gan.main(TINY + [f'--data_dir={digits}', f'--out_dir={out}', '--epochs=1', '--ema_decay=0.5'])
+    vae_gan.main(TINY + [f'--data_dir={digits}', f'--out_dir={out}', '--epochs=1', '--ema_decay=0.5',
+                         '--histogram_every=1'])
+    from test_train import _decoder_weights
+    weights, shared = (_decoder_weights(str(r / 'checkpoints' / 'ckpt-1')) for r in (out, trained_run))
+    assert shared.keys() == weights.keys() and all(np.array_equal(shared[k], weights[k]) for k in shared)
     reader = tf.train.load_checkpoint(str(out / 'checkpoints' / 'ckpt-1'))
     assert any(k.startswith('decoder_average/') for k in reader.get_variable_to_shape_map())
     cfg, checkpoint, _ = inference.load_config([f'--out_dir={out}'])

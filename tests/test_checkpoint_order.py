@@ -1,17 +1,22 @@
 """A run's checkpoints by what they hold: a save is built whole beside its place and never written
 through a link; the newest is the one of the most epochs (as recorded in it), whatever its number; an
 epoch's checkpoint is saved before anything optional can fail; a render holds its checkpoint from its start."""
+import dataclasses
+import json
 import os
 import shutil
 import signal
 
+import keras
 import pytest
 import tensorflow as tf
 
 import best_model
 import checkpoints
+import config
 import configurator
 import images
+import models
 import run_folder
 import vae_gan
 import vae_gan_inference as inference
@@ -43,7 +48,10 @@ def test_a_link_planted_as_a_save_s_temporary_folder_is_never_written_through(ru
     assert not [n for n in os.listdir(ckpts) if n.endswith('_temp')]  # its own temporary folder gone too
 
 
-def test_the_newest_is_the_most_epochs_not_the_largest_number(run_copy, capsys):
+def test_the_newest_is_the_most_epochs_not_the_largest_number_and_an_edited_learning_rate_is_resumed_with(
+        run_copy, capsys, monkeypatch):
+    """One resume for two faults in separate places: stale copies among the checkpoints, and config.py edited
+    since the run started (tests/test_loop.py's config.py edits): neither hides the other's lines."""
     ckpts = run_copy / 'checkpoints'
     _copy(ckpts, 1, 9)  # stale copies named ckpt-9 and ckpt-3 that hold epoch 1
     _copy(ckpts, 1, 3)
@@ -52,6 +60,16 @@ def test_the_newest_is_the_most_epochs_not_the_largest_number(run_copy, capsys):
     assert inference.find_checkpoint(cfg, 'newest') == str(ckpts / 'ckpt-2')
     assert checkpoints.newest(str(ckpts)) == (str(ckpts / 'ckpt-2'), 2)  # the stopped line's
     capsys.readouterr()
+    monkeypatch.setitem(config.PRESETS, 'mnist', dataclasses.replace(config.mnist, lr_decoder=5e-4))  # config.py edited
+    seen = []
+    epoch = vae_gan.train_epoch
+
+    def spy(cfg, run, *args):
+        result = epoch(cfg, run, *args)
+        seen.append({name: float(models.unscaled(run.nets.optimizers[name]).learning_rate) for name in
+                     ('encoder', 'decoder', 'discriminator')})
+        return result
+    monkeypatch.setattr(vae_gan, 'train_epoch', spy)
     vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3'])
     printed = capsys.readouterr().out
     assert f'resuming from {ckpts / "ckpt-2"}: 2 epochs done' in printed
@@ -60,17 +78,37 @@ def test_the_newest_is_the_most_epochs_not_the_largest_number(run_copy, capsys):
     now = contents(ckpts)  # the rotation kept the one resumed from; the stale copy went first
     assert all(now[n] == kept[n] for n in kept if n.startswith(('ckpt-2.', 'ckpt-1.')))
     assert sorted(now) == sorted(n for n in kept if not n.startswith('ckpt-9'))
+    # the edited learning rate reaches the resumed run's optimizer
+    assert ('changed since the run last started: epochs 2 -> 3 (command line), lr_decoder 0.001 -> 0.0005 '
+            '(config.py)') in printed
+    assert seen == [{'encoder': pytest.approx(1e-3), 'decoder': pytest.approx(5e-4),
+                     'discriminator': pytest.approx(1e-3)}]
+    assert json.load(open(run_copy / 'config.json'))['lr_decoder'] == 5e-4  # the effective settings, as always
 
 
-def test_a_failing_scorer_after_an_epoch_keeps_the_epoch_s_checkpoint(run_copy, capsys, monkeypatch):
+def test_a_failing_scorer_after_an_epoch_keeps_the_epoch_s_checkpoint_and_checkpoints_move_between_options(
+        run_copy, capsys, monkeypatch):
+    """One resume for both: a scorer that fails after the epoch, in the float16, simultaneous-update resume of
+    the shared float32 run (tests/test_speed_options.py's options: its optimizers inside a LossScaleOptimizer),
+    then rendered in float32: the checkpoint is the same whatever the precision or the step. (bfloat16 has no
+    loss scaling: its optimizers are float32's; XLA compiles the same variables.)"""
     def unwritable(*args, **kwargs):
         raise PermissionError(13, 'Permission denied', str(run_copy / 'metrics_cache' / 'features.npy'))
     monkeypatch.setattr(best_model, 'start', lambda cfg, done: {})  # scores due, no networks loaded
     monkeypatch.setattr(best_model, 'score', unwritable)
-    with pytest.raises(SystemExit) as stop:
-        vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3', '--eval_every=1'])
+    try:
+        with pytest.raises(SystemExit) as stop:
+            vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3', '--eval_every=1',
+                                 '--mixed_precision=float16', '--update=simultaneous'])
+    finally:
+        keras.mixed_precision.set_global_policy('float32')
     assert 'Permission denied' in str(stop.value.code)
     assert checkpoints.newest(str(run_copy / 'checkpoints')) == (str(run_copy / 'checkpoints' / 'ckpt-3'), 3)
+    printed = capsys.readouterr().out
+    assert 'epoch 3/3' in printed and '2 epochs done' in printed
+    inference.render(*inference.load_config([f'--out_dir={run_copy}', '--num_samples=3']))
+    assert len(os.listdir(os.path.join(run_copy, 'samples', 'generations'))) == 3
+    assert keras.mixed_precision.global_policy().name == 'float32'  # rendered in float32
 
 
 def test_a_render_whose_checkpoint_goes_after_its_start_completes(run_copy, monkeypatch):
@@ -89,23 +127,14 @@ def test_a_render_whose_checkpoint_goes_after_its_start_completes(run_copy, monk
     assert scores['epoch'] == 2 and scores['checkpoint'] == str(ckpts / 'ckpt-2')
 
 
-def test_a_grid_folder_replaced_by_a_link_mid_run_is_never_written_through(run_copy, tmp_path, monkeypatch):
-    elsewhere = tmp_path / 'elsewhere'
-    elsewhere.mkdir()
-    save = vae_gan.save_checkpoint
-
-    def saved_then_linked(cfg, *args):  # the epoch's checkpoint saved, then op-gen/ becomes a link
-        save(cfg, *args)
-        shutil.rmtree(run_copy / 'op-gen')
-        os.symlink(elsewhere, run_copy / 'op-gen')
-    monkeypatch.setattr(vae_gan, 'save_checkpoint', saved_then_linked)
-    with pytest.raises(SystemExit) as stop:
-        vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3'])
-    assert 'op-gen is a symbolic link' in str(stop.value.code) and os.listdir(elsewhere) == []
-    assert checkpoints.newest(str(run_copy / 'checkpoints')) == (str(run_copy / 'checkpoints' / 'ckpt-3'), 3)
+# A grid folder replaced by a link mid-run (after the epoch's checkpoint is saved): tests/test_paths.py's run with
+# a checkpoint of another architecture copied in (one training for both).
 
 
-def test_a_fifo_among_a_checkpoint_s_files_is_passed_over_never_waited_on(run_copy, capsys):
+def test_a_fifo_among_a_checkpoint_s_files_is_passed_over_never_waited_on_and_a_dead_run_s_lock_is_taken_over(
+        run_copy, capsys):
+    """One resume for two faults in separate places: a FIFO among the checkpoints' files, and the lock a killed
+    run left (tests/test_faults.py's one run per out_dir), with a changed batch size."""
     folder = run_copy / 'checkpoints'
     signal.alarm(120)  # a hang ends this worker, failing the test, not the suite (a loaded machine takes a while)
     try:
@@ -115,7 +144,15 @@ def test_a_fifo_among_a_checkpoint_s_files_is_passed_over_never_waited_on(run_co
             assert f'ckpt-{number}.{part} is not a regular file' in checkpoints.damage(str(folder / f'ckpt-{number}'))
             if number == 1:
                 os.replace(folder / 'kept', folder / f'ckpt-1.{part}')
-        vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3'])  # passes over ckpt-2, resumes from ckpt-1
+        (run_copy / 'lock').write_text('process 999999 on elsewhere since yesterday\n')  # left by a killed run
+        vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3', '--batch_size=2'])  # resumes from ckpt-1
     finally:
         signal.alarm(0)
-    assert 'ckpt-2 is damaged' in capsys.readouterr().out and checkpoints.epoch_of(str(folder / 'ckpt-3')) == 3
+    printed = capsys.readouterr().out
+    assert 'ckpt-2 is damaged' in printed and checkpoints.epoch_of(str(folder / 'ckpt-3')) == 3
+    assert 'taking over the lock of process 999999' in printed and not os.path.exists(run_copy / 'lock')
+    # resuming names what differs from the run's last start, and config.json records the new settings
+    assert ('changed since the run last started: epochs 2 -> 3 (command line), batch_size 4 -> 2 (command line)'
+            in printed)
+    saved = json.load(open(run_copy / 'config.json'))
+    assert (saved['batch_size'], saved['z_dim'], saved['epochs']) == (2, 8, 3)

@@ -7,11 +7,13 @@ import shutil
 
 import pytest
 
+import checkpoints
 import configurator
 import run_folder
 import vae_gan
 import vae_gan_inference as inference
 from conftest import TINY, contents
+from test_faults import _epochs_in, _fails, _hashes, _resumes_at
 
 
 def _refused(main, args, capsys, *words):
@@ -68,10 +70,12 @@ def test_renders_and_exports_never_land_inside_a_run_s_own_folders_or_an_export(
 
 
 def test_a_run_that_cannot_see_its_checkpoints_refuses_and_one_of_another_architecture_is_set_aside(
-        run_copy, tmp_path, capsys):
+        run_copy, tmp_path, capsys, monkeypatch):
     """Two cases, one training of each: the run whose checkpoints went away and came back goes on as the
     shared run's own command would (that run is the reference), and so does a run with a checkpoint of
-    another architecture copied in, to the bit."""
+    another architecture copied in, to the bit. That second training also has its grid folder replaced by
+    a link once its epoch's checkpoint is saved (tests/test_checkpoint_order.py's faults, one training for both):
+    the link is never written through, and the checkpoint saved before stays."""
     import dataclasses
     import numpy as np
     import tensorflow as tf
@@ -91,15 +95,50 @@ def test_a_run_that_cannot_see_its_checkpoints_refuses_and_one_of_another_archit
     _refused(inference.main, [f'--out_dir={reference}', '--checkpoint=newest'], capsys, 'holds no checkpoint')
     assert (reference / 'scores.jsonl').read_text() == scores and not os.path.exists(reference / 'op-gen' / 'x')
     os.rename(reference / 'saved', reference / 'checkpoints')  # back: the run goes on where it was
+    # with three faults in other places (tests/test_faults.py's damaged checkpoints, one training for both): a
+    # garbled index file (not trusted), what a cut-off save left (cleared), garbage in a lock left behind (taken
+    # over with a note) that someone deletes while the run trains: the run ends as it would have (exit 0, its
+    # checkpoint saved, the index file rewritten; to the bit, below)
+    ckpts = reference / 'checkpoints'
+    (ckpts / 'checkpoint').write_text('model_checkpoint_path: "ck\x00\x01')  # garbled
+    (ckpts / 'ckpt-3_temp').mkdir()  # what a save cut off leaves
+    (ckpts / 'ckpt-3_temp' / 'part-00000-of-00001.data-00000-of-00001').write_bytes(b'half')
+    (reference / 'lock').write_bytes(b'\xff\xfe\x00\x81 not text')
+    before = _hashes(ckpts)
+    save = checkpoints.save
+    monkeypatch.setattr(checkpoints, 'save', lambda *a, **k: (os.remove(reference / 'lock'), save(*a, **k))[1])
     vae_gan.main(TINY + [f'--out_dir={reference}', '--epochs=3'])
-    assert 'resuming from' in capsys.readouterr().out
+    monkeypatch.setattr(checkpoints, 'save', save)
+    printed = capsys.readouterr().out
+    assert 'resuming from' in printed and _epochs_in(ckpts) == 3
+    assert 'removed ckpt-3_temp' in printed and not os.path.exists(ckpts / 'ckpt-3_temp')
+    assert all(_hashes(ckpts)[n] == h for n, h in before.items())  # ckpt-1, ckpt-2 as they were
+    assert tf.train.latest_checkpoint(str(ckpts)).endswith('ckpt-3')  # the index file rewritten whole
+    assert 'taking over the lock of' in printed and 'not text' in printed and not os.path.exists(reference / 'lock')
+    index = (ckpts / 'checkpoint').read_bytes()
+    (ckpts / 'checkpoint').write_text('')  # empty: it parses, and names no checkpoint
+    assert _resumes_at(reference) == 3  # from ckpt-3, not anew
+    (ckpts / 'checkpoint').write_bytes(index)  # (as the run left it)
+    capsys.readouterr()  # (what that resume printed)
     kept, added = (reference / 'scores.jsonl').read_text().split('\n', 1)  # its scores, then epoch 3's D record
     assert kept + '\n' == scores and set(json.loads(added)) == {'epoch', 'step', 'overfitting'}
     # a checkpoint of another architecture copied in: set aside, and the run goes on as the reference did
     other = dataclasses.replace(configurator.from_saved(str(run_copy / 'config.json')), z_dim=4)
     tf.train.Checkpoint(encoder=models.build_encoder(other), decoder=models.build_decoder(other),
                         epoch=tf.Variable(5, dtype=tf.int64)).write(str(run_copy / 'checkpoints' / 'ckpt-5'))
-    vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3'])
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    save_checkpoint = vae_gan.save_checkpoint
+
+    def saved_then_linked(cfg, *args):  # the epoch's checkpoint saved, then op-gen/ becomes a link
+        save_checkpoint(cfg, *args)
+        shutil.rmtree(run_copy / 'op-gen')
+        os.symlink(elsewhere, run_copy / 'op-gen')
+    monkeypatch.setattr(vae_gan, 'save_checkpoint', saved_then_linked)
+    with pytest.raises(SystemExit) as stop:
+        vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3'])
+    assert 'op-gen is a symbolic link' in str(stop.value.code) and os.listdir(elsewhere) == []
+    assert checkpoints.newest(str(run_copy / 'checkpoints')) == (str(run_copy / 'checkpoints' / 'ckpt-3'), 3)
     printed = capsys.readouterr().out
     assert 'ckpt-5 is a checkpoint of another architecture' in printed and 'kept as ckpt-5-other.*' in printed
     assert 'resuming from' in printed and 'ckpt-2' in printed.split('resuming from')[1].split('\n')[0]
@@ -109,6 +148,16 @@ def test_a_run_that_cannot_see_its_checkpoints_refuses_and_one_of_another_archit
     assert set(got.get_variable_to_shape_map()) - {'_CHECKPOINTABLE_OBJECT_GRAPH'} == keys
     for key in keys:
         assert np.array_equal(got.get_tensor(key), want.get_tensor(key)), key
+    # the run folder replaced by a file during a save: the error names the save's folder, not the lock
+
+    def gone(*args, **kwargs):
+        shutil.rmtree(reference)
+        reference.write_text('not a folder')
+        return save(*args, **kwargs)
+    monkeypatch.setattr(checkpoints, 'save', gone)
+    line = _fails(vae_gan.main, TINY + [f'--out_dir={reference}', '--epochs=4', '--eval_every=0'],  # (no best/ first)
+                  capsys, 'reference: Not a directory')
+    assert '/lock' not in line
 
 
 @pytest.mark.parametrize('kind', ['link', 'folder'])

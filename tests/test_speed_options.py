@@ -13,7 +13,7 @@ import config
 import configurator
 import models
 import vae_gan
-from conftest import TINY, build_step, gradients_of, tiny
+from conftest import build_step, gradients_of, tiny
 
 
 def fixed_noise(shape, stream):
@@ -60,44 +60,12 @@ def test_mixed_precision_step_runs_and_stays_finite(tmp_path, step_for):
     assert all(1 <= int(models.unscaled(o).iterations) <= 3 for o in nets.optimizers.values())
 
 
-def test_bfloat16_step_has_float32_weights_heads_and_losses_and_no_loss_scaling(tmp_path, step_for):
-    """bfloat16 computes in bfloat16 with float32 weights, latent heads, D's logit and losses, and no loss
-    scaling; its first step's losses (same weights, batch and noise) are float32's within the ~3
-    significant digits bfloat16 keeps, so the step computes the same thing."""
-    _, _, step = step_for(tiny(config.mnist, tmp_path))
-    float32 = {k: float(v) for k, v in step(_batch(), tf.constant(1.0)).items()}
-    nets, _, step = step_for(tiny(config.mnist, tmp_path, mixed_precision='bfloat16'))
-    assert nets.decoder.layers[2].compute_dtype == 'bfloat16' and nets.decoder.layers[2].variable_dtype == 'float32'
-    assert all(v.dtype == 'float32' for net in (nets.encoder, nets.decoder, nets.discriminator) for v in net.weights)
-    assert not any(isinstance(o, keras.optimizers.LossScaleOptimizer) for o in nets.optimizers.values())
-    x = _batch()
-    mean, sigma = nets.encoder(x, training=False)[:2]  # inference mode: nothing the step sees changes
-    dis_l, logit = nets.discriminator(x, training=False)
-    assert (mean.dtype, sigma.dtype, logit.dtype, dis_l.dtype) == (tf.float32, tf.float32, tf.float32, tf.bfloat16)
-    for i in range(3):
-        metrics = step(x, tf.constant(1.0))
-        if i == 0:
-            for name, value in float32.items():
-                assert float(metrics[name]) == pytest.approx(value, rel=0.03, abs=1e-3), name
-    assert all(v.dtype == tf.float32 and np.isfinite(v.numpy()) for v in metrics.values())
-    assert all(int(o.iterations) == 3 for o in nets.optimizers.values())  # no step skipped: nothing overflows
+# bfloat16's step against float32's: test_simultaneous_differs_only_in_the_intended_way's sequential step is that
+# float32 step (the same weights, batch and noise; one step fewer to trace).
 
 
-def test_checkpoints_move_between_options(run_copy, capsys):
-    """The shared float32 run resumed with float16 (its optimizers inside a LossScaleOptimizer) and the
-    simultaneous update, then rendered (in float32): the checkpoint is the same whatever the precision or
-    the step. (bfloat16 has no loss scaling: its optimizers are float32's; XLA compiles the same variables.)"""
-    import vae_gan_inference
-    try:
-        vae_gan.main(TINY + [f'--out_dir={run_copy}', '--epochs=3', '--mixed_precision=float16',
-                             '--update=simultaneous'])
-    finally:
-        keras.mixed_precision.set_global_policy('float32')
-    printed = capsys.readouterr().out
-    assert 'epoch 3/3' in printed and '2 epochs done' in printed
-    vae_gan_inference.render(*vae_gan_inference.load_config([f'--out_dir={run_copy}', '--num_samples=3']))
-    assert len(os.listdir(os.path.join(run_copy, 'samples', 'generations'))) == 3
-    assert keras.mixed_precision.global_policy().name == 'float32'  # rendered in float32
+# Checkpoints moving between options (float16 and the simultaneous update, resumed from the float32 run, then
+# rendered): tests/test_checkpoint_order.py's resume with a failing scorer (one resume for both).
 
 
 def test_mixed_precision_spellings(tmp_path):
@@ -113,11 +81,14 @@ def test_mixed_precision_spellings(tmp_path):
         configurator.from_saved(str(path))
 
 
-def test_simultaneous_differs_only_in_the_intended_way(tmp_path):
+def test_simultaneous_differs_only_in_the_intended_way_and_bfloat16_computes_float32_s_step(tmp_path, step_for):
     """'simultaneous' takes D's, the encoder's and the decoder's gradients from one forward pass: each
     equals the gradient the sequential phase would take against the weights of before the step, given the
     same noise. The sequential step differs because the encoder and decoder see the D (and the decoder the
-    encoder) just updated."""
+    encoder) just updated.
+    bfloat16 computes in bfloat16 with float32 weights, latent heads, D's logit and losses, and no loss
+    scaling; its first step's losses (same weights, batch and noise: the sequential float32 step's above) are
+    float32's within the ~3 significant digits bfloat16 keeps, so the step computes the same thing."""
     cfg = tiny(config.mnist, tmp_path)
     nets, _, _ = build_step(cfg)
     x, kl_weight = _batch(), tf.constant(0.25)
@@ -125,14 +96,33 @@ def test_simultaneous_differs_only_in_the_intended_way(tmp_path):
     _, alone = gradients_of(vae_gan.original_step, cfg, nets, x, kl_weight, fixed_noise)  # the same noise, no update
     for name in ('discriminator', 'encoder', 'decoder'):
         assert all(np.allclose(u.numpy(), v.numpy(), rtol=1e-4, atol=1e-6) for u, v in zip(alone[name], together[name])), name
+    losses = {}
 
     def step_weights(update):
         nets, _, step = build_step(tiny(config.mnist, tmp_path, update=update))
-        step(x, tf.constant(1.0))
+        losses[update] = {k: float(v) for k, v in step(x, tf.constant(1.0)).items()}
         return [_weights(nets[name]) for name in ('encoder', 'decoder', 'discriminator')]
     same = lambda a, b: all(np.allclose(u, v, rtol=1e-5, atol=1e-7) for u, v in zip(a, b))
     sequential, simultaneous = step_weights('sequential'), step_weights('simultaneous')
     assert not same(sequential[0], simultaneous[0]) and not same(sequential[1], simultaneous[1])
+    # bfloat16 against the float32 sequential step (tiny(config.mnist) as it is: update='sequential')
+    assert tiny(config.mnist, tmp_path).update == 'sequential'
+    float32 = losses['sequential']
+    nets, _, step = step_for(tiny(config.mnist, tmp_path, mixed_precision='bfloat16'))
+    assert nets.decoder.layers[2].compute_dtype == 'bfloat16' and nets.decoder.layers[2].variable_dtype == 'float32'
+    assert all(v.dtype == 'float32' for net in (nets.encoder, nets.decoder, nets.discriminator) for v in net.weights)
+    assert not any(isinstance(o, keras.optimizers.LossScaleOptimizer) for o in nets.optimizers.values())
+    x = _batch()
+    mean, sigma = nets.encoder(x, training=False)[:2]  # inference mode: nothing the step sees changes
+    dis_l, logit = nets.discriminator(x, training=False)
+    assert (mean.dtype, sigma.dtype, logit.dtype, dis_l.dtype) == (tf.float32, tf.float32, tf.float32, tf.bfloat16)
+    for i in range(3):
+        metrics = step(x, tf.constant(1.0))
+        if i == 0:
+            for name, value in float32.items():
+                assert float(metrics[name]) == pytest.approx(value, rel=0.03, abs=1e-3), name
+    assert all(v.dtype == tf.float32 and np.isfinite(v.numpy()) for v in metrics.values())
+    assert all(int(o.iterations) == 3 for o in nets.optimizers.values())  # no step skipped: nothing overflows
 
 
 def test_simultaneous_needs_one_batch():

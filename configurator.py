@@ -2,7 +2,6 @@
 every field checked (each fault one UsageError line); and the resume policy (for_training)."""
 import dataclasses
 import difflib
-import json
 import math
 import os
 import re
@@ -423,22 +422,6 @@ def _refusal(out_dir, saved, cfg, overrides, fixed):
             f'as a new run beside it: `{script} {" ".join(flag(f, v) for f, v in new.items())}`')
 
 
-def _lines(path):
-    """A scores.jsonl's lines as JSON, None for one that does not read; [] without the file, [None] for a file
-    that does not read."""
-    try:
-        text = run_folder.read_bytes(path, 1 << 28).decode(errors='replace') if os.path.isfile(path) else ''
-    except run_folder.Unreadable:
-        return [None]
-    lines = []
-    for line in text.splitlines():
-        try:
-            lines.append(json.loads(line))
-        except (ValueError, RecursionError):
-            lines.append(None)
-    return lines
-
-
 def unseen_checkpoints(out_dir):
     """Refuses a run that has trained (scores.jsonl, best/ or grids remain) but cannot see its checkpoints:
     going on would start it over on top of its own scores."""
@@ -450,10 +433,12 @@ def unseen_checkpoints(out_dir):
         held = [n for n in os.listdir(folder) if run_folder.CHECKPOINT.fullmatch(n)] if os.path.isdir(folder) else []
     except OSError as e:
         raise UsageError(f'cannot read {folder} ({e.strerror or e}): fix its permissions and run again') from e
-    lines = _lines(os.path.join(out_dir, 'scores.jsonl'))
+    try:
+        lines = [record for _, record in run_folder.read_records(os.path.join(out_dir, 'scores.jsonl'))]
+    except run_folder.Unreadable:  # something in its place: it trained
+        lines = [None]
     # D's records alone (vae_gan.log_overfitting) come every epoch, before the first checkpoint too: as the grids
-    watched = [record['epoch'] for record in lines if isinstance(record, dict) and type(record.get('epoch')) is int
-               and set(record) == {'epoch', 'step', 'overfitting'}]
+    watched = [record['epoch'] for record in lines if record and set(record) == {'epoch', 'step', 'overfitting'}]
     trained = len(watched) < len(lines) or os.path.isdir(run_folder.best_folder(out_dir))  # a scoring, say
     try:  # or its grids (op-gen/epoch_N.png) or D's records go past config.json's checkpoint_every: it saved one
         every = run_folder.read_json(config_file(out_dir))['checkpoint_every']

@@ -454,19 +454,12 @@ def read_scores(out_dir, lines=False):
     file); lines: [(each line, its record or None)] instead. A file that does not read is one error."""
     path = os.path.join(out_dir, SCORES)
     try:
-        text = run_folder.read_bytes(path, 1 << 28).decode(errors='replace') if os.path.lexists(path) else ''
+        read = run_folder.read_records(path)
     except run_folder.Unreadable as e:
         raise UsageError(f'{path} is not a file of scores ({e}): move it away (the run writes its scores there)') from e
-    read = []
-    for number, line in enumerate(text.splitlines(), 1):
-        try:
-            record = json.loads(line)
-            if not (isinstance(record, dict) and type(record.get('epoch')) is int):
-                raise ValueError('no epoch')
-        except (ValueError, RecursionError):
+    for number, (_, record) in enumerate(read, 1):
+        if record is None:
             print(f'note: line {number} of {path} does not read as scores: left out (kept in the file)')
-            record = None
-        read.append((line, record))
     return read if lines else [record for _, record in read if record is not None]
 
 

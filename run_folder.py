@@ -205,6 +205,20 @@ def read_json(path):
     return value
 
 
+def read_records(path):
+    """[(each line, its JSON object with an int 'epoch', or None if it is not one)] of the JSON-lines file at path
+    (read_bytes; [] without a file): scores.jsonl's records, each line judged alone."""
+    text = read_bytes(path, 1 << 28).decode(errors='replace') if os.path.lexists(path) else ''
+    read = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            record = None
+        read.append((line, record if isinstance(record, dict) and type(record.get('epoch')) is int else None))
+    return read
+
+
 def read_arrays(path, spec, finite=True):
     """{name: array} from the .npz (spec a dict) or .npy (spec one (dtype, shape), the array returned alone)
     at `path`, each exactly as spec says: the dtype (or its kind, 'U' or 'i'), the shape (None: any length

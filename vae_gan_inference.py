@@ -81,7 +81,8 @@ def settings(args):
         raise UsageError(f'--{"to" if options.to else "from_label"} edits a picture, and {other} was given: pass '
                          f'--edit=PICTURE with --to=NAME alone')
     if options.from_label and options.from_label == options.to:
-        raise UsageError(f'--from_label={options.to} is --to: a move from a label to itself moves nothing; pass another')
+        raise UsageError(f'--from_label={options.to} is --to: a move from a label to itself moves nothing; '
+                         f'pass another')
     if options.edit and not options.to:
         raise UsageError('--edit needs --to=NAME, the label to move the picture towards (a class such as 7, an '
                          'attribute such as Smiling)')

@@ -559,15 +559,18 @@ def watched_images(cfg):
 
 
 def make_d_logits(cfg, nets):
-    """d_logits(x, z) -> D's logits of the images x and of the generations decoder(z), each network in training
-    mode as the step runs it (batch statistics, D's with concat_batches over x and the generations together):
-    D as it trains, as ADA measures it, where inference mode's moving statistics mix real and fake batches. By
-    stateless_call: the batch norms' moving statistics are read, their updates dropped, so no state changes."""
+    """d_logits(x, z=None) -> D's logits of the images x and of the generations decoder(z) (None without z), each
+    network in training mode as the step runs it (batch statistics; with concat_batches D sees x and the
+    generations together, so the caller passes z with every x): D as it trains, as ADA measures it, where
+    inference mode's moving statistics mix real and fake batches. By stateless_call: the batch norms' moving
+    statistics are read, their updates dropped, so no state changes."""
     forward = lambda net, x: net.stateless_call(net.trainable_variables, net.non_trainable_variables, x,
                                                 training=True)[0]
 
     @tf.function(autograph=False)
-    def d_logits(x, z):
+    def d_logits(x, z=None):
+        if z is None:
+            return forward(nets.discriminator, x)[1], None
         generations = forward(nets.decoder, z)
         if cfg.concat_batches:  # the official pass: D on [x, x_p]
             logits = forward(nets.discriminator, tf.concat([x, generations], 0))[1]
@@ -584,7 +587,8 @@ def log_overfitting(cfg, run):
     for name, x in images.items():
         for i in range(0, len(x), cfg.batch_size):
             batch = x[i:i + cfg.batch_size]
-            real, generated = run.d_logits(batch, z[i:i + len(batch)])
+            codes = z[i:i + len(batch)] if name == 'train' or cfg.concat_batches else None  # generations once
+            real, generated = run.d_logits(batch, codes)
             logits[name].append(real)
             if name == 'train':
                 logits['generations'].append(generated)

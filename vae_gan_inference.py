@@ -29,7 +29,8 @@ metrics.json (on class data scored with the digit classifiers: also how well edi
 labelled data attributes.png. Without the held-out images (offline, no prepared dataset) it writes the
 generations and interpolations between random codes, and says what it left out. --edit writes instead
 <out_dir>/edits/<picture>_to_<NAME>.png (the picture as the networks see it, its reconstruction and one edit
-per strength) and the same images one by one in <out_dir>/edits/<picture>_to_<NAME>/.
+per strength) and the same images one by one in <out_dir>/edits/<picture>_to_<NAME>/ (a.png beside a.jpg:
+a_png_to_<NAME>, a_jpg_to_<NAME>).
 """
 import dataclasses
 import difflib
@@ -464,10 +465,11 @@ def edit(cfg, checkpoint, options):
                              f'{10 * options.attribute_images}, or another label')
         encode, decode = coders(cfg, encoder, decoder)
         folder = run_folder.folder(cfg.out_dir, 'edits')
-        for path, picture, _ in pictures:
+        stems = [os.path.splitext(os.path.basename(path))[0] for path, _, _ in pictures]
+        for (path, picture, _), stem in zip(pictures, stems):
             code = encode(data.to_float(cfg, picture[None]).numpy())
             edits = decode(np.concatenate([code] + [code + s * move for s in by]).astype(np.float32))
-            stem = f'{os.path.splitext(os.path.basename(path))[0]}_{name}'
+            stem = (stem if stems.count(stem) == 1 else os.path.basename(path).replace('.', '_')) + '_' + name
             titles = ['original', 'reconstruction'] + [f'strength {s:g}' for s in by]
             strip = images.tile(np.concatenate([picture[None], edits]), cols=len(titles))
             images.save_image(strip, os.path.join(folder, stem + '.png'), width=3 * strip.shape[1],

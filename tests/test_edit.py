@@ -115,13 +115,15 @@ def test_a_folder_of_pictures_skips_a_damaged_one(trained_run, labelled, tmp_pat
     _picture(pictures / 'a.png')
     _picture(pictures / 'b.png', light=10, ink=250)  # light on dark already: not inverted
     (pictures / 'c.png').write_bytes((pictures / 'a.png').read_bytes()[:60])
+    (pictures / 'b.gif').write_bytes((pictures / 'b.png').read_bytes())  # a PNG, named as another picture: its own files
     inference.main(_args(trained_run, labelled, tmp_path / 'out', f'--edit={pictures}', '--to=3', '--from_label=1',
                          '--strength=1.5'))
     printed = capsys.readouterr()
     assert f"warning: skipping '{pictures}/c.png' (not a complete JPEG, PNG, GIF or BMP image)" in printed.err
     assert 'b.png: 40x30 RGB, its central 30x30, seen at 28x28 grey\n' in printed.out
-    assert sorted(os.listdir(tmp_path / 'out' / 'edits')) == ['a_1_to_3', 'a_1_to_3.png', 'b_1_to_3', 'b_1_to_3.png']
-    assert sorted(os.listdir(tmp_path / 'out' / 'edits' / 'b_1_to_3')) == [
+    assert sorted(os.listdir(tmp_path / 'out' / 'edits')) == ['a_1_to_3', 'a_1_to_3.png', 'b_gif_1_to_3',
+                                                               'b_gif_1_to_3.png', 'b_png_1_to_3', 'b_png_1_to_3.png']
+    assert sorted(os.listdir(tmp_path / 'out' / 'edits' / 'b_png_1_to_3')) == [
         'original.png', 'reconstruction.png', 'strength_1.5.png']
 
 

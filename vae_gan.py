@@ -446,15 +446,18 @@ def start_outputs(cfg):
 
 SHOWN = ('discriminator_loss', 'encoder_loss', 'decoder_loss', 'kl_weight')  # on the progress bar
 PARTS = {'kl': 'encoder', 'kl_weight': 'encoder', 'dis_l': 'decoder', 'gan': 'decoder',
-         'gan_weight': 'decoder'}  # the rest: D's pass
+         'gan_weight': 'decoder'}  # the rest: D's pass, but for ADA's figures
 
 
 def tag(name):
     """A step's scalar as TensorBoard shows it: each network's loss (loss/decoder), then its parts and skips
-    (loss/decoder/gan, loss/decoder/skips); the losses first, as its groups sort by name."""
+    (loss/decoder/gan, loss/decoder/skips); the losses first, as its groups sort by name. ADA's chance and
+    the step's r_t beside the epoch's D figures (overfitting/augment_p, overfitting/sign_x)."""
     network, _, part = name.rpartition('_')
     if part in ('loss', 'skips'):
         return f'loss/{network}' + ('/skips' if part == 'skips' else '')
+    if name in ('augment_p', 'sign_x'):
+        return f'overfitting/{name}'
     return f'loss/{PARTS.get(name, "discriminator")}/{name}'
 
 

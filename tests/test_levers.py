@@ -149,6 +149,8 @@ def test_a_run_with_the_levers_adapts_p_keeps_it_and_the_faithful_presets_have_n
     r_t = np.mean([float(s['sign_x']) for s in steps])
     p = max(0.1 + np.sign(r_t - 0.6) * 8 * 4 / 100, 0.0)
     assert float(steps[3]['augment_p']) == pytest.approx(p)
+    assert [vae_gan.tag(name) for name in ('augment_p', 'sign_x', 'gan_weight')] == [
+        'overfitting/augment_p', 'overfitting/sign_x', 'loss/decoder/gan_weight']  # beside D's epoch figures
     checkpoints.save(run.checkpoint, os.path.join(cfg.out_dir, 'checkpoints'), 1)
     run_folder.write_json(configurator.config_file(cfg.out_dir), dataclasses.asdict(cfg))
     resumed = vae_gan.build(cfg)

@@ -115,7 +115,7 @@ def test_a_folder_of_pictures_skips_a_damaged_one(trained_run, labelled, tmp_pat
     _picture(pictures / 'a.png')
     _picture(pictures / 'b.png', light=10, ink=250)  # light on dark already: not inverted
     (pictures / 'c.png').write_bytes((pictures / 'a.png').read_bytes()[:60])
-    (pictures / 'b.gif').write_bytes((pictures / 'b.png').read_bytes())  # a PNG, named as another picture: its own files
+    (pictures / 'b.gif').write_bytes((pictures / 'b.png').read_bytes())  # b's stem twice: each its own files
     inference.main(_args(trained_run, labelled, tmp_path / 'out', f'--edit={pictures}', '--to=3', '--from_label=1',
                          '--strength=1.5'))
     printed = capsys.readouterr()

@@ -466,7 +466,7 @@ def read_scores(out_dir, lines=False):
 def plot(path, runs):
     """A PNG at path of each run's validation scores over the epochs, its best/ epoch marked; where the records
     hold D's overfitting (vae_gan.log_overfitting), two panels more: D's mean logit on training and validation
-    images, and r_t."""
+    images and generations (whose gap to the training images' is D's lead over the decoder), and r_t."""
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
     read = {run: sorted(read_scores(run), key=lambda record: record['epoch']) for run in runs}
     watched = any(isinstance(record.get('overfitting'), dict) for records in read.values() for record in records)
@@ -475,7 +475,8 @@ def plot(path, runs):
     for r, (run, records) in enumerate(read.items()):
         overfitting = [(record['epoch'], record['overfitting']) for record in records
                        if isinstance(record.get('overfitting'), dict) and all(
-                           type(record['overfitting'].get(name)) is float for name in ('train', 'validation', 'r_t'))]
+                           type(record['overfitting'].get(name)) is float
+                           for name in ('train', 'validation', 'generations', 'r_t'))]
         records = [record for record in records if 'figure' in record or 'overfitting' not in record]  # scorings
         for record in [r for r in records if not _complete(r, ('fid', 'precision', 'recall'), ('mse',))]:  # unplottable
             print(f'note: the scores of epoch {record["epoch"]} in {os.path.join(run, SCORES)} lack a figure: left out')
@@ -498,7 +499,7 @@ def plot(path, runs):
         axes[3].plot(epochs, [record['mse'] for record in records], color=colour, label=label)
         if overfitting:
             watched_epochs, figures = zip(*overfitting)
-            for name, style in (('train', '-'), ('validation', '--')):
+            for name, style in (('train', '-'), ('validation', '--'), ('generations', ':')):
                 axes[4].plot(watched_epochs, [f[name] for f in figures], style, color=colour, label=f'{label}, {name}')
             axes[5].plot(watched_epochs, [f['r_t'] for f in figures], color=colour, label=label)
         if best is not None:  # (None: its best scores' line was lost)
@@ -507,12 +508,12 @@ def plot(path, runs):
             axes[0].text(best, 0.5 - 0.07 * r, f' best/: epoch {best}', color=colour, fontsize=8,
                          transform=axes[0].get_xaxis_transform())
     for ax, title in zip(axes, ('FID of generations (log scale)', 'precision of generations', 'recall of generations',
-                                'reconstruction MSE (log scale)', "D's mean logit: training, validation images",
-                                "r_t: mean sign of D's logit (about neutral)")):
+                                'reconstruction MSE (log scale)', "D's mean logit on images, generations",
+                                "r_t: sign of D's logit about neutral")):
         ax.set_title(title, fontsize=10)
         ax.set(xlabel='epoch', yscale='log' if 'log scale' in title else 'linear')
         ax.grid(alpha=0.3)
-    for ax in axes[::4]:  # the runs and their feature spaces; D's training and validation images
+    for ax in axes[::4]:  # the runs and their feature spaces; D's images and generations
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)  # a new folder for the plot

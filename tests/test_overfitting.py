@@ -95,9 +95,14 @@ def test_a_run_stopped_before_its_first_checkpoint_starts_over(run_copy):
         configurator.unseen_checkpoints(str(run_copy))
 
 
-def test_the_plot_draws_d_s_panels_from_any_record_that_holds_them(trained_run, tmp_path, capsys):
+def test_the_plot_draws_d_s_panels_from_any_record_that_holds_them(trained_run, tmp_path, capsys, monkeypatch):
+    from matplotlib.axes import Axes
+    drawn, draw = [], Axes.plot
+    monkeypatch.setattr(Axes, 'plot', lambda ax, *a, **k: drawn.append(k['label']) or draw(ax, *a, **k))
     metrics.main(['--plot', str(tmp_path / 'overfitting.png'), str(trained_run)])  # D's records alone
     assert iio.imread(tmp_path / 'overfitting.png').shape[:2] == (380, 1950)  # six panels
+    assert {'train', 'validation', 'generations'} <= {label.split(', ')[-1] for label in drawn}  # D's lead too
+    monkeypatch.undo()
     # scorings every other epoch, each with D's figures, and D's records alone between them
     run = tmp_path / 'run'
     os.makedirs(run)

@@ -6,8 +6,8 @@
     TFDS_DATA_DIR=~/tensorflow_datasets python vae_gan.py   # offline, from a prepared tensorflow-datasets copy
 
 Common flags (every field of config.py's Config is one; config.py says what each does and why):
-    --preset=NAME     mnist, mnist_ema_mixture, mnist_sigmoid, folder, fashion_mnist, cifar10, celeb_a,
-                      celeb_a_paper
+    --preset=NAME     mnist, mnist_ema_mixture, mnist_balance, mnist_sigmoid, folder, fashion_mnist, cifar10,
+                      celeb_a, celeb_a_paper
     --out_dir=DIR     the run's folder: a new one starts a run, a run's goes on from its newest checkpoint
     --epochs=N        train until N epochs are done
     --data_dir=DIR    a folder of your own images instead of tensorflow-datasets
@@ -381,6 +381,8 @@ def train(cfg, started=None):
         print(f'started in {time.perf_counter() - started:.1f} s: {loaded}{timings}')
         try:
             with writer.as_default():
+                if run.extractors is not None and best_model.unscored(cfg, done):  # a stop before its scores
+                    log_scores(cfg, run, done, log_overfitting(cfg, run))
                 for epoch in range(done + 1, cfg.epochs + 1):
                     values, seconds = train_epoch(cfg, run, batches, steps, epoch)  # the steps, logged as they go
                     end_epoch(cfg, run, epoch, values, seconds, steps, held_out)  # checkpoint, grids, scores

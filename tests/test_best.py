@@ -26,7 +26,10 @@ def scripted(monkeypatch):
 
     def evaluate(cfg, encoder, decoder, count, seed=0, extractors=None, split='held_out', draw=None):
         splits.append(split)
-        return fake_scores(fids.pop(0))
+        fid = fids.pop(0)
+        if fid is KeyboardInterrupt:
+            raise KeyboardInterrupt  # a stop during the scores
+        return fake_scores(fid)
     monkeypatch.setattr(metrics, 'evaluate', evaluate)
     monkeypatch.setattr(metrics, 'feature_extractors', lambda cfg: {})
     return fids, splits
@@ -66,7 +69,16 @@ def test_best_follows_the_figure_and_a_resumed_run_keeps_it(tmp_path, digits, sc
     assert _same_networks(cfg, f'{best}/ckpt-4', f'{cfg.out_dir}/checkpoints/ckpt-4')
     with open(f'{best}/scores.json') as f:
         assert json.load(f)['epoch'] == 4
-    assert splits == ['validation'] * 5 and not fids
+    # A stop after epoch 5's checkpoint, during its scores: the resumed run scores epoch 5 first, then 6.
+    fids += [KeyboardInterrupt, 7.0, 3.0]
+    with pytest.raises(KeyboardInterrupt):
+        vae_gan.train(dataclasses.replace(cfg, epochs=6))
+    assert checkpoints.newest(f'{cfg.out_dir}/checkpoints')[1] == 5
+    vae_gan.train(dataclasses.replace(cfg, epochs=6))
+    records = metrics.read_scores(cfg.out_dir)
+    assert [(r['epoch'], r['figure'], r['best']) for r in records[4:]] == [(5, 7.0, False), (6, 3.0, True)]
+    assert len(records[4]['overfitting']) == 5 and checkpoints.numbered(best)[0][0] == 6
+    assert splits == ['validation'] * 8 and not fids
 
 
 def test_a_run_that_never_scores_loads_no_feature_network(tmp_path, digits, monkeypatch):

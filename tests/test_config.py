@@ -31,18 +31,25 @@ def test_default_is_the_mnist_preset():
 def test_each_preset_names_itself_and_its_tensorflow_datasets_name():
     assert all(preset.preset == name for name, preset in config.PRESETS.items())
     assert {name: preset.dataset for name, preset in config.PRESETS.items()} == {
-        'mnist': 'mnist', 'mnist_sigmoid': 'mnist', 'mnist_ema_mixture': 'mnist', 'folder': '',  # a --data_dir's
+        'mnist': 'mnist', 'mnist_sigmoid': 'mnist', 'mnist_ema_mixture': 'mnist', 'mnist_balance': 'mnist',
+        'folder': '',  # a --data_dir's
         'fashion_mnist': 'fashion_mnist', 'celeb_a': 'celeb_a', 'cifar10': 'cifar10', 'celeb_a_paper': 'celeb_a'}
+
+
+def differ(a, b):
+    return {f.name for f in dataclasses.fields(config.Config) if getattr(a, f.name) != getattr(b, f.name)}
 
 
 def test_the_levers_are_off_in_the_faithful_presets_and_mnist_ema_mixture_trains_as_mnist():
     for name, preset in config.PRESETS.items():
-        if name != 'mnist_ema_mixture':
+        if name not in ('mnist_ema_mixture', 'mnist_balance'):
             assert (preset.ema_decay, preset.prior, preset.r1_gamma) == (None, 'normal', 0.0), name
             assert preset.lr_schedule == ('annealed' if name == 'celeb_a_paper' else 'constant'), name
-    differ = {f.name for f in dataclasses.fields(config.Config)
-              if getattr(config.mnist_ema_mixture, f.name) != getattr(config.mnist, f.name)}
-    assert differ == {'preset', 'ema_decay', 'prior', 'out_dir'}  # the same training; sampled otherwise
+        if name not in ('mnist_balance', 'celeb_a_paper'):  # the official code's rule
+            assert preset.balance_margin is None, name
+    assert differ(config.mnist_ema_mixture, config.mnist) == {'preset', 'ema_decay', 'prior', 'out_dir'}  # sampled
+    assert differ(config.mnist_balance, config.mnist_ema_mixture) == {'preset', 'balance_margin', 'out_dir'}
+    assert config.mnist_balance.balance_margin == 0.35  # the official model/aegan.py's margin
 
 
 def test_dataset_naming_another_presets_data_asks_for_the_preset():

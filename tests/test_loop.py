@@ -230,7 +230,8 @@ def test_git_ignores_what_runs_and_the_readme_s_commands_write():
                'MNIST/samples/generations.png', 'MNIST/pretrained/samples/metrics.json', 'MNIST/samples.lock',
                'MNIST/pretrained-ema-mixture/samples/generations.png', 'MNIST/pretrained-ema-mixture/metrics_cache/100_x.npy',
                'MNIST/metrics_cache/100_x.npy', 'runs/z64/config.json', 'runs/z64/best/scores.json',
-               'MNIST-sigmoid/config.json', 'MNIST-ema-mixture/best/ckpt-2.index', 'Fashion-MNIST/checkpoints/x', 'CIFAR-10/logs/x', 'Celeb-A/config.json',
+               'MNIST-sigmoid/config.json', 'MNIST-ema-mixture/best/ckpt-2.index', 'MNIST-balance/preset.json',
+               'Fashion-MNIST/checkpoints/x', 'CIFAR-10/logs/x', 'Celeb-A/config.json',
                'Celeb-A-paper/checkpoints/x', '.venv/bin/python', 'MNIST/.tmp123.config.json']
     kept = ['README.md', 'config.py', 'MNIST/generations.png', 'MNIST/pretrained/config.json', 'Celeb-A/README.md',
             'MNIST/pretrained-ema-mixture/config.json', 'MNIST/pretrained-ema-mixture/metrics_cache/prior_0123.npz',

@@ -69,10 +69,10 @@ def forget_after(out_dir, epoch):
 
 
 def unscored(cfg, done):
-    """Whether epoch `done`, a scoring epoch, has a checkpoint but no scores: a stop came between the two, and
-    a resumed run scores it first (else best/ would never weigh it)."""
+    """Whether epoch `done`, a scoring epoch, has a checkpoint but no record in scores.jsonl: a stop came
+    between the two, and the resumed run scores it first (else best/ would never weigh it)."""
     return bool(done and cfg.eval_every and done % cfg.eval_every == 0) and not any(
-        record.get('epoch') == done and 'figure' in record for record in metrics.read_scores(cfg.out_dir))
+        record.get('epoch') == done for record in metrics.read_scores(cfg.out_dir))
 
 
 def due(cfg, done):

@@ -369,19 +369,21 @@ def train(cfg, started=None):
     run = build(cfg)
     with run_folder.locked(cfg.out_dir):
         done = resume(cfg, run)
-        if done >= cfg.epochs:
+        unscored = best_model.unscored(cfg, done)  # a stop came after its checkpoint, before its scores
+        if done >= cfg.epochs and not unscored:
             print(f'{cfg.out_dir} already holds {done} epochs; nothing to do (raise --epochs to go on)')
             return
         batches, steps, held_out, timings = inputs(cfg, run, done)
         run.watched = watched_images(cfg)
-        run.extractors = best_model.start(cfg, done)  # when scores are due: their networks
+        run.extractors = best_model.start(cfg, done - unscored)  # when scores are due: their networks
         writer = start_outputs(cfg)  # only now, once nothing can fail on bad input, is out_dir written
-        print(f'training {cfg.preset} epochs {done + 1}..{cfg.epochs}, {steps} step{"s" * (steps != 1)} of '
-              f'{cfg.batch_size} images{" per network" if cfg.fresh_batches else ""} each, into {cfg.out_dir}')
+        if done < cfg.epochs:
+            print(f'training {cfg.preset} epochs {done + 1}..{cfg.epochs}, {steps} step{"s" * (steps != 1)} of '
+                  f'{cfg.batch_size} images{" per network" if cfg.fresh_batches else ""} each, into {cfg.out_dir}')
         print(f'started in {time.perf_counter() - started:.1f} s: {loaded}{timings}')
         try:
             with writer.as_default():
-                if run.extractors is not None and best_model.unscored(cfg, done):  # a stop before its scores
+                if unscored and run.extractors is not None:  # scored first, as it would have been
                     log_scores(cfg, run, done, log_overfitting(cfg, run))
                 for epoch in range(done + 1, cfg.epochs + 1):
                     values, seconds = train_epoch(cfg, run, batches, steps, epoch)  # the steps, logged as they go

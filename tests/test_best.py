@@ -69,16 +69,29 @@ def test_best_follows_the_figure_and_a_resumed_run_keeps_it(tmp_path, digits, sc
     assert _same_networks(cfg, f'{best}/ckpt-4', f'{cfg.out_dir}/checkpoints/ckpt-4')
     with open(f'{best}/scores.json') as f:
         assert json.load(f)['epoch'] == 4
-    # A stop after epoch 5's checkpoint, during its scores: the resumed run scores epoch 5 first, then 6.
+    # A stop after epoch 5's checkpoint, during its scores: the resumed run scores epoch 5 first, then 6;
+    # and a stop during the last epoch's scores: the same command scores it.
     fids += [KeyboardInterrupt, 7.0, 3.0]
     with pytest.raises(KeyboardInterrupt):
         vae_gan.train(dataclasses.replace(cfg, epochs=6))
     assert checkpoints.newest(f'{cfg.out_dir}/checkpoints')[1] == 5
     vae_gan.train(dataclasses.replace(cfg, epochs=6))
+    fids += [KeyboardInterrupt, 2.0]
+    with pytest.raises(KeyboardInterrupt):
+        vae_gan.train(dataclasses.replace(cfg, epochs=7))
+    vae_gan.train(dataclasses.replace(cfg, epochs=7))
     records = metrics.read_scores(cfg.out_dir)
-    assert [(r['epoch'], r['figure'], r['best']) for r in records[4:]] == [(5, 7.0, False), (6, 3.0, True)]
-    assert len(records[4]['overfitting']) == 5 and checkpoints.numbered(best)[0][0] == 6
-    assert splits == ['validation'] * 8 and not fids
+    assert [(r['epoch'], r['figure'], r['best']) for r in records[4:]] == [(5, 7.0, False), (6, 3.0, True),
+                                                                           (7, 2.0, True)]
+    assert all(len(r['overfitting']) == 5 for r in records) and checkpoints.numbered(best)[0][0] == 7
+    assert splits == ['validation'] * 10 and not fids
+
+
+def test_only_a_scoring_epoch_with_no_record_is_unscored(tmp_path):
+    cfg = dataclasses.replace(config.mnist, out_dir=str(tmp_path), eval_every=4)
+    assert best_model.unscored(cfg, 12) and not best_model.unscored(cfg, 10) and not best_model.unscored(cfg, 0)
+    best_model.append(cfg.out_dir, {'epoch': 12, 'overfitting': {}})  # scored every 8 epochs until now
+    assert not best_model.unscored(cfg, 12) and not best_model.unscored(dataclasses.replace(cfg, eval_every=0), 16)
 
 
 def test_a_run_that_never_scores_loads_no_feature_network(tmp_path, digits, monkeypatch):

@@ -7,7 +7,7 @@
     python vae_gan_inference.py --checkpoint=MNIST/pretrained --out_dir=renders/pretrained --num_samples=1000
     python vae_gan_inference.py --metrics                    # also FID, KID, precision, recall, MSE, SSIM
     python vae_gan_inference.py --export=MNIST/mine          # the encoder and decoder alone, to share
-    python vae_gan_inference.py --checkpoint=MNIST/pretrained-ema-mixture --edit=my_digit.png --to=7
+    python vae_gan_inference.py --checkpoint=MNIST/pretrained-balance --edit=my_digit.png --to=7
     python vae_gan_inference.py --preset=celeb_a --edit=me.jpg --to=Smiling --strength=1.5
 
 Common flags (and any config.py field, e.g. --seed=1 for other generations, --data_dir for the originals):

@@ -167,7 +167,7 @@ def test_your_own_images_say_what_the_networks_see_and_score_only_with_networks_
 
 # ---- Rendering offline -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize('model', ['pretrained', 'pretrained-ema-mixture'])
+@pytest.mark.parametrize('model', ['pretrained', 'pretrained-ema-mixture', 'pretrained-balance'])
 def test_offline_a_render_writes_what_needs_no_data(tmp_path, monkeypatch, capsys, model):
     """Each shipped model; the mixture model draws from the mixture its export carries (no fitting, which
     would need the training images)."""
@@ -229,12 +229,14 @@ def test_git_ignores_what_runs_and_the_readme_s_commands_write():
                'MNIST/checkpoints/ckpt-2.index', 'MNIST/logs/events', 'MNIST/op-gen/epoch_0001.png', 'MNIST/lock',
                'MNIST/samples/generations.png', 'MNIST/pretrained/samples/metrics.json', 'MNIST/samples.lock',
                'MNIST/pretrained-ema-mixture/samples/generations.png', 'MNIST/pretrained-ema-mixture/metrics_cache/100_x.npy',
+               'MNIST/pretrained-balance/samples/generations.png', 'MNIST/pretrained-balance/metrics_cache/100_x.npy',
                'MNIST/metrics_cache/100_x.npy', 'runs/z64/config.json', 'runs/z64/best/scores.json',
                'MNIST-sigmoid/config.json', 'MNIST-ema-mixture/best/ckpt-2.index', 'MNIST-balance/preset.json',
                'Fashion-MNIST/checkpoints/x', 'CIFAR-10/logs/x', 'Celeb-A/config.json',
                'Celeb-A-paper/checkpoints/x', '.venv/bin/python', 'MNIST/.tmp123.config.json']
     kept = ['README.md', 'config.py', 'MNIST/generations.png', 'MNIST/pretrained/config.json', 'Celeb-A/README.md',
             'MNIST/pretrained-ema-mixture/config.json', 'MNIST/pretrained-ema-mixture/metrics_cache/prior_0123.npz',
+            'MNIST/pretrained-balance/config.json', 'MNIST/pretrained-balance/metrics_cache/labels_0123.npz',
             'MNIST/results/mnist-seed0/metrics.json', 'MNIST/results/mnist-200-epochs-seed0/scores.jsonl']
     result = subprocess.run(['git', 'check-ignore', '--no-index', *written, *kept], cwd=ROOT, capture_output=True, text=True)
     assert sorted(result.stdout.split()) == sorted(written)
